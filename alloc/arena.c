@@ -1,0 +1,638 @@
+/*
+ * The arena's small-block allocator: size classes, per-thread caches held in shared
+ * memory, and per-(node, class) bins of free batches.
+ *
+ * Algorithm (jemalloc's tcache/bin split, in offsets):
+ *  - 36 size classes from 16 B to 16 KiB (16 B steps to 128 B, then four classes
+ *    per power of two). Larger requests are page extents (extent.c).
+ *  - Each thread record owns a cache: per class, a list `cur` of up to N free blocks
+ *    (linked through the blocks' first word) and one full batch `spare`. alloc pops
+ *    cur, free pushes cur: no lock, no atomic read-modify-write, one cache line of
+ *    the thread's own plus the block itself.
+ *  - When cur runs dry it takes spare, else pops a whole batch from the bin; when it
+ *    overflows it becomes spare and the old spare is pushed to the bin. Bins hold
+ *    batches of N blocks and refill from spans (64 KiB or more) carved from extents.
+ *    So a bin is touched once per N operations, N = 64 for blocks up to 256 B.
+ *
+ * Why bins use a lock (at batch granularity) and not a lock-free stack: the arena
+ * must return every block after a kill -9 at any instruction. A Treiber stack's pop
+ * is one CAS; a thread killed right after it owns a batch that nothing records, and
+ * no survivor can decide whether the CAS happened (tags prove someone moved the head,
+ * not who). A robust mutex plus a one-entry journal per bin makes every bin operation
+ * decidable: the journal says what the dead holder was doing, the bin's head and the
+ * dead thread's cache say how far it got, and recovery rolls it forward or back.
+ * Bin operations are 1/N of all operations, so the lock costs under 1 ns amortised,
+ * and caches make allocation scale with threads and processes.
+ *
+ * Crash recovery (EOWNERDEAD on a bin lock), by journal op:
+ *  J_POP H:        head == H: not done. Else the dead cache's cur == H: done. Else
+ *                  push H back (its link word was never modified by the pop).
+ *  J_PUSH_* X:     head == X: done, clear the cache field that held X. Else not done.
+ *  J_TAKE1 H:      head == H: not done; else done (one block went to the dead thread).
+ *  J_CARVE S:      S == 0: no extent yet. Else if S is a span of this bin, not marked
+ *                  carved, and head is not inside it: (re)commit, carve and link it.
+ * A dead thread's cache (cur, spare) is returned by shmrt__arena_cache_reclaim(),
+ * which the registry calls once it has established that the thread is dead.
+ *
+ * What a killed thread can lose: only blocks it had itself in hand: the block being
+ * returned by alloc or passed to free at that instant, and blocks it allocated and
+ * never freed (the arena cannot know what the application did with them).
+ */
+#define _GNU_SOURCE
+#include "arena_int.h"
+
+#include <errno.h>
+#include <string.h>
+
+static const uint32_t cls_size[SHMRT_ARENA_NCLS] = {
+	16,   32,   48,   64,   80,   96,   112,  128,  160,   192,   224,   256,
+	320,  384,  448,  512,  640,  768,  896,  1024, 1280,  1536,  1792,  2048,
+	2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192, 10240, 12288, 14336, 16384,
+};
+static uint32_t cls_batch[SHMRT_ARENA_NCLS]; /* N: blocks per batch */
+static uint32_t cls_span_pages[SHMRT_ARENA_NCLS];
+static uint32_t cls_per_span[SHMRT_ARENA_NCLS];
+static uint64_t cls_inv[SHMRT_ARENA_NCLS]; /* ceil(2^32 / size): exact division below */
+
+__attribute__((constructor)) static void init_classes(void)
+{
+	for (unsigned c = 0; c < SHMRT_ARENA_NCLS; c++) {
+		uint32_t s = cls_size[c], n = 16384 / s;
+		cls_batch[c] = n < 2 ? 2 : n > 64 ? 64 : n;
+		uint64_t span = 65536;
+		if (span < 8ull * s)
+			span = 8ull * s;
+		cls_span_pages[c] = (uint32_t)(span / SHMRT_ARENA_PAGE);
+		cls_per_span[c] = (uint32_t)(span / s);
+		cls_inv[c] = ((1ull << 32) + s - 1) / s;
+	}
+}
+
+unsigned shmrt__arena_size_class(size_t size)
+{
+	if (size <= 128)
+		return size ? (unsigned)((size - 1) >> 4) : 0;
+	size_t s = size - 1;
+	unsigned b = 63u - (unsigned)__builtin_clzll(s);
+	return 8u + (b - 7u) * 4u + (unsigned)((s >> (b - 2u)) & 3u);
+}
+
+uint32_t shmrt__arena_class_size(unsigned cls)
+{
+	return cls < SHMRT_ARENA_NCLS ? cls_size[cls] : 0;
+}
+
+/* ---- layout ------------------------------------------------------------------- */
+
+static uint64_t round_page(uint64_t x)
+{
+	return (x + SHMRT_ARENA_PAGE - 1) & ~(uint64_t)(SHMRT_ARENA_PAGE - 1);
+}
+
+struct layout {
+	uint64_t bins_off, caches_off, map_off, pages_off;
+	uint32_t npages, stride;
+};
+
+static int compute_layout(uint64_t off, uint64_t len, uint32_t ncaches, uint32_t nnodes,
+			  struct layout *l)
+{
+	if (nnodes == 0 || nnodes > SHMRT_MAX_NODES || ncaches == 0 || ncaches > (1u << 20))
+		return -EINVAL;
+	l->stride = (uint32_t)sizeof(struct shmrt_arena_cache);
+	l->bins_off = off + SHMRT_ARENA_PAGE;
+	l->caches_off = l->bins_off + (uint64_t)nnodes * SHMRT_ARENA_NCLS *
+					      sizeof(struct shmrt_arena_bin);
+	l->map_off = l->caches_off + (uint64_t)ncaches * l->stride;
+	uint64_t fixed = l->map_off - off;
+	if (len < fixed + SHMRT_ARENA_MIN_PAGES * (SHMRT_ARENA_PAGE + 8) + SHMRT_ARENA_PAGE)
+		return -EINVAL;
+	uint64_t np = (len - fixed) / (SHMRT_ARENA_PAGE + 8);
+	while (np && round_page(fixed + np * 8) + np * SHMRT_ARENA_PAGE > len)
+		np--;
+	if (np < SHMRT_ARENA_MIN_PAGES || np > UINT32_MAX)
+		return -EINVAL;
+	l->npages = (uint32_t)np;
+	l->pages_off = off + round_page(fixed + np * 8);
+	return 0;
+}
+
+uint64_t shmrt__arena_meta_bytes(uint64_t len, uint32_t ncaches, uint32_t nnodes)
+{
+	struct layout l;
+	if (compute_layout(0, len, ncaches, nnodes, &l))
+		return 0;
+	return l.pages_off;
+}
+
+static void fill_handle(shmrt_arena_t *a, char *base, int fd, const struct layout *l,
+			struct shmrt_arena_hdr *h, uint32_t ncaches, uint32_t nnodes)
+{
+	a->base = base;
+	a->h = h;
+	a->bins = (struct shmrt_arena_bin *)(void *)(base + l->bins_off);
+	a->caches = (struct shmrt_arena_cache *)(void *)(base + l->caches_off);
+	a->map = (uint64_t *)(void *)(base + l->map_off);
+	a->pages_off = l->pages_off;
+	a->npages = l->npages;
+	a->ncaches = ncaches;
+	a->nnodes = nnodes;
+	a->cache_stride = l->stride;
+	a->fd = fd;
+}
+
+int shmrt__arena_init(shmrt_arena_t *a, char *base, uint64_t off, uint64_t len, int fd,
+		      uint32_t ncaches, uint32_t nnodes)
+{
+	struct layout l;
+	if (off % SHMRT_ARENA_PAGE || compute_layout(off, len, ncaches, nnodes, &l))
+		return -EINVAL;
+	struct shmrt_arena_hdr *h = (struct shmrt_arena_hdr *)(void *)(base + off);
+	fill_handle(a, base, fd, &l, h, ncaches, nnodes);
+	int rc = shmrt__ext_commit(a, off, l.pages_off - off);
+	if (rc)
+		return rc;
+	memset(base + off, 0, l.pages_off - off);
+	h->version = SHMRT_LAYOUT_VERSION;
+	h->nnodes = nnodes;
+	h->ncaches = ncaches;
+	h->npages = l.npages;
+	h->off = off;
+	h->len = len;
+	h->bins_off = l.bins_off;
+	h->caches_off = l.caches_off;
+	h->map_off = l.map_off;
+	h->pages_off = l.pages_off;
+	h->cache_stride = l.stride;
+	if ((rc = shmrt__pmutex_init(&h->ext_lock)))
+		return rc;
+	for (uint32_t i = 0; i < nnodes * SHMRT_ARENA_NCLS; i++)
+		if ((rc = shmrt__pmutex_init(&a->bins[i].lock)))
+			return rc;
+	shmrt__ext_init_map(a);
+	/* Release: the magic is written last; attach checks it (the region's READY
+	 * publication orders all of this for other processes anyway). */
+	store_release(&h->magic, ARENA_MAGIC);
+	return 0;
+}
+
+int shmrt__arena_attach(shmrt_arena_t *a, char *base, uint64_t off, uint64_t len, int fd)
+{
+	struct shmrt_arena_hdr *h = (struct shmrt_arena_hdr *)(void *)(base + off);
+	struct layout l;
+	if (off % SHMRT_ARENA_PAGE || load_acquire(&h->magic) != ARENA_MAGIC ||
+	    h->version != SHMRT_LAYOUT_VERSION || h->off != off || h->len != len ||
+	    compute_layout(off, len, h->ncaches, h->nnodes, &l) || h->npages != l.npages ||
+	    h->bins_off != l.bins_off || h->caches_off != l.caches_off ||
+	    h->map_off != l.map_off || h->pages_off != l.pages_off ||
+	    h->cache_stride != l.stride)
+		return -EBADMSG;
+	fill_handle(a, base, fd, &l, h, h->ncaches, h->nnodes);
+	return 0;
+}
+
+/* ---- bins ------------------------------------------------------------------------ */
+
+struct bin_ctx {
+	shmrt_arena_t *a;
+	struct shmrt_arena_bin *b;
+	unsigned node, cls;
+};
+
+static uint64_t link_span(shmrt_arena_t *a, uint64_t span, unsigned cls, uint64_t next_head)
+{
+	uint32_t s = cls_size[cls], per = cls_per_span[cls], n = cls_batch[cls];
+	uint64_t first = 0, *prev_link = &first;
+	for (uint32_t i = 0; i < per; i += n) {
+		uint32_t cnt = per - i < n ? per - i : n;
+		uint64_t head = span + (uint64_t)i * s;
+		for (uint32_t k = 0; k < cnt; k++) {
+			uint64_t blk = head + (uint64_t)k * s;
+			*word0(a, blk) = k + 1 < cnt ? blk + s : 0;
+		}
+		*prev_link = head;
+		prev_link = word1(a, head);
+		*word1(a, head) = (uint64_t)cnt << 48; /* next filled by the following batch */
+	}
+	*prev_link = (*prev_link & ~BATCH_NEXT_MASK) | next_head;
+	return first;
+}
+
+static int span_is_bins(const shmrt_arena_t *a, uint64_t s, const struct bin_ctx *x)
+{
+	if (s < a->pages_off || s >= page_off(a, a->npages))
+		return 0;
+	uint64_t e = load_relaxed(&a->map[(s - a->pages_off) / SHMRT_ARENA_PAGE]);
+	return map_kind(e) == MAP_SPAN && (e & MAP_HEAD) && map_cls(e) == x->cls &&
+	       map_node(e) == x->node;
+}
+
+/* Commits, carves and links span s into bin b. Caller holds the bin lock. */
+static int finish_carve(shmrt_arena_t *a, struct shmrt_arena_bin *b, unsigned node,
+			unsigned cls, uint64_t s)
+{
+	uint64_t len = (uint64_t)cls_span_pages[cls] * SHMRT_ARENA_PAGE;
+	int rc = 0;
+	if (a->nnodes > 1) {
+		shmrt_placement_t pl = { .policy = SHMRT_PLACE_BIND, .node = node };
+		rc = shmrt__numa_bind(a->base + s, len, &pl);
+	}
+	if (!rc)
+		rc = shmrt__ext_commit(a, s, len);
+	if (rc) {
+		shmrt__ext_free(a, s);
+		return rc;
+	}
+	uint64_t first = link_span(a, s, cls, b->head);
+	SHMRT_YIELD_POINT();
+	/* Release: the links written above are visible to whoever pops this batch
+	 * (paired with the bin lock's acquire, and with recovery after our death). */
+	store_release(&b->head, first);
+	shmrt__ext_set_carved(a, s);
+	b->blocks_total += cls_per_span[cls];
+	b->spans++;
+	return 0;
+}
+
+static void bin_recover(void *ctx)
+{
+	struct bin_ctx *x = ctx;
+	shmrt_arena_t *a = x->a;
+	struct shmrt_arena_bin *b = x->b;
+	uint32_t op = load_acquire(&b->j_op);
+	uint64_t arg = b->j_arg, head = b->head;
+	struct shmrt_arena_ccls *cc = NULL;
+
+	if (op == J_NONE)
+		return;
+	if (b->j_cache < a->ncaches)
+		cc = &cache_of(a, b->j_cache)->c[x->cls];
+	switch (op) {
+	case J_POP:
+		if (head != arg && cc && cc->cur != arg) {
+			*word1(a, arg) = (*word1(a, arg) & ~BATCH_NEXT_MASK) | head;
+			store_release(&b->head, arg);
+		}
+		break;
+	case J_PUSH_CUR:
+	case J_PUSH_SPARE:
+		if (head == arg && cc) {
+			if (op == J_PUSH_CUR && cc->cur == arg)
+				cc->cur = 0, cc->n = 0;
+			if (op == J_PUSH_SPARE && cc->spare == arg)
+				cc->spare = 0, cc->spare_n = 0;
+		}
+		break;
+	case J_CARVE:
+		if (arg && shmrt__ext_lock(a) == 0) {
+			/* Taking ext_lock first lets its own recovery finish the map. */
+			shmrt__pmutex_unlock(&a->h->ext_lock);
+			uint64_t len = (uint64_t)cls_span_pages[x->cls] * SHMRT_ARENA_PAGE;
+			uint64_t e = load_relaxed(&a->map[(arg - a->pages_off) / SHMRT_ARENA_PAGE]);
+			int in_span = head >= arg && head < arg + len;
+			if (span_is_bins(a, arg, x) && !(e & MAP_CARVED) && !in_span)
+				(void)finish_carve(a, b, x->node, x->cls, arg);
+		}
+		break;
+	default: /* J_PUSH_RAW, J_TAKE1: the head says it all; nothing to undo */
+		break;
+	}
+	store_release(&b->j_op, J_NONE);
+	fetch_add_relaxed(&a->h->recoveries, 1);
+}
+
+static int bin_lock(shmrt_arena_t *a, unsigned node, unsigned cls, struct bin_ctx *x)
+{
+	x->a = a;
+	x->b = bin_of(a, node, cls);
+	x->node = node;
+	x->cls = cls;
+	return shmrt__pmutex_lock(&x->b->lock, bin_recover, x);
+}
+
+int shmrt__arena_bin_lock(shmrt_arena_t *a, unsigned node, unsigned cls)
+{
+	struct bin_ctx x; /* only used by recovery, inside this call */
+	return bin_lock(a, node, cls, &x);
+}
+
+static inline void journal(struct shmrt_arena_bin *b, uint32_t op, uint32_t cache, uint64_t arg)
+{
+	b->j_cache = cache;
+	b->j_arg = arg;
+	/* Release: the journal's arguments are in place before it claims an op. */
+	store_release(&b->j_op, op);
+}
+
+/* Ensures the bin has a batch, carving a new span if needed. Bin lock held. */
+static int bin_fill(shmrt_arena_t *a, struct bin_ctx *x, uint32_t cache)
+{
+	struct shmrt_arena_bin *b = x->b;
+	if (b->head)
+		return 0;
+	journal(b, J_CARVE, cache, 0);
+	uint64_t s;
+	int rc = shmrt__ext_alloc(a, cls_span_pages[x->cls],
+				  map_make(MAP_SPAN, 0, x->node, x->cls, 0), &s, &b->j_arg);
+	if (!rc)
+		rc = finish_carve(a, b, x->node, x->cls, s);
+	store_release(&b->j_op, J_NONE);
+	return rc;
+}
+
+/* Pushes the batch x (cnt blocks) to the bin; op says which cache field held it. */
+static int bin_push(shmrt_arena_t *a, unsigned node, unsigned cls, uint32_t cache, uint32_t op,
+		    uint64_t batch, uint32_t cnt)
+{
+	struct bin_ctx x;
+	int rc = bin_lock(a, node, cls, &x);
+	if (rc)
+		return rc;
+	struct shmrt_arena_bin *b = x.b;
+	journal(b, op, cache, batch);
+	*word1(a, batch) = ((uint64_t)cnt << 48) | b->head;
+	SHMRT_YIELD_POINT();
+	store_release(&b->head, batch);
+	if (cache < a->ncaches) {
+		struct shmrt_arena_ccls *cc = &cache_of(a, cache)->c[cls];
+		if (op == J_PUSH_SPARE)
+			cc->spare = 0, cc->spare_n = 0;
+		else if (op == J_PUSH_CUR)
+			cc->cur = 0, cc->n = 0;
+	}
+	store_release(&b->j_op, J_NONE);
+	shmrt__pmutex_unlock(&b->lock);
+	return 0;
+}
+
+/* ---- small blocks ------------------------------------------------------------- */
+
+static int alloc_small_slow(shmrt_arena_t *a, uint32_t idx, unsigned cls, uint64_t *off)
+{
+	struct shmrt_arena_cache *c = cache_of(a, idx);
+	struct shmrt_arena_ccls *cc = &c->c[cls];
+
+	if (cc->spare) {
+		/* cur := spare, then clear spare. A death in between leaves cur == spare,
+		 * which reclaim recognises (one list, returned once). */
+		cc->n = cc->spare_n;
+		store_release(&cc->cur, cc->spare);
+		cc->spare_n = 0;
+		store_release(&cc->spare, 0);
+	} else {
+		struct bin_ctx x;
+		int rc = bin_lock(a, c->node, cls, &x);
+		if (rc)
+			return rc;
+		struct shmrt_arena_bin *b = x.b;
+		if ((rc = bin_fill(a, &x, idx))) {
+			shmrt__pmutex_unlock(&b->lock);
+			return rc;
+		}
+		uint64_t h = b->head, w1 = *word1(a, h);
+		journal(b, J_POP, idx, h);
+		store_release(&b->head, w1 & BATCH_NEXT_MASK);
+		SHMRT_YIELD_POINT();
+		cc->n = (uint32_t)(w1 >> 48);
+		store_release(&cc->cur, h);
+		store_release(&b->j_op, J_NONE);
+		shmrt__pmutex_unlock(&b->lock);
+	}
+	uint64_t o = cc->cur;
+	store_release(&cc->cur, *word0(a, o));
+	cc->n--;
+	c->bytes += cls_size[cls];
+	*off = o;
+	return 0;
+}
+
+/* BIND to a node other than the cache's: one block straight from that node's bin. */
+static int alloc_take1(shmrt_arena_t *a, uint32_t idx, unsigned node, unsigned cls,
+		       uint64_t *off)
+{
+	struct bin_ctx x;
+	int rc = bin_lock(a, node, cls, &x);
+	if (rc)
+		return rc;
+	struct shmrt_arena_bin *b = x.b;
+	if ((rc = bin_fill(a, &x, idx))) {
+		shmrt__pmutex_unlock(&b->lock);
+		return rc;
+	}
+	uint64_t h = b->head, w1 = *word1(a, h), h2 = *word0(a, h);
+	uint32_t cnt = (uint32_t)(w1 >> 48);
+	journal(b, J_TAKE1, idx, h);
+	if (cnt > 1 && h2) {
+		*word1(a, h2) = ((uint64_t)(cnt - 1) << 48) | (w1 & BATCH_NEXT_MASK);
+		store_release(&b->head, h2);
+	} else {
+		store_release(&b->head, w1 & BATCH_NEXT_MASK);
+	}
+	store_release(&b->j_op, J_NONE);
+	shmrt__pmutex_unlock(&b->lock);
+	fetch_add_relaxed(&a->h->retired_bytes, (int64_t)cls_size[cls]);
+	*off = h;
+	return 0;
+}
+
+static int free_small_slow(shmrt_arena_t *a, uint32_t idx, unsigned cls, uint64_t off)
+{
+	struct shmrt_arena_cache *c = cache_of(a, idx);
+	struct shmrt_arena_ccls *cc = &c->c[cls];
+	if (cc->spare) {
+		int rc = bin_push(a, c->node, cls, idx, J_PUSH_SPARE, cc->spare, cc->spare_n);
+		if (rc)
+			return rc;
+	}
+	/* spare := cur, then empty cur; cur == spare after a death is handled by reclaim. */
+	cc->spare_n = cc->n;
+	store_release(&cc->spare, cc->cur);
+	cc->n = 0;
+	store_release(&cc->cur, 0);
+	*word0(a, off) = 0;
+	store_release(&cc->cur, off);
+	cc->n = 1;
+	c->bytes -= cls_size[cls];
+	return 0;
+}
+
+/* Validates that off starts a block of a span; returns its class or -1. */
+static inline int small_class_of(const shmrt_arena_t *a, uint64_t off, uint64_t e, uint32_t p)
+{
+	unsigned cls = map_cls(e);
+	if (unlikely(cls >= SHMRT_ARENA_NCLS))
+		return -1;
+	uint32_t dist = (e & MAP_HEAD) ? 0 : map_n(e);
+	if (unlikely(dist > p))
+		return -1;
+	uint64_t rel = off - page_off(a, p - dist);
+	uint64_t q = (rel * cls_inv[cls]) >> 32;
+	if (unlikely(q * cls_size[cls] != rel || q >= cls_per_span[cls]))
+		return -1;
+	return (int)cls;
+}
+
+int shmrt__arena_alloc(shmrt_arena_t *a, uint32_t idx, size_t size,
+		       const shmrt_placement_t *pl, uint64_t *off)
+{
+	if (likely(size - 1 < SHMRT_SMALL_MAX)) {
+		unsigned cls = shmrt__arena_size_class(size);
+		struct shmrt_arena_cache *c = cache_of(a, idx);
+		if (unlikely(pl && pl->policy == SHMRT_PLACE_BIND && pl->node != c->node)) {
+			if (pl->node >= a->nnodes)
+				return -EINVAL;
+			return alloc_take1(a, idx, pl->node, cls, off);
+		}
+		struct shmrt_arena_ccls *cc = &c->c[cls];
+		uint64_t o = cc->cur;
+		if (likely(o)) {
+			/* The store hands the block over (see "Crash recovery"). */
+			store_release(&cc->cur, *word0(a, o));
+			cc->n--;
+			c->bytes += cls_size[cls];
+			*off = o;
+			return 0;
+		}
+		return alloc_small_slow(a, idx, cls, off);
+	}
+	if (size == 0)
+		return -EINVAL;
+	if (size > (uint64_t)a->npages * SHMRT_ARENA_PAGE)
+		return -ENOMEM;
+	uint32_t np = (uint32_t)(round_page(size) / SHMRT_ARENA_PAGE);
+	uint64_t o, len = (uint64_t)np * SHMRT_ARENA_PAGE;
+	int rc = shmrt__ext_alloc(a, np, map_make(MAP_LARGE, 0, 0, 0, 0), &o, NULL);
+	if (rc)
+		return rc;
+	if (pl && (a->nnodes > 1 || pl->policy != SHMRT_PLACE_LOCAL))
+		rc = shmrt__numa_bind(a->base + o, len, pl);
+	else if (a->nnodes > 1)
+		rc = shmrt__numa_bind(a->base + o, len, &(shmrt_placement_t){ 0 });
+	if (!rc)
+		rc = shmrt__ext_commit(a, o, len);
+	if (rc) {
+		shmrt__ext_free(a, o);
+		return rc;
+	}
+	*off = o;
+	return 0;
+}
+
+int shmrt__arena_free(shmrt_arena_t *a, uint32_t idx, uint64_t off)
+{
+	if (unlikely(off < a->pages_off || off >= page_off(a, a->npages) || (off & 15)))
+		return -EINVAL;
+	uint32_t p = (uint32_t)((off - a->pages_off) / SHMRT_ARENA_PAGE);
+	uint64_t e = load_relaxed(&a->map[p]);
+	if (likely(map_kind(e) == MAP_SPAN)) {
+		int cls = small_class_of(a, off, e, p);
+		if (unlikely(cls < 0))
+			return -EINVAL;
+		struct shmrt_arena_cache *c = cache_of(a, idx);
+		if (unlikely(map_node(e) != c->node)) {
+			*word0(a, off) = 0;
+			fetch_add_relaxed(&a->h->retired_bytes, -(int64_t)cls_size[cls]);
+			return bin_push(a, map_node(e), (unsigned)cls, UINT32_MAX, J_PUSH_RAW, off, 1);
+		}
+		struct shmrt_arena_ccls *cc = &c->c[cls];
+		if (likely(cc->n < cls_batch[cls])) {
+			*word0(a, off) = cc->cur;
+			/* Release: the link is written before the block joins the list. */
+			store_release(&cc->cur, off);
+			cc->n++;
+			c->bytes -= cls_size[cls];
+			return 0;
+		}
+		return free_small_slow(a, idx, (unsigned)cls, off);
+	}
+	if (map_kind(e) == MAP_LARGE && (e & MAP_HEAD) && off == page_off(a, p)) {
+		shmrt__ext_release(a, off, (uint64_t)map_n(e) * SHMRT_ARENA_PAGE);
+		shmrt__ext_free(a, off);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+size_t shmrt__arena_usable_size(shmrt_arena_t *a, uint64_t off)
+{
+	if (off < a->pages_off || off >= page_off(a, a->npages))
+		return 0;
+	uint32_t p = (uint32_t)((off - a->pages_off) / SHMRT_ARENA_PAGE);
+	uint64_t e = load_relaxed(&a->map[p]);
+	if (map_kind(e) == MAP_SPAN) {
+		int cls = small_class_of(a, off, e, p);
+		return cls < 0 ? 0 : cls_size[cls];
+	}
+	if (map_kind(e) == MAP_LARGE && (e & MAP_HEAD) && off == page_off(a, p))
+		return (size_t)map_n(e) * SHMRT_ARENA_PAGE;
+	return 0;
+}
+
+/* ---- caches ------------------------------------------------------------------ */
+
+void shmrt__arena_cache_attach(shmrt_arena_t *a, uint32_t idx, uint32_t node)
+{
+	struct shmrt_arena_cache *c = cache_of(a, idx);
+	c->node = node < a->nnodes ? node : 0;
+	c->attached = 1;
+}
+
+static uint32_t list_len(const shmrt_arena_t *a, uint64_t head, uint32_t cap)
+{
+	uint32_t n = 0;
+	uint64_t end = page_off(a, a->npages);
+	while (head && n < cap && head >= a->pages_off && head < end) {
+		n++;
+		head = *word0(a, head);
+	}
+	return n;
+}
+
+void shmrt__arena_cache_reclaim(shmrt_arena_t *a, uint32_t idx)
+{
+	if (idx >= a->ncaches)
+		return;
+	struct shmrt_arena_cache *c = cache_of(a, idx);
+	for (unsigned cls = 0; cls < SHMRT_ARENA_NCLS; cls++) {
+		struct shmrt_arena_ccls *cc = &c->c[cls];
+		if (cc->cur && cc->cur == cc->spare)
+			cc->cur = 0, cc->n = 0; /* died moving one list between the two */
+		uint32_t cap = 2 * cls_batch[cls] + 1;
+		if (cc->spare)
+			(void)bin_push(a, c->node, cls, idx, J_PUSH_SPARE, cc->spare,
+				       list_len(a, cc->spare, cap));
+		if (cc->cur)
+			(void)bin_push(a, c->node, cls, idx, J_PUSH_CUR, cc->cur,
+				       list_len(a, cc->cur, cap));
+	}
+	int64_t bytes = exchange_acq_rel(&c->bytes, 0);
+	fetch_add_relaxed(&a->h->retired_bytes, bytes);
+	c->attached = 0;
+}
+
+/* ---- statistics and checking ---------------------------------------------------- */
+
+void shmrt__arena_stats(shmrt_arena_t *a, struct shmrt_arena_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->pages = a->npages;
+	st->pages_used = load_relaxed(&a->h->pages_used);
+	st->pages_committed = load_relaxed(&a->h->pages_committed);
+	st->large_bytes_in_use = load_relaxed(&a->h->large_bytes);
+	st->nnodes = a->nnodes;
+	for (uint32_t i = 0; i < a->nnodes * SHMRT_ARENA_NCLS; i++)
+		st->small_blocks_total += load_relaxed(&a->bins[i].blocks_total);
+	int64_t bytes = load_relaxed(&a->h->retired_bytes);
+	for (uint32_t i = 0; i < a->ncaches; i++)
+		bytes += load_relaxed(&cache_of(a, i)->bytes);
+	st->small_bytes_in_use = bytes;
+}
+
+void shmrt__arena_class_info(unsigned cls, uint32_t *size, uint32_t *per_span,
+			     uint32_t *span_pages, uint32_t *batch)
+{
+	*size = cls_size[cls];
+	*per_span = cls_per_span[cls];
+	*span_pages = cls_span_pages[cls];
+	*batch = cls_batch[cls];
+}

@@ -1,0 +1,97 @@
+/*
+ * Platform primitives shared by every layer of shmrt (alloc/ is the bottom layer,
+ * so they live here): atomics whose memory order is part of their name, robust
+ * process-shared mutexes with crash recovery, clocks, and branch hints.
+ *
+ * Atomics are the compiler's __atomic builtins rather than ck_pr so that
+ * ThreadSanitizer sees every shared access; they compile to the same instructions.
+ * Every use in shmrt says what it pairs with.
+ *
+ * Robust mutexes: a mutex whose holder dies is handed to the next locker with
+ * EOWNERDEAD. shmrt__pmutex_lock() then runs the caller's recovery function, which
+ * repairs the protected state from its journal, marks the mutex consistent and
+ * returns 0: callers never see a dead holder. Internal use only.
+ */
+#ifndef SHMRT_ALLOC_PLAT_H
+#define SHMRT_ALLOC_PLAT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+#define SHMRT_CACHELINE 64
+#define SHMRT_ALIGNED(n) __attribute__((aligned(n)))
+
+/* ---- atomics ---------------------------------------------------------------- */
+
+#define load_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define store_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define fetch_add_relaxed(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
+#define fetch_add_acq_rel(p, v) __atomic_fetch_add((p), (v), __ATOMIC_ACQ_REL)
+#define fetch_sub_relaxed(p, v) __atomic_fetch_sub((p), (v), __ATOMIC_RELAXED)
+#define exchange_acq_rel(p, v) __atomic_exchange_n((p), (v), __ATOMIC_ACQ_REL)
+/* Strong CAS; on failure *(expp) receives the current value. */
+#define cas_acq_rel(p, expp, v)                                                        \
+	__atomic_compare_exchange_n((p), (expp), (v), false, __ATOMIC_ACQ_REL,          \
+				    __ATOMIC_ACQUIRE)
+#define fence_seq_cst() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+/* ---- clocks -------------------------------------------------------------------- */
+
+static inline uint64_t shmrt__now_ns(clockid_t clk)
+{
+	struct timespec ts;
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+#define mono_ns() shmrt__now_ns(CLOCK_MONOTONIC)
+#define real_ns() shmrt__now_ns(CLOCK_REALTIME)
+
+/* ---- robust process-shared mutexes -------------------------------------------- */
+
+/* Initialises a PTHREAD_PROCESS_SHARED, PTHREAD_MUTEX_ROBUST mutex. 0 or -errno. */
+int shmrt__pmutex_init(pthread_mutex_t *m);
+
+/*
+ * Locks m. If the previous holder died, recover(ctx) runs with the lock held (it must
+ * repair what m protects), the mutex is made consistent, and 0 is returned.
+ * Returns 0, or -ENOTRECOVERABLE if a previous recovery was abandoned.
+ */
+int shmrt__pmutex_lock(pthread_mutex_t *m, void (*recover)(void *ctx), void *ctx);
+
+/* As above but gives up at an absolute CLOCK_MONOTONIC deadline (ns): -ETIMEDOUT. */
+int shmrt__pmutex_lock_until(pthread_mutex_t *m, uint64_t deadline_mono_ns,
+			     void (*recover)(void *ctx), void *ctx);
+
+void shmrt__pmutex_unlock(pthread_mutex_t *m);
+
+/* ---- test hooks -------------------------------------------------------------- */
+
+/*
+ * Race-window widening for tests (urcu's debug-yield idea): when the environment
+ * variable SHMRT_YIELD=N is set in a build with SHMRT_DEBUG_YIELD, every
+ * SHMRT_YIELD_POINT() yields the CPU with probability 1/N. Compiled out otherwise.
+ */
+#ifdef SHMRT_DEBUG_YIELD
+void shmrt__yield_point(void);
+#define SHMRT_YIELD_POINT() shmrt__yield_point()
+#else
+#define SHMRT_YIELD_POINT() ((void)0)
+#endif
+
+#endif /* SHMRT_ALLOC_PLAT_H */

@@ -1,0 +1,691 @@
+/*
+ * Regions: creating, validating, attaching, detaching and unlinking the shared
+ * mapping that holds everything else.
+ *
+ * Creation is race-free. The creator opens the name with O_CREAT|O_EXCL and, before
+ * anything else, takes an open-file-description write lock on the file. It sizes the
+ * file (sparse), commits the metadata pages (fallocate: a full /dev/shm fails here
+ * with -ENOSPC, not later with SIGBUS), writes the geometry and its checksum, lays out
+ * registry, directory and arena, then publishes READY with a release store and drops
+ * the lock. An opener that finds the region not READY waits, bounded, while the lock
+ * is held; if it can take the lock itself, the creator died during initialisation:
+ * the region is stale (reported as -ESTALE, or replaced when the opener may create).
+ * The kernel drops the lock of a dead process, so no pid guessing is involved.
+ *
+ * Validation on open, before anything in the region is trusted: file size against
+ * the header, magic, layout version, geometry checksum, every offset and count
+ * recomputed from the sizes and compared, then the arena's own header. A truncated,
+ * foreign or corrupted file gives -EBADMSG, an unknown layout -EPROTONOSUPPORT.
+ *
+ * Lifetime: attach and detach serialise on the header's robust life_lock with the
+ * `unlinked` flag, so an auto-unlink region is unlinked by the last process to leave
+ * (or by gc, once every attached process is dead), and never while a live process is
+ * attached: an opener that loses the race sees `unlinked` and retries or gets -ENOENT.
+ */
+#define _GNU_SOURCE
+#include "region_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEFAULT_SIZE (64ull << 20)
+#define MAX_SIZE (1ull << 44) /* 16 TiB: page numbers fit 32 bits */
+
+static uint64_t next_handle_id = 1;
+
+uint64_t shmrt__fnv1a(const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ s[i]) * 0x100000001b3ull;
+	return h;
+}
+
+void shmrt_region_opts_init(shmrt_region_opts_t *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->open_timeout = -1;
+}
+
+struct geometry {
+	uint64_t size, procs_off, threads_off, dir_off, arena_off, arena_len;
+};
+
+static uint64_t round_page(uint64_t x)
+{
+	return (x + 4095) & ~4095ull;
+}
+
+static int compute_geometry(uint64_t size, uint32_t mp, uint32_t mt, uint32_t mo,
+			    uint32_t nnodes, struct geometry *g)
+{
+	if (!mp || mp > SHMRT_MAX_PROCS_LIMIT || !mt || mt > SHMRT_MAX_THREADS_LIMIT || !mo ||
+	    mo > SHMRT_MAX_OBJECTS_LIMIT || size > MAX_SIZE || size % 4096)
+		return -EINVAL;
+	g->size = size;
+	g->procs_off = SHMRT_HDR_SIZE;
+	g->threads_off = g->procs_off + (uint64_t)mp * sizeof(struct shmrt_proc_slot);
+	g->dir_off = g->threads_off + (uint64_t)mt * sizeof(struct shmrt_thread_rec);
+	g->arena_off = round_page(g->dir_off + (uint64_t)mo * sizeof(struct shmrt_dir_entry));
+	if (g->arena_off >= size)
+		return -EINVAL;
+	g->arena_len = size - g->arena_off;
+	return shmrt__arena_meta_bytes(g->arena_len, mt, nnodes) ? 0 : -EINVAL;
+}
+
+int shmrt__name_valid(const char *name, size_t max)
+{
+	if (!name || !*name)
+		return -EINVAL;
+	size_t n = strlen(name);
+	if (n > max)
+		return -ENAMETOOLONG;
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static int check_name(const char *name, shmrt_backing_t backing)
+{
+	if (backing == SHMRT_BACKING_FILE) {
+		if (!name || !*name)
+			return -EINVAL;
+		return strlen(name) >= PATH_MAX ? -ENAMETOOLONG : 0;
+	}
+	return shmrt__name_valid(name, SHMRT_NAME_MAX);
+}
+
+static int open_backing(const char *name, shmrt_backing_t backing, int flags, mode_t mode)
+{
+	int fd;
+	if (backing == SHMRT_BACKING_SHM) {
+		char path[SHMRT_NAME_MAX + 2] = "/";
+		strcat(path, name);
+		fd = shm_open(path, flags, mode);
+	} else if (backing == SHMRT_BACKING_FILE) {
+		fd = open(name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+	} else {
+		fd = memfd_create(name, MFD_CLOEXEC);
+	}
+	return fd < 0 ? -errno : fd;
+}
+
+static int unlink_backing(const char *name, shmrt_backing_t backing)
+{
+	int rc = 0;
+	if (backing == SHMRT_BACKING_SHM) {
+		char path[SHMRT_NAME_MAX + 2] = "/";
+		strcat(path, name);
+		rc = shm_unlink(path);
+	} else if (backing == SHMRT_BACKING_FILE) {
+		rc = unlink(name);
+	}
+	return rc ? -errno : 0;
+}
+
+/* Open-file-description locks: held by the creator during initialisation. */
+static int ofd_lock(int fd, short type, int wait)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+	return fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) ? -errno : 0;
+}
+
+static int map_region(struct shmrt_region *r, uint64_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	r->pub.base = p;
+	r->pub.size = size;
+	r->hdr = p;
+	return 0;
+}
+
+static void set_pointers(struct shmrt_region *r)
+{
+	struct shmrt_geom *g = &r->hdr->g;
+	r->procs = (struct shmrt_proc_slot *)(void *)(r->pub.base + g->procs_off);
+	r->threads = (struct shmrt_thread_rec *)(void *)(r->pub.base + g->threads_off);
+	r->dir = (struct shmrt_dir_entry *)(void *)(r->pub.base + g->dir_off);
+}
+
+static int create_region(struct shmrt_region *r, const char *name, const shmrt_region_opts_t *o)
+{
+	uint64_t size = round_page(o->size ? o->size : DEFAULT_SIZE);
+	uint32_t mp = o->max_procs ? o->max_procs : 64, mt = o->max_threads ? o->max_threads : 256,
+		 mo = o->max_objects ? o->max_objects : 256, nnodes = shmrt__numa_nnodes();
+	struct geometry geo;
+	int rc = compute_geometry(size, mp, mt, mo, nnodes, &geo);
+	if (rc)
+		return rc;
+	if (fchmod(r->fd, o->mode ? o->mode : 0600) && r->backing != SHMRT_BACKING_MEMFD)
+		return -errno;
+	if (ftruncate(r->fd, (off_t)size))
+		return errno == EFBIG || errno == ENOSPC ? -ENOSPC : -errno;
+	if ((rc = map_region(r, size)))
+		return rc;
+	/* Commit header, registry and directory pages; the arena commits its own. */
+	if (fallocate(r->fd, 0, 0, (off_t)geo.arena_off) && errno != EOPNOTSUPP)
+		return errno == ENOSPC ? -ENOSPC : -errno;
+
+	struct shmrt_geom *g = &r->hdr->g;
+	g->magic = SHMRT_MAGIC;
+	g->layout_version = SHMRT_LAYOUT_VERSION;
+	g->hdr_size = SHMRT_HDR_SIZE;
+	g->size = size;
+	g->created_ns = real_ns();
+	g->flags = o->flags & SHMRT_REGION_AUTO_UNLINK;
+	g->creator_pid = (uint32_t)getpid();
+	int alive;
+	g->creator_start = shmrt__proc_start_time(getpid(), &alive);
+	g->max_procs = mp;
+	g->max_threads = mt;
+	g->max_objects = mo;
+	g->nnodes = nnodes;
+	g->procs_off = geo.procs_off;
+	g->threads_off = geo.threads_off;
+	g->dir_off = geo.dir_off;
+	g->arena_off = geo.arena_off;
+	g->arena_len = geo.arena_len;
+	g->backing = (uint32_t)r->backing;
+	strncpy(g->name, name, sizeof(g->name) - 1);
+	g->checksum = shmrt__fnv1a(g, offsetof(struct shmrt_geom, checksum));
+	if ((rc = shmrt__pmutex_init(&r->hdr->life_lock)) ||
+	    (rc = shmrt__pmutex_init(&r->hdr->dir_lock)))
+		return rc;
+	set_pointers(r);
+	rc = shmrt__arena_init(&r->arena, r->pub.base, geo.arena_off, geo.arena_len, r->fd, mt,
+			       nnodes);
+	if (rc)
+		return rc;
+	/* Release: everything above is visible to an opener that sees READY (A1). */
+	store_release(&r->hdr->state, STATE_READY);
+	return 0;
+}
+
+/* Validates a mapped region. Nothing beyond the checked geometry is trusted. */
+static int validate(struct shmrt_region *r, uint64_t file_size)
+{
+	struct shmrt_geom *g = &r->hdr->g;
+	if (g->magic != SHMRT_MAGIC)
+		return -EBADMSG;
+	if (g->layout_version != SHMRT_LAYOUT_VERSION)
+		return -EPROTONOSUPPORT;
+	if (g->checksum != shmrt__fnv1a(g, offsetof(struct shmrt_geom, checksum)) ||
+	    g->hdr_size != SHMRT_HDR_SIZE || g->size > file_size || g->size < SHMRT_HDR_SIZE ||
+	    memchr(g->name, 0, sizeof(g->name)) == NULL || g->backing > SHMRT_BACKING_FILE ||
+	    g->nnodes == 0 || g->nnodes > SHMRT_MAX_NODES)
+		return -EBADMSG;
+	struct geometry geo;
+	if (compute_geometry(g->size, g->max_procs, g->max_threads, g->max_objects, g->nnodes,
+			     &geo) ||
+	    geo.procs_off != g->procs_off || geo.threads_off != g->threads_off ||
+	    geo.dir_off != g->dir_off || geo.arena_off != g->arena_off ||
+	    geo.arena_len != g->arena_len)
+		return -EBADMSG;
+	return 0;
+}
+
+/* Waits until the region is READY. -ESTALE if its creator died, -ETIMEDOUT. */
+static int wait_ready(struct shmrt_region *r, shmrt_ns_t timeout)
+{
+	uint64_t deadline = mono_ns() + (uint64_t)(timeout < 0 ? 5000000000ll : timeout);
+	for (;;) {
+		struct stat st;
+		if (fstat(r->fd, &st))
+			return -errno;
+		if ((uint64_t)st.st_size >= SHMRT_HDR_SIZE) {
+			const struct shmrt_hdr *h = mmap(NULL, SHMRT_HDR_SIZE, PROT_READ, MAP_SHARED,
+							 r->fd, 0);
+			if (h == MAP_FAILED)
+				return -errno;
+			/* Acquire: pairs with A1 in create_region(). */
+			uint32_t state = load_acquire(&h->state);
+			uint64_t magic = h->g.magic;
+			munmap((void *)(uintptr_t)h, SHMRT_HDR_SIZE);
+			if (state == STATE_READY)
+				return 0;
+			if (magic && magic != SHMRT_MAGIC)
+				return -EBADMSG;
+		}
+		/* Not ready: if nobody holds the creator's lock, the creator is gone. */
+		if (ofd_lock(r->fd, F_RDLCK, 0) == 0) {
+			struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_len = 1 };
+			fcntl(r->fd, F_OFD_SETLK, &fl);
+			/* Re-check: the creator may have finished just before unlocking. */
+			const struct shmrt_hdr *h = (uint64_t)st.st_size >= SHMRT_HDR_SIZE
+				? mmap(NULL, SHMRT_HDR_SIZE, PROT_READ, MAP_SHARED, r->fd, 0)
+				: MAP_FAILED;
+			int ready = h != MAP_FAILED && load_acquire(&h->state) == STATE_READY;
+			if (h != MAP_FAILED)
+				munmap((void *)(uintptr_t)h, SHMRT_HDR_SIZE);
+			if (ready)
+				return 0;
+			/* A creator takes the lock right after its O_EXCL open; a file
+			 * younger than that grace period may still be in that window. */
+			struct timespec now;
+			clock_gettime(CLOCK_REALTIME, &now);
+			if (now.tv_sec - st.st_ctim.tv_sec < 2 && mono_ns() < deadline) {
+				usleep(1000);
+				continue;
+			}
+			return (uint64_t)st.st_size < SHMRT_HDR_SIZE && st.st_size > 0 ? -EBADMSG
+											 : -ESTALE;
+		}
+		if (mono_ns() >= deadline)
+			return -ETIMEDOUT;
+		usleep(1000);
+	}
+}
+
+static int attach_existing(struct shmrt_region *r, const shmrt_region_opts_t *o, int oflags)
+{
+	int rc = wait_ready(r, o ? o->open_timeout : -1);
+	if (rc)
+		return rc;
+	struct stat st;
+	if (fstat(r->fd, &st))
+		return -errno;
+	const struct shmrt_hdr *h = mmap(NULL, SHMRT_HDR_SIZE, PROT_READ, MAP_SHARED, r->fd, 0);
+	if (h == MAP_FAILED)
+		return -errno;
+	uint64_t size = h->g.size;
+	munmap((void *)(uintptr_t)h, SHMRT_HDR_SIZE);
+	if (size > (uint64_t)st.st_size || size < SHMRT_HDR_SIZE || size % 4096)
+		return -EBADMSG;
+	if ((rc = map_region(r, size)))
+		return rc;
+	if ((rc = validate(r, (uint64_t)st.st_size)))
+		return rc;
+	set_pointers(r);
+	if ((rc = shmrt__arena_attach(&r->arena, r->pub.base, r->hdr->g.arena_off,
+				      r->hdr->g.arena_len, r->fd)))
+		return rc;
+	r->backing = (shmrt_backing_t)r->hdr->g.backing;
+	if (oflags & SHMRT_O_NOATTACH)
+		return 0;
+	return 1; /* caller attaches */
+}
+
+static int attach(struct shmrt_region *r)
+{
+	int rc = shmrt__pmutex_lock(&r->hdr->life_lock, NULL, NULL);
+	if (rc)
+		return rc;
+	if (load_relaxed(&r->hdr->unlinked)) {
+		shmrt__pmutex_unlock(&r->hdr->life_lock);
+		return -ENOENT;
+	}
+	rc = shmrt__slot_claim(r);
+	shmrt__pmutex_unlock(&r->hdr->life_lock);
+	if (rc)
+		return rc;
+	r->attached = 1;
+	shmrt__gc(r);
+	return 0;
+}
+
+static void destroy(struct shmrt_region *r)
+{
+	if (r->pub.base)
+		munmap(r->pub.base, r->pub.size);
+	if (r->fd >= 0)
+		close(r->fd);
+	free(r);
+}
+
+static void link_handle(struct shmrt_region *r)
+{
+	pthread_mutex_lock(&shmrt__handles_lock);
+	r->id = next_handle_id++;
+	r->next = shmrt__handles;
+	shmrt__handles = r;
+	pthread_mutex_unlock(&shmrt__handles_lock);
+}
+
+static struct shmrt_region *new_handle(const char *name)
+{
+	size_t n = strlen(name);
+	struct shmrt_region *r = calloc(1, sizeof(*r) + n + 1);
+	if (!r)
+		return NULL;
+	memcpy(r->name, name, n + 1);
+	r->fd = -1;
+	r->slot = REC_NONE;
+	return r;
+}
+
+/* Removes a stale region (creator died initialising) if the name still refers to it. */
+static int remove_stale(struct shmrt_region *r)
+{
+	if (ofd_lock(r->fd, F_WRLCK, 0))
+		return -EAGAIN;
+	struct stat a, b;
+	int fd = open_backing(r->name, r->backing, O_RDONLY, 0);
+	if (fd < 0)
+		return fd == -ENOENT ? 0 : fd;
+	int same = !fstat(fd, &a) && !fstat(r->fd, &b) && a.st_ino == b.st_ino &&
+		   a.st_dev == b.st_dev;
+	close(fd);
+	return same ? unlink_backing(r->name, r->backing) : 0;
+}
+
+int shmrt_region_open(const char *name, int oflags, const shmrt_region_opts_t *opts,
+		      shmrt_region_t **out)
+{
+	shmrt_region_opts_t def;
+	if (!opts) {
+		shmrt_region_opts_init(&def);
+		opts = &def;
+	}
+	if (!out || (unsigned)opts->backing > SHMRT_BACKING_FILE ||
+	    (oflags & ~(SHMRT_O_CREATE | SHMRT_O_EXCL | SHMRT_O_NOATTACH)) ||
+	    ((oflags & SHMRT_O_NOATTACH) && (oflags & SHMRT_O_CREATE)))
+		return -EINVAL;
+	int rc = check_name(name, opts->backing);
+	if (rc)
+		return rc;
+	if (opts->backing == SHMRT_BACKING_MEMFD)
+		oflags |= SHMRT_O_CREATE | SHMRT_O_EXCL;
+	shmrt__registry_init();
+
+	for (int attempt = 0; attempt < 8; attempt++) {
+		struct shmrt_region *r = new_handle(name);
+		if (!r)
+			return -ENOMEM;
+		r->backing = opts->backing;
+		int created = 0;
+		rc = -ENOENT;
+		if (oflags & SHMRT_O_CREATE) {
+			rc = open_backing(name, opts->backing, O_RDWR | O_CREAT | O_EXCL,
+					  opts->mode ? opts->mode : 0600);
+			if (rc >= 0) {
+				r->fd = rc;
+				created = 1;
+			} else if (rc != -EEXIST || (oflags & SHMRT_O_EXCL)) {
+				destroy(r);
+				return rc;
+			}
+		}
+		if (!created) {
+			rc = open_backing(name, opts->backing, O_RDWR, 0);
+			if (rc == -ENOENT && (oflags & SHMRT_O_CREATE)) {
+				destroy(r); /* removed meanwhile: try creating again */
+				continue;
+			}
+			if (rc < 0) {
+				destroy(r);
+				return rc;
+			}
+			r->fd = rc;
+		}
+
+		if (created) {
+			/* The lock marks "initialising"; it is taken before anyone can see
+			 * a size, so openers never mistake a live creator for a dead one. */
+			rc = ofd_lock(r->fd, F_WRLCK, 1);
+			if (!rc)
+				rc = create_region(r, name, opts);
+			if (rc) {
+				unlink_backing(name, opts->backing);
+				destroy(r);
+				return rc;
+			}
+			rc = 1;
+		} else {
+			rc = attach_existing(r, opts, oflags);
+			if (rc == -ESTALE && (oflags & SHMRT_O_CREATE)) {
+				remove_stale(r);
+				destroy(r);
+				continue;
+			}
+			if (rc < 0) {
+				destroy(r);
+				return rc;
+			}
+		}
+		if (rc == 1) {
+			rc = attach(r);
+			if (created) {
+				struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_len = 1 };
+				fcntl(r->fd, F_OFD_SETLK, &fl);
+			}
+			if (rc == -ENOENT && !created && (oflags & SHMRT_O_CREATE)) {
+				destroy(r);
+				continue;
+			}
+			if (rc) {
+				destroy(r);
+				return rc;
+			}
+		}
+		link_handle(r);
+		*out = r;
+		return 0;
+	}
+	return -EAGAIN;
+}
+
+int shmrt_region_open_fd(int fd, shmrt_region_t **out)
+{
+	if (!out)
+		return -EINVAL;
+	if (fd < 0 || fcntl(fd, F_GETFD) < 0)
+		return -EBADF;
+	shmrt__registry_init();
+	struct shmrt_region *r = new_handle("(fd)");
+	if (!r)
+		return -ENOMEM;
+	r->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (r->fd < 0) {
+		int e = -errno;
+		destroy(r);
+		return e;
+	}
+	int rc = attach_existing(r, NULL, 0);
+	if (rc == 1)
+		rc = attach(r);
+	if (rc) {
+		destroy(r);
+		return rc;
+	}
+	link_handle(r);
+	*out = r;
+	return 0;
+}
+
+/* Unlinks r's name if it still names r's file. Caller holds life_lock. */
+static void unlink_if_same(struct shmrt_region *r)
+{
+	const char *name = r->backing == SHMRT_BACKING_FILE ? r->name : r->hdr->g.name;
+	if (r->backing == SHMRT_BACKING_MEMFD || load_relaxed(&r->hdr->unlinked))
+		return;
+	int fd = open_backing(name, r->backing, O_RDONLY, 0);
+	if (fd < 0)
+		return;
+	struct stat a, b;
+	int same = !fstat(fd, &a) && !fstat(r->fd, &b) && a.st_ino == b.st_ino &&
+		   a.st_dev == b.st_dev;
+	close(fd);
+	if (same) {
+		store_relaxed(&r->hdr->unlinked, 1);
+		unlink_backing(name, r->backing);
+	}
+}
+
+/* With AUTO_UNLINK: unlink once no live process is attached. life_lock held. */
+static void maybe_auto_unlink(struct shmrt_region *r)
+{
+	if ((r->hdr->g.flags & SHMRT_REGION_AUTO_UNLINK) && shmrt__live_procs(r) == 0)
+		unlink_if_same(r);
+}
+
+int shmrt_region_close(shmrt_region_t *r)
+{
+	if (!r)
+		return -EINVAL;
+	pthread_mutex_lock(&shmrt__handles_lock);
+	for (struct shmrt_region **pp = &shmrt__handles; *pp; pp = &(*pp)->next) {
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&shmrt__handles_lock);
+	if (r->attached && r->slot != REC_NONE && r->pid == getpid()) {
+		if (shmrt__pmutex_lock(&r->hdr->life_lock, NULL, NULL) == 0) {
+			shmrt__slot_release(r);
+			maybe_auto_unlink(r);
+			shmrt__pmutex_unlock(&r->hdr->life_lock);
+		}
+	}
+	destroy(r);
+	return 0;
+}
+
+int shmrt_region_gc(shmrt_region_t *r, unsigned *reclaimed)
+{
+	if (!r)
+		return -EINVAL;
+	unsigned n = shmrt__gc(r);
+	if ((r->hdr->g.flags & SHMRT_REGION_AUTO_UNLINK) &&
+	    shmrt__pmutex_lock(&r->hdr->life_lock, NULL, NULL) == 0) {
+		maybe_auto_unlink(r);
+		shmrt__pmutex_unlock(&r->hdr->life_lock);
+	}
+	if (reclaimed)
+		*reclaimed = n;
+	return 0;
+}
+
+static int unlink_checked(const char *name, shmrt_backing_t backing)
+{
+	int rc = check_name(name, backing);
+	if (rc)
+		return rc;
+	shmrt_region_opts_t o;
+	shmrt_region_opts_init(&o);
+	o.backing = backing;
+	o.open_timeout = 0;
+	shmrt_region_t *r;
+	rc = shmrt_region_open(name, SHMRT_O_NOATTACH, &o, &r);
+	if (rc == -ESTALE || rc == -ETIMEDOUT)
+		return unlink_backing(name, backing); /* a dead or stuck creation */
+	if (rc)
+		return rc;
+	if (shmrt__pmutex_lock(&r->hdr->life_lock, NULL, NULL) == 0) {
+		store_relaxed(&r->hdr->unlinked, 1);
+		rc = unlink_backing(name, backing);
+		shmrt__pmutex_unlock(&r->hdr->life_lock);
+	}
+	shmrt_region_close(r);
+	return rc;
+}
+
+int shmrt_region_unlink(const char *name)
+{
+	return unlink_checked(name, SHMRT_BACKING_SHM);
+}
+
+int shmrt_region_unlink_path(const char *path)
+{
+	return unlink_checked(path, SHMRT_BACKING_FILE);
+}
+
+void *shmrt_region_base(const shmrt_region_t *r)
+{
+	return r->pub.base;
+}
+size_t shmrt_region_size(const shmrt_region_t *r)
+{
+	return r->pub.size;
+}
+const char *shmrt_region_name(const shmrt_region_t *r)
+{
+	return r->hdr->g.name;
+}
+int shmrt_region_fd(const shmrt_region_t *r)
+{
+	return r->fd;
+}
+
+int shmrt_region_procs(shmrt_region_t *r, shmrt_proc_info_t *arr, size_t cap, size_t *count)
+{
+	if (!r || !count || (cap && !arr))
+		return -EINVAL;
+	size_t n = 0;
+	uint32_t np = r->hdr->g.max_procs;
+	for (uint32_t i = 0; i < np; i++) {
+		struct shmrt_proc_slot *s = &r->procs[i];
+		uint64_t ctl = load_acquire(&s->ctl);
+		if (!ctl)
+			continue;
+		if (n < cap) {
+			shmrt_proc_info_t *p = &arr[n];
+			uint32_t gen = load_relaxed(&s->gen), th = 0;
+			uint64_t want = ((uint64_t)(i + 1) << 32) | gen;
+			for (uint32_t t = 0; t < r->hdr->g.max_threads; t++)
+				th += (load_relaxed(&r->threads[t].ctl) & ~(1ull << 63)) == want;
+			p->slot = i;
+			p->pid = (pid_t)(ctl >> 8);
+			p->start_time = s->start_time;
+			p->attached_ns = s->attached_ns;
+			p->threads = th;
+			p->state = (ctl & 0xff) == SLOT_CLAIMING ? SHMRT_PROC_ATTACHING
+				   : shmrt__slot_alive(r, i, ctl) ? SHMRT_PROC_ALIVE
+								  : SHMRT_PROC_DEAD;
+		}
+		n++;
+	}
+	*count = n;
+	return 0;
+}
+
+int shmrt_region_stats(shmrt_region_t *r, shmrt_region_stats_t *st)
+{
+	if (!r || !st)
+		return -EINVAL;
+	memset(st, 0, sizeof(*st));
+	struct shmrt_geom *g = &r->hdr->g;
+	struct shmrt_arena_stats as;
+	shmrt__arena_stats(&r->arena, &as);
+	st->size = g->size;
+	st->arena_bytes = as.pages * SHMRT_ARENA_PAGE;
+	st->arena_used = as.pages_used * SHMRT_ARENA_PAGE;
+	st->arena_committed = as.pages_committed * SHMRT_ARENA_PAGE;
+	st->small_bytes_in_use = as.small_bytes_in_use > 0 ? (uint64_t)as.small_bytes_in_use : 0;
+	st->large_bytes_in_use = as.large_bytes_in_use;
+	for (uint32_t i = 0; i < g->max_procs; i++) {
+		uint64_t ctl = load_acquire(&r->procs[i].ctl);
+		if (ctl && shmrt__slot_alive(r, i, ctl))
+			st->procs_alive++;
+		else if (ctl)
+			st->procs_dead++;
+	}
+	for (uint32_t i = 0; i < g->max_threads; i++)
+		st->threads += load_relaxed(&r->threads[i].ctl) != 0;
+	st->objects = load_relaxed(&r->hdr->nobjects);
+	st->max_objects = g->max_objects;
+	st->max_procs = g->max_procs;
+	st->max_threads = g->max_threads;
+	st->flags = g->flags;
+	st->numa_nodes = g->nnodes;
+	st->creator_pid = (pid_t)g->creator_pid;
+	st->created_ns = g->created_ns;
+	st->layout_version = g->layout_version;
+	return 0;
+}

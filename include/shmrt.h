@@ -1,0 +1,14 @@
+/*
+ * shmrt: a shared-memory runtime for C. Include this one header.
+ * See README.md for the model and DESIGN notes; each module header documents its
+ * calls, their errors, and their Concurrency: and Ordering: contracts.
+ */
+#ifndef SHMRT_H
+#define SHMRT_H
+
+#include "shmrt/version.h"
+#include "shmrt/common.h"
+#include "shmrt/region.h"
+#include "shmrt/alloc.h"
+
+#endif /* SHMRT_H */

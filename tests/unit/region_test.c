@@ -1,0 +1,568 @@
+/*
+ * Region, directory and registry: creation races aside (tests/mp), every call and
+ * every error path, across fork where it matters.
+ */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/region_int.h"
+
+static shmrt_region_t *open_existing(const char *name, int *rc_out)
+{
+	shmrt_region_t *r = NULL;
+	*rc_out = shmrt_region_open(name, 0, NULL, &r);
+	return r;
+}
+
+static void t_create_open_close(void **s)
+{
+	(void)s;
+	const char *name = tu_name("basic");
+	shmrt_region_t *r = tu_create(name, 8 << 20, 0);
+	assert_string_equal(shmrt_region_name(r), name);
+	assert_int_equal(shmrt_region_size(r), 8 << 20);
+
+	/* A second handle in the same process sees the same bytes. */
+	int rc;
+	shmrt_region_t *r2 = open_existing(name, &rc);
+	assert_int_equal(rc, 0);
+	shmrt_object_info_t oi;
+	assert_int_equal(shmrt_object_open(r, "x", SHMRT_TYPE_BYTES, 100, SHMRT_O_CREATE, NULL, &oi), 0);
+	strcpy(shmrt_ptr(r, oi.off), "hello");
+	shmrt_object_info_t oi2;
+	assert_int_equal(shmrt_object_lookup(r2, "x", &oi2), 0);
+	assert_int_equal(oi2.off, oi.off);
+	assert_string_equal(shmrt_ptr(r2, oi2.off), "hello");
+	assert_int_equal(shmrt_region_close(r2), 0);
+
+	/* Exclusive creation of an existing name, plain open of a missing one. */
+	shmrt_region_t *r3 = NULL;
+	assert_int_equal(shmrt_region_open(name, SHMRT_O_CREATE | SHMRT_O_EXCL, NULL, &r3), -EEXIST);
+	assert_null(r3);
+	assert_int_equal(shmrt_region_open(tu_name("missing"), 0, NULL, &r3), -ENOENT);
+	/* Create-or-open opens the existing one. */
+	assert_int_equal(shmrt_region_open(name, SHMRT_O_CREATE, NULL, &r3), 0);
+	assert_int_equal(shmrt_object_lookup(r3, "x", &oi2), 0);
+	shmrt_region_close(r3);
+
+	/* Default permissions are 0600. */
+	char path[256];
+	snprintf(path, sizeof(path), "/dev/shm/%s", name);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+
+	shmrt_region_close(r);
+	/* Persistent: the name outlives its last process. */
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(shmrt_region_unlink(name), 0);
+	assert_int_equal(stat(path, &st), -1);
+	assert_int_equal(shmrt_region_unlink(name), -ENOENT);
+}
+
+static void t_bad_names_and_opts(void **s)
+{
+	(void)s;
+	shmrt_region_t *r = NULL;
+	char longname[SHMRT_NAME_MAX + 2];
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = 0;
+	assert_int_equal(shmrt_region_open(longname, SHMRT_O_CREATE, NULL, &r), -ENAMETOOLONG);
+	assert_int_equal(shmrt_region_open("", SHMRT_O_CREATE, NULL, &r), -EINVAL);
+	assert_int_equal(shmrt_region_open("a/b", SHMRT_O_CREATE, NULL, &r), -EINVAL);
+	assert_int_equal(shmrt_region_open("..", SHMRT_O_CREATE, NULL, &r), -EINVAL);
+	assert_int_equal(shmrt_region_open(NULL, SHMRT_O_CREATE, NULL, &r), -EINVAL);
+	assert_int_equal(shmrt_region_open("ok", 0x80, NULL, &r), -EINVAL);
+	assert_int_equal(shmrt_region_open("ok", SHMRT_O_CREATE | SHMRT_O_NOATTACH, NULL, &r), -EINVAL);
+	shmrt_region_opts_t o;
+	shmrt_region_opts_init(&o);
+	o.size = 4096; /* too small for header, registry, directory and arena */
+	assert_int_equal(shmrt_region_open(tu_name("tiny"), SHMRT_O_CREATE, &o, &r), -EINVAL);
+	shmrt_region_opts_init(&o);
+	o.max_procs = 100000;
+	assert_int_equal(shmrt_region_open(tu_name("big"), SHMRT_O_CREATE, &o, &r), -EINVAL);
+	assert_null(r);
+	/* Nothing was left behind by the failed creations. */
+	assert_int_equal(shmrt_region_open("tiny", 0, NULL, &r), -ENOENT);
+	assert_string_equal(shmrt_strerror(-EBADMSG),
+			    "not a shmrt region, or its header or data is corrupted");
+}
+
+/* Writes bytes into /dev/shm/NAME directly. */
+static void write_file(const char *name, const void *buf, size_t n)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "/dev/shm/%s", name);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, n), (ssize_t)n);
+	close(fd);
+}
+
+static void t_validation(void **s)
+{
+	(void)s;
+	int rc;
+	/* A foreign file. */
+	const char *foreign = tu_name("foreign");
+	char junk[8192];
+	memset(junk, 0x5a, sizeof(junk));
+	write_file(foreign, junk, sizeof(junk));
+	assert_null(open_existing(foreign, &rc));
+	assert_int_equal(rc, -EBADMSG);
+	/* Not removed by shmrt_region_unlink either: it is not ours. */
+	assert_int_equal(shmrt_region_unlink(foreign), -EBADMSG);
+
+	/* A valid region, then damaged in several ways. */
+	const char *name = tu_name("damaged");
+	shmrt_region_t *r = tu_create(name, 4 << 20, 0);
+	shmrt_region_close(r);
+	char path[256];
+	snprintf(path, sizeof(path), "/dev/shm/%s", name);
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	struct shmrt_geom g, orig;
+	assert_int_equal(pread(fd, &orig, sizeof(orig), 0), (ssize_t)sizeof(orig));
+
+	/* Corrupted geometry: checksum mismatch. */
+	g = orig;
+	g.max_objects ^= 1;
+	assert_int_equal(pwrite(fd, &g, sizeof(g), 0), (ssize_t)sizeof(g));
+	assert_null(open_existing(name, &rc));
+	assert_int_equal(rc, -EBADMSG);
+
+	/* A layout version from the future. */
+	g = orig;
+	g.layout_version = SHMRT_LAYOUT_VERSION + 1;
+	g.checksum = shmrt__fnv1a(&g, offsetof(struct shmrt_geom, checksum));
+	assert_int_equal(pwrite(fd, &g, sizeof(g), 0), (ssize_t)sizeof(g));
+	assert_null(open_existing(name, &rc));
+	assert_int_equal(rc, -EPROTONOSUPPORT);
+
+	/* Consistent checksum over inconsistent offsets. */
+	g = orig;
+	g.dir_off += 64;
+	g.checksum = shmrt__fnv1a(&g, offsetof(struct shmrt_geom, checksum));
+	assert_int_equal(pwrite(fd, &g, sizeof(g), 0), (ssize_t)sizeof(g));
+	assert_null(open_existing(name, &rc));
+	assert_int_equal(rc, -EBADMSG);
+
+	/* Restored, it opens again. */
+	assert_int_equal(pwrite(fd, &orig, sizeof(orig), 0), (ssize_t)sizeof(orig));
+	r = open_existing(name, &rc);
+	assert_int_equal(rc, 0);
+	shmrt_region_close(r);
+
+	/* Truncated. */
+	assert_int_equal(ftruncate(fd, 1 << 20), 0);
+	assert_null(open_existing(name, &rc));
+	assert_int_equal(rc, -EBADMSG);
+	close(fd);
+
+	/* A garbage-filled file of header size and more. */
+	const char *g2 = tu_name("garbage");
+	uint64_t seed = 7;
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (char)tu_rand(&seed);
+	write_file(g2, junk, sizeof(junk));
+	assert_null(open_existing(g2, &rc));
+	assert_int_equal(rc, -EBADMSG);
+}
+
+static void t_stale_creator(void **s)
+{
+	(void)s;
+	/* A creator that died before sizing the file: empty, unlocked. */
+	const char *name = tu_name("stale");
+	write_file(name, "", 0);
+	shmrt_region_opts_t o;
+	shmrt_region_opts_init(&o);
+	o.open_timeout = 0;
+	shmrt_region_t *r = NULL;
+	assert_int_equal(shmrt_region_open(name, 0, &o, &r), -ESTALE);
+	/* With O_CREATE the stale file is replaced by a fresh region. */
+	assert_int_equal(shmrt_region_open(name, SHMRT_O_CREATE, &o, &r), 0);
+	shmrt_object_info_t oi;
+	assert_int_equal(shmrt_object_open(r, "v", SHMRT_TYPE_BYTES, 8, SHMRT_O_CREATE, NULL, &oi), 0);
+	shmrt_region_close(r);
+}
+
+static int hold_creation_lock(void *arg)
+{
+	const char *name = arg;
+	char path[256];
+	snprintf(path, sizeof(path), "/%s", name);
+	int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 1 };
+	if (fd < 0 || fcntl(fd, F_OFD_SETLK, &fl))
+		return 1;
+	pause(); /* a creator that is alive but slow */
+	return 0;
+}
+
+static void t_creator_alive_timeout(void **s)
+{
+	(void)s;
+	const char *name = tu_name("slow");
+	pid_t pid = tu_fork(hold_creation_lock, (void *)name);
+	char path[256];
+	snprintf(path, sizeof(path), "/dev/shm/%s", name);
+	struct stat st;
+	uint64_t end = tu_ms() + 5000;
+	while (stat(path, &st) && tu_ms() < end)
+		usleep(1000);
+	usleep(20000);
+	shmrt_region_opts_t o;
+	shmrt_region_opts_init(&o);
+	o.open_timeout = 100000000; /* 100 ms */
+	shmrt_region_t *r = NULL;
+	uint64_t t0 = tu_ms();
+	assert_int_equal(shmrt_region_open(name, 0, &o, &r), -ETIMEDOUT);
+	assert_true(tu_ms() - t0 >= 100);
+	kill(pid, SIGKILL);
+	assert_int_equal(tu_wait(pid, 5000), 128 + SIGKILL);
+	/* Its creator is dead now: stale (not a hang), and replaceable. */
+	o.open_timeout = 0;
+	assert_int_equal(shmrt_region_open(name, 0, &o, &r), -ESTALE);
+}
+
+static void t_directory(void **s)
+{
+	(void)s;
+	shmrt_region_opts_t o;
+	shmrt_region_opts_init(&o);
+	o.size = 8 << 20;
+	o.max_objects = 4;
+	shmrt_region_t *r;
+	const char *name = tu_name("dir");
+	assert_int_equal(shmrt_region_open(name, SHMRT_O_CREATE | SHMRT_O_EXCL, &o, &r), 0);
+	shmrt_object_info_t a, b;
+	assert_int_equal(shmrt_object_open(r, "a", SHMRT_TYPE_BYTES, 64, 0, NULL, &a), -ENOENT);
+	assert_int_equal(shmrt_object_open(r, "a", SHMRT_TYPE_BYTES, 64, SHMRT_O_CREATE, NULL, &a), 0);
+	assert_string_equal(a.name, "a");
+	assert_int_equal(a.type, SHMRT_TYPE_BYTES);
+	assert_int_equal(a.size, 64);
+	assert_int_equal(a.creator_pid, getpid());
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(((char *)shmrt_ptr(r, a.off))[i], 0);
+	assert_int_equal(shmrt_object_open(r, "a", SHMRT_TYPE_BYTES, 64, SHMRT_O_CREATE, NULL, &b), 0);
+	assert_int_equal(b.off, a.off);
+	assert_int_equal(shmrt_object_open(r, "a", SHMRT_TYPE_BYTES, 64,
+					   SHMRT_O_CREATE | SHMRT_O_EXCL, NULL, &b), -EEXIST);
+	assert_int_equal(shmrt_object_open(r, "a", SHMRT_TYPE_VALUE, 64, 0, NULL, &b), -EPROTOTYPE);
+	assert_int_equal(shmrt_object_open(r, "a", SHMRT_TYPE_BYTES, 65, 0, NULL, &b), -EMSGSIZE);
+	assert_int_equal(shmrt_object_open(r, "a", SHMRT_TYPE_BYTES, 32, 0, NULL, &b), 0);
+	assert_int_equal(shmrt_object_open(r, "a", SHMRT_TYPE_NONE, 32, 0, NULL, &b), -EINVAL);
+	assert_int_equal(shmrt_object_open(r, "bad name", SHMRT_TYPE_BYTES, 8, SHMRT_O_CREATE, NULL,
+					   &b), -EINVAL);
+	char longname[SHMRT_OBJNAME_MAX + 2];
+	memset(longname, 'o', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = 0;
+	assert_int_equal(shmrt_object_open(r, longname, SHMRT_TYPE_BYTES, 8, SHMRT_O_CREATE, NULL, &b),
+			 -ENAMETOOLONG);
+	/* A large object: page aligned, zero. */
+	shmrt_object_info_t big;
+	assert_int_equal(shmrt_object_open(r, "big", SHMRT_TYPE_BYTES, 1 << 20, SHMRT_O_CREATE, NULL,
+					   &big), 0);
+	assert_int_equal(big.off % 4096, 0);
+	const char *p = shmrt_ptr(r, big.off);
+	for (int i = 0; i < (1 << 20); i += 4096)
+		assert_int_equal(p[i], 0);
+	assert_int_equal(shmrt_object_open(r, "c", SHMRT_TYPE_USER + 3, 8, SHMRT_O_CREATE, NULL, &b), 0);
+	assert_int_equal(shmrt_object_open(r, "d", SHMRT_TYPE_BYTES, 8, SHMRT_O_CREATE, NULL, &b), 0);
+	/* Full directory. */
+	assert_int_equal(shmrt_object_open(r, "e", SHMRT_TYPE_BYTES, 8, SHMRT_O_CREATE, NULL, &b),
+			 -ENOSPC);
+	/* An allocation failure leaves no entry behind. */
+	assert_int_equal(shmrt_object_remove(r, "d"), 0);
+	assert_int_equal(shmrt_object_open(r, "huge", SHMRT_TYPE_BYTES, 1ull << 40, SHMRT_O_CREATE,
+					   NULL, &b), -ENOMEM);
+	size_t n = 0;
+	shmrt_object_info_t list[8];
+	assert_int_equal(shmrt_object_list(r, list, 8, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(shmrt_object_list(r, list, 1, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(shmrt_object_remove(r, "zz"), -ENOENT);
+	assert_int_equal(shmrt_object_remove(r, "big"), 0);
+	assert_int_equal(shmrt_object_lookup(r, "big", &b), -ENOENT);
+	assert_string_equal(shmrt_type_name(SHMRT_TYPE_BYTES), "bytes");
+	assert_string_equal(shmrt_type_name(SHMRT_TYPE_USER + 3), "user");
+	shmrt_region_close(r);
+}
+
+struct fork_arg {
+	shmrt_region_t *r;
+	shmrt_off_t off;
+};
+
+static int child_writes(void *p)
+{
+	struct fork_arg *a = p;
+	/* The child has its own slot, not the parent's. */
+	size_t n;
+	shmrt_proc_info_t pi[8];
+	if (shmrt_region_procs(a->r, pi, 8, &n) || n != 2)
+		return 10;
+	int mine = 0;
+	for (size_t i = 0; i < n; i++)
+		mine += pi[i].pid == getpid() && pi[i].state == SHMRT_PROC_ALIVE;
+	if (mine != 1)
+		return 11;
+	shmrt_off_t off;
+	if (shmrt_alloc(a->r, 48, &off))
+		return 12;
+	strcpy(shmrt_ptr(a->r, a->off), "from child");
+	*(shmrt_off_t *)((char *)shmrt_ptr(a->r, a->off) + 32) = off;
+	return 0;
+}
+
+static void t_fork_and_registry(void **s)
+{
+	(void)s;
+	const char *name = tu_name("fork");
+	shmrt_region_t *r = tu_create(name, 8 << 20, 0);
+	shmrt_object_info_t oi;
+	assert_int_equal(shmrt_object_open(r, "buf", SHMRT_TYPE_BYTES, 64, SHMRT_O_CREATE, NULL, &oi), 0);
+	struct fork_arg a = { r, oi.off };
+	pid_t pid = tu_fork(child_writes, &a);
+	assert_int_equal(tu_wait(pid, 10000), 0);
+	assert_string_equal(shmrt_ptr(r, oi.off), "from child");
+	/* The child exited without closing: its slot is dead until reclaimed, and the
+	 * block it allocated can be freed by the parent. */
+	size_t n;
+	shmrt_proc_info_t pi[8];
+	assert_int_equal(shmrt_region_procs(r, pi, 8, &n), 0);
+	assert_int_equal(n, 2);
+	int dead = 0;
+	for (size_t i = 0; i < n; i++)
+		dead += pi[i].pid == pid && pi[i].state == SHMRT_PROC_DEAD;
+	assert_int_equal(dead, 1);
+	unsigned rec = 0;
+	assert_int_equal(shmrt_region_gc(r, &rec), 0);
+	assert_int_equal(rec, 1);
+	assert_int_equal(shmrt_region_procs(r, pi, 8, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(pi[0].pid, getpid());
+	shmrt_off_t child_off = *(shmrt_off_t *)((char *)shmrt_ptr(r, oi.off) + 32);
+	assert_int_equal(shmrt_usable_size(r, child_off), 48);
+	assert_int_equal(shmrt_free(r, child_off), 0);
+	shmrt_region_close(r);
+}
+
+static int hold_slot(void *p)
+{
+	(void)p;
+	pause();
+	return 0;
+}
+
+static void t_registry_full(void **s)
+{
+	(void)s;
+	shmrt_region_opts_t o;
+	shmrt_region_opts_init(&o);
+	o.size = 8 << 20;
+	o.max_procs = 2;
+	const char *name = tu_name("full");
+	shmrt_region_t *r;
+	assert_int_equal(shmrt_region_open(name, SHMRT_O_CREATE | SHMRT_O_EXCL, &o, &r), 0);
+	pid_t pid = tu_fork(hold_slot, NULL); /* takes the second slot */
+	uint64_t end = tu_ms() + 5000;
+	size_t n = 0;
+	while (shmrt_region_procs(r, NULL, 0, &n) == 0 && n < 2 && tu_ms() < end)
+		usleep(1000);
+	assert_int_equal(n, 2);
+	shmrt_region_t *r2 = NULL;
+	assert_int_equal(shmrt_region_open(name, 0, NULL, &r2), -EUSERS);
+	/* Once the holder is dead, its slot is reclaimed by the next opener. */
+	kill(pid, SIGKILL);
+	assert_int_equal(tu_wait(pid, 5000), 128 + SIGKILL);
+	assert_int_equal(shmrt_region_open(name, 0, NULL, &r2), 0);
+	shmrt_region_close(r2);
+	shmrt_region_close(r);
+}
+
+static int attach_and_wait(void *p)
+{
+	const char *name = p;
+	shmrt_region_t *r;
+	if (shmrt_region_open(name, 0, NULL, &r))
+		return 1;
+	pause();
+	return 0;
+}
+
+static int attach_and_close(void *p)
+{
+	const char *name = p;
+	shmrt_region_t *r;
+	if (shmrt_region_open(name, 0, NULL, &r))
+		return 1;
+	return shmrt_region_close(r) ? 2 : 0;
+}
+
+static int shm_exists(const char *name)
+{
+	char path[256];
+	struct stat st;
+	snprintf(path, sizeof(path), "/dev/shm/%s", name);
+	return stat(path, &st) == 0;
+}
+
+static void wait_procs(shmrt_region_t *r, size_t want)
+{
+	uint64_t end = tu_ms() + 5000;
+	size_t n = 0;
+	while (shmrt_region_procs(r, NULL, 0, &n) == 0 && n != want && tu_ms() < end)
+		usleep(1000);
+	assert_int_equal(n, want);
+}
+
+static void t_auto_unlink(void **s)
+{
+	(void)s;
+	/* The last process to detach unlinks; not before. */
+	const char *name = tu_name("auto");
+	shmrt_region_t *r = tu_create(name, 8 << 20, SHMRT_REGION_AUTO_UNLINK);
+	pid_t pid = tu_fork(attach_and_wait, (void *)name);
+	wait_procs(r, 2 + 1); /* the forked copy of our slot, plus the child's open */
+	shmrt_region_close(r);
+	assert_true(shm_exists(name)); /* the child is alive and attached */
+	kill(pid, SIGKILL);
+	assert_int_equal(tu_wait(pid, 5000), 128 + SIGKILL);
+	assert_true(shm_exists(name)); /* nobody has noticed yet */
+	/* gc from an inspecting handle notices that nobody alive is attached. */
+	shmrt_region_opts_t o;
+	shmrt_region_opts_init(&o);
+	shmrt_region_t *ri;
+	assert_int_equal(shmrt_region_open(name, SHMRT_O_NOATTACH, &o, &ri), 0);
+	shmrt_off_t off;
+	assert_int_equal(shmrt_alloc(ri, 16, &off), -EPERM);
+	assert_int_equal(shmrt_region_gc(ri, NULL), 0);
+	shmrt_region_close(ri);
+	assert_false(shm_exists(name));
+
+	/* A clean detach of the last process unlinks at once. */
+	const char *name2 = tu_name("auto2");
+	r = tu_create(name2, 8 << 20, SHMRT_REGION_AUTO_UNLINK);
+	pid = tu_fork(attach_and_close, (void *)name2);
+	assert_int_equal(tu_wait(pid, 5000), 0);
+	assert_true(shm_exists(name2));
+	shmrt_region_close(r);
+	assert_false(shm_exists(name2));
+	/* And an opener after that gets -ENOENT, never a half-dead region. */
+	assert_int_equal(shmrt_region_open(name2, 0, NULL, &r), -ENOENT);
+}
+
+static int memfd_child(void *p)
+{
+	struct fork_arg *a = p;
+	strcpy(shmrt_ptr(a->r, a->off), "memfd child");
+	/* Attach a second handle through the fd, as a receiver of SCM_RIGHTS would. */
+	shmrt_region_t *r2;
+	if (shmrt_region_open_fd(shmrt_region_fd(a->r), &r2))
+		return 1;
+	shmrt_object_info_t oi;
+	if (shmrt_object_lookup(r2, "m", &oi) || oi.off != a->off)
+		return 2;
+	return shmrt_region_close(r2) ? 3 : 0;
+}
+
+static void t_memfd_and_file(void **s)
+{
+	(void)s;
+	shmrt_region_opts_t o;
+	shmrt_region_opts_init(&o);
+	o.backing = SHMRT_BACKING_MEMFD;
+	o.size = 8 << 20;
+	shmrt_region_t *r;
+	assert_int_equal(shmrt_region_open("anon", 0, &o, &r), 0);
+	shmrt_object_info_t oi;
+	assert_int_equal(shmrt_object_open(r, "m", SHMRT_TYPE_BYTES, 32, SHMRT_O_CREATE, NULL, &oi), 0);
+	struct fork_arg a = { r, oi.off };
+	assert_int_equal(tu_wait(tu_fork(memfd_child, &a), 10000), 0);
+	assert_string_equal(shmrt_ptr(r, oi.off), "memfd child");
+	assert_int_equal(shmrt_region_open_fd(-1, &r), -EBADF);
+	shmrt_region_close(r);
+
+	char path[] = "/tmp/shmrt-test-XXXXXX";
+	assert_non_null(mkdtemp(path));
+	char file[300];
+	snprintf(file, sizeof(file), "%s/region", path);
+	o.backing = SHMRT_BACKING_FILE;
+	assert_int_equal(shmrt_region_open(file, SHMRT_O_CREATE | SHMRT_O_EXCL, &o, &r), 0);
+	assert_int_equal(shmrt_object_open(r, "f", SHMRT_TYPE_BYTES, 32, SHMRT_O_CREATE, NULL, &oi), 0);
+	shmrt_region_close(r);
+	assert_int_equal(shmrt_region_open(file, 0, &o, &r), 0);
+	assert_int_equal(shmrt_object_lookup(r, "f", &oi), 0);
+	shmrt_region_close(r);
+	/* O_NOFOLLOW: a symlink is refused. */
+	char link[300];
+	snprintf(link, sizeof(link), "%s/link", path);
+	assert_int_equal(symlink(file, link), 0);
+	assert_int_equal(shmrt_region_open(link, 0, &o, &r), -ELOOP);
+	unlink(link);
+	assert_int_equal(shmrt_region_unlink_path(file), 0);
+	rmdir(path);
+}
+
+static void *thread_allocs(void *p)
+{
+	shmrt_region_t *r = p;
+	shmrt_off_t off;
+	if (shmrt_alloc(r, 100, &off))
+		return (void *)1;
+	return (void *)(uintptr_t)(shmrt_free(r, off) ? 2 : 0);
+}
+
+static void t_thread_records(void **s)
+{
+	(void)s;
+	shmrt_region_t *r = tu_create(tu_name("threads"), 8 << 20, 0);
+	shmrt_region_stats_t st;
+	shmrt_off_t off;
+	assert_int_equal(shmrt_alloc(r, 16, &off), 0);
+	assert_int_equal(shmrt_region_stats(r, &st), 0);
+	assert_int_equal(st.threads, 1);
+	for (int i = 0; i < 8; i++) {
+		pthread_t t;
+		void *ret;
+		assert_int_equal(pthread_create(&t, NULL, thread_allocs, r), 0);
+		assert_int_equal(pthread_join(t, &ret), 0);
+		assert_null(ret);
+	}
+	/* Each exited thread gave its record (and cache) back. */
+	assert_int_equal(shmrt_region_stats(r, &st), 0);
+	assert_int_equal(st.threads, 1);
+	assert_int_equal(shmrt_free(r, off), 0);
+	shmrt_region_close(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(t_create_open_close),
+		cmocka_unit_test(t_bad_names_and_opts),
+		cmocka_unit_test(t_validation),
+		cmocka_unit_test(t_stale_creator),
+		cmocka_unit_test(t_creator_alive_timeout),
+		cmocka_unit_test(t_directory),
+		cmocka_unit_test(t_fork_and_registry),
+		cmocka_unit_test(t_registry_full),
+		cmocka_unit_test(t_auto_unlink),
+		cmocka_unit_test(t_memfd_and_file),
+		cmocka_unit_test(t_thread_records),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

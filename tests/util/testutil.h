@@ -1,0 +1,36 @@
+/* Helpers shared by shmrt's tests: unique names, bounded child processes. */
+#ifndef SHMRT_TESTUTIL_H
+#define SHMRT_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <cmocka.h>
+
+#include <shmrt.h>
+
+/* A region name unique to this test process; unlinked at exit. */
+const char *tu_name(const char *tag);
+
+/* Creates a region with the given size (0 = 64 MiB), asserting success. */
+shmrt_region_t *tu_create(const char *name, size_t size, uint32_t flags);
+
+/* Forks a child that runs fn(arg) and _exits with its return value. */
+pid_t tu_fork(int (*fn)(void *), void *arg);
+
+/* Waits for pid at most timeout_ms; on timeout SIGKILLs it and returns -1.
+ * Otherwise returns the exit status (0..255), or 128+signal if it was killed. */
+int tu_wait(pid_t pid, int timeout_ms);
+
+/* Kills and reaps every child still tracked (also at exit). */
+void tu_kill_all(void);
+
+/* Monotonic milliseconds. */
+uint64_t tu_ms(void);
+
+/* Small deterministic PRNG (xorshift64*). */
+uint64_t tu_rand(uint64_t *state);
+
+#endif

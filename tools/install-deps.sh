@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages shmrt needs to build, test and benchmark.
+# Usage: tools/install-deps.sh [build|test|bench]   (default: test)
+# Installs only what is missing. Needs root (apt-get); without root it prints the
+# exact command to run and exits 1.
+set -euo pipefail
+what=${1:-test}
+
+pkgs_build="build-essential cmake pkg-config libck-dev liburcu-dev libhwloc-dev hwloc"
+pkgs_test="libcmocka-dev clang python3"
+pkgs_bench="libbenchmark-dev libboost-dev python3"
+
+case "$what" in
+  build) want="$pkgs_build" ;;
+  test)  want="$pkgs_build $pkgs_test" ;;
+  bench) want="$pkgs_build $pkgs_test $pkgs_bench" ;;
+  *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+[ -z "$missing" ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "shmrt: missing packages:$missing (and no apt-get: install them with your package manager)" >&2
+  exit 1
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "shmrt: missing Debian packages:$missing" >&2
+  echo "shmrt: run as root:  apt-get update && apt-get install -y$missing" >&2
+  exit 1
+fi
+echo "shmrt: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+apt-get install -y -q --no-install-recommends $missing >/dev/null

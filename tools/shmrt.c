@@ -1,0 +1,299 @@
+/*
+ * shmrt: inspect and clean up shmrt regions.
+ *
+ *   shmrt ls [--json]            regions in /dev/shm: size, bytes used, processes
+ *   shmrt info [--json] NAME     header, objects, processes, arena statistics, NUMA
+ *   shmrt rm NAME...             unlink regions (mappings in use stay valid)
+ *   shmrt gc [--json] [NAME...]  reclaim dead processes' slots, records and caches;
+ *                                unlink auto-unlink regions nobody alive uses
+ *
+ * Regions are opened with SHMRT_O_NOATTACH: the tool never takes a registry slot,
+ * so it neither shows up in nor keeps alive what it inspects. A name that is not a
+ * shmrt region is reported, never modified. Exit status: 0 ok, 1 an error on some
+ * region, 2 usage.
+ */
+#define _GNU_SOURCE
+#include <shmrt.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int json;
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: shmrt ls [--json]\n"
+			"       shmrt info [--json] NAME\n"
+			"       shmrt rm NAME...\n"
+			"       shmrt gc [--json] [NAME...]\n");
+	exit(2);
+}
+
+static void jstr(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", *s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+static const char *human(uint64_t b, char *buf)
+{
+	const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)b;
+	int i = 0;
+	while (v >= 1024 && i < 4)
+		v /= 1024, i++;
+	snprintf(buf, 32, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+	return buf;
+}
+
+static int open_inspect(const char *name, shmrt_region_t **r)
+{
+	shmrt_region_opts_t o;
+	shmrt_region_opts_init(&o);
+	o.open_timeout = 100000000; /* 100 ms: do not hang on a region being created */
+	if (name[0] == '/') {
+		o.backing = SHMRT_BACKING_FILE;
+	}
+	return shmrt_region_open(name, SHMRT_O_NOATTACH, &o, r);
+}
+
+static int cmd_ls(void)
+{
+	DIR *d = opendir("/dev/shm");
+	if (!d) {
+		perror("shmrt: /dev/shm");
+		return 1;
+	}
+	struct dirent *de;
+	int first = 1;
+	if (json)
+		printf("[");
+	else
+		printf("%-32s %10s %10s %6s %5s  %s\n", "NAME", "SIZE", "USED", "ALIVE", "DEAD",
+		       "LIFETIME");
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || (de->d_type != DT_REG && de->d_type != DT_UNKNOWN))
+			continue;
+		shmrt_region_t *r;
+		int rc = open_inspect(de->d_name, &r);
+		if (rc == -EBADMSG || rc == -EINVAL || rc == -ENAMETOOLONG || rc == -ENOENT ||
+		    rc == -ESTALE || rc == -ETIMEDOUT)
+			continue; /* not (or not yet) a shmrt region */
+		if (rc) {
+			if (!json)
+				printf("%-32s (%s)\n", de->d_name, shmrt_strerror(rc));
+			continue;
+		}
+		shmrt_region_stats_t st;
+		(void)shmrt_region_stats(r, &st);
+		char a[32], b[32];
+		const char *life = st.flags & SHMRT_REGION_AUTO_UNLINK ? "auto-unlink" : "persistent";
+		if (json) {
+			printf("%s{\"name\":", first ? "" : ",");
+			jstr(de->d_name);
+			printf(",\"size\":%llu,\"used\":%llu,\"procs_alive\":%u,\"procs_dead\":%u,"
+			       "\"lifetime\":\"%s\",\"objects\":%u}",
+			       (unsigned long long)st.size, (unsigned long long)st.arena_used,
+			       st.procs_alive, st.procs_dead, life, st.objects);
+		} else {
+			printf("%-32s %10s %10s %6u %5u  %s\n", de->d_name, human(st.size, a),
+			       human(st.arena_used, b), st.procs_alive, st.procs_dead, life);
+		}
+		first = 0;
+		shmrt_region_close(r);
+	}
+	closedir(d);
+	if (json)
+		printf("]\n");
+	return 0;
+}
+
+static const char *state_name(shmrt_proc_state_t s)
+{
+	return s == SHMRT_PROC_ALIVE ? "alive" : s == SHMRT_PROC_DEAD ? "dead" : "attaching";
+}
+
+static int cmd_info(const char *name)
+{
+	shmrt_region_t *r;
+	int rc = open_inspect(name, &r);
+	if (rc) {
+		fprintf(stderr, "shmrt: %s: %s\n", name, shmrt_strerror(rc));
+		return 1;
+	}
+	shmrt_region_stats_t st;
+	(void)shmrt_region_stats(r, &st);
+	size_t nobj = 0, nproc = 0;
+	(void)shmrt_object_list(r, NULL, 0, &nobj);
+	shmrt_object_info_t *objs = calloc(nobj + 1, sizeof(*objs));
+	(void)shmrt_object_list(r, objs, nobj, &nobj);
+	(void)shmrt_region_procs(r, NULL, 0, &nproc);
+	shmrt_proc_info_t *procs = calloc(nproc + 1, sizeof(*procs));
+	(void)shmrt_region_procs(r, procs, nproc, &nproc);
+	char a[32], b[32], c[32];
+	time_t ct = (time_t)(st.created_ns / 1000000000ull);
+	char tbuf[64];
+	strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%SZ", gmtime(&ct));
+	const char *life = st.flags & SHMRT_REGION_AUTO_UNLINK ? "auto-unlink" : "persistent";
+
+	if (json) {
+		printf("{\"name\":");
+		jstr(shmrt_region_name(r));
+		printf(",\"layout_version\":%u,\"size\":%llu,\"created\":\"%s\",\"creator_pid\":%d,"
+		       "\"lifetime\":\"%s\",\"numa_nodes\":%u,",
+		       st.layout_version, (unsigned long long)st.size, tbuf, (int)st.creator_pid, life,
+		       st.numa_nodes);
+		printf("\"arena\":{\"bytes\":%llu,\"used\":%llu,\"committed\":%llu,"
+		       "\"small_in_use\":%llu,\"large_in_use\":%llu},",
+		       (unsigned long long)st.arena_bytes, (unsigned long long)st.arena_used,
+		       (unsigned long long)st.arena_committed,
+		       (unsigned long long)st.small_bytes_in_use,
+		       (unsigned long long)st.large_bytes_in_use);
+		printf("\"limits\":{\"procs\":%u,\"threads\":%u,\"objects\":%u},\"threads\":%u,",
+		       st.max_procs, st.max_threads, st.max_objects, st.threads);
+		printf("\"objects\":[");
+		for (size_t i = 0; i < nobj; i++) {
+			printf("%s{\"name\":", i ? "," : "");
+			jstr(objs[i].name);
+			printf(",\"type\":\"%s\",\"type_id\":%u,\"offset\":%llu,\"size\":%llu,"
+			       "\"creator_pid\":%d}",
+			       shmrt_type_name(objs[i].type), objs[i].type,
+			       (unsigned long long)objs[i].off, (unsigned long long)objs[i].size,
+			       (int)objs[i].creator_pid);
+		}
+		printf("],\"processes\":[");
+		for (size_t i = 0; i < nproc; i++)
+			printf("%s{\"slot\":%u,\"pid\":%d,\"state\":\"%s\",\"threads\":%u}",
+			       i ? "," : "", procs[i].slot, (int)procs[i].pid,
+			       state_name(procs[i].state), procs[i].threads);
+		printf("]}\n");
+	} else {
+		printf("region %s (layout %u)\n", shmrt_region_name(r), st.layout_version);
+		printf("  size       %s, %s, created %s by pid %d\n", human(st.size, a), life, tbuf,
+		       (int)st.creator_pid);
+		printf("  arena      %s: %s in allocated pages, %s committed\n",
+		       human(st.arena_bytes, a), human(st.arena_used, b),
+		       human(st.arena_committed, c));
+		printf("             small blocks in use %s, large extents %s\n",
+		       human(st.small_bytes_in_use, a), human(st.large_bytes_in_use, b));
+		printf("  numa       %u node(s)\n", st.numa_nodes);
+		printf("  limits     %u processes, %u threads (%u in use), %u objects\n",
+		       st.max_procs, st.max_threads, st.threads, st.max_objects);
+		printf("  objects    %zu\n", nobj);
+		for (size_t i = 0; i < nobj; i++)
+			printf("    %-24s %-8s offset %-12llu size %s\n", objs[i].name,
+			       shmrt_type_name(objs[i].type), (unsigned long long)objs[i].off,
+			       human(objs[i].size, a));
+		printf("  processes  %zu\n", nproc);
+		for (size_t i = 0; i < nproc; i++)
+			printf("    pid %-8d slot %-4u %-9s %u thread(s)\n", (int)procs[i].pid,
+			       procs[i].slot, state_name(procs[i].state), procs[i].threads);
+	}
+	free(objs);
+	free(procs);
+	shmrt_region_close(r);
+	return 0;
+}
+
+static int gc_one(const char *name, int *first)
+{
+	shmrt_region_t *r;
+	int rc = open_inspect(name, &r);
+	if (rc)
+		return rc;
+	unsigned n = 0;
+	rc = shmrt_region_gc(r, &n);
+	shmrt_region_stats_t st;
+	(void)shmrt_region_stats(r, &st);
+	int unlinked = (st.flags & SHMRT_REGION_AUTO_UNLINK) && st.procs_alive == 0;
+	if (json)
+		printf("%s{\"name\":\"%s\",\"reclaimed\":%u,\"unlinked\":%s}", *first ? "" : ",",
+		       name, n, unlinked ? "true" : "false");
+	else if (n || unlinked)
+		printf("%s: reclaimed %u dead process(es)%s\n", name, n,
+		       unlinked ? ", unlinked (auto-unlink, nobody alive)" : "");
+	*first = 0;
+	shmrt_region_close(r);
+	return rc;
+}
+
+static int cmd_gc(int argc, char **argv)
+{
+	int first = 1, status = 0;
+	if (json)
+		printf("[");
+	if (argc == 0) {
+		DIR *d = opendir("/dev/shm");
+		struct dirent *de;
+		while (d && (de = readdir(d)))
+			if (de->d_name[0] != '.')
+				(void)gc_one(de->d_name, &first);
+		if (d)
+			closedir(d);
+	}
+	for (int i = 0; i < argc; i++) {
+		int rc = gc_one(argv[i], &first);
+		if (rc) {
+			fprintf(stderr, "shmrt: %s: %s\n", argv[i], shmrt_strerror(rc));
+			status = 1;
+		}
+	}
+	if (json)
+		printf("]\n");
+	return status;
+}
+
+static int cmd_rm(int argc, char **argv)
+{
+	int status = 0;
+	if (argc == 0)
+		usage();
+	for (int i = 0; i < argc; i++) {
+		int rc = argv[i][0] == '/' ? shmrt_region_unlink_path(argv[i])
+					   : shmrt_region_unlink(argv[i]);
+		if (rc) {
+			fprintf(stderr, "shmrt: %s: %s\n", argv[i], shmrt_strerror(rc));
+			status = 1;
+		}
+	}
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		usage();
+	const char *cmd = argv[1];
+	argv += 2;
+	argc -= 2;
+	while (argc && !strcmp(argv[0], "--json")) {
+		json = 1;
+		argv++;
+		argc--;
+	}
+	if (!strcmp(cmd, "ls") && argc == 0)
+		return cmd_ls();
+	if (!strcmp(cmd, "info") && argc == 1)
+		return cmd_info(argv[0]);
+	if (!strcmp(cmd, "rm"))
+		return cmd_rm(argc, argv);
+	if (!strcmp(cmd, "gc"))
+		return cmd_gc(argc, argv);
+	if (!strcmp(cmd, "--version")) {
+		printf("shmrt %s (layout %d)\n", SHMRT_VERSION_STRING, SHMRT_LAYOUT_VERSION);
+		return 0;
+	}
+	usage();
+	return 2;
+}
