@@ -210,7 +210,7 @@ static uint64_t link_span(shmrt_arena_t *a, uint64_t span, unsigned cls, uint64_
 			uint64_t blk = head + (uint64_t)k * s;
 			*word0(a, blk) = k + 1 < cnt ? blk + s : 0;
 		}
-		*prev_link = head;
+		*prev_link = (*prev_link & ~BATCH_NEXT_MASK) | head; /* keeps the count */
 		prev_link = word1(a, head);
 		*word1(a, head) = (uint64_t)cnt << 48; /* next filled by the following batch */
 	}

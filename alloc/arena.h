@@ -86,8 +86,13 @@ void shmrt__arena_stats(shmrt_arena_t *a, struct shmrt_arena_stats *st);
  */
 struct shmrt_arena_check {
 	uint64_t small_total, small_free;   /* blocks in spans, and free blocks found */
-	uint64_t free_pages, large_pages, span_pages;
+	uint64_t cached;                    /* of small_free: blocks in thread caches */
+	uint64_t free_pages, large_pages, span_pages, large_extents;
 	const char *why;
+	/* Optional probes, set by the caller: probe_free[i] = 1 if probe[i] is free. */
+	const uint64_t *probe;
+	size_t nprobe;
+	uint8_t *probe_free;
 };
 int shmrt__arena_check(shmrt_arena_t *a, struct shmrt_arena_check *out);
 

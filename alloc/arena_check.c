@@ -87,6 +87,7 @@ static int check_map(struct walk *w)
 			}
 			if (map_kind(e) == MAP_LARGE) {
 				w->out->large_pages += n;
+				w->out->large_extents++;
 			} else {
 				uint32_t sz, per, sp, b;
 				shmrt__arena_class_info(map_cls(e), &sz, &per, &sp, &b);
@@ -105,6 +106,9 @@ static int check_map(struct walk *w)
 int shmrt__arena_check(shmrt_arena_t *a, struct shmrt_arena_check *out)
 {
 	struct shmrt_arena_check zero = { 0 };
+	zero.probe = out->probe;
+	zero.nprobe = out->nprobe;
+	zero.probe_free = out->probe_free;
 	*out = zero;
 	struct walk w = { .a = a, .out = out };
 	w.seen = calloc(((uint64_t)a->npages * SHMRT_ARENA_PAGE / 16 + 7) / 8, 1);
@@ -135,6 +139,7 @@ int shmrt__arena_check(shmrt_arena_t *a, struct shmrt_arena_check *out)
 			}
 		}
 	}
+	uint64_t in_bins = out->small_free;
 	for (uint32_t i = 0; !rc && i < a->ncaches; i++) {
 		struct shmrt_arena_cache *c = cache_of(a, i);
 		for (unsigned cls = 0; !rc && cls < SHMRT_ARENA_NCLS; cls++) {
@@ -142,6 +147,12 @@ int shmrt__arena_check(shmrt_arena_t *a, struct shmrt_arena_check *out)
 			if (!rc)
 				rc = walk_list(&w, c->c[cls].spare, UINT32_MAX, c->node, cls);
 		}
+	}
+	out->cached = out->small_free - in_bins;
+	for (size_t i = 0; !rc && i < out->nprobe; i++) {
+		uint64_t off = out->probe[i], unit = (off - a->pages_off) / 16;
+		int in = off >= a->pages_off && off < page_off(a, a->npages);
+		out->probe_free[i] = in && (w.seen[unit / 8] & (1u << (unit % 8)));
 	}
 	if (!rc && out->free_pages + out->large_pages + out->span_pages != a->npages)
 		rc = fail(&w, "page map: pages do not add up");
