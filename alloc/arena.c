@@ -307,7 +307,7 @@ static int bin_lock(shmrt_arena_t *a, unsigned node, unsigned cls, struct bin_ct
 	x->b = bin_of(a, node, cls);
 	x->node = node;
 	x->cls = cls;
-	return shmrt__pmutex_lock(&x->b->lock, bin_recover, x);
+	return shmrt__pmutex_lock(&x->b->lock, a->fd, bin_recover, x);
 }
 
 int shmrt__arena_bin_lock(shmrt_arena_t *a, unsigned node, unsigned cls)

@@ -82,7 +82,8 @@ void shmrt__arena_stats(shmrt_arena_t *a, struct shmrt_arena_stats *st);
  * Full consistency check, for tests and `shmrt info --check`: walks the page map and
  * every bin and cache, verifying bounds, class membership, alignment and that no
  * block is free twice. The arena must be quiescent (no thread allocating).
- * Returns 0 if consistent, -EBADMSG otherwise (with *why set).
+ * Zero-initialise *out (except the optional probes). Returns 0 if consistent,
+ * -EBADMSG otherwise (with *why set).
  */
 struct shmrt_arena_check {
 	uint64_t small_total, small_free;   /* blocks in spans, and free blocks found */

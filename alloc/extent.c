@@ -98,7 +98,7 @@ static void rebuild(void *ctx)
 
 int shmrt__ext_lock(shmrt_arena_t *a)
 {
-	return shmrt__pmutex_lock(&a->h->ext_lock, rebuild, a);
+	return shmrt__pmutex_lock(&a->h->ext_lock, a->fd, rebuild, a);
 }
 
 void shmrt__ext_init_map(shmrt_arena_t *a)

@@ -12,7 +12,12 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 int shmrt__pmutex_init(pthread_mutex_t *m)
 {
@@ -42,17 +47,85 @@ static int after_lock(pthread_mutex_t *m, int rc, void (*recover)(void *), void 
 	return -rc;
 }
 
-int shmrt__pmutex_lock(pthread_mutex_t *m, void (*recover)(void *), void *ctx)
+/*
+ * The kernel hands a robust mutex over when its owner dies. A lock word naming a
+ * thread that cannot be the owner (a corrupted region, or an owner in another pid
+ * namespace) would make lockers wait forever. So a waiter, every LOCK_SLICE, checks
+ * the owner TID that glibc keeps in the lock word of robust mutexes: the thread must
+ * exist, and its process must map the file the mutex lives in (fd, by device and
+ * inode, from /proc/TID/maps). Otherwise the lock is reported -ENOTRECOVERABLE.
+ * When /proc cannot tell (another user's or namespace's process), the wait is still
+ * bounded: if the same owner holds it for UNKNOWN_OWNER_NS, it is reported too.
+ * shmrt holds its internal locks for microseconds, so only corruption gets there.
+ */
+static int maps_file(int tid, dev_t dev, ino_t ino)
 {
-	return after_lock(m, pthread_mutex_lock(m), recover, ctx);
+	char path[48], line[512];
+	snprintf(path, sizeof(path), "/proc/%d/maps", tid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT ? 0 : -1; /* -1: cannot tell */
+	int found = 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		unsigned maj, min;
+		unsigned long long inode;
+		if (sscanf(line, "%*s %*s %*s %x:%x %llu", &maj, &min, &inode) == 3)
+			found = inode == (unsigned long long)ino && maj == major(dev) &&
+				min == minor(dev);
+		if (!strchr(line, '\n')) { /* skip the rest of an overlong line */
+			int c;
+			while ((c = fgetc(f)) != EOF && c != '\n')
+				;
+		}
+	}
+	fclose(f);
+	return found;
 }
 
-int shmrt__pmutex_lock_until(pthread_mutex_t *m, uint64_t deadline, void (*recover)(void *),
-			     void *ctx)
+#define LOCK_SLICE_NS 100000000ull     /* how often a waiter re-checks the owner */
+#define UNKNOWN_OWNER_NS 1000000000ull /* bound when /proc cannot tell */
+
+/* 1: the owner cannot hold this lock; 0: it may; -1: cannot tell. */
+static int owner_impossible(pthread_mutex_t *m, int fd, int tid)
 {
-	struct timespec ts = { .tv_sec = (time_t)(deadline / 1000000000ull),
-			       .tv_nsec = (long)(deadline % 1000000000ull) };
-	return after_lock(m, pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts), recover, ctx);
+	char path[32];
+	snprintf(path, sizeof(path), "/proc/%d", tid);
+	if (access(path, F_OK) != 0)
+		return errno == ENOENT ? 1 : -1;
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0)
+		return -1;
+	int maps = maps_file(tid, st.st_dev, st.st_ino);
+	if (maps < 0)
+		return -1;
+	return !maps && (__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) & 0x3fffffff) == tid;
+}
+
+int shmrt__pmutex_lock(pthread_mutex_t *m, int fd, void (*recover)(void *), void *ctx)
+{
+	int rc = pthread_mutex_trylock(m), seen_tid = 0;
+	uint64_t seen_since = 0;
+	while (rc == EBUSY || rc == ETIMEDOUT) {
+		/* The owner TID glibc keeps in the lock word of robust mutexes, without
+		 * FUTEX_WAITERS / FUTEX_OWNER_DIED. */
+		int tid = __atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) & 0x3fffffff;
+		if (rc == ETIMEDOUT && tid) {
+			int imp = owner_impossible(m, fd, tid);
+			if (imp == 1)
+				return -ENOTRECOVERABLE;
+			if (tid != seen_tid) {
+				seen_tid = tid;
+				seen_since = mono_ns();
+			} else if (imp < 0 && mono_ns() - seen_since >= UNKNOWN_OWNER_NS) {
+				return -ENOTRECOVERABLE;
+			}
+		}
+		uint64_t d = mono_ns() + LOCK_SLICE_NS;
+		struct timespec ts = { .tv_sec = (time_t)(d / 1000000000ull),
+				       .tv_nsec = (long)(d % 1000000000ull) };
+		rc = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts);
+	}
+	return after_lock(m, rc, recover, ctx);
 }
 
 void shmrt__pmutex_unlock(pthread_mutex_t *m)

@@ -68,11 +68,14 @@ static inline uint64_t shmrt__now_ns(clockid_t clk)
 int shmrt__pmutex_init(pthread_mutex_t *m);
 
 /*
- * Locks m. If the previous holder died, recover(ctx) runs with the lock held (it must
+ * Locks m, which lives in the shared file fd (-1 if unknown: the owner check below
+ * is then weaker). If the previous holder died, recover(ctx) runs with the lock held (it must
  * repair what m protects), the mutex is made consistent, and 0 is returned.
- * Returns 0, or -ENOTRECOVERABLE if a previous recovery was abandoned.
+ * Returns 0, or -ENOTRECOVERABLE if a previous recovery was abandoned or the lock
+ * word names a thread that cannot hold it (corruption: no such thread, or its
+ * process does not map fd): never waits forever on it.
  */
-int shmrt__pmutex_lock(pthread_mutex_t *m, void (*recover)(void *ctx), void *ctx);
+int shmrt__pmutex_lock(pthread_mutex_t *m, int fd, void (*recover)(void *ctx), void *ctx);
 
 /* As above but gives up at an absolute CLOCK_MONOTONIC deadline (ns): -ETIMEDOUT. */
 int shmrt__pmutex_lock_until(pthread_mutex_t *m, uint64_t deadline_mono_ns,

@@ -40,7 +40,7 @@ static void dir_recover(void *ctx)
 
 static int dir_lock(struct shmrt_region *r)
 {
-	return shmrt__pmutex_lock(&r->hdr->dir_lock, dir_recover, r);
+	return shmrt__pmutex_lock(&r->hdr->dir_lock, r->fd, dir_recover, r);
 }
 
 static void dir_unlock(struct shmrt_region *r)

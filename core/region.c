@@ -275,11 +275,13 @@ static int wait_ready(struct shmrt_region *r, shmrt_ns_t timeout)
 				munmap((void *)(uintptr_t)h, SHMRT_HDR_SIZE);
 			if (ready)
 				return 0;
-			/* A creator takes the lock right after its O_EXCL open; a file
-			 * younger than that grace period may still be in that window. */
+			/* A creator takes the lock right after its O_EXCL open, before
+			 * sizing the file: an empty file younger than a grace period may
+			 * still be in that window. A sized, unlocked one is stale. */
 			struct timespec now;
 			clock_gettime(CLOCK_REALTIME, &now);
-			if (now.tv_sec - st.st_ctim.tv_sec < 2 && mono_ns() < deadline) {
+			if (st.st_size == 0 && now.tv_sec - st.st_ctim.tv_sec < 2 &&
+			    mono_ns() < deadline) {
 				usleep(1000);
 				continue;
 			}
@@ -323,7 +325,7 @@ static int attach_existing(struct shmrt_region *r, const shmrt_region_opts_t *o,
 
 static int attach(struct shmrt_region *r)
 {
-	int rc = shmrt__pmutex_lock(&r->hdr->life_lock, NULL, NULL);
+	int rc = shmrt__pmutex_lock(&r->hdr->life_lock, r->fd, NULL, NULL);
 	if (rc)
 		return rc;
 	if (load_relaxed(&r->hdr->unlinked)) {
@@ -547,7 +549,7 @@ int shmrt_region_close(shmrt_region_t *r)
 	}
 	pthread_mutex_unlock(&shmrt__handles_lock);
 	if (r->attached && r->slot != REC_NONE && r->pid == getpid()) {
-		if (shmrt__pmutex_lock(&r->hdr->life_lock, NULL, NULL) == 0) {
+		if (shmrt__pmutex_lock(&r->hdr->life_lock, r->fd, NULL, NULL) == 0) {
 			shmrt__slot_release(r);
 			maybe_auto_unlink(r);
 			shmrt__pmutex_unlock(&r->hdr->life_lock);
@@ -563,7 +565,7 @@ int shmrt_region_gc(shmrt_region_t *r, unsigned *reclaimed)
 		return -EINVAL;
 	unsigned n = shmrt__gc(r);
 	if ((r->hdr->g.flags & SHMRT_REGION_AUTO_UNLINK) &&
-	    shmrt__pmutex_lock(&r->hdr->life_lock, NULL, NULL) == 0) {
+	    shmrt__pmutex_lock(&r->hdr->life_lock, r->fd, NULL, NULL) == 0) {
 		maybe_auto_unlink(r);
 		shmrt__pmutex_unlock(&r->hdr->life_lock);
 	}
@@ -587,7 +589,7 @@ static int unlink_checked(const char *name, shmrt_backing_t backing)
 		return unlink_backing(name, backing); /* a dead or stuck creation */
 	if (rc)
 		return rc;
-	if (shmrt__pmutex_lock(&r->hdr->life_lock, NULL, NULL) == 0) {
+	if (shmrt__pmutex_lock(&r->hdr->life_lock, r->fd, NULL, NULL) == 0) {
 		store_relaxed(&r->hdr->unlinked, 1);
 		rc = unlink_backing(name, backing);
 		shmrt__pmutex_unlock(&r->hdr->life_lock);

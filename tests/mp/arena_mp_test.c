@@ -153,7 +153,7 @@ static void t_concurrent_processes(void **s)
 			assert_int_equal(shmrt_free(r, sh->mailbox[i]), 0);
 	struct shmrt_region *R = (struct shmrt_region *)r;
 	shmrt__arena_cache_reclaim(&R->arena, shmrt__thread_rec(R));
-	struct shmrt_arena_check ck;
+	struct shmrt_arena_check ck = { 0 };
 	int rc = shmrt__arena_check(&R->arena, &ck);
 	if (rc)
 		fail_msg("arena check: %s", ck.why);

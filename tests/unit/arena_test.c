@@ -42,7 +42,7 @@ static shmrt_arena_t *arena(shmrt_region_t *r)
 
 static void check_all_free(shmrt_region_t *r)
 {
-	struct shmrt_arena_check c;
+	struct shmrt_arena_check c = { 0 };
 	int rc = shmrt__arena_check(arena(r), &c);
 	if (rc)
 		fail_msg("arena check: %s", c.why);

@@ -549,6 +549,27 @@ static void t_thread_records(void **s)
 	shmrt_region_close(r);
 }
 
+static void t_corrupt_lock_word(void **s)
+{
+	(void)s;
+	/* A lock word naming a thread that cannot hold the lock is an error after a
+	 * bounded wait, not a hang: a TID that does not exist, then a live process
+	 * (our parent) that does not map the region. */
+	shmrt_region_t *r = tu_create(tu_name("badlock"), 8 << 20, 0);
+	struct shmrt_region *R = (struct shmrt_region *)r;
+	shmrt_object_info_t oi;
+	int owners[] = { 0x3ffffff0, (int)getppid() };
+	for (int i = 0; i < 2; i++) {
+		__atomic_store_n(&R->hdr->dir_lock.__data.__lock, owners[i], __ATOMIC_RELEASE);
+		uint64_t t0 = tu_ms();
+		assert_int_equal(shmrt_object_lookup(r, "x", &oi), -ENOTRECOVERABLE);
+		assert_true(tu_ms() - t0 < 3000);
+	}
+	__atomic_store_n(&R->hdr->dir_lock.__data.__lock, 0, __ATOMIC_RELEASE);
+	assert_int_equal(shmrt_object_lookup(r, "x", &oi), -ENOENT);
+	shmrt_region_close(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -563,6 +584,7 @@ int main(void)
 		cmocka_unit_test(t_auto_unlink),
 		cmocka_unit_test(t_memfd_and_file),
 		cmocka_unit_test(t_thread_records),
+		cmocka_unit_test(t_corrupt_lock_word),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,63 @@
+# shmrt: top-level entry points (a thin wrapper over CMake + CTest).
+#
+#   make test                         install missing Debian packages, build, run the suite
+#   make test SANITIZE=address,undefined
+#   make test SANITIZE=thread         the same suite under ASan+UBSan / TSan
+#   make bench [BENCH=regex]          Release build, benchmarks beside their peers, table
+#                                     + build/bench/summary.json
+#   make stress                       the crash/stress tests with many more kills
+#   make fuzz                         libFuzzer target for region open (clang)
+#   make install PREFIX=/usr/local    library, headers, shmrt tool, CMake and pkg-config files
+#   make clean
+
+PREFIX ?= /usr/local
+SANITIZE ?=
+BENCH ?=
+JOBS ?= 2
+CMAKE ?= cmake
+comma := ,
+TEST_DIR := build/test$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
+REL_DIR := build/release
+FUZZ_DIR := build/fuzz
+
+.PHONY: all build test bench stress fuzz install clean deps
+
+all: build
+
+deps:
+	@tools/install-deps.sh test
+
+build: deps
+	$(CMAKE) -S . -B $(REL_DIR) -DCMAKE_BUILD_TYPE=Release -DSHMRT_BUILD_TESTS=OFF >/dev/null
+	$(CMAKE) --build $(REL_DIR) -j$(JOBS)
+
+test: deps
+	$(CMAKE) -S . -B $(TEST_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMRT_BUILD_TESTS=ON \
+	  -DSHMRT_SANITIZE=$(SANITIZE) >/dev/null
+	$(CMAKE) --build $(TEST_DIR) -j$(JOBS)
+	cd $(TEST_DIR) && ctest --output-on-failure -j$(JOBS)
+
+stress: deps
+	$(CMAKE) -S . -B $(TEST_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMRT_BUILD_TESTS=ON \
+	  -DSHMRT_SANITIZE=$(SANITIZE) >/dev/null
+	$(CMAKE) --build $(TEST_DIR) -j$(JOBS)
+	cd $(TEST_DIR) && SHMRT_KILLS=400 ctest --output-on-failure -R "kill|mp" --timeout 600
+
+fuzz: deps
+	CC=clang CXX=clang++ $(CMAKE) -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DSHMRT_BUILD_TESTS=ON -DSHMRT_BUILD_FUZZ=ON -DSHMRT_SANITIZE=address,undefined >/dev/null
+	$(CMAKE) --build $(FUZZ_DIR) -j$(JOBS) --target region_open_fuzz
+	cd $(FUZZ_DIR) && ctest --output-on-failure -R fuzz
+
+bench:
+	@tools/install-deps.sh bench
+	$(CMAKE) -S . -B $(REL_DIR) -DCMAKE_BUILD_TYPE=Release -DSHMRT_BUILD_TESTS=OFF \
+	  -DSHMRT_BUILD_BENCH=ON >/dev/null
+	$(CMAKE) --build $(REL_DIR) -j$(JOBS)
+	python3 bench/run.py --build $(REL_DIR) --out build/bench/summary.json $(if $(BENCH),--filter '$(BENCH)')
+
+install: build
+	$(CMAKE) --install $(REL_DIR) --prefix $(PREFIX)
+
+clean:
+	rm -rf build

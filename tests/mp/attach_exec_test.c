@@ -1,0 +1,132 @@
+/*
+ * Unrelated executables attach to a region by name (posix_spawn, not fork), the
+ * registry shows them, and the `shmrt` tool reports the region, its objects and both
+ * processes; then gc and rm through the tool, and its errors on bad input.
+ */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static pid_t spawn_helper(const char *name, const char *n)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/attach_helper", getenv("SHMRT_TEST_BIN"));
+	char *argv[] = { path, (char *)name, (char *)n, NULL };
+	pid_t pid;
+	assert_int_equal(posix_spawn(&pid, path, NULL, NULL, argv, environ), 0);
+	return pid;
+}
+
+/* Runs `shmrt ARGS`, returns its exit status and (in out) its stdout+stderr. */
+static int tool(char *out, size_t cap, const char *args)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "%s %s 2>&1", getenv("SHMRT_TOOL"), args);
+	FILE *f = popen(cmd, "r");
+	assert_non_null(f);
+	size_t n = fread(out, 1, cap - 1, f);
+	out[n] = 0;
+	int st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void t_unrelated_executables(void **s)
+{
+	(void)s;
+	const char *name = tu_name("exec");
+	shmrt_region_t *r = tu_create(name, 16 << 20, 0);
+	shmrt_object_info_t oi;
+	assert_int_equal(shmrt_object_open(r, "counter", SHMRT_TYPE_BYTES, 24, SHMRT_O_CREATE, NULL,
+					   &oi), 0);
+	uint64_t *w = shmrt_ptr(r, oi.off);
+	pid_t a = spawn_helper(name, "100000"), b = spawn_helper(name, "50000");
+	uint64_t end = tu_ms() + 10000;
+	while (__atomic_load_n(&w[1], __ATOMIC_ACQUIRE) < 2 && tu_ms() < end)
+		usleep(1000);
+	assert_int_equal(w[1], 2);
+	assert_int_equal(w[0], 150000);
+
+	size_t n;
+	shmrt_proc_info_t pi[8];
+	assert_int_equal(shmrt_region_procs(r, pi, 8, &n), 0);
+	assert_int_equal(n, 3);
+	int seen = 0;
+	for (size_t i = 0; i < n; i++)
+		if ((pi[i].pid == a || pi[i].pid == b) && pi[i].state == SHMRT_PROC_ALIVE &&
+		    pi[i].threads == 1)
+			seen++;
+	assert_int_equal(seen, 2);
+
+	char out[16384], args[512], pa[32], pb[32];
+	snprintf(pa, sizeof(pa), "pid %d ", (int)a);
+	snprintf(pb, sizeof(pb), "pid %d ", (int)b);
+	assert_int_equal(tool(out, sizeof(out), "ls"), 0);
+	assert_non_null(strstr(out, name));
+	snprintf(args, sizeof(args), "info %s", name);
+	assert_int_equal(tool(out, sizeof(out), args), 0);
+	assert_non_null(strstr(out, "counter"));
+	assert_non_null(strstr(out, "bytes"));
+	assert_non_null(strstr(out, pa));
+	assert_non_null(strstr(out, pb));
+	assert_non_null(strstr(out, "alive"));
+	snprintf(args, sizeof(args), "info --json %s", name);
+	assert_int_equal(tool(out, sizeof(out), args), 0);
+	snprintf(pa, sizeof(pa), "\"pid\":%d,", (int)a);
+	assert_non_null(strstr(out, pa));
+	assert_non_null(strstr(out, "\"name\":\"counter\""));
+	assert_int_equal(tool(out, sizeof(out), "ls --json"), 0);
+	assert_int_equal(out[0], '[');
+
+	/* Release one cleanly; kill the other: gc through the tool reclaims it. */
+	__atomic_store_n(&w[2], 1, __ATOMIC_RELEASE);
+	assert_int_equal(tu_wait(a, 10000), 0);
+	kill(b, SIGKILL);
+	int st = tu_wait(b, 10000);
+	assert_true(st == 0 || st == 128 + SIGKILL);
+	snprintf(args, sizeof(args), "gc --json %s", name);
+	assert_int_equal(tool(out, sizeof(out), args), 0);
+	if (st == 128 + SIGKILL)
+		assert_non_null(strstr(out, "\"reclaimed\":1"));
+	assert_int_equal(shmrt_region_procs(r, pi, 8, &n), 0);
+	assert_int_equal(n, 1);
+
+	/* Errors: unknown names, foreign files, usage. */
+	assert_int_equal(tool(out, sizeof(out), "info no-such-region-xyz"), 1);
+	assert_non_null(strstr(out, "no such region"));
+	const char *foreign = tu_name("foreign");
+	char path[256];
+	snprintf(path, sizeof(path), "/dev/shm/%s", foreign);
+	FILE *f = fopen(path, "w");
+	fputs("not a region, just text that is long enough to be read", f);
+	fclose(f);
+	snprintf(args, sizeof(args), "info %s", foreign);
+	assert_int_equal(tool(out, sizeof(out), args), 1);
+	assert_non_null(strstr(out, "not a shmrt region"));
+	snprintf(args, sizeof(args), "rm %s", foreign);
+	assert_int_equal(tool(out, sizeof(out), args), 1);
+	struct stat sb;
+	assert_int_equal(stat(path, &sb), 0); /* never removes what is not ours */
+	assert_int_equal(tool(out, sizeof(out), "frobnicate"), 2);
+
+	shmrt_region_close(r);
+	snprintf(args, sizeof(args), "rm %s", name);
+	assert_int_equal(tool(out, sizeof(out), args), 0);
+	assert_int_equal(shmrt_region_open(name, 0, NULL, &r), -ENOENT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(t_unrelated_executables),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
