@@ -120,10 +120,12 @@ int shmrt__pmutex_lock(pthread_mutex_t *m, int fd, void (*recover)(void *), void
 				return -ENOTRECOVERABLE;
 			}
 		}
-		uint64_t d = mono_ns() + LOCK_SLICE_NS;
+		/* timedlock (CLOCK_REALTIME) rather than clocklock: sanitizers intercept
+		 * it; a clock step only lengthens or shortens one re-check slice. */
+		uint64_t d = real_ns() + LOCK_SLICE_NS;
 		struct timespec ts = { .tv_sec = (time_t)(d / 1000000000ull),
 				       .tv_nsec = (long)(d % 1000000000ull) };
-		rc = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts);
+		rc = pthread_mutex_timedlock(m, &ts);
 	}
 	return after_lock(m, rc, recover, ctx);
 }

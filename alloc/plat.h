@@ -77,10 +77,6 @@ int shmrt__pmutex_init(pthread_mutex_t *m);
  */
 int shmrt__pmutex_lock(pthread_mutex_t *m, int fd, void (*recover)(void *ctx), void *ctx);
 
-/* As above but gives up at an absolute CLOCK_MONOTONIC deadline (ns): -ETIMEDOUT. */
-int shmrt__pmutex_lock_until(pthread_mutex_t *m, uint64_t deadline_mono_ns,
-			     void (*recover)(void *ctx), void *ctx);
-
 void shmrt__pmutex_unlock(pthread_mutex_t *m);
 
 /* ---- test hooks -------------------------------------------------------------- */
