@@ -1,0 +1,44 @@
+/*
+ * Benchmark harness shared by the C bodies and the C++ shim.
+ *
+ * A body runs `iters` operations and returns; the shim (main.cc) times it with
+ * Google Benchmark. Multi-process cases use bench_mp_run(): it forks N workers that
+ * prepare, wait at a start line in shared memory, run their operations, and report;
+ * the parent times from the start signal to the last worker's end (wall clock) and
+ * returns the total operations per second. Workers are pinned one per core when the
+ * machine has enough cores, and are always reaped (a worker that does not finish in
+ * time is killed and the case fails).
+ */
+#ifndef SHMRT_BENCH_HARNESS_H
+#define SHMRT_BENCH_HARNESS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Per-worker body of a multi-process case: prepare (not timed), then run. */
+typedef struct bench_mp_case {
+	void *(*setup)(int worker, void *arg);     /* in the worker, before the start line */
+	uint64_t (*run)(void *state, uint64_t n);  /* returns operations done */
+	void *arg;
+	int workers;
+	uint64_t ops_per_worker;
+} bench_mp_case_t;
+
+/* Runs the case; returns total ops/s, or a negative value on failure. */
+double bench_mp_run(const bench_mp_case_t *c, double *wall_seconds);
+
+/* Bodies (alloc_bench.c). Each `*_open` prepares a context, `*_loop` runs n pairs. */
+void *alloc_shmrt_open(void);
+uint64_t alloc_shmrt_loop(void *ctx, uint64_t n);
+void alloc_shmrt_close(void *ctx);
+uint64_t alloc_glibc_loop(void *ctx, uint64_t n);
+double alloc_shmrt_2proc(uint64_t ops, double *wall);
+double alloc_glibc_2proc(uint64_t ops, double *wall);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

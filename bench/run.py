@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""Runs shmrt's benchmarks beside their peers and summarises them.
+
+Every benchmark is registered as "<case>/<impl>" (impl = "shmrt" or a peer) with a
+label "unit=...,better=lower|higher". This script runs them all in ONE process run
+(so shmrt and its peers see the same machine state), with repetitions, takes the
+medians, and writes build/bench/summary.json: a list of
+
+  {"case": ..., "unit": "ns/op" | "ops/s" | ..., "better": "lower" | "higher",
+   "shmrt": <median>, "peers": {"<peer>": <median>, ...}}
+
+Cases measured in an earlier run and not selected by --filter are kept, so that
+`make bench BENCH=...` updates only what it ran. The table shows, for each peer,
+how many times better shmrt is (>1: shmrt better), and the targets of the issues.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+
+# (case, peer) -> minimum ratio (shmrt better by at least this factor; <1 allows
+# shmrt to be slower, e.g. 0.5 = "at most 2x the peer's cost").
+TARGETS = {
+    ("alloc/pair/64B/1proc", "glibc_malloc"): 0.5,
+    ("alloc/pair/64B/1proc", "boost_interprocess"): 3.0,
+    ("alloc/pair/64B/2proc", "shmrt_1proc"): 1.6,
+}
+
+# Derived references: (case, name) -> (source case, conversion) computed from shmrt's
+# own figure in the same run, so that scaling targets can be read off the table.
+DERIVED = {
+    ("alloc/pair/64B/2proc", "shmrt_1proc"): ("alloc/pair/64B/1proc", "ns_to_ops"),
+}
+
+
+def parse_label(label):
+    out = {}
+    for part in (label or "").split(","):
+        if "=" in part:
+            k, v = part.split("=", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+def split_name(run_name):
+    """'alloc/pair/64B/2proc/shmrt/20000000/iterations:1/manual_time' -> (case, impl)."""
+    parts = [p for p in run_name.split("/")
+             if not re.fullmatch(r"\d+|iterations:\d+|manual_time|real_time|repeats:\d+", p)]
+    return "/".join(parts[:-1]), parts[-1]
+
+
+def run(binary, flt, reps, raw):
+    cmd = [binary, f"--benchmark_repetitions={reps}",
+           "--benchmark_report_aggregates_only=true",
+           f"--benchmark_out={raw}", "--benchmark_out_format=json"]
+    if flt:
+        cmd.append(f"--benchmark_filter={flt}")
+    print("running:", " ".join(cmd), flush=True)
+    # The console report streams to the terminal as each benchmark finishes.
+    proc = subprocess.run(cmd)
+    if proc.returncode != 0:
+        sys.exit(f"benchmark binary failed with status {proc.returncode}")
+
+
+def collect(raw):
+    with open(raw) as f:
+        data = json.load(f)
+    cases = {}
+    for b in data.get("benchmarks", []):
+        if b.get("aggregate_name") != "median" or b.get("error_occurred"):
+            continue
+        case, impl = split_name(b["run_name"])
+        meta = parse_label(b.get("label"))
+        unit = meta.get("unit", "ns/op")
+        if "value" in b:
+            value = float(b["value"])
+        else:
+            scale = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}[b.get("time_unit", "ns")]
+            value = float(b["real_time"]) * scale
+            if unit == "us":
+                value /= 1e3
+        c = cases.setdefault(case, {"case": case, "unit": unit,
+                                    "better": meta.get("better", "lower"),
+                                    "shmrt": None, "peers": {}})
+        if impl == "shmrt":
+            c["shmrt"] = value
+        else:
+            c["peers"][impl] = value
+    for (case, name), (src, conv) in DERIVED.items():
+        if case in cases and src in cases and cases[src]["shmrt"]:
+            v = cases[src]["shmrt"]
+            cases[case]["peers"][name] = 1e9 / v if conv == "ns_to_ops" else v
+    return cases
+
+
+def ratio(c, peer_value):
+    s = c["shmrt"]
+    if not s or not peer_value:
+        return None
+    return peer_value / s if c["better"] == "lower" else s / peer_value
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    for lim, div, suf in ((1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
+        if abs(v) >= lim:
+            return f"{v / div:.2f}{suf}"
+    return f"{v:.3g}"
+
+
+def table(cases):
+    rows = [("case", "unit", "shmrt", "peer", "peer value", "shmrt better by", "target")]
+    misses = 0
+    for c in cases:
+        first = True
+        peers = sorted(c["peers"].items()) or [("-", None)]
+        for peer, pv in peers:
+            r = ratio(c, pv)
+            t = TARGETS.get((c["case"], peer))
+            verdict = ""
+            if t is not None and r is not None:
+                ok = r >= t
+                misses += not ok
+                verdict = f">= {t:g}x {'ok' if ok else 'MISSED'}"
+            rows.append((c["case"] if first else "", c["unit"] if first else "",
+                         fmt(c["shmrt"]) if first else "", peer, fmt(pv),
+                         f"{r:.2f}x" if r is not None else "-", verdict))
+            first = False
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for i, r in enumerate(rows):
+        print("  ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    return misses
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default="build/release")
+    ap.add_argument("--out", default="build/bench/summary.json")
+    ap.add_argument("--filter", default="")
+    ap.add_argument("--repetitions", type=int, default=5)
+    args = ap.parse_args()
+
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    raw = os.path.join(os.path.dirname(args.out), "raw.json")
+    run(os.path.join(args.build, "bench", "shmrt_bench"), args.filter, args.repetitions, raw)
+    fresh = collect(raw)
+
+    merged = {}
+    if os.path.exists(args.out):
+        try:
+            with open(args.out) as f:
+                for c in json.load(f):
+                    merged[c["case"]] = c
+        except (OSError, ValueError, KeyError, TypeError):
+            merged = {}
+    merged.update(fresh)
+    out = [merged[k] for k in sorted(merged)]
+    with open(args.out, "w") as f:
+        json.dump(out, f, indent=2)
+        f.write("\n")
+
+    print()
+    print(f"medians of {args.repetitions} repetitions; ratios > 1 mean shmrt is better")
+    misses = table([fresh[k] for k in sorted(fresh)])
+    print(f"\nwrote {args.out}")
+    if misses:
+        print(f"{misses} target(s) missed in this run (the machine is shared: rerun to confirm)")
+
+
+if __name__ == "__main__":
+    main()
