@@ -191,6 +191,39 @@ int shmrt__arena_attach(shmrt_arena_t *a, char *base, uint64_t off, uint64_t len
 	return 0;
 }
 
+/* ---- block validation ----------------------------------------------------------- */
+
+/* Validates that off starts a block of a span; returns its class or -1. */
+static inline int small_class_of(const shmrt_arena_t *a, uint64_t off, uint64_t e, uint32_t p)
+{
+	unsigned cls = map_cls(e);
+	if (unlikely(cls >= SHMRT_ARENA_NCLS))
+		return -1;
+	uint32_t dist = (e & MAP_HEAD) ? 0 : map_n(e);
+	if (unlikely(dist > p))
+		return -1;
+	uint64_t rel = off - page_off(a, p - dist);
+	uint64_t q = (rel * cls_inv[cls]) >> 32;
+	if (unlikely(q * cls_size[cls] != rel || q >= cls_per_span[cls]))
+		return -1;
+	return (int)cls;
+}
+
+/*
+ * Repair paths (cache reclaim, journal recovery) read offsets that a dead or
+ * corrupted process left: each is checked to start a block of a span of the given
+ * class and node before it is dereferenced. Hot paths rely on the invariants.
+ */
+static int valid_block(const shmrt_arena_t *a, uint64_t off, unsigned node, unsigned cls)
+{
+	if (off < a->pages_off || off >= page_off(a, a->npages) || (off & 15))
+		return 0;
+	uint32_t p = (uint32_t)((off - a->pages_off) / SHMRT_ARENA_PAGE);
+	uint64_t e = load_relaxed(&a->map[p]);
+	return map_kind(e) == MAP_SPAN && map_node(e) == node && map_cls(e) == cls &&
+	       small_class_of(a, off, e, p) == (int)cls;
+}
+
 /* ---- bins ------------------------------------------------------------------------ */
 
 struct bin_ctx {
@@ -269,6 +302,9 @@ static void bin_recover(void *ctx)
 		cc = &cache_of(a, b->j_cache)->c[x->cls];
 	switch (op) {
 	case J_POP:
+		if (!valid_block(a, arg, x->node, x->cls) ||
+		    (head && !valid_block(a, head, x->node, x->cls)))
+			break; /* corrupted journal or bin: leave them be */
 		if (head != arg && cc && cc->cur != arg) {
 			*word1(a, arg) = (*word1(a, arg) & ~BATCH_NEXT_MASK) | head;
 			store_release(&b->head, arg);
@@ -456,22 +492,6 @@ static int free_small_slow(shmrt_arena_t *a, uint32_t idx, unsigned cls, uint64_
 	return 0;
 }
 
-/* Validates that off starts a block of a span; returns its class or -1. */
-static inline int small_class_of(const shmrt_arena_t *a, uint64_t off, uint64_t e, uint32_t p)
-{
-	unsigned cls = map_cls(e);
-	if (unlikely(cls >= SHMRT_ARENA_NCLS))
-		return -1;
-	uint32_t dist = (e & MAP_HEAD) ? 0 : map_n(e);
-	if (unlikely(dist > p))
-		return -1;
-	uint64_t rel = off - page_off(a, p - dist);
-	uint64_t q = (rel * cls_inv[cls]) >> 32;
-	if (unlikely(q * cls_size[cls] != rel || q >= cls_per_span[cls]))
-		return -1;
-	return (int)cls;
-}
-
 int shmrt__arena_alloc(shmrt_arena_t *a, uint32_t idx, size_t size,
 		       const shmrt_placement_t *pl, uint64_t *off)
 {
@@ -577,14 +597,25 @@ void shmrt__arena_cache_attach(shmrt_arena_t *a, uint32_t idx, uint32_t node)
 	c->attached = 1;
 }
 
-static uint32_t list_len(const shmrt_arena_t *a, uint64_t head, uint32_t cap)
+/* Length of a free list, checking every block; a bad link ends the list there
+ * (what lies beyond is lost, nothing is dereferenced). 0 if the head is bad. */
+static uint32_t list_len(shmrt_arena_t *a, uint64_t head, uint32_t cap, unsigned node,
+			 unsigned cls)
 {
 	uint32_t n = 0;
-	uint64_t end = page_off(a, a->npages);
-	while (head && n < cap && head >= a->pages_off && head < end) {
+	uint64_t prev = 0;
+	while (head && n < cap) {
+		if (!valid_block(a, head, node, cls)) {
+			if (prev)
+				*word0(a, prev) = 0;
+			break;
+		}
 		n++;
+		prev = head;
 		head = *word0(a, head);
 	}
+	if (n == cap && prev)
+		*word0(a, prev) = 0;
 	return n;
 }
 
@@ -593,17 +624,22 @@ void shmrt__arena_cache_reclaim(shmrt_arena_t *a, uint32_t idx)
 	if (idx >= a->ncaches)
 		return;
 	struct shmrt_arena_cache *c = cache_of(a, idx);
+	unsigned node = c->node;
 	for (unsigned cls = 0; cls < SHMRT_ARENA_NCLS; cls++) {
 		struct shmrt_arena_ccls *cc = &c->c[cls];
 		if (cc->cur && cc->cur == cc->spare)
 			cc->cur = 0, cc->n = 0; /* died moving one list between the two */
-		uint32_t cap = 2 * cls_batch[cls] + 1;
-		if (cc->spare)
-			(void)bin_push(a, c->node, cls, idx, J_PUSH_SPARE, cc->spare,
-				       list_len(a, cc->spare, cap));
-		if (cc->cur)
-			(void)bin_push(a, c->node, cls, idx, J_PUSH_CUR, cc->cur,
-				       list_len(a, cc->cur, cap));
+		uint32_t cap = 2 * cls_batch[cls] + 1, n;
+		if (node >= a->nnodes) { /* corrupted: nothing in it can be trusted */
+			memset(cc, 0, sizeof(*cc));
+			continue;
+		}
+		if (cc->spare && (n = list_len(a, cc->spare, cap, node, cls)))
+			(void)bin_push(a, node, cls, idx, J_PUSH_SPARE, cc->spare, n);
+		cc->spare = 0, cc->spare_n = 0;
+		if (cc->cur && (n = list_len(a, cc->cur, cap, node, cls)))
+			(void)bin_push(a, node, cls, idx, J_PUSH_CUR, cc->cur, n);
+		cc->cur = 0, cc->n = 0;
 	}
 	int64_t bytes = exchange_acq_rel(&c->bytes, 0);
 	fetch_add_relaxed(&a->h->retired_bytes, bytes);

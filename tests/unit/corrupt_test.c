@@ -6,6 +6,9 @@
  */
 #define _GNU_SOURCE
 #include "testutil.h"
+
+#include <dirent.h>
+#include <stdio.h>
 #include "../fuzz/fuzz_common.h"
 
 static void t_random_damage(void **s)
@@ -25,10 +28,36 @@ static void t_random_damage(void **s)
 	assert_non_null(fuzz_template);
 }
 
+/* Inputs that once crashed or hung the fuzzer (tests/fuzz/corpus). */
+static void t_fuzz_corpus(void **s)
+{
+	(void)s;
+	DIR *d = opendir(SHMRT_FUZZ_CORPUS);
+	assert_non_null(d);
+	struct dirent *de;
+	int n = 0;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char path[1024];
+		snprintf(path, sizeof(path), "%s/%s", SHMRT_FUZZ_CORPUS, de->d_name);
+		FILE *f = fopen(path, "rb");
+		assert_non_null(f);
+		uint8_t buf[8192];
+		size_t len = fread(buf, 1, sizeof(buf), f);
+		fclose(f);
+		shmrt_fuzz_one(buf, len);
+		n++;
+	}
+	closedir(d);
+	assert_true(n >= 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_random_damage),
+		cmocka_unit_test(t_fuzz_corpus),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
