@@ -21,29 +21,23 @@
 
 int shmrt__pmutex_init(pthread_mutex_t *m)
 {
+	return shmrt__pmutex_init_type(m, PTHREAD_MUTEX_NORMAL);
+}
+
+int shmrt__pmutex_init_type(pthread_mutex_t *m, int type)
+{
 	pthread_mutexattr_t a;
 	int rc = pthread_mutexattr_init(&a);
 	if (rc)
 		return -rc;
 	rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
 	if (!rc)
+		rc = pthread_mutexattr_settype(&a, type);
+	if (!rc)
 		rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
 	if (!rc)
 		rc = pthread_mutex_init(m, &a);
 	pthread_mutexattr_destroy(&a);
-	return -rc;
-}
-
-static int after_lock(pthread_mutex_t *m, int rc, void (*recover)(void *), void *ctx)
-{
-	if (likely(rc == 0))
-		return 0;
-	if (rc == EOWNERDEAD) {
-		if (recover)
-			recover(ctx);
-		pthread_mutex_consistent(m);
-		return 0;
-	}
 	return -rc;
 }
 
@@ -101,11 +95,14 @@ static int owner_impossible(pthread_mutex_t *m, int fd, int tid)
 	return !maps && (__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) & 0x3fffffff) == tid;
 }
 
-int shmrt__pmutex_lock(pthread_mutex_t *m, int fd, void (*recover)(void *), void *ctx)
+int shmrt__pmutex_acquire(pthread_mutex_t *m, int fd, uint64_t deadline)
 {
 	int rc = pthread_mutex_trylock(m), seen_tid = 0;
 	uint64_t seen_since = 0;
 	while (rc == EBUSY || rc == ETIMEDOUT) {
+		uint64_t now = real_ns();
+		if (now >= deadline)
+			return -(deadline == 0 ? EAGAIN : ETIMEDOUT);
 		/* The owner TID glibc keeps in the lock word of robust mutexes, without
 		 * FUTEX_WAITERS / FUTEX_OWNER_DIED. */
 		int tid = __atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) & 0x3fffffff;
@@ -122,12 +119,24 @@ int shmrt__pmutex_lock(pthread_mutex_t *m, int fd, void (*recover)(void *), void
 		}
 		/* timedlock (CLOCK_REALTIME) rather than clocklock: sanitizers intercept
 		 * it; a clock step only lengthens or shortens one re-check slice. */
-		uint64_t d = real_ns() + LOCK_SLICE_NS;
+		uint64_t d = now + LOCK_SLICE_NS < deadline ? now + LOCK_SLICE_NS : deadline;
 		struct timespec ts = { .tv_sec = (time_t)(d / 1000000000ull),
 				       .tv_nsec = (long)(d % 1000000000ull) };
 		rc = pthread_mutex_timedlock(m, &ts);
 	}
-	return after_lock(m, rc, recover, ctx);
+	return -rc;
+}
+
+int shmrt__pmutex_lock(pthread_mutex_t *m, int fd, void (*recover)(void *), void *ctx)
+{
+	int rc = shmrt__pmutex_acquire(m, fd, UINT64_MAX);
+	if (rc == -EOWNERDEAD) {
+		if (recover)
+			recover(ctx);
+		pthread_mutex_consistent(m);
+		rc = 0;
+	}
+	return rc;
 }
 
 void shmrt__pmutex_unlock(pthread_mutex_t *m)

@@ -77,7 +77,28 @@ int shmrt__pmutex_init(pthread_mutex_t *m);
  */
 int shmrt__pmutex_lock(pthread_mutex_t *m, int fd, void (*recover)(void *ctx), void *ctx);
 
+/*
+ * Acquires m by an absolute CLOCK_REALTIME deadline (UINT64_MAX: none; 0: try once).
+ * Returns 0; -EOWNERDEAD: acquired, the previous owner died, the caller must repair
+ * and call pthread_mutex_consistent() (or unlock, making m unrecoverable); -EAGAIN
+ * (try once, busy); -ETIMEDOUT; -ENOTRECOVERABLE; -EDEADLK (error-checking kinds).
+ */
+int shmrt__pmutex_acquire(pthread_mutex_t *m, int fd, uint64_t deadline);
+
+/* Initialises a robust process-shared mutex of the given pthread type. */
+int shmrt__pmutex_init_type(pthread_mutex_t *m, int type);
+
 void shmrt__pmutex_unlock(pthread_mutex_t *m);
+
+/* Absolute CLOCK_REALTIME deadline for a shmrt timeout (0 = try once, <0 = never). */
+static inline uint64_t shmrt__deadline(int64_t timeout_ns)
+{
+	if (timeout_ns < 0)
+		return UINT64_MAX;
+	if (timeout_ns == 0)
+		return 0;
+	return real_ns() + (uint64_t)timeout_ns;
+}
 
 /* ---- test hooks -------------------------------------------------------------- */
 

@@ -32,7 +32,10 @@ const char *shmrt_strerror(int err)
 	case EOWNERDEAD: return "previous owner died; state may need repair";
 	case ENOTRECOVERABLE: return "lock is not recoverable";
 	case EAGAIN: return "resource temporarily unavailable (try again)";
-	case EPIPE: return "closed";
+	case EPIPE: return "closed, or broken (a barrier broken, aborted or reset)";
+	case EOVERFLOW: return "released too many times (bounded semaphore)";
+	case EUCLEAN: return "data torn by a writer that died mid-write; rewrite or repair it";
+	case EDEADLK: return "already held by the calling thread";
 	case EIO: return "the kernel refused the operation (binding or I/O)";
 	case EBADF: return "bad file descriptor";
 	case E2BIG: return "placement needs too many ranges";

@@ -10,5 +10,7 @@
 #include "shmrt/common.h"
 #include "shmrt/region.h"
 #include "shmrt/alloc.h"
+#include "shmrt/value.h"
+#include "shmrt/sync.h"
 
 #endif /* SHMRT_H */

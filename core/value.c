@@ -1,0 +1,368 @@
+/*
+ * Values and striped Counters (shmrt/value.h).
+ *
+ * Shared layout of a Value (SHMRT_TYPE_VALUE, directory meta[0] = element type):
+ *   0    magic, type                 (line 0, read-mostly)
+ *   64   the 8-byte cell             (line 1: the only line atomics write)
+ *   128  robust process-shared mutex (line 2: Python's get_lock())
+ * The cell is zero-extended: a 1-byte type lives in its low byte, so every type's
+ * atomic is a plain atomic of its own width on the cell's address (little endian).
+ *
+ * Shared layout of a Counter (SHMRT_TYPE_COUNTER): a 64-byte header, then one 64-byte
+ * line per stripe holding an int64. An add goes to the stripe of the CPU the caller
+ * runs on, read from rseq (one load) when glibc registered it. Two adds on one CPU
+ * can still race (preemption), so stripes are updated with atomic adds, relaxed:
+ * uncontended, that is a local `lock xadd` on a line no other CPU writes.
+ *
+ * Crash behaviour: a cell operation is one atomic instruction, so a killed process
+ * never leaves a torn value; a process killed holding the lock hands it to the next
+ * locker with -EOWNERDEAD (the value may reflect half of its compound update).
+ */
+#define _GNU_SOURCE
+#include "region_int.h"
+#include "shmrt/value.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/rseq.h>
+#include <unistd.h>
+
+#define VALUE_MAGIC 0x564c4156u   /* "VALV" */
+#define COUNTER_MAGIC 0x544e4355u /* "UCNT" */
+
+struct value_shm {
+	uint32_t magic;
+	uint32_t type;
+	uint8_t pad0[56];
+	uint64_t cell;
+	uint8_t pad1[56];
+	pthread_mutex_t lock;
+	uint8_t pad2[24];
+};
+_Static_assert(sizeof(struct value_shm) == 192, "value layout");
+_Static_assert(offsetof(struct value_shm, cell) == 64, "value layout");
+_Static_assert(offsetof(struct value_shm, lock) == 128, "value layout");
+
+struct counter_shm {
+	uint32_t magic;
+	uint32_t nstripes;
+	uint8_t pad[56];
+	int64_t stripes[]; /* nstripes * 8 words */
+};
+_Static_assert(offsetof(struct counter_shm, stripes) == 64, "counter layout");
+
+static const struct {
+	char code;
+	uint8_t size;
+	uint8_t repr;
+} vt[SHMRT_VT_COUNT_] = {
+	[SHMRT_VT_INT8] = { 'b', 1, SHMRT__R_I8 },    [SHMRT_VT_UINT8] = { 'B', 1, SHMRT__R_U8 },
+	[SHMRT_VT_INT16] = { 'h', 2, SHMRT__R_I16 },  [SHMRT_VT_UINT16] = { 'H', 2, SHMRT__R_U16 },
+	[SHMRT_VT_INT32] = { 'i', 4, SHMRT__R_I32 },  [SHMRT_VT_UINT32] = { 'I', 4, SHMRT__R_U32 },
+	[SHMRT_VT_LONG] = { 'l', 8, SHMRT__R_I64 },   [SHMRT_VT_ULONG] = { 'L', 8, SHMRT__R_U64 },
+	[SHMRT_VT_INT64] = { 'q', 8, SHMRT__R_I64 },  [SHMRT_VT_UINT64] = { 'Q', 8, SHMRT__R_U64 },
+	[SHMRT_VT_FLOAT] = { 'f', 4, SHMRT__R_F32 },  [SHMRT_VT_DOUBLE] = { 'd', 8, SHMRT__R_F64 },
+	[SHMRT_VT_CHAR] = { 'c', 1, SHMRT__R_I8 },    [SHMRT_VT_BOOL] = { '?', 1, SHMRT__R_BOOL },
+};
+_Static_assert(sizeof(long) == 8, "'l' is 64-bit (LP64)");
+
+static int type_ok(int type)
+{
+	return type > 0 && type < SHMRT_VT_COUNT_;
+}
+
+int shmrt_vtype_from_code(char code)
+{
+	for (int t = 1; t < SHMRT_VT_COUNT_; t++)
+		if (vt[t].code == code)
+			return t;
+	return -EINVAL;
+}
+
+char shmrt_vtype_code(int type)
+{
+	return type_ok(type) ? vt[type].code : 0;
+}
+
+size_t shmrt_vtype_size(int type)
+{
+	return type_ok(type) ? vt[type].size : 0;
+}
+
+/* ---- Value ------------------------------------------------------------------- */
+
+struct value_init {
+	int type;
+	const shmrt_scalar_t *init;
+};
+
+static int value_init(void *mem, uint64_t size, void *ctx)
+{
+	(void)size;
+	struct value_shm *v = mem;
+	struct value_init *vi = ctx;
+	v->magic = VALUE_MAGIC;
+	v->type = (uint32_t)vi->type;
+	if (vi->init)
+		memcpy(&v->cell, vi->init, vt[vi->type].size);
+	return shmrt__pmutex_init(&v->lock);
+}
+
+int shmrt_value_open(shmrt_region_t *r, const char *name, int type, int oflags,
+		     const shmrt_scalar_t *init, shmrt_value_t *out)
+{
+	if (!r || !out || !type_ok(type))
+		return -EINVAL;
+	struct value_init vi = { type, init };
+	shmrt_object_info_t oi;
+	int rc = shmrt__object_open(r, name, SHMRT_TYPE_VALUE, sizeof(struct value_shm), oflags,
+				    NULL, value_init, &vi, &oi);
+	if (rc)
+		return rc;
+	struct value_shm *v = shmrt_ptr(r, oi.off);
+	if (oi.size < sizeof(*v) || v->magic != VALUE_MAGIC || !type_ok((int)v->type))
+		return -EBADMSG;
+	if ((int)v->type != type)
+		return -EPROTOTYPE;
+	*out = (shmrt_value_t){ .cell = &v->cell, .lock = &v->lock, .region = r,
+				.type = v->type, .repr = vt[type].repr };
+	return 0;
+}
+
+/* One generic implementation per storage type, through the macros below. */
+#define INT_FETCH(T)                                                                    \
+	do {                                                                            \
+		T *p = v->cell, a, o;                                                   \
+		memcpy(&a, &arg, sizeof(T));                                            \
+		switch (op) {                                                           \
+		case SHMRT_OP_ADD: o = __atomic_fetch_add(p, a, __ATOMIC_SEQ_CST); break; \
+		case SHMRT_OP_SUB: o = __atomic_fetch_sub(p, a, __ATOMIC_SEQ_CST); break; \
+		case SHMRT_OP_AND: o = __atomic_fetch_and(p, a, __ATOMIC_SEQ_CST); break; \
+		case SHMRT_OP_OR: o = __atomic_fetch_or(p, a, __ATOMIC_SEQ_CST); break;  \
+		case SHMRT_OP_XOR: o = __atomic_fetch_xor(p, a, __ATOMIC_SEQ_CST); break; \
+		case SHMRT_OP_MIN:                                                      \
+		case SHMRT_OP_MAX:                                                      \
+			o = __atomic_load_n(p, __ATOMIC_RELAXED);                       \
+			while ((op == SHMRT_OP_MIN ? a < o : a > o) &&                  \
+			       !__atomic_compare_exchange_n(p, &o, a, 1, __ATOMIC_SEQ_CST, \
+							    __ATOMIC_RELAXED))          \
+				;                                                       \
+			break;                                                          \
+		default: return -EINVAL;                                                \
+		}                                                                       \
+		if (old)                                                                \
+			memcpy(old, &o, sizeof(T));                                     \
+		return 0;                                                               \
+	} while (0)
+
+#define FLOAT_FETCH(F, U)                                                               \
+	do {                                                                            \
+		U *p = v->cell, cur = __atomic_load_n(p, __ATOMIC_RELAXED), nxt;        \
+		F a, c, n;                                                              \
+		memcpy(&a, &arg, sizeof(F));                                            \
+		if (op != SHMRT_OP_ADD && op != SHMRT_OP_SUB && op != SHMRT_OP_MIN &&   \
+		    op != SHMRT_OP_MAX)                                                 \
+			return -EINVAL;                                                 \
+		for (;;) {                                                              \
+			memcpy(&c, &cur, sizeof(F));                                    \
+			n = op == SHMRT_OP_ADD ? c + a : op == SHMRT_OP_SUB ? c - a       \
+			  : op == SHMRT_OP_MIN ? (a < c ? a : c) : (a > c ? a : c);     \
+			memcpy(&nxt, &n, sizeof(F));                                    \
+			if (nxt == cur || __atomic_compare_exchange_n(p, &cur, nxt, 1,  \
+					__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))            \
+				break;                                                  \
+		}                                                                       \
+		if (old)                                                                \
+			memcpy(old, &c, sizeof(F));                                     \
+		return 0;                                                               \
+	} while (0)
+
+int shmrt_value_fetch(const shmrt_value_t *v, shmrt_vop_t op, shmrt_scalar_t arg,
+		      shmrt_scalar_t *old)
+{
+	if (!v || !v->cell)
+		return -EINVAL;
+	if (old)
+		memset(old, 0, sizeof(*old));
+	switch (v->repr) {
+	case SHMRT__R_I8:
+		if (v->type == SHMRT_VT_CHAR && (op == SHMRT_OP_ADD || op == SHMRT_OP_SUB))
+			return -EINVAL;
+		INT_FETCH(int8_t);
+	case SHMRT__R_U8: INT_FETCH(uint8_t);
+	case SHMRT__R_I16: INT_FETCH(int16_t);
+	case SHMRT__R_U16: INT_FETCH(uint16_t);
+	case SHMRT__R_I32: INT_FETCH(int32_t);
+	case SHMRT__R_U32: INT_FETCH(uint32_t);
+	case SHMRT__R_I64: INT_FETCH(int64_t);
+	case SHMRT__R_U64: INT_FETCH(uint64_t);
+	case SHMRT__R_BOOL:
+		if (op == SHMRT_OP_ADD || op == SHMRT_OP_SUB)
+			return -EINVAL;
+		arg.u8 = arg.b ? 1 : 0;
+		INT_FETCH(uint8_t);
+	case SHMRT__R_F32: FLOAT_FETCH(float, uint32_t);
+	case SHMRT__R_F64: FLOAT_FETCH(double, uint64_t);
+	}
+	return -EINVAL;
+}
+
+/* Loads, stores, exchanges and CAS are width-generic: they move bits. */
+#define BY_WIDTH(size, T8, T16, T32, T64)                                               \
+	switch (size) {                                                                 \
+	case 1: T8; break;                                                              \
+	case 2: T16; break;                                                             \
+	case 4: T32; break;                                                             \
+	default: T64; break;                                                            \
+	}
+
+static size_t width(const shmrt_value_t *v)
+{
+	return vt[v->type].size;
+}
+
+int shmrt_value_load(const shmrt_value_t *v, shmrt_scalar_t *out)
+{
+	if (!v || !v->cell || !out || !type_ok((int)v->type))
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	BY_WIDTH(width(v), out->u8 = __atomic_load_n((uint8_t *)v->cell, __ATOMIC_SEQ_CST),
+		 out->u16 = __atomic_load_n((uint16_t *)v->cell, __ATOMIC_SEQ_CST),
+		 out->u32 = __atomic_load_n((uint32_t *)v->cell, __ATOMIC_SEQ_CST),
+		 out->u64 = __atomic_load_n((uint64_t *)v->cell, __ATOMIC_SEQ_CST));
+	return 0;
+}
+
+int shmrt_value_store(const shmrt_value_t *v, shmrt_scalar_t x)
+{
+	if (!v || !v->cell || !type_ok((int)v->type))
+		return -EINVAL;
+	if (v->type == SHMRT_VT_BOOL)
+		x.u8 = x.b ? 1 : 0;
+	BY_WIDTH(width(v), __atomic_store_n((uint8_t *)v->cell, x.u8, __ATOMIC_SEQ_CST),
+		 __atomic_store_n((uint16_t *)v->cell, x.u16, __ATOMIC_SEQ_CST),
+		 __atomic_store_n((uint32_t *)v->cell, x.u32, __ATOMIC_SEQ_CST),
+		 __atomic_store_n((uint64_t *)v->cell, x.u64, __ATOMIC_SEQ_CST));
+	return 0;
+}
+
+int shmrt_value_exchange(const shmrt_value_t *v, shmrt_scalar_t x, shmrt_scalar_t *old)
+{
+	if (!v || !v->cell || !type_ok((int)v->type))
+		return -EINVAL;
+	shmrt_scalar_t o;
+	memset(&o, 0, sizeof(o));
+	if (v->type == SHMRT_VT_BOOL)
+		x.u8 = x.b ? 1 : 0;
+	BY_WIDTH(width(v), o.u8 = __atomic_exchange_n((uint8_t *)v->cell, x.u8, __ATOMIC_SEQ_CST),
+		 o.u16 = __atomic_exchange_n((uint16_t *)v->cell, x.u16, __ATOMIC_SEQ_CST),
+		 o.u32 = __atomic_exchange_n((uint32_t *)v->cell, x.u32, __ATOMIC_SEQ_CST),
+		 o.u64 = __atomic_exchange_n((uint64_t *)v->cell, x.u64, __ATOMIC_SEQ_CST));
+	if (old)
+		*old = o;
+	return 0;
+}
+
+int shmrt_value_cas(const shmrt_value_t *v, shmrt_scalar_t *expected, shmrt_scalar_t desired)
+{
+	if (!v || !v->cell || !expected || !type_ok((int)v->type))
+		return -EINVAL;
+	int ok = 0;
+	if (v->type == SHMRT_VT_BOOL)
+		desired.u8 = desired.b ? 1 : 0;
+	BY_WIDTH(width(v),
+		 ok = __atomic_compare_exchange_n((uint8_t *)v->cell, &expected->u8, desired.u8, 0,
+						  __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE),
+		 ok = __atomic_compare_exchange_n((uint16_t *)v->cell, &expected->u16, desired.u16,
+						  0, __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE),
+		 ok = __atomic_compare_exchange_n((uint32_t *)v->cell, &expected->u32, desired.u32,
+						  0, __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE),
+		 ok = __atomic_compare_exchange_n((uint64_t *)v->cell, &expected->u64, desired.u64,
+						  0, __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE));
+	return ok ? 0 : -EAGAIN;
+}
+
+int shmrt_value_lock(const shmrt_value_t *v, shmrt_ns_t timeout)
+{
+	if (!v || !v->lock)
+		return -EINVAL;
+	return shmrt__pmutex_acquire(v->lock, shmrt_region_fd(v->region), shmrt__deadline(timeout));
+}
+
+int shmrt_value_unlock(const shmrt_value_t *v)
+{
+	if (!v || !v->lock)
+		return -EINVAL;
+	return -pthread_mutex_unlock(v->lock);
+}
+
+int shmrt_value_consistent(const shmrt_value_t *v)
+{
+	if (!v || !v->lock)
+		return -EINVAL;
+	return -pthread_mutex_consistent(v->lock);
+}
+
+/* ---- Counter ------------------------------------------------------------------ */
+
+static uint32_t counter_stripes(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_CONF);
+	uint32_t s = 2;
+	while (s < (uint32_t)(n > 0 ? n : 1) && s < 1024)
+		s <<= 1;
+	return s;
+}
+
+static int counter_init(void *mem, uint64_t size, void *ctx)
+{
+	(void)ctx;
+	struct counter_shm *c = mem;
+	c->nstripes = (uint32_t)((size - sizeof(*c)) / 64);
+	c->magic = COUNTER_MAGIC;
+	return 0;
+}
+
+int shmrt_counter_open(shmrt_region_t *r, const char *name, int oflags, shmrt_counter_t *out)
+{
+	if (!r || !out)
+		return -EINVAL;
+	uint32_t n = counter_stripes();
+	shmrt_object_info_t oi;
+	int rc = shmrt__object_open(r, name, SHMRT_TYPE_COUNTER, sizeof(struct counter_shm) + 64ull * n,
+				    oflags, NULL, counter_init, NULL, &oi);
+	/* An existing counter created on a machine with more CPUs is larger: fine. */
+	if (rc == -EMSGSIZE)
+		rc = shmrt__object_open(r, name, SHMRT_TYPE_COUNTER, 1, 0, NULL, NULL, NULL, &oi);
+	if (rc)
+		return rc;
+	struct counter_shm *c = shmrt_ptr(r, oi.off);
+	n = c->nstripes;
+	if (c->magic != COUNTER_MAGIC || n < 2 || (n & (n - 1)) ||
+	    sizeof(*c) + 64ull * n > oi.size)
+		return -EBADMSG;
+	*out = (shmrt_counter_t){ .stripes = c->stripes, .mask = n - 1, .region = r };
+	return 0;
+}
+
+unsigned shmrt_current_cpu(void)
+{
+	if (__rseq_size >= 8) {
+		const struct rseq *rs =
+			(const struct rseq *)(void *)((char *)__builtin_thread_pointer() + __rseq_offset);
+		int cpu = (int)__atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED);
+		if (cpu >= 0)
+			return (unsigned)cpu;
+	}
+	int c = sched_getcpu();
+	return c < 0 ? 0 : (unsigned)c;
+}
+
+int64_t shmrt_counter_read(const shmrt_counter_t *c)
+{
+	int64_t sum = 0;
+	for (uint32_t i = 0; i <= c->mask; i++)
+		sum += __atomic_load_n(&c->stripes[(size_t)i * 8], __ATOMIC_RELAXED);
+	return sum;
+}

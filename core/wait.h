@@ -1,0 +1,114 @@
+/*
+ * Waiting on a 32-bit word in shared memory: adaptive spin, then yield, then sleep
+ * in the kernel on a non-private futex (other processes wake us).
+ *
+ * The spin is bounded (SPIN_ITERS pause instructions, then YIELD_ITERS yields): when
+ * processes outnumber cores, a spinning waiter holds the core its waker needs, so
+ * spin-only waiting never finishes. Wakers call into the kernel only when a waiter
+ * has announced itself (the callers keep a waiter count), so an uncontended
+ * signal costs no syscall.
+ *
+ * Deadlines are absolute CLOCK_MONOTONIC nanoseconds (UINT64_MAX: none).
+ */
+#ifndef SHMRT_CORE_WAIT_H
+#define SHMRT_CORE_WAIT_H
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../alloc/plat.h"
+
+#define SHMRT_SPIN_ITERS 200
+#define SHMRT_YIELD_ITERS 4
+
+/* Monotonic deadline for a shmrt timeout (0: now, <0: never). */
+static inline uint64_t shmrt__mono_deadline(int64_t timeout_ns)
+{
+	if (timeout_ns < 0)
+		return UINT64_MAX;
+	return mono_ns() + (uint64_t)timeout_ns;
+}
+
+/* Sleeps while *addr == val, until woken or the deadline. 0, or -ETIMEDOUT. */
+static inline int shmrt__futex_wait(uint32_t *addr, uint32_t val, uint64_t deadline)
+{
+	struct timespec ts, *tp = NULL;
+	if (deadline != UINT64_MAX) {
+		ts.tv_sec = (time_t)(deadline / 1000000000ull);
+		ts.tv_nsec = (long)(deadline % 1000000000ull);
+		tp = &ts;
+	}
+	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time; not private:
+	 * the word is shared between processes. */
+	long rc = syscall(SYS_futex, addr, FUTEX_WAIT_BITSET, val, tp, NULL,
+			  FUTEX_BITSET_MATCH_ANY);
+	if (rc == -1 && errno == ETIMEDOUT)
+		return -ETIMEDOUT;
+	return 0; /* woken, value changed (EAGAIN) or a signal (EINTR): re-check */
+}
+
+static inline void shmrt__futex_wake(uint32_t *addr, int n)
+{
+	syscall(SYS_futex, addr, FUTEX_WAKE, n, NULL, NULL, 0);
+}
+
+/*
+ * Waits until *addr != val, or the deadline. Spins, yields, then sleeps with
+ * *waiters incremented (so that wakers know to call futex_wake). 0 or -ETIMEDOUT.
+ * If slice_ns > 0 the sleep is cut in slices and check(ctx) runs between them;
+ * a non-zero result of check ends the wait with that result.
+ */
+static inline int shmrt__wait_ne(uint32_t *addr, uint32_t val, uint32_t *waiters,
+				  uint64_t deadline, uint64_t slice_ns,
+				  int (*check)(void *ctx), void *ctx)
+{
+	for (int i = 0; i < SHMRT_SPIN_ITERS; i++) {
+		if (load_acquire(addr) != val)
+			return 0;
+		cpu_relax();
+	}
+	for (int i = 0; i < SHMRT_YIELD_ITERS; i++) {
+		if (load_acquire(addr) != val)
+			return 0;
+		sched_yield();
+	}
+	fetch_add_acq_rel(waiters, 1);
+	int rc = 0;
+	for (;;) {
+		/* Seq_cst between announcing ourselves and re-reading the word: pairs
+		 * with the waker's store + fence + waiter check (no lost wakeup). */
+		fence_seq_cst();
+		if (load_acquire(addr) != val)
+			break;
+		uint64_t now = mono_ns();
+		if (now >= deadline) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		uint64_t d = deadline;
+		if (slice_ns && now + slice_ns < d)
+			d = now + slice_ns;
+		(void)shmrt__futex_wait(addr, val, d);
+		if (check && (rc = check(ctx)) != 0)
+			break;
+	}
+	fetch_sub_relaxed(waiters, 1);
+	return rc;
+}
+
+/* Wakes up to n waiters of addr if any announced themselves. Call after the store
+ * that changes *addr. */
+static inline void shmrt__wake(uint32_t *addr, uint32_t *waiters, int n)
+{
+	fence_seq_cst(); /* pairs with the fence in shmrt__wait_ne */
+	if (load_relaxed(waiters))
+		shmrt__futex_wake(addr, n);
+}
+
+#endif /* SHMRT_CORE_WAIT_H */

@@ -1,0 +1,121 @@
+/*
+ * Inline fast paths of shmrt Values and Counters. Not for direct inclusion: include
+ * <shmrt.h> (or shmrt/value.h).
+ *
+ * Each typed call checks the Value's storage class with one predictable branch and
+ * then is the bare atomic instruction. They return 0, or -EPROTOTYPE when the Value
+ * holds another type ('l' and 'q' share the i64 calls, 'L' and 'Q' the u64 ones).
+ * Ordering: seq_cst, or relaxed for the *_relaxed variants (counters).
+ * Concurrency: any thread of any process, with every other Value operation.
+ */
+#ifndef SHMRT_INLINE_VALUE_H
+#define SHMRT_INLINE_VALUE_H
+
+#ifndef SHMRT_VALUE_H
+#error "include <shmrt.h>, not shmrt/inline/value.h"
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Storage classes (shmrt_value_t.repr). */
+enum { SHMRT__R_I8 = 1, SHMRT__R_U8, SHMRT__R_I16, SHMRT__R_U16, SHMRT__R_I32, SHMRT__R_U32,
+       SHMRT__R_I64, SHMRT__R_U64, SHMRT__R_F32, SHMRT__R_F64, SHMRT__R_BOOL };
+
+#define SHMRT__VCHECK(v, r)                                                             \
+	do {                                                                            \
+		if (__builtin_expect((v)->repr != (r), 0))                              \
+			return -EPROTOTYPE;                                             \
+	} while (0)
+
+#define SHMRT__TYPED(name, T, R)                                                        \
+	static inline int shmrt_value_get_##name(const shmrt_value_t *v, T *out)        \
+	{                                                                               \
+		SHMRT__VCHECK(v, R);                                                    \
+		*out = __atomic_load_n((T *)v->cell, __ATOMIC_SEQ_CST);                 \
+		return 0;                                                               \
+	}                                                                               \
+	static inline int shmrt_value_set_##name(const shmrt_value_t *v, T x)           \
+	{                                                                               \
+		SHMRT__VCHECK(v, R);                                                    \
+		__atomic_store_n((T *)v->cell, x, __ATOMIC_SEQ_CST);                    \
+		return 0;                                                               \
+	}                                                                               \
+	static inline int shmrt_value_fetch_add_##name(const shmrt_value_t *v, T x, T *old) \
+	{                                                                               \
+		SHMRT__VCHECK(v, R);                                                    \
+		T o = __atomic_fetch_add((T *)v->cell, x, __ATOMIC_SEQ_CST);            \
+		if (old)                                                                \
+			*old = o;                                                       \
+		return 0;                                                               \
+	}                                                                               \
+	static inline int shmrt_value_fetch_add_##name##_relaxed(const shmrt_value_t *v, T x, \
+								 T *old)                \
+	{                                                                               \
+		SHMRT__VCHECK(v, R);                                                    \
+		T o = __atomic_fetch_add((T *)v->cell, x, __ATOMIC_RELAXED);            \
+		if (old)                                                                \
+			*old = o;                                                       \
+		return 0;                                                               \
+	}                                                                               \
+	static inline int shmrt_value_cas_##name(const shmrt_value_t *v, T *expected, T desired) \
+	{                                                                               \
+		SHMRT__VCHECK(v, R);                                                    \
+		return __atomic_compare_exchange_n((T *)v->cell, expected, desired, 0,  \
+						   __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE)  \
+			       ? 0                                                      \
+			       : -EAGAIN;                                               \
+	}
+
+SHMRT__TYPED(i32, int32_t, SHMRT__R_I32)
+SHMRT__TYPED(u32, uint32_t, SHMRT__R_U32)
+SHMRT__TYPED(i64, int64_t, SHMRT__R_I64)
+SHMRT__TYPED(u64, uint64_t, SHMRT__R_U64)
+
+/* Doubles: load/store are atomic moves; add is a CAS loop. */
+static inline int shmrt_value_get_f64(const shmrt_value_t *v, double *out)
+{
+	SHMRT__VCHECK(v, SHMRT__R_F64);
+	uint64_t bits = __atomic_load_n((uint64_t *)v->cell, __ATOMIC_SEQ_CST);
+	__builtin_memcpy(out, &bits, sizeof(bits));
+	return 0;
+}
+static inline int shmrt_value_set_f64(const shmrt_value_t *v, double x)
+{
+	SHMRT__VCHECK(v, SHMRT__R_F64);
+	uint64_t bits;
+	__builtin_memcpy(&bits, &x, sizeof(bits));
+	__atomic_store_n((uint64_t *)v->cell, bits, __ATOMIC_SEQ_CST);
+	return 0;
+}
+static inline int shmrt_value_fetch_add_f64(const shmrt_value_t *v, double x, double *old)
+{
+	SHMRT__VCHECK(v, SHMRT__R_F64);
+	uint64_t *cell = (uint64_t *)v->cell, cur = __atomic_load_n(cell, __ATOMIC_RELAXED), nxt;
+	double d;
+	do {
+		__builtin_memcpy(&d, &cur, sizeof(d));
+		d += x;
+		__builtin_memcpy(&nxt, &d, sizeof(d));
+	} while (!__atomic_compare_exchange_n(cell, &cur, nxt, 1, __ATOMIC_SEQ_CST,
+					      __ATOMIC_RELAXED));
+	if (old)
+		__builtin_memcpy(old, &cur, sizeof(*old));
+	return 0;
+}
+
+#undef SHMRT__TYPED
+#undef SHMRT__VCHECK
+
+/* Adds x to the caller's CPU stripe. Ordering: relaxed. Concurrency: any. */
+static inline void shmrt_counter_add(const shmrt_counter_t *c, int64_t x)
+{
+	unsigned s = shmrt_current_cpu() & c->mask;
+	__atomic_fetch_add(&c->stripes[(size_t)s * 8], x, __ATOMIC_RELAXED);
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SHMRT_INLINE_VALUE_H */
