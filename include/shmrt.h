@@ -12,5 +12,6 @@
 #include "shmrt/alloc.h"
 #include "shmrt/value.h"
 #include "shmrt/sync.h"
+#include "shmrt/array.h"
 
 #endif /* SHMRT_H */

@@ -1,0 +1,119 @@
+/*
+ * shmrt Array: a named array of N typed elements (Python's Array, and SharedMemory
+ * + numpy for numeric data), protected by seqlocks per stripe of elements.
+ *
+ * Elements are split in stripes (4 KiB by default). Each stripe has a sequence
+ * counter (Concurrency Kit's ck_sequence) and a robust lock that serialises its
+ * writers. Readers take no lock and write nothing shared: they copy and retry if a
+ * writer got in. So readers never block writers, and writers of disjoint stripes
+ * never contend.
+ *
+ *  operation            | consistency                    | concurrent with
+ *  ---------------------+--------------------------------+-------------------------
+ *  read                 | each stripe at one instant     | everything
+ *  snapshot             | the whole range at one instant | everything (falls back to
+ *                       |                                | taking the stripe locks
+ *                       |                                | if writers keep winning)
+ *  write                | each stripe atomically         | everything
+ *  begin/end_write      | the range, as one write        | everything
+ *  fetch (element)      | that element (atomic)          | everything (it bypasses
+ *                       |                                | the seqlock: use it for
+ *                       |                                | histogram-style counters)
+ *  lock/unlock          | the whole array, for code that | other lockers only (like
+ *                       | wants Python's semantics       | Python's get_lock())
+ *
+ * Dead writers: a writer killed inside a stripe leaves it odd-numbered. Readers spin
+ * briefly, yield, then probe the stripe's robust lock; once its death is established
+ * the stripe is marked torn and every read or snapshot touching it returns -EUCLEAN
+ * (never the half-written data as good) until a write covers the whole stripe or
+ * shmrt_array_repair() is called. Waits are bounded by that liveness check: a
+ * reader never spins forever on a dead writer.
+ *
+ * Ordering: a read or snapshot that returns 0 observes each stripe as some complete
+ * write left it (acquire, paired with the writer's release at the end of its write).
+ */
+#ifndef SHMRT_ARRAY_H
+#define SHMRT_ARRAY_H
+
+#include "common.h"
+#include "region.h"
+#include "alloc.h"
+#include "value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct shmrt_array {
+	void *shm;
+	char *data;
+	uint64_t n;             /* elements */
+	uint32_t elem;          /* bytes per element */
+	uint32_t type;          /* shmrt_vtype_t */
+	uint64_t stripe_elems;  /* elements per stripe */
+	uint64_t nstripes;
+	shmrt_region_t *region;
+} shmrt_array_t;
+
+typedef struct shmrt_array_opts {
+	uint32_t stripe_bytes;          /* bytes per stripe, rounded to elements; 0: 4096 */
+	const shmrt_placement_t *placement; /* NUMA placement of the data; NULL: local */
+	const void *init;               /* n elements copied in at creation; NULL: zeros */
+} shmrt_array_opts_t;
+
+/*
+ * Creates or opens the array `name` of n elements of `type` (Python typecode through
+ * shmrt_vtype_from_code). Data larger than 16 KiB is page aligned (and placed as
+ * asked); smaller data is cache-line aligned. Errors: those of shmrt_object_open
+ * (-EPROTOTYPE also for another element type or length), -EINVAL (n == 0, unknown
+ * type). Concurrency: as shmrt_object_open.
+ */
+SHMRT_API SHMRT_MUST_USE int shmrt_array_open(shmrt_region_t *r, const char *name, int type,
+					      uint64_t n, int oflags,
+					      const shmrt_array_opts_t *opts, shmrt_array_t *out);
+
+/* Copies count elements from src to elements [off, off+count). 0, -EINVAL (range),
+ * -ENOTRECOVERABLE (a stripe lock is corrupted). */
+SHMRT_API int shmrt_array_write(const shmrt_array_t *a, uint64_t off, const void *src,
+				uint64_t count);
+/* Copies elements [off, off+count) to dst, each stripe consistent. 0, -EINVAL,
+ * -EUCLEAN (a stripe is torn by a dead writer; dst is then unspecified). */
+SHMRT_API int shmrt_array_read(const shmrt_array_t *a, uint64_t off, void *dst, uint64_t count);
+/* As read, but the whole range is one instant's state. */
+SHMRT_API int shmrt_array_snapshot(const shmrt_array_t *a, uint64_t off, void *dst,
+				   uint64_t count);
+/* One element, as read/write. */
+SHMRT_API int shmrt_array_get(const shmrt_array_t *a, uint64_t i, shmrt_scalar_t *out);
+SHMRT_API int shmrt_array_set(const shmrt_array_t *a, uint64_t i, shmrt_scalar_t x);
+/* Atomic read-modify-write of element i (see shmrt_value_fetch for the ops). */
+SHMRT_API int shmrt_array_fetch(const shmrt_array_t *a, uint64_t i, shmrt_vop_t op,
+				shmrt_scalar_t arg, shmrt_scalar_t *old);
+
+/*
+ * In-place kernels: begin_write locks the stripes of [off, off+count) and opens their
+ * seqlocks; *ptr gets the elements' address. Write through it, then end_write with
+ * the same range publishes the change (readers see all of it or retry). 0, -EINVAL.
+ */
+SHMRT_API int shmrt_array_begin_write(const shmrt_array_t *a, uint64_t off, uint64_t count,
+				      void **ptr);
+SHMRT_API int shmrt_array_end_write(const shmrt_array_t *a, uint64_t off, uint64_t count);
+
+/* Marks the stripes of [off, off+count) as no longer torn (after the caller restored
+ * their contents). 0 or -EINVAL. */
+SHMRT_API int shmrt_array_repair(const shmrt_array_t *a, uint64_t off, uint64_t count);
+
+/* The whole-array robust lock; results as shmrt_lock_acquire. */
+SHMRT_API int shmrt_array_lock(const shmrt_array_t *a, shmrt_ns_t timeout);
+SHMRT_API int shmrt_array_unlock(const shmrt_array_t *a);
+SHMRT_API int shmrt_array_consistent(const shmrt_array_t *a);
+
+/* Raw element pointer: no protection (for phases separated by a Barrier). */
+static inline void *shmrt_array_data(const shmrt_array_t *a)
+{
+	return a->data;
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SHMRT_ARRAY_H */
