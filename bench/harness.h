@@ -38,6 +38,25 @@ uint64_t alloc_glibc_loop(void *ctx, uint64_t n);
 double alloc_shmrt_2proc(uint64_t ops, double *wall);
 double alloc_glibc_2proc(uint64_t ops, double *wall);
 
+/* value_bench.c */
+#include <sys/types.h>
+void *value_open(void);
+void value_close(void *ctx);
+uint64_t value_fetch_add_loop(void *ctx, uint64_t n);
+uint64_t raw_atomic_loop(void *ctx, uint64_t n);
+double counter_2proc(uint64_t ops, double *wall);
+double raw_atomic_contended_2proc(uint64_t ops, double *wall);
+double locked_add_2proc(uint64_t ops, double *wall);
+double pthread_robust_mutex_2proc(uint64_t ops, double *wall);
+void *array_open(void);
+void array_close(void *ctx);
+uint64_t array_bytes(void);
+void array_snapshot_once(void *ctx);
+void array_read_once(void *ctx);
+void memcpy_once(void *ctx);
+pid_t array_start_writer(void *ctx);
+void array_stop_writer(pid_t pid);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,6 +7,9 @@
 #include <benchmark/benchmark.h>
 
 #include <boost/interprocess/managed_shared_memory.hpp>
+#include <boost/interprocess/sync/interprocess_mutex.hpp>
+
+#include <chrono>
 
 #include <cstdio>
 #include <cstdlib>
@@ -126,6 +129,126 @@ void reg_mp(const char *name, void (*fn)(benchmark::State &), int64_t ops)
 		->Unit(benchmark::kMillisecond);
 }
 
+
+// ---- value / counter / locked add (issue 3) ----------------------------------------
+
+template <uint64_t (*Loop)(void *, uint64_t)>
+void value_1proc(benchmark::State &s)
+{
+	void *c = value_open();
+	if (!c) {
+		s.SkipWithError("cannot create region");
+		return;
+	}
+	Loop(c, 100000);
+	while (s.KeepRunningBatch(kBatch))
+		Loop(c, kBatch);
+	value_close(c);
+	label(s, "ns/op", "lower");
+}
+
+struct BoostLocked {
+	bi::interprocess_mutex m;
+	long v = 0;
+};
+
+uint64_t boost_locked_loop(void *st, uint64_t n)
+{
+	auto *b = static_cast<BoostLocked *>(st);
+	for (uint64_t i = 0; i < n; i++) {
+		b->m.lock();
+		b->v++;
+		b->m.unlock();
+	}
+	return n;
+}
+
+void *boost_locked_setup(int, void *arg)
+{
+	auto *name = static_cast<std::string *>(arg);
+	auto *seg = new bi::managed_shared_memory(bi::open_only, name->c_str());
+	return seg->find<BoostLocked>("locked").first;
+}
+
+double boost_mutex_2proc(uint64_t ops, double *wall)
+{
+	std::string name = boost_name();
+	bi::shared_memory_object::remove(name.c_str());
+	double rate;
+	{
+		bi::managed_shared_memory seg(bi::create_only, name.c_str(), 1 << 20);
+		BoostLocked *b = seg.construct<BoostLocked>("locked")();
+		bench_mp_case_t mc = { boost_locked_setup, boost_locked_loop, &name, 2, ops };
+		rate = bench_mp_run(&mc, wall);
+		if (rate > 0 && b->v != static_cast<long>(2 * ops))
+			rate = -1;
+	}
+	bi::shared_memory_object::remove(name.c_str());
+	return rate;
+}
+
+// Runs a Python peer script; its last output line is the figure.
+double run_python(const std::string &args, double *wall)
+{
+	std::string cmd = "python3 " SHMRT_BENCH_PYDIR "/" + args;
+	auto t0 = std::chrono::steady_clock::now();
+	FILE *f = popen(cmd.c_str(), "r");
+	if (!f)
+		return -1;
+	char line[256] = "";
+	double v = -1;
+	while (fgets(line, sizeof(line), f))
+		v = std::atof(line);
+	if (pclose(f) != 0)
+		return -1;
+	*wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+	return v;
+}
+
+double python_locked_add(uint64_t ops, double *wall)
+{
+	return run_python("locked_add.py " + std::to_string(ops), wall);
+}
+
+// ---- arrays (issue 3) --------------------------------------------------------------
+
+template <void (*Op)(void *), bool Writer>
+void array_gbps(benchmark::State &s)
+{
+	void *c = array_open();
+	if (!c) {
+		s.SkipWithError("cannot create region");
+		return;
+	}
+	pid_t w = Writer ? array_start_writer(c) : 0;
+	Op(c);
+	uint64_t bytes = 0;
+	auto t0 = std::chrono::steady_clock::now();
+	for (auto _ : s) {
+		Op(c);
+		bytes += array_bytes();
+	}
+	double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+	if (w)
+		array_stop_writer(w);
+	array_close(c);
+	s.counters["value"] = static_cast<double>(bytes) / secs / 1e9;
+	label(s, "GB/s", "higher");
+}
+
+void python_array_snapshot(benchmark::State &s)
+{
+	for (auto _ : s) {
+		double wall = 0, v = run_python("array_snapshot.py 1048576 20", &wall);
+		if (v < 0) {
+			s.SkipWithError("python3 failed");
+			break;
+		}
+		s.SetIterationTime(wall);
+		s.counters["value"] = v;
+	}
+	label(s, "GB/s", "higher");
+}
 } // namespace
 
 int main(int argc, char **argv)
@@ -136,6 +259,30 @@ int main(int argc, char **argv)
 	reg_mp("alloc/pair/64B/2proc/shmrt", mp_case<alloc_shmrt_2proc>, kMpOps);
 	reg_mp("alloc/pair/64B/2proc/glibc_malloc", mp_case<alloc_glibc_2proc>, kMpOps);
 	reg_mp("alloc/pair/64B/2proc/boost_interprocess", mp_case<alloc_boost_2proc>, kMpOps / 10);
+
+	benchmark::RegisterBenchmark("value/fetch_add/1proc/shmrt", value_1proc<value_fetch_add_loop>);
+	benchmark::RegisterBenchmark("value/fetch_add/1proc/raw_atomic", value_1proc<raw_atomic_loop>);
+	reg_mp("counter/add/2proc/shmrt", mp_case<counter_2proc>, kMpOps);
+	reg_mp("counter/add/2proc/raw_atomic_contended", mp_case<raw_atomic_contended_2proc>,
+	       kMpOps / 4);
+	reg_mp("value/locked_add/2proc/shmrt", mp_case<locked_add_2proc>, kMpOps / 4);
+	reg_mp("value/locked_add/2proc/pthread_robust_mutex", mp_case<pthread_robust_mutex_2proc>,
+	       kMpOps / 4);
+	reg_mp("value/locked_add/2proc/boost_interprocess_mutex", mp_case<boost_mutex_2proc>,
+	       kMpOps / 4);
+	reg_mp("value/locked_add/2proc/python_mp", mp_case<python_locked_add>, 200000);
+	benchmark::RegisterBenchmark("array/snapshot/8MiB/shmrt", array_gbps<array_snapshot_once, false>)
+		->Unit(benchmark::kMillisecond);
+	benchmark::RegisterBenchmark("array/snapshot/8MiB/memcpy", array_gbps<memcpy_once, false>)
+		->Unit(benchmark::kMillisecond);
+	benchmark::RegisterBenchmark("array/snapshot/8MiB/python_mp", python_array_snapshot)
+		->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+	benchmark::RegisterBenchmark("array/read_under_writer/8MiB/shmrt", array_gbps<array_read_once, true>)
+		->Unit(benchmark::kMillisecond);
+	benchmark::RegisterBenchmark("array/read_under_writer/8MiB/shmrt_snapshot",
+				     array_gbps<array_snapshot_once, true>)->Unit(benchmark::kMillisecond);
+	benchmark::RegisterBenchmark("array/read_under_writer/8MiB/memcpy_unprotected",
+				     array_gbps<memcpy_once, true>)->Unit(benchmark::kMillisecond);
 
 	benchmark::Initialize(&argc, argv);
 	if (benchmark::ReportUnrecognizedArguments(argc, argv))

@@ -26,6 +26,11 @@ TARGETS = {
     ("alloc/pair/64B/1proc", "glibc_malloc"): 0.5,
     ("alloc/pair/64B/1proc", "boost_interprocess"): 3.0,
     ("alloc/pair/64B/2proc", "shmrt_1proc"): 1.6,
+    ("value/fetch_add/1proc", "raw_atomic"): 0.8,
+    ("counter/add/2proc", "raw_atomic_contended"): 3.0,
+    ("value/locked_add/2proc", "pthread_robust_mutex"): 0.8,
+    ("value/locked_add/2proc", "python_mp"): 20.0,
+    ("array/snapshot/8MiB", "memcpy"): 0.8,
 }
 
 # Derived references: (case, name) -> (source case, conversion) computed from shmrt's

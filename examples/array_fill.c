@@ -22,6 +22,7 @@ int main(void)
 	if (shmrt_region_open("array_fill", 0, &o, &r) ||
 	    shmrt_array_open(r, "arr", shmrt_vtype_from_code('d'), 5, SHMRT_O_CREATE, NULL, &arr))
 		return 1;
+	fflush(stdout); /* children must not inherit unflushed output */
 	pid_t p = fork();
 	if (p == 0) {
 		for (uint64_t i = 0; i < arr.n; i++) {

@@ -26,6 +26,7 @@ int main(void)
 		return 1;
 	pid_t p[10];
 	for (int k = 0; k < 10; k++) {
+		fflush(stdout); /* children must not inherit unflushed output */
 		if ((p[k] = fork()) == 0) {
 			(void)shmrt_lock_acquire(&lock, -1);
 			for (uint64_t i = 0; i < arr.n; i++) {

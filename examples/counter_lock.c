@@ -34,6 +34,7 @@ static int run(shmrt_region_t *r, const char *name, const shmrt_lock_t *lock)
 	if (shmrt_value_open(r, name, shmrt_vtype_from_code('i'), SHMRT_O_CREATE, NULL, &counter))
 		return -1;
 	pid_t p[2];
+	fflush(stdout); /* children must not inherit unflushed output */
 	for (int i = 0; i < 2; i++)
 		if ((p[i] = fork()) == 0) {
 			increment(&counter, lock, 100000);
@@ -41,7 +42,7 @@ static int run(shmrt_region_t *r, const char *name, const shmrt_lock_t *lock)
 		}
 	for (int i = 0; i < 2; i++)
 		waitpid(p[i], NULL, 0);
-	int32_t v;
+	int32_t v = 0;
 	(void)shmrt_value_get_i32(&counter, &v);
 	printf("Counter: %d\n", v);
 	return 0;

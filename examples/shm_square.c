@@ -50,6 +50,7 @@ int main(void)
 	uint64_t chunk = SIZE / WORKERS;
 	for (int i = 0; i < WORKERS; i++) {
 		uint64_t start = i * chunk, end = i < WORKERS - 1 ? start + chunk : SIZE;
+		fflush(stdout); /* children must not inherit unflushed output */
 		if ((p[i] = fork()) == 0)
 			_exit(compute_in_place(name, start, end));
 	}

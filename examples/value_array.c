@@ -43,6 +43,7 @@ int main(void)
 	    shmrt_array_open(r, "arr", shmrt_vtype_from_code('i'), 10, SHMRT_O_CREATE, &ao, &arr))
 		return 2;
 
+	fflush(stdout); /* children must not inherit unflushed output */
 	pid_t p = fork();
 	if (p == 0) {
 		f(&num, &arr);

@@ -137,27 +137,37 @@ SHMRT_API int shmrt_value_consistent(const shmrt_value_t *v);
 /* Process-local handle of a striped counter (fields private). */
 typedef struct shmrt_counter {
 	int64_t *stripes;   /* stripe k at stripes[k * 8]: one cache line each */
-	uint32_t mask;      /* stripes - 1 (a power of two) */
+	uint32_t nrec;      /* per-thread stripes; stripe nrec is the shared one */
 	uint32_t pad;
 	shmrt_region_t *region;
 } shmrt_counter_t;
 
 /*
- * Creates or opens a striped counter: one cache line per CPU (rounded up to a power
- * of two), so that adds from different CPUs never share a line. Errors as
+ * Creates or opens a striped counter: one cache line per registry thread record of
+ * the region, plus a shared one. Each thread adds to its own line, which nothing else
+ * writes, so an add is a plain load and store: no atomic read-modify-write, no line
+ * moving between cores. (Stripes by CPU would still need an atomic add, since two
+ * threads can share a CPU; per-thread lines need none.) Errors as
  * shmrt_object_open. Concurrency: as shmrt_object_open.
  */
 SHMRT_API SHMRT_MUST_USE int shmrt_counter_open(shmrt_region_t *r, const char *name, int oflags,
 						shmrt_counter_t *out);
 
-/* The CPU the caller runs on (rseq when glibc registered it, else sched_getcpu). */
-SHMRT_API unsigned shmrt_current_cpu(void);
+/*
+ * Adds x. Ordering: relaxed. Concurrency: any thread of any process. A thread without
+ * a registry record (table full, or an inspect-only handle) adds atomically to the
+ * shared line. An add is never lost once it has returned, even if its process dies.
+ */
+SHMRT_API void shmrt_counter_add(const shmrt_counter_t *c, int64_t x);
 
 /*
  * Sum of the stripes. Ordering: relaxed; not a linearizable snapshot while adds run
- * (each add is counted exactly once once it has returned and the reader started).
+ * (every add that returned before the read started is counted).
  */
 SHMRT_API int64_t shmrt_counter_read(const shmrt_counter_t *c);
+
+/* The CPU the caller runs on (rseq when glibc registered it, else sched_getcpu). */
+SHMRT_API unsigned shmrt_current_cpu(void);
 
 #ifdef __cplusplus
 }

@@ -5,7 +5,8 @@
  * Each typed call checks the Value's storage class with one predictable branch and
  * then is the bare atomic instruction. They return 0, or -EPROTOTYPE when the Value
  * holds another type ('l' and 'q' share the i64 calls, 'L' and 'Q' the u64 ones).
- * Ordering: seq_cst, or relaxed for the *_relaxed variants (counters).
+ * Ordering: seq_cst, or relaxed for the *_relaxed variants: counters, and compound
+ * updates made under the Value's lock (the unlock publishes them, a release).
  * Concurrency: any thread of any process, with every other Value operation.
  */
 #ifndef SHMRT_INLINE_VALUE_H
@@ -40,6 +41,18 @@ enum { SHMRT__R_I8 = 1, SHMRT__R_U8, SHMRT__R_I16, SHMRT__R_U16, SHMRT__R_I32, S
 	{                                                                               \
 		SHMRT__VCHECK(v, R);                                                    \
 		__atomic_store_n((T *)v->cell, x, __ATOMIC_SEQ_CST);                    \
+		return 0;                                                               \
+	}                                                                               \
+	static inline int shmrt_value_get_##name##_relaxed(const shmrt_value_t *v, T *out) \
+	{                                                                               \
+		SHMRT__VCHECK(v, R);                                                    \
+		*out = __atomic_load_n((T *)v->cell, __ATOMIC_RELAXED);                 \
+		return 0;                                                               \
+	}                                                                               \
+	static inline int shmrt_value_set_##name##_relaxed(const shmrt_value_t *v, T x) \
+	{                                                                               \
+		SHMRT__VCHECK(v, R);                                                    \
+		__atomic_store_n((T *)v->cell, x, __ATOMIC_RELAXED);                    \
 		return 0;                                                               \
 	}                                                                               \
 	static inline int shmrt_value_fetch_add_##name(const shmrt_value_t *v, T x, T *old) \
@@ -107,13 +120,6 @@ static inline int shmrt_value_fetch_add_f64(const shmrt_value_t *v, double x, do
 
 #undef SHMRT__TYPED
 #undef SHMRT__VCHECK
-
-/* Adds x to the caller's CPU stripe. Ordering: relaxed. Concurrency: any. */
-static inline void shmrt_counter_add(const shmrt_counter_t *c, int64_t x)
-{
-	unsigned s = shmrt_current_cpu() & c->mask;
-	__atomic_fetch_add(&c->stripes[(size_t)s * 8], x, __ATOMIC_RELAXED);
-}
 
 #ifdef __cplusplus
 }
