@@ -13,14 +13,9 @@
 
 int main(void)
 {
-	shmrt_region_opts_t o;
-	shmrt_region_opts_init(&o);
-	o.backing = SHMRT_BACKING_MEMFD;
-	o.size = 4 << 20;
-	shmrt_region_t *r;
+	shmrt_region_t *r = anon_region("array_fill"); /* inherited by children */
 	shmrt_array_t arr;
-	if (shmrt_region_open("array_fill", 0, &o, &r) ||
-	    shmrt_array_open(r, "arr", shmrt_vtype_from_code('d'), 5, SHMRT_O_CREATE, NULL, &arr))
+	if (shmrt_array_open(r, "arr", shmrt_vtype_from_code('d'), 5, SHMRT_O_CREATE, NULL, &arr))
 		return 1;
 	fflush(stdout); /* children must not inherit unflushed output */
 	pid_t p = fork();

@@ -11,17 +11,12 @@
 
 int main(void)
 {
-	shmrt_region_opts_t o;
-	shmrt_region_opts_init(&o);
-	o.backing = SHMRT_BACKING_MEMFD;
-	o.size = 4 << 20;
-	shmrt_region_t *r;
+	shmrt_region_t *r = anon_region("array_lock"); /* inherited by children */
 	shmrt_array_t arr;
 	shmrt_lock_t lock;
 	int zeros[5] = { 0 };
 	shmrt_array_opts_t ao = { .init = zeros };
-	if (shmrt_region_open("array_lock", 0, &o, &r) ||
-	    shmrt_array_open(r, "arr", shmrt_vtype_from_code('i'), 5, SHMRT_O_CREATE, &ao, &arr) ||
+	if (shmrt_array_open(r, "arr", shmrt_vtype_from_code('i'), 5, SHMRT_O_CREATE, &ao, &arr) ||
 	    shmrt_lock_open(r, "lock", SHMRT_O_CREATE, 0, &lock))
 		return 1;
 	pid_t p[10];

@@ -8,6 +8,8 @@
 #include <shmrt.h>
 
 #include <stdio.h>
+
+#include "pyfmt.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,13 +52,9 @@ static int run(shmrt_region_t *r, const char *name, const shmrt_lock_t *lock)
 
 int main(void)
 {
-	shmrt_region_opts_t o;
-	shmrt_region_opts_init(&o);
-	o.backing = SHMRT_BACKING_MEMFD;
-	o.size = 4 << 20;
-	shmrt_region_t *r;
+	shmrt_region_t *r = anon_region("counter"); /* inherited by children */
 	shmrt_lock_t lock;
-	if (shmrt_region_open("counter", 0, &o, &r) || shmrt_lock_open(r, "lock", SHMRT_O_CREATE, 0, &lock))
+	if (shmrt_lock_open(r, "lock", SHMRT_O_CREATE, 0, &lock))
 		return 1;
 	if (run(r, "with_lock", &lock) || run(r, "with_get_lock", NULL))
 		return 2;

@@ -1,6 +1,10 @@
-/* Printing the way Python does, so that the examples' output matches the docs. */
+/* What the examples share: an anonymous region (Python's Value and Array live in an
+ * anonymous mapping that children inherit), and printing the way Python does, so
+ * that the output matches the docs. */
 #ifndef SHMRT_EXAMPLES_PYFMT_H
 #define SHMRT_EXAMPLES_PYFMT_H
+
+#include <shmrt.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +45,22 @@ static inline void py_print_ints(const int *v, size_t n)
 	for (size_t i = 0; i < n; i++)
 		printf("%s%d", i ? ", " : "", v[i]);
 	printf("]\n");
+}
+
+/* A 4 MiB anonymous (memfd) region, inherited across fork; exits on failure. */
+static inline shmrt_region_t *anon_region(const char *label)
+{
+	shmrt_region_opts_t o;
+	shmrt_region_opts_init(&o);
+	o.backing = SHMRT_BACKING_MEMFD;
+	o.size = 4 << 20;
+	shmrt_region_t *r;
+	int rc = shmrt_region_open(label, 0, &o, &r);
+	if (rc) {
+		fprintf(stderr, "%s: %s\n", label, shmrt_strerror(rc));
+		exit(1);
+	}
+	return r;
 }
 
 #endif

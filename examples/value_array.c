@@ -25,14 +25,7 @@ static void f(shmrt_value_t *n, shmrt_array_t *a)
 
 int main(void)
 {
-	/* An anonymous region (memfd): inherited by the child, like Python's. */
-	shmrt_region_opts_t o;
-	shmrt_region_opts_init(&o);
-	o.backing = SHMRT_BACKING_MEMFD;
-	o.size = 4 << 20;
-	shmrt_region_t *r;
-	if (shmrt_region_open("value_array", 0, &o, &r))
-		return 1;
+	shmrt_region_t *r = anon_region("value_array"); /* inherited by children */
 
 	shmrt_scalar_t zero = { .f64 = 0.0 };
 	int range10[10] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 };
