@@ -155,6 +155,8 @@ uint32_t shmrt__thread_rec_slow(struct shmrt_region *r);
 void shmrt__registry_init(void);
 unsigned shmrt__gc(struct shmrt_region *r);
 int shmrt__live_procs(struct shmrt_region *r);
+/* Whether thread record idx is held by a live thread's process. */
+int shmrt__rec_alive(struct shmrt_region *r, uint32_t idx);
 extern uint64_t shmrt__fork_gen;
 extern pthread_mutex_t shmrt__handles_lock;
 extern struct shmrt_region *shmrt__handles;

@@ -189,6 +189,16 @@ unsigned shmrt__gc(struct shmrt_region *r)
 	return n;
 }
 
+int shmrt__rec_alive(struct shmrt_region *r, uint32_t idx)
+{
+	uint64_t c = load_acquire(&r->threads[idx].ctl) & ~REC_MARK;
+	uint32_t slot = (uint32_t)(c >> 32) - 1, gen = (uint32_t)c;
+	if (!c || slot >= r->hdr->g.max_procs)
+		return 0;
+	uint64_t sc = load_acquire(&r->procs[slot].ctl);
+	return load_acquire(&r->procs[slot].gen) == gen && shmrt__slot_alive(r, slot, sc);
+}
+
 int shmrt__live_procs(struct shmrt_region *r)
 {
 	int n = 0;

@@ -13,5 +13,6 @@
 #include "shmrt/value.h"
 #include "shmrt/sync.h"
 #include "shmrt/array.h"
+#include "shmrt/queue.h"
 
 #endif /* SHMRT_H */

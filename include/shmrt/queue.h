@@ -1,0 +1,111 @@
+/*
+ * shmrt Queue: a named, bounded MPMC queue of variable-size byte messages (Python's
+ * Queue and SimpleQueue), in a region.
+ *
+ * Capacity (messages) and the maximum message size are fixed at creation; each
+ * message is copied into a slot of the queue (no allocation per message). put and
+ * get take a timeout (0 = try once, negative = forever); waiting spins briefly,
+ * yields, then sleeps on a futex, and a put or get makes no syscall when nobody
+ * waits. Order: FIFO per producer (and globally by reservation order).
+ *
+ * Crashes: a producer killed between reserving a slot and committing it never stalls
+ * the queue: the next producer or consumer that waits on it finds no live owner and
+ * turns the slot into a hole that consumers skip. A consumer killed after taking a
+ * message loses only that message (at-most-once, as in Python). Nothing leaks.
+ *
+ *  call              | concurrent with
+ *  ------------------+---------------------------------------------------------
+ *  put/reserve/commit| every call, any threads of any processes
+ *  get               | every call
+ *  close             | every call: later puts get -EPIPE; gets drain, then -EPIPE
+ *  size/empty/full   | every call (a racy snapshot while others run)
+ *
+ * Ordering: a get that returns a message observes everything its producer did
+ * before put (or commit) returned (release/acquire through the ring indices).
+ */
+#ifndef SHMRT_QUEUE_H
+#define SHMRT_QUEUE_H
+
+#include "common.h"
+#include "region.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct shmrt_queue {
+	void *shm;
+	char *slots;
+	uint32_t slot_size, max_msg;
+	uint32_t mask;
+	uint32_t pad;
+	shmrt_region_t *region;
+	shmrt_off_t off;       /* the queue's offset: its identity in thread records */
+} shmrt_queue_t;
+
+/*
+ * Creates or opens the queue `name` holding at least `capacity` messages of up to
+ * `max_msg` bytes (both fixed at creation; an opener asking for more gets
+ * -EPROTOTYPE). Errors: those of shmrt_object_open, -EINVAL (capacity 0 or over 2^24,
+ * max_msg over 16 MiB). Concurrency: as shmrt_object_open.
+ */
+SHMRT_API SHMRT_MUST_USE int shmrt_queue_open(shmrt_region_t *r, const char *name, int oflags,
+					      uint32_t capacity, uint32_t max_msg,
+					      shmrt_queue_t *out);
+
+/*
+ * Appends a message of len bytes (0 allowed). Returns 0, or: -EMSGSIZE (len over the
+ * maximum; nothing is written), -EAGAIN (full, timeout 0), -ETIMEDOUT (still full at
+ * the timeout), -EPIPE (closed), -EUSERS (no thread record for the caller).
+ */
+SHMRT_API int shmrt_queue_put(const shmrt_queue_t *q, const void *msg, size_t len,
+			      shmrt_ns_t timeout);
+
+/*
+ * Takes the oldest message into buf (cap bytes) and stores its length in *len.
+ * Returns 0, or: -EAGAIN (empty, timeout 0), -ETIMEDOUT, -EPIPE (closed and drained),
+ * -EMSGSIZE (cap too small for this message: it stays queued, *len says how much is
+ * needed).
+ */
+SHMRT_API int shmrt_queue_get(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len,
+			      shmrt_ns_t timeout);
+
+/*
+ * Burst forms: put n messages (msgs[i], lens[i]) or get up to n, waiting (up to the
+ * timeout) only for the first. Return the number moved (0..n), or a negative error
+ * when none moved.
+ */
+SHMRT_API int shmrt_queue_put_burst(const shmrt_queue_t *q, const void *const *msgs,
+				    const size_t *lens, unsigned n, shmrt_ns_t timeout);
+SHMRT_API int shmrt_queue_get_burst(const shmrt_queue_t *q, void *const *bufs, size_t cap,
+				    size_t *lens, unsigned n, shmrt_ns_t timeout);
+
+/* Zero-copy producing: reserve a slot, write up to max_msg bytes at res->data, then
+ * commit the length (or abort, which leaves a hole consumers skip). A reservation
+ * must be committed or aborted by the thread that made it. */
+typedef struct shmrt_queue_res {
+	void *data;
+	uint32_t ticket;
+} shmrt_queue_res_t;
+SHMRT_API int shmrt_queue_reserve(const shmrt_queue_t *q, shmrt_queue_res_t *res,
+				  shmrt_ns_t timeout);
+SHMRT_API int shmrt_queue_commit(const shmrt_queue_t *q, const shmrt_queue_res_t *res,
+				 size_t len);
+SHMRT_API int shmrt_queue_abort(const shmrt_queue_t *q, const shmrt_queue_res_t *res);
+
+/* Closes the queue and wakes every waiter (see the table above). Idempotent. */
+SHMRT_API void shmrt_queue_close(const shmrt_queue_t *q);
+SHMRT_API int shmrt_queue_closed(const shmrt_queue_t *q);
+
+/* Committed, unconsumed messages (holes count until skipped); exact when no call
+ * runs concurrently. */
+SHMRT_API uint32_t shmrt_queue_size(const shmrt_queue_t *q);
+SHMRT_API int shmrt_queue_empty(const shmrt_queue_t *q);
+SHMRT_API int shmrt_queue_full(const shmrt_queue_t *q);
+/* Messages the queue holds when full. */
+SHMRT_API uint32_t shmrt_queue_capacity(const shmrt_queue_t *q);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SHMRT_QUEUE_H */

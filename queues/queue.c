@@ -1,0 +1,501 @@
+/*
+ * The MPMC Queue (shmrt/queue.h), on Concurrency Kit's ck_ring.
+ *
+ * Layout (SHMRT_TYPE_QUEUE): a header (magic, geometry, closed flag, waiter counts on
+ * their own lines), a struct ck_ring (c_head | p_tail, p_head | size, mask: one
+ * line each), then nslots slots of slot_size bytes. A slot is a 16-byte header
+ * (state word, length) and the payload. Ring position t uses slot t & mask.
+ *
+ * Producing: ck_ring_enqueue_reserve_mpmc() claims ticket t (a CAS on p_head, with
+ * the capacity check against c_head); the producer copies the message into slot t,
+ * stores its state word t|COMMITTED (release), waits until p_tail == t, and stores
+ * p_tail = t + 1 (release). That is ck_ring's MPMC protocol, except the last step:
+ * ck_ring_enqueue_commit_mpmc() spins on p_tail without bound, which never finishes
+ * when the producer it waits for is dead, and burns the core a preempted one needs.
+ * Our commit waits adaptively (spin, yield, futex) and checks every millisecond
+ * whether ticket p_tail still has a live possible owner.
+ *
+ * Dead producers (DESIGN.md section 5): before reserving, a producer marks "enqueue in
+ * progress on this queue" in its registry thread record, and its ticket right after.
+ * A waiter that finds p_tail stuck at T looks for a live record that holds ticket T,
+ * or that is in progress without a ticket yet (it may hold T). If there is none, the
+ * owner died: the waiter CASes slot T's state from what it read to T|HOLE (this fails,
+ * harmlessly, if the owner had committed it) and CASes p_tail from T to T + 1. Consumers
+ * skip holes. A producer that died after committing its state but before advancing
+ * p_tail is completed the same way, and its message is delivered.
+ * Every check is made against a CAS, so a stale decision cannot move p_tail backwards
+ * or hole a committed message: the owner clears its mark only after advancing p_tail.
+ *
+ * Consuming: read c_head and p_tail; if they differ, read slot c's state and length,
+ * copy the payload out, then CAS c_head from c to c + 1 (as ck_ring's dequeue, but
+ * copying the message's length, not the slot's). A consumer killed before its CAS
+ * took nothing; after it, it lost that one message (at-most-once).
+ *
+ * Blocking: consumers sleep on p_tail, producers waiting for space on c_head, each
+ * with a waiter count, so a put or get calls the kernel only when someone sleeps.
+ */
+#define _GNU_SOURCE
+#include "../core/region_int.h"
+#include "../core/wait.h"
+#include "shmrt/queue.h"
+
+#include <ck_ring.h>
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+
+#define QUEUE_MAGIC 0x55455551u /* "QQEU" */
+#define ST_COMMITTED (1ull << 32)
+#define ST_HOLE (2ull << 32)
+#define SLOT_HDR 16u
+#define STUCK_CHECK_NS 1000000ull /* how long p_tail may sit still before a check */
+
+/* Thread-record words used by producers (core/region_int.h reserves 8 per thread). */
+#define W_QUEUE 0  /* queue offset | 1 while an enqueue is in progress, else 0 */
+#define W_TICKET 1 /* ticket | VALID once known */
+#define TICKET_VALID (1ull << 32)
+
+struct qhdr {
+	uint32_t magic;
+	uint32_t nslots;
+	uint32_t slot_size;
+	uint32_t max_msg;
+	uint32_t closed;
+	uint8_t pad0[44];
+	uint32_t ptail_waiters; /* consumers and committers sleeping on p_tail */
+	uint8_t pad1[60];
+	uint32_t chead_waiters; /* producers sleeping on c_head (full) */
+	uint8_t pad2[60];
+	struct ck_ring ring;
+};
+
+struct slot {
+	uint64_t state; /* ticket | ST_COMMITTED or ST_HOLE */
+	uint32_t len;
+	uint32_t pad;
+};
+
+_Static_assert(offsetof(struct qhdr, ptail_waiters) == 64, "queue layout");
+_Static_assert(offsetof(struct qhdr, ring) == 192, "queue layout");
+_Static_assert(sizeof(struct slot) == SLOT_HDR, "slot layout");
+
+#define SLOTS_OFF ((sizeof(struct qhdr) + 63) & ~(size_t)63)
+
+static inline struct qhdr *H(const shmrt_queue_t *q)
+{
+	return q->shm;
+}
+
+static inline struct slot *slot_at(const shmrt_queue_t *q, unsigned t)
+{
+	return (struct slot *)(void *)(q->slots + (size_t)(t & q->mask) * q->slot_size);
+}
+
+static void copy_racy(void *dst, const void *src, size_t n)
+{
+#ifdef __SANITIZE_THREAD__
+	unsigned char *d = dst;
+	const unsigned char *s = src;
+	for (size_t i = 0; i < n; i++)
+		__atomic_store_n(&d[i], __atomic_load_n(&s[i], __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+#else
+	memcpy(dst, src, n);
+#endif
+}
+
+/* ---- creation -------------------------------------------------------------------- */
+
+struct qinit {
+	uint32_t nslots, slot_size, max_msg;
+};
+
+static int queue_init(void *mem, uint64_t size, void *ctx)
+{
+	(void)size;
+	struct qinit *qi = ctx;
+	struct qhdr *h = mem;
+	h->nslots = qi->nslots;
+	h->slot_size = qi->slot_size;
+	h->max_msg = qi->max_msg;
+	ck_ring_init(&h->ring, qi->nslots);
+	h->magic = QUEUE_MAGIC;
+	return 0;
+}
+
+int shmrt_queue_open(shmrt_region_t *r, const char *name, int oflags, uint32_t capacity,
+		     uint32_t max_msg, shmrt_queue_t *out)
+{
+	if (!r || !out || capacity == 0 || capacity > (1u << 24) || max_msg > (16u << 20))
+		return -EINVAL;
+	uint32_t n = 2;
+	while (n < capacity + 1) /* ck_ring keeps one slot empty */
+		n <<= 1;
+	struct qinit qi = { n, (uint32_t)((SLOT_HDR + max_msg + 63) & ~63u), max_msg };
+	shmrt_object_info_t oi;
+	int rc = shmrt__object_open(r, name, SHMRT_TYPE_QUEUE, SLOTS_OFF + (uint64_t)n * qi.slot_size,
+				    oflags, NULL, queue_init, &qi, &oi);
+	if (rc == -EMSGSIZE)
+		return -EPROTOTYPE;
+	if (rc)
+		return rc;
+	struct qhdr *h = shmrt_ptr(r, oi.off);
+	if (h->magic != QUEUE_MAGIC || h->nslots < 2 || (h->nslots & (h->nslots - 1)) ||
+	    h->ring.size != h->nslots || h->ring.mask != h->nslots - 1 ||
+	    h->slot_size < SLOT_HDR + h->max_msg || h->slot_size % 64 ||
+	    SLOTS_OFF + (uint64_t)h->nslots * h->slot_size > oi.size)
+		return -EBADMSG;
+	if (h->nslots - 1 < capacity || h->max_msg < max_msg)
+		return -EPROTOTYPE;
+	*out = (shmrt_queue_t){ .shm = h, .slots = (char *)h + SLOTS_OFF, .slot_size = h->slot_size,
+				.max_msg = h->max_msg, .mask = h->nslots - 1, .region = r,
+				.off = oi.off };
+	return 0;
+}
+
+/* ---- dead producers ------------------------------------------------------------- */
+
+/*
+ * p_tail has sat at T: complete or hole slot T if no live thread can own ticket T.
+ * Returns 1 if p_tail moved (by us or anyone), 0 if a live owner may still commit.
+ */
+static int fix_stuck(const shmrt_queue_t *q, unsigned T)
+{
+	struct qhdr *h = H(q);
+	struct shmrt_region *R = (struct shmrt_region *)q->region;
+	/* Acquire on p_head: if ticket T is reserved, its owner's in-progress mark
+	 * (stored before its reserving CAS) is visible to the scan below. */
+	unsigned ph = ck_pr_load_uint(&h->ring.p_head);
+	ck_pr_fence_load();
+	if (ck_pr_load_uint(&h->ring.p_tail) != T)
+		return 1;
+	if (ph == T)
+		return 0; /* nothing reserved: not stuck, just empty */
+	struct slot *s = slot_at(q, T);
+	uint64_t st = load_acquire(&s->state);
+	for (uint32_t i = 0; i < R->hdr->g.max_threads; i++) {
+		uint64_t m0 = load_acquire(&R->threads[i].module[W_QUEUE]);
+		if (m0 != (q->off | 1))
+			continue;
+		uint64_t m1 = load_acquire(&R->threads[i].module[W_TICKET]);
+		if ((m1 & TICKET_VALID) && (unsigned)m1 != T)
+			continue;
+		if (shmrt__rec_alive(R, i))
+			return 0; /* a live thread holds (or may hold) T */
+	}
+	/* The owner is dead. Keep a committed message; otherwise make a hole. */
+	if (st != ((uint64_t)T | ST_COMMITTED) && st != ((uint64_t)T | ST_HOLE) &&
+	    !cas_acq_rel(&s->state, &st, (uint64_t)T | ST_HOLE))
+		return 0; /* it changed under us: look again next time */
+	unsigned expect = T;
+	/* Release: the hole (or the dead owner's message) is published with p_tail. */
+	__atomic_compare_exchange_n(&h->ring.p_tail, &expect, T + 1, 0, __ATOMIC_ACQ_REL,
+				    __ATOMIC_RELAXED);
+	shmrt__wake(&h->ring.p_tail, &h->ptail_waiters, INT_MAX);
+	return 1;
+}
+
+struct stuck_ctx {
+	const shmrt_queue_t *q;
+};
+
+/* Between sleeps: a close ends the wait (the caller re-evaluates); a stuck ticket
+ * is fixed. */
+static int stuck_check(void *ctx)
+{
+	const shmrt_queue_t *q = ((struct stuck_ctx *)ctx)->q;
+	struct qhdr *h = H(q);
+	/* Fix first: a closed queue still has to drain past a dead producer's slot. */
+	unsigned pt = ck_pr_load_uint(&h->ring.p_tail);
+	if (ck_pr_load_uint(&h->ring.p_head) != pt)
+		(void)fix_stuck(q, pt);
+	return load_acquire(&h->closed) ? -EPIPE : 0;
+}
+
+static int closed_check(void *ctx)
+{
+	return load_acquire(&H(((struct stuck_ctx *)ctx)->q)->closed) ? -EPIPE : 0;
+}
+
+/* ---- producing ----------------------------------------------------------------- */
+
+static int reserve(const shmrt_queue_t *q, unsigned *ticket, uint64_t deadline, int try_once)
+{
+	struct qhdr *h = H(q);
+	struct shmrt_region *R = (struct shmrt_region *)q->region;
+	uint32_t rec = shmrt__thread_rec(R);
+	if (rec == REC_NONE)
+		return R->attached ? -EUSERS : -EPERM;
+	struct shmrt_thread_rec *t = &R->threads[rec];
+	if (load_relaxed(&t->module[W_QUEUE]))
+		return -EBUSY; /* one outstanding reservation per thread */
+	for (;;) {
+		if (load_acquire(&h->closed))
+			return -EPIPE;
+		store_relaxed(&t->module[W_TICKET], 0);
+		/* Release, before the reserving CAS (which is a full barrier): a waiter
+		 * that sees our ticket reserved sees this mark. */
+		store_release(&t->module[W_QUEUE], q->off | 1);
+		/* CK returns a pointer into a buffer of pointer-sized entries; our slots
+		 * are larger, so we use only the ticket. */
+		if (ck_ring_enqueue_reserve_mpmc(&h->ring, (struct ck_ring_buffer *)(void *)q->slots,
+						 ticket)) {
+			store_release(&t->module[W_TICKET], *ticket | TICKET_VALID);
+			return 0;
+		}
+		store_release(&t->module[W_QUEUE], 0);
+		if (try_once)
+			return -EAGAIN;
+		/* Full: sleep until a consumer moves c_head (or the deadline). */
+		unsigned c = ck_pr_load_uint(&h->ring.c_head);
+		if (ck_pr_load_uint(&h->ring.p_head) - c < q->mask)
+			continue;
+		struct stuck_ctx x = { q };
+		int rc = shmrt__wait_ne(&h->ring.c_head, c, &h->chead_waiters, deadline,
+					STUCK_CHECK_NS * 10, closed_check, &x);
+		if (rc == -ETIMEDOUT)
+			return -ETIMEDOUT;
+	}
+}
+
+/* Publishes ticket t (state already stored), in ticket order. */
+static void publish(const shmrt_queue_t *q, unsigned t)
+{
+	struct qhdr *h = H(q);
+	struct stuck_ctx x = { q };
+	for (;;) {
+		unsigned pt = ck_pr_load_uint(&h->ring.p_tail);
+		if (pt == t)
+			break;
+		/* Wait for the producers ahead of us; every STUCK_CHECK_NS check
+		 * whether the one at p_tail is alive. */
+		(void)shmrt__wait_ne(&h->ring.p_tail, pt, &h->ptail_waiters,
+				     mono_ns() + STUCK_CHECK_NS, 0, NULL, NULL);
+		if (ck_pr_load_uint(&h->ring.p_tail) == pt)
+			(void)stuck_check(&x);
+	}
+	/* Release: the slot's contents and state are visible to consumers that see
+	 * p_tail move (as ck_ring's commit: store fence, then the store). */
+	ck_pr_fence_store();
+	ck_pr_store_uint(&h->ring.p_tail, t + 1);
+	struct shmrt_region *R = (struct shmrt_region *)q->region;
+	struct shmrt_thread_rec *tr = &R->threads[shmrt__thread_rec(R)];
+	/* Only now may the mark go: a waiter that no longer sees it sees p_tail moved. */
+	store_release(&tr->module[W_QUEUE], 0);
+	store_relaxed(&tr->module[W_TICKET], 0);
+	/* Consumers and producers queued behind us both sleep on p_tail. */
+	shmrt__wake(&h->ring.p_tail, &h->ptail_waiters, INT_MAX);
+}
+
+static void fill(const shmrt_queue_t *q, unsigned t, const void *msg, size_t len, uint64_t flag)
+{
+	struct slot *s = slot_at(q, t);
+	if (len)
+		copy_racy((char *)s + SLOT_HDR, msg, len);
+	store_relaxed(&s->len, (uint32_t)len);
+	store_release(&s->state, (uint64_t)t | flag);
+}
+
+static int put_one(const shmrt_queue_t *q, const void *msg, size_t len, uint64_t deadline,
+		   int try_once)
+{
+	if (len > q->max_msg)
+		return -EMSGSIZE;
+	unsigned t;
+	int rc = reserve(q, &t, deadline, try_once);
+	if (rc)
+		return rc;
+	SHMRT_YIELD_POINT();
+	fill(q, t, msg, len, ST_COMMITTED);
+	SHMRT_YIELD_POINT();
+	publish(q, t);
+	return 0;
+}
+
+int shmrt_queue_put(const shmrt_queue_t *q, const void *msg, size_t len, shmrt_ns_t timeout)
+{
+	if (!q || !q->shm || (len && !msg))
+		return -EINVAL;
+	return put_one(q, msg, len, shmrt__mono_deadline(timeout), timeout == 0);
+}
+
+int shmrt_queue_put_burst(const shmrt_queue_t *q, const void *const *msgs, const size_t *lens,
+			  unsigned n, shmrt_ns_t timeout)
+{
+	if (!q || !q->shm || !msgs || !lens || n == 0)
+		return -EINVAL;
+	uint64_t deadline = shmrt__mono_deadline(timeout);
+	unsigned i = 0;
+	int rc = 0;
+	for (; i < n; i++) {
+		rc = put_one(q, msgs[i], lens[i], deadline, timeout == 0 || i > 0);
+		if (rc)
+			break;
+	}
+	return i ? (int)i : rc;
+}
+
+int shmrt_queue_reserve(const shmrt_queue_t *q, shmrt_queue_res_t *res, shmrt_ns_t timeout)
+{
+	if (!q || !q->shm || !res)
+		return -EINVAL;
+	unsigned t;
+	int rc = reserve(q, &t, shmrt__mono_deadline(timeout), timeout == 0);
+	if (rc)
+		return rc;
+	res->ticket = t;
+	res->data = (char *)slot_at(q, t) + SLOT_HDR;
+	return 0;
+}
+
+int shmrt_queue_commit(const shmrt_queue_t *q, const shmrt_queue_res_t *res, size_t len)
+{
+	if (!q || !q->shm || !res)
+		return -EINVAL;
+	if (len > q->max_msg)
+		return -EMSGSIZE; /* the reservation stays: commit a fitting length or abort */
+	struct slot *s = slot_at(q, res->ticket);
+	store_relaxed(&s->len, (uint32_t)len);
+	store_release(&s->state, (uint64_t)res->ticket | ST_COMMITTED);
+	publish(q, res->ticket);
+	return 0;
+}
+
+int shmrt_queue_abort(const shmrt_queue_t *q, const shmrt_queue_res_t *res)
+{
+	if (!q || !q->shm || !res)
+		return -EINVAL;
+	store_release(&slot_at(q, res->ticket)->state, (uint64_t)res->ticket | ST_HOLE);
+	publish(q, res->ticket);
+	return 0;
+}
+
+/* ---- consuming --------------------------------------------------------------- */
+
+/* Takes one message if there is one: 0, -EAGAIN (none now), -EMSGSIZE. */
+static int take(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len)
+{
+	struct qhdr *h = H(q);
+	for (;;) {
+		unsigned c = ck_pr_load_uint(&h->ring.c_head);
+		ck_pr_fence_load();
+		unsigned p = ck_pr_load_uint(&h->ring.p_tail);
+		if (c == p)
+			return -EAGAIN;
+		ck_pr_fence_load(); /* the slot is read after p_tail (acquire) */
+		struct slot *s = slot_at(q, c);
+		uint64_t st = load_acquire(&s->state);
+		uint32_t n = load_relaxed(&s->len);
+		if (st == ((uint64_t)c | ST_HOLE)) {
+			__atomic_compare_exchange_n(&h->ring.c_head, &c, c + 1, 0, __ATOMIC_ACQ_REL,
+						    __ATOMIC_RELAXED);
+			continue;
+		}
+		if (st != ((uint64_t)c | ST_COMMITTED) || n > q->max_msg)
+			continue; /* overtaken: c_head moved and the slot was reused */
+		if (n > cap) {
+			*len = n;
+			return -EMSGSIZE;
+		}
+		if (n)
+			copy_racy(buf, (char *)s + SLOT_HDR, n);
+		/* Acq_rel: our copy is done before producers may reuse the slot. */
+		if (__atomic_compare_exchange_n(&h->ring.c_head, &c, c + 1, 0, __ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED)) {
+			*len = n;
+			return 0;
+		}
+	}
+}
+
+static int get_wait(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len,
+		    uint64_t deadline, int try_once)
+{
+	struct qhdr *h = H(q);
+	struct stuck_ctx x = { q };
+	for (;;) {
+		int rc = take(q, buf, cap, len);
+		if (rc != -EAGAIN)
+			return rc;
+		unsigned p = ck_pr_load_uint(&h->ring.p_tail);
+		if (load_acquire(&h->closed) && ck_pr_load_uint(&h->ring.p_head) == p &&
+		    ck_pr_load_uint(&h->ring.c_head) == p)
+			return -EPIPE; /* closed and drained */
+		if (try_once)
+			return -EAGAIN;
+		if (mono_ns() >= deadline)
+			return -ETIMEDOUT;
+		/* Sleep until p_tail moves; between slices, unstick a dead producer. */
+		(void)shmrt__wait_ne(&h->ring.p_tail, p, &h->ptail_waiters, deadline,
+				     STUCK_CHECK_NS, stuck_check, &x);
+	}
+}
+
+int shmrt_queue_get(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len,
+		    shmrt_ns_t timeout)
+{
+	if (!q || !q->shm || !len || (cap && !buf))
+		return -EINVAL;
+	int rc = get_wait(q, buf, cap, len, shmrt__mono_deadline(timeout), timeout == 0);
+	if (rc == 0)
+		shmrt__wake(&H(q)->ring.c_head, &H(q)->chead_waiters, 1);
+	return rc;
+}
+
+int shmrt_queue_get_burst(const shmrt_queue_t *q, void *const *bufs, size_t cap, size_t *lens,
+			  unsigned n, shmrt_ns_t timeout)
+{
+	if (!q || !q->shm || !bufs || !lens || n == 0)
+		return -EINVAL;
+	uint64_t deadline = shmrt__mono_deadline(timeout);
+	unsigned i = 0;
+	int rc = 0;
+	for (; i < n; i++) {
+		rc = i ? take(q, bufs[i], cap, &lens[i])
+		       : get_wait(q, bufs[i], cap, &lens[i], deadline, timeout == 0);
+		if (rc)
+			break;
+	}
+	if (i)
+		shmrt__wake(&H(q)->ring.c_head, &H(q)->chead_waiters, INT_MAX);
+	return i ? (int)i : rc;
+}
+
+/* ---- state ----------------------------------------------------------------------- */
+
+void shmrt_queue_close(const shmrt_queue_t *q)
+{
+	struct qhdr *h = H(q);
+	store_release(&h->closed, 1);
+	fence_seq_cst();
+	shmrt__futex_wake(&h->ring.p_tail, INT_MAX);
+	shmrt__futex_wake(&h->ring.c_head, INT_MAX);
+}
+
+int shmrt_queue_closed(const shmrt_queue_t *q)
+{
+	return load_acquire(&H(q)->closed) != 0;
+}
+
+uint32_t shmrt_queue_size(const shmrt_queue_t *q)
+{
+	struct qhdr *h = H(q);
+	unsigned c = ck_pr_load_uint(&h->ring.c_head);
+	return (ck_pr_load_uint(&h->ring.p_tail) - c) & q->mask;
+}
+
+int shmrt_queue_empty(const shmrt_queue_t *q)
+{
+	return shmrt_queue_size(q) == 0;
+}
+
+int shmrt_queue_full(const shmrt_queue_t *q)
+{
+	struct qhdr *h = H(q);
+	unsigned c = ck_pr_load_uint(&h->ring.c_head);
+	return ck_pr_load_uint(&h->ring.p_head) - c >= q->mask;
+}
+
+uint32_t shmrt_queue_capacity(const shmrt_queue_t *q)
+{
+	return q->mask;
+}

@@ -1,0 +1,224 @@
+/*
+ * Kill torture for the Queue: producers and consumers are SIGKILLed at random points
+ * of their loops, many times (SHMRT_KILLS, default 60; `make stress` 400), and
+ * replaced. Producers log the highest sequence whose put returned (committed);
+ * consumers count every (producer, sequence) they take. At the end (producers
+ * stopped, queue closed, consumers drained) we require:
+ *  - no message received twice;
+ *  - every committed message received, except at most one per killed consumer (the
+ *    one it had taken when it died, at-most-once as in Python);
+ *  - nobody hung: every wait has a timeout, and a consumer that times out fails;
+ *  - the queue still works.
+ */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { MAXP = 450, PER = 40000, LIVEP = 3, LIVEC = 3 };
+#define MAGIC 0xdeadc0deu
+#define SEC 1000000000ll
+static const char *NAME;
+
+struct msg {
+	uint32_t magic, producer, seq, check;
+	uint8_t pad[48];
+};
+
+struct table {
+	int32_t committed[MAXP]; /* highest seq whose put returned 0, -1: none */
+	uint8_t got[MAXP][PER];
+	uint64_t dup, bad, received;
+};
+
+static struct table *table_of(shmrt_region_t *r)
+{
+	shmrt_object_info_t oi;
+	if (shmrt_object_lookup(r, "table", &oi))
+		return NULL;
+	return shmrt_ptr(r, oi.off);
+}
+
+static int producer(void *arg)
+{
+	int id = (int)(intptr_t)arg;
+	shmrt_region_t *r;
+	shmrt_queue_t q;
+	if (shmrt_region_open(NAME, 0, NULL, &r) || shmrt_queue_open(r, "q", 0, 32, 64, &q))
+		return 1;
+	struct table *t = table_of(r);
+	for (uint32_t seq = 0; seq < PER; seq++) {
+		struct msg m = { .magic = MAGIC, .producer = (uint32_t)id, .seq = seq,
+				 .check = (uint32_t)id * 31 + seq };
+		int rc = shmrt_queue_put(&q, &m, sizeof(m), 10 * SEC);
+		if (rc == -EPIPE)
+			return 0;
+		if (rc)
+			return 2;
+		__atomic_store_n(&t->committed[id], (int32_t)seq, __ATOMIC_RELEASE);
+	}
+	return 0;
+}
+
+static int consumer(void *arg)
+{
+	(void)arg;
+	shmrt_region_t *r;
+	shmrt_queue_t q;
+	if (shmrt_region_open(NAME, 0, NULL, &r) || shmrt_queue_open(r, "q", 0, 32, 64, &q))
+		return 1;
+	struct table *t = table_of(r);
+	for (;;) {
+		struct msg m;
+		size_t len;
+		int rc = shmrt_queue_get(&q, &m, sizeof(m), &len, 10 * SEC);
+		if (rc == -EPIPE)
+			return 0;
+		if (rc)
+			return 10 + (-rc & 0x3f); /* e.g. a timeout: the queue stalled */
+		if (len != sizeof(m) || m.magic != MAGIC || m.producer >= MAXP || m.seq >= PER ||
+		    m.check != m.producer * 31 + m.seq) {
+			__atomic_fetch_add(&t->bad, 1, __ATOMIC_RELAXED);
+			continue;
+		}
+		if (__atomic_fetch_add(&t->got[m.producer][m.seq], 1, __ATOMIC_RELAXED))
+			__atomic_fetch_add(&t->dup, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&t->received, 1, __ATOMIC_RELAXED);
+	}
+}
+
+static void t_kill_torture(void **s)
+{
+	(void)s;
+	const char *e = getenv("SHMRT_KILLS");
+	int kills = e ? atoi(e) : 60;
+	NAME = tu_name("qkill");
+	shmrt_region_t *r = tu_create(NAME, 64 << 20, 0);
+	shmrt_object_info_t oi;
+	assert_int_equal(shmrt_object_open(r, "table", SHMRT_TYPE_BYTES, sizeof(struct table),
+					   SHMRT_O_CREATE, NULL, &oi), 0);
+	struct table *t = shmrt_ptr(r, oi.off);
+	for (int i = 0; i < MAXP; i++)
+		t->committed[i] = -1;
+	shmrt_queue_t q;
+	assert_int_equal(shmrt_queue_open(r, "q", SHMRT_O_CREATE, 32, 64, &q), 0);
+
+	pid_t prod[LIVEP], cons[LIVEC];
+	int np = 0, consumer_kills = 0, producer_kills = 0;
+	for (int i = 0; i < LIVEP; i++)
+		prod[i] = tu_fork(producer, (void *)(intptr_t)np++);
+	for (int i = 0; i < LIVEC; i++)
+		cons[i] = tu_fork(consumer, NULL);
+	uint64_t seed = 4242;
+	for (int k = 0; k < kills && np < MAXP - LIVEP; k++) {
+		usleep(1000 + tu_rand(&seed) % 8000);
+		uint64_t x = tu_rand(&seed);
+		if (x & 1) {
+			int v = (int)(x / 2 % LIVEP);
+			kill(prod[v], SIGKILL);
+			int st = tu_wait(prod[v], 10000);
+			assert_true(st == 128 + SIGKILL || st == 0);
+			producer_kills += st != 0;
+			prod[v] = tu_fork(producer, (void *)(intptr_t)np++);
+		} else {
+			int v = (int)(x / 2 % LIVEC);
+			kill(cons[v], SIGKILL);
+			int st = tu_wait(cons[v], 10000);
+			assert_int_equal(st, 128 + SIGKILL); /* a consumer only ends killed */
+			consumer_kills++;
+			cons[v] = tu_fork(consumer, NULL);
+		}
+		if (k % 8 == 0)
+			(void)shmrt_region_gc(r, NULL);
+	}
+	/* Stop the producers (killed mid-loop, one last time), then close and drain. */
+	for (int i = 0; i < LIVEP; i++) {
+		kill(prod[i], SIGKILL);
+		int st = tu_wait(prod[i], 10000);
+		producer_kills += st != 0;
+	}
+	shmrt_queue_close(&q);
+	for (int i = 0; i < LIVEC; i++)
+		assert_int_equal(tu_wait(cons[i], 30000), 0); /* drained, -EPIPE, exit 0 */
+
+	uint64_t committed = 0, missing = 0, extra = 0;
+	for (int p = 0; p < np; p++) {
+		for (int sq = 0; sq < PER; sq++) {
+			if (sq <= t->committed[p]) {
+				committed++;
+				missing += t->got[p][sq] == 0;
+			} else {
+				extra += t->got[p][sq] != 0; /* in flight when killed: delivered */
+			}
+		}
+	}
+	print_message("%d producers (%d killed), %d consumer kills: %llu committed, %llu received, "
+		      "%llu missing, %llu uncommitted delivered\n",
+		      np, producer_kills, consumer_kills, (unsigned long long)committed,
+		      (unsigned long long)t->received, (unsigned long long)missing,
+		      (unsigned long long)extra);
+	assert_int_equal(t->dup, 0);
+	assert_int_equal(t->bad, 0);
+	assert_true(missing <= (uint64_t)consumer_kills);
+	assert_true(extra <= (uint64_t)producer_kills); /* at most the one in flight each */
+	assert_true(committed > 1000);
+	assert_true(producer_kills > kills / 4); /* producers did die mid-loop */
+
+	/* The queue works afterwards (a fresh one under the same region). */
+	shmrt_queue_t q2;
+	assert_int_equal(shmrt_queue_open(r, "q2", SHMRT_O_CREATE, 4, 8, &q2), 0);
+	uint64_t v = 7, w;
+	size_t len;
+	assert_int_equal(shmrt_queue_put(&q2, &v, sizeof(v), 0), 0);
+	assert_int_equal(shmrt_queue_get(&q2, &w, sizeof(w), &len, 0), 0);
+	assert_int_equal(w, 7);
+	shmrt_region_close(r);
+}
+
+/* A producer killed between reserve and commit: the queue does not stall. */
+static int die_reserved(void *arg)
+{
+	(void)arg;
+	shmrt_region_t *r;
+	shmrt_queue_t q;
+	shmrt_queue_res_t res;
+	if (shmrt_region_open(NAME, 0, NULL, &r) || shmrt_queue_open(r, "h", 0, 8, 16, &q) ||
+	    shmrt_queue_reserve(&q, &res, 0))
+		return 1;
+	memcpy(res.data, "half", 4);
+	raise(SIGKILL);
+	return 0;
+}
+
+static void t_dead_reservation_becomes_hole(void **s)
+{
+	(void)s;
+	NAME = tu_name("qhole");
+	shmrt_region_t *r = tu_create(NAME, 8 << 20, 0);
+	shmrt_queue_t q;
+	assert_int_equal(shmrt_queue_open(r, "h", SHMRT_O_CREATE, 8, 16, &q), 0);
+	assert_int_equal(tu_wait(tu_fork(die_reserved, NULL), 5000), 128 + SIGKILL);
+	/* Our put queues behind the dead ticket; it must still get through, fast. */
+	uint64_t t0 = tu_ms();
+	assert_int_equal(shmrt_queue_put(&q, "after", 6, 5 * SEC), 0);
+	char buf[16];
+	size_t len;
+	assert_int_equal(shmrt_queue_get(&q, buf, sizeof(buf), &len, 5 * SEC), 0);
+	assert_string_equal(buf, "after"); /* the hole was skipped */
+	print_message("put behind a dead reservation: %llu ms\n", (unsigned long long)(tu_ms() - t0));
+	assert_true(tu_ms() - t0 < 1000);
+	assert_true(shmrt_queue_empty(&q));
+	shmrt_region_close(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(t_dead_reservation_becomes_hole),
+		cmocka_unit_test(t_kill_torture),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
