@@ -61,12 +61,16 @@ struct qhdr {
 	uint32_t slot_size;
 	uint32_t max_msg;
 	uint32_t closed;
-	uint8_t pad0[44];
+	uint32_t joinable;
+	uint8_t pad0[40];
 	uint32_t ptail_waiters; /* consumers and committers sleeping on p_tail */
 	uint8_t pad1[60];
 	uint32_t chead_waiters; /* producers sleeping on c_head (full) */
 	uint8_t pad2[60];
 	struct ck_ring ring;
+	uint8_t pad3[56];
+	uint32_t unfinished;    /* JoinableQueue: tasks put and not yet done */
+	uint32_t join_waiters;
 };
 
 struct slot {
@@ -77,6 +81,7 @@ struct slot {
 
 _Static_assert(offsetof(struct qhdr, ptail_waiters) == 64, "queue layout");
 _Static_assert(offsetof(struct qhdr, ring) == 192, "queue layout");
+_Static_assert(offsetof(struct qhdr, unfinished) == 384, "queue layout");
 _Static_assert(sizeof(struct slot) == SLOT_HDR, "slot layout");
 
 #define SLOTS_OFF ((sizeof(struct qhdr) + 63) & ~(size_t)63)
@@ -106,7 +111,7 @@ static void copy_racy(void *dst, const void *src, size_t n)
 /* ---- creation -------------------------------------------------------------------- */
 
 struct qinit {
-	uint32_t nslots, slot_size, max_msg;
+	uint32_t nslots, slot_size, max_msg, joinable;
 };
 
 static int queue_init(void *mem, uint64_t size, void *ctx)
@@ -117,20 +122,21 @@ static int queue_init(void *mem, uint64_t size, void *ctx)
 	h->nslots = qi->nslots;
 	h->slot_size = qi->slot_size;
 	h->max_msg = qi->max_msg;
+	h->joinable = qi->joinable;
 	ck_ring_init(&h->ring, qi->nslots);
 	h->magic = QUEUE_MAGIC;
 	return 0;
 }
 
-int shmrt_queue_open(shmrt_region_t *r, const char *name, int oflags, uint32_t capacity,
-		     uint32_t max_msg, shmrt_queue_t *out)
+static int queue_open(shmrt_region_t *r, const char *name, int oflags, uint32_t capacity,
+		      uint32_t max_msg, uint32_t joinable, shmrt_queue_t *out)
 {
 	if (!r || !out || capacity == 0 || capacity > (1u << 24) || max_msg > (16u << 20))
 		return -EINVAL;
 	uint32_t n = 2;
 	while (n < capacity + 1) /* ck_ring keeps one slot empty */
 		n <<= 1;
-	struct qinit qi = { n, (uint32_t)((SLOT_HDR + max_msg + 63) & ~63u), max_msg };
+	struct qinit qi = { n, (uint32_t)((SLOT_HDR + max_msg + 63) & ~63u), max_msg, joinable };
 	shmrt_object_info_t oi;
 	int rc = shmrt__object_open(r, name, SHMRT_TYPE_QUEUE, SLOTS_OFF + (uint64_t)n * qi.slot_size,
 				    oflags, NULL, queue_init, &qi, &oi);
@@ -144,12 +150,33 @@ int shmrt_queue_open(shmrt_region_t *r, const char *name, int oflags, uint32_t c
 	    h->slot_size < SLOT_HDR + h->max_msg || h->slot_size % 64 ||
 	    SLOTS_OFF + (uint64_t)h->nslots * h->slot_size > oi.size)
 		return -EBADMSG;
-	if (h->nslots - 1 < capacity || h->max_msg < max_msg)
+	if (h->nslots - 1 < capacity || h->max_msg < max_msg || h->joinable != joinable)
 		return -EPROTOTYPE;
 	*out = (shmrt_queue_t){ .shm = h, .slots = (char *)h + SLOTS_OFF, .slot_size = h->slot_size,
 				.max_msg = h->max_msg, .mask = h->nslots - 1, .region = r,
 				.off = oi.off };
 	return 0;
+}
+
+int shmrt_queue_open(shmrt_region_t *r, const char *name, int oflags, uint32_t capacity,
+		     uint32_t max_msg, shmrt_queue_t *out)
+{
+	return queue_open(r, name, oflags, capacity, max_msg, 0, out);
+}
+
+int shmrt_joinable_queue_open(shmrt_region_t *r, const char *name, int oflags, uint32_t capacity,
+			      uint32_t max_msg, shmrt_queue_t *out)
+{
+	return queue_open(r, name, oflags, capacity, max_msg, 1, out);
+}
+
+/* A task that will never be done (a hole, an abort) leaves the count. */
+static void task_retire(struct qhdr *h)
+{
+	if (!h->joinable)
+		return;
+	if (fetch_sub_relaxed(&h->unfinished, 1) == 1)
+		shmrt__wake(&h->unfinished, &h->join_waiters, INT_MAX);
 }
 
 /* ---- dead producers ------------------------------------------------------------- */
@@ -183,13 +210,17 @@ static int fix_stuck(const shmrt_queue_t *q, unsigned T)
 			return 0; /* a live thread holds (or may hold) T */
 	}
 	/* The owner is dead. Keep a committed message; otherwise make a hole. */
-	if (st != ((uint64_t)T | ST_COMMITTED) && st != ((uint64_t)T | ST_HOLE) &&
-	    !cas_acq_rel(&s->state, &st, (uint64_t)T | ST_HOLE))
-		return 0; /* it changed under us: look again next time */
+	int holed = 0;
+	if (st != ((uint64_t)T | ST_COMMITTED) && st != ((uint64_t)T | ST_HOLE)) {
+		if (!cas_acq_rel(&s->state, &st, (uint64_t)T | ST_HOLE))
+			return 0; /* it changed under us: look again next time */
+		holed = 1;
+	}
 	unsigned expect = T;
 	/* Release: the hole (or the dead owner's message) is published with p_tail. */
-	__atomic_compare_exchange_n(&h->ring.p_tail, &expect, T + 1, 0, __ATOMIC_ACQ_REL,
-				    __ATOMIC_RELAXED);
+	if (__atomic_compare_exchange_n(&h->ring.p_tail, &expect, T + 1, 0, __ATOMIC_ACQ_REL,
+					__ATOMIC_RELAXED) && holed)
+		task_retire(h); /* the dead producer had counted its task */
 	shmrt__wake(&h->ring.p_tail, &h->ptail_waiters, INT_MAX);
 	return 1;
 }
@@ -209,6 +240,12 @@ static int stuck_check(void *ctx)
 	if (ck_pr_load_uint(&h->ring.p_head) != pt)
 		(void)fix_stuck(q, pt);
 	return load_acquire(&h->closed) ? -EPIPE : 0;
+}
+
+static int join_check(void *ctx)
+{
+	(void)stuck_check(ctx); /* a close does not end a join */
+	return 0;
 }
 
 static int closed_check(void *ctx)
@@ -240,6 +277,10 @@ static int reserve(const shmrt_queue_t *q, unsigned *ticket, uint64_t deadline, 
 		if (ck_ring_enqueue_reserve_mpmc(&h->ring, (struct ck_ring_buffer *)(void *)q->slots,
 						 ticket)) {
 			store_release(&t->module[W_TICKET], *ticket | TICKET_VALID);
+			/* Counted before the message is visible, as Python does, so a
+			 * task_done can never run ahead of its put. */
+			if (h->joinable)
+				fetch_add_acq_rel(&h->unfinished, 1);
 			return 0;
 		}
 		store_release(&t->module[W_QUEUE], 0);
@@ -366,6 +407,7 @@ int shmrt_queue_abort(const shmrt_queue_t *q, const shmrt_queue_res_t *res)
 		return -EINVAL;
 	store_release(&slot_at(q, res->ticket)->state, (uint64_t)res->ticket | ST_HOLE);
 	publish(q, res->ticket);
+	task_retire(H(q));
 	return 0;
 }
 
@@ -458,6 +500,43 @@ int shmrt_queue_get_burst(const shmrt_queue_t *q, void *const *bufs, size_t cap,
 	if (i)
 		shmrt__wake(&H(q)->ring.c_head, &H(q)->chead_waiters, INT_MAX);
 	return i ? (int)i : rc;
+}
+
+/* ---- JoinableQueue ------------------------------------------------------------ */
+
+int shmrt_queue_task_done(const shmrt_queue_t *q)
+{
+	if (!q || !q->shm || !H(q)->joinable)
+		return -EINVAL;
+	struct qhdr *h = H(q);
+	uint32_t v = load_relaxed(&h->unfinished);
+	do {
+		if (v == 0)
+			return -EOVERFLOW; /* task_done() called too many times */
+	} while (!cas_acq_rel(&h->unfinished, &v, v - 1));
+	if (v == 1)
+		shmrt__wake(&h->unfinished, &h->join_waiters, INT_MAX);
+	return 0;
+}
+
+int shmrt_queue_join(const shmrt_queue_t *q, shmrt_ns_t timeout)
+{
+	if (!q || !q->shm || !H(q)->joinable)
+		return -EINVAL;
+	struct qhdr *h = H(q);
+	uint64_t deadline = shmrt__mono_deadline(timeout);
+	for (;;) {
+		uint32_t v = load_acquire(&h->unfinished);
+		if (v == 0)
+			return 0;
+		if (timeout == 0)
+			return -EAGAIN;
+		/* Between sleeps, unstick a dead producer: its hole retires its task. */
+		struct stuck_ctx x = { q };
+		if (shmrt__wait_ne(&h->unfinished, v, &h->join_waiters, deadline, STUCK_CHECK_NS,
+				   join_check, &x))
+			return -ETIMEDOUT;
+	}
 }
 
 /* ---- state ----------------------------------------------------------------------- */

@@ -93,6 +93,22 @@ SHMRT_API int shmrt_queue_commit(const shmrt_queue_t *q, const shmrt_queue_res_t
 				 size_t len);
 SHMRT_API int shmrt_queue_abort(const shmrt_queue_t *q, const shmrt_queue_res_t *res);
 
+/*
+ * JoinableQueue: a queue that counts unfinished tasks. Every put counts one; a
+ * consumer calls shmrt_queue_task_done() when it has processed a message; join waits
+ * until the count is zero. A producer killed mid-put does not leave its task counted
+ * (its slot becomes a hole, which retires it); a consumer killed before task_done
+ * leaves its task unfinished, as in Python: join then ends by its timeout.
+ * task_done: 0, -EOVERFLOW (called more times than tasks were put), -EINVAL (not a
+ * joinable queue). join: 0, -EAGAIN (timeout 0, tasks pending), -ETIMEDOUT.
+ * Opening a queue as the other kind gives -EPROTOTYPE.
+ */
+SHMRT_API SHMRT_MUST_USE int shmrt_joinable_queue_open(shmrt_region_t *r, const char *name,
+						       int oflags, uint32_t capacity,
+						       uint32_t max_msg, shmrt_queue_t *out);
+SHMRT_API int shmrt_queue_task_done(const shmrt_queue_t *q);
+SHMRT_API int shmrt_queue_join(const shmrt_queue_t *q, shmrt_ns_t timeout);
+
 /* Closes the queue and wakes every waiter (see the table above). Idempotent. */
 SHMRT_API void shmrt_queue_close(const shmrt_queue_t *q);
 SHMRT_API int shmrt_queue_closed(const shmrt_queue_t *q);

@@ -214,10 +214,38 @@ static void t_dead_reservation_becomes_hole(void **s)
 	shmrt_region_close(r);
 }
 
+static int die_reserved_joinable(void *arg)
+{
+	(void)arg;
+	shmrt_region_t *r;
+	shmrt_queue_t q;
+	shmrt_queue_res_t res;
+	if (shmrt_region_open(NAME, 0, NULL, &r) ||
+	    shmrt_joinable_queue_open(r, "jq", 0, 8, 16, &q) || shmrt_queue_reserve(&q, &res, 0))
+		return 1;
+	raise(SIGKILL); /* counted its task, never committed */
+	return 0;
+}
+
+static void t_dead_producer_does_not_block_join(void **s)
+{
+	(void)s;
+	NAME = tu_name("qjoin");
+	shmrt_region_t *r = tu_create(NAME, 8 << 20, 0);
+	shmrt_queue_t q;
+	assert_int_equal(shmrt_joinable_queue_open(r, "jq", SHMRT_O_CREATE, 8, 16, &q), 0);
+	assert_int_equal(tu_wait(tu_fork(die_reserved_joinable, NULL), 5000), 128 + SIGKILL);
+	uint64_t t0 = tu_ms();
+	assert_int_equal(shmrt_queue_join(&q, 5 * SEC), 0);
+	assert_true(tu_ms() - t0 < 1000);
+	shmrt_region_close(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_dead_reservation_becomes_hole),
+		cmocka_unit_test(t_dead_producer_does_not_block_join),
 		cmocka_unit_test(t_kill_torture),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

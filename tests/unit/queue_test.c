@@ -140,12 +140,55 @@ static void t_burst_and_reserve(void **s)
 	assert_true(shmrt_queue_empty(&q));
 }
 
+static int worker_done(void *p)
+{
+	shmrt_queue_t *q = p;
+	uint32_t v;
+	size_t len;
+	for (int i = 0; i < 100; i++) {
+		if (shmrt_queue_get(q, &v, sizeof(v), &len, 5000 * MS) || shmrt_queue_task_done(q))
+			return 1;
+	}
+	return 0;
+}
+
+static void t_joinable(void **s)
+{
+	(void)s;
+	shmrt_queue_t q, x;
+	assert_int_equal(shmrt_joinable_queue_open(R, "j", SHMRT_O_CREATE, 16, 8, &q), 0);
+	assert_int_equal(shmrt_queue_open(R, "j", 0, 16, 8, &x), -EPROTOTYPE);
+	assert_int_equal(shmrt_queue_join(&q, 0), 0); /* nothing pending */
+	assert_int_equal(shmrt_queue_task_done(&q), -EOVERFLOW);
+	pid_t pid = tu_fork(worker_done, &q); /* the forked handle is valid in the child */
+	for (uint32_t i = 0; i < 100; i++)
+		assert_int_equal(shmrt_queue_put(&q, &i, sizeof(i), 5000 * MS), 0);
+	assert_int_equal(shmrt_queue_join(&q, 5000 * MS), 0);
+	assert_int_equal(tu_wait(pid, 5000), 0);
+	/* An aborted reservation is not a pending task. */
+	shmrt_queue_res_t res;
+	assert_int_equal(shmrt_queue_reserve(&q, &res, 0), 0);
+	assert_int_equal(shmrt_queue_join(&q, 0), -EAGAIN);
+	assert_int_equal(shmrt_queue_abort(&q, &res), 0);
+	assert_int_equal(shmrt_queue_join(&q, 0), 0);
+	/* Plain queues do not count. */
+	shmrt_queue_t p;
+	assert_int_equal(shmrt_queue_open(R, "plain", SHMRT_O_CREATE, 4, 8, &p), 0);
+	assert_int_equal(shmrt_queue_task_done(&p), -EINVAL);
+	uint64_t t0 = tu_ms();
+	uint32_t v = 1;
+	assert_int_equal(shmrt_queue_put(&q, &v, sizeof(v), 0), 0);
+	assert_int_equal(shmrt_queue_join(&q, 30 * MS), -ETIMEDOUT);
+	assert_true(tu_ms() - t0 >= 29);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_fifo_sizes_errors),
 		cmocka_unit_test(t_close),
 		cmocka_unit_test(t_burst_and_reserve),
+		cmocka_unit_test(t_joinable),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
