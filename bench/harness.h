@@ -57,6 +57,13 @@ void memcpy_once(void *ctx);
 pid_t array_start_writer(void *ctx);
 void array_stop_writer(pid_t pid);
 
+/* queue_bench.c */
+double queue_shmrt(uint64_t n, uint32_t msg, int P, int C, unsigned burst, double *wall);
+double queue_ck_ring_raw(uint64_t n, double *wall);
+double queue_fd_peer(uint64_t n, uint32_t msg, int unix_socket, double *wall);
+double queue_posix_mq(uint64_t n, uint32_t msg, double *wall);
+double pingpong_us(int mode, uint64_t rounds);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,6 +7,7 @@
 #include <benchmark/benchmark.h>
 
 #include <boost/interprocess/managed_shared_memory.hpp>
+#include <boost/interprocess/ipc/message_queue.hpp>
 #include <boost/interprocess/sync/interprocess_mutex.hpp>
 
 #include <chrono>
@@ -15,6 +16,7 @@
 #include <cstdlib>
 #include <string>
 #include <unistd.h>
+#include <vector>
 
 #include "harness.h"
 
@@ -249,6 +251,126 @@ void python_array_snapshot(benchmark::State &s)
 	}
 	label(s, "GB/s", "higher");
 }
+
+// ---- queues (issue 4) ------------------------------------------------------------
+
+template <uint32_t Msg, int P, int C, unsigned Burst>
+double q_shmrt(uint64_t n, double *wall)
+{
+	return queue_shmrt(n, Msg, P, C, Burst, wall);
+}
+template <uint32_t Msg, int Unix>
+double q_fd(uint64_t n, double *wall)
+{
+	return queue_fd_peer(n, Msg, Unix, wall);
+}
+double q_ck_ring(uint64_t n, double *wall)
+{
+	return queue_ck_ring_raw(n, wall);
+}
+double q_posix_mq(uint64_t n, double *wall)
+{
+	return queue_posix_mq(n, 64, wall);
+}
+double q_python(uint64_t n, double *wall)
+{
+	return run_python("queue_1p1c.py " + std::to_string(n), wall);
+}
+
+struct BoostMq {
+	std::string name;
+	int producers;
+};
+
+struct BoostMqWorker {
+	bi::message_queue *mq;
+	bool producer;
+	int producers, consumers;
+	int id;
+};
+
+void *boost_mq_setup(int w, void *arg)
+{
+	auto *c = static_cast<BoostMq *>(arg);
+	auto *x = new BoostMqWorker{ new bi::message_queue(bi::open_only, c->name.c_str()),
+				     w < c->producers, c->producers, 0, w };
+	return x;
+}
+
+uint64_t boost_mq_run(void *st, uint64_t n)
+{
+	auto *x = static_cast<BoostMqWorker *>(st);
+	char buf[64] = {};
+	if (x->producer) {
+		for (uint64_t i = 0; i < n / static_cast<uint64_t>(x->producers); i++)
+			x->mq->send(buf, sizeof(buf), 0);
+		return 0;
+	}
+	uint64_t total = n / static_cast<uint64_t>(x->producers) * static_cast<uint64_t>(x->producers);
+	uint64_t mine = total / static_cast<uint64_t>(x->consumers);
+	if (x->id == x->producers + x->consumers - 1)
+		mine = total - mine * static_cast<uint64_t>(x->consumers - 1);
+	unsigned prio;
+	bi::message_queue::size_type got;
+	for (uint64_t i = 0; i < mine; i++)
+		x->mq->receive(buf, sizeof(buf), got, prio);
+	return mine;
+}
+
+template <int P, int C>
+double q_boost(uint64_t n, double *wall)
+{
+	BoostMq c{ boost_name() + "-mq", P };
+	bi::message_queue::remove(c.name.c_str());
+	double rate;
+	{
+		bi::message_queue mq(bi::create_only, c.name.c_str(), 1024, 64);
+		struct Wrap {
+			static void *setup(int w, void *arg)
+			{
+				auto *x = static_cast<BoostMqWorker *>(boost_mq_setup(w, arg));
+				x->consumers = C;
+				return x;
+			}
+		};
+		bench_mp_case_t mc = { Wrap::setup, boost_mq_run, &c, P + C, n };
+		rate = bench_mp_run(&mc, wall);
+	}
+	bi::message_queue::remove(c.name.c_str());
+	return rate;
+}
+
+// GB/s cases: messages/s times the message size.
+template <double (*F)(uint64_t, double *), uint32_t Msg>
+void gbps_case(benchmark::State &s)
+{
+	uint64_t n = static_cast<uint64_t>(s.range(0));
+	for (auto _ : s) {
+		double wall = 0, rate = F(n, &wall);
+		if (rate < 0) {
+			s.SkipWithError("a worker failed or timed out");
+			break;
+		}
+		s.SetIterationTime(wall);
+		s.counters["value"] = rate * Msg / 1e9;
+	}
+	label(s, "GB/s", "higher");
+}
+
+template <int Mode>
+void pingpong_case(benchmark::State &s)
+{
+	for (auto _ : s) {
+		double us = pingpong_us(Mode, 100000);
+		if (us < 0) {
+			s.SkipWithError("ping-pong failed");
+			break;
+		}
+		s.SetIterationTime(us * 100000 / 1e6);
+		s.counters["value"] = us;
+	}
+	label(s, "us", "lower");
+}
 } // namespace
 
 int main(int argc, char **argv)
@@ -283,6 +405,37 @@ int main(int argc, char **argv)
 				     array_gbps<array_snapshot_once, true>)->Unit(benchmark::kMillisecond);
 	benchmark::RegisterBenchmark("array/read_under_writer/8MiB/memcpy_unprotected",
 				     array_gbps<memcpy_once, true>)->Unit(benchmark::kMillisecond);
+
+	const int64_t kQ = 2000000;
+	reg_mp("queue/1p1c/64B/shmrt", mp_case<q_shmrt<64, 1, 1, 0>>, kQ);
+	reg_mp("queue/1p1c/64B/ck_ring_raw", mp_case<q_ck_ring>, kQ);
+	reg_mp("queue/1p1c/64B/pipe", mp_case<q_fd<64, 0>>, kQ);
+	reg_mp("queue/1p1c/64B/unix_socket", mp_case<q_fd<64, 1>>, kQ);
+	reg_mp("queue/1p1c/64B/posix_mq", mp_case<q_posix_mq>, kQ / 4);
+	reg_mp("queue/1p1c/64B/boost_message_queue", mp_case<q_boost<1, 1>>, kQ);
+	reg_mp("queue/1p1c/64B/python_mp", mp_case<q_python>, 100000);
+	reg_mp("queue/1p1c/64B/burst32/shmrt", mp_case<q_shmrt<64, 1, 1, 32>>, kQ * 2);
+	reg_mp("queue/4p4c/64B/shmrt", mp_case<q_shmrt<64, 4, 4, 0>>, kQ);
+	reg_mp("queue/4p4c/64B/boost_message_queue", mp_case<q_boost<4, 4>>, kQ);
+	for (auto *name : { "queue/pingpong/64B/shmrt", "queue/pingpong/64B/spin_pingpong_raw",
+			    "queue/pingpong/64B/futex_pingpong_raw", "queue/pingpong/64B/pipe" }) {
+		static const std::vector<void (*)(benchmark::State &)> fns = {
+			pingpong_case<0>, pingpong_case<1>, pingpong_case<2>, pingpong_case<3>
+		};
+		static int k = 0;
+		benchmark::RegisterBenchmark(name, fns[k++])->Iterations(1)->UseManualTime()
+			->Unit(benchmark::kMillisecond);
+	}
+	auto reg_gb = [](const char *name, void (*fn)(benchmark::State &), int64_t n) {
+		benchmark::RegisterBenchmark(name, fn)->Arg(n)->Iterations(1)->UseManualTime()
+			->Unit(benchmark::kMillisecond);
+	};
+	reg_gb("queue/1p1c/4KiB/shmrt", gbps_case<q_shmrt<4096, 1, 1, 0>, 4096>, 400000);
+	reg_gb("queue/1p1c/4KiB/pipe", gbps_case<q_fd<4096, 0>, 4096>, 400000);
+	reg_gb("queue/1p1c/4KiB/unix_socket", gbps_case<q_fd<4096, 1>, 4096>, 400000);
+	reg_gb("queue/1p1c/64KiB/shmrt", gbps_case<q_shmrt<65536, 1, 1, 0>, 65536>, 40000);
+	reg_gb("queue/1p1c/64KiB/pipe", gbps_case<q_fd<65536, 0>, 65536>, 40000);
+	reg_gb("queue/1p1c/64KiB/unix_socket", gbps_case<q_fd<65536, 1>, 65536>, 40000);
 
 	benchmark::Initialize(&argc, argv);
 	if (benchmark::ReportUnrecognizedArguments(argc, argv))

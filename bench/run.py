@@ -31,12 +31,27 @@ TARGETS = {
     ("value/locked_add/2proc", "pthread_robust_mutex"): 0.8,
     ("value/locked_add/2proc", "python_mp"): 20.0,
     ("array/snapshot/8MiB", "memcpy"): 0.8,
+    ("queue/1p1c/64B", "ck_ring_raw"): 0.6,
+    ("queue/1p1c/64B", "boost_message_queue"): 1.0,
+    ("queue/1p1c/64B", "python_mp"): 10.0,
+    ("queue/1p1c/64B", "pipe"): 1.0,
+    ("queue/1p1c/64B", "unix_socket"): 1.0,
+    ("queue/1p1c/64B", "posix_mq"): 1.0,
+    ("queue/1p1c/64B/burst32", "boost_message_queue_1p1c"): 3.0,
+    ("queue/1p1c/64B/burst32", "shmrt_1p1c"): 2.0,
+    ("queue/4p4c/64B", "boost_message_queue"): 1.0,
+    ("queue/4p4c/64B", "shmrt_1p1c"): 0.5,
+    ("queue/pingpong/64B", "spin_pingpong_raw"): 1 / 3,
 }
 
 # Derived references: (case, name) -> (source case, conversion) computed from shmrt's
 # own figure in the same run, so that scaling targets can be read off the table.
 DERIVED = {
     ("alloc/pair/64B/2proc", "shmrt_1proc"): ("alloc/pair/64B/1proc", "ns_to_ops"),
+    ("queue/1p1c/64B/burst32", "shmrt_1p1c"): ("queue/1p1c/64B", "same"),
+    ("queue/1p1c/64B/burst32", "boost_message_queue_1p1c"):
+        ("queue/1p1c/64B", "peer:boost_message_queue"),
+    ("queue/4p4c/64B", "shmrt_1p1c"): ("queue/1p1c/64B", "same"),
 }
 
 
@@ -96,6 +111,10 @@ def collect(raw):
     for (case, name), (src, conv) in DERIVED.items():
         if case in cases and src in cases and cases[src]["shmrt"]:
             v = cases[src]["shmrt"]
+            if conv.startswith("peer:"):
+                v = cases[src]["peers"].get(conv[5:])
+                if v is None:
+                    continue
             cases[case]["peers"][name] = 1e9 / v if conv == "ns_to_ops" else v
     return cases
 

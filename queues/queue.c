@@ -455,10 +455,15 @@ static int get_wait(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len,
 	struct qhdr *h = H(q);
 	struct stuck_ctx x = { q };
 	for (;;) {
+		/* Snapshot p_tail BEFORE looking for a message: a message published after
+		 * take() saw the queue empty then changes p_tail from this value, and the
+		 * wait below returns at once instead of sleeping past it. */
+		unsigned p = ck_pr_load_uint(&h->ring.p_tail);
+		ck_pr_fence_load();
 		int rc = take(q, buf, cap, len);
 		if (rc != -EAGAIN)
 			return rc;
-		unsigned p = ck_pr_load_uint(&h->ring.p_tail);
+		SHMRT_YIELD_POINT(); /* the window a lost wakeup would need */
 		if (load_acquire(&h->closed) && ck_pr_load_uint(&h->ring.p_head) == p &&
 		    ck_pr_load_uint(&h->ring.c_head) == p)
 			return -EPIPE; /* closed and drained */

@@ -186,10 +186,10 @@ static void t_validation(void **s)
 
 static int pinned_pong(void *arg)
 {
-	(void)arg;
+	int core = (int)(intptr_t)arg;
 	shmrt_region_t *r;
 	shmrt_queue_t a, b;
-	if (shmrt_pin_core(0, SHMRT_PIN_PROCESS) || shmrt_region_open(NAME, 0, NULL, &r) ||
+	if (shmrt_pin_core(core % shmrt_numa_cores(), SHMRT_PIN_PROCESS) || shmrt_region_open(NAME, 0, NULL, &r) ||
 	    shmrt_queue_open(r, "ping", 0, 8, 64, &a) || shmrt_queue_open(r, "pong", 0, 8, 64, &b))
 		return 1;
 	uint64_t v;
@@ -202,15 +202,18 @@ static int pinned_pong(void *arg)
 	return 0;
 }
 
-static void t_pingpong_one_core(void **s)
+/* One message in flight at a time: a consumer about to sleep must not miss the
+ * message published between its emptiness check and its sleep (a lost wakeup hangs
+ * this test; it did, before get_wait took its snapshot first). On one core, and
+ * across two. */
+static void pingpong(int child_core)
 {
-	(void)s;
 	NAME = tu_name("qpp");
 	shmrt_region_t *r = tu_create(NAME, 16 << 20, 0);
 	shmrt_queue_t a, b;
 	assert_int_equal(shmrt_queue_open(r, "ping", SHMRT_O_CREATE, 8, 64, &a), 0);
 	assert_int_equal(shmrt_queue_open(r, "pong", SHMRT_O_CREATE, 8, 64, &b), 0);
-	pid_t pid = tu_fork(pinned_pong, NULL);
+	pid_t pid = tu_fork(pinned_pong, (void *)(intptr_t)child_core);
 	assert_int_equal(shmrt_pin_core(0, SHMRT_PIN_THREAD), 0);
 	uint64_t t0 = tu_ms();
 	for (uint64_t i = 0; i < 100000; i++) {
@@ -222,8 +225,8 @@ static void t_pingpong_one_core(void **s)
 	}
 	uint64_t ms = tu_ms() - t0;
 	assert_int_equal(tu_wait(pid, 30000), 0);
-	print_message("100k round trips between two processes pinned to one core: %llu ms\n",
-		      (unsigned long long)ms);
+	print_message("100k round trips, processes pinned to cores 0 and %d: %llu ms\n",
+		      child_core % shmrt_numa_cores(), (unsigned long long)ms);
 	cpu_set_t all;
 	CPU_ZERO(&all);
 	for (int i = 0; i < shmrt_numa_cores(); i++)
@@ -232,11 +235,24 @@ static void t_pingpong_one_core(void **s)
 	shmrt_region_close(r);
 }
 
+static void t_pingpong_one_core(void **s)
+{
+	(void)s;
+	pingpong(0);
+}
+
+static void t_pingpong_two_cores(void **s)
+{
+	(void)s;
+	pingpong(1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_validation),
 		cmocka_unit_test(t_pingpong_one_core),
+		cmocka_unit_test(t_pingpong_two_cores),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
