@@ -32,7 +32,10 @@
  * took nothing; after it, it lost that one message (at-most-once).
  *
  * Blocking: consumers sleep on p_tail, producers waiting for space on c_head, each
- * with a waiter count, so a put or get calls the kernel only when someone sleeps.
+ * with a waiter count, so a put or get calls the kernel only when someone sleeps. A
+ * producer waiting for its turn to publish spins, then yields, but never sleeps on
+ * the consumers' futex: with a wake of all sleepers per message, 1p1c ran at 3 M
+ * messages/s; with one consumer woken per message and yielding committers, 8 M.
  */
 #define _GNU_SOURCE
 #include "../core/region_int.h"
@@ -63,7 +66,7 @@ struct qhdr {
 	uint32_t closed;
 	uint32_t joinable;
 	uint8_t pad0[40];
-	uint32_t ptail_waiters; /* consumers and committers sleeping on p_tail */
+	uint32_t ptail_waiters; /* consumers sleeping on p_tail */
 	uint8_t pad1[60];
 	uint32_t chead_waiters; /* producers sleeping on c_head (full) */
 	uint8_t pad2[60];
@@ -303,16 +306,28 @@ static void publish(const shmrt_queue_t *q, unsigned t)
 {
 	struct qhdr *h = H(q);
 	struct stuck_ctx x = { q };
-	for (;;) {
+	/* Wait for the producers ahead of us. They are between reserve and publish, a
+	 * few hundred nanoseconds of work, and never sleep there: so we spin briefly,
+	 * then yield (a preempted predecessor gets our core), and do not sleep on the
+	 * consumers' futex (a wake of all sleepers per message made 8 processes on 2
+	 * cores crawl). Every STUCK_CHECK_NS we check that the one at p_tail lives. */
+	uint64_t check_at = 0;
+	for (unsigned i = 0;; i++) {
 		unsigned pt = ck_pr_load_uint(&h->ring.p_tail);
 		if (pt == t)
 			break;
-		/* Wait for the producers ahead of us; every STUCK_CHECK_NS check
-		 * whether the one at p_tail is alive. */
-		(void)shmrt__wait_ne(&h->ring.p_tail, pt, &h->ptail_waiters,
-				     mono_ns() + STUCK_CHECK_NS, 0, NULL, NULL);
-		if (ck_pr_load_uint(&h->ring.p_tail) == pt)
+		if (i < SHMRT_SPIN_ITERS) {
+			cpu_relax();
+			continue;
+		}
+		sched_yield();
+		uint64_t now = mono_ns();
+		if (!check_at) {
+			check_at = now + STUCK_CHECK_NS;
+		} else if (now >= check_at) {
 			(void)stuck_check(&x);
+			check_at = now + STUCK_CHECK_NS;
+		}
 	}
 	/* Release: the slot's contents and state are visible to consumers that see
 	 * p_tail move (as ck_ring's commit: store fence, then the store). */
@@ -323,8 +338,9 @@ static void publish(const shmrt_queue_t *q, unsigned t)
 	/* Only now may the mark go: a waiter that no longer sees it sees p_tail moved. */
 	store_release(&tr->module[W_QUEUE], 0);
 	store_relaxed(&tr->module[W_TICKET], 0);
-	/* Consumers and producers queued behind us both sleep on p_tail. */
-	shmrt__wake(&h->ring.p_tail, &h->ptail_waiters, INT_MAX);
+	/* One message: one sleeping consumer to wake (only consumers sleep on p_tail;
+	 * a close wakes them all). */
+	shmrt__wake(&h->ring.p_tail, &h->ptail_waiters, 1);
 }
 
 static void fill(const shmrt_queue_t *q, unsigned t, const void *msg, size_t len, uint64_t flag)
