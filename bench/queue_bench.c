@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define QCAP 1024
+#define QCAP 1024 /* ring slots: the queue holds QCAP - 1 messages, as ck_ring */
 
 /* ---- shmrt --------------------------------------------------------------------- */
 
@@ -54,7 +54,7 @@ static void *q_setup(int w, void *arg)
 	x->id = w;
 	x->buf = calloc(32, c->msg + 64);
 	if (shmrt_region_open(c->name, 0, NULL, &x->r) ||
-	    shmrt_queue_open(x->r, "q", 0, QCAP, c->msg, &x->q))
+	    shmrt_queue_open(x->r, "q", 0, QCAP - 1, c->msg, &x->q))
 		return NULL;
 	return x;
 }
@@ -123,7 +123,7 @@ double queue_shmrt(uint64_t n, uint32_t msg, int P, int C, unsigned burst, doubl
 	shmrt_region_t *r;
 	shmrt_queue_t q;
 	if (shmrt_region_open(c.name, SHMRT_O_CREATE | SHMRT_O_EXCL, &o, &r) ||
-	    shmrt_queue_open(r, "q", SHMRT_O_CREATE, QCAP, msg, &q))
+	    shmrt_queue_open(r, "q", SHMRT_O_CREATE, QCAP - 1, msg, &q))
 		return -1;
 	bench_mp_case_t mc = { q_setup, q_run, &c, P + C, n };
 	double rate = bench_mp_run(&mc, wall);
