@@ -14,5 +14,6 @@
 #include "shmrt/sync.h"
 #include "shmrt/array.h"
 #include "shmrt/queue.h"
+#include "shmrt/pipe.h"
 
 #endif /* SHMRT_H */

@@ -1,0 +1,74 @@
+/*
+ * shmrt Pipe: a named connection between two endpoints (0 and 1), duplex: end 0
+ * sends what end 1 receives and the other way round (Python's Pipe()). Use one
+ * direction only for a one-way pipe. Each direction is a single-producer, single-
+ * consumer ring of byte messages: at most one sender and one receiver per direction
+ * at a time (as with a Python Connection, an endpoint belongs to one process).
+ *
+ * Waiting (timeout 0 = try once, negative = forever) spins briefly, yields, then
+ * sleeps on a futex; a send or recv calls the kernel only when the other side sleeps.
+ * Closing an end: the peer receives what was sent, then -EPIPE; its sends get -EPIPE.
+ * A peer process that dies counts as closed (checked every 50 ms while waiting), so
+ * a survivor never waits forever on it.
+ *
+ *  call        | concurrent with
+ *  ------------+----------------------------------------------------------------
+ *  send (end e)| recv on end !e (the peer), and anything on the other direction
+ *  recv (end e)| send on end !e, and anything on the other direction
+ *  poll        | as recv
+ *  close       | everything
+ *
+ * Ordering: a recv that returns a message observes everything the sender did before
+ * send returned (release/acquire on the ring indices).
+ */
+#ifndef SHMRT_PIPE_H
+#define SHMRT_PIPE_H
+
+#include "common.h"
+#include "region.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct shmrt_pipe {
+	void *shm;
+	char *out_slots, *in_slots; /* our sending and receiving directions */
+	void *out, *in;             /* their ring headers */
+	uint32_t slot_size, max_msg, mask, end;
+	uint32_t cached_head, cached_tail; /* the other side's index, last seen */
+	shmrt_region_t *region;
+} shmrt_pipe_t;
+
+/*
+ * Creates or opens the pipe `name` and takes endpoint `end` (0 or 1) for the calling
+ * process. capacity messages of up to max_msg bytes per direction, fixed at creation
+ * (an opener asking for more gets -EPROTOTYPE). Errors: those of shmrt_object_open,
+ * -EINVAL (end not 0/1, capacity 0 or over 2^24, max_msg over 16 MiB), -EPERM (an
+ * inspect-only handle). Concurrency: as shmrt_object_open.
+ */
+SHMRT_API SHMRT_MUST_USE int shmrt_pipe_open(shmrt_region_t *r, const char *name, int oflags,
+					     int end, uint32_t capacity, uint32_t max_msg,
+					     shmrt_pipe_t *out);
+
+/* Sends len bytes. 0, -EMSGSIZE (nothing sent), -EAGAIN (full, timeout 0),
+ * -ETIMEDOUT, -EPIPE (the peer closed, or died). */
+SHMRT_API int shmrt_pipe_send(shmrt_pipe_t *p, const void *msg, size_t len, shmrt_ns_t timeout);
+
+/* Receives the next message into buf (cap bytes); *len gets its length. 0, -EAGAIN,
+ * -ETIMEDOUT, -EPIPE (the peer closed or died, and everything it sent was read),
+ * -EMSGSIZE (cap too small: the message stays, *len says what is needed). */
+SHMRT_API int shmrt_pipe_recv(shmrt_pipe_t *p, void *buf, size_t cap, size_t *len,
+			      shmrt_ns_t timeout);
+
+/* Waits until recv would not block: 0 (a message, or end of stream, is there),
+ * -EAGAIN (timeout 0), -ETIMEDOUT. */
+SHMRT_API int shmrt_pipe_poll(shmrt_pipe_t *p, shmrt_ns_t timeout);
+
+/* Closes this endpoint (both directions, as seen from the peer). Idempotent. */
+SHMRT_API void shmrt_pipe_close(shmrt_pipe_t *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SHMRT_PIPE_H */

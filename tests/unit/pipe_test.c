@@ -1,0 +1,134 @@
+/*
+ * Pipes: messages both ways between two processes (100k, with sequence checks and
+ * sizes 0..max), full and empty with timeouts, close seen as -EPIPE after the data,
+ * poll, and a peer killed while the other side waits (-EPIPE, not a hang).
+ */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MS 1000000ll
+static const char *NAME;
+
+static int echo_child(void *arg)
+{
+	(void)arg;
+	shmrt_region_t *r;
+	shmrt_pipe_t p;
+	if (shmrt_region_open(NAME, 0, NULL, &r) || shmrt_pipe_open(r, "p", 0, 1, 16, 128, &p))
+		return 1;
+	char buf[128];
+	size_t len;
+	int rc;
+	/* Echo everything back until the parent closes. */
+	while ((rc = shmrt_pipe_recv(&p, buf, sizeof(buf), &len, 10000 * MS)) == 0)
+		if (shmrt_pipe_send(&p, buf, len, 10000 * MS))
+			return 2;
+	return rc == -EPIPE ? 0 : 3;
+}
+
+static void t_duplex(void **s)
+{
+	(void)s;
+	NAME = tu_name("pipe");
+	shmrt_region_t *r = tu_create(NAME, 8 << 20, 0);
+	shmrt_pipe_t p, x;
+	assert_int_equal(shmrt_pipe_open(r, "p", SHMRT_O_CREATE, 0, 16, 128, &p), 0);
+	assert_int_equal(shmrt_pipe_open(r, "p", 0, 2, 16, 128, &x), -EINVAL);
+	assert_int_equal(shmrt_pipe_open(r, "p", 0, 1, 16, 256, &x), -EPROTOTYPE);
+	pid_t pid = tu_fork(echo_child, NULL);
+	char msg[128], back[128];
+	size_t len;
+	for (uint32_t i = 0; i < 100000; i++) {
+		size_t n = i % 129;
+		memset(msg, (int)i, n);
+		if (n >= 4)
+			memcpy(msg, &i, 4);
+		assert_int_equal(shmrt_pipe_send(&p, msg, n, 10000 * MS), 0);
+		assert_int_equal(shmrt_pipe_recv(&p, back, sizeof(back), &len, 10000 * MS), 0);
+		assert_int_equal(len, n);
+		assert_memory_equal(back, msg, n);
+	}
+	assert_int_equal(shmrt_pipe_send(&p, msg, 129, 0), -EMSGSIZE);
+	shmrt_pipe_close(&p);
+	assert_int_equal(tu_wait(pid, 10000), 0); /* the child saw -EPIPE */
+	shmrt_region_close(r);
+}
+
+static void t_full_empty_close(void **s)
+{
+	(void)s;
+	NAME = tu_name("pipe2");
+	shmrt_region_t *r = tu_create(NAME, 8 << 20, 0);
+	shmrt_pipe_t a, b;
+	assert_int_equal(shmrt_pipe_open(r, "p", SHMRT_O_CREATE, 0, 4, 16, &a), 0);
+	assert_int_equal(shmrt_pipe_open(r, "p", 0, 1, 4, 16, &b), 0); /* both ends here */
+	char buf[16];
+	size_t len;
+	assert_int_equal(shmrt_pipe_recv(&b, buf, sizeof(buf), &len, 0), -EAGAIN);
+	assert_int_equal(shmrt_pipe_poll(&b, 0), -EAGAIN);
+	uint64_t t0 = tu_ms();
+	assert_int_equal(shmrt_pipe_recv(&b, buf, sizeof(buf), &len, 30 * MS), -ETIMEDOUT);
+	assert_true(tu_ms() - t0 >= 29);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(shmrt_pipe_send(&a, &i, sizeof(i), 0), 0);
+	assert_int_equal(shmrt_pipe_send(&a, buf, 1, 0), -EAGAIN);
+	assert_int_equal(shmrt_pipe_send(&a, buf, 1, 30 * MS), -ETIMEDOUT);
+	assert_int_equal(shmrt_pipe_poll(&b, 0), 0);
+	assert_int_equal(shmrt_pipe_recv(&b, buf, 2, &len, 0), -EMSGSIZE);
+	assert_int_equal(len, sizeof(int));
+	shmrt_pipe_close(&a);
+	assert_int_equal(shmrt_pipe_send(&a, buf, 1, 0), -EPIPE);
+	assert_int_equal(shmrt_pipe_send(&b, buf, 1, 0), -EPIPE); /* peer closed */
+	for (int i = 0; i < 4; i++) { /* drain, then end of stream */
+		int v;
+		assert_int_equal(shmrt_pipe_recv(&b, &v, sizeof(v), &len, 0), 0);
+		assert_int_equal(v, i);
+	}
+	assert_int_equal(shmrt_pipe_recv(&b, buf, sizeof(buf), &len, -1), -EPIPE);
+	assert_int_equal(shmrt_pipe_poll(&b, -1), 0);
+	shmrt_region_close(r);
+}
+
+static int sleeper(void *arg)
+{
+	(void)arg;
+	shmrt_region_t *r;
+	shmrt_pipe_t p;
+	if (shmrt_region_open(NAME, 0, NULL, &r) || shmrt_pipe_open(r, "p", 0, 1, 4, 16, &p))
+		return 1;
+	pause();
+	return 0;
+}
+
+static void t_peer_killed(void **s)
+{
+	(void)s;
+	NAME = tu_name("pipe3");
+	shmrt_region_t *r = tu_create(NAME, 8 << 20, 0);
+	shmrt_pipe_t p;
+	assert_int_equal(shmrt_pipe_open(r, "p", SHMRT_O_CREATE, 0, 4, 16, &p), 0);
+	pid_t pid = tu_fork(sleeper, NULL);
+	usleep(50000);
+	kill(pid, SIGKILL);
+	assert_int_equal(tu_wait(pid, 5000), 128 + SIGKILL);
+	char buf[16];
+	size_t len;
+	uint64_t t0 = tu_ms();
+	assert_int_equal(shmrt_pipe_recv(&p, buf, sizeof(buf), &len, -1), -EPIPE);
+	assert_true(tu_ms() - t0 < 1000);
+	shmrt_region_close(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(t_duplex),
+		cmocka_unit_test(t_full_empty_close),
+		cmocka_unit_test(t_peer_killed),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
