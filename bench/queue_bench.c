@@ -398,3 +398,84 @@ double pingpong_us(int mode, uint64_t rounds)
 	munmap(c, sizeof(*c));
 	return st == 0 ? us : -1;
 }
+
+/* ---- pipe/1p1c/64B: shmrt Pipe vs a bare ck_ring SPSC of 8-byte values ---------- */
+
+struct pipecase {
+	char name[64];
+};
+
+static void *pipe_setup(int w, void *arg)
+{
+	struct pipecase *c = arg;
+	shmrt_region_t *r;
+	shmrt_pipe_t *p = calloc(1, sizeof(*p) + 128);
+	if (shmrt_region_open(c->name, 0, NULL, &r) || shmrt_pipe_open(r, "p", 0, w, 1024, 64, p))
+		return NULL;
+	return p;
+}
+
+static uint64_t pipe_run(void *st, uint64_t n)
+{
+	shmrt_pipe_t *p = st;
+	char *buf = (char *)(p + 1);
+	size_t len;
+	if (p->end == 0) {
+		for (uint64_t i = 0; i < n; i++)
+			if (shmrt_pipe_send(p, buf, 64, 60000000000ll))
+				abort();
+		return 0;
+	}
+	for (uint64_t i = 0; i < n; i++)
+		if (shmrt_pipe_recv(p, buf, 128, &len, 60000000000ll))
+			abort();
+	return n;
+}
+
+double pipe_shmrt(uint64_t n, double *wall)
+{
+	struct pipecase c;
+	snprintf(c.name, sizeof(c.name), "shmrt-bench-pipe-%d", (int)getpid());
+	shmrt_region_opts_t o;
+	shmrt_region_opts_init(&o);
+	o.size = 32 << 20;
+	o.flags = SHMRT_REGION_AUTO_UNLINK;
+	shmrt_region_t *r;
+	shmrt_pipe_t p;
+	if (shmrt_region_open(c.name, SHMRT_O_CREATE | SHMRT_O_EXCL, &o, &r) ||
+	    shmrt_pipe_open(r, "p", SHMRT_O_CREATE, 0, 1024, 64, &p))
+		return -1;
+	bench_mp_case_t mc = { pipe_setup, pipe_run, &c, 2, n };
+	double rate = bench_mp_run(&mc, wall);
+	shmrt_region_close(r);
+	return rate;
+}
+
+static uint64_t spsc_run(void *st, uint64_t n)
+{
+	struct rawring *rr = (struct rawring *)((uintptr_t)st & ~(uintptr_t)1);
+	if ((uintptr_t)st & 1) {
+		for (uint64_t i = 1; i <= n; i++)
+			while (!ck_ring_enqueue_spsc(&rr->ring, rr->buf, (void *)(uintptr_t)i))
+				ck_pr_stall();
+		return 0;
+	}
+	void *v;
+	for (uint64_t i = 0; i < n; i++)
+		while (!ck_ring_dequeue_spsc(&rr->ring, rr->buf, &v))
+			ck_pr_stall();
+	return n;
+}
+
+double pipe_ck_ring_spsc_raw(uint64_t n, double *wall)
+{
+	struct rawring *rr = mmap(NULL, sizeof(*rr), PROT_READ | PROT_WRITE,
+				  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (rr == MAP_FAILED)
+		return -1;
+	ck_ring_init(&rr->ring, QCAP);
+	bench_mp_case_t mc = { ring_setup, spsc_run, rr, 2, n };
+	double rate = bench_mp_run(&mc, wall);
+	munmap(rr, sizeof(*rr));
+	return rate;
+}

@@ -42,6 +42,7 @@ TARGETS = {
     ("queue/4p4c/64B", "boost_message_queue"): 1.0,
     ("queue/4p4c/64B", "shmrt_1p1c"): 0.5,
     ("queue/pingpong/64B", "spin_pingpong_raw"): 1 / 3,
+    ("pipe/1p1c/64B", "ck_ring_spsc_raw"): 0.4,
 }
 
 # Derived references: (case, name) -> (source case, conversion) computed from shmrt's
