@@ -17,6 +17,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -48,6 +49,24 @@ static inline void cpu_relax(void)
 	__builtin_ia32_pause();
 #elif defined(__aarch64__)
 	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+/*
+ * Copies bytes that another process may be writing at the same time, by design: a
+ * seqlock or ring protocol discards the copy if it raced. Under ThreadSanitizer the
+ * copy is made of relaxed atomics, so the race is a declared one; elsewhere memcpy.
+ */
+#include <string.h>
+static inline void shmrt__copy_racy(void *dst, const void *src, size_t n)
+{
+#ifdef __SANITIZE_THREAD__
+	unsigned char *d = (unsigned char *)dst;
+	const unsigned char *s = (const unsigned char *)src;
+	for (size_t i = 0; i < n; i++)
+		__atomic_store_n(&d[i], __atomic_load_n(&s[i], __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+#else
+	memcpy(dst, src, n);
 #endif
 }
 

@@ -76,17 +76,6 @@ static int fd_of(const shmrt_array_t *a)
 
 /* ---- copies that race with writers --------------------------------------------- */
 
-static void copy_racy(void *dst, const void *src, size_t n)
-{
-#ifdef __SANITIZE_THREAD__
-	unsigned char *d = dst;
-	const unsigned char *s = src;
-	for (size_t i = 0; i < n; i++)
-		__atomic_store_n(&d[i], __atomic_load_n(&s[i], __ATOMIC_RELAXED), __ATOMIC_RELAXED);
-#else
-	memcpy(dst, src, n);
-#endif
-}
 
 /* ---- creation -------------------------------------------------------------------- */
 
@@ -243,7 +232,7 @@ int shmrt_array_write(const shmrt_array_t *a, uint64_t off, const void *src, uin
 			return rc;
 		ck_sequence_write_begin(&st[k].seq);
 		SHMRT_YIELD_POINT();
-		copy_racy(a->data + lo * a->elem, s + (lo - off) * a->elem, (hi - lo) * a->elem);
+		shmrt__copy_racy(a->data + lo * a->elem, s + (lo - off) * a->elem, (hi - lo) * a->elem);
 		ck_sequence_write_end(&st[k].seq);
 		if (whole_stripe(a, k, lo, hi))
 			store_release(&st[k].torn, 0);
@@ -264,7 +253,7 @@ int shmrt_array_read(const shmrt_array_t *a, uint64_t off, void *dst, uint64_t c
 			int rc = stripe_begin(a, &st[k], &ver);
 			if (rc)
 				return rc;
-			copy_racy(d + (lo - off) * a->elem, a->data + lo * a->elem, (hi - lo) * a->elem);
+			shmrt__copy_racy(d + (lo - off) * a->elem, a->data + lo * a->elem, (hi - lo) * a->elem);
 		} while (ck_sequence_read_retry(&st[k].seq, ver));
 	}
 	return 0;
@@ -286,7 +275,7 @@ int shmrt_array_snapshot(const shmrt_array_t *a, uint64_t off, void *dst, uint64
 			rc = stripe_begin(a, &st[k], &ver[k - k0]);
 		if (rc)
 			goto out;
-		copy_racy(dst, a->data + off * a->elem, count * a->elem);
+		shmrt__copy_racy(dst, a->data + off * a->elem, count * a->elem);
 		ck_pr_fence_load();
 		uint64_t k = k0;
 		while (k <= k1 && ck_pr_load_uint(&st[k].seq.sequence) == ver[k - k0])

@@ -60,17 +60,6 @@ static inline struct pipe_hdr *H(const shmrt_pipe_t *p)
 	return p->shm;
 }
 
-static void copy_racy(void *dst, const void *src, size_t n)
-{
-#ifdef __SANITIZE_THREAD__
-	unsigned char *d = dst;
-	const unsigned char *s = src;
-	for (size_t i = 0; i < n; i++)
-		__atomic_store_n(&d[i], __atomic_load_n(&s[i], __ATOMIC_RELAXED), __ATOMIC_RELAXED);
-#else
-	memcpy(dst, src, n);
-#endif
-}
 
 struct pinit {
 	uint32_t nslots, slot_size, max_msg;
@@ -200,7 +189,7 @@ int shmrt_pipe_send(shmrt_pipe_t *p, const void *msg, size_t len, shmrt_ns_t tim
 		return -EPIPE;
 	char *s = p->out_slots + (size_t)(tail & p->mask) * p->slot_size;
 	if (len)
-		copy_racy(s + SLOT_HDR, msg, len);
+		shmrt__copy_racy(s + SLOT_HDR, msg, len);
 	store_relaxed((uint32_t *)(void *)s, (uint32_t)len);
 	/* R1: release, pairs with A1 in recv: the slot is written before tail moves. */
 	store_release(&d->tail, tail + 1);
@@ -254,7 +243,7 @@ int shmrt_pipe_recv(shmrt_pipe_t *p, void *buf, size_t cap, size_t *len, shmrt_n
 		return -EMSGSIZE;
 	}
 	if (n)
-		copy_racy(buf, s + SLOT_HDR, n);
+		shmrt__copy_racy(buf, s + SLOT_HDR, n);
 	/* R2: release, pairs with A2 in send: we are done with the slot. */
 	store_release(&d->head, head + 1);
 	shmrt__wake(&d->head, &d->head_waiters, 1);

@@ -99,17 +99,6 @@ static inline struct slot *slot_at(const shmrt_queue_t *q, unsigned t)
 	return (struct slot *)(void *)(q->slots + (size_t)(t & q->mask) * q->slot_size);
 }
 
-static void copy_racy(void *dst, const void *src, size_t n)
-{
-#ifdef __SANITIZE_THREAD__
-	unsigned char *d = dst;
-	const unsigned char *s = src;
-	for (size_t i = 0; i < n; i++)
-		__atomic_store_n(&d[i], __atomic_load_n(&s[i], __ATOMIC_RELAXED), __ATOMIC_RELAXED);
-#else
-	memcpy(dst, src, n);
-#endif
-}
 
 /* ---- creation -------------------------------------------------------------------- */
 
@@ -347,7 +336,7 @@ static void fill(const shmrt_queue_t *q, unsigned t, const void *msg, size_t len
 {
 	struct slot *s = slot_at(q, t);
 	if (len)
-		copy_racy((char *)s + SLOT_HDR, msg, len);
+		shmrt__copy_racy((char *)s + SLOT_HDR, msg, len);
 	store_relaxed(&s->len, (uint32_t)len);
 	store_release(&s->state, (uint64_t)t | flag);
 }
@@ -455,7 +444,7 @@ static int take(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len)
 			return -EMSGSIZE;
 		}
 		if (n)
-			copy_racy(buf, (char *)s + SLOT_HDR, n);
+			shmrt__copy_racy(buf, (char *)s + SLOT_HDR, n);
 		/* Acq_rel: our copy is done before producers may reuse the slot. */
 		if (__atomic_compare_exchange_n(&h->ring.c_head, &c, c + 1, 0, __ATOMIC_ACQ_REL,
 						__ATOMIC_RELAXED)) {
