@@ -194,12 +194,64 @@ static void t_barrier_party_killed(void **s)
 	shmrt_region_close(r);
 }
 
+/* Counter: an add that returned is never lost when its process is killed. Each
+ * worker counts, after each add returns, in its own log; the counter may hold at
+ * most one more per killed worker (the add in flight at the kill). */
+static int counter_worker(void *p)
+{
+	int id = (int)(intptr_t)p;
+	shmrt_region_t *r;
+	shmrt_counter_t c;
+	shmrt_object_info_t oi;
+	if (shmrt_region_open(NAME, 0, NULL, &r) || shmrt_counter_open(r, "C", 0, &c) ||
+	    shmrt_object_lookup(r, "logs", &oi))
+		return 1;
+	int64_t *log = (int64_t *)shmrt_ptr(r, oi.off) + id;
+	for (;;) {
+		shmrt_counter_add(&c, 1);
+		__atomic_store_n(log, *log + 1, __ATOMIC_RELEASE);
+	}
+}
+
+static void t_counter_adds_survive_kills(void **s)
+{
+	(void)s;
+	NAME = tu_name("ckill");
+	shmrt_region_t *r = tu_create(NAME, 8 << 20, 0);
+	shmrt_counter_t c;
+	shmrt_object_info_t oi;
+	assert_int_equal(shmrt_counter_open(r, "C", SHMRT_O_CREATE, &c), 0);
+	assert_int_equal(shmrt_object_open(r, "logs", SHMRT_TYPE_BYTES, 8 * 64, SHMRT_O_CREATE, NULL,
+					   &oi), 0);
+	int64_t *logs = shmrt_ptr(r, oi.off);
+	int kills = 0;
+	for (int w = 0; w < 40; w++) {
+		pid_t pid = tu_fork(counter_worker, (void *)(intptr_t)w);
+		usleep(2000 + (unsigned)w * 97 % 3000);
+		kill(pid, SIGKILL);
+		assert_int_equal(tu_wait(pid, 5000), 128 + SIGKILL);
+		kills++;
+		if (w % 8 == 0)
+			assert_int_equal(shmrt_region_gc(r, NULL), 0); /* records get reused */
+	}
+	int64_t logged = 0;
+	for (int w = 0; w < 40; w++)
+		logged += logs[w];
+	int64_t total = shmrt_counter_read(&c);
+	print_message("counter %lld, adds logged as returned %lld, %d kills\n", (long long)total,
+		      (long long)logged, kills);
+	assert_true(logged > 1000);
+	assert_true(total >= logged && total <= logged + kills);
+	shmrt_region_close(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_lock_holders_killed),
 		cmocka_unit_test(t_value_lock_and_abandon),
 		cmocka_unit_test(t_barrier_party_killed),
+		cmocka_unit_test(t_counter_adds_survive_kills),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
