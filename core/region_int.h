@@ -4,7 +4,7 @@
  *
  *   0                  struct shmrt_hdr                       4096 B
  *     0                  struct shmrt_geom: immutable after creation, checksummed
- *     384                state, unlinked flag, counters
+ *     384                state, unlinked flag, counters, RCU epoch (408)
  *     448                life_lock (attach/detach/unlink), dir_lock (directory)
  *   procs_off = 4096   struct shmrt_proc_slot [max_procs]     64 B each
  *   threads_off        struct shmrt_thread_rec [max_threads]  128 B each
@@ -66,7 +66,10 @@ struct shmrt_hdr {
 	uint32_t unlinked;         /* 388: set under life_lock by whoever unlinks */
 	uint64_t attaches;         /* 392: total attaches (statistic) */
 	uint64_t reclaims;         /* 400: dead process slots reclaimed */
-	uint64_t pad[5];           /* 408 */
+	uint64_t rcu_epoch;        /* 408: cross-process RCU epoch (core/rcu.c) */
+	uint32_t rec_hwm;          /* 416: 1 + highest thread record ever claimed */
+	uint32_t pad32;            /* 420 */
+	uint64_t pad[3];           /* 424 */
 	pthread_mutex_t life_lock; /* 448 */
 	uint8_t pad2[24];
 	pthread_mutex_t dir_lock;  /* 512 */
@@ -114,6 +117,8 @@ _Static_assert(sizeof(struct shmrt_geom) == 384, "geom layout");
 _Static_assert(offsetof(struct shmrt_geom, name) == 112, "geom layout");
 _Static_assert(offsetof(struct shmrt_geom, checksum) == 376, "geom layout");
 _Static_assert(offsetof(struct shmrt_hdr, state) == 384, "hdr layout");
+_Static_assert(offsetof(struct shmrt_hdr, rcu_epoch) == 408, "hdr layout");
+_Static_assert(offsetof(struct shmrt_hdr, rec_hwm) == 416, "hdr layout");
 _Static_assert(offsetof(struct shmrt_hdr, life_lock) == 448, "hdr layout");
 _Static_assert(offsetof(struct shmrt_hdr, dir_lock) == 512, "hdr layout");
 _Static_assert(sizeof(struct shmrt_hdr) <= SHMRT_HDR_SIZE, "hdr fits its page");

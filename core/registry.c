@@ -345,6 +345,13 @@ uint32_t shmrt__thread_rec_slow(struct shmrt_region *r)
 			uint64_t expect = 0;
 			if (load_relaxed(&t->ctl) || !cas_acq_rel(&t->ctl, &expect, want))
 				continue;
+			/* Relaxed max: scans (RCU) cover records below the mark; a record
+			 * is announced by its own stores, ordered by the scanner's fence. */
+			uint32_t hwm = load_relaxed(&r->hdr->rec_hwm);
+			while (hwm < i + 1 &&
+			       !__atomic_compare_exchange_n(&r->hdr->rec_hwm, &hwm, i + 1, 0,
+							    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+				;
 			t->tid = (uint32_t)syscall(SYS_gettid);
 			t->node = shmrt__numa_node_of_caller();
 			shmrt__arena_cache_attach(&r->arena, i, t->node);

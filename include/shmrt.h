@@ -15,5 +15,6 @@
 #include "shmrt/array.h"
 #include "shmrt/queue.h"
 #include "shmrt/pipe.h"
+#include "shmrt/dict.h"
 
 #endif /* SHMRT_H */
