@@ -124,6 +124,16 @@ static const char *state_name(shmrt_proc_state_t s)
 	return s == SHMRT_PROC_ALIVE ? "alive" : s == SHMRT_PROC_DEAD ? "dead" : "attaching";
 }
 
+/* Statistics of a Dict object (0), or -EPROTOTYPE for other objects. */
+static int dict_stats(shmrt_region_t *r, const shmrt_object_info_t *oi, shmrt_dict_stats_t *st)
+{
+	shmrt_dict_t d;
+	if (oi->type != SHMRT_TYPE_DICT)
+		return -EPROTOTYPE;
+	int rc = shmrt_dict_open(r, oi->name, 0, NULL, &d);
+	return rc ? rc : shmrt_dict_stats(&d, st);
+}
+
 static int cmd_info(const char *name)
 {
 	shmrt_region_t *r;
@@ -171,6 +181,18 @@ static int cmd_info(const char *name)
 			       shmrt_type_name(objs[i].type), objs[i].type,
 			       (unsigned long long)objs[i].off, (unsigned long long)objs[i].size,
 			       (int)objs[i].creator_pid);
+			shmrt_dict_stats_t ds;
+			if (dict_stats(r, &objs[i], &ds) == 0)
+				printf(",\"dict\":{\"entries\":%llu,\"buckets\":%llu,"
+				       "\"load_factor\":%.3f,\"pending\":%llu,\"pending_bytes\":%llu,"
+				       "\"bytes\":%llu,\"resizes\":%llu,\"reclaimed\":%llu,"
+				       "\"recoveries\":%llu,\"partitions\":%u}",
+				       (unsigned long long)ds.entries, (unsigned long long)ds.buckets,
+				       ds.load_factor, (unsigned long long)ds.pending,
+				       (unsigned long long)ds.pending_bytes, (unsigned long long)ds.bytes,
+				       (unsigned long long)ds.resizes, (unsigned long long)ds.reclaimed,
+				       (unsigned long long)ds.recoveries, ds.partitions);
+			printf("}");
 		}
 		printf("],\"processes\":[");
 		for (size_t i = 0; i < nproc; i++)
@@ -191,10 +213,20 @@ static int cmd_info(const char *name)
 		printf("  limits     %u processes, %u threads (%u in use), %u objects\n",
 		       st.max_procs, st.max_threads, st.threads, st.max_objects);
 		printf("  objects    %zu\n", nobj);
-		for (size_t i = 0; i < nobj; i++)
+		for (size_t i = 0; i < nobj; i++) {
 			printf("    %-24s %-8s offset %-12llu size %s\n", objs[i].name,
 			       shmrt_type_name(objs[i].type), (unsigned long long)objs[i].off,
 			       human(objs[i].size, a));
+			shmrt_dict_stats_t ds;
+			if (dict_stats(r, &objs[i], &ds) == 0)
+				printf("      entries %llu, buckets %llu (load %.2f), %s in use, "
+				       "pending reclamation %llu (%s), resizes %llu, recoveries %llu\n",
+				       (unsigned long long)ds.entries, (unsigned long long)ds.buckets,
+				       ds.load_factor, human(ds.bytes, b),
+				       (unsigned long long)ds.pending, human(ds.pending_bytes, c),
+				       (unsigned long long)ds.resizes,
+				       (unsigned long long)ds.recoveries);
+		}
 		printf("  processes  %zu\n", nproc);
 		for (size_t i = 0; i < nproc; i++)
 			printf("    pid %-8d slot %-4u %-9s %u thread(s)\n", (int)procs[i].pid,

@@ -48,12 +48,25 @@ static void t_unrelated_executables(void **s)
 	assert_int_equal(shmrt_object_open(r, "counter", SHMRT_TYPE_BYTES, 24, SHMRT_O_CREATE, NULL,
 					   &oi), 0);
 	uint64_t *w = shmrt_ptr(r, oi.off);
+	shmrt_dict_t d;
+	assert_int_equal(shmrt_dict_open(r, "dict", SHMRT_O_CREATE, NULL, &d), 0);
+	assert_int_equal(shmrt_dict_set(&d, "greeting", 8, "hello", 5), 0);
 	pid_t a = spawn_helper(name, "100000"), b = spawn_helper(name, "50000");
 	uint64_t end = tu_ms() + 10000;
 	while (__atomic_load_n(&w[1], __ATOMIC_ACQUIRE) < 2 && tu_ms() < end)
 		usleep(1000);
 	assert_int_equal(w[1], 2);
 	assert_int_equal(w[0], 150000);
+	char key[32];
+	int64_t v;
+	size_t len;
+	snprintf(key, sizeof(key), "pid-%d", (int)a);
+	assert_int_equal(shmrt_dict_get(&d, key, strlen(key), &v, sizeof(v), &len), 0);
+	assert_int_equal(v, 100000);
+	snprintf(key, sizeof(key), "pid-%d", (int)b);
+	assert_int_equal(shmrt_dict_get_i64(&d, 0, &v), -ENOENT);
+	assert_int_equal(shmrt_dict_get(&d, key, strlen(key), &v, sizeof(v), &len), 0);
+	assert_int_equal(v, 50000);
 
 	size_t n;
 	shmrt_proc_info_t pi[8];
@@ -78,11 +91,14 @@ static void t_unrelated_executables(void **s)
 	assert_non_null(strstr(out, pa));
 	assert_non_null(strstr(out, pb));
 	assert_non_null(strstr(out, "alive"));
+	assert_non_null(strstr(out, "entries 3, buckets"));
 	snprintf(args, sizeof(args), "info --json %s", name);
 	assert_int_equal(tool(out, sizeof(out), args), 0);
 	snprintf(pa, sizeof(pa), "\"pid\":%d,", (int)a);
 	assert_non_null(strstr(out, pa));
 	assert_non_null(strstr(out, "\"name\":\"counter\""));
+	assert_non_null(strstr(out, "\"type\":\"dict\""));
+	assert_non_null(strstr(out, "\"dict\":{\"entries\":3,"));
 	assert_int_equal(tool(out, sizeof(out), "ls --json"), 0);
 	assert_int_equal(out[0], '[');
 
