@@ -66,6 +66,14 @@ double pingpong_us(int mode, uint64_t rounds);
 double pipe_shmrt(uint64_t n, double *wall);
 double pipe_ck_ring_spsc_raw(uint64_t n, double *wall);
 
+/* dict_bench.c, dict_boost.cc: the Dict cases (1M keys of 16 B, values of 64 B). */
+#define DICT_KEYS 1000000ull
+const char *dict_bench_key(uint64_t i);
+void dict_bench_value(uint64_t i, char out[64]);
+double dict_shmrt(uint64_t ops, int workers, int mixed, double *wall);
+double dict_redis(uint64_t ops, int workers, int mixed, int depth, double *wall);
+double dict_boost(uint64_t ops, int workers, int mixed, double *wall);
+
 #ifdef __cplusplus
 }
 #endif

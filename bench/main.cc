@@ -371,6 +371,35 @@ void pingpong_case(benchmark::State &s)
 	}
 	label(s, "us", "lower");
 }
+// ---- dict (issue 5) ------------------------------------------------------------------
+
+template <int Workers, int Mixed>
+double d_shmrt(uint64_t n, double *wall)
+{
+	return dict_shmrt(n, Workers, Mixed, wall);
+}
+
+template <int Workers, int Mixed, int Depth>
+double d_redis(uint64_t n, double *wall)
+{
+	return dict_redis(n, Workers, Mixed, Depth, wall);
+}
+
+template <int Workers, int Mixed>
+double d_boost(uint64_t n, double *wall)
+{
+	return dict_boost(n, Workers, Mixed, wall);
+}
+
+double d_python_get1(uint64_t n, double *wall)
+{
+	return run_python("dict_manager.py get1 " + std::to_string(n), wall);
+}
+
+double d_python_mixed2(uint64_t n, double *wall)
+{
+	return run_python("dict_manager.py mixed2 " + std::to_string(n), wall);
+}
 } // namespace
 
 int main(int argc, char **argv)
@@ -439,6 +468,20 @@ int main(int argc, char **argv)
 
 	reg_mp("pipe/1p1c/64B/shmrt", mp_case<pipe_shmrt>, kQ * 2);
 	reg_mp("pipe/1p1c/64B/ck_ring_spsc_raw", mp_case<pipe_ck_ring_spsc_raw>, kQ * 2);
+
+	// Dict: ops per worker (the python peer takes the total).
+	const int64_t kD = 4000000;
+	reg_mp("dict/get/1proc/shmrt", mp_case<d_shmrt<1, 0>>, kD);
+	reg_mp("dict/get/1proc/boost_interprocess", mp_case<d_boost<1, 0>>, kD / 4);
+	reg_mp("dict/get/1proc/redis", mp_case<d_redis<1, 0, 1>>, 40000);
+	reg_mp("dict/get/1proc/redis_pipelined32", mp_case<d_redis<1, 0, 32>>, 1000000);
+	reg_mp("dict/get/1proc/python_mp", mp_case<d_python_get1>, 20000);
+	reg_mp("dict/get/2proc/shmrt", mp_case<d_shmrt<2, 0>>, kD);
+	reg_mp("dict/mixed90/2proc/shmrt", mp_case<d_shmrt<2, 1>>, kD);
+	reg_mp("dict/mixed90/2proc/boost_interprocess", mp_case<d_boost<2, 1>>, kD / 8);
+	reg_mp("dict/mixed90/2proc/redis", mp_case<d_redis<2, 1, 1>>, 20000);
+	reg_mp("dict/mixed90/2proc/redis_pipelined32", mp_case<d_redis<2, 1, 32>>, 500000);
+	reg_mp("dict/mixed90/2proc/python_mp", mp_case<d_python_mixed2>, 20000);
 
 	benchmark::Initialize(&argc, argv);
 	if (benchmark::ReportUnrecognizedArguments(argc, argv))

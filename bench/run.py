@@ -43,6 +43,10 @@ TARGETS = {
     ("queue/4p4c/64B", "shmrt_1p1c"): 0.5,
     ("queue/pingpong/64B", "spin_pingpong_raw"): 1 / 3,
     ("pipe/1p1c/64B", "ck_ring_spsc_raw"): 0.4,
+    ("dict/mixed90/2proc", "boost_interprocess"): 10.0,
+    ("dict/mixed90/2proc", "redis_pipelined32"): 2.0,
+    ("dict/mixed90/2proc", "python_mp"): 100.0,
+    ("dict/get/2proc", "shmrt_1proc"): 1.7,
 }
 
 # Derived references: (case, name) -> (source case, conversion) computed from shmrt's
@@ -53,6 +57,7 @@ DERIVED = {
     ("queue/1p1c/64B/burst32", "boost_message_queue_1p1c"):
         ("queue/1p1c/64B", "peer:boost_message_queue"),
     ("queue/4p4c/64B", "shmrt_1p1c"): ("queue/1p1c/64B", "same"),
+    ("dict/get/2proc", "shmrt_1proc"): ("dict/get/1proc", "same"),
 }
 
 
