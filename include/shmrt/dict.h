@@ -167,7 +167,8 @@ typedef int (*shmrt_dict_iter_fn)(const void *key, size_t klen, const void *val,
 				  void *ctx);
 SHMRT_API int shmrt_dict_iterate(const shmrt_dict_t *d, shmrt_dict_iter_fn fn, void *ctx);
 
-/* Removes every entry (each partition atomically). 0, -ENOSPC, -EUSERS. */
+/* Removes every entry (each partition atomically). 0, -ENOSPC/-ENOMEM (no room for
+ * an empty table: that partition and the later ones keep their entries), -EUSERS. */
 SHMRT_API int shmrt_dict_clear(const shmrt_dict_t *d);
 
 /*

@@ -369,6 +369,112 @@ static void t_memory_bounded(void **s)
 	shmrt_region_close(r);
 }
 
+/* ---- large values, a full region, threads ------------------------------------------- */
+
+static void t_large_values_and_enospc(void **s)
+{
+	(void)s;
+	shmrt_region_t *r = tu_create(tu_name("dictfull"), 4 << 20, 0);
+	shmrt_dict_t d;
+	shmrt_dict_opts_t o = { .max_key = 8, .max_value = 100000, .partitions = 2 };
+	assert_int_equal(shmrt_dict_open(r, "big", SHMRT_O_CREATE, &o, &d), 0);
+	static char v[100000], out[100000];
+	size_t n;
+	int64_t k;
+	/* Values over 16 KiB live in page extents. */
+	for (k = 0;; k++) {
+		memset(v, (int)k, sizeof(v));
+		int rc = shmrt_dict_set(&d, &k, 8, v, 50000);
+		if (rc == -ENOMEM || rc == -ENOSPC) /* arena full / tmpfs full */
+			break;
+		assert_int_equal(rc, 0);
+		assert_true(k < 1000);
+	}
+	print_message("region of 4 MiB: no room after %lld values of 50 kB\n", (long long)k);
+	assert_true(k >= 10);
+	/* Nothing was lost or half-written by the refused set. */
+	assert_int_equal(shmrt_dict_len(&d), (uint64_t)k);
+	assert_int_equal(shmrt_dict_contains(&d, &k, 8), 0);
+	for (int64_t i = 0; i < k; i++) {
+		assert_int_equal(shmrt_dict_get(&d, &i, 8, out, sizeof(out), &n), 0);
+		assert_int_equal(n, 50000);
+		assert_int_equal(out[0], (char)i);
+		assert_int_equal(out[49999], (char)i);
+	}
+	/* A replacement needs room for the new node before the old one is freed. */
+	int64_t z = 0;
+	int rc = shmrt_dict_set(&d, &z, 8, v, 50000);
+	assert_true(rc == -ENOMEM || rc == -ENOSPC);
+	assert_int_equal(shmrt_dict_get(&d, &z, 8, out, sizeof(out), &n), 0);
+	assert_int_equal(out[0], 0);
+	/* Deleting and reclaiming gives the room back. */
+	for (int64_t i = 0; i < 4; i++)
+		assert_int_equal(shmrt_dict_delete(&d, &i, 8), 0);
+	assert_int_equal(shmrt_dict_reclaim(&d, 1000000000), 0);
+	assert_int_equal(shmrt_dict_set(&d, &z, 8, v, 100000), 0);
+	assert_int_equal(shmrt_dict_get(&d, &z, 8, out, sizeof(out), &n), 0);
+	assert_int_equal(n, 100000);
+	shmrt_region_close(r);
+}
+
+#include <pthread.h>
+
+static shmrt_dict_t TD;
+static int t_stop;
+
+static void *th_writer(void *arg)
+{
+	uint64_t me = (uint64_t)(uintptr_t)arg;
+	for (uint64_t seq = 1; seq <= 30000; seq++) {
+		uint64_t key[2] = { me, seq % 50 }, val[2] = { seq, seq ^ 0xabcdef };
+		assert_int_equal(shmrt_dict_set(&TD, key, sizeof(key), val, sizeof(val)), 0);
+		if (seq % 7 == 0)
+			(void)shmrt_dict_delete(&TD, key, sizeof(key));
+	}
+	return NULL;
+}
+
+static void *th_reader(void *arg)
+{
+	(void)arg;
+	uint64_t rng = 77, seen[2][50] = { { 0 } };
+	while (!__atomic_load_n(&t_stop, __ATOMIC_ACQUIRE)) {
+		uint64_t x = tu_rand(&rng), w = x % 2, k = (x >> 8) % 50, key[2] = { w, k }, val[2];
+		size_t n;
+		int rc = shmrt_dict_get(&TD, key, sizeof(key), val, sizeof(val), &n);
+		if (rc == -ENOENT)
+			continue;
+		assert_int_equal(rc, 0);
+		assert_int_equal(val[1], val[0] ^ 0xabcdef);
+		assert_true(val[0] % 50 == k);
+		assert_true(val[0] >= seen[w][k]); /* never backwards */
+		seen[w][k] = val[0];
+	}
+	return NULL;
+}
+
+/* Threads of one process: each has its own reader record; run under TSan too. */
+static void t_threads(void **s)
+{
+	(void)s;
+	shmrt_dict_opts_t o = { .max_key = 16, .max_value = 16, .partitions = 2, .capacity = 8 };
+	assert_int_equal(shmrt_dict_open(R, "threads", SHMRT_O_CREATE, &o, &TD), 0);
+	pthread_t w[2], rd[2];
+	for (int i = 0; i < 2; i++)
+		pthread_create(&rd[i], NULL, th_reader, NULL);
+	for (int i = 0; i < 2; i++)
+		pthread_create(&w[i], NULL, th_writer, (void *)(uintptr_t)i);
+	for (int i = 0; i < 2; i++)
+		pthread_join(w[i], NULL);
+	__atomic_store_n(&t_stop, 1, __ATOMIC_RELEASE);
+	for (int i = 0; i < 2; i++)
+		pthread_join(rd[i], NULL);
+	assert_int_equal(shmrt_dict_reclaim(&TD, 1000000000), 0);
+	shmrt_dict_stats_t st;
+	assert_int_equal(shmrt_dict_stats(&TD, &st), 0);
+	assert_int_equal(st.pending, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -377,6 +483,8 @@ int main(void)
 		cmocka_unit_test(t_random_vs_reference),
 		cmocka_unit_test(t_zero_copy),
 		cmocka_unit_test(t_memory_bounded),
+		cmocka_unit_test(t_large_values_and_enospc),
+		cmocka_unit_test(t_threads),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
