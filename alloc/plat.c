@@ -18,6 +18,9 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+#include <sys/syscall.h>
+#include <linux/futex.h>
+#include <stdint.h>
 
 int shmrt__pmutex_init(pthread_mutex_t *m)
 {
@@ -79,8 +82,8 @@ static int maps_file(int tid, dev_t dev, ino_t ino)
 #define LOCK_SLICE_NS 100000000ull     /* how often a waiter re-checks the owner */
 #define UNKNOWN_OWNER_NS 1000000000ull /* bound when /proc cannot tell */
 
-/* 1: the owner cannot hold this lock; 0: it may; -1: cannot tell. */
-static int owner_impossible(pthread_mutex_t *m, int fd, int tid)
+/* 1: the owner cannot hold the lock whose word is *word; 0: it may; -1: cannot tell. */
+static int owner_impossible_word(const int *word, int fd, int tid)
 {
 	char path[32];
 	snprintf(path, sizeof(path), "/proc/%d", tid);
@@ -92,7 +95,12 @@ static int owner_impossible(pthread_mutex_t *m, int fd, int tid)
 	int maps = maps_file(tid, st.st_dev, st.st_ino);
 	if (maps < 0)
 		return -1;
-	return !maps && (__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) & 0x3fffffff) == tid;
+	return !maps && (__atomic_load_n(word, __ATOMIC_RELAXED) & 0x3fffffff) == tid;
+}
+
+static int owner_impossible(pthread_mutex_t *m, int fd, int tid)
+{
+	return owner_impossible_word(&m->__data.__lock, fd, tid);
 }
 
 int shmrt__pmutex_acquire(pthread_mutex_t *m, int fd, uint64_t deadline)
@@ -142,6 +150,137 @@ int shmrt__pmutex_lock(pthread_mutex_t *m, int fd, void (*recover)(void *), void
 void shmrt__pmutex_unlock(pthread_mutex_t *m)
 {
 	pthread_mutex_unlock(m);
+}
+
+/* ---- TID locks ------------------------------------------------------------------ */
+
+static uint64_t tid_gen = 1;
+static pthread_once_t tid_once = PTHREAD_ONCE_INIT;
+static __thread struct {
+	uint64_t gen;
+	uint32_t tid;
+} tl_tid;
+
+static void tid_child(void)
+{
+	__atomic_fetch_add(&tid_gen, 1, __ATOMIC_RELAXED);
+}
+
+static void tid_init(void)
+{
+	pthread_atfork(NULL, NULL, tid_child);
+}
+
+uint32_t shmrt__tid(void)
+{
+	/* Relaxed: tid_gen changes only in a forked child's only thread. */
+	uint64_t g = __atomic_load_n(&tid_gen, __ATOMIC_RELAXED);
+	if (likely(tl_tid.gen == g))
+		return tl_tid.tid;
+	pthread_once(&tid_once, tid_init);
+	tl_tid.tid = (uint32_t)syscall(SYS_gettid);
+	tl_tid.gen = __atomic_load_n(&tid_gen, __ATOMIC_RELAXED);
+	return tl_tid.tid;
+}
+
+static void tlock_wait(uint32_t *w, uint32_t val, uint64_t ns)
+{
+	struct timespec ts = { (time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull) };
+	/* Not FUTEX_PRIVATE_FLAG: the word is shared between processes. */
+	syscall(SYS_futex, w, FUTEX_WAIT, val, &ts, NULL, 0);
+}
+
+#define TLOCK_FIRST_CHECK_NS 1000000ull
+#define TLOCK_MAX_CHECK_NS 100000000ull
+
+int shmrt__tlock_acquire(uint32_t *w, int fd, uint64_t deadline)
+{
+	uint32_t me = shmrt__tid(), c = 0;
+	/* Acquire: pairs with the release in shmrt__tlock_release(). */
+	if (likely(__atomic_compare_exchange_n(w, &c, me, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)))
+		return 0;
+	uint64_t step = TLOCK_FIRST_CHECK_NS, next = mono_ns() + step, unknown_since = 0;
+	uint32_t unknown_tid = 0;
+	for (;;) {
+		c = __atomic_load_n(w, __ATOMIC_RELAXED);
+		if (c == 0) {
+			/* We have waited: others may wait too, so keep WAITERS set. */
+			if (__atomic_compare_exchange_n(w, &c, me | SHMRT_TLOCK_WAITERS, 0,
+							__ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+				return 0;
+			continue;
+		}
+		uint32_t owner = c & SHMRT_TLOCK_TID;
+		if (owner == SHMRT_TLOCK_UNUSABLE)
+			return -ENOTRECOVERABLE;
+		if (owner == me)
+			return -EDEADLK;
+		uint64_t now = real_ns();
+		if (now >= deadline)
+			return -(deadline == 0 ? EAGAIN : ETIMEDOUT);
+		uint64_t mono = mono_ns();
+		if (mono >= next) {
+			int imp = owner_impossible_word((const int *)(void *)w, fd, (int)owner);
+			if (imp == 1) {
+				/* Dead owner: take over, keeping WAITERS (others may sleep). */
+				uint32_t mine = me | SHMRT_TLOCK_WAITERS | SHMRT_TLOCK_DIED;
+				if (__atomic_compare_exchange_n(w, &c, mine, 0, __ATOMIC_ACQUIRE,
+								__ATOMIC_RELAXED))
+					return -EOWNERDEAD;
+				continue;
+			}
+			if (imp < 0) {
+				if (owner != unknown_tid) {
+					unknown_tid = owner;
+					unknown_since = mono;
+				} else if (mono - unknown_since >= UNKNOWN_OWNER_NS) {
+					return -ENOTRECOVERABLE;
+				}
+			}
+			step = step * 2 < TLOCK_MAX_CHECK_NS ? step * 2 : TLOCK_MAX_CHECK_NS;
+			next = mono + step;
+		}
+		if (!(c & SHMRT_TLOCK_WAITERS)) {
+			if (!__atomic_compare_exchange_n(w, &c, c | SHMRT_TLOCK_WAITERS, 0,
+							 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+				continue;
+			c |= SHMRT_TLOCK_WAITERS;
+		}
+		uint64_t left = deadline - now, slice = next > mono ? next - mono : 0;
+		tlock_wait(w, c, slice < left ? slice : left);
+	}
+}
+
+int shmrt__tlock_release(uint32_t *w)
+{
+	uint32_t c = __atomic_load_n(w, __ATOMIC_RELAXED);
+	if ((c & SHMRT_TLOCK_TID) != shmrt__tid())
+		return -EPERM;
+	if (c & SHMRT_TLOCK_DIED) {
+		/* Taken over and never made consistent: unusable from now on (as glibc's
+		 * robust mutexes). Release: whatever was written is published. */
+		__atomic_store_n(w, SHMRT_TLOCK_UNUSABLE | SHMRT_TLOCK_WAITERS, __ATOMIC_RELEASE);
+		syscall(SYS_futex, w, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+		return 0;
+	}
+	/* Release: the critical section's writes are visible to the next owner
+	 * (pairs with the acquire CAS in shmrt__tlock_acquire()). */
+	uint32_t old = __atomic_exchange_n(w, 0, __ATOMIC_RELEASE);
+	if (old & SHMRT_TLOCK_WAITERS)
+		syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
+	return 0;
+}
+
+int shmrt__tlock_consistent(uint32_t *w)
+{
+	uint32_t c = __atomic_load_n(w, __ATOMIC_RELAXED);
+	if ((c & SHMRT_TLOCK_TID) != shmrt__tid() || !(c & SHMRT_TLOCK_DIED))
+		return -EINVAL;
+	/* Only the owner writes the word besides waiters setting WAITERS: CAS. */
+	while (!__atomic_compare_exchange_n(w, &c, c & ~SHMRT_TLOCK_DIED, 0, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED))
+		;
+	return 0;
 }
 
 #ifdef SHMRT_DEBUG_YIELD

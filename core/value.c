@@ -4,7 +4,7 @@
  * Shared layout of a Value (SHMRT_TYPE_VALUE):
  *   0    magic, type                 (line 0, read-mostly)
  *   64   the 8-byte cell             (line 1)
- *   72   robust process-shared mutex (line 1 too: Python's get_lock())
+ *   72   robust TID lock (line 1 too: Python's get_lock())
  * The lock shares the cell's line: a locked update then moves one line between
  * processes, not two, and lock-free atomics never write the lock word, so they do
  * not suffer from it. (Measured: two lines cost 35% of locked-add throughput.)
@@ -23,6 +23,11 @@
  * Crash behaviour: a cell operation is one atomic instruction, so a killed process
  * never leaves a torn value; a process killed holding the lock hands it to the next
  * locker with -EOWNERDEAD (the value may reflect half of its compound update).
+ *
+ * The lock is a TID lock (alloc/plat.h), not a glibc robust mutex: between two
+ * processes it does 50 M locked adds/s where the robust mutex does 22 M. A dead
+ * holder is found by its waiters (1 ms after they start waiting, then at doubling
+ * intervals), not by the kernel's robust list.
  */
 #define _GNU_SOURCE
 #include "region_int.h"
@@ -42,8 +47,8 @@ struct value_shm {
 	uint32_t type;
 	uint8_t pad0[56];
 	uint64_t cell;
-	pthread_mutex_t lock;
-	uint8_t pad1[16];
+	uint32_t lock;           /* a TID lock (alloc/plat.h) */
+	uint8_t pad1[52];
 };
 _Static_assert(sizeof(struct value_shm) == 128, "value layout");
 _Static_assert(offsetof(struct value_shm, cell) == 64, "value layout");
@@ -111,7 +116,8 @@ static int value_init(void *mem, uint64_t size, void *ctx)
 	v->type = (uint32_t)vi->type;
 	if (vi->init)
 		memcpy(&v->cell, vi->init, vt[vi->type].size);
-	return shmrt__pmutex_init(&v->lock);
+	v->lock = 0;
+	return 0;
 }
 
 int shmrt_value_open(shmrt_region_t *r, const char *name, int type, int oflags,
@@ -292,21 +298,21 @@ int shmrt_value_lock(const shmrt_value_t *v, shmrt_ns_t timeout)
 {
 	if (!v || !v->lock)
 		return -EINVAL;
-	return shmrt__pmutex_acquire(v->lock, shmrt_region_fd(v->region), shmrt__deadline(timeout));
+	return shmrt__tlock_acquire(v->lock, shmrt_region_fd(v->region), shmrt__deadline(timeout));
 }
 
 int shmrt_value_unlock(const shmrt_value_t *v)
 {
 	if (!v || !v->lock)
 		return -EINVAL;
-	return -pthread_mutex_unlock(v->lock);
+	return shmrt__tlock_release(v->lock);
 }
 
 int shmrt_value_consistent(const shmrt_value_t *v)
 {
 	if (!v || !v->lock)
 		return -EINVAL;
-	return -pthread_mutex_consistent(v->lock);
+	return shmrt__tlock_consistent(v->lock);
 }
 
 /* ---- Counter ------------------------------------------------------------------ */

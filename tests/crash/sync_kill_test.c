@@ -114,6 +114,19 @@ static int die_holding_value_lock(void *p)
 	return 0;
 }
 
+static int hold_value_lock_then_die(void *p)
+{
+	(void)p;
+	shmrt_region_t *r;
+	shmrt_value_t v;
+	if (shmrt_region_open(NAME, 0, NULL, &r) ||
+	    shmrt_value_open(r, "W", SHMRT_VT_INT64, 0, NULL, &v) || shmrt_value_lock(&v, -1))
+		return 1;
+	usleep(100000);
+	raise(SIGKILL);
+	return 0;
+}
+
 static int die_holding_lock(void *p)
 {
 	(void)p;
@@ -131,7 +144,7 @@ static void t_value_lock_and_abandon(void **s)
 	(void)s;
 	NAME = tu_name("vlock");
 	shmrt_region_t *r = tu_create(NAME, 8 << 20, 0);
-	shmrt_value_t v;
+	shmrt_value_t v, w;
 	shmrt_lock_t l;
 	assert_int_equal(shmrt_value_open(r, "V", SHMRT_VT_INT64, SHMRT_O_CREATE, NULL, &v), 0);
 	assert_int_equal(tu_wait(tu_fork(die_holding_value_lock, NULL), 5000), 128 + SIGKILL);
@@ -144,6 +157,25 @@ static void t_value_lock_and_abandon(void **s)
 	assert_int_equal(shmrt_value_unlock(&v), 0);
 	assert_int_equal(shmrt_value_lock(&v, 0), 0);
 	assert_int_equal(shmrt_value_unlock(&v), 0);
+
+	/* A waiter already asleep when the holder dies gets the lock within a bound. */
+	assert_int_equal(shmrt_value_open(r, "W", SHMRT_VT_INT64, SHMRT_O_CREATE, NULL, &w), 0);
+	pid_t holder = tu_fork(hold_value_lock_then_die, NULL);
+	uint64_t t0 = tu_ms();
+	while (shmrt_value_lock(&w, 0) == 0) { /* until the holder has it */
+		assert_int_equal(shmrt_value_unlock(&w), 0);
+		usleep(1000);
+		assert_true(tu_ms() - t0 < 5000);
+	}
+	t0 = tu_ms();
+	assert_int_equal(shmrt_value_lock(&w, 5000 * MS), -EOWNERDEAD);
+	print_message("value lock taken over %llu ms after the wait began (holder dies at 100 ms)\n",
+		      (unsigned long long)(tu_ms() - t0));
+	assert_true(tu_ms() - t0 < 1000);
+	assert_int_equal(tu_wait(holder, 5000), 128 + SIGKILL);
+	/* Abandoned: unlocked without consistent -> unusable for everyone, no hang. */
+	assert_int_equal(shmrt_value_unlock(&w), 0);
+	assert_int_equal(shmrt_value_lock(&w, 1000 * MS), -ENOTRECOVERABLE);
 
 	/* Recovery abandoned: released without consistent -> unusable, never a hang. */
 	assert_int_equal(shmrt_lock_open(r, "A", SHMRT_O_CREATE, 0, &l), 0);

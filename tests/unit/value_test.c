@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <pthread.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -156,6 +158,23 @@ static void t_fetch_ops(void **s)
 	assert_int_equal(x.u8, 1);
 }
 
+static void *other_thread(void *arg)
+{
+	const shmrt_value_t *v = arg;
+	assert_int_equal(shmrt_value_lock(v, 0), -EAGAIN);
+	uint64_t t0 = tu_ms();
+	assert_int_equal(shmrt_value_lock(v, 30000000), -ETIMEDOUT);
+	assert_true(tu_ms() - t0 >= 29);
+	assert_int_equal(shmrt_value_unlock(v), -EPERM);
+	return NULL;
+}
+
+static void *exit_holding(void *arg)
+{
+	assert_int_equal(shmrt_value_lock(arg, -1), 0);
+	return NULL; /* the thread ends with the lock held */
+}
+
 static void t_lock(void **s)
 {
 	(void)s;
@@ -165,6 +184,23 @@ static void t_lock(void **s)
 	int64_t x;
 	assert_int_equal(shmrt_value_get_i64(&v, &x), 0);
 	assert_int_equal(shmrt_value_set_i64(&v, x + 1), 0);
+	assert_int_equal(shmrt_value_unlock(&v), 0);
+	assert_int_equal(shmrt_value_lock(&v, 0), 0);
+	assert_int_equal(shmrt_value_lock(&v, 0), -EDEADLK); /* not recursive */
+	assert_int_equal(shmrt_value_consistent(&v), -EINVAL); /* nobody died */
+	/* Another thread: busy, timed out, not the owner. */
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, other_thread, &v), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(shmrt_value_unlock(&v), 0);
+	assert_int_equal(shmrt_value_unlock(&v), -EPERM);
+	/* A thread that exits holding the lock hands it over with -EOWNERDEAD. */
+	assert_int_equal(pthread_create(&t, NULL, exit_holding, &v), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	uint64_t t0 = tu_ms();
+	assert_int_equal(shmrt_value_lock(&v, 2000000000ll), -EOWNERDEAD);
+	assert_true(tu_ms() - t0 < 1000);
+	assert_int_equal(shmrt_value_consistent(&v), 0);
 	assert_int_equal(shmrt_value_unlock(&v), 0);
 	assert_int_equal(shmrt_value_lock(&v, 0), 0);
 	assert_int_equal(shmrt_value_unlock(&v), 0);
