@@ -368,3 +368,17 @@ uint32_t shmrt__thread_rec_slow(struct shmrt_region *r)
 	free(node);
 	return REC_NONE;
 }
+
+/* ---- machine ------------------------------------------------------------------- */
+
+int shmrt__ncpus(void)
+{
+	static int n;
+	int v = load_relaxed(&n);
+	if (!v) {
+		long c = sysconf(_SC_NPROCESSORS_ONLN);
+		v = c > 0 ? (int)c : 1;
+		store_relaxed(&n, v);
+	}
+	return v;
+}
