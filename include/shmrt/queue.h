@@ -72,8 +72,13 @@ SHMRT_API int shmrt_queue_get(const shmrt_queue_t *q, void *buf, size_t cap, siz
 
 /*
  * Burst forms: put n messages (msgs[i], lens[i]) or get up to n, waiting (up to the
- * timeout) only for the first. Return the number moved (0..n), or a negative error
- * when none moved.
+ * timeout) only until the first can move. A put burst claims as many slots as are
+ * free (up to n, stopping before a message over the maximum) with one atomic
+ * operation and publishes them together; a get burst takes every message present (up
+ * to n, stopping before one larger than cap) with one atomic operation. Return the
+ * number moved (1..n), or a negative error when none moved (as put/get; -EMSGSIZE
+ * when the first message is too large). A consumer killed inside get_burst after it
+ * took its batch loses that batch (at-most-once, as a single get loses one message).
  */
 SHMRT_API int shmrt_queue_put_burst(const shmrt_queue_t *q, const void *const *msgs,
 				    const size_t *lens, unsigned n, shmrt_ns_t timeout);
