@@ -9,8 +9,8 @@ medians, and writes build/bench/summary.json: a list of
   {"case": ..., "unit": "ns/op" | "ops/s" | ..., "better": "lower" | "higher",
    "shmrt": <median>, "peers": {"<peer>": <median>, ...}}
 
-Cases measured in an earlier run and not selected by --filter are kept, so that
-`make bench BENCH=...` updates only what it ran. The table shows, for each peer,
+Cases (and implementations of a case) measured in an earlier run and not selected
+by --filter are kept, so that `make bench BENCH=...` updates only what it ran. The table shows, for each peer,
 how many times better shmrt is (>1: shmrt better), and the targets of the issues.
 """
 import argparse
@@ -188,7 +188,16 @@ def main():
                     merged[c["case"]] = c
         except (OSError, ValueError, KeyError, TypeError):
             merged = {}
-    merged.update(fresh)
+    # Merge per implementation: a filtered run updates only what it measured.
+    for case, c in fresh.items():
+        old = merged.get(case)
+        if not old:
+            merged[case] = c
+            continue
+        if c["shmrt"] is not None:
+            old["shmrt"] = c["shmrt"]
+        old.setdefault("peers", {}).update(c["peers"])
+        old["unit"], old["better"] = c["unit"], c["better"]
     out = [merged[k] for k in sorted(merged)]
     with open(args.out, "w") as f:
         json.dump(out, f, indent=2)

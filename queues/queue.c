@@ -57,6 +57,8 @@
 #define QUEUE_MAGIC 0x55455551u /* "QQEU" */
 #define ST_COMMITTED (1ull << 32)
 #define ST_HOLE (2ull << 32)
+#define ST_PEEKED (3ull << 32)   /* claimed by a zero-copy consumer, being read */
+#define ST_RELEASED (4ull << 32) /* a peeked message, released */
 #define SLOT_HDR 16u
 #define STUCK_CHECK_NS 1000000ull /* how long p_tail may sit still before a check */
 
@@ -65,6 +67,9 @@
 #define W_TICKET 1 /* first ticket | VALID | (count - 1) << 40, once known */
 #define TICKET_VALID (1ull << 32)
 #define TICKET_COUNT_SHIFT 40
+/* Thread-record words used by zero-copy consumers (2 and 3 are the RCU's). */
+#define W_PEEK 4    /* queue offset | 1 while a peek is in progress or held, else 0 */
+#define W_PTICKET 5 /* ticket | VALID once known */
 
 
 struct qhdr {
@@ -183,6 +188,22 @@ static void task_retire(struct qhdr *h)
 
 /* ---- dead producers ------------------------------------------------------------- */
 
+/* Whether a live thread holds (or may hold) the peek of ticket T. */
+static int peek_held(const shmrt_queue_t *q, unsigned T)
+{
+	struct shmrt_region *R = (struct shmrt_region *)q->region;
+	for (uint32_t i = 0; i < R->hdr->g.max_threads; i++) {
+		if (load_acquire(&R->threads[i].module[W_PEEK]) != (q->off | 1))
+			continue;
+		uint64_t m = load_acquire(&R->threads[i].module[W_PTICKET]);
+		if ((m & TICKET_VALID) && (unsigned)m != T)
+			continue;
+		if (shmrt__rec_alive(R, i))
+			return 1;
+	}
+	return 0;
+}
+
 /*
  * p_tail has sat at T: complete or hole slot T if no live thread can own ticket T.
  * Returns 1 if p_tail moved (by us or anyone), 0 if a live owner may still commit.
@@ -259,21 +280,52 @@ static int closed_check(void *ctx)
 	return load_acquire(&H(((struct stuck_ctx *)ctx)->q)->closed) ? -EPIPE : 0;
 }
 
+static inline bool slot_held(const shmrt_queue_t *q, unsigned t);
+
+/* A producer that found the next slot held by a zero-copy consumer: the wait ends
+ * (1) when it is released, since c_head need not move meanwhile. */
+static int held_check(void *ctx)
+{
+	const shmrt_queue_t *q = ((struct stuck_ctx *)ctx)->q;
+	if (load_acquire(&H(q)->closed))
+		return -EPIPE;
+	return slot_held(q, ck_pr_load_uint(&H(q)->ring.p_head)) ? 0 : 1;
+}
+
 /* ---- producing ----------------------------------------------------------------- */
 
 /*
  * ck_ring's MPMC reserve (_ck_ring_enqueue_reserve_mp) for up to want tickets at once:
  * one CAS on p_head claims [*ticket, *ticket + *got). *got >= 1 on success.
  */
-static bool reserve_many(struct ck_ring *ring, unsigned want, unsigned *ticket, unsigned *got)
+/* Whether slot t still holds ticket t - nslots, peeked and not yet released. */
+static inline bool slot_held(const shmrt_queue_t *q, unsigned t)
 {
+	return load_acquire(&slot_at(q, t)->state) == ((uint64_t)(t - (q->mask + 1)) | ST_PEEKED);
+}
+
+/* As ck_ring's reserve; also false with *held set when the next slot is still held by
+ * a zero-copy consumer (the ring is full in effect; a burst stops before such a slot). */
+static bool reserve_many(const shmrt_queue_t *q, unsigned want, unsigned *ticket,
+			 unsigned *got, bool *held)
+{
+	struct ck_ring *ring = &H(q)->ring;
 	const unsigned mask = ring->mask;
 	unsigned producer = ck_pr_load_uint(&ring->p_head);
+	*held = false;
 	for (;;) {
 		ck_pr_fence_load();
 		unsigned consumer = ck_pr_load_uint(&ring->c_head);
 		unsigned room = mask - (producer - consumer), n = want < room ? want : room;
 		if ((producer - consumer) < mask) {
+			unsigned k = 0;
+			while (k < n && !slot_held(q, producer + k))
+				k++;
+			if (k == 0) {
+				*held = true;
+				return false;
+			}
+			n = k;
 			/* The CAS is a full barrier (ck_pr), as in ck_ring. */
 			if (ck_pr_cas_uint_value(&ring->p_head, producer, producer + n, &producer)) {
 				*ticket = producer;
@@ -317,7 +369,8 @@ static int reserve_n(const shmrt_queue_t *q, unsigned want, unsigned *ticket, un
 		/* Release, before the reserving CAS (which is a full barrier): a waiter
 		 * that sees our ticket reserved sees this mark. */
 		store_release(&t->module[W_QUEUE], q->off | 1);
-		if (reserve_many(&h->ring, want, ticket, got)) {
+		bool held;
+		if (reserve_many(q, want, ticket, got, &held)) {
 			store_release(&t->module[W_TICKET],
 				      *ticket | TICKET_VALID |
 					      ((uint64_t)(*got - 1) << TICKET_COUNT_SHIFT));
@@ -332,8 +385,18 @@ static int reserve_n(const shmrt_queue_t *q, unsigned want, unsigned *ticket, un
 			return -EAGAIN;
 		/* Full: sleep until a consumer moves c_head (or the deadline). */
 		unsigned c = ck_pr_load_uint(&h->ring.c_head);
-		if (ck_pr_load_uint(&h->ring.p_head) - c < q->mask)
+		if (!held && ck_pr_load_uint(&h->ring.p_head) - c < q->mask)
 			continue;
+		if (held) {
+			if (mono_ns() >= deadline)
+				return -ETIMEDOUT;
+			/* Held by a dead consumer? Then its message is lost with it. */
+			unsigned ph = ck_pr_load_uint(&h->ring.p_head), prev = ph - (q->mask + 1);
+			uint64_t st = (uint64_t)prev | ST_PEEKED;
+			if (slot_held(q, ph) && !peek_held(q, prev) &&
+			    cas_acq_rel(&slot_at(q, ph)->state, &st, (uint64_t)prev | ST_RELEASED))
+				continue;
+		}
 		struct stuck_ctx x = { q };
 		int spin = shmrt__spin_enter(&h->spinners);
 		if (spin) {
@@ -343,7 +406,8 @@ static int reserve_n(const shmrt_queue_t *q, unsigned want, unsigned *ticket, un
 			shmrt__spin_leave(&h->spinners);
 		}
 		int rc = shmrt__wait_ne_spin(&h->ring.c_head, c, &h->chead_waiters, deadline,
-					     STUCK_CHECK_NS * 10, closed_check, &x, 0,
+					     held ? STUCK_CHECK_NS : STUCK_CHECK_NS * 10,
+					     held ? held_check : closed_check, &x, 0,
 					     spin ? SHMRT_YIELD_ITERS : 0);
 		if (rc == -ETIMEDOUT)
 			return -ETIMEDOUT;
@@ -411,6 +475,43 @@ static void publish(const shmrt_queue_t *q, unsigned t)
 	publish_n(q, t, 1);
 }
 
+/*
+ * Before a producer writes slot t: the slot's previous message (ticket t - nslots)
+ * may still be held by a zero-copy consumer (c_head has passed it, so the ring had
+ * room). Wait for its release; if its holder is dead, release it ourselves (the
+ * message is lost with its consumer, as with a get).
+ */
+static void wait_released(const shmrt_queue_t *q, unsigned t)
+{
+	struct slot *s = slot_at(q, t);
+	uint64_t held = (uint64_t)(t - (q->mask + 1)) | ST_PEEKED;
+	/* Acquire: pairs with the release store of shmrt_queue_release(). */
+	if (likely(load_acquire(&s->state) != held))
+		return;
+	uint32_t *hi = (uint32_t *)(void *)&s->state + 1; /* the flags half (little endian) */
+	uint64_t check_at = mono_ns() + STUCK_CHECK_NS;
+	for (unsigned i = 0; load_acquire(&s->state) == held; i++) {
+		if (i < SHMRT_SPIN_ITERS) {
+			cpu_relax();
+			continue;
+		}
+		uint64_t now = mono_ns();
+		if (now >= check_at) {
+			uint64_t st = held;
+			if (!peek_held(q, t - (q->mask + 1)))
+				(void)cas_acq_rel(&s->state, &st,
+						  (uint64_t)(t - (q->mask + 1)) | ST_RELEASED);
+			check_at = now + STUCK_CHECK_NS;
+			continue;
+		}
+		store_relaxed(&s->cwait, 1);
+		fence_seq_cst(); /* pairs with the releaser's fence before its cwait check */
+		if (load_acquire(&s->state) == held)
+			(void)shmrt__futex_wait(hi, (uint32_t)(ST_PEEKED >> 32), check_at);
+		store_relaxed(&s->cwait, 0);
+	}
+}
+
 static void fill(const shmrt_queue_t *q, unsigned t, const void *msg, size_t len, uint64_t flag)
 {
 	struct slot *s = slot_at(q, t);
@@ -430,6 +531,7 @@ static int put_one(const shmrt_queue_t *q, const void *msg, size_t len, uint64_t
 	if (rc)
 		return rc;
 	SHMRT_YIELD_POINT();
+	wait_released(q, t);
 	fill(q, t, msg, len, ST_COMMITTED);
 	SHMRT_YIELD_POINT();
 	publish(q, t);
@@ -461,8 +563,10 @@ int shmrt_queue_put_burst(const shmrt_queue_t *q, const void *const *msgs, const
 	if (rc)
 		return rc;
 	SHMRT_YIELD_POINT();
-	for (unsigned i = 0; i < got; i++)
+	for (unsigned i = 0; i < got; i++) {
+		wait_released(q, t + i);
 		fill(q, t + i, msgs[i], lens[i], ST_COMMITTED);
+	}
 	SHMRT_YIELD_POINT();
 	publish_n(q, t, got);
 	return (int)got;
@@ -476,6 +580,7 @@ int shmrt_queue_reserve(const shmrt_queue_t *q, shmrt_queue_res_t *res, shmrt_ns
 	int rc = reserve(q, &t, shmrt__mono_deadline(timeout), timeout == 0);
 	if (rc)
 		return rc;
+	wait_released(q, t);
 	res->ticket = t;
 	res->data = (char *)slot_at(q, t) + SLOT_HDR;
 	return 0;
@@ -507,6 +612,28 @@ int shmrt_queue_abort(const shmrt_queue_t *q, const shmrt_queue_res_t *res)
 /* ---- consuming --------------------------------------------------------------- */
 
 /*
+ * Slot c at c_head reads c|PEEKED: a zero-copy consumer claimed it and is about to move
+ * c_head (or, having lost the race, to put the state back). Wait a little; after
+ * STUCK_CHECK_NS, if no live thread holds that peek, its holder died before taking the
+ * message: put it back (it is delivered to someone else, not lost).
+ */
+static void peek_in_flight(const shmrt_queue_t *q, unsigned c, uint64_t *since)
+{
+	uint64_t now = mono_ns();
+	if (!*since) {
+		*since = now;
+	} else if (now - *since >= STUCK_CHECK_NS) {
+		*since = now;
+		if (ck_pr_load_uint(&H(q)->ring.c_head) == c && !peek_held(q, c)) {
+			uint64_t st = (uint64_t)c | ST_PEEKED;
+			(void)cas_acq_rel(&slot_at(q, c)->state, &st, (uint64_t)c | ST_COMMITTED);
+		}
+		return;
+	}
+	sched_yield();
+}
+
+/*
  * Takes up to n messages with one CAS on c_head (holes among them are skipped). Returns
  * the number taken (>= 1), -EAGAIN (none now), or -EMSGSIZE (the first one does not
  * fit: *lens says its size; a later one that does not fit ends the batch before it).
@@ -515,6 +642,7 @@ static int take_many(const shmrt_queue_t *q, void *const *bufs, size_t cap, size
 		     unsigned n)
 {
 	struct qhdr *h = H(q);
+	uint64_t since = 0;
 	for (;;) {
 		unsigned c = ck_pr_load_uint(&h->ring.c_head);
 		ck_pr_fence_load();
@@ -530,6 +658,12 @@ static int take_many(const shmrt_queue_t *q, void *const *bufs, size_t cap, size
 			uint32_t len = load_relaxed(&s->len);
 			if (st == ((uint64_t)(c + used) | ST_HOLE))
 				continue;
+			if (st == ((uint64_t)(c + used) | ST_PEEKED)) {
+				if (used == 0)
+					peek_in_flight(q, c, &since);
+				stale = used == 0; /* later: end the batch before it */
+				break;
+			}
 			if (st != ((uint64_t)(c + used) | ST_COMMITTED) || len > q->max_msg) {
 				stale = 1; /* overtaken: c_head moved, the slot was reused */
 				break;
@@ -561,6 +695,7 @@ static int take_many(const shmrt_queue_t *q, void *const *bufs, size_t cap, size
 static int take(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len)
 {
 	struct qhdr *h = H(q);
+	uint64_t since = 0;
 	for (;;) {
 		unsigned c = ck_pr_load_uint(&h->ring.c_head);
 		ck_pr_fence_load();
@@ -574,6 +709,10 @@ static int take(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len)
 		if (st == ((uint64_t)c | ST_HOLE)) {
 			__atomic_compare_exchange_n(&h->ring.c_head, &c, c + 1, 0, __ATOMIC_ACQ_REL,
 						    __ATOMIC_RELAXED);
+			continue;
+		}
+		if (st == ((uint64_t)c | ST_PEEKED)) {
+			peek_in_flight(q, c, &since);
 			continue;
 		}
 		if (st != ((uint64_t)c | ST_COMMITTED) || n > q->max_msg)
@@ -663,6 +802,140 @@ int shmrt_queue_get_burst(const shmrt_queue_t *q, void *const *bufs, size_t cap,
 	}
 	shmrt__wake(&H(q)->ring.c_head, &H(q)->chead_waiters, (int)got);
 	return (int)got;
+}
+
+/* ---- zero-copy consuming ------------------------------------------------------------ */
+
+/*
+ * Claims the oldest message in place: the slot's state goes c|COMMITTED -> c|PEEKED
+ * (CAS), then c_head c -> c + 1 (CAS). Whoever wins the c_head CAS owns the message:
+ * a get that copied the slot before our claim may win it, and then we put the state
+ * back. While PEEKED, producers that wrap around to the slot wait (wait_released).
+ * The thread record says "peek in progress on this queue" before the claim, and the
+ * ticket right after, so a dead holder is recognised (peek_held).
+ */
+static int try_peek(const shmrt_queue_t *q, struct shmrt_thread_rec *tr, shmrt_queue_peek_t *pk)
+{
+	struct qhdr *h = H(q);
+	uint64_t since = 0;
+	for (;;) {
+		unsigned c = ck_pr_load_uint(&h->ring.c_head);
+		ck_pr_fence_load();
+		unsigned p = ck_pr_load_uint(&h->ring.p_tail);
+		if (c == p)
+			return -EAGAIN;
+		ck_pr_fence_load(); /* the slot is read after p_tail (acquire) */
+		struct slot *s = slot_at(q, c);
+		uint64_t st = load_acquire(&s->state);
+		uint32_t n = load_relaxed(&s->len);
+		if (st == ((uint64_t)c | ST_HOLE)) {
+			__atomic_compare_exchange_n(&h->ring.c_head, &c, c + 1, 0, __ATOMIC_ACQ_REL,
+						    __ATOMIC_RELAXED);
+			continue;
+		}
+		if (st == ((uint64_t)c | ST_PEEKED)) {
+			peek_in_flight(q, c, &since);
+			continue;
+		}
+		if (st != ((uint64_t)c | ST_COMMITTED) || n > q->max_msg)
+			continue;
+		if (!cas_acq_rel(&s->state, &st, (uint64_t)c | ST_PEEKED))
+			continue;
+		store_release(&tr->module[W_PTICKET], (uint64_t)c | TICKET_VALID);
+		SHMRT_YIELD_POINT();
+		unsigned expect = c;
+		if (__atomic_compare_exchange_n(&h->ring.c_head, &expect, c + 1, 0, __ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED)) {
+			pk->data = (const char *)s + SLOT_HDR;
+			pk->len = n;
+			pk->ticket = c;
+			return 0;
+		}
+		/* A get took it first: put the state back (a producer may wait on it). */
+		st = (uint64_t)c | ST_PEEKED;
+		(void)cas_acq_rel(&s->state, &st, (uint64_t)c | ST_COMMITTED);
+		store_relaxed(&tr->module[W_PTICKET], 0);
+		fence_seq_cst();
+		if (load_relaxed(&s->cwait))
+			shmrt__futex_wake((uint32_t *)(void *)&s->state + 1, INT_MAX);
+		if (load_relaxed(&h->chead_waiters)) /* producers that found it held */
+			shmrt__futex_wake(&h->ring.c_head, INT_MAX);
+	}
+}
+
+int shmrt_queue_peek(const shmrt_queue_t *q, shmrt_queue_peek_t *pk, shmrt_ns_t timeout)
+{
+	if (!q || !q->shm || !pk)
+		return -EINVAL;
+	struct qhdr *h = H(q);
+	struct shmrt_region *R = (struct shmrt_region *)q->region;
+	uint32_t rec = shmrt__thread_rec(R);
+	if (rec == REC_NONE)
+		return R->attached ? -EUSERS : -EPERM;
+	struct shmrt_thread_rec *tr = &R->threads[rec];
+	if (load_relaxed(&tr->module[W_PEEK]))
+		return -EBUSY; /* one message held per thread */
+	store_relaxed(&tr->module[W_PTICKET], 0);
+	/* Release, before the claiming CAS (a full barrier): whoever sees the slot
+	 * PEEKED sees this mark. */
+	store_release(&tr->module[W_PEEK], q->off | 1);
+	uint64_t deadline = shmrt__mono_deadline(timeout);
+	struct stuck_ctx x = { q };
+	int rc;
+	for (;;) {
+		unsigned p = ck_pr_load_uint(&h->ring.p_tail);
+		ck_pr_fence_load();
+		rc = try_peek(q, tr, pk);
+		if (rc != -EAGAIN)
+			break;
+		if (load_acquire(&h->closed) && ck_pr_load_uint(&h->ring.p_head) == p &&
+		    ck_pr_load_uint(&h->ring.c_head) == p) {
+			rc = -EPIPE;
+			break;
+		}
+		if (timeout == 0)
+			break;
+		if (deadline != UINT64_MAX && mono_ns() >= deadline) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		(void)shmrt__wait_ne(&h->ring.p_tail, p, &h->ptail_waiters, deadline,
+				     STUCK_CHECK_NS, stuck_check, &x);
+	}
+	if (rc) {
+		store_release(&tr->module[W_PEEK], 0);
+		return rc;
+	}
+	shmrt__wake(&h->ring.c_head, &h->chead_waiters, 1);
+	return 0;
+}
+
+int shmrt_queue_release(const shmrt_queue_t *q, const shmrt_queue_peek_t *pk)
+{
+	if (!q || !q->shm || !pk)
+		return -EINVAL;
+	struct shmrt_region *R = (struct shmrt_region *)q->region;
+	uint32_t rec = shmrt__thread_rec(R);
+	if (rec == REC_NONE)
+		return -EINVAL;
+	struct shmrt_thread_rec *tr = &R->threads[rec];
+	if (load_relaxed(&tr->module[W_PEEK]) != (q->off | 1) ||
+	    load_relaxed(&tr->module[W_PTICKET]) != ((uint64_t)pk->ticket | TICKET_VALID))
+		return -EINVAL; /* not the message this thread holds */
+	struct slot *s = slot_at(q, pk->ticket);
+	uint64_t st = (uint64_t)pk->ticket | ST_PEEKED;
+	/* Release: our reads of the message are done before a producer reuses the slot
+	 * (pairs with the acquire in wait_released()). */
+	(void)cas_acq_rel(&s->state, &st, (uint64_t)pk->ticket | ST_RELEASED);
+	store_relaxed(&tr->module[W_PTICKET], 0);
+	store_release(&tr->module[W_PEEK], 0);
+	fence_seq_cst(); /* pairs with the waiter's fence after it sets cwait */
+	if (load_relaxed(&s->cwait))
+		shmrt__futex_wake((uint32_t *)(void *)&s->state + 1, INT_MAX);
+	/* Producers that found this slot held sleep on c_head: let them look again. */
+	if (load_relaxed(&H(q)->chead_waiters))
+		shmrt__futex_wake(&H(q)->ring.c_head, INT_MAX);
+	return 0;
 }
 
 /* ---- JoinableQueue ------------------------------------------------------------ */

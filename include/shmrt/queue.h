@@ -99,6 +99,26 @@ SHMRT_API int shmrt_queue_commit(const shmrt_queue_t *q, const shmrt_queue_res_t
 SHMRT_API int shmrt_queue_abort(const shmrt_queue_t *q, const shmrt_queue_res_t *res);
 
 /*
+ * Zero-copy consuming: peek takes the oldest message (as get does: no other consumer
+ * will see it) and leaves it in its slot; pk->data points to its pk->len bytes, valid
+ * until release. The slot is not reused until then: producers that wrap around to it
+ * wait, so release promptly. One held message per thread. peek: 0, -EAGAIN (empty,
+ * timeout 0), -ETIMEDOUT, -EPIPE (closed and drained), -EBUSY (this thread already
+ * holds one), -EUSERS. release: 0, or -EINVAL (not the message this thread holds).
+ * A consumer killed while holding a message loses it (at-most-once, as with get); a
+ * producer waiting on its slot finds it dead within a few milliseconds and goes on.
+ * Concurrency: with every call. Ordering: as get.
+ */
+typedef struct shmrt_queue_peek {
+	const void *data;
+	size_t len;
+	uint32_t ticket;
+} shmrt_queue_peek_t;
+SHMRT_API int shmrt_queue_peek(const shmrt_queue_t *q, shmrt_queue_peek_t *pk,
+			       shmrt_ns_t timeout);
+SHMRT_API int shmrt_queue_release(const shmrt_queue_t *q, const shmrt_queue_peek_t *pk);
+
+/*
  * JoinableQueue: a queue that counts unfinished tasks. Every put counts one; a
  * consumer calls shmrt_queue_task_done() when it has processed a message; join waits
  * until the count is zero. A producer killed mid-put does not leave its task counted

@@ -22,6 +22,8 @@ enum { MAXP = 450, PER = 120000, LIVEP = 3, LIVEC = 3, BURST = 6 };
 #define MAGIC 0xdeadc0deu
 #define SEC 1000000000ll
 static const char *NAME;
+/* A peeked message is held for a moment now and then, so that kills land on holders. */
+#define SHMRT_TEST_PAUSE() do { if (rand() % 64 == 0) usleep(200); } while (0)
 
 struct msg {
 	uint32_t magic, producer, seq, check;
@@ -97,20 +99,34 @@ static int consumer(void *arg)
 	if (shmrt_region_open(NAME, 0, NULL, &r) || shmrt_queue_open(r, "q", 0, 32, 64, &q))
 		return 1;
 	struct table *t = table_of(r);
-	int burst = getpid() % 2; /* half the consumers take bursts */
+	int mode = getpid() % 3; /* get, burst, or zero-copy peek/release */
 	for (;;) {
 		struct msg m[BURST];
 		void *bufs[BURST];
 		size_t lens[BURST];
 		for (int k = 0; k < BURST; k++)
 			bufs[k] = &m[k];
-		int rc = burst ? shmrt_queue_get_burst(&q, bufs, sizeof(m[0]), lens, BURST, 10 * SEC)
-			       : shmrt_queue_get(&q, &m[0], sizeof(m[0]), &lens[0], 10 * SEC);
+		int rc;
+		if (mode == 1) {
+			rc = shmrt_queue_get_burst(&q, bufs, sizeof(m[0]), lens, BURST, 10 * SEC);
+		} else if (mode == 2) {
+			shmrt_queue_peek_t pk;
+			rc = shmrt_queue_peek(&q, &pk, 10 * SEC);
+			if (rc == 0) {
+				lens[0] = pk.len;
+				memcpy(&m[0], pk.data, pk.len <= sizeof(m[0]) ? pk.len : sizeof(m[0]));
+				SHMRT_TEST_PAUSE(); /* hold it a little: kills land here too */
+				if (shmrt_queue_release(&q, &pk))
+					return 9;
+			}
+		} else {
+			rc = shmrt_queue_get(&q, &m[0], sizeof(m[0]), &lens[0], 10 * SEC);
+		}
 		if (rc == -EPIPE)
 			return 0;
 		if (rc < 0)
 			return 10 + (-rc & 0x3f); /* e.g. a timeout: the queue stalled */
-		int n = burst ? rc : 1;
+		int n = mode == 1 ? rc : 1;
 		for (int k = 0; k < n; k++)
 			record(t, &m[k], lens[k]);
 	}
@@ -206,6 +222,48 @@ static void t_kill_torture(void **s)
 	shmrt_region_close(r);
 }
 
+/* A consumer killed holding a peeked message: producers that wrap around to its slot
+ * go on once its death is seen; the message is lost with it, nothing else. */
+static int die_peeking(void *arg)
+{
+	(void)arg;
+	shmrt_region_t *r;
+	shmrt_queue_t q;
+	shmrt_queue_peek_t pk;
+	if (shmrt_region_open(NAME, 0, NULL, &r) || shmrt_queue_open(r, "pk", 0, 3, 16, &q) ||
+	    shmrt_queue_peek(&q, &pk, 5 * SEC))
+		return 1;
+	raise(SIGKILL);
+	return 0;
+}
+
+static void t_dead_peeker(void **s)
+{
+	(void)s;
+	NAME = tu_name("qpeek");
+	shmrt_region_t *r = tu_create(NAME, 8 << 20, 0);
+	shmrt_queue_t q;
+	assert_int_equal(shmrt_queue_open(r, "pk", SHMRT_O_CREATE, 3, 16, &q), 0);
+	uint32_t cap = shmrt_queue_capacity(&q);
+	assert_int_equal(shmrt_queue_put(&q, "held", 4, 0), 0);
+	assert_int_equal(tu_wait(tu_fork(die_peeking, NULL), 5000), 128 + SIGKILL);
+	/* Fill the ring and wrap around onto the dead consumer's slot. */
+	uint64_t t0 = tu_ms();
+	char buf[16];
+	size_t len;
+	for (uint32_t i = 0; i < 2 * cap + 2; i++) {
+		uint32_t v = i;
+		assert_int_equal(shmrt_queue_put(&q, &v, sizeof(v), 2 * SEC), 0);
+		assert_int_equal(shmrt_queue_get(&q, buf, sizeof(buf), &len, 0), 0);
+		assert_int_equal(len, sizeof(v));
+		assert_memory_equal(buf, &v, sizeof(v)); /* in order; "held" never comes back */
+	}
+	print_message("wrapped past a dead peeker's slot in %llu ms\n",
+		      (unsigned long long)(tu_ms() - t0));
+	assert_true(tu_ms() - t0 < 1000);
+	shmrt_region_close(r);
+}
+
 /* A producer killed between reserve and commit: the queue does not stall. */
 static int die_reserved(void *arg)
 {
@@ -275,6 +333,7 @@ int main(void)
 		cmocka_unit_test(t_dead_reservation_becomes_hole),
 		cmocka_unit_test(t_dead_producer_does_not_block_join),
 		cmocka_unit_test(t_kill_torture),
+		cmocka_unit_test(t_dead_peeker),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -77,7 +77,7 @@ static int producer(void *arg)
 			}
 			int n = shmrt_queue_put_burst(&q, msgs, lens, 8, 10000000000ll);
 			if (n <= 0)
-				return 2;
+				return 30 + (-n & 0x3f);
 			seq += (uint32_t)n;
 		} else if (c->mode == 2) { /* zero-copy */
 			shmrt_queue_res_t res;
@@ -88,8 +88,9 @@ static int producer(void *arg)
 				return 4;
 		} else {
 			size_t len = make(&m[0], (uint32_t)c->id, seq);
-			if (shmrt_queue_put(&q, &m[0], len, 10000000000ll))
-				return 5;
+			int rc = shmrt_queue_put(&q, &m[0], len, 10000000000ll);
+			if (rc)
+				return 100 + (-rc & 0x3f); /* e.g. 100 + ETIMEDOUT */
 			seq++;
 		}
 	}
@@ -106,22 +107,42 @@ static int consumer(void *arg)
 	    shmrt_object_lookup(r, "table", &oi))
 		return 1;
 	struct table *t = shmrt_ptr(r, oi.off);
-	struct msg m;
-	size_t len;
+	static struct msg m[8];
+	size_t lens[8];
+	void *bufs[8];
+	for (int k = 0; k < 8; k++)
+		bufs[k] = &m[k];
 	for (;;) {
-		int rc = shmrt_queue_get(&q, &m, sizeof(m), &len, 20000000000ll);
+		int rc, n = 1;
+		shmrt_queue_peek_t pk;
+		if (c->mode == 1) { /* burst */
+			rc = shmrt_queue_get_burst(&q, bufs, sizeof(m[0]), lens, 8, 20000000000ll);
+			n = rc > 0 ? rc : 0;
+		} else if (c->mode == 2) { /* zero-copy: check it in place, then release */
+			rc = shmrt_queue_peek(&q, &pk, 20000000000ll);
+			if (rc == 0) {
+				lens[0] = pk.len;
+				memcpy(&m[0], pk.data, pk.len <= sizeof(m[0]) ? pk.len : sizeof(m[0]));
+				if (shmrt_queue_release(&q, &pk))
+					return 3;
+			}
+		} else {
+			rc = shmrt_queue_get(&q, &m[0], sizeof(m[0]), &lens[0], 20000000000ll);
+		}
 		if (rc == -EPIPE)
 			return 0;
-		if (rc)
+		if (rc < 0)
 			return 2;
-		if (check(&m, len)) {
-			__atomic_fetch_add(&t->bad, 1, __ATOMIC_RELAXED);
-			continue;
+		for (int k = 0; k < n; k++) {
+			if (check(&m[k], lens[k])) {
+				__atomic_fetch_add(&t->bad, 1, __ATOMIC_RELAXED);
+				continue;
+			}
+			__atomic_fetch_add(&t->got[m[k].producer][m[k].seq], 1, __ATOMIC_RELAXED);
+			if ((int64_t)m[k].seq <= t->last[c->id][m[k].producer])
+				__atomic_fetch_add(&t->bad, 1, __ATOMIC_RELAXED); /* FIFO per producer */
+			t->last[c->id][m[k].producer] = m[k].seq;
 		}
-		__atomic_fetch_add(&t->got[m.producer][m.seq], 1, __ATOMIC_RELAXED);
-		if ((int64_t)m.seq <= t->last[c->id][m.producer])
-			__atomic_fetch_add(&t->bad, 1, __ATOMIC_RELAXED); /* FIFO per producer */
-		t->last[c->id][m.producer] = m.seq;
 	}
 }
 
@@ -144,7 +165,7 @@ static void run(int P, int C, int mode)
 	struct ctx pc[MAXP], cc[64];
 	pid_t pp[MAXP], cp[64];
 	for (int i = 0; i < C; i++) {
-		cc[i] = (struct ctx){ i, 0 };
+		cc[i] = (struct ctx){ i, mode < 0 ? i % 3 : 0 }; /* get, burst, peek/release */
 		cp[i] = tu_fork(consumer, &cc[i]);
 	}
 	for (int i = 0; i < P; i++) {
@@ -175,9 +196,9 @@ static void t_validation(void **s)
 	uint64_t t0 = tu_ms();
 	run(1, 1, 0); /* 1p1c */
 	uint64_t t1 = tu_ms();
-	run(4, 4, -1); /* mixed put / burst / reserve-commit */
+	run(4, 4, -1); /* mixed put / burst / reserve-commit; get / burst / peek-release */
 	uint64_t t2 = tu_ms();
-	run(8, 8, 0); /* 16 processes on 2 cores */
+	run(8, 8, -1); /* 16 processes on 2 cores, every kind of put and get */
 	print_message("1p1c %llu ms, 4p4c mixed %llu ms, 8p8c %llu ms\n",
 		      (unsigned long long)(t1 - t0), (unsigned long long)(t2 - t1),
 		      (unsigned long long)(tu_ms() - t2));

@@ -182,6 +182,57 @@ static void t_joinable(void **s)
 	assert_true(tu_ms() - t0 >= 29);
 }
 
+static void t_peek_release(void **s)
+{
+	(void)s;
+	shmrt_queue_t q;
+	assert_int_equal(shmrt_queue_open(R, "pk", SHMRT_O_CREATE, 3, 32, &q), 0);
+	uint32_t cap = shmrt_queue_capacity(&q); /* 3 */
+	shmrt_queue_peek_t pk, pk2;
+	char buf[32];
+	size_t len;
+	assert_int_equal(shmrt_queue_peek(&q, &pk, 0), -EAGAIN);
+	uint64_t t0 = tu_ms();
+	assert_int_equal(shmrt_queue_peek(&q, &pk, 20 * MS), -ETIMEDOUT);
+	assert_true(tu_ms() - t0 >= 19);
+	assert_int_equal(shmrt_queue_put(&q, "first", 5, 0), 0);
+	assert_int_equal(shmrt_queue_put(&q, "second", 6, 0), 0);
+	assert_int_equal(shmrt_queue_peek(&q, &pk, 0), 0);
+	assert_int_equal(pk.len, 5);
+	assert_memory_equal(pk.data, "first", 5);
+	assert_int_equal(shmrt_queue_peek(&q, &pk2, 0), -EBUSY); /* one per thread */
+	/* The peeked message is taken: a get sees the next one. */
+	assert_int_equal(shmrt_queue_get(&q, buf, sizeof(buf), &len, 0), 0);
+	assert_int_equal(len, 6);
+	assert_memory_equal(buf, "second", 6);
+	/* While held, the slot is not reused: the ring is full one message early. */
+	for (uint32_t i = 0; i + 1 < cap; i++)
+		assert_int_equal(shmrt_queue_put(&q, "x", 1, 0), 0);
+	/* The next put would land on the held slot once it wraps around. */
+	int rc = 0;
+	uint32_t extra = 0;
+	while ((rc = shmrt_queue_put(&q, "y", 1, 0)) == 0)
+		extra++;
+	assert_int_equal(rc, -EAGAIN);
+	assert_int_equal(extra, 0);
+	assert_memory_equal(pk.data, "first", 5); /* still intact */
+	t0 = tu_ms();
+	assert_int_equal(shmrt_queue_put(&q, "y", 1, 20 * MS), -ETIMEDOUT);
+	assert_true(tu_ms() - t0 >= 19);
+	assert_int_equal(shmrt_queue_release(&q, &pk), 0);
+	assert_int_equal(shmrt_queue_release(&q, &pk), -EINVAL);
+	assert_int_equal(shmrt_queue_put(&q, "y", 1, 0), 0); /* the slot is free again */
+	/* Drain; close; a peek then says -EPIPE. */
+	while (shmrt_queue_get(&q, buf, sizeof(buf), &len, 0) == 0)
+		;
+	assert_int_equal(shmrt_queue_put(&q, "z", 1, 0), 0);
+	shmrt_queue_close(&q);
+	assert_int_equal(shmrt_queue_peek(&q, &pk, 0), 0);
+	assert_memory_equal(pk.data, "z", 1);
+	assert_int_equal(shmrt_queue_release(&q, &pk), 0);
+	assert_int_equal(shmrt_queue_peek(&q, &pk, -1), -EPIPE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -189,6 +240,7 @@ int main(void)
 		cmocka_unit_test(t_close),
 		cmocka_unit_test(t_burst_and_reserve),
 		cmocka_unit_test(t_joinable),
+		cmocka_unit_test(t_peek_release),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
