@@ -81,14 +81,18 @@ struct qhdr {
 	uint32_t joinable;
 	uint8_t pad0[40];
 	uint32_t ptail_waiters; /* consumers sleeping on p_tail */
-	uint32_t spinners;      /* waiters in their spin phase (core/wait.h) */
-	uint8_t pad1[56];
+	uint8_t pad1[60];
 	uint32_t chead_waiters; /* producers sleeping on c_head (full) */
 	uint8_t pad2[60];
 	struct ck_ring ring;
 	uint8_t pad3[56];
 	uint32_t unfinished;    /* JoinableQueue: tasks put and not yet done */
 	uint32_t join_waiters;
+	uint8_t pad4[56];
+	uint32_t spinners;      /* waiters in their spin phase (core/wait.h): a line of its
+				 * own, since waiters write it and the waiter counts are read
+				 * on every put and get */
+	uint8_t pad5[60];
 };
 
 struct slot {
@@ -100,6 +104,7 @@ struct slot {
 _Static_assert(offsetof(struct qhdr, ptail_waiters) == 64, "queue layout");
 _Static_assert(offsetof(struct qhdr, ring) == 192, "queue layout");
 _Static_assert(offsetof(struct qhdr, unfinished) == 384, "queue layout");
+_Static_assert(offsetof(struct qhdr, spinners) == 448, "queue layout");
 _Static_assert(sizeof(struct slot) == SLOT_HDR, "slot layout");
 
 #define SLOTS_OFF ((sizeof(struct qhdr) + 63) & ~(size_t)63)
