@@ -66,6 +66,9 @@ double pingpong_us(int mode, uint64_t rounds);
 double pipe_shmrt(uint64_t n, double *wall);
 double pipe_ck_ring_spsc_raw(uint64_t n, double *wall);
 
+/* iox_bench.c (built when Debian's iceoryx C binding is installed) */
+double iox_pingpong_us(uint64_t rounds);
+
 /* dict_bench.c, dict_boost.cc: the Dict cases (1M keys of 16 B, values of 64 B). */
 #define DICT_KEYS 1000000ull
 const char *dict_bench_key(uint64_t i);

@@ -371,6 +371,22 @@ void pingpong_case(benchmark::State &s)
 	}
 	label(s, "us", "lower");
 }
+#ifdef SHMRT_BENCH_IOX
+void pingpong_iceoryx(benchmark::State &s)
+{
+	for (auto _ : s) {
+		double us = iox_pingpong_us(100000);
+		if (us < 0) {
+			s.SkipWithError("iceoryx ping-pong failed (is iox-roudi installed?)");
+			break;
+		}
+		s.SetIterationTime(us * 100000 / 1e6);
+		s.counters["value"] = us;
+	}
+	label(s, "us", "lower");
+}
+#endif
+
 // ---- dict (issue 5) ------------------------------------------------------------------
 
 template <int Workers, int Mixed>
@@ -455,6 +471,10 @@ int main(int argc, char **argv)
 		benchmark::RegisterBenchmark(name, fns[k++])->Iterations(1)->UseManualTime()
 			->Unit(benchmark::kMillisecond);
 	}
+#ifdef SHMRT_BENCH_IOX
+	benchmark::RegisterBenchmark("queue/pingpong/64B/iceoryx", pingpong_iceoryx)->Iterations(1)
+		->UseManualTime()->Unit(benchmark::kMillisecond);
+#endif
 	auto reg_gb = [](const char *name, void (*fn)(benchmark::State &), int64_t n) {
 		benchmark::RegisterBenchmark(name, fn)->Arg(n)->Iterations(1)->UseManualTime()
 			->Unit(benchmark::kMillisecond);

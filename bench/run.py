@@ -42,6 +42,7 @@ TARGETS = {
     ("queue/4p4c/64B", "boost_message_queue"): 1.0,
     ("queue/4p4c/64B", "shmrt_1p1c"): 0.5,
     ("queue/pingpong/64B", "spin_pingpong_raw"): 1 / 3,
+    ("queue/pingpong/64B", "iceoryx"): 1.0,
     ("pipe/1p1c/64B", "ck_ring_spsc_raw"): 0.4,
     ("dict/mixed90/2proc", "boost_interprocess"): 10.0,
     ("dict/mixed90/2proc", "redis_pipelined32"): 2.0,
