@@ -93,6 +93,9 @@ struct qhdr {
 				 * own, since waiters write it and the waiter counts are read
 				 * on every put and get */
 	uint8_t pad5[60];
+	uint32_t chead_cache;   /* a past value of c_head, kept by producers: they read the
+				 * consumers' line only when this says the ring may be full */
+	uint8_t pad6[60];
 };
 
 struct slot {
@@ -105,6 +108,7 @@ _Static_assert(offsetof(struct qhdr, ptail_waiters) == 64, "queue layout");
 _Static_assert(offsetof(struct qhdr, ring) == 192, "queue layout");
 _Static_assert(offsetof(struct qhdr, unfinished) == 384, "queue layout");
 _Static_assert(offsetof(struct qhdr, spinners) == 448, "queue layout");
+_Static_assert(offsetof(struct qhdr, chead_cache) == 512, "queue layout");
 _Static_assert(sizeof(struct slot) == SLOT_HDR, "slot layout");
 
 #define SLOTS_OFF ((sizeof(struct qhdr) + 63) & ~(size_t)63)
@@ -317,10 +321,16 @@ static bool reserve_many(const shmrt_queue_t *q, unsigned want, unsigned *ticket
 	struct ck_ring *ring = &H(q)->ring;
 	const unsigned mask = ring->mask;
 	unsigned producer = ck_pr_load_uint(&ring->p_head);
+	/* c_head only grows, so a past value understates the room: safe. Relaxed: any
+	 * value it ever held will do. */
+	unsigned consumer = load_relaxed(&H(q)->chead_cache);
 	*held = false;
 	for (;;) {
-		ck_pr_fence_load();
-		unsigned consumer = ck_pr_load_uint(&ring->c_head);
+		if (producer - consumer >= mask || mask - (producer - consumer) < want) {
+			ck_pr_fence_load();
+			consumer = ck_pr_load_uint(&ring->c_head);
+			store_relaxed(&H(q)->chead_cache, consumer);
+		}
 		unsigned room = mask - (producer - consumer), n = want < room ? want : room;
 		if ((producer - consumer) < mask) {
 			unsigned k = 0;
@@ -742,6 +752,9 @@ static int get_wait(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len,
 {
 	struct qhdr *h = H(q);
 	struct stuck_ctx x = { q };
+	int first = take(q, buf, cap, len); /* the common case: a message is there */
+	if (first != -EAGAIN)
+		return first;
 	for (;;) {
 		/* Snapshot p_tail BEFORE looking for a message: a message published after
 		 * take() saw the queue empty then changes p_tail from this value, and the
