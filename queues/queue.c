@@ -706,11 +706,16 @@ static int take_many(const shmrt_queue_t *q, void *const *bufs, size_t cap, size
 	}
 }
 
-/* Takes one message if there is one: 0, -EAGAIN (none now), -EMSGSIZE. */
-static int take(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len)
+/*
+ * The oldest message: ticket *c at c_head, committed, in slot *s (state *st, length
+ * *n), read after p_tail (acquire). Skips holes (moving c_head past them) and waits out
+ * a peek in flight. 0, or -EAGAIN (none published). The caller's claim (a CAS) may still
+ * fail: then it calls again.
+ */
+static int head(const shmrt_queue_t *q, unsigned *cp, struct slot **sp, uint64_t *stp,
+		uint32_t *np, uint64_t *since)
 {
 	struct qhdr *h = H(q);
-	uint64_t since = 0;
 	for (;;) {
 		unsigned c = ck_pr_load_uint(&h->ring.c_head);
 		ck_pr_fence_load();
@@ -727,11 +732,31 @@ static int take(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len)
 			continue;
 		}
 		if (st == ((uint64_t)c | ST_PEEKED)) {
-			peek_in_flight(q, c, &since);
+			peek_in_flight(q, c, since);
 			continue;
 		}
 		if (st != ((uint64_t)c | ST_COMMITTED) || n > q->max_msg)
 			continue; /* overtaken: c_head moved and the slot was reused */
+		*cp = c;
+		*sp = s;
+		*stp = st;
+		*np = n;
+		return 0;
+	}
+}
+
+/* Takes one message if there is one: 0, -EAGAIN (none now), -EMSGSIZE. */
+static int take(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len)
+{
+	struct qhdr *h = H(q);
+	uint64_t since = 0;
+	for (;;) {
+		unsigned c;
+		struct slot *s;
+		uint64_t st;
+		uint32_t n;
+		if (head(q, &c, &s, &st, &n, &since))
+			return -EAGAIN;
 		if (n > cap) {
 			*len = n;
 			return -EMSGSIZE;
@@ -837,26 +862,12 @@ static int try_peek(const shmrt_queue_t *q, struct shmrt_thread_rec *tr, shmrt_q
 	struct qhdr *h = H(q);
 	uint64_t since = 0;
 	for (;;) {
-		unsigned c = ck_pr_load_uint(&h->ring.c_head);
-		ck_pr_fence_load();
-		unsigned p = ck_pr_load_uint(&h->ring.p_tail);
-		if (c == p)
+		unsigned c;
+		struct slot *s;
+		uint64_t st;
+		uint32_t n;
+		if (head(q, &c, &s, &st, &n, &since))
 			return -EAGAIN;
-		ck_pr_fence_load(); /* the slot is read after p_tail (acquire) */
-		struct slot *s = slot_at(q, c);
-		uint64_t st = load_acquire(&s->state);
-		uint32_t n = load_relaxed(&s->len);
-		if (st == ((uint64_t)c | ST_HOLE)) {
-			__atomic_compare_exchange_n(&h->ring.c_head, &c, c + 1, 0, __ATOMIC_ACQ_REL,
-						    __ATOMIC_RELAXED);
-			continue;
-		}
-		if (st == ((uint64_t)c | ST_PEEKED)) {
-			peek_in_flight(q, c, &since);
-			continue;
-		}
-		if (st != ((uint64_t)c | ST_COMMITTED) || n > q->max_msg)
-			continue;
 		if (!cas_acq_rel(&s->state, &st, (uint64_t)c | ST_PEEKED))
 			continue;
 		store_release(&tr->module[W_PTICKET], (uint64_t)c | TICKET_VALID);
