@@ -430,28 +430,38 @@ static int reserve_n(const shmrt_queue_t *q, unsigned want, unsigned *ticket, un
 }
 
 /* Publishes tickets [t, t + n) (states already stored), in ticket order. */
+/* Where p_tail stands for a producer of [t, t + n): 0 our turn (inside the range),
+ * 1 past it (someone published us), -1 not yet. Unsigned distances, as in CK. */
+static inline int turn(unsigned pt, unsigned t, unsigned n)
+{
+	unsigned d = pt - t;
+	return d < n ? 0 : d < 0x80000000u ? 1 : -1;
+}
+
 static void publish_n(const shmrt_queue_t *q, unsigned t, unsigned n)
 {
 	struct qhdr *h = H(q);
 	struct stuck_ctx x = { q };
-	/* Wait for the producers ahead of us. They are between reserve and publish, a
-	 * few hundred nanoseconds of work unless preempted: so we spin briefly, yield
-	 * once, then sleep on our own slot's cwait word, which our predecessor's publish
-	 * wakes (one precise wake, no herd). Spinning and yielding alone let the waiting
-	 * producers of 4p4c on 2 cores share the CPU with the preempted one they waited
-	 * for (0.1 M messages/s). Every STUCK_CHECK_NS we check that the producer at
-	 * p_tail lives. */
+	/* Wait until p_tail reaches our range, or passes it: a producer that publishes
+	 * also publishes the committed slots right after its own ("helping"), so that
+	 * a producer preempted between filling its slot and publishing it holds nobody
+	 * up, and waiting producers are done without waking up in turn. We spin briefly
+	 * (within the spin budget), then sleep on our first slot's cwait word, which a
+	 * publisher that reaches or passes us wakes. Every STUCK_CHECK_NS we check that
+	 * the producer at p_tail lives. */
 	struct slot *mine = slot_at(q, t);
 	uint64_t check_at = 0;
-	if (ck_pr_load_uint(&h->ring.p_tail) != t && shmrt__spin_enter(&h->spinners)) {
-		for (unsigned i = 0; i < SHMRT_SPIN_ITERS && ck_pr_load_uint(&h->ring.p_tail) != t;
-		     i++)
+	if (turn(ck_pr_load_uint(&h->ring.p_tail), t, n) < 0 && shmrt__spin_enter(&h->spinners)) {
+		for (unsigned i = 0;
+		     i < SHMRT_SPIN_ITERS && turn(ck_pr_load_uint(&h->ring.p_tail), t, n) < 0; i++)
 			cpu_relax();
 		shmrt__spin_leave(&h->spinners);
 	}
+	unsigned pt;
+	int where;
 	for (;;) {
-		unsigned pt = ck_pr_load_uint(&h->ring.p_tail);
-		if (pt == t)
+		pt = ck_pr_load_uint(&h->ring.p_tail);
+		if ((where = turn(pt, t, n)) >= 0)
 			break;
 		uint64_t now = mono_ns();
 		if (!check_at) {
@@ -462,27 +472,46 @@ static void publish_n(const shmrt_queue_t *q, unsigned t, unsigned n)
 		}
 		store_relaxed(&mine->cwait, 1);
 		/* Seq_cst between announcing and re-reading p_tail: pairs with the fence
-		 * of our predecessor between its p_tail store and its cwait check. */
+		 * of the publisher between its p_tail store and its cwait checks. */
 		fence_seq_cst();
 		if (ck_pr_load_uint(&h->ring.p_tail) == pt)
 			(void)shmrt__futex_wait(&mine->cwait, 1, check_at);
 		store_relaxed(&mine->cwait, 0);
 	}
-	/* Release: the slot's contents and state are visible to consumers that see
-	 * p_tail move (as ck_ring's commit: store fence, then the store). */
-	ck_pr_fence_store();
-	ck_pr_store_uint(&h->ring.p_tail, t + n);
+	unsigned end = pt;
+	if (where == 0) {
+		/* Our turn: publish our slots and the committed (or holed) slots after
+		 * them, up to a bound. Acquire on each state: its contents are complete. */
+		unsigned ph = ck_pr_load_uint(&h->ring.p_head);
+		end = t + n;
+		for (unsigned k = 0; end != ph && k < 64; k++, end++) {
+			uint64_t st = load_acquire(&slot_at(q, end)->state);
+			if (st != ((uint64_t)end | ST_COMMITTED) && st != ((uint64_t)end | ST_HOLE))
+				break;
+		}
+		/* Release: the slots' contents and states are visible to consumers that see
+		 * p_tail move (as ck_ring's commit: store fence, then the store). Only the
+		 * producer whose turn it is stores p_tail (or fix_stuck, by CAS, for a dead
+		 * one), so it never moves backwards. */
+		ck_pr_fence_store();
+		ck_pr_store_uint(&h->ring.p_tail, end);
+	}
 	struct shmrt_region *R = (struct shmrt_region *)q->region;
 	struct shmrt_thread_rec *tr = &R->threads[shmrt__thread_rec(R)];
 	/* Only now may the mark go: a waiter that no longer sees it sees p_tail moved. */
 	store_release(&tr->module[W_QUEUE], 0);
 	store_relaxed(&tr->module[W_TICKET], 0);
-	/* One message: one sleeping consumer to wake (only consumers sleep on p_tail;
-	 * a close wakes them all), and the next producer if it sleeps for its turn. */
-	shmrt__wake(&h->ring.p_tail, &h->ptail_waiters, (int)n); /* includes the fence */
-	struct slot *next = slot_at(q, t + n);
-	if (load_relaxed(&next->cwait))
-		shmrt__futex_wake(&next->cwait, 1);
+	if (where != 0)
+		return; /* published by another producer, who woke whoever needs it */
+	/* Wake one sleeping consumer per message (only consumers sleep on p_tail; a
+	 * close wakes them all); the producers we published for, if they sleep; and the
+	 * producer of the next slot, whose turn it is. */
+	shmrt__wake(&h->ring.p_tail, &h->ptail_waiters, (int)(end - pt)); /* a fence */
+	for (unsigned k = t + n; k != end + 1; k++) {
+		struct slot *o = slot_at(q, k);
+		if (load_relaxed(&o->cwait))
+			shmrt__futex_wake(&o->cwait, 1);
+	}
 }
 
 static void publish(const shmrt_queue_t *q, unsigned t)
