@@ -100,7 +100,7 @@ struct qhdr {
 	uint8_t pad0[40];
 	uint32_t ptail_waiters; /* 1: a consumer went to sleep on p_tail (consumer_sleep) */
 	uint8_t pad1[60];
-	uint32_t chead_waiters; /* producers sleeping on c_head (full) */
+	uint32_t chead_waiters; /* 1: a producer went to sleep on c_head (full or held) */
 	uint8_t pad2[60];
 	struct ck_ring ring;
 	uint8_t pad3[56];
@@ -148,6 +148,15 @@ static inline void consumers_wake(struct qhdr *h)
 	fence_seq_cst(); /* pairs with the fence in consumer_sleep() */
 	if (load_relaxed(&h->ptail_waiters) && exchange_acq_rel(&h->ptail_waiters, 0))
 		shmrt__futex_wake(&h->ring.p_tail, INT_MAX);
+}
+
+/* After c_head moved (or a held slot was released): wake the sleeping producers. Same
+ * flag protocol as the consumers' (producer_sleep). */
+static inline void producers_wake(struct qhdr *h)
+{
+	fence_seq_cst(); /* pairs with the fence in producer_sleep() */
+	if (load_relaxed(&h->chead_waiters) && exchange_acq_rel(&h->chead_waiters, 0))
+		shmrt__futex_wake(&h->ring.c_head, INT_MAX);
 }
 
 /* ---- creation -------------------------------------------------------------------- */
@@ -392,6 +401,36 @@ static int reserve(const shmrt_queue_t *q, unsigned *ticket, uint64_t deadline, 
 	return reserve_n(q, 1, ticket, &got, deadline, try_once);
 }
 
+static uint64_t sleep_slice_ns(void);
+
+/*
+ * A producer sleeps on c_head while the ring is full (or its next slot held): it
+ * raises chead_waiters, and the consumer that moves c_head (or releases the slot)
+ * clears it and wakes every sleeping producer. 0, or -ETIMEDOUT at the deadline; the
+ * caller re-evaluates in any case.
+ */
+static int producer_sleep(const shmrt_queue_t *q, unsigned c, uint64_t deadline,
+			  struct stuck_ctx *x, bool held, int yields)
+{
+	struct qhdr *h = H(q);
+	for (int i = 0; i < yields; i++) {
+		if (ck_pr_load_uint(&h->ring.c_head) != c)
+			return 0;
+		sched_yield();
+	}
+	store_relaxed(&h->chead_waiters, 1);
+	/* Seq_cst between raising the flag and re-reading: pairs with producers_wake(). */
+	fence_seq_cst();
+	if (ck_pr_load_uint(&h->ring.c_head) != c || (held && held_check(x)) || closed_check(x))
+		return 0;
+	uint64_t now = mono_ns();
+	if (now >= deadline)
+		return -ETIMEDOUT;
+	uint64_t slice = held ? sleep_slice_ns() : sleep_slice_ns() * 10;
+	(void)shmrt__futex_wait(&h->ring.c_head, c, now + slice < deadline ? now + slice : deadline);
+	return 0;
+}
+
 static int reserve_n(const shmrt_queue_t *q, unsigned want, unsigned *ticket, unsigned *got,
 		     uint64_t deadline, int try_once)
 {
@@ -446,11 +485,7 @@ static int reserve_n(const shmrt_queue_t *q, unsigned want, unsigned *ticket, un
 				cpu_relax();
 			shmrt__spin_leave(&h->spinners);
 		}
-		int rc = shmrt__wait_ne_spin(&h->ring.c_head, c, &h->chead_waiters, deadline,
-					     held ? STUCK_CHECK_NS : STUCK_CHECK_NS * 10,
-					     held ? held_check : closed_check, &x, 0,
-					     spin ? SHMRT_YIELD_ITERS : 0);
-		if (rc == -ETIMEDOUT)
+		if (producer_sleep(q, c, deadline, &x, held, spin ? SHMRT_YIELD_ITERS : 0))
 			return -ETIMEDOUT;
 	}
 }
@@ -904,7 +939,7 @@ int shmrt_queue_get(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len,
 		return -EINVAL;
 	int rc = get_wait(q, buf, cap, len, shmrt__mono_deadline(timeout), timeout == 0);
 	if (rc == 0)
-		shmrt__wake(&H(q)->ring.c_head, &H(q)->chead_waiters, 1);
+		producers_wake(H(q));
 	return rc;
 }
 
@@ -929,7 +964,7 @@ int shmrt_queue_get_burst(const shmrt_queue_t *q, void *const *bufs, size_t cap,
 		int more = n > 1 ? take_many(q, bufs + 1, cap, lens + 1, n - 1) : 0;
 		got = 1 + (more > 0 ? (unsigned)more : 0);
 	}
-	shmrt__wake(&H(q)->ring.c_head, &H(q)->chead_waiters, (int)got);
+	producers_wake(H(q));
 	return (int)got;
 }
 
@@ -973,8 +1008,7 @@ static int try_peek(const shmrt_queue_t *q, struct shmrt_thread_rec *tr, shmrt_q
 		fence_seq_cst();
 		if (load_relaxed(&s->cwait))
 			shmrt__futex_wake((uint32_t *)(void *)&s->state + 1, INT_MAX);
-		if (load_relaxed(&h->chead_waiters)) /* producers that found it held */
-			shmrt__futex_wake(&h->ring.c_head, INT_MAX);
+		producers_wake(h); /* producers that found it held */
 	}
 }
 
@@ -1020,7 +1054,7 @@ int shmrt_queue_peek(const shmrt_queue_t *q, shmrt_queue_peek_t *pk, shmrt_ns_t 
 		store_release(&tr->module[W_PEEK], 0);
 		return rc;
 	}
-	shmrt__wake(&h->ring.c_head, &h->chead_waiters, 1);
+	producers_wake(h);
 	return 0;
 }
 
@@ -1047,8 +1081,7 @@ int shmrt_queue_release(const shmrt_queue_t *q, const shmrt_queue_peek_t *pk)
 	if (load_relaxed(&s->cwait))
 		shmrt__futex_wake((uint32_t *)(void *)&s->state + 1, INT_MAX);
 	/* Producers that found this slot held sleep on c_head: let them look again. */
-	if (load_relaxed(&H(q)->chead_waiters))
-		shmrt__futex_wake(&H(q)->ring.c_head, INT_MAX);
+	producers_wake(H(q));
 	return 0;
 }
 
