@@ -150,6 +150,19 @@ static inline void consumers_wake(struct qhdr *h)
 		shmrt__futex_wake(&h->ring.p_tail, INT_MAX);
 }
 
+/*
+ * As consumers_wake/producers_wake, right after a seq_cst read-modify-write of the
+ * word the sleepers re-check (p_tail or c_head): that RMW orders the store before the
+ * flag's seq_cst load (C11: the sleeper's fence either follows the RMW in the total
+ * order, and its re-check sees the new value, or precedes the load, which then sees
+ * the flag), so no separate fence is needed: one full barrier per message, not two.
+ */
+static inline void wake_after_rmw(uint32_t *word, uint32_t *flag)
+{
+	if (__atomic_load_n(flag, __ATOMIC_SEQ_CST) && exchange_acq_rel(flag, 0))
+		shmrt__futex_wake(word, INT_MAX);
+}
+
 /* After c_head moved (or a held slot was released): wake the sleeping producers. Same
  * flag protocol as the consumers' (producer_sleep). */
 static inline void producers_wake(struct qhdr *h)
@@ -550,12 +563,12 @@ static void publish_n(const shmrt_queue_t *q, unsigned t, unsigned n)
 			if (st != ((uint64_t)end | ST_COMMITTED) && st != ((uint64_t)end | ST_HOLE))
 				break;
 		}
-		/* Release: the slots' contents and states are visible to consumers that see
-		 * p_tail move (as ck_ring's commit: store fence, then the store). Only the
-		 * producer whose turn it is stores p_tail (or fix_stuck, by CAS, for a dead
-		 * one), so it never moves backwards. */
-		ck_pr_fence_store();
-		ck_pr_store_uint(&h->ring.p_tail, end);
+		/* Seq_cst exchange (release at least): the slots' contents and states are
+		 * visible to consumers that see p_tail move; and it is the full barrier the
+		 * wake-up checks below need (wake_after_rmw). Only the producer whose turn
+		 * it is stores p_tail (or fix_stuck, by CAS, for a dead one), so it never
+		 * moves backwards. */
+		(void)__atomic_exchange_n(&h->ring.p_tail, end, __ATOMIC_SEQ_CST);
 	}
 	struct shmrt_region *R = (struct shmrt_region *)q->region;
 	struct shmrt_thread_rec *tr = &R->threads[shmrt__thread_rec(R)];
@@ -567,10 +580,11 @@ static void publish_n(const shmrt_queue_t *q, unsigned t, unsigned n)
 	/* Wake one sleeping consumer per message (only consumers sleep on p_tail; a
 	 * close wakes them all); the producers we published for, if they sleep; and the
 	 * producer of the next slot, whose turn it is. */
-	consumers_wake(h); /* includes the fence the cwait checks below need */
+	wake_after_rmw(&h->ring.p_tail, &h->ptail_waiters);
 	for (unsigned k = t + n; k != end + 1; k++) {
 		struct slot *o = slot_at(q, k);
-		if (load_relaxed(&o->cwait))
+		/* Seq_cst: ordered after the exchange of p_tail (see wake_after_rmw). */
+		if (__atomic_load_n(&o->cwait, __ATOMIC_SEQ_CST))
 			shmrt__futex_wake(&o->cwait, 1);
 	}
 }
@@ -853,8 +867,10 @@ static int take(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len)
 		}
 		if (n)
 			shmrt__copy_racy(buf, (char *)s + SLOT_HDR, n);
-		/* Acq_rel: our copy is done before producers may reuse the slot. */
-		if (__atomic_compare_exchange_n(&h->ring.c_head, &c, c + 1, 0, __ATOMIC_ACQ_REL,
+		/* Seq_cst (release at least): our copy is done before producers may reuse
+		 * the slot; and it stands for the fence of the producers' wake-up check
+		 * (wake_after_rmw in shmrt_queue_get). */
+		if (__atomic_compare_exchange_n(&h->ring.c_head, &c, c + 1, 0, __ATOMIC_SEQ_CST,
 						__ATOMIC_RELAXED)) {
 			*len = n;
 			return 0;
@@ -938,8 +954,8 @@ int shmrt_queue_get(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len,
 	if (!q || !q->shm || !len || (cap && !buf))
 		return -EINVAL;
 	int rc = get_wait(q, buf, cap, len, shmrt__mono_deadline(timeout), timeout == 0);
-	if (rc == 0)
-		producers_wake(H(q));
+	if (rc == 0) /* take()'s seq_cst CAS on c_head was our last shared store */
+		wake_after_rmw(&H(q)->ring.c_head, &H(q)->chead_waiters);
 	return rc;
 }
 
