@@ -114,6 +114,9 @@ struct qhdr {
 	uint32_t chead_cache;   /* a past value of c_head, kept by producers: they read the
 				 * consumers' line only when this says the ring may be full */
 	uint8_t pad6[60];
+	uint32_t ptail_cache;   /* a past value of p_tail, kept by consumers: they read the
+				 * producers' line only when this says the ring may be empty */
+	uint8_t pad7[60];
 };
 
 struct slot {
@@ -127,6 +130,7 @@ _Static_assert(offsetof(struct qhdr, ring) == 192, "queue layout");
 _Static_assert(offsetof(struct qhdr, unfinished) == 384, "queue layout");
 _Static_assert(offsetof(struct qhdr, spinners) == 448, "queue layout");
 _Static_assert(offsetof(struct qhdr, chead_cache) == 512, "queue layout");
+_Static_assert(offsetof(struct qhdr, ptail_cache) == 576, "queue layout");
 _Static_assert(sizeof(struct slot) == SLOT_HDR, "slot layout");
 
 #define SLOTS_OFF ((sizeof(struct qhdr) + 63) & ~(size_t)63)
@@ -406,12 +410,12 @@ static bool reserve_many(const shmrt_queue_t *q, unsigned want, unsigned *ticket
 }
 
 static int reserve_n(const shmrt_queue_t *q, unsigned want, unsigned *ticket, unsigned *got,
-		     uint64_t deadline, int try_once);
+		     int64_t timeout, int try_once);
 
-static int reserve(const shmrt_queue_t *q, unsigned *ticket, uint64_t deadline, int try_once)
+static int reserve(const shmrt_queue_t *q, unsigned *ticket, int64_t timeout, int try_once)
 {
 	unsigned got;
-	return reserve_n(q, 1, ticket, &got, deadline, try_once);
+	return reserve_n(q, 1, ticket, &got, timeout, try_once);
 }
 
 static uint64_t sleep_slice_ns(void);
@@ -444,9 +448,12 @@ static int producer_sleep(const shmrt_queue_t *q, unsigned c, uint64_t deadline,
 	return 0;
 }
 
+/* timeout is relative (shmrt_ns_t); the deadline is computed only if we must wait:
+ * a clock read per call cost a quarter of 1p1c's time. */
 static int reserve_n(const shmrt_queue_t *q, unsigned want, unsigned *ticket, unsigned *got,
-		     uint64_t deadline, int try_once)
+		     int64_t timeout, int try_once)
 {
+	uint64_t deadline = 0;
 	struct qhdr *h = H(q);
 	struct shmrt_region *R = (struct shmrt_region *)q->region;
 	uint32_t rec = shmrt__thread_rec(R);
@@ -476,6 +483,8 @@ static int reserve_n(const shmrt_queue_t *q, unsigned want, unsigned *ticket, un
 		store_release(&t->module[W_QUEUE], 0);
 		if (try_once)
 			return -EAGAIN;
+		if (!deadline)
+			deadline = shmrt__mono_deadline(timeout);
 		/* Full: sleep until a consumer moves c_head (or the deadline). */
 		unsigned c = ck_pr_load_uint(&h->ring.c_head);
 		if (!held && ck_pr_load_uint(&h->ring.p_head) - c < q->mask)
@@ -640,13 +649,13 @@ static void fill(const shmrt_queue_t *q, unsigned t, const void *msg, size_t len
 	store_release(&s->state, (uint64_t)t | flag);
 }
 
-static int put_one(const shmrt_queue_t *q, const void *msg, size_t len, uint64_t deadline,
+static int put_one(const shmrt_queue_t *q, const void *msg, size_t len, int64_t timeout,
 		   int try_once)
 {
 	if (len > q->max_msg)
 		return -EMSGSIZE;
 	unsigned t;
-	int rc = reserve(q, &t, deadline, try_once);
+	int rc = reserve(q, &t, timeout, try_once);
 	if (rc)
 		return rc;
 	SHMRT_YIELD_POINT();
@@ -661,7 +670,7 @@ int shmrt_queue_put(const shmrt_queue_t *q, const void *msg, size_t len, shmrt_n
 {
 	if (!q || !q->shm || (len && !msg))
 		return -EINVAL;
-	return put_one(q, msg, len, shmrt__mono_deadline(timeout), timeout == 0);
+	return put_one(q, msg, len, timeout, timeout == 0);
 }
 
 int shmrt_queue_put_burst(const shmrt_queue_t *q, const void *const *msgs, const size_t *lens,
@@ -678,7 +687,7 @@ int shmrt_queue_put_burst(const shmrt_queue_t *q, const void *const *msgs, const
 	/* One reservation and one publication for the whole batch (at most the free
 	 * room: a burst waits only until some room exists). */
 	unsigned t, got;
-	int rc = reserve_n(q, ok, &t, &got, shmrt__mono_deadline(timeout), timeout == 0);
+	int rc = reserve_n(q, ok, &t, &got, timeout, timeout == 0);
 	if (rc)
 		return rc;
 	SHMRT_YIELD_POINT();
@@ -696,7 +705,7 @@ int shmrt_queue_reserve(const shmrt_queue_t *q, shmrt_queue_res_t *res, shmrt_ns
 	if (!q || !q->shm || !res)
 		return -EINVAL;
 	unsigned t;
-	int rc = reserve(q, &t, shmrt__mono_deadline(timeout), timeout == 0);
+	int rc = reserve(q, &t, timeout, timeout == 0);
 	if (rc)
 		return rc;
 	wait_released(q, t);
@@ -822,10 +831,17 @@ static int head(const shmrt_queue_t *q, unsigned *cp, struct slot **sp, uint64_t
 	struct qhdr *h = H(q);
 	for (;;) {
 		unsigned c = ck_pr_load_uint(&h->ring.c_head);
-		ck_pr_fence_load();
-		unsigned p = ck_pr_load_uint(&h->ring.p_tail);
-		if (c == p)
-			return -EAGAIN;
+		/* p_tail only grows: a past value above c proves ticket c published. Relaxed:
+		 * the slot's state is read with acquire below, which is what publishes its
+		 * contents (fill's release store). */
+		unsigned p = load_relaxed(&h->ptail_cache);
+		if (p - c - 1 >= 0x80000000u) { /* p <= c: look at the real p_tail */
+			ck_pr_fence_load();
+			p = ck_pr_load_uint(&h->ring.p_tail);
+			store_relaxed(&h->ptail_cache, p);
+			if (c == p)
+				return -EAGAIN;
+		}
 		ck_pr_fence_load(); /* the slot is read after p_tail (acquire) */
 		struct slot *s = slot_at(q, c);
 		uint64_t st = load_acquire(&s->state);
@@ -911,13 +927,14 @@ static void consumer_sleep(const shmrt_queue_t *q, unsigned p, uint64_t deadline
 }
 
 static int get_wait(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len,
-		    uint64_t deadline, int try_once)
+		    int64_t timeout, int try_once)
 {
 	struct qhdr *h = H(q);
 	struct stuck_ctx x = { q };
 	int first = take(q, buf, cap, len); /* the common case: a message is there */
 	if (first != -EAGAIN)
 		return first;
+	uint64_t deadline = shmrt__mono_deadline(timeout); /* only now that we may wait */
 	for (;;) {
 		/* Snapshot p_tail BEFORE looking for a message: a message published after
 		 * take() saw the queue empty then changes p_tail from this value, and the
@@ -953,7 +970,7 @@ int shmrt_queue_get(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len,
 {
 	if (!q || !q->shm || !len || (cap && !buf))
 		return -EINVAL;
-	int rc = get_wait(q, buf, cap, len, shmrt__mono_deadline(timeout), timeout == 0);
+	int rc = get_wait(q, buf, cap, len, timeout, timeout == 0);
 	if (rc == 0) /* take()'s seq_cst CAS on c_head was our last shared store */
 		wake_after_rmw(&H(q)->ring.c_head, &H(q)->chead_waiters);
 	return rc;
@@ -973,8 +990,7 @@ int shmrt_queue_get_burst(const shmrt_queue_t *q, void *const *bufs, size_t cap,
 	} else if (rc != -EAGAIN) {
 		return rc;
 	} else {
-		rc = get_wait(q, bufs[0], cap, &lens[0], shmrt__mono_deadline(timeout),
-			      timeout == 0);
+		rc = get_wait(q, bufs[0], cap, &lens[0], timeout, timeout == 0);
 		if (rc)
 			return rc;
 		int more = n > 1 ? take_many(q, bufs + 1, cap, lens + 1, n - 1) : 0;
