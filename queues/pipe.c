@@ -168,7 +168,7 @@ int shmrt_pipe_send(shmrt_pipe_t *p, const void *msg, size_t len, shmrt_ns_t tim
 		return -EMSGSIZE;
 	struct dir *d = p->out;
 	uint32_t tail = load_relaxed(&d->tail); /* relaxed: we are its only writer */
-	uint64_t deadline = shmrt__mono_deadline(timeout);
+	uint64_t deadline = 0; /* read the clock only if we must wait */
 	if (load_acquire(&H(p)->closed[p->end]))
 		return -EPIPE;
 	while (tail - p->cached_head > p->mask) {
@@ -180,6 +180,8 @@ int shmrt_pipe_send(shmrt_pipe_t *p, const void *msg, size_t len, shmrt_ns_t tim
 			return -EPIPE;
 		if (timeout == 0)
 			return -EAGAIN;
+		if (!deadline)
+			deadline = shmrt__mono_deadline(timeout);
 		int rc = shmrt__wait_ne(&d->head, p->cached_head, &d->head_waiters, deadline,
 					PEER_CHECK_NS, gone_check, p);
 		if (rc)
@@ -191,15 +193,19 @@ int shmrt_pipe_send(shmrt_pipe_t *p, const void *msg, size_t len, shmrt_ns_t tim
 	if (len)
 		shmrt__copy_racy(s + SLOT_HDR, msg, len);
 	store_relaxed((uint32_t *)(void *)s, (uint32_t)len);
-	/* R1: release, pairs with A1 in recv: the slot is written before tail moves. */
-	store_release(&d->tail, tail + 1);
-	shmrt__wake(&d->tail, &d->tail_waiters, 1);
+	/* R1: seq_cst exchange (release at least), pairs with A1 in recv: the slot is
+	 * written before tail moves. It is also the full barrier between this store and
+	 * the waiter check (pairs with the fence in shmrt__wait_ne): no second fence. */
+	(void)__atomic_exchange_n(&d->tail, tail + 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&d->tail_waiters, __ATOMIC_SEQ_CST))
+		shmrt__futex_wake(&d->tail, 1);
 	return 0;
 }
 
 /* Waits until a message is there (0) or the stream ended (-EPIPE). */
-static int wait_readable(shmrt_pipe_t *p, uint64_t deadline, int try_once)
+static int wait_readable(shmrt_pipe_t *p, int64_t timeout, int try_once)
 {
+	uint64_t deadline = 0; /* read the clock only if we must wait */
 	struct dir *d = p->in;
 	uint32_t head = load_relaxed(&d->head);
 	int gone = 0;
@@ -217,6 +223,8 @@ static int wait_readable(shmrt_pipe_t *p, uint64_t deadline, int try_once)
 		}
 		if (try_once)
 			return -EAGAIN;
+		if (!deadline)
+			deadline = shmrt__mono_deadline(timeout);
 		int rc = shmrt__wait_ne(&d->tail, p->cached_tail, &d->tail_waiters, deadline,
 					PEER_CHECK_NS, gone_check, p);
 		if (rc == -ETIMEDOUT)
@@ -229,7 +237,7 @@ int shmrt_pipe_recv(shmrt_pipe_t *p, void *buf, size_t cap, size_t *len, shmrt_n
 {
 	if (!p || !p->shm || !len || (cap && !buf))
 		return -EINVAL;
-	int rc = wait_readable(p, shmrt__mono_deadline(timeout), timeout == 0);
+	int rc = wait_readable(p, timeout, timeout == 0);
 	if (rc)
 		return rc;
 	struct dir *d = p->in;
@@ -244,9 +252,11 @@ int shmrt_pipe_recv(shmrt_pipe_t *p, void *buf, size_t cap, size_t *len, shmrt_n
 	}
 	if (n)
 		shmrt__copy_racy(buf, s + SLOT_HDR, n);
-	/* R2: release, pairs with A2 in send: we are done with the slot. */
-	store_release(&d->head, head + 1);
-	shmrt__wake(&d->head, &d->head_waiters, 1);
+	/* R2: seq_cst exchange (release at least), pairs with A2 in send: we are done
+	 * with the slot; and the full barrier before the waiter check (as R1). */
+	(void)__atomic_exchange_n(&d->head, head + 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&d->head_waiters, __ATOMIC_SEQ_CST))
+		shmrt__futex_wake(&d->head, 1);
 	*len = n;
 	return 0;
 }
@@ -255,7 +265,7 @@ int shmrt_pipe_poll(shmrt_pipe_t *p, shmrt_ns_t timeout)
 {
 	if (!p || !p->shm)
 		return -EINVAL;
-	int rc = wait_readable(p, shmrt__mono_deadline(timeout), timeout == 0);
+	int rc = wait_readable(p, timeout, timeout == 0);
 	return rc == -EPIPE ? 0 : rc; /* end of stream is readable: recv says -EPIPE */
 }
 
