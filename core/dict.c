@@ -887,38 +887,38 @@ int shmrt_dict_cas(const shmrt_dict_t *d, const void *key, size_t klen, const vo
 	return rc;
 }
 
-static __thread void *upd_buf;
-static __thread size_t upd_cap;
-
 int shmrt_dict_update(const shmrt_dict_t *d, const void *key, size_t klen,
 		      shmrt_dict_update_fn fn, void *ctx)
 {
-	if (upd_cap < d->max_value || !upd_buf) {
-		void *b = realloc(upd_buf, d->max_value ? d->max_value : 1);
-		if (!b)
-			return -ENOMEM;
-		upd_buf = b;
-		upd_cap = d->max_value;
-	}
+	/* The new value is built in a buffer of max_value bytes: on the stack when small,
+	 * else from the heap for this call (allocated before the lock is taken). */
+	char small[4096];
+	void *buf = d->max_value <= sizeof(small) ? small : malloc(d->max_value);
+	if (!buf)
+		return -ENOMEM;
 	struct wctx w;
 	uint64_t hash, *link;
 	struct dict_node *n;
 	int rc = wbegin(d, key, klen, &w, &hash, &link, &n);
-	if (rc)
+	if (rc) {
+		if (buf != small)
+			free(buf);
 		return rc;
+	}
 	size_t newlen = 0;
-	int what = fn(n ? node_val(n) : NULL, n ? n->vlen : 0, upd_buf, d->max_value, &newlen,
-		      ctx);
+	int what = fn(n ? node_val(n) : NULL, n ? n->vlen : 0, buf, d->max_value, &newlen, ctx);
 	rc = what;
 	if (what == SHMRT_DICT_STORE) {
 		int e = newlen > d->max_value ? -EMSGSIZE
-					      : wstore(&w, hash, link, n, key, klen, upd_buf, newlen);
+					      : wstore(&w, hash, link, n, key, klen, buf, newlen);
 		if (e)
 			rc = e;
 	} else if (what == SHMRT_DICT_DELETE && n) {
 		wdelete(&w, link, n);
 	}
 	wunlock(&w);
+	if (buf != small)
+		free(buf);
 	return rc;
 }
 

@@ -414,6 +414,13 @@ static void t_large_values_and_enospc(void **s)
 	assert_int_equal(shmrt_dict_set(&d, &z, 8, v, 100000), 0);
 	assert_int_equal(shmrt_dict_get(&d, &z, 8, out, sizeof(out), &n), 0);
 	assert_int_equal(n, 100000);
+	/* update with a maximum over 4 KiB builds the value in a heap buffer */
+	int mode = 0;
+	int64_t nk = 777, x = 0;
+	assert_int_equal(shmrt_dict_update(&d, &nk, 8, incr, &mode), SHMRT_DICT_STORE);
+	assert_int_equal(shmrt_dict_update(&d, &nk, 8, incr, &mode), SHMRT_DICT_STORE);
+	assert_int_equal(shmrt_dict_get_i64(&d, nk, &x), 0);
+	assert_int_equal(x, 2);
 	shmrt_region_close(r);
 }
 
