@@ -26,10 +26,17 @@
  * Every check is made against a CAS, so a stale decision cannot move p_tail backwards
  * or hole a committed message: the owner clears its mark only after advancing p_tail.
  *
- * Consuming: read c_head and p_tail; if they differ, read slot c's state and length,
- * copy the payload out, then CAS c_head from c to c + 1 (as ck_ring's dequeue, but
- * copying the message's length, not the slot's). A consumer killed before its CAS
- * took nothing; after it, it lost that one message (at-most-once).
+ * Consuming: read c_head, then slot c's state (acquire); if it says ticket c is
+ * committed, copy the payload out and CAS c_head from c to c + 1 (as ck_ring's
+ * dequeue, but copying the message's length, not the slot's). The state alone decides,
+ * not p_tail: a committed slot is complete (fill's release store), and taking it before
+ * its publication keeps the ticket order, since c_head only passes committed slots.
+ * This spares the consumer the producers' p_tail line on every message; p_tail
+ * remains what sleeping consumers wait on. A consumer killed before its CAS took
+ * nothing; after it, it lost that one message (at-most-once). Consequences: c_head may
+ * run ahead of p_tail, so a dead producer's slot T may already be consumed and reused
+ * when fix_stuck looks at it: it holes T only if the slot still carries the previous
+ * lap's ticket (slots start that way, see queue_init).
  *
  * Bursts: put_burst reserves up to n tickets with one CAS on p_head (as ck_ring's
  * reserve, for n), fills them, and publishes them with one store of p_tail; the
@@ -114,9 +121,6 @@ struct qhdr {
 	uint32_t chead_cache;   /* a past value of c_head, kept by producers: they read the
 				 * consumers' line only when this says the ring may be full */
 	uint8_t pad6[60];
-	uint32_t ptail_cache;   /* a past value of p_tail, kept by consumers: they read the
-				 * producers' line only when this says the ring may be empty */
-	uint8_t pad7[60];
 };
 
 struct slot {
@@ -130,7 +134,6 @@ _Static_assert(offsetof(struct qhdr, ring) == 192, "queue layout");
 _Static_assert(offsetof(struct qhdr, unfinished) == 384, "queue layout");
 _Static_assert(offsetof(struct qhdr, spinners) == 448, "queue layout");
 _Static_assert(offsetof(struct qhdr, chead_cache) == 512, "queue layout");
-_Static_assert(offsetof(struct qhdr, ptail_cache) == 576, "queue layout");
 _Static_assert(sizeof(struct slot) == SLOT_HDR, "slot layout");
 
 #define SLOTS_OFF ((sizeof(struct qhdr) + 63) & ~(size_t)63)
@@ -192,6 +195,15 @@ static int queue_init(void *mem, uint64_t size, void *ctx)
 	h->max_msg = qi->max_msg;
 	h->joinable = qi->joinable;
 	ck_ring_init(&h->ring, qi->nslots);
+	/* Slot i first serves ticket i: it starts as if ticket i - nslots had been there
+	 * and was released, so "not committed yet" reads the same in every lap. */
+	for (uint32_t i = 0; i < qi->nslots; i++) {
+		struct slot *sl = (struct slot *)(void *)((char *)mem + SLOTS_OFF +
+							  (size_t)i * qi->slot_size);
+		sl->state = (uint64_t)(uint32_t)(i - qi->nslots) | ST_RELEASED;
+		sl->len = 0;
+		sl->cwait = 0;
+	}
 	h->magic = QUEUE_MAGIC;
 	return 0;
 }
@@ -294,9 +306,13 @@ static int fix_stuck(const shmrt_queue_t *q, unsigned T)
 		if (shmrt__rec_alive(R, i))
 			return 0; /* a live thread holds (or may hold) T */
 	}
-	/* The owner is dead. Keep a committed message; otherwise make a hole. */
+	/* The owner is dead. A slot that still carries the previous lap's ticket was
+	 * never committed: make it a hole (the CAS fails, harmlessly, if it changes
+	 * under us). Any other state means ticket T was committed, and maybe consumed
+	 * already and the slot reused by a later lap (consumers take committed slots
+	 * before p_tail reaches them): leave it alone and only move p_tail. */
 	int holed = 0;
-	if (st != ((uint64_t)T | ST_COMMITTED) && st != ((uint64_t)T | ST_HOLE)) {
+	if ((unsigned)st == T - (q->mask + 1)) {
 		if (!cas_acq_rel(&s->state, &st, (uint64_t)T | ST_HOLE))
 			return 0; /* it changed under us: look again next time */
 		holed = 1;
@@ -309,7 +325,7 @@ static int fix_stuck(const shmrt_queue_t *q, unsigned T)
 	consumers_wake(h);
 	struct slot *next = slot_at(q, T + 1); /* its producer may sleep for its turn */
 	if (load_relaxed(&next->cwait))
-		shmrt__futex_wake(&next->cwait, 1);
+		shmrt__futex_wake(&next->cwait, INT_MAX);
 	return 1;
 }
 
@@ -568,8 +584,10 @@ static void publish_n(const shmrt_queue_t *q, unsigned t, unsigned n)
 		unsigned ph = ck_pr_load_uint(&h->ring.p_head);
 		end = t + n;
 		for (unsigned k = 0; end != ph && k < 64; k++, end++) {
+			/* Committed, holed, or already taken by a zero-copy consumer: in every
+			 * case its producer is done with it. */
 			uint64_t st = load_acquire(&slot_at(q, end)->state);
-			if (st != ((uint64_t)end | ST_COMMITTED) && st != ((uint64_t)end | ST_HOLE))
+			if ((unsigned)st != end || (st >> 32) == 0)
 				break;
 		}
 		/* Seq_cst exchange (release at least): the slots' contents and states are
@@ -593,8 +611,10 @@ static void publish_n(const shmrt_queue_t *q, unsigned t, unsigned n)
 	for (unsigned k = t + n; k != end + 1; k++) {
 		struct slot *o = slot_at(q, k);
 		/* Seq_cst: ordered after the exchange of p_tail (see wake_after_rmw). */
+		/* INT_MAX: with consumers ahead of p_tail, two producers a lap apart may
+		 * sleep on one slot's word. */
 		if (__atomic_load_n(&o->cwait, __ATOMIC_SEQ_CST))
-			shmrt__futex_wake(&o->cwait, 1);
+			shmrt__futex_wake(&o->cwait, INT_MAX);
 	}
 }
 
@@ -772,15 +792,11 @@ static int take_many(const shmrt_queue_t *q, void *const *bufs, size_t cap, size
 	struct qhdr *h = H(q);
 	uint64_t since = 0;
 	for (;;) {
-		unsigned c = ck_pr_load_uint(&h->ring.c_head);
-		ck_pr_fence_load();
-		unsigned p = ck_pr_load_uint(&h->ring.p_tail);
-		if (c == p)
-			return -EAGAIN;
-		ck_pr_fence_load(); /* the slots are read after p_tail (acquire) */
-		unsigned avail = p - c, k = 0, used = 0;
+		unsigned c = ck_pr_load_uint(&h->ring.c_head), k = 0, used = 0;
 		int stale = 0;
-		for (; used < avail && k < n; used++) {
+		/* The committed (or holed) slots from c_head on, up to n messages and at most
+		 * a ring's worth of slots. A3 (acquire) on each state. */
+		for (; used <= q->mask && k < n; used++) {
 			struct slot *s = slot_at(q, c + used);
 			uint64_t st = load_acquire(&s->state);
 			uint32_t len = load_relaxed(&s->len);
@@ -793,7 +809,8 @@ static int take_many(const shmrt_queue_t *q, void *const *bufs, size_t cap, size
 				break;
 			}
 			if (st != ((uint64_t)(c + used) | ST_COMMITTED) || len > q->max_msg) {
-				stale = 1; /* overtaken: c_head moved, the slot was reused */
+				/* Not committed yet (the batch ends here), or overtaken. */
+				stale = ck_pr_load_uint(&h->ring.c_head) != c;
 				break;
 			}
 			if (len > cap) {
@@ -807,8 +824,10 @@ static int take_many(const shmrt_queue_t *q, void *const *bufs, size_t cap, size
 				shmrt__copy_racy(bufs[k], (char *)s + SLOT_HDR, len);
 			lens[k++] = len;
 		}
-		if (stale || used == 0)
+		if (stale)
 			continue;
+		if (used == 0)
+			return -EAGAIN;
 		/* Acq_rel: our copies are done before producers may reuse the slots. */
 		if (__atomic_compare_exchange_n(&h->ring.c_head, &c, c + used, 0, __ATOMIC_ACQ_REL,
 						__ATOMIC_RELAXED)) {
@@ -831,21 +850,19 @@ static int head(const shmrt_queue_t *q, unsigned *cp, struct slot **sp, uint64_t
 	struct qhdr *h = H(q);
 	for (;;) {
 		unsigned c = ck_pr_load_uint(&h->ring.c_head);
-		/* p_tail only grows: a past value above c proves ticket c published. Relaxed:
-		 * the slot's state is read with acquire below, which is what publishes its
-		 * contents (fill's release store). */
-		unsigned p = load_relaxed(&h->ptail_cache);
-		if (p - c - 1 >= 0x80000000u) { /* p <= c: look at the real p_tail */
-			ck_pr_fence_load();
-			p = ck_pr_load_uint(&h->ring.p_tail);
-			store_relaxed(&h->ptail_cache, p);
-			if (c == p)
-				return -EAGAIN;
-		}
-		ck_pr_fence_load(); /* the slot is read after p_tail (acquire) */
 		struct slot *s = slot_at(q, c);
+		/* A3: acquire, pairs with fill()'s release store of the state: the contents
+		 * are complete once the state says committed, published or not yet (see
+		 * "Consuming" in the file comment). */
 		uint64_t st = load_acquire(&s->state);
 		uint32_t n = load_relaxed(&s->len);
+		if (st == ((uint64_t)c | ST_COMMITTED) && n <= q->max_msg) {
+			*cp = c;
+			*sp = s;
+			*stp = st;
+			*np = n;
+			return 0;
+		}
 		if (st == ((uint64_t)c | ST_HOLE)) {
 			__atomic_compare_exchange_n(&h->ring.c_head, &c, c + 1, 0, __ATOMIC_ACQ_REL,
 						    __ATOMIC_RELAXED);
@@ -855,13 +872,11 @@ static int head(const shmrt_queue_t *q, unsigned *cp, struct slot **sp, uint64_t
 			peek_in_flight(q, c, since);
 			continue;
 		}
-		if (st != ((uint64_t)c | ST_COMMITTED) || n > q->max_msg)
-			continue; /* overtaken: c_head moved and the slot was reused */
-		*cp = c;
-		*sp = s;
-		*stp = st;
-		*np = n;
-		return 0;
+		/* Ticket c is not committed: nothing to take, unless c_head moved meanwhile
+		 * (the slot we read was reused by a later lap). */
+		if (ck_pr_load_uint(&h->ring.c_head) != c)
+			continue;
+		return -EAGAIN;
 	}
 }
 
@@ -945,8 +960,8 @@ static int get_wait(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len,
 		if (rc != -EAGAIN)
 			return rc;
 		SHMRT_YIELD_POINT(); /* the window a lost wakeup would need */
-		if (load_acquire(&h->closed) && ck_pr_load_uint(&h->ring.p_head) == p &&
-		    ck_pr_load_uint(&h->ring.c_head) == p)
+		if (load_acquire(&h->closed) &&
+		    ck_pr_load_uint(&h->ring.p_head) == ck_pr_load_uint(&h->ring.c_head))
 			return -EPIPE; /* closed and drained */
 		if (try_once)
 			return -EAGAIN;
@@ -1069,8 +1084,8 @@ int shmrt_queue_peek(const shmrt_queue_t *q, shmrt_queue_peek_t *pk, shmrt_ns_t 
 		rc = try_peek(q, tr, pk);
 		if (rc != -EAGAIN)
 			break;
-		if (load_acquire(&h->closed) && ck_pr_load_uint(&h->ring.p_head) == p &&
-		    ck_pr_load_uint(&h->ring.c_head) == p) {
+		if (load_acquire(&h->closed) &&
+		    ck_pr_load_uint(&h->ring.p_head) == ck_pr_load_uint(&h->ring.c_head)) {
 			rc = -EPIPE;
 			break;
 		}
@@ -1174,7 +1189,10 @@ uint32_t shmrt_queue_size(const shmrt_queue_t *q)
 {
 	struct qhdr *h = H(q);
 	unsigned c = ck_pr_load_uint(&h->ring.c_head);
-	return (ck_pr_load_uint(&h->ring.p_tail) - c) & q->mask;
+	unsigned d = ck_pr_load_uint(&h->ring.p_tail) - c;
+	/* Consumers may run ahead of p_tail (they take committed slots before their
+	 * publication): then nothing published is left. */
+	return d > q->mask ? 0 : d;
 }
 
 int shmrt_queue_empty(const shmrt_queue_t *q)
