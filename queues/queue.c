@@ -45,11 +45,15 @@
  * (up to n, skipping holes) and takes it with one CAS on c_head. 1p1c with bursts of
  * 32: 76 M messages/s, against 9 M one at a time.
  *
- * Blocking: consumers sleep on p_tail, producers waiting for space on c_head, each
- * with a waiter count, so a put or get calls the kernel only when someone sleeps. A
- * producer waiting for its turn to publish spins, then yields, but never sleeps on
- * the consumers' futex: with a wake of all sleepers per message, 1p1c ran at 3 M
- * messages/s; with one consumer woken per message and yielding committers, 8 M.
+ * Blocking (each step measured; see the README for the figures):
+ *  - consumers sleep on p_tail, producers waiting for room on c_head, each side behind
+ *    a flag (consumer_sleep/producer_sleep, ck_ec's idea): a put or get calls the
+ *    kernel only for the first message after someone slept;
+ *  - a producer waiting for its turn to publish sleeps on its own slot's cwait word;
+ *    whoever publishes up to it wakes exactly that word, and a publisher also
+ *    publishes the committed slots after its own (helping);
+ *  - spinning before sleeping is bounded by a spin budget (core/wait.h): with more
+ *    waiters than cores, spinners only take the CPU from the process they wait for.
  */
 #define _GNU_SOURCE
 #include "../core/region_int.h"
