@@ -228,6 +228,26 @@ static inline struct dict_table *table_of(const shmrt_dict_t *d, uint32_t p)
 	return at(RG(d), load_acquire(&d->tables[p]));
 }
 
+/*
+ * Repair and reclamation walk what a dead writer (or a corrupted region) left: every
+ * offset is checked before it is followed, and a bad one ends the walk (what lies
+ * beyond leaks; nothing is read out of bounds).
+ */
+static inline bool node_ok(struct shmrt_region *r, uint64_t off)
+{
+	return off >= r->hdr->g.arena_off && off <= r->pub.size - sizeof(struct dict_node) &&
+	       !(off & 7);
+}
+
+static inline bool table_ok(struct shmrt_region *r, uint64_t off)
+{
+	if (off < r->hdr->g.arena_off || off > r->pub.size - sizeof(struct dict_table) || (off & 7))
+		return false;
+	struct dict_table *t = at(r, off);
+	return t->magic == TABLE_MAGIC && t->mask < (1ull << MAX_BUCKETS_LOG) &&
+	       !(t->mask & (t->mask + 1)) && off + table_bytes(t->mask + 1) <= r->pub.size;
+}
+
 /* ---- writers: locking, journal, retirement, reclamation ----------------------------- */
 
 struct wctx {
@@ -288,6 +308,10 @@ static uint64_t free_table_nodes(struct wctx *w, struct dict_table *t)
 	for (uint64_t b = 0; b <= t->mask; b++) {
 		uint64_t off;
 		while ((off = t->buckets[b])) {
+			if (!node_ok(w->r, off)) {
+				t->buckets[b] = 0; /* a bad offset: the rest of the chain leaks */
+				break;
+			}
 			struct dict_node *n = at(w->r, off);
 			bytes += node_bytes(n);
 			t->buckets[b] = n->next;
@@ -305,6 +329,10 @@ static void free_list(struct wctx *w)
 	while ((off = pt->j_a)) {
 		struct limbo *e = at(w->r, off);
 		uint64_t bytes;
+		if (!node_ok(w->r, off) || ((e->repoch & 1) && !table_ok(w->r, off))) {
+			pt->j_a = 0; /* a bad entry: the rest of the list leaks */
+			break;
+		}
 		if (e->repoch & 1) {
 			struct dict_table *t = (struct dict_table *)e;
 			bytes = table_bytes(t->mask + 1) + free_table_nodes(w, t);
@@ -502,16 +530,21 @@ static void maybe_resize(struct wctx *w)
 
 static int in_table(struct wctx *w, struct dict_table *t, uint64_t off)
 {
-	for (uint64_t b = 0; b <= t->mask; b++)
-		for (uint64_t o = t->buckets[b]; o; o = ((struct dict_node *)at(w->r, o))->next)
+	for (uint64_t b = 0; b <= t->mask; b++) {
+		uint32_t steps = 0;
+		for (uint64_t o = t->buckets[b]; o && node_ok(w->r, o) && steps++ < MAX_CHAIN;
+		     o = ((struct dict_node *)at(w->r, o))->next)
 			if (o == off)
 				return 1;
+	}
 	return 0;
 }
 
 static int in_limbo(struct wctx *w, uint64_t off)
 {
-	for (uint64_t o = w->pt->limbo; o; o = ((struct limbo *)at(w->r, o))->rnext)
+	uint32_t steps = 0;
+	for (uint64_t o = w->pt->limbo; o && node_ok(w->r, o) && steps++ < MAX_CHAIN;
+	     o = ((struct limbo *)at(w->r, o))->rnext)
 		if (o == off)
 			return 1;
 	return 0;
@@ -522,20 +555,25 @@ static void recover(void *ctx)
 {
 	struct wctx *w = ctx;
 	struct dict_part *pt = w->pt;
+	if (!table_ok(w->r, w->d->tables[w->p])) {
+		pt->j_op = J_NONE; /* corrupted beyond repair: leave it (checks report it) */
+		return;
+	}
 	struct dict_table *cur = at(w->r, w->d->tables[w->p]);
 	switch (pt->j_op) {
 	case J_SET:
 	case J_DEL:
-		if (pt->j_a && !in_table(w, cur, pt->j_a))
+		if (pt->j_a && node_ok(w->r, pt->j_a) && !in_table(w, cur, pt->j_a))
 			free_block(w, pt->j_a); /* never published */
-		if (pt->j_b && !in_table(w, cur, pt->j_b) && !in_limbo(w, pt->j_b))
+		if (pt->j_b && node_ok(w->r, pt->j_b) && !in_table(w, cur, pt->j_b) &&
+		    !in_limbo(w, pt->j_b))
 			retire(w, pt->j_b, 0, node_bytes(at(w->r, pt->j_b)));
 		break;
 	case J_TABLE:
 		if (pt->j_a && w->d->tables[w->p] == pt->j_a) {
-			if (!in_limbo(w, pt->j_b))
+			if (table_ok(w->r, pt->j_b) && !in_limbo(w, pt->j_b))
 				retire(w, pt->j_b, 1, 0);
-		} else if (pt->j_a) {
+		} else if (pt->j_a && table_ok(w->r, pt->j_a)) {
 			struct dict_table *t = at(w->r, pt->j_a);
 			if (pt->j_c && !in_table(w, t, pt->j_c))
 				free_block(w, pt->j_c);
@@ -546,9 +584,10 @@ static void recover(void *ctx)
 	case J_FREE: {
 		/* The dead writer may have journaled the cut but not made it yet. */
 		uint64_t *l = &pt->limbo;
-		while (*l && *l != pt->j_a)
+		uint32_t steps = 0;
+		while (*l && *l != pt->j_a && node_ok(w->r, *l) && steps++ < MAX_CHAIN)
 			l = &((struct limbo *)at(w->r, *l))->rnext;
-		*l = 0;
+		*l = 0; /* cut at j_a (or at a bad link: what lies beyond leaks) */
 		free_list(w);
 		break;
 	}
@@ -560,22 +599,30 @@ static void recover(void *ctx)
 	/* Recount from the structure: the dead writer may have stopped between a commit
 	 * and its counter updates. */
 	uint64_t count = 0, bytes = table_bytes(cur->mask + 1), ln = 0, lb = 0;
-	for (uint64_t b = 0; b <= cur->mask; b++)
-		for (uint64_t o = cur->buckets[b]; o; o = ((struct dict_node *)at(w->r, o))->next) {
+	for (uint64_t b = 0; b <= cur->mask; b++) {
+		uint32_t steps = 0;
+		for (uint64_t o = cur->buckets[b]; o && node_ok(w->r, o) && steps++ < MAX_CHAIN;
+		     o = ((struct dict_node *)at(w->r, o))->next) {
 			count++;
 			bytes += node_bytes(at(w->r, o));
 		}
-	for (uint64_t o = pt->limbo; o; o = ((struct limbo *)at(w->r, o))->rnext) {
+	}
+	uint32_t lsteps = 0;
+	for (uint64_t o = pt->limbo; o && node_ok(w->r, o) && lsteps++ < MAX_CHAIN;
+	     o = ((struct limbo *)at(w->r, o))->rnext) {
 		struct limbo *e = at(w->r, o);
 		ln++;
-		if (e->repoch & 1) {
+		if ((e->repoch & 1) && table_ok(w->r, o)) {
 			struct dict_table *t = (struct dict_table *)e;
 			lb += table_bytes(t->mask + 1);
-			for (uint64_t b = 0; b <= t->mask; b++)
-				for (uint64_t q = t->buckets[b]; q;
+			for (uint64_t b = 0; b <= t->mask; b++) {
+				uint32_t steps = 0;
+				for (uint64_t q = t->buckets[b];
+				     q && node_ok(w->r, q) && steps++ < MAX_CHAIN;
 				     q = ((struct dict_node *)at(w->r, q))->next)
 					lb += node_bytes(at(w->r, q));
-		} else {
+			}
+		} else if (!(e->repoch & 1)) {
 			lb += node_bytes((struct dict_node *)e);
 		}
 	}
@@ -1083,7 +1130,9 @@ static int check_part(struct wctx *w, const char **why)
 				*why = "node in the wrong bucket or with a wrong hash";
 				return -EBADMSG;
 			}
-			for (uint64_t q = n->next; q; q = ((struct dict_node *)at(r, q))->next) {
+			uint32_t steps = 0;
+			for (uint64_t q = n->next; q && node_ok(r, q) && steps++ < MAX_CHAIN;
+			     q = ((struct dict_node *)at(r, q))->next) {
 				struct dict_node *m = at(r, q);
 				if (m->hash == n->hash && m->klen == n->klen &&
 				    !memcmp(m->kv, n->kv, n->klen)) {

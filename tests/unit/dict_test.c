@@ -424,6 +424,38 @@ static void t_large_values_and_enospc(void **s)
 	shmrt_region_close(r);
 }
 
+#include "core/dict_int.h"
+
+/* A corrupted chain (an offset out of the region) is an error, never a wild read. */
+static void t_corrupted_chain(void **s)
+{
+	(void)s;
+	shmrt_dict_t d;
+	shmrt_dict_opts_t o = { .max_key = 8, .max_value = 8, .partitions = 1, .capacity = 8 };
+	assert_int_equal(shmrt_dict_open(R, "corrupt", SHMRT_O_CREATE, &o, &d), 0);
+	for (int64_t k = 0; k < 4; k++)
+		assert_int_equal(shmrt_dict_set_i64(&d, k, k), 0);
+	const char *why = NULL;
+	assert_int_equal(shmrt__dict_check(&d, &why), 0);
+	/* Point every bucket's first node's `next` (node offset 16) past the region. */
+	uint64_t *buckets = (uint64_t *)((char *)shmrt_ptr(R, d.tables[0]) + 32);
+	for (int b = 0; b < 8; b++)
+		if (buckets[b]) {
+			uint64_t *next = (uint64_t *)((char *)shmrt_ptr(R, buckets[b]) + 16);
+			*next = (uint64_t)1 << 62;
+		}
+	int bad = 0;
+	for (int64_t k = 0; k < 16; k++) {
+		int64_t v;
+		int rc = shmrt_dict_get_i64(&d, k, &v);
+		assert_true(rc == 0 || rc == -ENOENT || rc == -EBADMSG);
+		bad += rc == -EBADMSG;
+	}
+	assert_true(bad > 0); /* absent keys walk into the bad link */
+	assert_int_equal(shmrt__dict_check(&d, &why), -EBADMSG);
+	print_message("check: %s\n", why);
+}
+
 #include <pthread.h>
 
 static shmrt_dict_t TD;
@@ -492,6 +524,7 @@ int main(void)
 		cmocka_unit_test(t_memory_bounded),
 		cmocka_unit_test(t_large_values_and_enospc),
 		cmocka_unit_test(t_threads),
+		cmocka_unit_test(t_corrupted_chain),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
