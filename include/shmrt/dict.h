@@ -82,11 +82,14 @@ SHMRT_API SHMRT_MUST_USE int shmrt_dict_open(shmrt_region_t *r, const char *name
  * Returns 0, -ENOENT (absent), -EMSGSIZE (key over the maximum; or cap too small:
  * then *vlen says how much is needed and buf is untouched), -EUSERS (no thread record
  * for the caller), -EBADMSG (a corrupted chain).
+ * Concurrency: any threads of any processes, with every call (lock-free).
+ * Ordering: acquire: observes everything the value's writer did before its set.
  */
 SHMRT_API int shmrt_dict_get(const shmrt_dict_t *d, const void *key, size_t klen, void *buf,
 			     size_t cap, size_t *vlen);
 
-/* 1 if key is present, 0 if not, or a negative error as shmrt_dict_get. */
+/* 1 if key is present, 0 if not, or a negative error as shmrt_dict_get.
+ * Concurrency and Ordering: as shmrt_dict_get. */
 SHMRT_API int shmrt_dict_contains(const shmrt_dict_t *d, const void *key, size_t klen);
 
 /*
@@ -95,6 +98,9 @@ SHMRT_API int shmrt_dict_contains(const shmrt_dict_t *d, const void *key, size_t
  * several gets see the map without writers being able to free what they read.
  * Nestable. Keep sections short: memory retired meanwhile waits for them. Do not call
  * shmrt_dict_reclaim inside one. read_lock returns 0 or -EUSERS.
+ * Concurrency: per thread (a section belongs to the calling thread); any number of
+ * threads and processes at once. Ordering: read_lock is a full barrier (the section's
+ * loads follow it); read_unlock a release.
  */
 SHMRT_API int shmrt_dict_read_lock(const shmrt_dict_t *d);
 SHMRT_API void shmrt_dict_read_unlock(const shmrt_dict_t *d);
@@ -103,6 +109,7 @@ SHMRT_API void shmrt_dict_read_unlock(const shmrt_dict_t *d);
  * Zero-copy get, inside a read section: *val points to the value (8-byte aligned,
  * read-only, valid until read_unlock). Returns 0, -ENOENT, -EMSGSIZE (key), -EPERM
  * (not inside a read section), -EBADMSG.
+ * Concurrency and Ordering: as shmrt_dict_get.
  */
 SHMRT_API int shmrt_dict_get_ref(const shmrt_dict_t *d, const void *key, size_t klen,
 				 const void **val, size_t *vlen);
@@ -111,6 +118,8 @@ SHMRT_API int shmrt_dict_get_ref(const shmrt_dict_t *d, const void *key, size_t 
  * Inserts or replaces key's value. Returns 0, -EMSGSIZE (key or value over the
  * maximum; nothing written), -ENOSPC/-ENOMEM (no memory for the node; the map is
  * unchanged), -EUSERS, -ENOTRECOVERABLE (the partition lock is corrupted).
+ * Concurrency: with every call; writers of one partition are serialised.
+ * Ordering: release: the node is complete before it is reachable.
  */
 SHMRT_API int shmrt_dict_set(const shmrt_dict_t *d, const void *key, size_t klen,
 			     const void *val, size_t vlen);
@@ -120,12 +129,14 @@ SHMRT_API int shmrt_dict_set(const shmrt_dict_t *d, const void *key, size_t klen
  * key was present (the present value is left alone); with out non-NULL, the value
  * now stored is copied out as by shmrt_dict_get (-EMSGSIZE if cap is too small, the
  * insertion having happened or not as the other cases). Errors as shmrt_dict_set.
+ * Concurrency and Ordering: as shmrt_dict_set (atomic with respect to other writers).
  */
 SHMRT_API int shmrt_dict_setdefault(const shmrt_dict_t *d, const void *key, size_t klen,
 				    const void *val, size_t vlen, void *out, size_t cap,
 				    size_t *outlen);
 
-/* Removes key. Returns 0, -ENOENT (absent), -EMSGSIZE, -EUSERS, -ENOTRECOVERABLE. */
+/* Removes key. Returns 0, -ENOENT (absent), -EMSGSIZE, -EUSERS, -ENOTRECOVERABLE.
+ * Concurrency and Ordering: as shmrt_dict_set. */
 SHMRT_API int shmrt_dict_delete(const shmrt_dict_t *d, const void *key, size_t klen);
 
 /*
@@ -133,6 +144,7 @@ SHMRT_API int shmrt_dict_delete(const shmrt_dict_t *d, const void *key, size_t k
  * expect (elen bytes); with expect NULL, inserts only if key is absent. Returns 0
  * (replaced), -EAGAIN (the value differs, or key is present when expect is NULL),
  * -ENOENT (absent, expect non-NULL), or an error of shmrt_dict_set.
+ * Concurrency and Ordering: as shmrt_dict_set (the compare and the store are atomic).
  */
 SHMRT_API int shmrt_dict_cas(const shmrt_dict_t *d, const void *key, size_t klen,
 			     const void *expect, size_t elen, const void *val, size_t vlen);
@@ -147,13 +159,15 @@ enum { SHMRT_DICT_KEEP = 0, SHMRT_DICT_STORE = 1, SHMRT_DICT_DELETE = 2 };
  * return SHMRT_DICT_DELETE, SHMRT_DICT_KEEP, or a negative error (returned as is,
  * the map unchanged). fn runs with the partition lock held: it must be short and must
  * not call the dict. Returns what fn returned (>= 0), or an error of shmrt_dict_set.
+ * Concurrency and Ordering: as shmrt_dict_set; fn sees the latest committed value.
  */
 typedef int (*shmrt_dict_update_fn)(const void *old, size_t oldlen, void *newbuf, size_t cap,
 				    size_t *newlen, void *ctx);
 SHMRT_API int shmrt_dict_update(const shmrt_dict_t *d, const void *key, size_t klen,
 				shmrt_dict_update_fn fn, void *ctx);
 
-/* Number of entries (exact when no writer runs; a sum of per-partition counts). */
+/* Number of entries (exact when no writer runs; a sum of per-partition counts).
+ * Concurrency: any. Ordering: relaxed (a racy sum while writers run). */
 SHMRT_API uint64_t shmrt_dict_len(const shmrt_dict_t *d);
 
 /*
@@ -161,14 +175,17 @@ SHMRT_API uint64_t shmrt_dict_len(const shmrt_dict_t *d);
  * partition walked in one read section on one table: an entry present during the
  * whole walk is seen exactly once; one set, deleted or resized concurrently is seen
  * at most once, with a value it had. fn returning non-zero stops the walk and is
- * returned. fn must not call shmrt_dict_reclaim. Returns 0, fn's value, -EUSERS.
+ * returned. fn must not call shmrt_dict_reclaim. Returns 0, fn's value, -EUSERS,
+ * -EBADMSG (a corrupted chain).
+ * Concurrency and Ordering: as shmrt_dict_get, per partition.
  */
 typedef int (*shmrt_dict_iter_fn)(const void *key, size_t klen, const void *val, size_t vlen,
 				  void *ctx);
 SHMRT_API int shmrt_dict_iterate(const shmrt_dict_t *d, shmrt_dict_iter_fn fn, void *ctx);
 
 /* Removes every entry (each partition atomically). 0, -ENOSPC/-ENOMEM (no room for
- * an empty table: that partition and the later ones keep their entries), -EUSERS. */
+ * an empty table: that partition and the later ones keep their entries), -EUSERS.
+ * Concurrency: with every call; not atomic across partitions. Ordering: as set. */
 SHMRT_API int shmrt_dict_clear(const shmrt_dict_t *d);
 
 /*
@@ -176,6 +193,8 @@ SHMRT_API int shmrt_dict_clear(const shmrt_dict_t *d);
  * and deleted nodes, old tables). Readers killed in a read section are skipped.
  * Returns 0, -ETIMEDOUT (a live reader stayed in its section past the timeout),
  * -EDEADLK (called inside a read section), -EUSERS.
+ * Concurrency: any (it takes each partition lock in turn). Ordering: returns after every
+ * reader that was inside a section at the call has left it.
  */
 SHMRT_API int shmrt_dict_reclaim(const shmrt_dict_t *d, shmrt_ns_t timeout);
 
@@ -192,7 +211,7 @@ typedef struct shmrt_dict_stats {
 	uint32_t partitions, max_key, max_value;
 } shmrt_dict_stats_t;
 
-/* Statistics (racy sums while writers run). 0. Concurrency: any. */
+/* Statistics (racy sums while writers run). 0. Concurrency: any. Ordering: relaxed. */
 SHMRT_API int shmrt_dict_stats(const shmrt_dict_t *d, shmrt_dict_stats_t *st);
 
 /* ---- typed helpers: 8-byte keys and values ----------------------------------------- */
