@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <stdint.h>
 
 int shmrt__pmutex_init(pthread_mutex_t *m)
@@ -150,6 +151,64 @@ int shmrt__pmutex_lock(pthread_mutex_t *m, int fd, void (*recover)(void *), void
 void shmrt__pmutex_unlock(pthread_mutex_t *m)
 {
 	pthread_mutex_unlock(m);
+}
+
+/* ---- asymmetric barriers ------------------------------------------------------- */
+
+int shmrt__asym_state;
+
+static void asym_child(void)
+{
+	/* A fork copies the flag, not (for certain) the kernel's registration. */
+	__atomic_store_n(&shmrt__asym_state, 0, __ATOMIC_RELAXED);
+}
+
+/* SHMRT_TEST_NO_MEMBARRIER=1 (tests): behave as on a kernel without membarrier, with
+ * fences on both sides. Every process of the test must have it. */
+static int asym_test_off(void)
+{
+	static int off = -1;
+	int v = __atomic_load_n(&off, __ATOMIC_RELAXED);
+	if (unlikely(v < 0)) {
+		const char *e = getenv("SHMRT_TEST_NO_MEMBARRIER");
+		v = e && *e == '1';
+		__atomic_store_n(&off, v, __ATOMIC_RELAXED);
+	}
+	return v;
+}
+
+static void asym_init(void)
+{
+	pthread_atfork(NULL, NULL, asym_child);
+}
+
+int shmrt__asym_register(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	int s = __atomic_load_n(&shmrt__asym_state, __ATOMIC_RELAXED);
+	if (s)
+		return s;
+	pthread_once(&once, asym_init);
+	/* The registration runs a full barrier in this thread: a sleeper whose heavy
+	 * barrier came before it sees our stores, and we see its announcement. */
+	if (asym_test_off())
+		s = -1;
+	else
+		s = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0 ? 1 : -1;
+	__atomic_store_n(&shmrt__asym_state, s, __ATOMIC_RELAXED);
+	return s;
+}
+
+int shmrt__heavy_barrier(void)
+{
+	if (unlikely(asym_test_off())) {
+		__atomic_thread_fence(__ATOMIC_SEQ_CST); /* every waker fences too */
+		return 0;
+	}
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0)
+		return 0;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return -1;
 }
 
 /* ---- TID locks ------------------------------------------------------------------ */

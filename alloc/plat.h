@@ -24,6 +24,7 @@
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
+#define SHMRT_NOINLINE __attribute__((noinline))
 #define SHMRT_CACHELINE 64
 #define SHMRT_ALIGNED(n) __attribute__((aligned(n)))
 
@@ -68,6 +69,35 @@ static inline void shmrt__copy_racy(void *dst, const void *src, size_t n)
 #else
 	memcpy(dst, src, n);
 #endif
+}
+
+/*
+ * Asymmetric barriers (the idea of folly's asymmetricLightBarrier and of liburcu's
+ * membarrier flavor): a Dekker pair in which one side runs per message and the other
+ * only before it sleeps. The hot side (a waker: store the index, then read the
+ * waiter flag) calls shmrt__light_barrier(), a compiler barrier once this process is
+ * registered with membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED); the cold
+ * side (a sleeper: announce itself, then re-read the index) calls
+ * shmrt__heavy_barrier(), membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED), which runs a
+ * full barrier on every CPU that runs a registered process. Either the waker's
+ * index store is visible to the sleeper's re-read, or the waker's flag load comes
+ * after that barrier and sees the announcement.
+ *
+ * Without membarrier (old kernel, seccomp), shmrt__light_barrier() is a full fence
+ * and shmrt__heavy_barrier() returns -1: the caller fences and bounds its sleep.
+ * A forked child registers again on its first light barrier.
+ */
+extern int shmrt__asym_state; /* 0 unknown, 1 registered, -1 unavailable */
+int shmrt__asym_register(void); /* 1 registered, or -1 */
+int shmrt__heavy_barrier(void); /* 0, or -1 (a full fence only: bound the sleep) */
+
+static inline void shmrt__light_barrier(void)
+{
+	/* Relaxed: the state changes only in this process (registration, fork). */
+	if (likely(__atomic_load_n(&shmrt__asym_state, __ATOMIC_RELAXED) > 0))
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	else if (shmrt__asym_register() < 0)
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
 /* ---- clocks -------------------------------------------------------------------- */

@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -26,6 +27,21 @@
 
 #define SHMRT_SPIN_ITERS 200
 #define SHMRT_YIELD_ITERS 4
+
+/* The period of a sleeper's self-checks (peer liveness, stuck slots): dflt, or
+ * SHMRT_TEST_SLICE_MS when set, so that tests can make a lost wake-up show as a
+ * multi-second stall instead of a short delay. */
+static inline uint64_t shmrt__slice_ns(uint64_t dflt)
+{
+	static uint64_t v; /* per file: every caller in it passes the same dflt */
+	uint64_t x = __atomic_load_n(&v, __ATOMIC_RELAXED); /* all threads compute the same */
+	if (!x) {
+		const char *e = getenv("SHMRT_TEST_SLICE_MS");
+		x = e && atoi(e) > 0 ? (uint64_t)atoi(e) * 1000000ull : dflt;
+		__atomic_store_n(&v, x, __ATOMIC_RELAXED);
+	}
+	return x;
+}
 
 /* Monotonic deadline for a shmrt timeout (0: now, <0: never). */
 static inline uint64_t shmrt__mono_deadline(int64_t timeout_ns)
@@ -58,15 +74,26 @@ static inline void shmrt__futex_wake(uint32_t *addr, int n)
 	syscall(SYS_futex, addr, FUTEX_WAKE, n, NULL, NULL, 0);
 }
 
+/* Waker pairs with a heavy barrier (shmrt__light_barrier, plat.h), not a fence. */
+#define SHMRT_WAIT_ASYM 1
+/* `yields` rounds of (a yield, then `spin` more pauses) before sleeping, not bare
+ * yields: a longer wait before the kernel, which a yield per round keeps fair to a
+ * peer that shares our core. */
+#define SHMRT_WAIT_SPIN_YIELD 2
+/* Sleep slice when the heavy barrier is unavailable but a waker may skip its fence. */
+#define SHMRT_ASYM_FALLBACK_SLICE_NS 1000000ull
+
 /*
  * Waits until *addr != val, or the deadline. Spins, yields, then sleeps with
  * *waiters incremented (so that wakers know to call futex_wake). 0 or -ETIMEDOUT.
  * If slice_ns > 0 the sleep is cut in slices and check(ctx) runs between them;
- * a non-zero result of check ends the wait with that result.
+ * a non-zero result of check ends the wait with that result. flags: SHMRT_WAIT_ASYM
+ * if the wakers store, call shmrt__light_barrier() and read *waiters.
  */
 static inline int shmrt__wait_ne_spin(uint32_t *addr, uint32_t val, uint32_t *waiters,
 				       uint64_t deadline, uint64_t slice_ns,
-				       int (*check)(void *ctx), void *ctx, int spin, int yields)
+				       int (*check)(void *ctx), void *ctx, int spin, int yields,
+				       int flags)
 {
 	for (int i = 0; i < spin; i++) {
 		if (load_acquire(addr) != val)
@@ -77,12 +104,22 @@ static inline int shmrt__wait_ne_spin(uint32_t *addr, uint32_t val, uint32_t *wa
 		if (load_acquire(addr) != val)
 			return 0;
 		sched_yield();
+		for (int k = 0; (flags & SHMRT_WAIT_SPIN_YIELD) && k < spin; k++) {
+			if (load_acquire(addr) != val)
+				return 0;
+			cpu_relax();
+		}
 	}
 	fetch_add_acq_rel(waiters, 1);
+	/* Between announcing ourselves and re-reading the word, a barrier that pairs with
+	 * the waker's (store, barrier, waiter check): no lost wakeup. An asymmetric waker
+	 * has only a compiler barrier: the heavy barrier runs a full one on its CPU. One
+	 * is enough for the whole wait, since the announcement stays. */
+	if ((flags & SHMRT_WAIT_ASYM) && shmrt__heavy_barrier() != 0 &&
+	    (!slice_ns || slice_ns > SHMRT_ASYM_FALLBACK_SLICE_NS))
+		slice_ns = SHMRT_ASYM_FALLBACK_SLICE_NS; /* no membarrier: poll */
 	int rc = 0;
 	for (;;) {
-		/* Seq_cst between announcing ourselves and re-reading the word: pairs
-		 * with the waker's store + fence + waiter check (no lost wakeup). */
 		fence_seq_cst();
 		if (load_acquire(addr) != val)
 			break;
@@ -107,7 +144,7 @@ static inline int shmrt__wait_ne(uint32_t *addr, uint32_t val, uint32_t *waiters
 				  int (*check)(void *ctx), void *ctx)
 {
 	return shmrt__wait_ne_spin(addr, val, waiters, deadline, slice_ns, check, ctx,
-				   SHMRT_SPIN_ITERS, SHMRT_YIELD_ITERS);
+				   SHMRT_SPIN_ITERS, SHMRT_YIELD_ITERS, 0);
 }
 
 /*
