@@ -36,7 +36,9 @@ typedef struct shmrt_pipe {
 	char *out_slots, *in_slots; /* our sending and receiving directions */
 	void *out, *in;             /* their ring headers */
 	uint32_t slot_size, max_msg, mask, end;
-	uint32_t cached_head, cached_tail; /* the other side's index, last seen */
+	uint32_t cached_head; /* the receiver's index, last seen */
+	uint32_t tail, head; /* our own indices (we are their only writers), kept here so
+			      * that the hot path does not read the line the peer polls */
 	shmrt_region_t *region;
 } shmrt_pipe_t;
 

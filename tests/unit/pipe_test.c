@@ -1,11 +1,15 @@
 /*
  * Pipes: messages both ways between two processes (100k, with sequence checks and
- * sizes 0..max), full and empty with timeouts, close seen as -EPIPE after the data,
- * poll, and a peer killed while the other side waits (-EPIPE, not a hang).
+ * sizes 0..max), a one-way stream through a small ring in which each side in turn
+ * stalls so that the other sleeps on a full or an empty ring, full and empty with
+ * timeouts, close seen as -EPIPE after the data, poll, and a peer killed while the
+ * other side waits (-EPIPE, not a hang). CTest also runs it with
+ * SHMRT_TEST_NO_MEMBARRIER=1 (the fenced wake protocol of kernels without membarrier).
  */
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -56,6 +60,127 @@ static void t_duplex(void **s)
 	shmrt_pipe_close(&p);
 	assert_int_equal(tu_wait(pid, 10000), 0); /* the child saw -EPIPE */
 	shmrt_region_close(r);
+}
+
+#define STREAM_MSGS 300000u
+#define STREAM_MAX 100u
+
+/* Message i: its length is i % (STREAM_MAX + 1); it carries i and a checksum. */
+static size_t stream_fill(char *m, uint32_t i)
+{
+	size_t n = i % (STREAM_MAX + 1);
+	for (size_t k = 0; k < n; k++)
+		m[k] = (char)(i * 31 + k);
+	if (n >= 8) {
+		memcpy(m, &i, 4);
+		uint32_t sum = i ^ 0x9e3779b9u;
+		memcpy(m + 4, &sum, 4);
+	}
+	return n;
+}
+
+static int stream_receiver(void *arg)
+{
+	(void)arg;
+	shmrt_region_t *r;
+	shmrt_pipe_t p;
+	if (shmrt_region_open(NAME, 0, NULL, &r) ||
+	    shmrt_pipe_open(r, "s", 0, 1, 8, STREAM_MAX, &p))
+		return 1;
+	char buf[STREAM_MAX], want[STREAM_MAX];
+	size_t len;
+	uint32_t i = 0;
+	int rc;
+	while ((rc = shmrt_pipe_recv(&p, buf, sizeof(buf), &len, 10000 * MS)) == 0) {
+		size_t n = stream_fill(want, i);
+		if (len != n || memcmp(buf, want, n))
+			return 2; /* lost, duplicated, reordered or torn */
+		if (i % 20000 == 10000)
+			usleep(3000); /* stall: the sender fills the ring and sleeps */
+		i++;
+	}
+	return rc == -EPIPE && i == STREAM_MSGS ? 0 : 3;
+}
+
+static void t_stream(void **s)
+{
+	(void)s;
+	NAME = tu_name("pipes");
+	shmrt_region_t *r = tu_create(NAME, 8 << 20, 0);
+	shmrt_pipe_t p;
+	assert_int_equal(shmrt_pipe_open(r, "s", SHMRT_O_CREATE, 0, 8, STREAM_MAX, &p), 0);
+	pid_t pid = tu_fork(stream_receiver, NULL);
+	char m[STREAM_MAX];
+	for (uint32_t i = 0; i < STREAM_MSGS; i++) {
+		if (i % 20000 == 0)
+			usleep(3000); /* stall: the receiver empties the ring and sleeps */
+		size_t n = stream_fill(m, i);
+		assert_int_equal(shmrt_pipe_send(&p, m, n, 10000 * MS), 0);
+	}
+	shmrt_pipe_close(&p);
+	assert_int_equal(tu_wait(pid, 20000), 0); /* every message, in order, then -EPIPE */
+	shmrt_region_close(r);
+}
+
+static int pinned_echo(void *arg)
+{
+	int core = (int)(intptr_t)arg;
+	shmrt_region_t *r;
+	shmrt_pipe_t p;
+	if (shmrt_pin_core(core, SHMRT_PIN_PROCESS) || shmrt_region_open(NAME, 0, NULL, &r) ||
+	    shmrt_pipe_open(r, "pp", 0, 1, 4, 8, &p))
+		return 1;
+	for (uint64_t i = 0; i < 100000; i++) {
+		uint64_t v;
+		size_t len;
+		if (shmrt_pipe_recv(&p, &v, sizeof(v), &len, 10000 * MS) || v != i ||
+		    shmrt_pipe_send(&p, &v, 8, 10000 * MS))
+			return 2;
+	}
+	return 0;
+}
+
+/* Two processes on ONE core ping-pong 100k messages: a waiter that only spun would
+ * hold the core its peer needs; ours yields while it spins, then sleeps. Also across
+ * two cores. */
+static void pingpong(int child_core)
+{
+	NAME = tu_name("pipepp");
+	shmrt_region_t *r = tu_create(NAME, 8 << 20, 0);
+	shmrt_pipe_t p;
+	assert_int_equal(shmrt_pipe_open(r, "pp", SHMRT_O_CREATE, 0, 4, 8, &p), 0);
+	pid_t pid = tu_fork(pinned_echo, (void *)(intptr_t)(child_core % shmrt_numa_cores()));
+	assert_int_equal(shmrt_pin_core(0, SHMRT_PIN_THREAD), 0);
+	uint64_t t0 = tu_ms();
+	for (uint64_t i = 0; i < 100000; i++) {
+		uint64_t v;
+		size_t len;
+		assert_int_equal(shmrt_pipe_send(&p, &i, 8, 10000 * MS), 0);
+		assert_int_equal(shmrt_pipe_recv(&p, &v, sizeof(v), &len, 10000 * MS), 0);
+		assert_int_equal(v, i);
+	}
+	uint64_t ms = tu_ms() - t0;
+	assert_int_equal(tu_wait(pid, 30000), 0);
+	print_message("100k round trips, processes pinned to cores 0 and %d: %llu ms\n",
+		      child_core % shmrt_numa_cores(), (unsigned long long)ms);
+	cpu_set_t all;
+	CPU_ZERO(&all);
+	for (int i = 0; i < shmrt_numa_cores(); i++)
+		CPU_SET(i, &all);
+	sched_setaffinity(0, sizeof(all), &all);
+	shmrt_region_close(r);
+}
+
+static void t_pingpong_one_core(void **s)
+{
+	(void)s;
+	pingpong(0);
+}
+
+static void t_pingpong_two_cores(void **s)
+{
+	(void)s;
+	pingpong(1);
 }
 
 static void t_full_empty_close(void **s)
@@ -127,6 +252,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_duplex),
+		cmocka_unit_test(t_stream),
+		cmocka_unit_test(t_pingpong_one_core),
+		cmocka_unit_test(t_pingpong_two_cores),
 		cmocka_unit_test(t_full_empty_close),
 		cmocka_unit_test(t_peer_killed),
 	};
