@@ -73,6 +73,7 @@
 #define ST_RELEASED (4ull << 32) /* a peeked message, released */
 #define SLOT_HDR 16u
 #define STUCK_CHECK_NS 1000000ull /* how long p_tail may sit still before a check */
+#define FREE_SPIN_ITERS 32 /* a consumer's spin outside the spin budget (get_wait) */
 
 /*
  * How long a sleeping consumer or committer sleeps before it looks again by itself
@@ -81,14 +82,7 @@
  */
 static uint64_t sleep_slice_ns(void)
 {
-	static uint64_t v;
-	uint64_t x = load_relaxed(&v); /* relaxed: every thread computes the same value */
-	if (!x) {
-		const char *e = getenv("SHMRT_TEST_SLICE_MS");
-		x = e && atoi(e) > 0 ? (uint64_t)atoi(e) * 1000000ull : STUCK_CHECK_NS;
-		store_relaxed(&v, x);
-	}
-	return x;
+	return shmrt__slice_ns(STUCK_CHECK_NS);
 }
 
 /* Thread-record words used by producers (core/region_int.h reserves 8 per thread). */
@@ -108,7 +102,8 @@ struct qhdr {
 	uint32_t max_msg;
 	uint32_t closed;
 	uint32_t joinable;
-	uint8_t pad0[40];
+	uint32_t mode;          /* SHMRT_QUEUE_SP | SHMRT_QUEUE_SC, fixed at creation */
+	uint8_t pad0[36];
 	uint32_t ptail_waiters; /* 1: a consumer went to sleep on p_tail (consumer_sleep) */
 	uint8_t pad1[60];
 	uint32_t chead_waiters; /* 1: a producer went to sleep on c_head (full or held) */
@@ -186,7 +181,7 @@ static inline void producers_wake(struct qhdr *h)
 /* ---- creation -------------------------------------------------------------------- */
 
 struct qinit {
-	uint32_t nslots, slot_size, max_msg, joinable;
+	uint32_t nslots, slot_size, max_msg, joinable, mode;
 };
 
 static int queue_init(void *mem, uint64_t size, void *ctx)
@@ -198,6 +193,7 @@ static int queue_init(void *mem, uint64_t size, void *ctx)
 	h->slot_size = qi->slot_size;
 	h->max_msg = qi->max_msg;
 	h->joinable = qi->joinable;
+	h->mode = qi->mode;
 	ck_ring_init(&h->ring, qi->nslots);
 	/* Slot i first serves ticket i: it starts as if ticket i - nslots had been there
 	 * and was released, so "not committed yet" reads the same in every lap. */
@@ -215,12 +211,15 @@ static int queue_init(void *mem, uint64_t size, void *ctx)
 static int queue_open(shmrt_region_t *r, const char *name, int oflags, uint32_t capacity,
 		      uint32_t max_msg, uint32_t joinable, shmrt_queue_t *out)
 {
+	uint32_t mode = (uint32_t)oflags & (SHMRT_QUEUE_SP | SHMRT_QUEUE_SC);
+	oflags &= ~(SHMRT_QUEUE_SP | SHMRT_QUEUE_SC);
 	if (!r || !out || capacity == 0 || capacity > (1u << 24) || max_msg > (16u << 20))
 		return -EINVAL;
 	uint32_t n = 2;
 	while (n < capacity + 1) /* ck_ring keeps one slot empty */
 		n <<= 1;
-	struct qinit qi = { n, (uint32_t)((SLOT_HDR + max_msg + 63) & ~63u), max_msg, joinable };
+	struct qinit qi = { n, (uint32_t)((SLOT_HDR + max_msg + 63) & ~63u), max_msg, joinable,
+			    mode };
 	shmrt_object_info_t oi;
 	int rc = shmrt__object_open(r, name, SHMRT_TYPE_QUEUE, SLOTS_OFF + (uint64_t)n * qi.slot_size,
 				    oflags, NULL, queue_init, &qi, &oi);
@@ -234,11 +233,13 @@ static int queue_open(shmrt_region_t *r, const char *name, int oflags, uint32_t 
 	    h->slot_size < SLOT_HDR + h->max_msg || h->slot_size % 64 ||
 	    SLOTS_OFF + (uint64_t)h->nslots * h->slot_size > oi.size)
 		return -EBADMSG;
-	if (h->nslots - 1 < capacity || h->max_msg < max_msg || h->joinable != joinable)
+	if (h->nslots - 1 < capacity || h->max_msg < max_msg || h->joinable != joinable ||
+	    h->mode != mode)
 		return -EPROTOTYPE;
+	(void)shmrt__asym_register(); /* before our first publish (alloc/plat.h) */
 	*out = (shmrt_queue_t){ .shm = h, .slots = (char *)h + SLOTS_OFF, .slot_size = h->slot_size,
-				.max_msg = h->max_msg, .mask = h->nslots - 1, .region = r,
-				.off = oi.off };
+				.max_msg = h->max_msg, .mask = h->nslots - 1, .mode = mode,
+				.region = r, .off = oi.off };
 	return 0;
 }
 
@@ -413,6 +414,14 @@ static bool reserve_many(const shmrt_queue_t *q, unsigned want, unsigned *ticket
 				return false;
 			}
 			n = k;
+			if (q->mode & SHMRT_QUEUE_SP) {
+				/* The only producer: a store. Release: our thread record's
+				 * mark is visible to whoever sees p_head moved. */
+				store_release(&ring->p_head, producer + n);
+				*ticket = producer;
+				*got = n;
+				return true;
+			}
 			/* The CAS is a full barrier (ck_pr), as in ck_ring. */
 			if (ck_pr_cas_uint_value(&ring->p_head, producer, producer + n, &producer)) {
 				*ticket = producer;
@@ -456,14 +465,18 @@ static int producer_sleep(const shmrt_queue_t *q, unsigned c, uint64_t deadline,
 		sched_yield();
 	}
 	store_relaxed(&h->chead_waiters, 1);
-	/* Seq_cst between raising the flag and re-reading: pairs with producers_wake(). */
-	fence_seq_cst();
+	/* Between raising the flag and re-reading c_head: the heavy barrier, which pairs
+	 * with producers_wake()'s fence, the consumers' seq_cst CAS of c_head, and a
+	 * single consumer's light barrier after its store (alloc/plat.h). */
+	bool polled = shmrt__heavy_barrier() != 0;
 	if (ck_pr_load_uint(&h->ring.c_head) != c || (held && held_check(x)) || closed_check(x))
 		return 0;
 	uint64_t now = mono_ns();
 	if (now >= deadline)
 		return -ETIMEDOUT;
 	uint64_t slice = held ? sleep_slice_ns() : sleep_slice_ns() * 10;
+	if (polled && slice > SHMRT_ASYM_FALLBACK_SLICE_NS)
+		slice = SHMRT_ASYM_FALLBACK_SLICE_NS; /* without membarrier: poll */
 	(void)shmrt__futex_wait(&h->ring.c_head, c, now + slice < deadline ? now + slice : deadline);
 	return 0;
 }
@@ -574,11 +587,14 @@ static void publish_n(const shmrt_queue_t *q, unsigned t, unsigned n)
 			check_at = now + sleep_slice_ns();
 		}
 		store_relaxed(&mine->cwait, 1);
-		/* Seq_cst between announcing and re-reading p_tail: pairs with the fence
-		 * of the publisher between its p_tail store and its cwait checks. */
-		fence_seq_cst();
+		/* Between announcing and re-reading p_tail: the heavy barrier that pairs
+		 * with the publisher's light one between its p_tail store and its cwait
+		 * checks (alloc/plat.h). Without membarrier: poll. */
+		uint64_t until = check_at;
+		if (shmrt__heavy_barrier() && until > now + SHMRT_ASYM_FALLBACK_SLICE_NS)
+			until = now + SHMRT_ASYM_FALLBACK_SLICE_NS;
 		if (ck_pr_load_uint(&h->ring.p_tail) == pt)
-			(void)shmrt__futex_wait(&mine->cwait, 1, check_at);
+			(void)shmrt__futex_wait(&mine->cwait, 1, until);
 		store_relaxed(&mine->cwait, 0);
 	}
 	unsigned end = pt;
@@ -594,12 +610,14 @@ static void publish_n(const shmrt_queue_t *q, unsigned t, unsigned n)
 			if ((unsigned)st != end || (st >> 32) == 0)
 				break;
 		}
-		/* Seq_cst exchange (release at least): the slots' contents and states are
-		 * visible to consumers that see p_tail move; and it is the full barrier the
-		 * wake-up checks below need (wake_after_rmw). Only the producer whose turn
-		 * it is stores p_tail (or fix_stuck, by CAS, for a dead one), so it never
-		 * moves backwards. */
-		(void)__atomic_exchange_n(&h->ring.p_tail, end, __ATOMIC_SEQ_CST);
+		/* Release: the slots' contents and states are visible to consumers that
+		 * see p_tail move. Only the producer whose turn it is stores p_tail (or
+		 * fix_stuck, by CAS, for a dead one), so it never moves backwards. The
+		 * wake-up checks below pair with the sleepers' heavy barrier (asymmetric,
+		 * alloc/plat.h): a seq_cst exchange here waited for the slot's stores to
+		 * drain, on the path of every message. */
+		store_release(&h->ring.p_tail, end);
+		shmrt__light_barrier();
 	}
 	struct shmrt_region *R = (struct shmrt_region *)q->region;
 	struct shmrt_thread_rec *tr = &R->threads[shmrt__thread_rec(R)];
@@ -611,13 +629,13 @@ static void publish_n(const shmrt_queue_t *q, unsigned t, unsigned n)
 	/* Wake one sleeping consumer per message (only consumers sleep on p_tail; a
 	 * close wakes them all); the producers we published for, if they sleep; and the
 	 * producer of the next slot, whose turn it is. */
-	wake_after_rmw(&h->ring.p_tail, &h->ptail_waiters);
+	if (load_relaxed(&h->ptail_waiters) && exchange_acq_rel(&h->ptail_waiters, 0))
+		shmrt__futex_wake(&h->ring.p_tail, INT_MAX);
 	for (unsigned k = t + n; k != end + 1; k++) {
 		struct slot *o = slot_at(q, k);
-		/* Seq_cst: ordered after the exchange of p_tail (see wake_after_rmw). */
 		/* INT_MAX: with consumers ahead of p_tail, two producers a lap apart may
 		 * sleep on one slot's word. */
-		if (__atomic_load_n(&o->cwait, __ATOMIC_SEQ_CST))
+		if (load_relaxed(&o->cwait))
 			shmrt__futex_wake(&o->cwait, INT_MAX);
 	}
 }
@@ -905,6 +923,13 @@ static int take(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len)
 		/* Seq_cst (release at least): our copy is done before producers may reuse
 		 * the slot; and it stands for the fence of the producers' wake-up check
 		 * (wake_after_rmw in shmrt_queue_get). */
+		if (q->mode & SHMRT_QUEUE_SC) {
+			/* The only consumer: a store. Release: our copy is done before
+			 * producers may reuse the slot. */
+			store_release(&h->ring.c_head, c + 1);
+			*len = n;
+			return 0;
+		}
 		if (__atomic_compare_exchange_n(&h->ring.c_head, &c, c + 1, 0, __ATOMIC_SEQ_CST,
 						__ATOMIC_RELAXED)) {
 			*len = n;
@@ -932,17 +957,33 @@ static void consumer_sleep(const shmrt_queue_t *q, unsigned p, uint64_t deadline
 		sched_yield();
 	}
 	store_relaxed(&h->ptail_waiters, 1);
-	/* Seq_cst between raising the flag and re-reading p_tail: pairs with the fence
-	 * in consumers_wake() between the p_tail store and the flag check. */
-	fence_seq_cst();
+	/* Between raising the flag and re-reading p_tail: the heavy barrier, which pairs
+	 * with the publisher's light barrier between its p_tail store and its flag
+	 * check (alloc/plat.h), and with consumers_wake()'s fence. */
+	uint64_t slice = sleep_slice_ns();
+	if (shmrt__heavy_barrier() && slice > SHMRT_ASYM_FALLBACK_SLICE_NS)
+		slice = SHMRT_ASYM_FALLBACK_SLICE_NS; /* without membarrier: poll */
 	if (ck_pr_load_uint(&h->ring.p_tail) != p)
 		return;
 	uint64_t now = mono_ns();
 	if (now >= deadline)
 		return;
-	uint64_t d = now + sleep_slice_ns() < deadline ? now + sleep_slice_ns() : deadline;
+	uint64_t d = now + slice < deadline ? now + slice : deadline;
 	if (shmrt__futex_wait(&h->ring.p_tail, p, d) == -ETIMEDOUT)
 		(void)stuck_check(x);
+}
+
+/* Spins (at most iters pauses) until the slot at c_head changes state or c_head moves. */
+static void spin_on_head(const shmrt_queue_t *q, int iters)
+{
+	struct qhdr *h = H(q);
+	unsigned c = ck_pr_load_uint(&h->ring.c_head);
+	uint64_t *st = &slot_at(q, c)->state, v = load_relaxed(st);
+	if ((unsigned)v == c)
+		return; /* ticket c's state is there already */
+	for (int i = 0; i < iters && load_relaxed(st) == v && ck_pr_load_uint(&h->ring.c_head) == c;
+	     i++)
+		cpu_relax();
 }
 
 static int get_wait(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len,
@@ -954,10 +995,29 @@ static int get_wait(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len,
 	if (first != -EAGAIN)
 		return first;
 	uint64_t deadline = shmrt__mono_deadline(timeout); /* only now that we may wait */
+	int spin = 0, free_spin = !try_once;
 	for (;;) {
+		/* Spin on the state of the slot at c_head: the line the message comes in
+		 * anyway (spinning on p_tail pulled the producers' line over, so each put
+		 * had to take it back and a message crossed the cores four times, not
+		 * twice). First a short spin that claims nothing, which covers a reply in
+		 * a ping-pong without two atomics on the spinner count; then a longer one
+		 * only if few others spin (core/wait.h). */
+		if (free_spin || (!try_once && (spin = shmrt__spin_enter(&h->spinners)) != 0)) {
+			spin_on_head(q, free_spin ? FREE_SPIN_ITERS : SHMRT_SPIN_ITERS);
+			if (!free_spin)
+				shmrt__spin_leave(&h->spinners);
+			free_spin = 0;
+			/* The message may be here: take it without touching p_tail's line. */
+			int rc = take(q, buf, cap, len);
+			if (rc != -EAGAIN)
+				return rc;
+			if (!spin)
+				continue; /* the free spin: now the budgeted one */
+		}
 		/* Snapshot p_tail BEFORE looking for a message: a message published after
 		 * take() saw the queue empty then changes p_tail from this value, and the
-		 * wait below returns at once instead of sleeping past it. */
+		 * sleep below returns at once instead of sleeping past it. */
 		unsigned p = ck_pr_load_uint(&h->ring.p_tail);
 		ck_pr_fence_load();
 		int rc = take(q, buf, cap, len);
@@ -971,15 +1031,7 @@ static int get_wait(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len,
 			return -EAGAIN;
 		if (deadline != UINT64_MAX && mono_ns() >= deadline)
 			return -ETIMEDOUT;
-		/* Sleep until p_tail moves; between slices, unstick a dead producer. Spin
-		 * first only if few others spin (core/wait.h). */
-		int spin = shmrt__spin_enter(&h->spinners);
-		if (spin) {
-			for (int i = 0; i < SHMRT_SPIN_ITERS && ck_pr_load_uint(&h->ring.p_tail) == p;
-			     i++)
-				cpu_relax();
-			shmrt__spin_leave(&h->spinners);
-		}
+		/* Sleep until p_tail moves; between slices, unstick a dead producer. */
 		consumer_sleep(q, p, deadline, &x, spin ? SHMRT_YIELD_ITERS : 0);
 	}
 }
@@ -990,8 +1042,14 @@ int shmrt_queue_get(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len,
 	if (!q || !q->shm || !len || (cap && !buf))
 		return -EINVAL;
 	int rc = get_wait(q, buf, cap, len, timeout, timeout == 0);
-	if (rc == 0) /* take()'s seq_cst CAS on c_head was our last shared store */
+	if (rc == 0) {
+		/* take()'s seq_cst CAS on c_head was our last shared store; a single
+		 * consumer's is a release store, then a light barrier, which pairs with
+		 * producer_sleep()'s heavy one. */
+		if (q->mode & SHMRT_QUEUE_SC)
+			shmrt__light_barrier();
 		wake_after_rmw(&H(q)->ring.c_head, &H(q)->chead_waiters);
+	}
 	return rc;
 }
 

@@ -38,16 +38,29 @@ typedef struct shmrt_queue {
 	char *slots;
 	uint32_t slot_size, max_msg;
 	uint32_t mask;
-	uint32_t pad;
+	uint32_t mode;         /* SHMRT_QUEUE_SP | SHMRT_QUEUE_SC */
 	shmrt_region_t *region;
 	shmrt_off_t off;       /* the queue's offset: its identity in thread records */
 } shmrt_queue_t;
 
 /*
+ * Modes, fixed at creation and given in oflags (as DPDK's RING_F_SP_ENQ and
+ * RING_F_SC_DEQ): SHMRT_QUEUE_SP promises that at most one thread puts (or reserves)
+ * at a time, SHMRT_QUEUE_SC that at most one thread gets (or peeks) at a time, in all
+ * processes together. The ring index that side moves is then stored, not CASed: one
+ * atomic instruction less per message. Crash recovery is unchanged, and a new
+ * producer or consumer may take over from a dead one. Breaking the promise corrupts
+ * the queue. Every opener must pass the same modes (else -EPROTOTYPE).
+ */
+#define SHMRT_QUEUE_SP 0x100
+#define SHMRT_QUEUE_SC 0x200
+
+/*
  * Creates or opens the queue `name` holding at least `capacity` messages of up to
  * `max_msg` bytes (both fixed at creation; an opener asking for more gets
- * -EPROTOTYPE). Errors: those of shmrt_object_open, -EINVAL (capacity 0 or over 2^24,
- * max_msg over 16 MiB). Concurrency: as shmrt_object_open.
+ * -EPROTOTYPE). oflags: those of shmrt_object_open, and the modes above. Errors: those
+ * of shmrt_object_open, -EINVAL (capacity 0 or over 2^24, max_msg over 16 MiB),
+ * -EPROTOTYPE (other modes). Concurrency: as shmrt_object_open.
  */
 SHMRT_API SHMRT_MUST_USE int shmrt_queue_open(shmrt_region_t *r, const char *name, int oflags,
 					      uint32_t capacity, uint32_t max_msg,

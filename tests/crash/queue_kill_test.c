@@ -268,14 +268,17 @@ static void t_dead_peeker(void **s)
 	shmrt_region_close(r);
 }
 
-/* A producer killed between reserve and commit: the queue does not stall. */
+/* A producer killed between reserve and commit: the queue does not stall. QF: the
+ * queue's modes (with SHMRT_QUEUE_SP, the next producer takes over from the dead one). */
+static int QF;
+
 static int die_reserved(void *arg)
 {
 	(void)arg;
 	shmrt_region_t *r;
 	shmrt_queue_t q;
 	shmrt_queue_res_t res;
-	if (shmrt_region_open(NAME, 0, NULL, &r) || shmrt_queue_open(r, "h", 0, 8, 16, &q) ||
+	if (shmrt_region_open(NAME, 0, NULL, &r) || shmrt_queue_open(r, "h", QF, 8, 16, &q) ||
 	    shmrt_queue_reserve(&q, &res, 0))
 		return 1;
 	memcpy(res.data, "half", 4);
@@ -283,13 +286,13 @@ static int die_reserved(void *arg)
 	return 0;
 }
 
-static void t_dead_reservation_becomes_hole(void **s)
+static void dead_reservation_becomes_hole(int qf)
 {
-	(void)s;
+	QF = qf;
 	NAME = tu_name("qhole");
 	shmrt_region_t *r = tu_create(NAME, 8 << 20, 0);
 	shmrt_queue_t q;
-	assert_int_equal(shmrt_queue_open(r, "h", SHMRT_O_CREATE, 8, 16, &q), 0);
+	assert_int_equal(shmrt_queue_open(r, "h", SHMRT_O_CREATE | qf, 8, 16, &q), 0);
 	assert_int_equal(tu_wait(tu_fork(die_reserved, NULL), 5000), 128 + SIGKILL);
 	/* Our put queues behind the dead ticket; it must still get through, fast. */
 	uint64_t t0 = tu_ms();
@@ -302,6 +305,18 @@ static void t_dead_reservation_becomes_hole(void **s)
 	assert_true(tu_ms() - t0 < 1000);
 	assert_true(shmrt_queue_empty(&q));
 	shmrt_region_close(r);
+}
+
+static void t_dead_reservation_becomes_hole(void **s)
+{
+	(void)s;
+	dead_reservation_becomes_hole(0);
+}
+
+static void t_dead_single_producer_is_replaced(void **s)
+{
+	(void)s;
+	dead_reservation_becomes_hole(SHMRT_QUEUE_SP | SHMRT_QUEUE_SC);
 }
 
 static int die_reserved_joinable(void *arg)
@@ -335,6 +350,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_dead_reservation_becomes_hole),
+		cmocka_unit_test(t_dead_single_producer_is_replaced),
 		cmocka_unit_test(t_dead_producer_does_not_block_join),
 		cmocka_unit_test(t_kill_torture),
 		cmocka_unit_test(t_dead_peeker),

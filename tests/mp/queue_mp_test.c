@@ -3,7 +3,8 @@
  * cores), every message carrying (producer, sequence, magic, checksum) and a size
  * from 0 to the maximum. Consumers record what they got in a shared table: no
  * loss, no duplicate, FIFO per producer. Producers use put, burst and reserve/commit.
- * Then 8 + 8 processes on 2 cores, and two processes pinned to ONE core ping-pong
+ * Then 8 + 8 processes on 2 cores, a queue in single-producer, single-consumer mode
+ * with each kind of put and get, and two processes pinned to ONE core ping-pong
  * 100k messages.
  */
 #define _GNU_SOURCE
@@ -18,6 +19,7 @@
 #define MAGIC 0x5eed5eedu
 enum { MAXP = 8, PER = 20000, MAXMSG = 256 };
 static const char *NAME;
+static int QF; /* the queue's modes (SHMRT_QUEUE_SP | SHMRT_QUEUE_SC) */
 
 struct msg {
 	uint32_t magic, producer, seq, sum;
@@ -64,7 +66,7 @@ static int producer(void *arg)
 	struct ctx *c = arg;
 	shmrt_region_t *r;
 	shmrt_queue_t q;
-	if (shmrt_region_open(NAME, 0, NULL, &r) || shmrt_queue_open(r, "q", 0, 64, MAXMSG, &q))
+	if (shmrt_region_open(NAME, 0, NULL, &r) || shmrt_queue_open(r, "q", QF, 64, MAXMSG, &q))
 		return 1;
 	struct msg m[8];
 	for (uint32_t seq = 0; seq < PER;) {
@@ -103,7 +105,7 @@ static int consumer(void *arg)
 	shmrt_region_t *r;
 	shmrt_queue_t q;
 	shmrt_object_info_t oi;
-	if (shmrt_region_open(NAME, 0, NULL, &r) || shmrt_queue_open(r, "q", 0, 64, MAXMSG, &q) ||
+	if (shmrt_region_open(NAME, 0, NULL, &r) || shmrt_queue_open(r, "q", QF, 64, MAXMSG, &q) ||
 	    shmrt_object_lookup(r, "table", &oi))
 		return 1;
 	struct table *t = shmrt_ptr(r, oi.off);
@@ -161,11 +163,13 @@ static void run(int P, int C, int mode)
 	char qn[16];
 	snprintf(qn, sizeof(qn), "q");
 	assert_int_equal(shmrt_object_remove(r, qn) == 0 || 1, 1);
-	assert_int_equal(shmrt_queue_open(r, "q", SHMRT_O_CREATE | SHMRT_O_EXCL, 64, MAXMSG, &q), 0);
+	assert_int_equal(shmrt_queue_open(r, "q", SHMRT_O_CREATE | SHMRT_O_EXCL | QF, 64, MAXMSG, &q),
+			 0);
 	struct ctx pc[MAXP], cc[64];
 	pid_t pp[MAXP], cp[64];
 	for (int i = 0; i < C; i++) {
-		cc[i] = (struct ctx){ i, mode < 0 ? i % 3 : 0 }; /* get, burst, peek/release */
+		/* get, burst, peek/release; with one consumer (QF), the producer's kind */
+		cc[i] = (struct ctx){ i, mode < 0 ? i % 3 : QF ? mode : 0 };
 		cp[i] = tu_fork(consumer, &cc[i]);
 	}
 	for (int i = 0; i < P; i++) {
@@ -199,6 +203,10 @@ static void t_validation(void **s)
 	run(4, 4, -1); /* mixed put / burst / reserve-commit; get / burst / peek-release */
 	uint64_t t2 = tu_ms();
 	run(8, 8, -1); /* 16 processes on 2 cores, every kind of put and get */
+	QF = SHMRT_QUEUE_SP | SHMRT_QUEUE_SC; /* one producer, one consumer: stores, not CASes */
+	for (int kind = 0; kind < 3; kind++)
+		run(1, 1, kind); /* put/get, burst/burst, reserve-commit/peek-release */
+	QF = 0;
 	print_message("1p1c %llu ms, 4p4c mixed %llu ms, 8p8c %llu ms\n",
 		      (unsigned long long)(t1 - t0), (unsigned long long)(t2 - t1),
 		      (unsigned long long)(tu_ms() - t2));

@@ -32,6 +32,24 @@ static void t_fifo_sizes_errors(void **s)
 	assert_int_equal(shmrt_queue_open(R, "q", 0, 7, 200, &q2), -EPROTOTYPE);
 	assert_int_equal(shmrt_queue_open(R, "q", 0, 4, 50, &q2), 0);
 	assert_int_equal(shmrt_queue_open(R, "bad", SHMRT_O_CREATE, 0, 10, &q2), -EINVAL);
+	/* Modes are fixed at creation: an opener must pass the same ones. */
+	assert_int_equal(shmrt_queue_open(R, "q", SHMRT_QUEUE_SP, 7, 100, &q2), -EPROTOTYPE);
+	shmrt_queue_t sp;
+	assert_int_equal(shmrt_queue_open(R, "spsc", SHMRT_O_CREATE | SHMRT_QUEUE_SP | SHMRT_QUEUE_SC,
+					  4, 16, &sp), 0);
+	assert_int_equal(shmrt_queue_open(R, "spsc", 0, 4, 16, &q2), -EPROTOTYPE);
+	assert_int_equal(shmrt_queue_open(R, "spsc", SHMRT_QUEUE_SC, 4, 16, &q2), -EPROTOTYPE);
+	assert_int_equal(shmrt_queue_open(R, "spsc", SHMRT_QUEUE_SP | SHMRT_QUEUE_SC, 4, 16, &q2), 0);
+	for (uint32_t lap = 0; lap < 3 * shmrt_queue_capacity(&sp); lap++) { /* wraps around */
+		uint32_t v;
+		size_t n;
+		assert_int_equal(shmrt_queue_put(&sp, &lap, sizeof(lap), 0), 0);
+		assert_int_equal(shmrt_queue_get(&q2, &v, sizeof(v), &n, 0), 0);
+		assert_int_equal(v, lap);
+	}
+	uint32_t none;
+	size_t nlen;
+	assert_int_equal(shmrt_queue_get(&q2, &none, sizeof(none), &nlen, 0), -EAGAIN);
 	char buf[200], big[101];
 	size_t len;
 	memset(big, 'x', sizeof(big));
