@@ -65,6 +65,7 @@ double queue_posix_mq(uint64_t n, uint32_t msg, double *wall);
 double pingpong_us(int mode, uint64_t rounds);
 double pipe_shmrt(uint64_t n, double *wall);
 double pipe_ck_ring_spsc_raw(uint64_t n, double *wall);
+double pipe_spsc_64B_raw(uint64_t n, double *wall);
 
 /* iox_bench.c (built when Debian's iceoryx C binding is installed) */
 double iox_pingpong_us(uint64_t rounds);

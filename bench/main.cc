@@ -463,9 +463,11 @@ int main(int argc, char **argv)
 	reg_mp("queue/4p4c/64B/shmrt", mp_case<q_shmrt<64, 4, 4, 0>>, kQ);
 	reg_mp("queue/4p4c/64B/boost_message_queue", mp_case<q_boost<4, 4>>, kQ);
 	for (auto *name : { "queue/pingpong/64B/shmrt", "queue/pingpong/64B/spin_pingpong_raw",
-			    "queue/pingpong/64B/futex_pingpong_raw", "queue/pingpong/64B/pipe" }) {
+			    "queue/pingpong/64B/futex_pingpong_raw", "queue/pingpong/64B/pipe",
+			    "queue/pingpong/64B/shmrt_spsc", "queue/pingpong/64B/shmrt_pipe" }) {
 		static const std::vector<void (*)(benchmark::State &)> fns = {
-			pingpong_case<0>, pingpong_case<1>, pingpong_case<2>, pingpong_case<3>
+			pingpong_case<0>, pingpong_case<1>, pingpong_case<2>, pingpong_case<3>,
+			pingpong_case<4>, pingpong_case<5>
 		};
 		static int k = 0;
 		benchmark::RegisterBenchmark(name, fns[k++])->Iterations(1)->UseManualTime()
@@ -488,6 +490,7 @@ int main(int argc, char **argv)
 
 	reg_mp("pipe/1p1c/64B/shmrt", mp_case<pipe_shmrt>, kQ * 2);
 	reg_mp("pipe/1p1c/64B/ck_ring_spsc_raw", mp_case<pipe_ck_ring_spsc_raw>, kQ * 2);
+	reg_mp("pipe/1p1c/64B/spsc_64B_raw", mp_case<pipe_spsc_64B_raw>, kQ * 2);
 
 	// Dict: ops per worker (the python peer takes the total).
 	const int64_t kD = 4000000;

@@ -287,7 +287,8 @@ double queue_posix_mq(uint64_t n, uint32_t msg, double *wall)
 struct ppcase {
 	char name[64];
 	uint32_t flag[2]; /* raw peers: 0 = ping's turn ... */
-	int mode;         /* 0 shmrt, 1 spin raw, 2 futex raw, 3 pipe */
+	int mode;         /* 0 shmrt, 1 spin raw, 2 futex raw, 3 pipe(2), 4 shmrt SP|SC queues,
+			   * 5 shmrt Pipe */
 	int fds[4];
 };
 
@@ -307,15 +308,18 @@ double pingpong_us(int mode, uint64_t rounds)
 	c->mode = mode;
 	shmrt_region_t *r = NULL;
 	shmrt_queue_t a, b;
-	if (mode == 0) {
+	shmrt_pipe_t pe;
+	if (mode == 0 || mode == 4 || mode == 5) {
+		int qm = mode == 4 ? SHMRT_QUEUE_SP | SHMRT_QUEUE_SC : 0;
 		snprintf(c->name, sizeof(c->name), "shmrt-bench-pp-%d", (int)getpid());
 		shmrt_region_opts_t o;
 		shmrt_region_opts_init(&o);
 		o.size = 8 << 20;
 		o.flags = SHMRT_REGION_AUTO_UNLINK;
 		if (shmrt_region_open(c->name, SHMRT_O_CREATE | SHMRT_O_EXCL, &o, &r) ||
-		    shmrt_queue_open(r, "a", SHMRT_O_CREATE, 16, 64, &a) ||
-		    shmrt_queue_open(r, "b", SHMRT_O_CREATE, 16, 64, &b))
+		    shmrt_queue_open(r, "a", SHMRT_O_CREATE | qm, 16, 64, &a) ||
+		    shmrt_queue_open(r, "b", SHMRT_O_CREATE | qm, 16, 64, &b) ||
+		    shmrt_pipe_open(r, "p", SHMRT_O_CREATE, 0, 16, 64, &pe))
 			return -1;
 	} else if (mode == 3) {
 		if (pipe(c->fds) || pipe(c->fds + 2))
@@ -326,9 +330,12 @@ double pingpong_us(int mode, uint64_t rounds)
 	pid_t pid = fork();
 	if (pid == 0) {
 		(void)shmrt_pin_core(1 % shmrt_numa_cores(), SHMRT_PIN_PROCESS);
+		if (mode == 5 && shmrt_pipe_open(r, "p", 0, 1, 16, 64, &pe))
+			_exit(1);
 		for (uint64_t i = 0; i < rounds; i++) {
 			switch (mode) {
 			case 0:
+			case 4:
 				if (shmrt_queue_get(&a, msg, sizeof(msg), &len, -1) ||
 				    shmrt_queue_put(&b, msg, 64, -1))
 					_exit(1);
@@ -350,6 +357,11 @@ double pingpong_us(int mode, uint64_t rounds)
 				if (read(c->fds[0], msg, 64) != 64 || write(c->fds[3], msg, 64) != 64)
 					_exit(1);
 				break;
+			case 5:
+				if (shmrt_pipe_recv(&pe, msg, sizeof(msg), &len, -1) ||
+				    shmrt_pipe_send(&pe, msg, 64, -1))
+					_exit(1);
+				break;
 			}
 		}
 		_exit(0);
@@ -359,6 +371,7 @@ double pingpong_us(int mode, uint64_t rounds)
 	for (uint64_t i = 0; i < rounds; i++) {
 		switch (mode) {
 		case 0:
+		case 4:
 			if (shmrt_queue_put(&a, msg, 64, -1) ||
 			    shmrt_queue_get(&b, msg, sizeof(msg), &len, -1))
 				abort();
@@ -380,6 +393,11 @@ double pingpong_us(int mode, uint64_t rounds)
 			if (write(c->fds[1], msg, 64) != 64 || read(c->fds[2], msg, 64) != 64)
 				abort();
 			break;
+		case 5:
+			if (shmrt_pipe_send(&pe, msg, 64, -1) ||
+			    shmrt_pipe_recv(&pe, msg, sizeof(msg), &len, -1))
+				abort();
+			break;
 		}
 	}
 	double us = (double)(now_ns() - t0) / (double)rounds / 1000.0;
@@ -399,7 +417,11 @@ double pingpong_us(int mode, uint64_t rounds)
 	return st == 0 ? us : -1;
 }
 
-/* ---- pipe/1p1c/64B: shmrt Pipe vs a bare ck_ring SPSC of 8-byte values ---------- */
+/* ---- pipe/1p1c/64B: shmrt Pipe vs bare SPSC rings ----------------------------------
+ * Peers: ck_ring's SPSC ring of 8-byte values (8 messages per cache line), and a bare
+ * SPSC ring of 64-byte messages with shmrt's slot layout and none of its checks, waits
+ * or wakes (spsc_64B_raw): one cache line per message must move between the cores,
+ * so this is the limit for the message size of the case. */
 
 struct pipecase {
 	char name[64];
@@ -477,5 +499,58 @@ double pipe_ck_ring_spsc_raw(uint64_t n, double *wall)
 	bench_mp_case_t mc = { ring_setup, spsc_run, rr, 2, n };
 	double rate = bench_mp_run(&mc, wall);
 	munmap(rr, sizeof(*rr));
+	return rate;
+}
+
+/* spsc_64B_raw: 72-byte slots (sequence word, length, payload), the sender copies the
+ * message in and store-releases the sequence, the receiver polls the sequence and
+ * copies out; head is read by the sender only when the ring looks full. */
+#define RAW64_SLOT 72
+struct raw64 {
+	_Alignas(64) uint32_t head;
+	_Alignas(64) char slots[QCAP * RAW64_SLOT];
+};
+
+static uint64_t raw64_run(void *st, uint64_t n)
+{
+	struct raw64 *r = (struct raw64 *)((uintptr_t)st & ~(uintptr_t)1);
+	char msg[64];
+	memset(msg, 7, sizeof(msg));
+	if ((uintptr_t)st & 1) {
+		uint32_t head = 0;
+		for (uint32_t t = 0; t < (uint32_t)n; t++) {
+			while (t - head >= QCAP)
+				if (t - (head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE)) >= QCAP)
+					ck_pr_stall();
+			char *s = r->slots + (t & (QCAP - 1)) * RAW64_SLOT;
+			memcpy(s + 8, msg, 64);
+			__atomic_store_n((uint32_t *)(void *)(s + 4), 64, __ATOMIC_RELAXED);
+			__atomic_store_n((uint32_t *)(void *)s, t + 1, __ATOMIC_RELEASE);
+		}
+		return 0;
+	}
+	for (uint32_t h = 0; h < (uint32_t)n; h++) {
+		char *s = r->slots + (h & (QCAP - 1)) * RAW64_SLOT;
+		while (__atomic_load_n((uint32_t *)(void *)s, __ATOMIC_ACQUIRE) != h + 1)
+			ck_pr_stall();
+		uint32_t len = __atomic_load_n((uint32_t *)(void *)(s + 4), __ATOMIC_RELAXED);
+		memcpy(msg, s + 8, len > 64 ? 64 : len);
+		__asm__ __volatile__("" : : "r"(msg) : "memory"); /* the copy is used */
+		__atomic_store_n(&r->head, h + 1, __ATOMIC_RELEASE);
+	}
+	return n;
+}
+
+double pipe_spsc_64B_raw(uint64_t n, double *wall)
+{
+	struct raw64 *r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE,
+			       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (r == MAP_FAILED)
+		return -1;
+	for (uint32_t i = 0; i < QCAP; i++) /* free: the previous lap's sequence */
+		*(uint32_t *)(void *)(r->slots + i * RAW64_SLOT) = i + 1 - QCAP;
+	bench_mp_case_t mc = { ring_setup, raw64_run, r, 2, n };
+	double rate = bench_mp_run(&mc, wall);
+	munmap(r, sizeof(*r));
 	return rate;
 }
