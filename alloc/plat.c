@@ -218,7 +218,7 @@ static pthread_once_t tid_once = PTHREAD_ONCE_INIT;
 static __thread struct {
 	uint64_t gen;
 	uint32_t tid;
-} tl_tid;
+} tl_tid __attribute__((tls_model("initial-exec"))); /* no __tls_get_addr per lock */
 
 static void tid_child(void)
 {

@@ -171,7 +171,11 @@ struct shmrt__tls_rec {
 	uint64_t handle_id, fork_gen;
 	uint32_t rec;
 };
-extern __thread struct shmrt__tls_rec shmrt__tls_last;
+/* initial-exec: read at a fixed offset from the thread pointer, without a call to
+ * __tls_get_addr on every queue operation (24 bytes of static TLS; a program that
+ * dlopens libshmrt gets them from glibc's reserve for that case). */
+#define SHMRT_TLS_IE __attribute__((tls_model("initial-exec")))
+extern __thread struct shmrt__tls_rec shmrt__tls_last SHMRT_TLS_IE;
 
 static inline uint32_t shmrt__thread_rec(struct shmrt_region *r)
 {

@@ -40,7 +40,7 @@
 uint64_t shmrt__fork_gen = 1;
 pthread_mutex_t shmrt__handles_lock = PTHREAD_MUTEX_INITIALIZER;
 struct shmrt_region *shmrt__handles;
-__thread struct shmrt__tls_rec shmrt__tls_last;
+__thread struct shmrt__tls_rec shmrt__tls_last SHMRT_TLS_IE;
 
 #define REC_MARK (1ull << 63) /* record being reclaimed */
 

@@ -74,6 +74,10 @@
 #define SLOT_HDR 16u
 #define STUCK_CHECK_NS 1000000ull /* how long p_tail may sit still before a check */
 #define FREE_SPIN_ITERS 32 /* a consumer's spin outside the spin budget (get_wait) */
+/* A consumer within the spin budget spins this many rounds of SHMRT_SPIN_ITERS, with a
+ * yield between rounds, before it sleeps: a futex wake-up costs more than a short
+ * spin here, and a ping-pong whose sides take turns sleeping stays that way. */
+#define QUEUE_SPIN_ROUNDS 12
 
 /*
  * How long a sleeping consumer or committer sleeps before it looks again by itself
@@ -973,17 +977,21 @@ static void consumer_sleep(const shmrt_queue_t *q, unsigned p, uint64_t deadline
 		(void)stuck_check(x);
 }
 
-/* Spins (at most iters pauses) until the slot at c_head changes state or c_head moves. */
-static void spin_on_head(const shmrt_queue_t *q, int iters)
+/* Spins (at most iters pauses) until the slot at c_head changes state or c_head moves:
+ * 1 if it did, 0 if the spin ran out. */
+static int spin_on_head(const shmrt_queue_t *q, int iters)
 {
 	struct qhdr *h = H(q);
 	unsigned c = ck_pr_load_uint(&h->ring.c_head);
 	uint64_t *st = &slot_at(q, c)->state, v = load_relaxed(st);
 	if ((unsigned)v == c)
-		return; /* ticket c's state is there already */
-	for (int i = 0; i < iters && load_relaxed(st) == v && ck_pr_load_uint(&h->ring.c_head) == c;
-	     i++)
+		return 1; /* ticket c's state is there already */
+	for (int i = 0; i < iters; i++) {
+		if (load_relaxed(st) != v || ck_pr_load_uint(&h->ring.c_head) != c)
+			return 1;
 		cpu_relax();
+	}
+	return 0;
 }
 
 static int get_wait(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len,
@@ -1004,7 +1012,12 @@ static int get_wait(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len,
 		 * a ping-pong without two atomics on the spinner count; then a longer one
 		 * only if few others spin (core/wait.h). */
 		if (free_spin || (!try_once && (spin = shmrt__spin_enter(&h->spinners)) != 0)) {
-			spin_on_head(q, free_spin ? FREE_SPIN_ITERS : SHMRT_SPIN_ITERS);
+			if (free_spin)
+				spin_on_head(q, FREE_SPIN_ITERS);
+			else /* rounds with a yield between them, as the Pipe (pipe.c) */
+				for (int k = 0; k < QUEUE_SPIN_ROUNDS && !spin_on_head(q, SHMRT_SPIN_ITERS);
+				     k++)
+					sched_yield();
 			if (!free_spin)
 				shmrt__spin_leave(&h->spinners);
 			free_spin = 0;
