@@ -52,6 +52,8 @@
  * round trips slept, and the mean round trip was 0.35 us against 0.06 for a bare spin.
  */
 #define PIPE_SPIN_ROUNDS 12
+#define FULL_POLLS 64  /* a sender on a full ring re-reads head every 16 pauses, 64 times */
+#define EMPTY_SPIN 64  /* a receiver on an empty ring spins this long before the clock */
 
 struct dir {
 	uint32_t head;          /* receiver's index */
@@ -213,8 +215,20 @@ static SHMRT_NOINLINE int wait_writable(shmrt_pipe_t *p, uint32_t tail, int64_t 
 			return -EPIPE;
 		if (timeout == 0)
 			return -EAGAIN;
-		if (!deadline)
+		if (!deadline) {
+			/* First poll head at intervals (no clock, no syscall): a sender that
+			 * re-read head after each message the receiver took would move the
+			 * receiver's line once per message and slow the slower side; every
+			 * 16 pauses it finds a batch of room instead. */
+			for (int i = 0; i < FULL_POLLS; i++) {
+				for (int k = 0; k < 16; k++)
+					cpu_relax();
+				p->cached_head = load_acquire(&d->head); /* A2 */
+				if (tail - p->cached_head <= p->mask)
+					return 0;
+			}
 			deadline = shmrt__mono_deadline(timeout);
+		}
 		int rc = shmrt__wait_ne_spin(&d->head, p->cached_head, &d->head_waiters, deadline,
 					     shmrt__slice_ns(PEER_CHECK_NS), gone_check, p,
 					     SHMRT_SPIN_ITERS, PIPE_SPIN_ROUNDS,
@@ -275,8 +289,16 @@ static SHMRT_NOINLINE int wait_readable(shmrt_pipe_t *p, int64_t timeout, int tr
 		}
 		if (try_once)
 			return -EAGAIN;
-		if (!deadline)
+		if (!deadline) {
+			/* A short spin before the clock is read: a caught-up receiver comes
+			 * here for most messages, and two clock reads per wait were 4% of
+			 * the profile. */
+			for (int i = 0; i < EMPTY_SPIN && load_acquire(seq) == v; i++)
+				cpu_relax();
+			if (load_acquire(seq) == head + 1)
+				return 0;
 			deadline = shmrt__mono_deadline(timeout);
+		}
 		int rc = shmrt__wait_ne_spin(seq, v, &d->tail_waiters, deadline,
 					     shmrt__slice_ns(PEER_CHECK_NS), gone_check, p,
 					     SHMRT_SPIN_ITERS, PIPE_SPIN_ROUNDS,
