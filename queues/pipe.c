@@ -52,7 +52,8 @@
  * round trips slept, and the mean round trip was 0.35 us against 0.06 for a bare spin.
  */
 #define PIPE_SPIN_ROUNDS 12
-#define FULL_POLLS 64  /* a sender on a full ring re-reads head every 16 pauses, 64 times */
+#define FULL_POLLS 64  /* a sender on a full ring re-reads head every 16 pauses, 64 times,
+			* with a yield every 16 reads */
 #define EMPTY_SPIN 64  /* a receiver on an empty ring spins this long before the clock */
 
 struct dir {
@@ -110,6 +111,23 @@ static inline uint64_t slots_off(void)
 	return sizeof(struct pipe_hdr);
 }
 
+/*
+ * The tail a process taking over a sending end starts from. The mirror in shared
+ * memory lags the real tail by one if the previous sender died between publishing a
+ * slot (R1) and storing the mirror: that slot is published, and writing it again
+ * would replace a message the receiver may already have taken, so step over it.
+ */
+static uint32_t taken_over_tail(struct dir *d, char *slots, uint32_t mask, uint32_t slot_size)
+{
+	uint32_t t = load_acquire(&d->tail);
+	for (uint32_t k = 0; k <= mask; k++, t++) {
+		uint32_t *seq = (uint32_t *)(void *)(slots + (size_t)(t & mask) * slot_size);
+		if (load_acquire(seq) != t + 1)
+			break;
+	}
+	return t;
+}
+
 int shmrt_pipe_open(shmrt_region_t *r, const char *name, int oflags, int end, uint32_t capacity,
 		    uint32_t max_msg, shmrt_pipe_t *out)
 {
@@ -154,7 +172,8 @@ int shmrt_pipe_open(shmrt_region_t *r, const char *name, int oflags, int end, ui
 			       .mask = h->nslots - 1,
 			       .end = (uint32_t)end,
 			       .cached_head = load_acquire(&h->d[end].head),
-			       .tail = load_relaxed(&h->d[end].tail),
+			       .tail = taken_over_tail(&h->d[end], slots + (uint64_t)end * db,
+						       h->nslots - 1, h->slot_size),
 			       .head = load_relaxed(&h->d[1 - end].head),
 			       .region = r };
 	return 0;
@@ -223,6 +242,8 @@ static SHMRT_NOINLINE int wait_writable(shmrt_pipe_t *p, uint32_t tail, int64_t 
 			for (int i = 0; i < FULL_POLLS; i++) {
 				for (int k = 0; k < 16; k++)
 					cpu_relax();
+				if (i % 16 == 15)
+					sched_yield(); /* a receiver on our core runs */
 				p->cached_head = load_acquire(&d->head); /* A2 */
 				if (tail - p->cached_head <= p->mask)
 					return 0;
@@ -261,6 +282,7 @@ int shmrt_pipe_send(shmrt_pipe_t *p, const void *msg, size_t len, shmrt_ns_t tim
 	store_relaxed(slot_len(s), (uint32_t)len);
 	/* R1: release, pairs with A1 in recv: the slot is written before it is full. */
 	store_release(slot_seq(s), tail + 1);
+	SHMRT_YIELD_POINT(); /* published, not mirrored: taken_over_tail's case */
 	p->tail = tail + 1;
 	store_relaxed(&d->tail, tail + 1); /* the mirror: our own line, nobody polls it */
 	/* Pairs with the heavy barrier of a receiver going to sleep (file comment). */

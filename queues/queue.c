@@ -924,9 +924,6 @@ static int take(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len)
 		}
 		if (n)
 			shmrt__copy_racy(buf, (char *)s + SLOT_HDR, n);
-		/* Seq_cst (release at least): our copy is done before producers may reuse
-		 * the slot; and it stands for the fence of the producers' wake-up check
-		 * (wake_after_rmw in shmrt_queue_get). */
 		if (q->mode & SHMRT_QUEUE_SC) {
 			/* The only consumer: a store. Release: our copy is done before
 			 * producers may reuse the slot. */
@@ -934,6 +931,9 @@ static int take(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len)
 			*len = n;
 			return 0;
 		}
+		/* Seq_cst (release at least): our copy is done before producers may reuse
+		 * the slot; and it stands for the fence of the producers' wake-up check
+		 * (wake_after_rmw in shmrt_queue_get). */
 		if (__atomic_compare_exchange_n(&h->ring.c_head, &c, c + 1, 0, __ATOMIC_SEQ_CST,
 						__ATOMIC_RELAXED)) {
 			*len = n;
