@@ -16,6 +16,6 @@
 #define SHMRT_VERSION_STRING "0.1.0"
 
 /* Layout version of a region (header, registry, directory, arena). */
-#define SHMRT_LAYOUT_VERSION 3
+#define SHMRT_LAYOUT_VERSION 4
 
 #endif /* SHMRT_VERSION_H */
