@@ -155,7 +155,8 @@ void shmrt__pmutex_unlock(pthread_mutex_t *m)
 
 /* ---- asymmetric barriers ------------------------------------------------------- */
 
-int shmrt__asym_state;
+/* Read by the inline fast paths of public headers (shmrt/inline/pipe.h): exported. */
+__attribute__((visibility("default"))) int shmrt__asym_state;
 
 static void asym_child(void)
 {

@@ -87,40 +87,6 @@ static inline void shmrt__copy_racy(void *dst, const void *src, size_t n)
 }
 
 /*
- * shmrt__copy_racy for 1..SHMRT_SMALL_COPY bytes, inline and without a call (so a fast
- * path that uses it needs no stack frame): two fixed-size moves that overlap in the
- * middle, of the largest power of two not above n.
- */
-#define SHMRT_SMALL_COPY 64
-static inline void shmrt__copy_small(void *dst, const void *src, size_t n)
-{
-#ifdef __SANITIZE_THREAD__
-	shmrt__copy_racy(dst, src, n);
-#else
-	char *d = (char *)dst;
-	const char *s = (const char *)src;
-	if (n >= 32) {
-		__builtin_memcpy(d, s, 32);
-		__builtin_memcpy(d + n - 32, s + n - 32, 32);
-	} else if (n >= 16) {
-		__builtin_memcpy(d, s, 16);
-		__builtin_memcpy(d + n - 16, s + n - 16, 16);
-	} else if (n >= 8) {
-		__builtin_memcpy(d, s, 8);
-		__builtin_memcpy(d + n - 8, s + n - 8, 8);
-	} else if (n >= 4) {
-		__builtin_memcpy(d, s, 4);
-		__builtin_memcpy(d + n - 4, s + n - 4, 4);
-	} else if (n >= 2) {
-		__builtin_memcpy(d, s, 2);
-		__builtin_memcpy(d + n - 2, s + n - 2, 2);
-	} else if (n) {
-		*d = *s;
-	}
-#endif
-}
-
-/*
  * Asymmetric barriers (the idea of folly's asymmetricLightBarrier and of liburcu's
  * membarrier flavor): a Dekker pair in which one side runs per message and the other
  * only before it sleeps. The hot side (a waker: store the index, then read the
@@ -139,13 +105,6 @@ static inline void shmrt__copy_small(void *dst, const void *src, size_t n)
 extern int shmrt__asym_state; /* 0 unknown, 1 registered, -1 unavailable */
 int shmrt__asym_register(void); /* 1 registered, or -1 */
 int shmrt__heavy_barrier(void); /* 0, or -1 (a full fence only: bound the sleep) */
-
-/* Registered: shmrt__light_barrier() is a compiler barrier (a fast path that
- * checked this may use __atomic_signal_fence instead, and need no call). */
-static inline int shmrt__asym_ready(void)
-{
-	return __atomic_load_n(&shmrt__asym_state, __ATOMIC_RELAXED) > 0;
-}
 
 static inline void shmrt__light_barrier(void)
 {

@@ -64,6 +64,7 @@ double queue_fd_peer(uint64_t n, uint32_t msg, int unix_socket, double *wall);
 double queue_posix_mq(uint64_t n, uint32_t msg, double *wall);
 double pingpong_us(int mode, uint64_t rounds);
 double pipe_shmrt(uint64_t n, double *wall);
+double pipe_shmrt_call(uint64_t n, double *wall); /* without the inline fast paths */
 double pipe_ck_ring_spsc_raw(uint64_t n, double *wall);
 double pipe_spsc_64B_raw(uint64_t n, double *wall);
 

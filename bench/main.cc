@@ -489,6 +489,7 @@ int main(int argc, char **argv)
 	reg_gb("queue/1p1c/64KiB/unix_socket", gbps_case<q_fd<65536, 1>, 65536>, 40000);
 
 	reg_mp("pipe/1p1c/64B/shmrt", mp_case<pipe_shmrt>, kQ * 2);
+	reg_mp("pipe/1p1c/64B/shmrt_call", mp_case<pipe_shmrt_call>, kQ * 2);
 	reg_mp("pipe/1p1c/64B/ck_ring_spsc_raw", mp_case<pipe_ck_ring_spsc_raw>, kQ * 2);
 	reg_mp("pipe/1p1c/64B/spsc_64B_raw", mp_case<pipe_spsc_64B_raw>, kQ * 2);
 

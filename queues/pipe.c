@@ -34,6 +34,7 @@
  * and generation, as Barrier members): waiters check it every 50 ms.
  */
 #define _GNU_SOURCE
+#define SHMRT_NO_INLINE 1 /* this file defines the calls that the inline macros stand for */
 #include "../core/region_int.h"
 #include "../core/wait.h"
 #include "shmrt/pipe.h"
@@ -79,6 +80,8 @@ struct pipe_hdr {
 
 _Static_assert(sizeof(struct dir) == 128, "pipe direction layout");
 _Static_assert(offsetof(struct pipe_hdr, d) == 64, "pipe layout");
+_Static_assert(offsetof(struct pipe_hdr, closed) % 8 == 0, "closed flags: one word");
+_Static_assert(SLOT_HDR == 8 && SHMRT__PIPE_FORMAT == 1, "the slot format of inline/pipe.h");
 
 static inline struct pipe_hdr *H(const shmrt_pipe_t *p)
 {
@@ -165,19 +168,25 @@ int shmrt_pipe_open(shmrt_region_t *r, const char *name, int oflags, int end, ui
 	/* Release: we own this end from now on (a reopen by a new process takes over). */
 	store_release(&h->owner[end], ((uint64_t)(R->slot + 1) << 32) | R->slot_gen);
 	store_release(&h->closed[end], 0);
-	*out = (shmrt_pipe_t){ .shm = h,
-			       .out_slots = slots + (uint64_t)end * db,
+	*out = (shmrt_pipe_t){ .out_slots = slots + (uint64_t)end * db,
 			       .in_slots = slots + (uint64_t)(1 - end) * db,
-			       .out = &h->d[end],
-			       .in = &h->d[1 - end],
 			       .slot_size = h->slot_size,
-			       .max_msg = h->max_msg,
 			       .mask = h->nslots - 1,
-			       .end = (uint32_t)end,
-			       .cached_head = load_acquire(&h->d[end].head),
 			       .tail = taken_over_tail(&h->d[end], slots + (uint64_t)end * db,
 						       h->nslots - 1, h->slot_size),
+			       .cached_head = load_acquire(&h->d[end].head),
 			       .head = load_relaxed(&h->d[1 - end].head),
+			       .fast_max = h->max_msg < SHMRT__PIPE_FAST_MAX ? h->max_msg
+									: SHMRT__PIPE_FAST_MAX,
+			       .closed = (const uint64_t *)(const void *)h->closed,
+			       .out_waiters = &h->d[end].tail_waiters,
+			       .in_head = &h->d[1 - end].head,
+			       .in_waiters = &h->d[1 - end].head_waiters,
+			       .shm = h,
+			       .out = &h->d[end],
+			       .in = &h->d[1 - end],
+			       .max_msg = h->max_msg,
+			       .end = (uint32_t)end,
 			       .region = r };
 	return 0;
 }
@@ -262,21 +271,10 @@ static SHMRT_NOINLINE int wait_writable(shmrt_pipe_t *p, uint32_t tail, int64_t 
 	}
 }
 
-/* Both ends' closed flags in one load, for the fast paths (closed[] is 8-aligned). */
-static inline uint64_t any_closed(const shmrt_pipe_t *p)
+/* The inline paths' futex wake (shmrt/inline/pipe.h). */
+int shmrt__pipe_wake(uint32_t *word)
 {
-	return load_relaxed((const uint64_t *)(const void *)H(p)->closed);
-}
-
-static SHMRT_NOINLINE int wake_receiver(char *slot)
-{
-	shmrt__futex_wake(slot_seq(slot), 1);
-	return 0;
-}
-
-static SHMRT_NOINLINE int wake_sender(struct dir *d)
-{
-	shmrt__futex_wake(&d->head, 1);
+	shmrt__futex_wake(word, 1);
 	return 0;
 }
 
@@ -284,7 +282,7 @@ static SHMRT_NOINLINE int wake_sender(struct dir *d)
 static SHMRT_NOINLINE int send_slow(shmrt_pipe_t *p, const void *msg, size_t len,
 				    shmrt_ns_t timeout)
 {
-	if (len && !msg)
+	if (!p->shm || (len && !msg))
 		return -EINVAL;
 	if (len > p->max_msg)
 		return -EMSGSIZE;
@@ -310,38 +308,22 @@ static SHMRT_NOINLINE int send_slow(shmrt_pipe_t *p, const void *msg, size_t len
 	/* Pairs with the heavy barrier of a receiver going to sleep (file comment). */
 	shmrt__light_barrier();
 	if (load_relaxed(&d->tail_waiters))
-		wake_receiver(s);
+		shmrt__pipe_wake(slot_seq(s));
 	return 0;
 }
 
-/*
- * The fast path is send_slow for the common case, tested in one branch: 1..64 bytes
- * (copied inline) with a buffer, room by the cached head, neither end closed, the
- * process registered for the asymmetric barrier. It calls nothing but in tail
- * position, so it needs no stack frame. On a VM's sibling hyperthreads, where a
- * sender and a receiver share one core's issue slots, its instruction count is the
- * message rate.
- */
+/* The common case inline (shmrt__pipe_try_send: one branch, no call but in tail
+ * position, so no stack frame), every other one in send_slow. */
 int shmrt_pipe_send(shmrt_pipe_t *p, const void *msg, size_t len, shmrt_ns_t timeout)
 {
-	if (unlikely(!p || !p->shm))
+	if (unlikely(!p))
 		return -EINVAL;
-	uint32_t tail = p->tail;
-	if (unlikely((len - 1 >= SHMRT_SMALL_COPY) | (len > p->max_msg) | !msg |
-		     (tail - p->cached_head > p->mask) | (any_closed(p) != 0) |
-		     !shmrt__asym_ready()))
-		return send_slow(p, msg, len, timeout);
-	struct dir *d = p->out;
-	char *s = p->out_slots + (size_t)(tail & p->mask) * p->slot_size;
-	shmrt__copy_small(s + SLOT_HDR, msg, len);
-	store_relaxed(slot_len(s), (uint32_t)len);
-	store_release(slot_seq(s), tail + 1); /* R1 */
-	SHMRT_YIELD_POINT();
-	p->tail = tail + 1;
-	__atomic_signal_fence(__ATOMIC_SEQ_CST); /* the light barrier: registered */
-	if (unlikely(load_relaxed(&d->tail_waiters)))
-		return wake_receiver(s);
-	return 0;
+	int r = shmrt__pipe_try_send(p, msg, len);
+	if (likely(r == SHMRT__PIPE_DONE))
+		return 0;
+	if (r == SHMRT__PIPE_WAKE)
+		return shmrt__pipe_wake_receiver(p);
+	return send_slow(p, msg, len, timeout);
 }
 
 /* Waits until message `head` is in its slot (0) or the stream ended (-EPIPE). */
@@ -388,7 +370,7 @@ static SHMRT_NOINLINE int wait_readable(shmrt_pipe_t *p, int64_t timeout, int tr
 static SHMRT_NOINLINE int recv_slow(shmrt_pipe_t *p, void *buf, size_t cap, size_t *len,
 				    shmrt_ns_t timeout)
 {
-	if (cap && !buf)
+	if (!p->shm || !len || (cap && !buf))
 		return -EINVAL;
 	struct dir *d = p->in;
 	uint32_t head = p->head;
@@ -415,34 +397,21 @@ static SHMRT_NOINLINE int recv_slow(shmrt_pipe_t *p, void *buf, size_t cap, size
 	/* Pairs with the heavy barrier of a sender going to sleep (file comment). */
 	shmrt__light_barrier();
 	if (load_relaxed(&d->head_waiters))
-		wake_sender(d);
+		shmrt__pipe_wake(&d->head);
 	return 0;
 }
 
-/* The fast path: the message is there, of 1..64 bytes that fit in buf, and the
- * process is registered; else recv_slow (as shmrt_pipe_send). */
+/* As shmrt_pipe_send: shmrt__pipe_try_recv, or recv_slow. */
 int shmrt_pipe_recv(shmrt_pipe_t *p, void *buf, size_t cap, size_t *len, shmrt_ns_t timeout)
 {
-	if (unlikely(!p || !p->shm || !len))
+	if (unlikely(!p))
 		return -EINVAL;
-	struct dir *d = p->in;
-	uint32_t head = p->head;
-	char *s = p->in_slots + (size_t)(head & p->mask) * p->slot_size;
-	/* A1: acquire, pairs with R1 in send. */
-	if (unlikely(load_acquire(slot_seq(s)) != head + 1))
-		return recv_slow(p, buf, cap, len, timeout);
-	uint32_t n = load_relaxed(slot_len(s));
-	if (unlikely((n - 1u >= SHMRT_SMALL_COPY) | (n > p->max_msg) | (n > cap) | !buf |
-		     !shmrt__asym_ready()))
-		return recv_slow(p, buf, cap, len, timeout);
-	shmrt__copy_small(buf, s + SLOT_HDR, n);
-	store_release(&d->head, head + 1); /* R2 */
-	p->head = head + 1;
-	*len = n;
-	__atomic_signal_fence(__ATOMIC_SEQ_CST); /* the light barrier: registered */
-	if (unlikely(load_relaxed(&d->head_waiters)))
-		return wake_sender(d);
-	return 0;
+	int r = shmrt__pipe_try_recv(p, buf, cap, len);
+	if (likely(r == SHMRT__PIPE_DONE))
+		return 0;
+	if (r == SHMRT__PIPE_WAKE)
+		return shmrt__pipe_wake_sender(p);
+	return recv_slow(p, buf, cap, len, timeout);
 }
 
 int shmrt_pipe_poll(shmrt_pipe_t *p, shmrt_ns_t timeout)

@@ -7,6 +7,8 @@
  *
  * Waiting (timeout 0 = try once, negative = forever) spins briefly, yields, then
  * sleeps on a futex; a send or recv calls the kernel only when the other side sleeps.
+ * The common case of send and recv (1..64 bytes, no wait) is inline in the caller
+ * (shmrt/inline/pipe.h; SHMRT_NO_INLINE turns it off).
  * Closing an end: the peer receives what was sent, then -EPIPE; its sends get -EPIPE.
  * A peer process that dies counts as closed (checked every 50 ms while waiting), so
  * a survivor never waits forever on it.
@@ -32,13 +34,21 @@ extern "C" {
 #endif
 
 typedef struct shmrt_pipe {
+	/* Read by the inline fast paths (shmrt/inline/pipe.h); set by shmrt_pipe_open. */
+	char *out_slots, *in_slots; /* our sending and receiving directions' slots */
+	uint32_t slot_size, mask;
+	uint32_t tail;        /* our sending index (we are its only writer) */
+	uint32_t cached_head; /* the receiver's index on our sending direction, last seen */
+	uint32_t head;        /* our receiving index (we are its only writer) */
+	uint32_t fast_max;    /* messages of 1..fast_max bytes take the inline paths */
+	const uint64_t *closed;      /* both ends' closed flags, one word */
+	const uint32_t *out_waiters; /* receivers asleep on our sending direction */
+	uint32_t *in_head;           /* our receiving index, in shared memory, for the sender */
+	const uint32_t *in_waiters;  /* senders asleep on our receiving direction */
+	/* The library's. */
 	void *shm;
-	char *out_slots, *in_slots; /* our sending and receiving directions */
-	void *out, *in;             /* their ring headers */
-	uint32_t slot_size, max_msg, mask, end;
-	uint32_t cached_head; /* the receiver's index, last seen */
-	uint32_t tail, head; /* our own indices (we are their only writers), kept here so
-			      * that the hot path does not read the line the peer polls */
+	void *out, *in; /* the directions' headers */
+	uint32_t max_msg, end;
 	shmrt_region_t *region;
 } shmrt_pipe_t;
 
@@ -73,4 +83,5 @@ SHMRT_API void shmrt_pipe_close(shmrt_pipe_t *p);
 #ifdef __cplusplus
 }
 #endif
+#include "inline/pipe.h"
 #endif /* SHMRT_PIPE_H */
