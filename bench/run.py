@@ -3,8 +3,8 @@
 
 Every benchmark is registered as "<case>/<impl>" (impl = "shmrt" or a peer) with a
 label "unit=...,better=lower|higher". This script runs them all in ONE process run
-(so shmrt and its peers see the same machine state), with repetitions, takes the
-medians, and writes build/bench/summary.json: a list of
+(so shmrt and its peers see the same machine state), with repetitions in a random
+interleaved order, takes the medians, and writes build/bench/summary.json: a list of
 
   {"case": ..., "unit": "ns/op" | "ops/s" | ..., "better": "lower" | "higher",
    "shmrt": <median>, "peers": {"<peer>": <median>, ...}}
@@ -79,7 +79,13 @@ def split_name(run_name):
 
 
 def run(binary, flt, reps, raw):
+    # Random interleaving: the repetitions of all selected benchmarks run in a random
+    # order, so a case and its peers sample the same phases of a noisy machine (here
+    # the two vCPUs move between sibling hyperthreads and separate cores, and a bare
+    # ring's rate changes several times over with it) instead of each taking its own
+    # few seconds of it.
     cmd = [binary, f"--benchmark_repetitions={reps}",
+           "--benchmark_enable_random_interleaving=true",
            "--benchmark_report_aggregates_only=true",
            f"--benchmark_out={raw}", "--benchmark_out_format=json"]
     if flt:
