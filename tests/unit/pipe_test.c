@@ -195,6 +195,27 @@ static void t_full_empty_close(void **s)
 	size_t len;
 	assert_int_equal(shmrt_pipe_recv(&b, buf, sizeof(buf), &len, 0), -EAGAIN);
 	assert_int_equal(shmrt_pipe_poll(&b, 0), -EAGAIN);
+	/* Bad input, refused with nothing sent or taken (inline paths fall back to the
+	 * library's checks; a handle never opened has fast_max 0). */
+	shmrt_pipe_t zero;
+	memset(&zero, 0, sizeof(zero));
+	assert_int_equal(shmrt_pipe_send(&zero, buf, 1, 0), -EINVAL);
+	assert_int_equal(shmrt_pipe_recv(&zero, buf, sizeof(buf), &len, 0), -EINVAL);
+	assert_int_equal(shmrt_pipe_send(NULL, buf, 1, 0), -EINVAL);
+	assert_int_equal(shmrt_pipe_recv(NULL, buf, sizeof(buf), &len, 0), -EINVAL);
+	assert_int_equal(shmrt_pipe_send(&a, NULL, 1, 0), -EINVAL);
+	char big[17] = { 0 };
+	assert_int_equal(shmrt_pipe_send(&a, big, sizeof(big), 0), -EMSGSIZE);
+	assert_int_equal(shmrt_pipe_send(&a, "x", 1, 0), 0);
+	assert_int_equal(shmrt_pipe_recv(&b, buf, sizeof(buf), NULL, 0), -EINVAL);
+	assert_int_equal(shmrt_pipe_recv(&b, NULL, sizeof(buf), &len, 0), -EINVAL);
+	assert_int_equal(shmrt_pipe_recv(&b, buf, 0, &len, 0), -EMSGSIZE);
+	assert_int_equal(len, 1);
+	assert_int_equal(shmrt_pipe_recv(&b, buf, sizeof(buf), &len, 0), 0);
+	assert_true(len == 1 && buf[0] == 'x');
+	assert_int_equal(shmrt_pipe_send(&a, buf, 0, 0), 0); /* empty: the library's path */
+	assert_int_equal(shmrt_pipe_recv(&b, NULL, 0, &len, 0), 0);
+	assert_int_equal(len, 0);
 	uint64_t t0 = tu_ms();
 	assert_int_equal(shmrt_pipe_recv(&b, buf, sizeof(buf), &len, 30 * MS), -ETIMEDOUT);
 	assert_true(tu_ms() - t0 >= 29);

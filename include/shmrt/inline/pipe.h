@@ -46,6 +46,8 @@ static inline void shmrt__pipe_copy(void *dst, const void *src, size_t n)
 {
 	char *d = (char *)dst;
 	const char *s = (const char *)src;
+	if (n > SHMRT__PIPE_FAST_MAX)
+		__builtin_unreachable(); /* the callers' fast_max (and a bound for -Warray-bounds) */
 	if (n >= 32) {
 		__builtin_memcpy(d, s, 32);
 		__builtin_memcpy(d + n - 32, s + n - 32, 32);
@@ -80,10 +82,15 @@ enum { SHMRT__PIPE_DONE = 0, SHMRT__PIPE_SLOW = 1, SHMRT__PIPE_WAKE = 2 };
 static inline int shmrt__pipe_try_send(shmrt_pipe_t *p, const void *msg, size_t len)
 {
 	uint32_t tail = p->tail;
-	if (__builtin_expect((len - 1 >= p->fast_max) | !msg | (tail - p->cached_head > p->mask) |
-				     (__atomic_load_n(p->closed, __ATOMIC_RELAXED) != 0) |
-				     (__atomic_load_n(&shmrt__asym_state, __ATOMIC_RELAXED) <= 0),
-			     0))
+	/* Two branches: fast_max is 0 in a handle never opened, whose pointers are NULL.
+	 * The tests are ORed as ints, without short circuits (one branch each). */
+	int slow = (int)(len - 1 >= p->fast_max) | (int)!msg;
+	if (__builtin_expect(slow, 0))
+		return SHMRT__PIPE_SLOW;
+	slow = (int)(tail - p->cached_head > p->mask);
+	slow |= (int)(__atomic_load_n(p->closed, __ATOMIC_RELAXED) != 0);
+	slow |= (int)(__atomic_load_n(&shmrt__asym_state, __ATOMIC_RELAXED) <= 0);
+	if (__builtin_expect(slow, 0))
 		return SHMRT__PIPE_SLOW;
 	char *s = p->out_slots + (size_t)(tail & p->mask) * p->slot_size;
 	shmrt__pipe_copy(s + 8, msg, len);
@@ -116,9 +123,9 @@ static inline int shmrt__pipe_try_recv(shmrt_pipe_t *p, void *buf, size_t cap, s
 	if (__builtin_expect(__atomic_load_n((uint32_t *)(void *)s, __ATOMIC_ACQUIRE) != head + 1, 0))
 		return SHMRT__PIPE_SLOW;
 	uint32_t n = __atomic_load_n((uint32_t *)(void *)(s + 4), __ATOMIC_RELAXED);
-	if (__builtin_expect((n - 1u >= p->fast_max) | (n > cap) | !buf | !len |
-				     (__atomic_load_n(&shmrt__asym_state, __ATOMIC_RELAXED) <= 0),
-			     0))
+	int slow = (int)(n - 1u >= p->fast_max) | (int)!buf | (int)!len;
+	slow |= (int)(__atomic_load_n(&shmrt__asym_state, __ATOMIC_RELAXED) <= 0);
+	if (__builtin_expect(slow, 0) || __builtin_expect(n > cap, 0))
 		return SHMRT__PIPE_SLOW;
 	shmrt__pipe_copy(buf, s + 8, n);
 	/* Release: the sender may reuse the slot once it reads this. */
