@@ -66,6 +66,7 @@ double pingpong_us(int mode, uint64_t rounds);
 double pipe_shmrt(uint64_t n, double *wall);
 double pipe_shmrt_call(uint64_t n, double *wall); /* without the inline fast paths */
 double pipe_ck_ring_spsc_raw(uint64_t n, double *wall);
+double pipe_spsc_64B_ck_ec(uint64_t n, double *wall); /* spsc_64B_raw woken through ck_ec */
 double pipe_spsc_64B_raw(uint64_t n, double *wall);
 
 /* iox_bench.c (built when Debian's iceoryx C binding is installed) */

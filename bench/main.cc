@@ -492,6 +492,7 @@ int main(int argc, char **argv)
 	reg_mp("pipe/1p1c/64B/shmrt_call", mp_case<pipe_shmrt_call>, kQ * 2);
 	reg_mp("pipe/1p1c/64B/ck_ring_spsc_raw", mp_case<pipe_ck_ring_spsc_raw>, kQ * 2);
 	reg_mp("pipe/1p1c/64B/spsc_64B_raw", mp_case<pipe_spsc_64B_raw>, kQ * 2);
+	reg_mp("pipe/1p1c/64B/spsc_64B_ck_ec", mp_case<pipe_spsc_64B_ck_ec>, kQ * 2);
 
 	// Dict: ops per worker (the python peer takes the total).
 	const int64_t kD = 4000000;
