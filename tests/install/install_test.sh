@@ -30,7 +30,10 @@ for i in $(seq 1 500); do
   [ "$n" -ge 2 ] && break
   sleep 0.01
 done
-"$tool" ls | grep -q "$name" || { echo "FAIL: shmrt ls does not list $name"; exit 1; }
+# Not `ls | grep -q`: grep stops at the first match, and with pipefail the SIGPIPE
+# of a long listing (other regions in /dev/shm) would fail the test.
+listing=$("$tool" ls)
+grep -q "$name" <<<"$listing" || { echo "FAIL: shmrt ls does not list $name"; exit 1; }
 info=$("$tool" info "$name")
 for p in "${pids[@]}"; do
   echo "$info" | grep -q "pid $p .*alive" || { echo "FAIL: shmrt info lacks pid $p"; echo "$info"; exit 1; }
