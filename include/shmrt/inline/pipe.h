@@ -11,13 +11,15 @@
  *  - a slot is an 8-byte header, the sequence word (message t is in the slot once it
  *    reads t + 1) and the length, then the payload;
  *  - the library sets fast_max in the handle at open: the largest message the inline
- *    code may copy, or 0 when it may not touch the ring (a handle never opened, or a
- *    library whose slot format is not SHMRT__PIPE_FORMAT: built against other
- *    headers, the inline code then always calls the library);
+ *    code may copy (0 in a handle never opened: the library then refuses it);
  *  - shmrt__asym_state > 0: this process is registered for the asymmetric barrier,
  *    so a compiler barrier orders a publication before the read of the peer's waiter
  *    count (alloc/plat.h in the sources); otherwise the library path fences.
- * Define SHMRT_NO_INLINE before including shmrt.h to call the library every time.
+ * So the slot format (SHMRT__PIPE_FORMAT, pinned by a static assertion in the library)
+ * and the handle's fields are part of the ABI: changing either changes the library's
+ * soname (libshmrt.so.0.MINOR before 1.0), and the region's layout version keeps
+ * processes of two formats off one region. Define SHMRT_NO_INLINE before including shmrt.h to call the library every
+ * time.
  */
 #ifndef SHMRT_INLINE_PIPE_H
 #define SHMRT_INLINE_PIPE_H
