@@ -58,6 +58,7 @@
 #define FULL_POLLS 64  /* a sender on a full ring re-reads head every 16 pauses, 64 times,
 			* with a yield every 16 reads */
 #define EMPTY_SPIN 64  /* a receiver on an empty ring spins this long before the clock */
+#define RX_BACKOFF_MAX 16 /* pauses a streaming receiver waits before it polls again */
 
 struct dir {
 	uint32_t head;          /* receiver's index */
@@ -187,6 +188,7 @@ int shmrt_pipe_open(shmrt_region_t *r, const char *name, int oflags, int end, ui
 			       .in = &h->d[1 - end],
 			       .max_msg = h->max_msg,
 			       .end = (uint32_t)end,
+			       .rx_mark = load_relaxed(&h->d[1 - end].head),
 			       .region = r };
 	return 0;
 }
@@ -326,6 +328,36 @@ int shmrt_pipe_send(shmrt_pipe_t *p, const void *msg, size_t len, shmrt_ns_t tim
 	return send_slow(p, msg, len, timeout);
 }
 
+/*
+ * A receiver that finds the ring empty polls the slot the next message will fill, a
+ * line the sender is writing: when it keeps up with a streaming sender, every message
+ * costs that line a round trip between the two (or, on sibling hyperthreads, a
+ * pause per message), and the pair settles at half the rate it reaches when the
+ * receiver lags by a batch. So a receiver that streams backs off before it polls
+ * again (B-Queue's idea): hint pauses without touching the ring, which lets the
+ * sender fill several slots, then a batch is read in one pass. A ping-pong must not
+ * pay for it, so the hint is learnt from what the last wait ended:
+ *  - two or more messages taken since the wait before (run >= 2): streaming, grow the
+ *    hint (1, 3, 7, 15, up to RX_BACKOFF_MAX pauses);
+ *  - one message, found within one poll with no backoff: maybe a stream we keep up
+ *    with: try a backoff of 1;
+ *  - one message otherwise (a reply, a long wait): no backoff.
+ * Measured on this VM (paired runs, 64-byte messages): a stream went from 88 to 190 M
+ * msg/s, and a ping-pong round trip from 128 to 133 ns.
+ */
+static void rx_learn(shmrt_pipe_t *p, uint32_t head, int polls, int long_wait)
+{
+	uint32_t run = head - p->rx_mark, h = p->rx_hint;
+	if (long_wait)
+		h = 0;
+	else if (run >= 2)
+		h = 2 * h + 1 > RX_BACKOFF_MAX ? RX_BACKOFF_MAX : 2 * h + 1;
+	else
+		h = h == 0 && polls <= 1 ? 1 : 0;
+	p->rx_hint = h;
+	p->rx_mark = head;
+}
+
 /* Waits until message `head` is in its slot (0) or the stream ended (-EPIPE). */
 static SHMRT_NOINLINE int wait_readable(shmrt_pipe_t *p, int64_t timeout, int try_once)
 {
@@ -334,11 +366,17 @@ static SHMRT_NOINLINE int wait_readable(shmrt_pipe_t *p, int64_t timeout, int tr
 	uint32_t head = p->head;
 	uint32_t *seq = slot_seq(p->in_slots + (size_t)(head & p->mask) * p->slot_size);
 	int gone = 0;
+	if (!try_once)
+		for (uint32_t k = 0; k < p->rx_hint; k++)
+			cpu_relax(); /* the adaptive backoff (above): not a look at the ring */
 	for (;;) {
 		/* A1: acquire, pairs with R1 in send. */
 		uint32_t v = load_acquire(seq);
-		if (v == head + 1)
+		if (v == head + 1) {
+			if (!try_once)
+				rx_learn(p, head, 0, deadline != 0);
 			return 0;
+		}
 		if (gone || peer_closed(p)) {
 			/* Everything sent before the close is visible now: re-check once. */
 			return load_acquire(seq) == head + 1 ? 0 : -EPIPE;
@@ -349,10 +387,15 @@ static SHMRT_NOINLINE int wait_readable(shmrt_pipe_t *p, int64_t timeout, int tr
 			/* A short spin before the clock is read: a caught-up receiver comes
 			 * here for most messages, and two clock reads per wait were 4% of
 			 * the profile. */
-			for (int i = 0; i < EMPTY_SPIN && load_acquire(seq) == v; i++)
+			int i = 0;
+			while (i < EMPTY_SPIN && load_acquire(seq) == v) {
 				cpu_relax();
-			if (load_acquire(seq) == head + 1)
+				i++;
+			}
+			if (load_acquire(seq) == head + 1) {
+				rx_learn(p, head, i + 1, 0);
 				return 0;
+			}
 			deadline = shmrt__mono_deadline(timeout);
 		}
 		int rc = shmrt__wait_ne_spin(seq, v, &d->tail_waiters, deadline,

@@ -49,6 +49,7 @@ typedef struct shmrt_pipe {
 	void *shm;
 	void *out, *in; /* the directions' headers */
 	uint32_t max_msg, end;
+	uint32_t rx_mark, rx_hint; /* the receiver's adaptive backoff (pipe.c) */
 	shmrt_region_t *region;
 } shmrt_pipe_t;
 
