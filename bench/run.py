@@ -211,7 +211,8 @@ def main():
         f.write("\n")
 
     print()
-    print(f"medians of {args.repetitions} repetitions; ratios > 1 mean shmrt is better")
+    print(f"medians of {args.repetitions} repetitions (15 for the short pipe and ping-pong cases); "
+          "ratios > 1 mean shmrt is better")
     misses = table([fresh[k] for k in sorted(fresh)])
     print(f"\nwrote {args.out}")
     if misses:
