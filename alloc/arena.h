@@ -15,7 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "shmrt/alloc.h"
+#include "shmrt/placement.h"
 
 #define SHMRT_ARENA_PAGE 4096u
 #define SHMRT_ARENA_NCLS 36
@@ -59,7 +59,7 @@ uint64_t shmrt__arena_meta_bytes(uint64_t len, uint32_t ncaches, uint32_t nnodes
 void shmrt__arena_cache_attach(shmrt_arena_t *a, uint32_t idx, uint32_t node);
 void shmrt__arena_cache_reclaim(shmrt_arena_t *a, uint32_t idx);
 
-/* Allocation, as shmrt_alloc_placed / shmrt_free (see shmrt/alloc.h for errors). */
+/* Allocation, as the public shmrt_alloc_placed / shmrt_free (their errors). */
 int shmrt__arena_alloc(shmrt_arena_t *a, uint32_t idx, size_t size,
 		       const shmrt_placement_t *pl, uint64_t *off);
 int shmrt__arena_free(shmrt_arena_t *a, uint32_t idx, uint64_t off);

@@ -29,8 +29,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "shmrt/version.h"
+#include "base/atomic.h"
+#include "base/pmutex.h"
+#include "base/yield.h"
 #include "arena.h"
-#include "plat.h"
 
 #define ARENA_MAGIC 0x414e455241544d53ull /* "SMTARENA" */
 

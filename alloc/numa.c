@@ -14,7 +14,9 @@
  */
 #define _GNU_SOURCE
 #include "arena.h"
-#include "plat.h"
+#include "shmrt/numa.h"
+
+#include <pthread.h>
 
 #include <errno.h>
 #include <hwloc.h>

@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include "region_int.h"
+#include "shmrt/alloc.h"
 
 #include <errno.h>
 

@@ -186,7 +186,7 @@ static int stripe_begin(const shmrt_array_t *a, struct stripe *st, unsigned *ver
 		} else {
 			/* A writer has been inside for a while: alive? Its robust lock
 			 * answers (a 1 ms wait, so a live writer is not hurried). */
-			int e = shmrt__pmutex_acquire(&st->lock, fd_of(a), real_ns() + 1000000);
+			int e = shmrt__pmutex_acquire(&st->lock, fd_of(a), mono_ns() + 1000000);
 			if (e == 0 || e == -EOWNERDEAD) {
 				if (e == -EOWNERDEAD)
 					stripe_after_death(st);

@@ -1040,7 +1040,7 @@ int shmrt_dict_reclaim(const shmrt_dict_t *d, shmrt_ns_t timeout)
 		return -EUSERS;
 	if (shmrt__rcu_nested(t))
 		return -EDEADLK;
-	uint64_t deadline = timeout < 0 ? UINT64_MAX : mono_ns() + (uint64_t)timeout;
+	uint64_t deadline = shmrt__deadline(timeout);
 	uint64_t e0 = shmrt__rcu_advance(RG(d));
 	for (unsigned round = 0;; round++) {
 		int pending = 0;

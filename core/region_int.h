@@ -26,8 +26,14 @@
 
 #include "shmrt/region.h"
 #include "shmrt/version.h"
-#include "../alloc/arena.h"
-#include "../alloc/plat.h"
+#include "alloc/arena.h"
+#include "base/atomic.h"
+#include "base/clock.h"
+#include "base/compiler.h"
+#include "base/cpu.h"
+#include "base/pmutex.h"
+#include "base/proc.h"
+#include "base/yield.h"
 
 #define SHMRT_MAGIC 0x3147524d52544d53ull /* "SMTRMRG1" little endian */
 #define SHMRT_HDR_SIZE 4096u
@@ -152,7 +158,6 @@ struct shmrt_region {
 };
 
 /* registry.c */
-uint64_t shmrt__proc_start_time(pid_t pid, int *alive);
 int shmrt__slot_claim(struct shmrt_region *r);
 void shmrt__slot_release(struct shmrt_region *r);
 int shmrt__slot_alive(struct shmrt_region *r, uint32_t slot, uint64_t ctl);
@@ -171,10 +176,7 @@ struct shmrt__tls_rec {
 	uint64_t handle_id, fork_gen;
 	uint32_t rec;
 };
-/* initial-exec: read at a fixed offset from the thread pointer, without a call to
- * __tls_get_addr on every queue operation (24 bytes of static TLS; a program that
- * dlopens libshmrt gets them from glibc's reserve for that case). */
-#define SHMRT_TLS_IE __attribute__((tls_model("initial-exec")))
+/* initial-exec (base/compiler.h): no __tls_get_addr on every queue operation. */
 extern __thread struct shmrt__tls_rec shmrt__tls_last SHMRT_TLS_IE;
 
 static inline uint32_t shmrt__thread_rec(struct shmrt_region *r)

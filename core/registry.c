@@ -44,59 +44,7 @@ __thread struct shmrt__tls_rec shmrt__tls_last SHMRT_TLS_IE;
 
 #define REC_MARK (1ull << 63) /* record being reclaimed */
 
-/* ---- liveness ------------------------------------------------------------------- */
-
-uint64_t shmrt__proc_start_time(pid_t pid, int *alive)
-{
-	char path[64], buf[1024];
-	*alive = 0;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	/* comm may contain spaces and parentheses: fields resume after the last ')'. */
-	char *p = strrchr(buf, ')');
-	if (!p || p[1] != ' ' || !p[2])
-		return 0;
-	char state = p[2];
-	p += 2;
-	/* p is at field 3 (state); starttime is field 22. */
-	for (int field = 3; field < 22 && p; field++) {
-		p = strchr(p, ' ');
-		if (p)
-			p++;
-	}
-	if (!p)
-		return 0;
-	*alive = state != 'Z' && state != 'X' && state != 'x';
-	return strtoull(p, NULL, 10);
-}
-
-static pid_t self_pid;
-static uint64_t self_start;
-
-static uint64_t my_start_time(void)
-{
-	pid_t pid = getpid();
-	if (self_pid != pid) {
-		int alive;
-		self_start = shmrt__proc_start_time(pid, &alive);
-		self_pid = pid;
-	}
-	return self_start;
-}
-
-static int pid_alive(pid_t pid)
-{
-	int alive;
-	(void)shmrt__proc_start_time(pid, &alive);
-	return alive;
-}
+/* ---- liveness (pid + start time: base/proc.h) ----------------------------------- */
 
 int shmrt__slot_alive(struct shmrt_region *r, uint32_t i, uint64_t ctl)
 {
@@ -111,7 +59,7 @@ int shmrt__slot_alive(struct shmrt_region *r, uint32_t i, uint64_t ctl)
 	}
 	case SLOT_CLAIMING:
 	case SLOT_RECLAIMING:
-		return pid_alive(pid);
+		return shmrt__pid_alive(pid);
 	default:
 		return 0;
 	}
@@ -214,7 +162,7 @@ int shmrt__live_procs(struct shmrt_region *r)
 
 static int try_claim(struct shmrt_region *r)
 {
-	uint64_t start = my_start_time();
+	uint64_t start = shmrt__self_start_time();
 	pid_t pid = getpid();
 	for (uint32_t i = 0; i < r->hdr->g.max_procs; i++) {
 		struct shmrt_proc_slot *s = &r->procs[i];
@@ -352,7 +300,7 @@ uint32_t shmrt__thread_rec_slow(struct shmrt_region *r)
 			       !__atomic_compare_exchange_n(&r->hdr->rec_hwm, &hwm, i + 1, 0,
 							    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
 				;
-			t->tid = (uint32_t)syscall(SYS_gettid);
+			t->tid = shmrt__tid();
 			t->node = shmrt__numa_node_of_caller();
 			shmrt__arena_cache_attach(&r->arena, i, t->node);
 			node->e = (struct shmrt__tls_rec){ r->id, fg, i };
@@ -367,18 +315,4 @@ uint32_t shmrt__thread_rec_slow(struct shmrt_region *r)
 	}
 	free(node);
 	return REC_NONE;
-}
-
-/* ---- machine ------------------------------------------------------------------- */
-
-int shmrt__ncpus(void)
-{
-	static int n;
-	int v = load_relaxed(&n);
-	if (!v) {
-		long c = sysconf(_SC_NPROCESSORS_ONLN);
-		v = c > 0 ? (int)c : 1;
-		store_relaxed(&n, v);
-	}
-	return v;
 }

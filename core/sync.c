@@ -3,7 +3,7 @@
  *
  * Locks are robust pthread mutexes (error-checking, or recursive for RLock), acquired
  * through shmrt__pmutex_acquire(), which bounds waits on a lock word no live thread
- * can own. The other primitives are a few 32-bit words and futexes (wait.h): an
+ * can own. The other primitives are a few 32-bit words and futexes (base/wait.h): an
  * adaptive wait (spin, yield, sleep) with a waiter count so that a signal costs no
  * syscall when nobody sleeps.
  *
@@ -26,7 +26,7 @@
 #define _GNU_SOURCE
 #include "region_int.h"
 #include "shmrt/sync.h"
-#include "wait.h"
+#include "base/wait.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -180,7 +180,7 @@ int shmrt_sem_acquire(const shmrt_sem_t *s, shmrt_ns_t timeout)
 	if (!s || !s->shm)
 		return -EINVAL;
 	struct word_shm *w = s->shm;
-	uint64_t deadline = shmrt__mono_deadline(timeout);
+	uint64_t deadline = shmrt__deadline(timeout);
 	for (;;) {
 		uint32_t v = load_relaxed(&w->word);
 		/* Acquire on success: pairs with the release in shmrt_sem_release(). */
@@ -252,7 +252,7 @@ int shmrt_event_wait(const shmrt_event_t *e, shmrt_ns_t timeout)
 		return 0;
 	if (timeout == 0)
 		return -EAGAIN;
-	return shmrt__wait_ne(&w->word, 0, &w->waiters, shmrt__mono_deadline(timeout), 0, NULL,
+	return shmrt__wait_ne(&w->word, 0, &w->waiters, shmrt__deadline(timeout), 0, NULL,
 			      NULL);
 }
 
@@ -285,7 +285,7 @@ int shmrt_cond_wait(const shmrt_cond_t *c, const shmrt_lock_t *l, shmrt_ns_t tim
 {
 	if (!c || !c->shm || !l || !l->shm)
 		return -EINVAL;
-	return cond_wait_until(c, l, shmrt__mono_deadline(timeout));
+	return cond_wait_until(c, l, shmrt__deadline(timeout));
 }
 
 int shmrt_cond_wait_for(const shmrt_cond_t *c, const shmrt_lock_t *l, int (*pred)(void *),
@@ -293,7 +293,7 @@ int shmrt_cond_wait_for(const shmrt_cond_t *c, const shmrt_lock_t *l, int (*pred
 {
 	if (!c || !c->shm || !l || !l->shm || !pred)
 		return -EINVAL;
-	uint64_t deadline = shmrt__mono_deadline(timeout);
+	uint64_t deadline = shmrt__deadline(timeout);
 	while (!pred(ctx)) {
 		if (mono_ns() >= deadline)
 			return -ETIMEDOUT;
@@ -413,7 +413,7 @@ int shmrt_barrier_wait(shmrt_barrier_t *h, shmrt_ns_t timeout, uint32_t *index)
 		return 0;
 	}
 	struct barrier_check x = { h, b };
-	int rc = shmrt__wait_ne(gen_word(b), gen, &b->waiters, shmrt__mono_deadline(timeout),
+	int rc = shmrt__wait_ne(gen_word(b), gen, &b->waiters, shmrt__deadline(timeout),
 				50000000, barrier_check, &x);
 	if (rc == -ETIMEDOUT) {
 		barrier_break(b);

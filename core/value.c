@@ -24,12 +24,13 @@
  * never leaves a torn value; a process killed holding the lock hands it to the next
  * locker with -EOWNERDEAD (the value may reflect half of its compound update).
  *
- * The lock is a TID lock (alloc/plat.h), not a glibc robust mutex: between two
+ * The lock is a TID lock (base/tlock.h), not a glibc robust mutex: between two
  * processes it does 50 M locked adds/s where the robust mutex does 22 M. A dead
  * holder is found by its waiters (1 ms after they start waiting, then at doubling
  * intervals), not by the kernel's robust list.
  */
 #define _GNU_SOURCE
+#include "base/tlock.h"
 #include "region_int.h"
 #include "shmrt/value.h"
 
@@ -47,7 +48,7 @@ struct value_shm {
 	uint32_t type;
 	uint8_t pad0[56];
 	uint64_t cell;
-	uint32_t lock;           /* a TID lock (alloc/plat.h) */
+	uint32_t lock;           /* a TID lock (base/tlock.h) */
 	uint8_t pad1[52];
 };
 _Static_assert(sizeof(struct value_shm) == 128, "value layout");

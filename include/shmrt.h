@@ -8,6 +8,8 @@
 
 #include "shmrt/version.h"
 #include "shmrt/common.h"
+#include "shmrt/placement.h"
+#include "shmrt/numa.h"
 #include "shmrt/region.h"
 #include "shmrt/alloc.h"
 #include "shmrt/value.h"

@@ -26,7 +26,7 @@
  * Waking without a fence per message: after R1 (R2) the sender (receiver) reads the
  * peer's waiter count through shmrt__light_barrier(), a compiler barrier, and a peer
  * about to sleep runs the heavy barrier (membarrier) after announcing itself
- * (plat.h): only sleeping costs a barrier. A receiver sleeps on its slot's sequence
+ * (base/asym.h): only sleeping costs a barrier. A receiver sleeps on its slot's sequence
  * word, a sender on head.
  *
  * A sender killed mid-send published nothing; a receiver killed mid-recv consumed
@@ -35,8 +35,8 @@
  */
 #define _GNU_SOURCE
 #define SHMRT_NO_INLINE 1 /* this file defines the calls that the inline macros stand for */
-#include "../core/region_int.h"
-#include "../core/wait.h"
+#include "base/wait.h"
+#include "core/region_int.h"
 #include "shmrt/pipe.h"
 
 #include <errno.h>
@@ -164,7 +164,7 @@ int shmrt_pipe_open(shmrt_region_t *r, const char *name, int oflags, int end, ui
 	if (h->nslots < capacity || h->max_msg < max_msg)
 		return -EPROTOTYPE;
 	char *slots = (char *)h + slots_off();
-	(void)shmrt__asym_register(); /* before our first send or recv (plat.h) */
+	(void)shmrt__asym_register(); /* before our first send or recv (base/asym.h) */
 	uint64_t db = (uint64_t)h->nslots * h->slot_size;
 	/* Release: we own this end from now on (a reopen by a new process takes over). */
 	store_release(&h->owner[end], ((uint64_t)(R->slot + 1) << 32) | R->slot_gen);
@@ -262,7 +262,7 @@ static SHMRT_NOINLINE int wait_writable(shmrt_pipe_t *p, uint32_t tail, int64_t 
 				if (tail - p->cached_head <= p->mask)
 					return 0;
 			}
-			deadline = shmrt__mono_deadline(timeout);
+			deadline = shmrt__deadline(timeout);
 		}
 		int rc = shmrt__wait_ne_spin(&d->head, p->cached_head, &d->head_waiters, deadline,
 					     shmrt__slice_ns(PEER_CHECK_NS), gone_check, p,
@@ -396,7 +396,7 @@ static SHMRT_NOINLINE int wait_readable(shmrt_pipe_t *p, int64_t timeout, int tr
 				rx_learn(p, head, i + 1, 0);
 				return 0;
 			}
-			deadline = shmrt__mono_deadline(timeout);
+			deadline = shmrt__deadline(timeout);
 		}
 		int rc = shmrt__wait_ne_spin(seq, v, &d->tail_waiters, deadline,
 					     shmrt__slice_ns(PEER_CHECK_NS), gone_check, p,

@@ -52,12 +52,12 @@
  *  - a producer waiting for its turn to publish sleeps on its own slot's cwait word;
  *    whoever publishes up to it wakes exactly that word, and a publisher also
  *    publishes the committed slots after its own (helping);
- *  - spinning before sleeping is bounded by a spin budget (core/wait.h): with more
+ *  - spinning before sleeping is bounded by a spin budget (base/wait.h): with more
  *    waiters than cores, spinners only take the CPU from the process they wait for.
  */
 #define _GNU_SOURCE
-#include "../core/region_int.h"
-#include "../core/wait.h"
+#include "base/wait.h"
+#include "core/region_int.h"
 #include "shmrt/queue.h"
 
 #include <ck_ring.h>
@@ -117,7 +117,7 @@ struct qhdr {
 	uint32_t unfinished;    /* JoinableQueue: tasks put and not yet done */
 	uint32_t join_waiters;
 	uint8_t pad4[56];
-	uint32_t spinners;      /* waiters in their spin phase (core/wait.h): a line of its
+	uint32_t spinners;      /* waiters in their spin phase (base/wait.h): a line of its
 				 * own, since waiters write it and the waiter counts are read
 				 * on every put and get */
 	uint8_t pad5[60];
@@ -240,7 +240,7 @@ static int queue_open(shmrt_region_t *r, const char *name, int oflags, uint32_t 
 	if (h->nslots - 1 < capacity || h->max_msg < max_msg || h->joinable != joinable ||
 	    h->mode != mode)
 		return -EPROTOTYPE;
-	(void)shmrt__asym_register(); /* before our first publish (alloc/plat.h) */
+	(void)shmrt__asym_register(); /* before our first publish (base/asym.h) */
 	*out = (shmrt_queue_t){ .shm = h, .slots = (char *)h + SLOTS_OFF, .slot_size = h->slot_size,
 				.max_msg = h->max_msg, .mask = h->nslots - 1, .mode = mode,
 				.region = r, .off = oi.off };
@@ -471,7 +471,7 @@ static int producer_sleep(const shmrt_queue_t *q, unsigned c, uint64_t deadline,
 	store_relaxed(&h->chead_waiters, 1);
 	/* Between raising the flag and re-reading c_head: the heavy barrier, which pairs
 	 * with producers_wake()'s fence, the consumers' seq_cst CAS of c_head, and a
-	 * single consumer's light barrier after its store (alloc/plat.h). */
+	 * single consumer's light barrier after its store (base/asym.h). */
 	bool polled = shmrt__heavy_barrier() != 0;
 	if (ck_pr_load_uint(&h->ring.c_head) != c || (held && held_check(x)) || closed_check(x))
 		return 0;
@@ -521,7 +521,7 @@ static int reserve_n(const shmrt_queue_t *q, unsigned want, unsigned *ticket, un
 		if (try_once)
 			return -EAGAIN;
 		if (!deadline)
-			deadline = shmrt__mono_deadline(timeout);
+			deadline = shmrt__deadline(timeout);
 		/* Full: sleep until a consumer moves c_head (or the deadline). */
 		unsigned c = ck_pr_load_uint(&h->ring.c_head);
 		if (!held && ck_pr_load_uint(&h->ring.p_head) - c < q->mask)
@@ -593,7 +593,7 @@ static void publish_n(const shmrt_queue_t *q, unsigned t, unsigned n)
 		store_relaxed(&mine->cwait, 1);
 		/* Between announcing and re-reading p_tail: the heavy barrier that pairs
 		 * with the publisher's light one between its p_tail store and its cwait
-		 * checks (alloc/plat.h). Without membarrier: poll. */
+		 * checks (base/asym.h). Without membarrier: poll. */
 		uint64_t until = check_at;
 		if (shmrt__heavy_barrier() && until > now + SHMRT_ASYM_FALLBACK_SLICE_NS)
 			until = now + SHMRT_ASYM_FALLBACK_SLICE_NS;
@@ -618,7 +618,7 @@ static void publish_n(const shmrt_queue_t *q, unsigned t, unsigned n)
 		 * see p_tail move. Only the producer whose turn it is stores p_tail (or
 		 * fix_stuck, by CAS, for a dead one), so it never moves backwards. The
 		 * wake-up checks below pair with the sleepers' heavy barrier (asymmetric,
-		 * alloc/plat.h): a seq_cst exchange here waited for the slot's stores to
+		 * base/asym.h): a seq_cst exchange here waited for the slot's stores to
 		 * drain, on the path of every message. */
 		store_release(&h->ring.p_tail, end);
 		shmrt__light_barrier();
@@ -963,7 +963,7 @@ static void consumer_sleep(const shmrt_queue_t *q, unsigned p, uint64_t deadline
 	store_relaxed(&h->ptail_waiters, 1);
 	/* Between raising the flag and re-reading p_tail: the heavy barrier, which pairs
 	 * with the publisher's light barrier between its p_tail store and its flag
-	 * check (alloc/plat.h), and with consumers_wake()'s fence. */
+	 * check (base/asym.h), and with consumers_wake()'s fence. */
 	uint64_t slice = sleep_slice_ns();
 	if (shmrt__heavy_barrier() && slice > SHMRT_ASYM_FALLBACK_SLICE_NS)
 		slice = SHMRT_ASYM_FALLBACK_SLICE_NS; /* without membarrier: poll */
@@ -1002,7 +1002,7 @@ static int get_wait(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len,
 	int first = take(q, buf, cap, len); /* the common case: a message is there */
 	if (first != -EAGAIN)
 		return first;
-	uint64_t deadline = shmrt__mono_deadline(timeout); /* only now that we may wait */
+	uint64_t deadline = shmrt__deadline(timeout); /* only now that we may wait */
 	int spin = 0, free_spin = !try_once;
 	for (;;) {
 		/* Spin on the state of the slot at c_head: the line the message comes in
@@ -1010,7 +1010,7 @@ static int get_wait(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len,
 		 * had to take it back and a message crossed the cores four times, not
 		 * twice). First a short spin that claims nothing, which covers a reply in
 		 * a ping-pong without two atomics on the spinner count; then a longer one
-		 * only if few others spin (core/wait.h). */
+		 * only if few others spin (base/wait.h). */
 		if (free_spin || (!try_once && (spin = shmrt__spin_enter(&h->spinners)) != 0)) {
 			if (free_spin)
 				spin_on_head(q, FREE_SPIN_ITERS);
@@ -1150,7 +1150,7 @@ int shmrt_queue_peek(const shmrt_queue_t *q, shmrt_queue_peek_t *pk, shmrt_ns_t 
 	/* Release, before the claiming CAS (a full barrier): whoever sees the slot
 	 * PEEKED sees this mark. */
 	store_release(&tr->module[W_PEEK], q->off | 1);
-	uint64_t deadline = shmrt__mono_deadline(timeout);
+	uint64_t deadline = shmrt__deadline(timeout);
 	struct stuck_ctx x = { q };
 	int rc;
 	for (;;) {
@@ -1229,7 +1229,7 @@ int shmrt_queue_join(const shmrt_queue_t *q, shmrt_ns_t timeout)
 	if (!q || !q->shm || !H(q)->joinable)
 		return -EINVAL;
 	struct qhdr *h = H(q);
-	uint64_t deadline = shmrt__mono_deadline(timeout);
+	uint64_t deadline = shmrt__deadline(timeout);
 	for (;;) {
 		uint32_t v = load_acquire(&h->unfinished);
 		if (v == 0)

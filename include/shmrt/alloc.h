@@ -1,6 +1,6 @@
 /*
  * shmrt allocation: blocks of a region's arena, addressed by offset, with NUMA
- * placement; and helpers to pin workers to cores or NUMA nodes.
+ * placement (shmrt/placement.h; topology and pinning: shmrt/numa.h).
  *
  * Small blocks (up to SHMRT_SMALL_MAX bytes) come from per-thread caches held in the
  * region (no lock, no atomic on the fast path); caches exchange batches with
@@ -19,30 +19,13 @@
 #define SHMRT_ALLOC_H
 
 #include "common.h"
+#include "numa.h"
+#include "placement.h"
 #include "region.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* Largest size served from size classes; larger requests are page extents. */
-#define SHMRT_SMALL_MAX 16384u
-
-typedef enum shmrt_policy {
-	SHMRT_PLACE_LOCAL = 0,  /* the node of the CPU the caller runs on (default) */
-	SHMRT_PLACE_BIND,       /* one given node */
-	SHMRT_PLACE_INTERLEAVE, /* pages round-robin over the given nodes (or all) */
-	SHMRT_PLACE_SPLIT,      /* blocks of block_size bytes; block k on nodes[k % n] */
-} shmrt_policy_t;
-
-#define SHMRT_MAX_NODES 64
-
-struct shmrt_placement {
-	shmrt_policy_t policy;
-	uint32_t node;          /* SHMRT_PLACE_BIND: the node (hwloc logical index) */
-	uint64_t nodemask;      /* INTERLEAVE / SPLIT: nodes to use, bit i = node i; 0 = all */
-	uint64_t block_size;    /* SPLIT: bytes per block (rounded up to pages); 0 = len/n */
-};
 
 /*
  * Allocates size bytes (16-byte aligned; page aligned above SHMRT_SMALL_MAX) and
@@ -79,34 +62,6 @@ SHMRT_API int shmrt_free(shmrt_region_t *r, shmrt_off_t off);
 /* Usable bytes of an allocated block (its size class or page extent), or 0 if off is
  * not a block start. Concurrency: any. */
 SHMRT_API size_t shmrt_usable_size(shmrt_region_t *r, shmrt_off_t off);
-
-/* ---- NUMA topology and pinning (hwloc) --------------------------------------------- */
-
-/* Number of NUMA nodes of this machine (>= 1). */
-SHMRT_API int shmrt_numa_nodes(void);
-
-/* NUMA node the calling thread runs on now (hwloc logical index), or a negative errno. */
-SHMRT_API int shmrt_numa_current_node(void);
-
-/* Number of cores (hwloc "Core" objects) of this machine (>= 1). */
-SHMRT_API int shmrt_numa_cores(void);
-
-/*
- * Pins the calling thread (SHMRT_PIN_THREAD) or the whole calling process
- * (SHMRT_PIN_PROCESS) to one core, or to the cores of one NUMA node (logical indexes).
- * Returns 0, -EINVAL (no such core/node), or -EIO when the kernel refuses.
- * Concurrency: any thread. Ordering: none.
- */
-#define SHMRT_PIN_THREAD 0
-#define SHMRT_PIN_PROCESS 1
-SHMRT_API int shmrt_pin_core(int core, int scope);
-SHMRT_API int shmrt_pin_node(int node, int scope);
-
-/*
- * Reports the NUMA node holding each touched page of [p, p+len) in *nodemask (bit i =
- * node i), through hwloc_get_area_memlocation. Returns 0, -EINVAL, -EIO.
- */
-SHMRT_API int shmrt_numa_memlocation(const void *p, size_t len, uint64_t *nodemask);
 
 #ifdef __cplusplus
 }

@@ -22,6 +22,7 @@
 #include <sys/types.h>
 #include <stdbool.h>
 #include "common.h"
+#include "placement.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -190,9 +191,6 @@ typedef struct shmrt_object_info {
 	uint64_t created_ns;    /* CLOCK_REALTIME */
 	uint64_t meta[2];       /* type-specific (e.g. element type and count) */
 } shmrt_object_info_t;
-
-/* Placement of memory on NUMA nodes (see shmrt/alloc.h). */
-typedef struct shmrt_placement shmrt_placement_t;
 
 /*
  * Creates or opens the named object of the given type and size. On creation the

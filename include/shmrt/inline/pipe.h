@@ -14,7 +14,7 @@
  *    code may copy (0 in a handle never opened: the library then refuses it);
  *  - shmrt__asym_state > 0: this process is registered for the asymmetric barrier,
  *    so a compiler barrier orders a publication before the read of the peer's waiter
- *    count (alloc/plat.h in the sources); otherwise the library path fences.
+ *    count (base/asym.h in the sources); otherwise the library path fences.
  * So the slot format (SHMRT__PIPE_FORMAT, pinned by a static assertion in the library)
  * and the handle's fields are part of the ABI: changing either changes the library's
  * soname (libshmrt.so.0.MINOR before 1.0), and the region's layout version keeps

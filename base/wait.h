@@ -1,80 +1,44 @@
 /*
- * Waiting on a 32-bit word in shared memory: adaptive spin, then yield, then sleep
- * in the kernel on a non-private futex (other processes wake us).
+ * Waiting on a 32-bit word in shared memory: adaptive spin, then yield, then sleep in
+ * the kernel on a futex (other processes wake us).
  *
- * The spin is bounded (SPIN_ITERS pause instructions, then YIELD_ITERS yields): when
+ * The spin is bounded (SHMRT_SPIN_ITERS pauses, then SHMRT_YIELD_ITERS yields): when
  * processes outnumber cores, a spinning waiter holds the core its waker needs, so
  * spin-only waiting never finishes. Wakers call into the kernel only when a waiter
- * has announced itself (the callers keep a waiter count), so an uncontended
+ * has announced itself (the callers keep a waiter count or flag), so an uncontended
  * signal costs no syscall.
  *
- * Deadlines are absolute CLOCK_MONOTONIC nanoseconds (UINT64_MAX: none).
+ * The lost-wakeup argument is Dekker's: the waiter stores its announcement then
+ * re-reads the word (W1, a full fence, or the heavy barrier with SHMRT_WAIT_ASYM);
+ * the waker stores the word then reads the announcement (W2, a full fence, or the
+ * light barrier of base/asym.h). At least one of them sees the other's store.
+ *
+ * Deadlines are absolute CLOCK_MONOTONIC nanoseconds (base/clock.h).
  */
-#ifndef SHMRT_CORE_WAIT_H
-#define SHMRT_CORE_WAIT_H
+#ifndef SHMRT_BASE_WAIT_H
+#define SHMRT_BASE_WAIT_H
 
 #include <errno.h>
-#include <limits.h>
-#include <linux/futex.h>
 #include <sched.h>
-#include <stdlib.h>
 #include <stdint.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "../alloc/plat.h"
+#include "asym.h"
+#include "atomic.h"
+#include "clock.h"
+#include "cpu.h"
+#include "futex.h"
 
 #define SHMRT_SPIN_ITERS 200
 #define SHMRT_YIELD_ITERS 4
 
-/* The period of a sleeper's self-checks (peer liveness, stuck slots): dflt, or
+/*
+ * The period of a sleeper's self-checks (peer liveness, stuck slots): dflt, or
  * SHMRT_TEST_SLICE_MS when set, so that tests can make a lost wake-up show as a
- * multi-second stall instead of a short delay. */
-static inline uint64_t shmrt__slice_ns(uint64_t dflt)
-{
-	static uint64_t v; /* per file: every caller in it passes the same dflt */
-	uint64_t x = __atomic_load_n(&v, __ATOMIC_RELAXED); /* all threads compute the same */
-	if (!x) {
-		const char *e = getenv("SHMRT_TEST_SLICE_MS");
-		x = e && atoi(e) > 0 ? (uint64_t)atoi(e) * 1000000ull : dflt;
-		__atomic_store_n(&v, x, __ATOMIC_RELAXED);
-	}
-	return x;
-}
+ * multi-second stall instead of a short delay. Called on sleeping paths only.
+ */
+uint64_t shmrt__slice_ns(uint64_t dflt);
 
-/* Monotonic deadline for a shmrt timeout (0: now, <0: never). */
-static inline uint64_t shmrt__mono_deadline(int64_t timeout_ns)
-{
-	if (timeout_ns < 0)
-		return UINT64_MAX;
-	return mono_ns() + (uint64_t)timeout_ns;
-}
-
-/* Sleeps while *addr == val, until woken or the deadline. 0, or -ETIMEDOUT. */
-static inline int shmrt__futex_wait(uint32_t *addr, uint32_t val, uint64_t deadline)
-{
-	struct timespec ts, *tp = NULL;
-	if (deadline != UINT64_MAX) {
-		ts.tv_sec = (time_t)(deadline / 1000000000ull);
-		ts.tv_nsec = (long)(deadline % 1000000000ull);
-		tp = &ts;
-	}
-	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time; not private:
-	 * the word is shared between processes. */
-	long rc = syscall(SYS_futex, addr, FUTEX_WAIT_BITSET, val, tp, NULL,
-			  FUTEX_BITSET_MATCH_ANY);
-	if (rc == -1 && errno == ETIMEDOUT)
-		return -ETIMEDOUT;
-	return 0; /* woken, value changed (EAGAIN) or a signal (EINTR): re-check */
-}
-
-static inline void shmrt__futex_wake(uint32_t *addr, int n)
-{
-	syscall(SYS_futex, addr, FUTEX_WAKE, n, NULL, NULL, 0);
-}
-
-/* Waker pairs with a heavy barrier (shmrt__light_barrier, plat.h), not a fence. */
+/* Waker pairs with a heavy barrier (shmrt__light_barrier, base/asym.h), not a fence. */
 #define SHMRT_WAIT_ASYM 1
 /* `yields` rounds of (a yield, then `spin` more pauses) before sleeping, not bare
  * yields: a longer wait before the kernel, which a yield per round keeps fair to a
@@ -86,31 +50,34 @@ static inline void shmrt__futex_wake(uint32_t *addr, int n)
 /*
  * Waits until *addr != val, or the deadline. Spins, yields, then sleeps with
  * *waiters incremented (so that wakers know to call futex_wake). 0 or -ETIMEDOUT.
- * If slice_ns > 0 the sleep is cut in slices and check(ctx) runs between them;
- * a non-zero result of check ends the wait with that result. flags: SHMRT_WAIT_ASYM
- * if the wakers store, call shmrt__light_barrier() and read *waiters.
+ * If slice_ns > 0 the sleep is cut in slices and check(ctx) runs between them; a
+ * non-zero result of check ends the wait with that result. flags: SHMRT_WAIT_ASYM if
+ * the wakers store, call shmrt__light_barrier() and read *waiters.
  */
 static inline int shmrt__wait_ne_spin(uint32_t *addr, uint32_t val, uint32_t *waiters,
 				       uint64_t deadline, uint64_t slice_ns,
 				       int (*check)(void *ctx), void *ctx, int spin, int yields,
 				       int flags)
 {
+	/* W0: acquire on every look at the word: what the waker published before its
+	 * store (the message, the lock's data) is visible once we see it change. */
 	for (int i = 0; i < spin; i++) {
 		if (load_acquire(addr) != val)
 			return 0;
 		cpu_relax();
 	}
 	for (int i = 0; i < yields; i++) {
-		if (load_acquire(addr) != val)
+		if (load_acquire(addr) != val) /* W0 */
 			return 0;
 		sched_yield();
 		for (int k = 0; (flags & SHMRT_WAIT_SPIN_YIELD) && k < spin; k++) {
-			if (load_acquire(addr) != val)
+			if (load_acquire(addr) != val) /* W0 */
 				return 0;
 			cpu_relax();
 		}
 	}
-	fetch_add_acq_rel(waiters, 1);
+	/* Relaxed: the announcement is ordered before the re-read by W1 below. */
+	fetch_add_relaxed(waiters, 1);
 	/* Between announcing ourselves and re-reading the word, a barrier that pairs with
 	 * the waker's (store, barrier, waiter check): no lost wakeup. An asymmetric waker
 	 * has only a compiler barrier: the heavy barrier runs a full one on its CPU. One
@@ -120,8 +87,9 @@ static inline int shmrt__wait_ne_spin(uint32_t *addr, uint32_t val, uint32_t *wa
 		slice_ns = SHMRT_ASYM_FALLBACK_SLICE_NS; /* no membarrier: poll */
 	int rc = 0;
 	for (;;) {
-		fence_seq_cst();
-		if (load_acquire(addr) != val)
+		fence_seq_cst(); /* W1: pairs with W2 in shmrt__wake (or the heavy barrier
+				  * above with the waker's light one) */
+		if (load_acquire(addr) != val) /* W0 */
 			break;
 		uint64_t now = mono_ns();
 		if (now >= deadline) {
@@ -135,6 +103,7 @@ static inline int shmrt__wait_ne_spin(uint32_t *addr, uint32_t val, uint32_t *wa
 		if (check && (rc = check(ctx)) != 0)
 			break;
 	}
+	/* Relaxed: a stale count costs a waker one needless futex_wake, no more. */
 	fetch_sub_relaxed(waiters, 1);
 	return rc;
 }
@@ -153,9 +122,9 @@ static inline int shmrt__wait_ne(uint32_t *addr, uint32_t val, uint32_t *waiters
  * 4 producers + 4 consumers on 2 cores, 0.1 M messages/s). So a module counts its
  * spinners in a shared word, and a waiter spins only while fewer than (cores - 1)
  * others do; the rest sleep at once. shmrt__spin_enter() returns 1 if the caller may
- * spin (it must then call shmrt__spin_leave() after its spin phase).
+ * spin (it must then call shmrt__spin_leave() after its spin phase). Relaxed
+ * throughout: the count is a hint, and a wrong reading costs a spin or a sleep.
  */
-int shmrt__ncpus(void);
 static inline int shmrt__spin_enter(uint32_t *spinners)
 {
 	uint32_t max = (uint32_t)shmrt__ncpus() - 1;
@@ -176,9 +145,10 @@ static inline void shmrt__spin_leave(uint32_t *spinners)
  * that changes *addr. */
 static inline void shmrt__wake(uint32_t *addr, uint32_t *waiters, int n)
 {
-	fence_seq_cst(); /* pairs with the fence in shmrt__wait_ne */
+	fence_seq_cst(); /* W2: pairs with W1 in shmrt__wait_ne_spin */
+	/* Relaxed: ordered after our store by W2. */
 	if (load_relaxed(waiters))
 		shmrt__futex_wake(addr, n);
 }
 
-#endif /* SHMRT_CORE_WAIT_H */
+#endif /* SHMRT_BASE_WAIT_H */
