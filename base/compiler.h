@@ -8,6 +8,8 @@
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
 #define SHMRT_NOINLINE __attribute__((noinline))
+/* For a hot helper with several callers that must stay inside its caller. */
+#define SHMRT_ALWAYS_INLINE inline __attribute__((always_inline))
 #define SHMRT_CACHELINE 64
 #define SHMRT_ALIGNED(n) __attribute__((aligned(n)))
 

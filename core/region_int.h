@@ -96,6 +96,24 @@ struct shmrt_proc_slot {
 /* Words a module may keep per thread (RCU reader state, queue reservations). */
 #define SHMRT_THREAD_MODULE_WORDS 8
 
+/*
+ * The thread-record words, for every module at once: what each module keeps per
+ * thread in the registry, where scans of other processes find it (a dead producer's
+ * ticket, a reader's epoch). Each word is written by the thread that owns the record,
+ * read by anyone, and cleared by the registry when it reclaims the record (the thread
+ * is dead or gone), so a word's zero always means "nothing in progress".
+ */
+enum shmrt_thread_word {
+	TW_QUEUE_PUT = 0,     /* queues/: queue offset | 1 while an enqueue is in progress */
+	TW_QUEUE_TICKET = 1,  /* queues/: first ticket | VALID | (count - 1) << 40, once known */
+	TW_RCU = 2,           /* core/rcu: (epoch << 1) | 1 inside a read section, else 0 */
+	TW_RCU_NEST = 3,      /* core/rcu: read-section nesting depth */
+	TW_QUEUE_PEEK = 4,    /* queues/: queue offset | 1 while a peek is in progress or held */
+	TW_QUEUE_PTICKET = 5, /* queues/: the peeked ticket | VALID, once known */
+	TW_COUNT
+};
+_Static_assert(TW_COUNT <= SHMRT_THREAD_MODULE_WORDS, "thread-record words fit the record");
+
 struct shmrt_thread_rec {
 	uint64_t ctl;              /* 0 */
 	uint32_t tid;              /* 8 */
