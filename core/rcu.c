@@ -19,14 +19,14 @@ uint64_t shmrt__rcu_tag(struct shmrt_region *r)
 	/* M2: the unlink before this call is visible before the scan's loads, and before
 	 * the epoch is read; pairs with M1 in shmrt__rcu_lock(). */
 	fence_seq_cst();
-	return __atomic_load_n(&r->hdr->rcu_epoch, __ATOMIC_SEQ_CST);
+	return load_seq_cst(&r->hdr->rcu_epoch); /* E1's kind: in the total order with E2 */
 }
 
 uint64_t shmrt__rcu_advance(struct shmrt_region *r)
 {
-	/* Seq_cst: ordered after every unlink and tag of this thread, and before the
-	 * epoch loads of readers that start later (see rcu_int.h). */
-	return __atomic_add_fetch(&r->hdr->rcu_epoch, 1, __ATOMIC_SEQ_CST);
+	/* E2: seq_cst RMW, pairs with E1: ordered after every unlink and tag of this
+	 * thread, and before the epoch loads of readers that start later. */
+	return fetch_add_seq_cst(&r->hdr->rcu_epoch, 1) + 1;
 }
 
 uint64_t shmrt__rcu_scan(struct shmrt_region *r, uint64_t want, int check_live,
@@ -35,16 +35,17 @@ uint64_t shmrt__rcu_scan(struct shmrt_region *r, uint64_t want, int check_live,
 	/* M2 (again): this scan's loads come after every unlink made before the call. */
 	fence_seq_cst();
 	uint64_t min = UINT64_MAX;
-	/* Records at or above the high-water mark were never claimed. The mark is
-	 * raised (seq_cst) before a record can run a read section, and M1/M2 order it. */
-	uint32_t n = __atomic_load_n(&r->hdr->rec_hwm, __ATOMIC_SEQ_CST);
+	/* H2: seq_cst, pairs with H1 (registry.c): records at or above the high-water
+	 * mark were never claimed. The mark is raised before a record can run a read
+	 * section, and M1/M2 order it against the section. */
+	uint32_t n = load_seq_cst(&r->hdr->rec_hwm);
 	if (n > r->hdr->g.max_threads)
 		n = r->hdr->g.max_threads;
 	for (uint32_t i = 0; i < n; i++) {
 		struct shmrt_thread_rec *t = &r->threads[i];
-		/* Acquire: pairs with the release of shmrt__rcu_unlock(); a record seen
+		/* S1: acquire, pairs with U1 in shmrt__rcu_unlock(): a record seen
 		 * inactive has finished the loads of its last section. */
-		uint64_t w = load_acquire(&t->module[W_RCU]);
+		uint64_t w = load_acquire(&t->module[TW_RCU]);
 		if (!(w & 1))
 			continue;
 		uint64_t e = w >> 1;

@@ -8,8 +8,8 @@
  *
  * State:
  *   hdr->rcu_epoch                    the global epoch (64-bit, only grows)
- *   thread record module[W_RCU]       (epoch << 1) | 1 inside a read section, else 0
- *   thread record module[W_RCU_NEST]  nesting depth, written by its owner only
+ *   thread record module[TW_RCU]       (epoch << 1) | 1 inside a read section, else 0
+ *   thread record module[TW_RCU_NEST]  nesting depth, written by its owner only
  *
  * Reader (outermost lock): e = epoch; store (e << 1) | 1 in its record; full fence
  * (M1). Unlock: store 0 (release: the section's loads complete before it).
@@ -27,29 +27,32 @@
  * made with an epoch loaded long before (the reader was preempted between the load and
  * the store) is older than the truth, which only delays reclamation.
  *
- * Epoch advance: a reclaimer increments the epoch (seq_cst RMW) before it scans, so
- * readers that start afterwards no longer hold back what it retired before.
+ * Epoch advance: a reclaimer increments the epoch (E2, a seq_cst RMW) before it scans,
+ * so readers that start afterwards (E1) no longer hold back what it retired before.
+ *
+ * Labels: M1 (reader's fence) pairs with M2 (updater's fences, in rcu_tag and
+ * rcu_scan); E1 (reader's epoch load) with E2 (advance); U1 (reader leaves) with S1
+ * (scan); H1 (the registry raising the record high-water mark, registry.c) with H2
+ * (scan).
  */
 #ifndef SHMRT_CORE_RCU_INT_H
 #define SHMRT_CORE_RCU_INT_H
 
 #include "region_int.h"
 
-#define W_RCU 2      /* thread record module word: reader state */
-#define W_RCU_NEST 3 /* thread record module word: nesting depth (owner only) */
-
 /* Enters a read section of region r on behalf of thread record t (nestable). */
 static inline void shmrt__rcu_lock(struct shmrt_region *r, struct shmrt_thread_rec *t)
 {
 	/* Relaxed: the nesting depth is read and written by this thread only. */
-	uint64_t nest = load_relaxed(&t->module[W_RCU_NEST]);
-	store_relaxed(&t->module[W_RCU_NEST], nest + 1);
+	uint64_t nest = load_relaxed(&t->module[TW_RCU_NEST]);
+	store_relaxed(&t->module[TW_RCU_NEST], nest + 1);
 	if (nest)
 		return;
-	/* Seq_cst load: orders against the reclaimers' seq_cst epoch increments (see
-	 * the file comment); a plain load on x86 and a ldar on arm64. */
-	uint64_t e = __atomic_load_n(&r->hdr->rcu_epoch, __ATOMIC_SEQ_CST);
-	store_relaxed(&t->module[W_RCU], (e << 1) | 1);
+	/* E1: seq_cst load, pairs with E2 (the reclaimers' seq_cst increments, see the
+	 * file comment); a plain load on x86 and a ldar on arm64. */
+	uint64_t e = load_seq_cst(&r->hdr->rcu_epoch);
+	/* Relaxed: ordered before the section's loads by M1. */
+	store_relaxed(&t->module[TW_RCU], (e << 1) | 1);
 	/* M1: the announcement is visible before any load of the section; pairs with
 	 * M2 in shmrt__rcu_scan(). */
 	fence_seq_cst();
@@ -57,17 +60,18 @@ static inline void shmrt__rcu_lock(struct shmrt_region *r, struct shmrt_thread_r
 
 static inline void shmrt__rcu_unlock(struct shmrt_thread_rec *t)
 {
-	uint64_t nest = load_relaxed(&t->module[W_RCU_NEST]);
-	store_relaxed(&t->module[W_RCU_NEST], nest - 1);
+	uint64_t nest = load_relaxed(&t->module[TW_RCU_NEST]); /* this thread's only */
+	store_relaxed(&t->module[TW_RCU_NEST], nest - 1);
 	if (nest == 1)
-		/* Release: every load of the section completes before a reclaimer can
-		 * see this record inactive and free what the section read. */
-		store_release(&t->module[W_RCU], 0);
+		/* U1: release, pairs with S1 in shmrt__rcu_scan(): every load of the
+		 * section completes before a reclaimer can see this record inactive and
+		 * free what the section read. */
+		store_release(&t->module[TW_RCU], 0);
 }
 
 static inline int shmrt__rcu_nested(const struct shmrt_thread_rec *t)
 {
-	return load_relaxed(&t->module[W_RCU_NEST]) != 0;
+	return load_relaxed(&t->module[TW_RCU_NEST]) != 0; /* this thread's only */
 }
 
 /* The current epoch, read after M2 (call after the unlink that a tag covers). */
