@@ -34,10 +34,15 @@
 #define fetch_add_acq_rel(p, v) __atomic_fetch_add((p), (v), __ATOMIC_ACQ_REL)
 #define fetch_add_seq_cst(p, v) __atomic_fetch_add((p), (v), __ATOMIC_SEQ_CST)
 #define fetch_sub_relaxed(p, v) __atomic_fetch_sub((p), (v), __ATOMIC_RELAXED)
+#define fetch_sub_seq_cst(p, v) __atomic_fetch_sub((p), (v), __ATOMIC_SEQ_CST)
+#define fetch_and_seq_cst(p, v) __atomic_fetch_and((p), (v), __ATOMIC_SEQ_CST)
 #define fetch_or_release(p, v) __atomic_fetch_or((p), (v), __ATOMIC_RELEASE)
+#define fetch_or_seq_cst(p, v) __atomic_fetch_or((p), (v), __ATOMIC_SEQ_CST)
+#define fetch_xor_seq_cst(p, v) __atomic_fetch_xor((p), (v), __ATOMIC_SEQ_CST)
 
 #define exchange_release(p, v) __atomic_exchange_n((p), (v), __ATOMIC_RELEASE)
 #define exchange_acq_rel(p, v) __atomic_exchange_n((p), (v), __ATOMIC_ACQ_REL)
+#define exchange_seq_cst(p, v) __atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST)
 
 #define cas_relaxed(p, expp, v)                                                        \
 	__atomic_compare_exchange_n((p), (expp), (v), false, __ATOMIC_RELAXED,          \
@@ -52,6 +57,14 @@
 /* Seq_cst on success: also a full barrier (a locked instruction on x86). */
 #define cas_seq_cst(p, expp, v)                                                        \
 	__atomic_compare_exchange_n((p), (expp), (v), false, __ATOMIC_SEQ_CST,          \
+				    __ATOMIC_RELAXED)
+/* As cas_seq_cst, and a failure is an acquire load of the current value. */
+#define cas_seq_cst_acq_fail(p, expp, v)                                               \
+	__atomic_compare_exchange_n((p), (expp), (v), false, __ATOMIC_SEQ_CST,          \
+				    __ATOMIC_ACQUIRE)
+/* Weak: may fail spuriously; for CAS loops that compute the new value each round. */
+#define cas_weak_seq_cst(p, expp, v)                                                   \
+	__atomic_compare_exchange_n((p), (expp), (v), true, __ATOMIC_SEQ_CST,           \
 				    __ATOMIC_RELAXED)
 
 #define fence_acquire() __atomic_thread_fence(__ATOMIC_ACQUIRE)
