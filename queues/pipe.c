@@ -32,6 +32,17 @@
  * A sender killed mid-send published nothing; a receiver killed mid-recv consumed
  * nothing. A dead peer is seen through the owner word of its endpoint (registry slot
  * and generation, as Barrier members): waiters check it every 50 ms.
+ *
+ * Memory ordering (the inline paths of shmrt/inline/pipe.h use the same labels):
+ *   R1  sender: slot sequence = t + 1, after payload and length   pairs with A1
+ *   A1  receiver: the slot's sequence                              pairs with R1
+ *   R2  receiver: head + 1, after its copy out of the slot         pairs with A2
+ *   A2  sender (and a process taking an end over): head            pairs with R2
+ *   R3  an end's owner word (registry slot, generation)            pairs with A3
+ *   R4/R5  an end reopened (closed = 0) / closed (closed = 1)      pair with A4
+ *   A4  closed flags: what the peer sent before closing is visible
+ *   LB  after R1 (R2), before reading the peer's waiter count: pairs with the HB of a
+ *       peer going to sleep (base/wait.h's asymmetric wait, its W0/W1 labels)
  */
 #define _GNU_SOURCE
 #define SHMRT_NO_INLINE 1 /* this file defines the calls that the inline macros stand for */
@@ -126,10 +137,10 @@ static inline uint64_t slots_off(void)
  */
 static uint32_t taken_over_tail(struct dir *d, char *slots, uint32_t mask, uint32_t slot_size)
 {
-	uint32_t t = load_acquire(&d->head);
+	uint32_t t = load_acquire(&d->head); /* A2 */
 	for (uint32_t k = 0; k <= mask; k++, t++) {
 		uint32_t *seq = (uint32_t *)(void *)(slots + (size_t)(t & mask) * slot_size);
-		if (load_acquire(seq) != t + 1)
+		if (load_acquire(seq) != t + 1) /* A1: a slot the previous sender published */
 			break;
 	}
 	return t;
@@ -166,16 +177,20 @@ int shmrt_pipe_open(shmrt_region_t *r, const char *name, int oflags, int end, ui
 	char *slots = (char *)h + slots_off();
 	(void)shmrt__asym_register(); /* before our first send or recv (base/asym.h) */
 	uint64_t db = (uint64_t)h->nslots * h->slot_size;
-	/* Release: we own this end from now on (a reopen by a new process takes over). */
+	/* R3: release, pairs with A3 in peer_gone(): we own this end from now on (a
+	 * reopen by a new process takes over), and our registry slot, claimed before, is
+	 * what the peer then checks. */
 	store_release(&h->owner[end], ((uint64_t)(R->slot + 1) << 32) | R->slot_gen);
-	store_release(&h->closed[end], 0);
+	store_release(&h->closed[end], 0); /* R4: pairs with A4: the end is open again */
 	*out = (shmrt_pipe_t){ .out_slots = slots + (uint64_t)end * db,
 			       .in_slots = slots + (uint64_t)(1 - end) * db,
 			       .slot_size = h->slot_size,
 			       .mask = h->nslots - 1,
 			       .tail = taken_over_tail(&h->d[end], slots + (uint64_t)end * db,
 						       h->nslots - 1, h->slot_size),
-			       .cached_head = load_acquire(&h->d[end].head),
+			       .cached_head = load_acquire(&h->d[end].head), /* A2 */
+			       /* Relaxed: where the previous owner of our receiving end
+				* got to; the slots are read with A1. */
 			       .head = load_relaxed(&h->d[1 - end].head),
 			       .fast_max = h->max_msg < SHMRT__PIPE_FAST_MAX ? h->max_msg
 									: SHMRT__PIPE_FAST_MAX,
@@ -188,7 +203,7 @@ int shmrt_pipe_open(shmrt_region_t *r, const char *name, int oflags, int end, ui
 			       .in = &h->d[1 - end],
 			       .max_msg = h->max_msg,
 			       .end = (uint32_t)end,
-			       .rx_mark = load_relaxed(&h->d[1 - end].head),
+			       .rx_mark = load_relaxed(&h->d[1 - end].head), /* as .head */
 			       .region = r };
 	return 0;
 }
@@ -196,7 +211,7 @@ int shmrt_pipe_open(shmrt_region_t *r, const char *name, int oflags, int end, ui
 /* The peer closed its end: one load, for the fast paths. */
 static inline int peer_closed(const shmrt_pipe_t *p)
 {
-	return load_acquire(&H(p)->closed[1 - p->end]) != 0;
+	return load_acquire(&H(p)->closed[1 - p->end]) != 0; /* A4: pairs with R5 */
 }
 
 /* The peer closed its end, or its process is gone. Reads /proc: only between
@@ -205,15 +220,17 @@ static int peer_gone(const shmrt_pipe_t *p)
 {
 	struct pipe_hdr *h = H(p);
 	uint32_t e = 1 - p->end;
-	if (load_acquire(&h->closed[e]))
+	if (load_acquire(&h->closed[e])) /* A4 */
 		return 1;
-	uint64_t o = load_acquire(&h->owner[e]);
+	uint64_t o = load_acquire(&h->owner[e]); /* A3: pairs with R3 */
 	if (!o)
 		return 0; /* not opened yet: not gone */
 	struct shmrt_region *R = (struct shmrt_region *)p->region;
 	uint32_t slot = (uint32_t)(o >> 32) - 1, gen = (uint32_t)o;
 	if (slot >= R->hdr->g.max_procs)
 		return 1;
+	/* Acquire, pairs with the registry's release of a claimed slot (core/registry.c):
+	 * its generation and start time are those of the claim we compare against. */
 	uint64_t ctl = load_acquire(&R->procs[slot].ctl);
 	return load_acquire(&R->procs[slot].gen) != gen || !shmrt__slot_alive(R, slot, ctl);
 }
@@ -289,7 +306,7 @@ static SHMRT_NOINLINE int send_slow(shmrt_pipe_t *p, const void *msg, size_t len
 	if (len > p->max_msg)
 		return -EMSGSIZE;
 	uint32_t tail = p->tail;
-	if (load_acquire(&H(p)->closed[p->end]))
+	if (load_acquire(&H(p)->closed[p->end])) /* A4: our own end, closed by another handle */
 		return -EPIPE;
 	if (tail - p->cached_head > p->mask) {
 		int rc = wait_writable(p, tail, timeout);
@@ -302,14 +319,14 @@ static SHMRT_NOINLINE int send_slow(shmrt_pipe_t *p, const void *msg, size_t len
 	char *s = p->out_slots + (size_t)(tail & p->mask) * p->slot_size;
 	if (len)
 		shmrt__copy_racy(s + SLOT_HDR, msg, len);
-	store_relaxed(slot_len(s), (uint32_t)len);
+	store_relaxed(slot_len(s), (uint32_t)len); /* published by R1 */
 	/* R1: release, pairs with A1 in recv: the slot is written before it is full. */
 	store_release(slot_seq(s), tail + 1);
 	SHMRT_YIELD_POINT(); /* published, not counted in the handle: taken_over_tail */
 	p->tail = tail + 1;
-	/* Pairs with the heavy barrier of a receiver going to sleep (file comment). */
+	/* LB: pairs with the heavy barrier of a receiver going to sleep (file comment). */
 	shmrt__light_barrier();
-	if (load_relaxed(&d->tail_waiters))
+	if (load_relaxed(&d->tail_waiters)) /* after LB */
 		shmrt__pipe_wake(slot_seq(s));
 	return 0;
 }
@@ -379,7 +396,7 @@ static SHMRT_NOINLINE int wait_readable(shmrt_pipe_t *p, int64_t timeout, int tr
 		}
 		if (gone || peer_closed(p)) {
 			/* Everything sent before the close is visible now: re-check once. */
-			return load_acquire(seq) == head + 1 ? 0 : -EPIPE;
+			return load_acquire(seq) == head + 1 ? 0 : -EPIPE; /* A1 */
 		}
 		if (try_once)
 			return -EAGAIN;
@@ -388,11 +405,11 @@ static SHMRT_NOINLINE int wait_readable(shmrt_pipe_t *p, int64_t timeout, int tr
 			 * here for most messages, and two clock reads per wait were 4% of
 			 * the profile. */
 			int i = 0;
-			while (i < EMPTY_SPIN && load_acquire(seq) == v) {
+			while (i < EMPTY_SPIN && load_acquire(seq) == v) { /* A1 */
 				cpu_relax();
 				i++;
 			}
-			if (load_acquire(seq) == head + 1) {
+			if (load_acquire(seq) == head + 1) { /* A1 */
 				rx_learn(p, head, i + 1, 0);
 				return 0;
 			}
@@ -424,7 +441,7 @@ static SHMRT_NOINLINE int recv_slow(shmrt_pipe_t *p, void *buf, size_t cap, size
 		if (rc)
 			return rc;
 	}
-	uint32_t n = load_relaxed(slot_len(s));
+	uint32_t n = load_relaxed(slot_len(s)); /* after A1 */
 	if (n > p->max_msg)
 		return -EBADMSG; /* a corrupted slot: refuse rather than overrun */
 	if (n > cap) {
@@ -437,9 +454,9 @@ static SHMRT_NOINLINE int recv_slow(shmrt_pipe_t *p, void *buf, size_t cap, size
 	store_release(&d->head, head + 1);
 	p->head = head + 1;
 	*len = n;
-	/* Pairs with the heavy barrier of a sender going to sleep (file comment). */
+	/* LB: pairs with the heavy barrier of a sender going to sleep (file comment). */
 	shmrt__light_barrier();
-	if (load_relaxed(&d->head_waiters))
+	if (load_relaxed(&d->head_waiters)) /* after LB */
 		shmrt__pipe_wake(&d->head);
 	return 0;
 }
@@ -470,7 +487,11 @@ void shmrt_pipe_close(shmrt_pipe_t *p)
 	if (!p || !p->shm)
 		return;
 	struct pipe_hdr *h = H(p);
+	/* R5: release, pairs with A4: every message sent before the close is visible to
+	 * a peer that sees the flag. */
 	store_release(&h->closed[p->end], 1);
+	/* Full fence: the close is visible before the wakes below (a woken peer, or one
+	 * about to sleep, re-reads the flag in its check). */
 	fence_seq_cst();
 	/* Wake the peer wherever it sleeps: receiving, on the slot our next message would
 	 * fill; sending, on head. */

@@ -90,17 +90,25 @@ static inline int shmrt__pipe_try_send(shmrt_pipe_t *p, const void *msg, size_t 
 	if (__builtin_expect(slow, 0))
 		return SHMRT__PIPE_SLOW;
 	slow = (int)(tail - p->cached_head > p->mask);
+	/* Relaxed: both ends' closed flags in one word; a close seen late only delays
+	 * -EPIPE, which the library's path reads with acquire (A4). */
 	slow |= (int)(__atomic_load_n(p->closed, __ATOMIC_RELAXED) != 0);
+	/* Relaxed: it changes only in this process (registration, fork). */
 	slow |= (int)(__atomic_load_n(&shmrt__asym_state, __ATOMIC_RELAXED) <= 0);
 	if (__builtin_expect(slow, 0))
 		return SHMRT__PIPE_SLOW;
 	char *s = p->out_slots + (size_t)(tail & p->mask) * p->slot_size;
 	shmrt__pipe_copy(s + 8, msg, len);
+	/* Relaxed: published by R1. */
 	__atomic_store_n((uint32_t *)(void *)(s + 4), (uint32_t)len, __ATOMIC_RELAXED);
-	/* Release: the payload is written before the slot reads full. */
+	/* R1: release, pairs with A1 (the receiver's load of the sequence): the payload
+	 * and length are written before the slot reads full. */
 	__atomic_store_n((uint32_t *)(void *)s, tail + 1, __ATOMIC_RELEASE);
 	p->tail = tail + 1;
-	__atomic_signal_fence(__ATOMIC_SEQ_CST); /* the light barrier (registered) */
+	/* LB: the light barrier of a registered process, a compiler barrier: pairs with the
+	 * heavy barrier of a receiver going to sleep, which orders R1 before its re-read. */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	/* Relaxed: after LB. */
 	if (__builtin_expect(__atomic_load_n(p->out_waiters, __ATOMIC_RELAXED) != 0, 0))
 		return SHMRT__PIPE_WAKE;
 	return SHMRT__PIPE_DONE;
@@ -121,20 +129,24 @@ static inline int shmrt__pipe_try_recv(shmrt_pipe_t *p, void *buf, size_t cap, s
 		return SHMRT__PIPE_SLOW;
 	uint32_t head = p->head;
 	char *s = p->in_slots + (size_t)(head & p->mask) * p->slot_size;
-	/* Acquire: pairs with the sender's release of the sequence word. */
+	/* A1: acquire, pairs with R1 (the sender's release of the sequence word). */
 	if (__builtin_expect(__atomic_load_n((uint32_t *)(void *)s, __ATOMIC_ACQUIRE) != head + 1, 0))
 		return SHMRT__PIPE_SLOW;
+	/* Relaxed: read after A1. */
 	uint32_t n = __atomic_load_n((uint32_t *)(void *)(s + 4), __ATOMIC_RELAXED);
 	int slow = (int)(n - 1u >= p->fast_max) | (int)!buf | (int)!len;
+	/* Relaxed: it changes only in this process. */
 	slow |= (int)(__atomic_load_n(&shmrt__asym_state, __ATOMIC_RELAXED) <= 0);
 	if (__builtin_expect(slow, 0) || __builtin_expect(n > cap, 0))
 		return SHMRT__PIPE_SLOW;
 	shmrt__pipe_copy(buf, s + 8, n);
-	/* Release: the sender may reuse the slot once it reads this. */
+	/* R2: release, pairs with A2 (the sender's load of head): our copy is done before
+	 * the sender may reuse the slot. */
 	__atomic_store_n(p->in_head, head + 1, __ATOMIC_RELEASE);
 	p->head = head + 1;
 	*len = n;
-	__atomic_signal_fence(__ATOMIC_SEQ_CST); /* the light barrier (registered) */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST); /* LB, as in send: pairs with a sender's HB */
+	/* Relaxed: after LB. */
 	if (__builtin_expect(__atomic_load_n(p->in_waiters, __ATOMIC_RELAXED) != 0, 0))
 		return SHMRT__PIPE_WAKE;
 	return SHMRT__PIPE_DONE;
