@@ -19,12 +19,34 @@
  *
  * Copies race with writers by design (the sequence check discards them); under
  * ThreadSanitizer they are done with relaxed atomics so the race is a declared one.
+ *
+ * Memory ordering. The seqlock is CK's protocol (ck_sequence, kept on purpose): its
+ * writer calls spell it, and readers load the sequence with the wrappers of
+ * base/atomic.h at the strength CK uses (relaxed loads and stores, acquire fences:
+ * ck_pr_fence_load, which on x86-64 is a compiler barrier as fence_acquire is).
+ *   S1  write_begin: the sequence odd, then a store fence. Pairs with S4: a reader
+ *       whose copy read any byte this write stored finds the sequence moved.
+ *   S2  write_end: a store fence, then the sequence even. Pairs with S3: a reader
+ *       that sees the new even value copies the whole write.
+ *   S3  reader: an acquire fence after loading the sequence (stripe_begin).
+ *   S4  reader: an acquire fence, then the sequence compared (read_retry, and the
+ *       snapshot's own recheck).
+ *   R1  torn = 1 (a dead writer's stripe, before its sequence is made even)
+ *   R2  torn = 0 (after a write that covered the whole stripe, or a repair)
+ *   A1  every load of torn: pairs with R1/R2. Seeing R2 means seeing the sequence
+ *       past the rewrite (R2 follows S2), so a reader that loaded the sequence
+ *       before the rewrite and then finds torn cleared fails its recheck (S4)
+ *       instead of returning the torn data.
+ * The sequence and torn are written only under the stripe lock, a robust mutex
+ * (acquire on lock, release on unlock: base/pmutex.h), which also orders the
+ * snapshot's fallback copy and a recovering locker against the dead writer.
+ * Everything in the header is written once, before the directory publishes the
+ * object (shmrt__object_open).
  */
 #define _GNU_SOURCE
 #include "region_int.h"
 #include "shmrt/array.h"
 
-#include <ck_pr.h>
 #include <ck_sequence.h>
 #include <errno.h>
 #include <sched.h>
@@ -73,9 +95,6 @@ static int fd_of(const shmrt_array_t *a)
 {
 	return shmrt_region_fd(a->region);
 }
-
-/* ---- copies that race with writers --------------------------------------------- */
-
 
 /* ---- creation -------------------------------------------------------------------- */
 
@@ -149,10 +168,16 @@ int shmrt_array_open(shmrt_region_t *r, const char *name, int type, uint64_t n, 
  * write_begin and write_end, the data is torn. */
 static void stripe_after_death(struct stripe *st)
 {
-	unsigned s = ck_pr_load_uint(&st->seq.sequence);
+	/* Relaxed: we hold the stripe lock, as every writer of the sequence does. */
+	unsigned s = load_relaxed(&st->seq.sequence);
 	if (s & 1) {
+		/* R1: release, pairs with A1: a reader that sees it returns -EUCLEAN. */
 		store_release(&st->torn, 1);
-		ck_pr_store_uint(&st->seq.sequence, s + 1);
+		/* Relaxed, as CK's ck_pr_store_uint was. A reader must not see this even
+		 * value without R1 (it would copy the torn data and pass its recheck).
+		 * x86-64 keeps stores in order, so it cannot there; C11 does not promise
+		 * it: a release store (the same mov on x86-64) would, with S3. */
+		store_relaxed(&st->seq.sequence, s + 1);
 	}
 	pthread_mutex_consistent(&st->lock);
 }
@@ -171,10 +196,13 @@ static int stripe_lock(const shmrt_array_t *a, struct stripe *st)
 static int stripe_begin(const shmrt_array_t *a, struct stripe *st, unsigned *ver)
 {
 	for (unsigned i = 0;; i++) {
-		unsigned v = ck_pr_load_uint(&st->seq.sequence);
-		ck_pr_fence_load();
+		/* Relaxed, as CK's read_begin: S3 orders what follows after it. */
+		unsigned v = load_relaxed(&st->seq.sequence);
+		/* S3: acquire fence, pairs with S2: seeing a write's even value, we
+		 * copy all of it. */
+		fence_acquire();
 		if (!(v & 1)) {
-			if (load_acquire(&st->torn))
+			if (load_acquire(&st->torn)) /* A1: pairs with R1/R2 */
 				return -EUCLEAN;
 			*ver = v;
 			return 0;
@@ -191,7 +219,7 @@ static int stripe_begin(const shmrt_array_t *a, struct stripe *st, unsigned *ver
 				if (e == -EOWNERDEAD)
 					stripe_after_death(st);
 				pthread_mutex_unlock(&st->lock);
-				if (e == -EOWNERDEAD && load_acquire(&st->torn))
+				if (e == -EOWNERDEAD && load_acquire(&st->torn)) /* A1 */
 					return -EUCLEAN;
 			} else if (e == -ENOTRECOVERABLE) {
 				return -ENOTRECOVERABLE;
@@ -230,12 +258,12 @@ int shmrt_array_write(const shmrt_array_t *a, uint64_t off, const void *src, uin
 		int rc = stripe_lock(a, &st[k]);
 		if (rc)
 			return rc;
-		ck_sequence_write_begin(&st[k].seq);
+		ck_sequence_write_begin(&st[k].seq); /* S1: odd, then a store fence */
 		SHMRT_YIELD_POINT();
 		shmrt__copy_racy(a->data + lo * a->elem, s + (lo - off) * a->elem, (hi - lo) * a->elem);
-		ck_sequence_write_end(&st[k].seq);
+		ck_sequence_write_end(&st[k].seq); /* S2: a store fence, then even */
 		if (whole_stripe(a, k, lo, hi))
-			store_release(&st[k].torn, 0);
+			store_release(&st[k].torn, 0); /* R2: after S2, pairs with A1 */
 		pthread_mutex_unlock(&st[k].lock);
 	}
 	return 0;
@@ -254,6 +282,8 @@ int shmrt_array_read(const shmrt_array_t *a, uint64_t off, void *dst, uint64_t c
 			if (rc)
 				return rc;
 			shmrt__copy_racy(d + (lo - off) * a->elem, a->data + lo * a->elem, (hi - lo) * a->elem);
+			/* S4: CK's read_retry, a load fence then the sequence compared;
+			 * pairs with S1. */
 		} while (ck_sequence_read_retry(&st[k].seq, ver));
 	}
 	return 0;
@@ -276,9 +306,12 @@ int shmrt_array_snapshot(const shmrt_array_t *a, uint64_t off, void *dst, uint64
 		if (rc)
 			goto out;
 		shmrt__copy_racy(dst, a->data + off * a->elem, count * a->elem);
-		ck_pr_fence_load();
+		/* S4: acquire fence, pairs with S1 of every stripe: the copy is read
+		 * before the sequences are compared again. */
+		fence_acquire();
 		uint64_t k = k0;
-		while (k <= k1 && ck_pr_load_uint(&st[k].seq.sequence) == ver[k - k0])
+		/* Relaxed: after S4, as CK's read_retry. */
+		while (k <= k1 && load_relaxed(&st[k].seq.sequence) == ver[k - k0])
 			k++;
 		if (k > k1)
 			goto out; /* nothing changed while we copied: one instant */
@@ -292,7 +325,7 @@ int shmrt_array_snapshot(const shmrt_array_t *a, uint64_t off, void *dst, uint64
 		}
 	}
 	for (uint64_t k = k0; k <= k1 && !rc; k++)
-		if (load_acquire(&st[k].torn))
+		if (load_acquire(&st[k].torn)) /* A1 (under the lock, which orders it too) */
 			rc = -EUCLEAN;
 	if (!rc)
 		memcpy(dst, a->data + off * a->elem, count * a->elem);
@@ -349,12 +382,13 @@ int shmrt_array_begin_write(const shmrt_array_t *a, uint64_t off, uint64_t count
 		int rc = stripe_lock(a, &st[k]);
 		if (rc) {
 			while (k-- > k0) {
+				/* S2 with nothing written: readers that overlapped retry. */
 				ck_sequence_write_end(&st[k].seq);
 				pthread_mutex_unlock(&st[k].lock);
 			}
 			return rc;
 		}
-		ck_sequence_write_begin(&st[k].seq);
+		ck_sequence_write_begin(&st[k].seq); /* S1: odd, then a store fence */
 	}
 	*ptr = a->data + off * a->elem;
 	return 0;
@@ -366,9 +400,9 @@ int shmrt_array_end_write(const shmrt_array_t *a, uint64_t off, uint64_t count)
 		return -EINVAL;
 	struct stripe *st = stripes(a);
 	FOR_PIECES(a, off, count, k, lo, hi) {
-		ck_sequence_write_end(&st[k].seq);
+		ck_sequence_write_end(&st[k].seq); /* S2: a store fence, then even */
 		if (whole_stripe(a, k, lo, hi))
-			store_release(&st[k].torn, 0);
+			store_release(&st[k].torn, 0); /* R2: after S2, pairs with A1 */
 		pthread_mutex_unlock(&st[k].lock);
 	}
 	return 0;
@@ -384,6 +418,8 @@ int shmrt_array_repair(const shmrt_array_t *a, uint64_t off, uint64_t count)
 		int rc = stripe_lock(a, &st[k]);
 		if (rc)
 			return rc;
+		/* R2: release, pairs with A1; the caller vouches for the data, so the
+		 * sequence is left as it is. */
 		store_release(&st[k].torn, 0);
 		pthread_mutex_unlock(&st[k].lock);
 	}

@@ -28,6 +28,25 @@
  * processes it does 50 M locked adds/s where the robust mutex does 22 M. A dead
  * holder is found by its waiters (1 ms after they start waiting, then at doubling
  * intervals), not by the kernel's robust list.
+ *
+ * Memory ordering. Labels of the Value, shared with its inline fast paths
+ * (shmrt/inline/value.h):
+ *   M1  every cell operation the user sees as seq_cst (shmrt/value.h's contract):
+ *       load, store, exchange, the fetch RMWs, a CAS that succeeds. All M1 of all
+ *       processes on a cell are in one total order, and each is an acquire (loads,
+ *       RMWs) and a release (stores, RMWs): what a process did before its M1 store is
+ *       visible to the process whose M1 load reads it. Pairs with every other M1.
+ *   A1  shmrt_value_cas() that fails: an acquire load of the current value (the
+ *       header's "acquire on failure"), pairs with the M1 that wrote it.
+ * The MIN/MAX and float fetches are weak CAS loops, seq_cst on success (M1) and
+ * relaxed on failure: a failed round orders nothing, it only hands the loop the value
+ * to retry with. A fetch that ends without storing (MIN/MAX already satisfied, a float
+ * result equal to the old bits) has made relaxed loads only: weaker than the seq_cst
+ * load its contract implies, though on x86-64 both are the same plain mov (kept as it
+ * is). The lock orders by its own labels (T1 acquire, T2 release in base/tlock.h).
+ * Counters order nothing: their accesses are relaxed (reasons at each).
+ * Initial contents (value_init, counter_init) are plain stores, published with the
+ * object by the directory (shmrt__object_open).
  */
 #define _GNU_SOURCE
 #include "base/tlock.h"
@@ -142,23 +161,28 @@ int shmrt_value_open(shmrt_region_t *r, const char *name, int type, int oflags,
 	return 0;
 }
 
-/* One generic implementation per storage type, through the macros below. */
+/* One generic implementation per storage type, through the macros below. The
+ * wrappers of base/atomic.h are generic: they take the cell as a T pointer. */
 #define INT_FETCH(T)                                                                    \
 	do {                                                                            \
 		T *p = v->cell, a, o;                                                   \
 		memcpy(&a, &arg, sizeof(T));                                            \
 		switch (op) {                                                           \
-		case SHMRT_OP_ADD: o = __atomic_fetch_add(p, a, __ATOMIC_SEQ_CST); break; \
-		case SHMRT_OP_SUB: o = __atomic_fetch_sub(p, a, __ATOMIC_SEQ_CST); break; \
-		case SHMRT_OP_AND: o = __atomic_fetch_and(p, a, __ATOMIC_SEQ_CST); break; \
-		case SHMRT_OP_OR: o = __atomic_fetch_or(p, a, __ATOMIC_SEQ_CST); break;  \
-		case SHMRT_OP_XOR: o = __atomic_fetch_xor(p, a, __ATOMIC_SEQ_CST); break; \
+		/* M1: seq_cst RMWs, the Value's contract (pairs with every M1). */    \
+		case SHMRT_OP_ADD: o = fetch_add_seq_cst(p, a); break;                  \
+		case SHMRT_OP_SUB: o = fetch_sub_seq_cst(p, a); break;                  \
+		case SHMRT_OP_AND: o = fetch_and_seq_cst(p, a); break;                  \
+		case SHMRT_OP_OR: o = fetch_or_seq_cst(p, a); break;                    \
+		case SHMRT_OP_XOR: o = fetch_xor_seq_cst(p, a); break;                  \
 		case SHMRT_OP_MIN:                                                      \
 		case SHMRT_OP_MAX:                                                      \
-			o = __atomic_load_n(p, __ATOMIC_RELAXED);                       \
+			/* Relaxed: a guess that the CAS below checks (the only read    \
+			 * when no store is needed: see "Memory ordering" above). */    \
+			o = load_relaxed(p);                                            \
+			/* M1 when it stores; a failed round is a relaxed load that    \
+			 * hands the loop the current value. */                         \
 			while ((op == SHMRT_OP_MIN ? a < o : a > o) &&                  \
-			       !__atomic_compare_exchange_n(p, &o, a, 1, __ATOMIC_SEQ_CST, \
-							    __ATOMIC_RELAXED))          \
+			       !cas_weak_seq_cst(p, &o, a))                             \
 				;                                                       \
 			break;                                                          \
 		default: return -EINVAL;                                                \
@@ -170,7 +194,9 @@ int shmrt_value_open(shmrt_region_t *r, const char *name, int type, int oflags,
 
 #define FLOAT_FETCH(F, U)                                                               \
 	do {                                                                            \
-		U *p = v->cell, cur = __atomic_load_n(p, __ATOMIC_RELAXED), nxt;        \
+		/* Relaxed: a guess that the CAS below checks (the only read when the   \
+		 * result equals it: see "Memory ordering" above). */                   \
+		U *p = v->cell, cur = load_relaxed(p), nxt;                             \
 		F a, c, n;                                                              \
 		memcpy(&a, &arg, sizeof(F));                                            \
 		if (op != SHMRT_OP_ADD && op != SHMRT_OP_SUB && op != SHMRT_OP_MIN &&   \
@@ -181,8 +207,9 @@ int shmrt_value_open(shmrt_region_t *r, const char *name, int type, int oflags,
 			n = op == SHMRT_OP_ADD ? c + a : op == SHMRT_OP_SUB ? c - a       \
 			  : op == SHMRT_OP_MIN ? (a < c ? a : c) : (a > c ? a : c);     \
 			memcpy(&nxt, &n, sizeof(F));                                    \
-			if (nxt == cur || __atomic_compare_exchange_n(p, &cur, nxt, 1,  \
-					__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))            \
+			/* M1 when it stores; a failed round is a relaxed load that    \
+			 * hands the loop the current value. */                         \
+			if (nxt == cur || cas_weak_seq_cst(p, &cur, nxt))               \
 				break;                                                  \
 		}                                                                       \
 		if (old)                                                                \
@@ -239,10 +266,11 @@ int shmrt_value_load(const shmrt_value_t *v, shmrt_scalar_t *out)
 	if (!v || !v->cell || !out || !type_ok((int)v->type))
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
-	BY_WIDTH(width(v), out->u8 = __atomic_load_n((uint8_t *)v->cell, __ATOMIC_SEQ_CST),
-		 out->u16 = __atomic_load_n((uint16_t *)v->cell, __ATOMIC_SEQ_CST),
-		 out->u32 = __atomic_load_n((uint32_t *)v->cell, __ATOMIC_SEQ_CST),
-		 out->u64 = __atomic_load_n((uint64_t *)v->cell, __ATOMIC_SEQ_CST));
+	/* M1: seq_cst load, the Value's contract (pairs with every M1). */
+	BY_WIDTH(width(v), out->u8 = load_seq_cst((uint8_t *)v->cell),
+		 out->u16 = load_seq_cst((uint16_t *)v->cell),
+		 out->u32 = load_seq_cst((uint32_t *)v->cell),
+		 out->u64 = load_seq_cst((uint64_t *)v->cell));
 	return 0;
 }
 
@@ -252,10 +280,11 @@ int shmrt_value_store(const shmrt_value_t *v, shmrt_scalar_t x)
 		return -EINVAL;
 	if (v->type == SHMRT_VT_BOOL)
 		x.u8 = x.b ? 1 : 0;
-	BY_WIDTH(width(v), __atomic_store_n((uint8_t *)v->cell, x.u8, __ATOMIC_SEQ_CST),
-		 __atomic_store_n((uint16_t *)v->cell, x.u16, __ATOMIC_SEQ_CST),
-		 __atomic_store_n((uint32_t *)v->cell, x.u32, __ATOMIC_SEQ_CST),
-		 __atomic_store_n((uint64_t *)v->cell, x.u64, __ATOMIC_SEQ_CST));
+	/* M1: seq_cst store, the Value's contract (pairs with every M1). */
+	BY_WIDTH(width(v), store_seq_cst((uint8_t *)v->cell, x.u8),
+		 store_seq_cst((uint16_t *)v->cell, x.u16),
+		 store_seq_cst((uint32_t *)v->cell, x.u32),
+		 store_seq_cst((uint64_t *)v->cell, x.u64));
 	return 0;
 }
 
@@ -267,10 +296,11 @@ int shmrt_value_exchange(const shmrt_value_t *v, shmrt_scalar_t x, shmrt_scalar_
 	memset(&o, 0, sizeof(o));
 	if (v->type == SHMRT_VT_BOOL)
 		x.u8 = x.b ? 1 : 0;
-	BY_WIDTH(width(v), o.u8 = __atomic_exchange_n((uint8_t *)v->cell, x.u8, __ATOMIC_SEQ_CST),
-		 o.u16 = __atomic_exchange_n((uint16_t *)v->cell, x.u16, __ATOMIC_SEQ_CST),
-		 o.u32 = __atomic_exchange_n((uint32_t *)v->cell, x.u32, __ATOMIC_SEQ_CST),
-		 o.u64 = __atomic_exchange_n((uint64_t *)v->cell, x.u64, __ATOMIC_SEQ_CST));
+	/* M1: seq_cst exchange, the Value's contract (pairs with every M1). */
+	BY_WIDTH(width(v), o.u8 = exchange_seq_cst((uint8_t *)v->cell, x.u8),
+		 o.u16 = exchange_seq_cst((uint16_t *)v->cell, x.u16),
+		 o.u32 = exchange_seq_cst((uint32_t *)v->cell, x.u32),
+		 o.u64 = exchange_seq_cst((uint64_t *)v->cell, x.u64));
 	if (old)
 		*old = o;
 	return 0;
@@ -283,15 +313,14 @@ int shmrt_value_cas(const shmrt_value_t *v, shmrt_scalar_t *expected, shmrt_scal
 	int ok = 0;
 	if (v->type == SHMRT_VT_BOOL)
 		desired.u8 = desired.b ? 1 : 0;
+	/* M1 on success: a strong seq_cst CAS, the Value's contract (pairs with every
+	 * M1). A1 on failure: an acquire load of the current value, pairs with the M1
+	 * that wrote it (the header promises "acquire on failure"). */
 	BY_WIDTH(width(v),
-		 ok = __atomic_compare_exchange_n((uint8_t *)v->cell, &expected->u8, desired.u8, 0,
-						  __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE),
-		 ok = __atomic_compare_exchange_n((uint16_t *)v->cell, &expected->u16, desired.u16,
-						  0, __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE),
-		 ok = __atomic_compare_exchange_n((uint32_t *)v->cell, &expected->u32, desired.u32,
-						  0, __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE),
-		 ok = __atomic_compare_exchange_n((uint64_t *)v->cell, &expected->u64, desired.u64,
-						  0, __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE));
+		 ok = cas_seq_cst_acq_fail((uint8_t *)v->cell, &expected->u8, desired.u8),
+		 ok = cas_seq_cst_acq_fail((uint16_t *)v->cell, &expected->u16, desired.u16),
+		 ok = cas_seq_cst_acq_fail((uint32_t *)v->cell, &expected->u32, desired.u32),
+		 ok = cas_seq_cst_acq_fail((uint64_t *)v->cell, &expected->u64, desired.u64));
 	return ok ? 0 : -EAGAIN;
 }
 
@@ -349,10 +378,13 @@ void shmrt_counter_add(const shmrt_counter_t *c, int64_t x)
 	uint32_t rec = shmrt__thread_rec((struct shmrt_region *)c->region);
 	if (likely(rec < c->nrec)) {
 		int64_t *s = &c->stripes[(size_t)rec * 8];
-		/* Relaxed load and store: we are this line's only writer; readers sum
-		 * with relaxed loads. */
+		/* Relaxed load and store: we are this line's only writer (the record is
+		 * ours; the registry hands a record over with release/acquire, so a later
+		 * owner reads our last store); readers sum with relaxed loads. */
 		store_relaxed(s, load_relaxed(s) + x);
 	} else {
+		/* Relaxed: a counter orders nothing; the RMW's atomicity alone keeps
+		 * every add of the threads that share this line. */
 		fetch_add_relaxed(&c->stripes[(size_t)c->nrec * 8], x);
 	}
 }
@@ -362,7 +394,9 @@ unsigned shmrt_current_cpu(void)
 	if (__rseq_size >= 8) {
 		const struct rseq *rs =
 			(const struct rseq *)(void *)((char *)__builtin_thread_pointer() + __rseq_offset);
-		int cpu = (int)__atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED);
+		/* Relaxed: our own thread's rseq area, which the kernel rewrites when
+		 * it moves us; the answer is a hint, stale as soon as it is read. */
+		int cpu = (int)load_relaxed(&rs->cpu_id);
 		if (cpu >= 0)
 			return (unsigned)cpu;
 	}
@@ -373,7 +407,9 @@ unsigned shmrt_current_cpu(void)
 int64_t shmrt_counter_read(const shmrt_counter_t *c)
 {
 	int64_t sum = 0;
+	/* Relaxed: a racy sum (shmrt/value.h: not a snapshot); each stripe's own
+	 * value is read whole, and nothing else is read by what it says. */
 	for (uint32_t i = 0; i <= c->nrec; i++)
-		sum += __atomic_load_n(&c->stripes[(size_t)i * 8], __ATOMIC_RELAXED);
+		sum += load_relaxed(&c->stripes[(size_t)i * 8]);
 	return sum;
 }
