@@ -173,11 +173,11 @@ static void stripe_after_death(struct stripe *st)
 	if (s & 1) {
 		/* R1: release, pairs with A1: a reader that sees it returns -EUCLEAN. */
 		store_release(&st->torn, 1);
-		/* Relaxed, as CK's ck_pr_store_uint was. A reader must not see this even
-		 * value without R1 (it would copy the torn data and pass its recheck).
-		 * x86-64 keeps stores in order, so it cannot there; C11 does not promise
-		 * it: a release store (the same mov on x86-64) would, with S3. */
-		store_relaxed(&st->seq.sequence, s + 1);
+		/* R3: release, pairs with S3 (a reader's acquire fence after it loads the
+		 * sequence): a reader that sees this even value sees R1's torn flag, and
+		 * does not copy the torn data as good. (CK's relaxed store was enough on
+		 * x86-64, which keeps stores in order; not on arm64.) */
+		store_release(&st->seq.sequence, s + 1);
 	}
 	pthread_mutex_consistent(&st->lock);
 }
