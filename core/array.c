@@ -33,6 +33,7 @@
  *       snapshot's own recheck).
  *   R1  torn = 1 (a dead writer's stripe, before its sequence is made even)
  *   R2  torn = 0 (after a write that covered the whole stripe, or a repair)
+ *   R3  a dead writer's odd sequence made even, after R1: pairs with S3
  *   A1  every load of torn: pairs with R1/R2. Seeing R2 means seeing the sequence
  *       past the rewrite (R2 follows S2), so a reader that loaded the sequence
  *       before the rewrite and then finds torn cleared fails its recheck (S4)
