@@ -2,8 +2,9 @@
  * shmrt Value and Counter: named typed scalars in a region (Python's Value), and
  * striped counters for counters that many processes hammer.
  *
- * A Value is one 8-byte cell on a cache line of its own, with a robust lock on
- * another line (Python's get_lock(), for compound updates). Operations on the cell
+ * A Value is one 8-byte cell on a cache line of its own, with its robust lock on the
+ * same line (Python's get_lock(), for compound updates: a locked update then moves one
+ * line between processes, not two). Operations on the cell
  * are atomic; the typed fast paths in shmrt/inline/value.h compile to the bare
  * atomic instruction plus one predictable type check.
  *
