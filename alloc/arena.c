@@ -466,7 +466,8 @@ static int alloc_small_slow(shmrt_arena_t *a, uint32_t idx, unsigned cls, uint64
 		/* cur := spare, then clear spare. A death in between leaves cur == spare,
 		 * which reclaim recognises (one list, returned once). */
 		cc->n = cc->spare_n;
-		/* F1: release (the count before the list), read by reclaim after our death. */
+		/* F1: release (the count before the list), read by reclaim after our
+		 * death. */
 		store_release(&cc->cur, cc->spare);
 		cc->spare_n = 0;
 		/* F2: release: cur holds the list (F1) before spare lets it go. */
@@ -522,7 +523,8 @@ static int alloc_take1(shmrt_arena_t *a, uint32_t idx, unsigned node, unsigned c
 	journal(b, J_TAKE1, idx, h);
 	if (cnt > 1 && h2) {
 		*word1(a, h2) = ((uint64_t)(cnt - 1) << 48) | (w1 & BATCH_NEXT_MASK);
-		/* B1: the rest of the batch (word1 of h2) and the journal before the head. */
+		/* B1: the rest of the batch (word1 of h2) and the journal before the
+		 * head. */
 		store_release(&b->head, h2);
 	} else {
 		store_release(&b->head, w1 & BATCH_NEXT_MASK); /* B1 */

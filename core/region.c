@@ -282,7 +282,8 @@ static int wait_ready(struct shmrt_region *r, shmrt_ns_t timeout)
 			const struct shmrt_hdr *h = (uint64_t)st.st_size >= SHMRT_HDR_SIZE
 				? mmap(NULL, SHMRT_HDR_SIZE, PROT_READ, MAP_SHARED, r->fd, 0)
 				: MAP_FAILED;
-			int ready = h != MAP_FAILED && load_acquire(&h->state) == STATE_READY; /* A1 */
+			/* A1 */
+			int ready = h != MAP_FAILED && load_acquire(&h->state) == STATE_READY;
 			if (h != MAP_FAILED)
 				munmap((void *)(uintptr_t)h, SHMRT_HDR_SIZE);
 			if (ready)
@@ -657,7 +658,8 @@ int shmrt_region_procs(shmrt_region_t *r, shmrt_proc_info_t *arr, size_t cap, si
 			/* Relaxed: after SL5 above; the whole listing is a racy snapshot. */
 			uint32_t gen = load_relaxed(&s->gen), th = 0;
 			uint64_t want = ((uint64_t)(i + 1) << 32) | gen;
-			for (uint32_t t = 0; t < r->hdr->g.max_threads; t++) /* Relaxed: a count */
+			/* Relaxed: a count for display. */
+			for (uint32_t t = 0; t < r->hdr->g.max_threads; t++)
 				th += (load_relaxed(&r->threads[t].ctl) & ~(1ull << 63)) == want;
 			p->slot = i;
 			p->pid = (pid_t)(ctl >> 8);

@@ -371,11 +371,12 @@ uint32_t shmrt__thread_rec_slow(struct shmrt_region *r)
 				continue;
 			/* Relaxed: a first guess; the CAS (H1) checks it. */
 			uint32_t hwm = load_relaxed(&r->hdr->rec_hwm);
-			/* H1: seq_cst CAS (a failure is a relaxed load: the loop retries with
-			 * the value it got), pairs with H2 in shmrt__rcu_scan() (core/rcu.c):
-			 * scans cover the records below the mark, and the mark covers this
-			 * record before the record is returned, so before it can run a read
-			 * section; M1/M2 order the mark against the section (core/rcu_int.h). */
+			/* H1: seq_cst CAS (a failure is a relaxed load: the loop
+			 * retries with the value it got), pairs with H2 in
+			 * shmrt__rcu_scan() (core/rcu.c): scans cover the records below
+			 * the mark, and the mark covers this record before the record is
+			 * returned, so before it can run a read section; M1/M2 order the
+			 * mark against the section (core/rcu_int.h). */
 			while (hwm < i + 1 && !cas_seq_cst(&r->hdr->rec_hwm, &hwm, i + 1))
 				;
 			t->tid = shmrt__tid();
