@@ -37,6 +37,34 @@
  * What a killed thread can lose: only blocks it had itself in hand: the block being
  * returned by alloc or passed to free at that instant, and blocks it allocated and
  * never freed (the arena cannot know what the application did with them).
+ *
+ * Memory ordering. A bin's words (head, journal, counts) are protected by the bin's
+ * robust lock, a cache's words by the one thread that owns the cache, the page map's
+ * writers by ext_lock (extent.c): for live threads, the locks' acquire and release
+ * order everything, and the words need no label of their own. The release stores
+ * below are for the dead. A thread killed at any instruction has made its stores up
+ * to that point; each release keeps the stores before it from being moved after it,
+ * so what a successor finds is the program's order, which the journal and the
+ * recovery rules above rely on. The successor reads it after the kernel's handover:
+ * the next locker of a bin after EOWNERDEAD (the acquire of shmrt__pmutex_lock, then
+ * bin_recover()), or the reclaimer of a dead thread's cache (shmrt__arena_cache_reclaim(),
+ * called by the registry once it has found the thread dead and marked its record:
+ * TR2 in core/registry.c). Labels of the arena (arena.c and extent.c):
+ *   I1/I2  arena magic: init's release, attach's acquire (the caller's publication
+ *          of the whole region orders it for other processes too)
+ *   J1     journal op claimed: its arguments (j_cache, j_arg) are in place first
+ *   J2     journal cleared (J_NONE): the op's stores (B1, F1/F2, cache fields) first
+ *   J3     the recovering locker's load of the op (bin_recover): acquire, pairs with
+ *          J1/J2 (the lock's takeover orders them too)
+ *   B1     a bin's head moved: the batch's links and the journal entry (J1) first
+ *   F1/F2  a cache's cur / spare moved: the block's link, the bin head (B1) and the
+ *          other cache words written before it first; read by reclaim and by J_POP /
+ *          J_PUSH_* recovery
+ *   F3     reclaim's exchange of a cache's byte count (acq_rel)
+ *   X0-X2  the page map (extent.c): the extent offset in the journal (X0), map words
+ *          (X1: interiors before the head), CARVED after the span is linked (X2)
+ * Relaxed: loads of map words outside ext_lock (words of spans, which never change
+ * kind, node or class once carved), and counters read racily by stats.
  */
 #define _GNU_SOURCE
 #include "arena_int.h"
@@ -170,8 +198,9 @@ int shmrt__arena_init(shmrt_arena_t *a, char *base, uint64_t off, uint64_t len, 
 		if ((rc = shmrt__pmutex_init(&a->bins[i].lock)))
 			return rc;
 	shmrt__ext_init_map(a);
-	/* Release: the magic is written last; attach checks it (the region's READY
-	 * publication orders all of this for other processes anyway). */
+	/* I1: release, pairs with I2 in shmrt__arena_attach(): the magic is written
+	 * last, after the header, locks and map (the caller's publication of the region
+	 * orders all of this for other processes anyway). */
 	store_release(&h->magic, ARENA_MAGIC);
 	return 0;
 }
@@ -180,6 +209,7 @@ int shmrt__arena_attach(shmrt_arena_t *a, char *base, uint64_t off, uint64_t len
 {
 	struct shmrt_arena_hdr *h = (struct shmrt_arena_hdr *)(void *)(base + off);
 	struct layout l;
+	/* I2: acquire, pairs with I1: the header read below is complete. */
 	if (off % SHMRT_ARENA_PAGE || load_acquire(&h->magic) != ARENA_MAGIC ||
 	    h->version != SHMRT_LAYOUT_VERSION || h->off != off || h->len != len ||
 	    compute_layout(off, len, h->ncaches, h->nnodes, &l) || h->npages != l.npages ||
@@ -219,6 +249,8 @@ static int valid_block(const shmrt_arena_t *a, uint64_t off, unsigned node, unsi
 	if (off < a->pages_off || off >= page_off(a, a->npages) || (off & 15))
 		return 0;
 	uint32_t p = (uint32_t)((off - a->pages_off) / SHMRT_ARENA_PAGE);
+	/* Relaxed: a span's words keep their kind, node and class once carved (spans
+	 * are never freed); any other word fails the check. */
 	uint64_t e = load_relaxed(&a->map[p]);
 	return map_kind(e) == MAP_SPAN && map_node(e) == node && map_cls(e) == cls &&
 	       small_class_of(a, off, e, p) == (int)cls;
@@ -255,6 +287,8 @@ static int span_is_bins(const shmrt_arena_t *a, uint64_t s, const struct bin_ctx
 {
 	if (s < a->pages_off || s >= page_off(a, a->npages))
 		return 0;
+	/* Relaxed: called by J_CARVE recovery right after taking ext_lock (whose
+	 * acquire orders the map), and a span's head changes only by X2 after that. */
 	uint64_t e = load_relaxed(&a->map[(s - a->pages_off) / SHMRT_ARENA_PAGE]);
 	return map_kind(e) == MAP_SPAN && (e & MAP_HEAD) && map_cls(e) == x->cls &&
 	       map_node(e) == x->node;
@@ -278,9 +312,12 @@ static int finish_carve(shmrt_arena_t *a, struct shmrt_arena_bin *b, unsigned no
 	}
 	uint64_t first = link_span(a, s, cls, b->head);
 	SHMRT_YIELD_POINT();
-	/* Release: the links written above are visible to whoever pops this batch
-	 * (paired with the bin lock's acquire, and with recovery after our death). */
+	/* B1: release: the links written above are in place before the head makes them
+	 * reachable. Live lockers are ordered by the bin lock; this release is needed only
+	 * for recovery by another process: the next locker after our death (EOWNERDEAD)
+	 * may walk the span's batches from the head. */
 	store_release(&b->head, first);
+	/* X2 (extent.c): CARVED only after the head (B1) holds the span's batches. */
 	shmrt__ext_set_carved(a, s);
 	b->blocks_total += cls_per_span[cls];
 	b->spans++;
@@ -292,6 +329,9 @@ static void bin_recover(void *ctx)
 	struct bin_ctx *x = ctx;
 	shmrt_arena_t *a = x->a;
 	struct shmrt_arena_bin *b = x->b;
+	/* J3: acquire, pairs with J1/J2 of the dead holder (the lock's takeover in
+	 * shmrt__pmutex_lock orders its stores too). Head and arguments: plain, under the
+	 * lock. */
 	uint32_t op = load_acquire(&b->j_op);
 	uint64_t arg = b->j_arg, head = b->head;
 	struct shmrt_arena_ccls *cc = NULL;
@@ -307,6 +347,8 @@ static void bin_recover(void *ctx)
 			break; /* corrupted journal or bin: leave them be */
 		if (head != arg && cc && cc->cur != arg) {
 			*word1(a, arg) = (*word1(a, arg) & ~BATCH_NEXT_MASK) | head;
+			/* B1: the batch's link before the head that takes it back (for
+			 * the next recovery, should we die here too). */
 			store_release(&b->head, arg);
 		}
 		break;
@@ -324,6 +366,8 @@ static void bin_recover(void *ctx)
 			/* Taking ext_lock first lets its own recovery finish the map. */
 			shmrt__pmutex_unlock(&a->h->ext_lock);
 			uint64_t len = (uint64_t)cls_span_pages[x->cls] * SHMRT_ARENA_PAGE;
+			/* Relaxed: after ext_lock (above); CARVED was set by the dead
+			 * holder (X2), whose stores the bin lock's takeover orders. */
 			uint64_t e = load_relaxed(&a->map[(arg - a->pages_off) / SHMRT_ARENA_PAGE]);
 			int in_span = head >= arg && head < arg + len;
 			if (span_is_bins(a, arg, x) && !(e & MAP_CARVED) && !in_span)
@@ -333,7 +377,10 @@ static void bin_recover(void *ctx)
 	default: /* J_PUSH_RAW, J_TAKE1: the head says it all; nothing to undo */
 		break;
 	}
+	/* J2: the repairs above before the journal is cleared: a recoverer killed
+	 * before this store leaves the op for the next one (recovery is idempotent). */
 	store_release(&b->j_op, J_NONE);
+	/* Relaxed: a counter read racily by stats. */
 	fetch_add_relaxed(&a->h->recoveries, 1);
 }
 
@@ -356,7 +403,10 @@ static inline void journal(struct shmrt_arena_bin *b, uint32_t op, uint32_t cach
 {
 	b->j_cache = cache;
 	b->j_arg = arg;
-	/* Release: the journal's arguments are in place before it claims an op. */
+	/* J1: release, pairs with J3 in bin_recover(): the journal's arguments are in
+	 * place before it claims an op, and the op is claimed before the stores it
+	 * covers (each of them a release: B1, F1/F2). Needed only for recovery by another
+	 * process after our death; the bin lock orders live lockers. */
 	store_release(&b->j_op, op);
 }
 
@@ -372,6 +422,7 @@ static int bin_fill(shmrt_arena_t *a, struct bin_ctx *x, uint32_t cache)
 				  map_make(MAP_SPAN, 0, x->node, x->cls, 0), &s, &b->j_arg);
 	if (!rc)
 		rc = finish_carve(a, b, x->node, x->cls, s);
+	/* J2: the carve (B1, X2) before the journal is cleared. */
 	store_release(&b->j_op, J_NONE);
 	return rc;
 }
@@ -388,6 +439,7 @@ static int bin_push(shmrt_arena_t *a, unsigned node, unsigned cls, uint32_t cach
 	journal(b, op, cache, batch);
 	*word1(a, batch) = ((uint64_t)cnt << 48) | b->head;
 	SHMRT_YIELD_POINT();
+	/* B1: the batch's word1 and the journal (J1) before the head takes the batch. */
 	store_release(&b->head, batch);
 	if (cache < a->ncaches) {
 		struct shmrt_arena_ccls *cc = &cache_of(a, cache)->c[cls];
@@ -396,6 +448,8 @@ static int bin_push(shmrt_arena_t *a, unsigned node, unsigned cls, uint32_t cach
 		else if (op == J_PUSH_CUR)
 			cc->cur = 0, cc->n = 0;
 	}
+	/* J2: the cache field that held the batch is cleared before the journal: after
+	 * our death, J_PUSH_* recovery clears it if this store was not made. */
 	store_release(&b->j_op, J_NONE);
 	shmrt__pmutex_unlock(&b->lock);
 	return 0;
@@ -412,8 +466,11 @@ static int alloc_small_slow(shmrt_arena_t *a, uint32_t idx, unsigned cls, uint64
 		/* cur := spare, then clear spare. A death in between leaves cur == spare,
 		 * which reclaim recognises (one list, returned once). */
 		cc->n = cc->spare_n;
+		/* F1: release (the count before the list), read by reclaim after our
+		 * death. */
 		store_release(&cc->cur, cc->spare);
 		cc->spare_n = 0;
+		/* F2: release: cur holds the list (F1) before spare lets it go. */
 		store_release(&cc->spare, 0);
 	} else {
 		struct bin_ctx x;
@@ -427,14 +484,20 @@ static int alloc_small_slow(shmrt_arena_t *a, uint32_t idx, unsigned cls, uint64
 		}
 		uint64_t h = b->head, w1 = *word1(a, h);
 		journal(b, J_POP, idx, h);
+		/* B1: the journal (J1) before the head moves past the batch. */
 		store_release(&b->head, w1 & BATCH_NEXT_MASK);
 		SHMRT_YIELD_POINT();
 		cc->n = (uint32_t)(w1 >> 48);
+		/* F1: the head moved (B1) before our cache holds the batch, so J_POP
+		 * recovery finds the batch in one of the two, never in both. */
 		store_release(&cc->cur, h);
+		/* J2: the batch is in our cache (F1) before the journal forgets it. */
 		store_release(&b->j_op, J_NONE);
 		shmrt__pmutex_unlock(&b->lock);
 	}
 	uint64_t o = cc->cur;
+	/* F1: release, as every store of cur: the block leaves the list, which reclaim
+	 * reads after our death. */
 	store_release(&cc->cur, *word0(a, o));
 	cc->n--;
 	c->bytes += cls_size[cls];
@@ -460,12 +523,15 @@ static int alloc_take1(shmrt_arena_t *a, uint32_t idx, unsigned node, unsigned c
 	journal(b, J_TAKE1, idx, h);
 	if (cnt > 1 && h2) {
 		*word1(a, h2) = ((uint64_t)(cnt - 1) << 48) | (w1 & BATCH_NEXT_MASK);
+		/* B1: the rest of the batch (word1 of h2) and the journal before the
+		 * head. */
 		store_release(&b->head, h2);
 	} else {
-		store_release(&b->head, w1 & BATCH_NEXT_MASK);
+		store_release(&b->head, w1 & BATCH_NEXT_MASK); /* B1 */
 	}
-	store_release(&b->j_op, J_NONE);
+	store_release(&b->j_op, J_NONE); /* J2: after the head (B1) */
 	shmrt__pmutex_unlock(&b->lock);
+	/* Relaxed: a counter read racily by stats. */
 	fetch_add_relaxed(&a->h->retired_bytes, (int64_t)cls_size[cls]);
 	*off = h;
 	return 0;
@@ -482,10 +548,14 @@ static int free_small_slow(shmrt_arena_t *a, uint32_t idx, unsigned cls, uint64_
 	}
 	/* spare := cur, then empty cur; cur == spare after a death is handled by reclaim. */
 	cc->spare_n = cc->n;
+	/* F2: release: the count, and the old spare's push (bin_push, J2), before spare
+	 * takes cur. */
 	store_release(&cc->spare, cc->cur);
 	cc->n = 0;
+	/* F1: spare holds the list (F2) before cur lets it go. */
 	store_release(&cc->cur, 0);
 	*word0(a, off) = 0;
+	/* F1: the block's link is written before the block joins the list. */
 	store_release(&cc->cur, off);
 	cc->n = 1;
 	c->bytes -= cls_size[cls];
@@ -506,7 +576,8 @@ int shmrt__arena_alloc(shmrt_arena_t *a, uint32_t idx, size_t size,
 		struct shmrt_arena_ccls *cc = &c->c[cls];
 		uint64_t o = cc->cur;
 		if (likely(o)) {
-			/* The store hands the block over (see "Crash recovery"). */
+			/* F1: release, as every store of cur: the store hands the block
+			 * over (see "Crash recovery"); reclaim reads cur after our death. */
 			store_release(&cc->cur, *word0(a, o));
 			cc->n--;
 			c->bytes += cls_size[cls];
@@ -543,6 +614,9 @@ int shmrt__arena_free(shmrt_arena_t *a, uint32_t idx, uint64_t off)
 	if (unlikely(off < a->pages_off || off >= page_off(a, a->npages) || (off & 15)))
 		return -EINVAL;
 	uint32_t p = (uint32_t)((off - a->pages_off) / SHMRT_ARENA_PAGE);
+	/* Relaxed: the word of an extent the caller owns (it does not change while
+	 * allocated); it reached us with the block, through the bin lock or the
+	 * application's own handover of the offset. A bad offset fails the checks. */
 	uint64_t e = load_relaxed(&a->map[p]);
 	if (likely(map_kind(e) == MAP_SPAN)) {
 		int cls = small_class_of(a, off, e, p);
@@ -551,13 +625,15 @@ int shmrt__arena_free(shmrt_arena_t *a, uint32_t idx, uint64_t off)
 		struct shmrt_arena_cache *c = cache_of(a, idx);
 		if (unlikely(map_node(e) != c->node)) {
 			*word0(a, off) = 0;
+			/* Relaxed: a counter read racily by stats. */
 			fetch_add_relaxed(&a->h->retired_bytes, -(int64_t)cls_size[cls]);
 			return bin_push(a, map_node(e), (unsigned)cls, UINT32_MAX, J_PUSH_RAW, off, 1);
 		}
 		struct shmrt_arena_ccls *cc = &c->c[cls];
 		if (likely(cc->n < cls_batch[cls])) {
 			*word0(a, off) = cc->cur;
-			/* Release: the link is written before the block joins the list. */
+			/* F1: release: the link is written before the block joins the list
+			 * (reclaim walks it after our death). */
 			store_release(&cc->cur, off);
 			cc->n++;
 			c->bytes -= cls_size[cls];
@@ -578,6 +654,7 @@ size_t shmrt__arena_usable_size(shmrt_arena_t *a, uint64_t off)
 	if (off < a->pages_off || off >= page_off(a, a->npages))
 		return 0;
 	uint32_t p = (uint32_t)((off - a->pages_off) / SHMRT_ARENA_PAGE);
+	/* Relaxed: as in shmrt__arena_free(), the word of an extent the caller owns. */
 	uint64_t e = load_relaxed(&a->map[p]);
 	if (map_kind(e) == MAP_SPAN) {
 		int cls = small_class_of(a, off, e, p);
@@ -641,7 +718,12 @@ void shmrt__arena_cache_reclaim(shmrt_arena_t *a, uint32_t idx)
 			(void)bin_push(a, node, cls, idx, J_PUSH_CUR, cc->cur, n);
 		cc->cur = 0, cc->n = 0;
 	}
+	/* F3: acq_rel exchange. The count is the only word of the cache that stats read
+	 * without its owner (relaxed); the dead owner's plain stores to it are ours to
+	 * read since its death, and the record's release (TR3, core/registry.c) publishes
+	 * the emptied cache to its next owner. Relaxed would do; the order is kept. */
 	int64_t bytes = exchange_acq_rel(&c->bytes, 0);
+	/* Relaxed: a counter read racily by stats. */
 	fetch_add_relaxed(&a->h->retired_bytes, bytes);
 	c->attached = 0;
 }
@@ -652,6 +734,8 @@ void shmrt__arena_stats(shmrt_arena_t *a, struct shmrt_arena_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->pages = a->npages;
+	/* Relaxed, all of them: counters read racily (written under ext_lock, a bin lock,
+	 * or by a cache's owner); the sums are approximate by design. */
 	st->pages_used = load_relaxed(&a->h->pages_used);
 	st->pages_committed = load_relaxed(&a->h->pages_committed);
 	st->large_bytes_in_use = load_relaxed(&a->h->large_bytes);

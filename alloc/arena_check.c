@@ -7,6 +7,12 @@
  * the right class and node, starts a block, and is found only once. Counts free
  * blocks against the capacity of the carved spans: with no block allocated, they
  * must be equal; a leak or a lost batch shows as a difference.
+ *
+ * Memory ordering: no atomic of its own. The map is read under ext_lock and each
+ * bin's batches under its lock (plain loads, ordered by the locks' acquire); taking
+ * them also runs a dead holder's recovery first. Caches are read without their
+ * owners' cooperation, plainly: the caller guarantees a quiescent arena (no thread
+ * allocating or freeing), so nothing changes under the walk.
  */
 #define _GNU_SOURCE
 #include "arena_int.h"

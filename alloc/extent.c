@@ -25,6 +25,21 @@
  * from the page kinds: any page not covered by a valid extent head is free. An
  * extent whose head was written belongs to whoever asked for it (for a dead process:
  * leaked with its other allocations; for a span: see J_CARVE in arena.c).
+ *
+ * Memory ordering (labels of the arena, table in arena.c). ext_lock protects the
+ * counters pages_used and large_bytes (plain) and every map write but X2's; its
+ * acquire and release order the map for live lockers. The releases are for the dead:
+ *   X0  the offset of the extent being allocated, stored into the caller's journal
+ *       (a bin's j_arg) before the map commits it; read by J_CARVE recovery
+ *       (bin_recover() in arena.c) after a takeover of the bin lock
+ *   X1  every map word (map_set): interiors before the head word that commits them,
+ *       as "Crash recovery" requires; read by rebuild() when the next locker of
+ *       ext_lock finds its holder dead (EOWNERDEAD, the acquire of shmrt__pmutex_lock)
+ *   X2  CARVED set on a span's head (a fetch_or outside ext_lock, by the span's
+ *       owner): the span is linked into its bin (B1) first; read by J_CARVE recovery
+ * Loads of map words are relaxed: under ext_lock the lock orders them, and outside
+ * it a thread reads only the words of extents it owns (arena.c). pages_committed is a
+ * statistic: relaxed.
  */
 #define _GNU_SOURCE
 #include "arena_int.h"
@@ -42,8 +57,9 @@ static inline uint64_t map_get(const shmrt_arena_t *a, uint32_t p)
 
 static inline void map_set(shmrt_arena_t *a, uint32_t p, uint64_t v)
 {
-	/* Release: keeps the write order (interiors, then head) for a process that
-	 * inspects the map after this one died; see "Crash recovery" above. */
+	/* X1: release: keeps the write order (interiors, then head) for a process that
+	 * inspects the map after this one died: rebuild(), run by the next locker of
+	 * ext_lock after EOWNERDEAD. Live lockers are ordered by the lock itself. */
 	store_release(&a->map[p], v);
 }
 
@@ -93,6 +109,7 @@ static void rebuild(void *ctx)
 	}
 	a->h->pages_used = used;
 	a->h->large_bytes = large * SHMRT_ARENA_PAGE;
+	/* Relaxed: a counter read racily by stats. */
 	fetch_add_relaxed(&a->h->rebuilds, 1);
 }
 
@@ -144,6 +161,10 @@ int shmrt__ext_alloc(shmrt_arena_t *a, uint32_t npages, uint64_t head_word,
 	}
 
 	uint64_t off = page_off(a, p);
+	/* X0: release, read by J_CARVE recovery (bin_recover) after a takeover of the
+	 * caller's bin lock: the journal's op (J1) is claimed before its offset appears.
+	 * That the offset is stored before the head word commits the extent is kept by
+	 * the head's own release (X1) below. */
 	if (publish)
 		store_release(publish, off);
 	SHMRT_YIELD_POINT();
@@ -211,7 +232,10 @@ void shmrt__ext_free(shmrt_arena_t *a, uint64_t off)
 void shmrt__ext_set_carved(shmrt_arena_t *a, uint64_t span_off)
 {
 	uint32_t p = (uint32_t)((span_off - a->pages_off) / SHMRT_ARENA_PAGE);
-	__atomic_fetch_or(&a->map[p], MAP_CARVED, __ATOMIC_RELEASE);
+	/* X2: release RMW: the span's batches are linked and the bin head holds them
+	 * (B1, finish_carve) before CARVED says so; read by J_CARVE recovery after a
+	 * takeover of the bin lock, which then knows the span needs no carving. */
+	fetch_or_release(&a->map[p], MAP_CARVED);
 }
 
 int shmrt__ext_commit(shmrt_arena_t *a, uint64_t off, uint64_t len)
@@ -230,6 +254,7 @@ int shmrt__ext_commit(shmrt_arena_t *a, uint64_t off, uint64_t len)
 		shmrt__ext_release(a, off, len);
 		return e == ENOSPC || e == EFBIG ? -ENOSPC : -e;
 	}
+	/* Relaxed: a statistic. */
 	fetch_add_relaxed(&a->h->pages_committed, len / SHMRT_ARENA_PAGE);
 	return 0;
 }
@@ -240,11 +265,11 @@ void shmrt__ext_release(shmrt_arena_t *a, uint64_t off, uint64_t len)
 		return;
 	if (fallocate(a->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
 		      (off_t)len) == 0) {
+		/* Relaxed (the load and the CAS, success and failure): a statistic.
+		 * Saturate rather than wrap after a failed commit. */
 		uint64_t pages = len / SHMRT_ARENA_PAGE, cur = load_relaxed(&a->h->pages_committed);
-		/* Relaxed: a statistic. Saturate rather than wrap after a failed commit. */
-		while (cur && !__atomic_compare_exchange_n(&a->h->pages_committed, &cur,
-							   cur > pages ? cur - pages : 0, false,
-							   __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		while (cur && !cas_relaxed(&a->h->pages_committed, &cur,
+					   cur > pages ? cur - pages : 0))
 			;
 	}
 }

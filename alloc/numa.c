@@ -11,6 +11,11 @@
  *
  * The topology is loaded once per process, on first use (a few milliseconds), and
  * shared read-only by all threads, as hwloc allows.
+ *
+ * Memory ordering: no atomics. topo, topo_ok, n_nodes and n_cores are written only
+ * by topo_load(), inside pthread_once(), which orders those writes before every
+ * caller's return from it (get_topo()); afterwards they are read-only. No word of a
+ * region is read or written here (binding acts on pages, not on their contents).
  */
 #define _GNU_SOURCE
 #include "arena.h"

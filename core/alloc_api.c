@@ -1,6 +1,10 @@
 /*
  * Public allocation calls: resolve the calling thread's registry record (its cache)
  * and hand over to the arena. See shmrt/alloc.h for the contracts.
+ *
+ * Memory ordering: nothing of its own. The record lookup is the registry's
+ * (registry.c; its fast path reads thread-local state only), and the arena orders
+ * its shared words (alloc/arena.c).
  */
 #define _GNU_SOURCE
 #include "region_int.h"

@@ -11,6 +11,24 @@
  *
  * Everything read from an entry is bounds-checked before use (a corrupted region may
  * hold anything): names must be terminated, offsets and sizes must lie in the arena.
+ *
+ * Memory ordering. The directory's robust mutex (dir_lock in the header) protects
+ * every entry and nobjects: every read of them, recovery included, holds it, so
+ * lookups are ordered by the lock's acquire and release and read plainly. The
+ * release stores of an entry's state and offset are needed only because of recovery
+ * by another process: a holder killed at any instruction leaves its stores in
+ * program order up to each release, and the next locker reads them after EOWNERDEAD
+ * (the acquire of shmrt__pmutex_lock, then dir_recover()). Labels:
+ *   D1  state = CREATING: the entry's words first (its offset zeroed), so recovery
+ *       never frees a stale offset
+ *   D2  offset stored (after the allocation) or cleared (before the free): the block
+ *       is out of the arena's hands (its F1, B1 or X1) before the entry names it,
+ *       and CREATING (D1) is visible before the entry stops naming it
+ *   D3  state = FREE: the offset is cleared and the block freed first
+ *   D4  state = READY: the zeroed, initialised object and the entry first; a holder
+ *       killed after it leaves a complete object, which recovery keeps
+ * nobjects is written plainly under the lock and read racily (relaxed) by
+ * shmrt_region_stats() (region.c).
  */
 #define _GNU_SOURCE
 #include "region_int.h"
@@ -31,6 +49,8 @@ static void dir_recover(void *ctx)
 			e->off = 0;
 			if (off && rec != REC_NONE)
 				(void)shmrt__arena_free(&r->arena, rec, off);
+			/* D3: the offset cleared and the block freed before the entry is
+			 * free (a recoverer killed before it recovers the entry again). */
 			store_release(&e->state, DIR_FREE);
 		}
 		n += e->state == DIR_READY;
@@ -124,10 +144,16 @@ int shmrt__object_open(struct shmrt_region *r, const char *name, uint32_t type,
 	e->size = size;
 	e->creator_pid = (uint32_t)getpid();
 	e->created_ns = real_ns();
+	/* D1: release: the entry's words (its offset zeroed by the memset) before
+	 * CREATING, which recovery after our death reads (see top). */
 	store_release(&e->state, DIR_CREATING);
 	uint64_t off;
 	rc = shmrt__arena_alloc(&r->arena, rec, size, pl, &off);
 	if (!rc) {
+		/* D2: release: the block has left our cache or the bin (the arena's F1,
+		 * B1), or the map committed the extent (X1), before the entry names it:
+		 * after our death, recovery frees it once, and reclaiming our cache does
+		 * not. */
 		store_release(&e->off, off);
 		if (size <= SHMRT_SMALL_MAX) /* large extents are fresh zero pages */
 			memset(r->pub.base + off, 0, size);
@@ -137,10 +163,13 @@ int shmrt__object_open(struct shmrt_region *r, const char *name, uint32_t type,
 		}
 	}
 	if (rc) {
-		store_release(&e->state, DIR_FREE);
+		store_release(&e->state, DIR_FREE); /* D3 */
 	} else {
-		/* Release: the zeroed, initialised object is visible to every process
-		 * that finds the entry READY under the directory lock. */
+		/* D4: release: the zeroed, initialised object is complete before READY.
+		 * Processes that find the entry READY do so under the directory lock,
+		 * which orders it for them; the release is needed only for recovery by
+		 * another process: a holder killed after this store leaves a complete
+		 * object, which recovery keeps. */
 		store_release(&e->state, DIR_READY);
 		r->hdr->nobjects++;
 		if (info)
@@ -216,10 +245,15 @@ int shmrt_object_remove(shmrt_region_t *r, const char *name)
 		return e ? -EBADMSG : -ENOENT;
 	}
 	uint64_t off = e->off;
+	/* D1: CREATING, so that a death from here on has recovery finish the removal. */
 	store_release(&e->state, DIR_CREATING);
+	/* D2: CREATING (D1) before the entry stops naming the block; the free below
+	 * comes after (the arena's own releases, F1 or B1/X1 on its other paths, keep
+	 * this store before the block is free). A death in between leaks the block,
+	 * never frees it twice. */
 	store_release(&e->off, 0);
 	(void)shmrt__arena_free(&r->arena, rec, off);
-	store_release(&e->state, DIR_FREE);
+	store_release(&e->state, DIR_FREE); /* D3 */
 	r->hdr->nobjects--;
 	dir_unlock(r);
 	return 0;

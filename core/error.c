@@ -2,6 +2,8 @@
  * Error messages and type names. Each message says what the code means for shmrt,
  * which is more than strerror() knows (EBADMSG is "not a shmrt region", not "bad
  * message").
+ *
+ * Memory ordering: none; constant tables only, nothing shared.
  */
 #define _GNU_SOURCE
 #include "region_int.h"

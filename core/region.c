@@ -21,6 +21,16 @@
  * `unlinked` flag, so an auto-unlink region is unlinked by the last process to leave
  * (or by gc, once every attached process is dead), and never while a live process is
  * attached: an opener that loses the race sees `unlinked` and retries or gets -ENOENT.
+ *
+ * Memory ordering. R1, the creator's release store of READY, pairs with A1, the
+ * opener's acquire load of it in wait_ready(): the geometry, the locks, registry,
+ * directory and arena written before READY are complete for whoever sees it, and the
+ * geometry never changes afterwards (plain reads). life_lock protects `unlinked` (its
+ * accesses are relaxed atomics, ordered by the lock) and the decision to attach or to
+ * unlink. The registry's words are ordered by the registry's labels (SL5 below:
+ * registry.c). Statistics (objects, threads, a slot's generation for display) are
+ * relaxed racy reads. The list of handles and next_handle_id are process-local, under
+ * shmrt__handles_lock.
  */
 #define _GNU_SOURCE
 #include "region_int.h"
@@ -212,7 +222,8 @@ static int create_region(struct shmrt_region *r, const char *name, const shmrt_r
 			       nnodes);
 	if (rc)
 		return rc;
-	/* Release: everything above is visible to an opener that sees READY (A1). */
+	/* R1: release, pairs with A1 in wait_ready(): everything above (geometry,
+	 * locks, registry, directory, arena) is visible to an opener that sees READY. */
 	store_release(&r->hdr->state, STATE_READY);
 	return 0;
 }
@@ -253,7 +264,8 @@ static int wait_ready(struct shmrt_region *r, shmrt_ns_t timeout)
 							 r->fd, 0);
 			if (h == MAP_FAILED)
 				return -errno;
-			/* Acquire: pairs with A1 in create_region(). */
+			/* A1: acquire, pairs with R1 in create_region(): a READY region is
+			 * complete (the caller maps and validates it next). */
 			uint32_t state = load_acquire(&h->state);
 			uint64_t magic = h->g.magic;
 			munmap((void *)(uintptr_t)h, SHMRT_HDR_SIZE);
@@ -270,6 +282,7 @@ static int wait_ready(struct shmrt_region *r, shmrt_ns_t timeout)
 			const struct shmrt_hdr *h = (uint64_t)st.st_size >= SHMRT_HDR_SIZE
 				? mmap(NULL, SHMRT_HDR_SIZE, PROT_READ, MAP_SHARED, r->fd, 0)
 				: MAP_FAILED;
+			/* A1 */
 			int ready = h != MAP_FAILED && load_acquire(&h->state) == STATE_READY;
 			if (h != MAP_FAILED)
 				munmap((void *)(uintptr_t)h, SHMRT_HDR_SIZE);
@@ -328,6 +341,7 @@ static int attach(struct shmrt_region *r)
 	int rc = shmrt__pmutex_lock(&r->hdr->life_lock, r->fd, NULL, NULL);
 	if (rc)
 		return rc;
+	/* Relaxed: under life_lock, as every access to unlinked. */
 	if (load_relaxed(&r->hdr->unlinked)) {
 		shmrt__pmutex_unlock(&r->hdr->life_lock);
 		return -ENOENT;
@@ -514,6 +528,7 @@ int shmrt_region_open_fd(int fd, shmrt_region_t **out)
 static void unlink_if_same(struct shmrt_region *r)
 {
 	const char *name = r->backing == SHMRT_BACKING_FILE ? r->name : r->hdr->g.name;
+	/* Relaxed (here and below): under life_lock. */
 	if (r->backing == SHMRT_BACKING_MEMFD || load_relaxed(&r->hdr->unlinked))
 		return;
 	int fd = open_backing(name, r->backing, O_RDONLY, 0);
@@ -590,7 +605,7 @@ static int unlink_checked(const char *name, shmrt_backing_t backing)
 	if (rc)
 		return rc;
 	if (shmrt__pmutex_lock(&r->hdr->life_lock, r->fd, NULL, NULL) == 0) {
-		store_relaxed(&r->hdr->unlinked, 1);
+		store_relaxed(&r->hdr->unlinked, 1); /* Relaxed: under life_lock */
 		rc = unlink_backing(name, backing);
 		shmrt__pmutex_unlock(&r->hdr->life_lock);
 	}
@@ -633,13 +648,17 @@ int shmrt_region_procs(shmrt_region_t *r, shmrt_proc_info_t *arr, size_t cap, si
 	uint32_t np = r->hdr->g.max_procs;
 	for (uint32_t i = 0; i < np; i++) {
 		struct shmrt_proc_slot *s = &r->procs[i];
+		/* SL5 (registry.c): acquire, pairs with SL2: an ACTIVE slot's start time
+		 * and generation, read below, are those it was published with. */
 		uint64_t ctl = load_acquire(&s->ctl);
 		if (!ctl)
 			continue;
 		if (n < cap) {
 			shmrt_proc_info_t *p = &arr[n];
+			/* Relaxed: after SL5 above; the whole listing is a racy snapshot. */
 			uint32_t gen = load_relaxed(&s->gen), th = 0;
 			uint64_t want = ((uint64_t)(i + 1) << 32) | gen;
+			/* Relaxed: a count for display. */
 			for (uint32_t t = 0; t < r->hdr->g.max_threads; t++)
 				th += (load_relaxed(&r->threads[t].ctl) & ~(1ull << 63)) == want;
 			p->slot = i;
@@ -672,12 +691,14 @@ int shmrt_region_stats(shmrt_region_t *r, shmrt_region_stats_t *st)
 	st->small_bytes_in_use = as.small_bytes_in_use > 0 ? (uint64_t)as.small_bytes_in_use : 0;
 	st->large_bytes_in_use = as.large_bytes_in_use;
 	for (uint32_t i = 0; i < g->max_procs; i++) {
+		/* SL5 (registry.c): acquire, for the liveness check's start time. */
 		uint64_t ctl = load_acquire(&r->procs[i].ctl);
 		if (ctl && shmrt__slot_alive(r, i, ctl))
 			st->procs_alive++;
 		else if (ctl)
 			st->procs_dead++;
 	}
+	/* Relaxed: statistics, racy by nature (nobjects is written under dir_lock). */
 	for (uint32_t i = 0; i < g->max_threads; i++)
 		st->threads += load_relaxed(&r->threads[i].ctl) != 0;
 	st->objects = load_relaxed(&r->hdr->nobjects);

@@ -25,6 +25,41 @@
  * the child still runs). A pthread_atfork child handler claims a fresh slot in every
  * region the process has open, and bumps a fork generation that invalidates the
  * thread-local record cache, so the child's threads claim records of their own.
+ *
+ * Memory ordering. No lock protects the registry's shared words (life_lock, held
+ * around attach and detach, serialises them with unlinking, not with gc): every
+ * transition of a slot's or a record's ctl word is a CAS or a release store, and the
+ * words a transition publishes are written before it. Labels of the registry:
+ *   SL1  slot claim, CAS FREE -> CLAIMING     acq_rel: acquire pairs with SL4
+ *   SL2  slot ACTIVE (try_claim)              release: start time and generation first
+ *   SL3  slot reclaim, CAS -> RECLAIMING      acq_rel: acquire pairs with SL2 (the
+ *                                             generation whose records we reclaim) or
+ *                                             a dead reclaimer's SL3
+ *   SL4  slot FREE (reclaim, detach)          release: its records are freed (TR3)
+ *                                             first; read by SL1
+ *   SL5  loads of a slot's ctl                acquire: pairs with SL2/SL4; also in
+ *                                             region.c (procs, stats). The acquire
+ *                                             loads of gen that follow some of them
+ *                                             pair with no release (gen is stored
+ *                                             relaxed, published by SL2)
+ *   TR1  record claim, CAS 0 -> (slot, gen)   acq_rel: acquire pairs with TR3 (the
+ *                                             record was emptied); release with TR4
+ *                                             (whoever sees the record sees our slot
+ *                                             ACTIVE, SL2)
+ *   TR2  record mark, CAS -> | REC_MARK       acq_rel: one reclaimer per record
+ *   TR3  record freed, ctl = 0 (release_rec)  release: its cache reclaimed, its module
+ *                                             words cleared first; read by TR1/TR4
+ *   TR4  loads of a record's ctl              acquire: pairs with TR1/TR3 (and TR2)
+ *   H1   rec_hwm raised (seq_cst CAS)         pairs with H2 in shmrt__rcu_scan()
+ *                                             (core/rcu.c)
+ * What a dead process or thread wrote is read by its reclaimer after the death was
+ * established (/proc, base/proc.h) and the slot or record taken over with SL3/TR2;
+ * the arena's cache words are ordered for that reader by their own releases (F1/F2
+ * in alloc/arena.c). Counters (attaches, reclaims) are relaxed: statistics.
+ * shmrt__fork_gen and the handle list are process-local: the list is under
+ * shmrt__handles_lock, and fork_gen changes only in a fork child's atfork handler,
+ * while the child has one thread (threads created later are ordered after it by
+ * their creation), hence relaxed.
  */
 #define _GNU_SOURCE
 #include "region_int.h"
@@ -55,6 +90,8 @@ int shmrt__slot_alive(struct shmrt_region *r, uint32_t i, uint64_t ctl)
 			return 1;
 		int alive;
 		uint64_t st = shmrt__proc_start_time(pid, &alive);
+		/* Relaxed: the caller read ctl (ACTIVE) with SL5, which pairs with SL2,
+		 * published after the start time. */
 		return alive && st == load_relaxed(&r->procs[i].start_time);
 	}
 	case SLOT_CLAIMING:
@@ -72,9 +109,10 @@ static void release_rec(struct shmrt_region *r, uint32_t idx)
 	struct shmrt_thread_rec *t = &r->threads[idx];
 	shmrt__arena_cache_reclaim(&r->arena, idx);
 	for (int i = 0; i < SHMRT_THREAD_MODULE_WORDS; i++)
-		store_relaxed(&t->module[i], 0);
-	/* Release: the reclaimed state is visible before the record can be claimed
-	 * again (paired with the acquire of the claiming CAS). */
+		store_relaxed(&t->module[i], 0); /* Relaxed: published by TR3 below */
+	/* TR3: release, pairs with TR1 (the claiming CAS) and TR4: the reclaimed cache
+	 * and the cleared module words are visible before the record can be claimed
+	 * again. */
 	store_release(&t->ctl, 0);
 }
 
@@ -84,9 +122,13 @@ static void reclaim_recs_of(struct shmrt_region *r, uint32_t slot, uint32_t gen)
 {
 	uint64_t want = ((uint64_t)(slot + 1) << 32) | gen;
 	for (uint32_t i = 0; i < r->hdr->g.max_threads; i++) {
+		/* TR4: acquire, pairs with TR1 (the owner's claim) and with a dead
+		 * reclaimer's TR2 (a record already marked is reclaimed again). */
 		uint64_t c = load_acquire(&r->threads[i].ctl);
 		if ((c & ~REC_MARK) != want)
 			continue;
+		/* TR2: acq_rel CAS: one reclaimer marks the record; its acquire pairs
+		 * with TR1, its release with the TR4 of a reclaimer after us. */
 		if (!(c & REC_MARK) && !cas_acq_rel(&r->threads[i].ctl, &c, c | REC_MARK))
 			continue;
 		release_rec(r, i);
@@ -97,11 +139,18 @@ static int reclaim_slot(struct shmrt_region *r, uint32_t i, uint64_t ctl)
 {
 	struct shmrt_proc_slot *s = &r->procs[i];
 	uint64_t mine = ((uint64_t)getpid() << 8) | SLOT_RECLAIMING;
-	/* Acq_rel: we take the slot over exclusively; a competing reclaimer fails. */
+	/* SL3: acq_rel CAS: we take the slot over exclusively; a competing reclaimer
+	 * fails. Acquire pairs with SL2 (the ACTIVE we saw, published after the
+	 * generation) or with a dead reclaimer's SL3; release with the SL5/SL3 of
+	 * whoever comes after us, should we die. */
 	if (!cas_acq_rel(&s->ctl, &ctl, mine))
 		return 0;
+	/* Relaxed: ordered by SL3's acquire; nobody changes gen while we hold the slot. */
 	reclaim_recs_of(r, i, load_relaxed(&s->gen));
+	/* SL4: release, pairs with SL1 and SL5: the slot's records are freed (TR3)
+	 * before the slot can be claimed again. */
 	store_release(&s->ctl, 0);
+	/* Relaxed: a counter read racily by stats. */
 	fetch_add_relaxed(&r->hdr->reclaims, 1);
 	return 1;
 }
@@ -111,6 +160,8 @@ unsigned shmrt__gc(struct shmrt_region *r)
 	unsigned n = 0;
 	uint32_t np = r->hdr->g.max_procs;
 	for (uint32_t i = 0; i < np; i++) {
+		/* SL5: acquire, pairs with SL2: an ACTIVE slot's start time (for the
+		 * liveness check) is complete. */
 		uint64_t ctl = load_acquire(&r->procs[i].ctl);
 		if (ctl && !shmrt__slot_alive(r, i, ctl))
 			n += (unsigned)reclaim_slot(r, i, ctl);
@@ -118,19 +169,26 @@ unsigned shmrt__gc(struct shmrt_region *r)
 	/* Orphan records: their slot is free or has moved on to another generation
 	 * (the reclaimer of their slot died before reaching them). */
 	for (uint32_t i = 0; i < r->hdr->g.max_threads; i++) {
+		/* TR4: acquire, pairs with TR1's release: a record seen claimed has its
+		 * slot ACTIVE with its generation (SL2, before TR1), so the slot check
+		 * below cannot find a live owner's slot older than its record. */
 		uint64_t c = load_acquire(&r->threads[i].ctl);
 		if (!c || (c & REC_MARK))
 			continue;
 		uint32_t slot = (uint32_t)(c >> 32) - 1, gen = (uint32_t)c;
 		if (slot >= np)
 			continue;
-		uint64_t sc = load_acquire(&r->procs[slot].ctl);
+		uint64_t sc = load_acquire(&r->procs[slot].ctl); /* SL5 */
 		uint32_t st = sc & 0xff;
+		/* SL5 on gen: acquire, read after the ctl above, whose acquire is what
+		 * publishes gen (stored relaxed before SL2: it has no release of its own);
+		 * this one keeps the loads after it after it. */
 		if ((st == SLOT_ACTIVE || st == SLOT_CLAIMING || st == SLOT_RECLAIMING) &&
 		    load_acquire(&r->procs[slot].gen) == gen)
 			continue;
 		if (st == SLOT_CLAIMING)
 			continue; /* its generation is about to change; judge next time */
+		/* TR2: acq_rel CAS, as in reclaim_recs_of(): the orphan is ours alone. */
 		if (cas_acq_rel(&r->threads[i].ctl, &c, c | REC_MARK))
 			release_rec(r, i);
 	}
@@ -139,11 +197,13 @@ unsigned shmrt__gc(struct shmrt_region *r)
 
 int shmrt__rec_alive(struct shmrt_region *r, uint32_t idx)
 {
+	/* TR4: acquire, pairs with TR1: the owner's slot is ACTIVE (SL2) for us too. */
 	uint64_t c = load_acquire(&r->threads[idx].ctl) & ~REC_MARK;
 	uint32_t slot = (uint32_t)(c >> 32) - 1, gen = (uint32_t)c;
 	if (!c || slot >= r->hdr->g.max_procs)
 		return 0;
-	uint64_t sc = load_acquire(&r->procs[slot].ctl);
+	uint64_t sc = load_acquire(&r->procs[slot].ctl); /* SL5: start time for the check */
+	/* SL5 on gen: acquire, as in shmrt__gc(): published by the ctl just read. */
 	return load_acquire(&r->procs[slot].gen) == gen && shmrt__slot_alive(r, slot, sc);
 }
 
@@ -151,7 +211,7 @@ int shmrt__live_procs(struct shmrt_region *r)
 {
 	int n = 0;
 	for (uint32_t i = 0; i < r->hdr->g.max_procs; i++) {
-		uint64_t ctl = load_acquire(&r->procs[i].ctl);
+		uint64_t ctl = load_acquire(&r->procs[i].ctl); /* SL5, for the start time */
 		if (ctl && shmrt__slot_alive(r, i, ctl))
 			n++;
 	}
@@ -167,6 +227,10 @@ static int try_claim(struct shmrt_region *r)
 	for (uint32_t i = 0; i < r->hdr->g.max_procs; i++) {
 		struct shmrt_proc_slot *s = &r->procs[i];
 		uint64_t expect = 0;
+		/* Relaxed: a hint that skips taken slots; the CAS (SL1) decides. SL1:
+		 * acq_rel CAS, its acquire pairs with SL4: the slot's previous generation
+		 * and records are freed before we reuse it. (Its release half publishes
+		 * nothing: the claim's writes follow it, and SL2 publishes them.) */
 		if (load_relaxed(&s->ctl) != 0 ||
 		    !cas_acq_rel(&s->ctl, &expect, ((uint64_t)pid << 8) | SLOT_CLAIMING))
 			continue;
@@ -174,12 +238,14 @@ static int try_claim(struct shmrt_region *r)
 		s->attached_ns = real_ns();
 		s->pid = (uint32_t)pid;
 		uint32_t gen = s->gen + 1;
-		store_relaxed(&s->gen, gen);
-		/* Release: start time and generation are published with ACTIVE. */
+		store_relaxed(&s->gen, gen); /* Relaxed: published by SL2 below */
+		/* SL2: release, pairs with SL5 and SL3: start time and generation are
+		 * published with ACTIVE. */
 		store_release(&s->ctl, ((uint64_t)pid << 8) | SLOT_ACTIVE);
 		r->slot = i;
 		r->slot_gen = gen;
 		r->pid = pid;
+		/* Relaxed: a counter read racily by stats. */
 		fetch_add_relaxed(&r->hdr->attaches, 1);
 		return 0;
 	}
@@ -199,6 +265,8 @@ void shmrt__slot_release(struct shmrt_region *r)
 	if (r->slot == REC_NONE)
 		return;
 	reclaim_recs_of(r, r->slot, r->slot_gen);
+	/* SL4: release, pairs with SL1 and SL5: our records are freed (TR3) before the
+	 * slot can be claimed again. */
 	store_release(&r->procs[r->slot].ctl, 0);
 	r->slot = REC_NONE;
 }
@@ -216,7 +284,7 @@ static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
 static void thread_exit(void *arg)
 {
 	(void)arg;
-	uint64_t fg = load_relaxed(&shmrt__fork_gen);
+	uint64_t fg = load_relaxed(&shmrt__fork_gen); /* Relaxed: process-local, see top */
 	pthread_mutex_lock(&shmrt__handles_lock);
 	for (struct tls_node *n = tls_list, *next; n; n = next) {
 		next = n->next;
@@ -224,6 +292,8 @@ static void thread_exit(void *arg)
 			if (r->id != n->e.handle_id || r->slot == REC_NONE)
 				continue;
 			uint64_t want = ((uint64_t)(r->slot + 1) << 32) | r->slot_gen;
+			/* TR4 and TR2 on our own record: the acquire and the CAS decide
+			 * against a gc that may have marked it meanwhile. */
 			uint64_t c = load_acquire(&r->threads[n->e.rec].ctl);
 			if (c == want && cas_acq_rel(&r->threads[n->e.rec].ctl, &c, c | REC_MARK))
 				release_rec(r, n->e.rec);
@@ -247,6 +317,7 @@ static void atfork_parent(void)
 
 static void atfork_child(void)
 {
+	/* Relaxed: the child has one thread here (see top). */
 	store_relaxed(&shmrt__fork_gen, shmrt__fork_gen + 1);
 	shmrt__tls_last.handle_id = 0;
 	tls_list = NULL; /* the parent's nodes leak in the child: it cannot free them
@@ -274,7 +345,7 @@ void shmrt__registry_init(void)
 
 uint32_t shmrt__thread_rec_slow(struct shmrt_region *r)
 {
-	uint64_t fg = load_relaxed(&shmrt__fork_gen);
+	uint64_t fg = load_relaxed(&shmrt__fork_gen); /* Relaxed: process-local, see top */
 	if (!r->attached || r->slot == REC_NONE)
 		return REC_NONE;
 	for (struct tls_node *n = tls_list; n; n = n->next) {
@@ -291,14 +362,22 @@ uint32_t shmrt__thread_rec_slow(struct shmrt_region *r)
 		for (uint32_t i = 0; i < r->hdr->g.max_threads; i++) {
 			struct shmrt_thread_rec *t = &r->threads[i];
 			uint64_t expect = 0;
+			/* Relaxed: a hint that skips taken records; the CAS (TR1) decides.
+			 * TR1: acq_rel CAS. Acquire pairs with TR3: the record's previous
+			 * cache and module words were reclaimed before it was freed. Release
+			 * pairs with TR4: whoever sees the record claimed sees our slot
+			 * ACTIVE with our generation (SL2, made before). */
 			if (load_relaxed(&t->ctl) || !cas_acq_rel(&t->ctl, &expect, want))
 				continue;
-			/* Relaxed max: scans (RCU) cover records below the mark; a record
-			 * is announced by its own stores, ordered by the scanner's fence. */
+			/* Relaxed: a first guess; the CAS (H1) checks it. */
 			uint32_t hwm = load_relaxed(&r->hdr->rec_hwm);
-			while (hwm < i + 1 &&
-			       !__atomic_compare_exchange_n(&r->hdr->rec_hwm, &hwm, i + 1, 0,
-							    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+			/* H1: seq_cst CAS (a failure is a relaxed load: the loop
+			 * retries with the value it got), pairs with H2 in
+			 * shmrt__rcu_scan() (core/rcu.c): scans cover the records below
+			 * the mark, and the mark covers this record before the record is
+			 * returned, so before it can run a read section; M1/M2 order the
+			 * mark against the section (core/rcu_int.h). */
+			while (hwm < i + 1 && !cas_seq_cst(&r->hdr->rec_hwm, &hwm, i + 1))
 				;
 			t->tid = shmrt__tid();
 			t->node = shmrt__numa_node_of_caller();
