@@ -34,6 +34,23 @@ allowed() {
 	esac
 }
 
+# norm PATH: sets rel to PATH (relative to the root) without "." and ".." parts,
+# with no process per include.
+norm() {
+	local -a out=() parts
+	local part
+	IFS=/ read -r -a parts <<<"$1"
+	for part in "${parts[@]}"; do
+		case $part in
+		'' | .) ;;
+		..) if ((${#out[@]})) && [[ ${out[-1]} != .. ]]; then unset 'out[-1]'; else out+=(..); fi ;;
+		*) out+=("$part") ;;
+		esac
+	done
+	local IFS=/
+	rel="${out[*]}"
+}
+
 files=0 checked=0 bad=0
 err() {
 	echo "$1:$2: $3" >&2
@@ -44,7 +61,7 @@ include_re='^[[:space:]]*#[[:space:]]*include[[:space:]]*(["<])([^">]+)[">]'
 while IFS= read -r -d '' f; do
 	files=$((files + 1))
 	from=${f%%/*}
-	dir=$(dirname "$f")
+	dir=${f%/*}
 	n=0
 	while IFS= read -r line; do
 		n=$((n + 1))
@@ -68,7 +85,7 @@ while IFS= read -r -d '' f; do
 		else
 			continue # a system header
 		fi
-		rel=$(realpath -m --relative-to="$root" "$target")
+		norm "$target"
 		to=${rel%%/*}
 		checked=$((checked + 1))
 		if [[ $rel == ../* || ! " ${folders[*]} " =~ " $to " ]]; then
