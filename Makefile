@@ -5,10 +5,19 @@
 #   make test SANITIZE=thread         the same suite under ASan+UBSan / TSan
 #   make bench [BENCH=regex]          Release build, benchmarks beside their peers, table
 #                                     + build/bench/summary.json
-#   make stress                       the crash/stress tests with many more kills
-#   make fuzz                         libFuzzer target for region open (clang)
+#   make stress                       the crash and multi-process tests (labels crash, mp)
+#                                     with many more kills
+#   make fuzz                         libFuzzer target for region open (clang; label fuzz)
 #   make install PREFIX=/usr/local    library, headers, shmrt tool, CMake and pkg-config files
 #   make clean
+#
+# Every test has a CTest label: unit, mp (several processes), crash (kill -9), fuzz,
+# install, example (see tests/CMakeLists.txt). After `make test`, select by label in
+# the build directory (-L takes a regular expression matched anywhere in a label, so
+# anchor it: "mp" alone also matches "example"):
+#   cd build/test && ctest -L unit                  the single-process tests
+#   cd build/test && ctest -L '^(crash|mp)$'        what `make stress` runs
+#   cd build/test && ctest -LE '^(crash|install)$'  all but those
 
 PREFIX ?= /usr/local
 SANITIZE ?=
@@ -41,13 +50,13 @@ stress: deps
 	$(CMAKE) -S . -B $(TEST_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMRT_BUILD_TESTS=ON \
 	  -DSHMRT_SANITIZE=$(SANITIZE) >/dev/null
 	$(CMAKE) --build $(TEST_DIR) -j$(JOBS)
-	cd $(TEST_DIR) && SHMRT_KILLS=400 ctest --output-on-failure -R "kill|mp" --timeout 600
+	cd $(TEST_DIR) && SHMRT_KILLS=400 ctest --output-on-failure -L '^(crash|mp)$$' --timeout 600
 
 fuzz: deps
 	CC=clang CXX=clang++ $(CMAKE) -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DSHMRT_BUILD_TESTS=ON -DSHMRT_BUILD_FUZZ=ON -DSHMRT_SANITIZE=address,undefined >/dev/null
 	$(CMAKE) --build $(FUZZ_DIR) -j$(JOBS) --target region_open_fuzz
-	cd $(FUZZ_DIR) && ctest --output-on-failure -R fuzz
+	cd $(FUZZ_DIR) && ctest --output-on-failure -L '^fuzz$$'
 
 bench:
 	@tools/install-deps.sh bench

@@ -37,18 +37,20 @@ static int worker(void *arg)
 		case 1:
 			if (shmrt_value_lock(&l, -1))
 				return 3;
-			(void)shmrt_value_get_i64(&l, &x);
-			(void)shmrt_value_set_i64(&l, x + 1);
+			if (shmrt_value_get_i64(&l, &x) || shmrt_value_set_i64(&l, x + 1))
+				return 4;
 			shmrt_value_unlock(&l);
 			break;
 		case 2:
 			shmrt_counter_add(&k, 1);
 			break;
 		case 3: /* what `v.value += 1` without the lock does */
-			(void)shmrt_value_get_i64(&u, &x);
+			if (shmrt_value_get_i64(&u, &x))
+				return 5;
 			if ((i & 63) == 0)
 				sched_yield(); /* let the others interleave, as a GIL switch would */
-			(void)shmrt_value_set_i64(&u, x + 1);
+			if (shmrt_value_set_i64(&u, x + 1))
+				return 6;
 			break;
 		}
 	}

@@ -1,12 +1,13 @@
 /*
- * Region, directory and registry: creation races aside (tests/mp), every call and
- * every error path, across fork where it matters.
+ * Regions: create, open and close, names and options, validation of foreign and
+ * damaged files, stale and slow creators, auto-unlink, the memfd and file backings,
+ * and a corrupted lock word. Creation races are in tests/mp; the registry is in
+ * registry_test.c, the directory in directory_test.c.
  */
 #define _GNU_SOURCE
 #include "testutil.h"
 
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,163 +237,6 @@ static void t_creator_alive_timeout(void **s)
 	assert_int_equal(shmrt_region_open(name, 0, &o, &r), -ESTALE);
 }
 
-static void t_directory(void **s)
-{
-	(void)s;
-	shmrt_region_opts_t o;
-	shmrt_region_opts_init(&o);
-	o.size = 8 << 20;
-	o.max_objects = 4;
-	shmrt_region_t *r;
-	const char *name = tu_name("dir");
-	assert_int_equal(shmrt_region_open(name, SHMRT_O_CREATE | SHMRT_O_EXCL, &o, &r), 0);
-	shmrt_object_info_t a, b;
-	assert_int_equal(shmrt_object_open(r, "a", SHMRT_TYPE_BYTES, 64, 0, NULL, &a), -ENOENT);
-	assert_int_equal(shmrt_object_open(r, "a", SHMRT_TYPE_BYTES, 64, SHMRT_O_CREATE, NULL, &a), 0);
-	assert_string_equal(a.name, "a");
-	assert_int_equal(a.type, SHMRT_TYPE_BYTES);
-	assert_int_equal(a.size, 64);
-	assert_int_equal(a.creator_pid, getpid());
-	for (int i = 0; i < 64; i++)
-		assert_int_equal(((char *)shmrt_ptr(r, a.off))[i], 0);
-	assert_int_equal(shmrt_object_open(r, "a", SHMRT_TYPE_BYTES, 64, SHMRT_O_CREATE, NULL, &b), 0);
-	assert_int_equal(b.off, a.off);
-	assert_int_equal(shmrt_object_open(r, "a", SHMRT_TYPE_BYTES, 64,
-					   SHMRT_O_CREATE | SHMRT_O_EXCL, NULL, &b), -EEXIST);
-	assert_int_equal(shmrt_object_open(r, "a", SHMRT_TYPE_VALUE, 64, 0, NULL, &b), -EPROTOTYPE);
-	assert_int_equal(shmrt_object_open(r, "a", SHMRT_TYPE_BYTES, 65, 0, NULL, &b), -EMSGSIZE);
-	assert_int_equal(shmrt_object_open(r, "a", SHMRT_TYPE_BYTES, 32, 0, NULL, &b), 0);
-	assert_int_equal(shmrt_object_open(r, "a", SHMRT_TYPE_NONE, 32, 0, NULL, &b), -EINVAL);
-	assert_int_equal(shmrt_object_open(r, "bad name", SHMRT_TYPE_BYTES, 8, SHMRT_O_CREATE, NULL,
-					   &b), -EINVAL);
-	char longname[SHMRT_OBJNAME_MAX + 2];
-	memset(longname, 'o', sizeof(longname) - 1);
-	longname[sizeof(longname) - 1] = 0;
-	assert_int_equal(shmrt_object_open(r, longname, SHMRT_TYPE_BYTES, 8, SHMRT_O_CREATE, NULL, &b),
-			 -ENAMETOOLONG);
-	/* A large object: page aligned, zero. */
-	shmrt_object_info_t big;
-	assert_int_equal(shmrt_object_open(r, "big", SHMRT_TYPE_BYTES, 1 << 20, SHMRT_O_CREATE, NULL,
-					   &big), 0);
-	assert_int_equal(big.off % 4096, 0);
-	const char *p = shmrt_ptr(r, big.off);
-	for (int i = 0; i < (1 << 20); i += 4096)
-		assert_int_equal(p[i], 0);
-	assert_int_equal(shmrt_object_open(r, "c", SHMRT_TYPE_USER + 3, 8, SHMRT_O_CREATE, NULL, &b), 0);
-	assert_int_equal(shmrt_object_open(r, "d", SHMRT_TYPE_BYTES, 8, SHMRT_O_CREATE, NULL, &b), 0);
-	/* Full directory. */
-	assert_int_equal(shmrt_object_open(r, "e", SHMRT_TYPE_BYTES, 8, SHMRT_O_CREATE, NULL, &b),
-			 -ENOSPC);
-	/* An allocation failure leaves no entry behind. */
-	assert_int_equal(shmrt_object_remove(r, "d"), 0);
-	assert_int_equal(shmrt_object_open(r, "huge", SHMRT_TYPE_BYTES, 1ull << 40, SHMRT_O_CREATE,
-					   NULL, &b), -ENOMEM);
-	size_t n = 0;
-	shmrt_object_info_t list[8];
-	assert_int_equal(shmrt_object_list(r, list, 8, &n), 0);
-	assert_int_equal(n, 3);
-	assert_int_equal(shmrt_object_list(r, list, 1, &n), 0);
-	assert_int_equal(n, 3);
-	assert_int_equal(shmrt_object_remove(r, "zz"), -ENOENT);
-	assert_int_equal(shmrt_object_remove(r, "big"), 0);
-	assert_int_equal(shmrt_object_lookup(r, "big", &b), -ENOENT);
-	assert_string_equal(shmrt_type_name(SHMRT_TYPE_BYTES), "bytes");
-	assert_string_equal(shmrt_type_name(SHMRT_TYPE_USER + 3), "user");
-	shmrt_region_close(r);
-}
-
-struct fork_arg {
-	shmrt_region_t *r;
-	shmrt_off_t off;
-};
-
-static int child_writes(void *p)
-{
-	struct fork_arg *a = p;
-	/* The child has its own slot, not the parent's. */
-	size_t n;
-	shmrt_proc_info_t pi[8];
-	if (shmrt_region_procs(a->r, pi, 8, &n) || n != 2)
-		return 10;
-	int mine = 0;
-	for (size_t i = 0; i < n; i++)
-		mine += pi[i].pid == getpid() && pi[i].state == SHMRT_PROC_ALIVE;
-	if (mine != 1)
-		return 11;
-	shmrt_off_t off;
-	if (shmrt_alloc(a->r, 48, &off))
-		return 12;
-	strcpy(shmrt_ptr(a->r, a->off), "from child");
-	*(shmrt_off_t *)((char *)shmrt_ptr(a->r, a->off) + 32) = off;
-	return 0;
-}
-
-static void t_fork_and_registry(void **s)
-{
-	(void)s;
-	const char *name = tu_name("fork");
-	shmrt_region_t *r = tu_create(name, 8 << 20, 0);
-	shmrt_object_info_t oi;
-	assert_int_equal(shmrt_object_open(r, "buf", SHMRT_TYPE_BYTES, 64, SHMRT_O_CREATE, NULL, &oi), 0);
-	struct fork_arg a = { r, oi.off };
-	pid_t pid = tu_fork(child_writes, &a);
-	assert_int_equal(tu_wait(pid, 10000), 0);
-	assert_string_equal(shmrt_ptr(r, oi.off), "from child");
-	/* The child exited without closing: its slot is dead until reclaimed, and the
-	 * block it allocated can be freed by the parent. */
-	size_t n;
-	shmrt_proc_info_t pi[8];
-	assert_int_equal(shmrt_region_procs(r, pi, 8, &n), 0);
-	assert_int_equal(n, 2);
-	int dead = 0;
-	for (size_t i = 0; i < n; i++)
-		dead += pi[i].pid == pid && pi[i].state == SHMRT_PROC_DEAD;
-	assert_int_equal(dead, 1);
-	unsigned rec = 0;
-	assert_int_equal(shmrt_region_gc(r, &rec), 0);
-	assert_int_equal(rec, 1);
-	assert_int_equal(shmrt_region_procs(r, pi, 8, &n), 0);
-	assert_int_equal(n, 1);
-	assert_int_equal(pi[0].pid, getpid());
-	shmrt_off_t child_off = *(shmrt_off_t *)((char *)shmrt_ptr(r, oi.off) + 32);
-	assert_int_equal(shmrt_usable_size(r, child_off), 48);
-	assert_int_equal(shmrt_free(r, child_off), 0);
-	shmrt_region_close(r);
-}
-
-static int hold_slot(void *p)
-{
-	(void)p;
-	pause();
-	return 0;
-}
-
-static void t_registry_full(void **s)
-{
-	(void)s;
-	shmrt_region_opts_t o;
-	shmrt_region_opts_init(&o);
-	o.size = 8 << 20;
-	o.max_procs = 2;
-	const char *name = tu_name("full");
-	shmrt_region_t *r;
-	assert_int_equal(shmrt_region_open(name, SHMRT_O_CREATE | SHMRT_O_EXCL, &o, &r), 0);
-	pid_t pid = tu_fork(hold_slot, NULL); /* takes the second slot */
-	uint64_t end = tu_ms() + 5000;
-	size_t n = 0;
-	while (shmrt_region_procs(r, NULL, 0, &n) == 0 && n < 2 && tu_ms() < end)
-		usleep(1000);
-	assert_int_equal(n, 2);
-	shmrt_region_t *r2 = NULL;
-	assert_int_equal(shmrt_region_open(name, 0, NULL, &r2), -EUSERS);
-	/* Once the holder is dead, its slot is reclaimed by the next opener. */
-	kill(pid, SIGKILL);
-	assert_int_equal(tu_wait(pid, 5000), 128 + SIGKILL);
-	assert_int_equal(shmrt_region_open(name, 0, NULL, &r2), 0);
-	shmrt_region_close(r2);
-	shmrt_region_close(r);
-}
-
 static int attach_and_wait(void *p)
 {
 	const char *name = p;
@@ -467,7 +311,7 @@ static void t_auto_unlink(void **s)
 
 static int memfd_child(void *p)
 {
-	struct fork_arg *a = p;
+	struct tu_fork_arg *a = p;
 	strcpy(shmrt_ptr(a->r, a->off), "memfd child");
 	/* Attach a second handle through the fd, as a receiver of SCM_RIGHTS would. */
 	shmrt_region_t *r2;
@@ -490,7 +334,7 @@ static void t_memfd_and_file(void **s)
 	assert_int_equal(shmrt_region_open("anon", 0, &o, &r), 0);
 	shmrt_object_info_t oi;
 	assert_int_equal(shmrt_object_open(r, "m", SHMRT_TYPE_BYTES, 32, SHMRT_O_CREATE, NULL, &oi), 0);
-	struct fork_arg a = { r, oi.off };
+	struct tu_fork_arg a = { r, oi.off };
 	assert_int_equal(tu_wait(tu_fork(memfd_child, &a), 10000), 0);
 	assert_string_equal(shmrt_ptr(r, oi.off), "memfd child");
 	assert_int_equal(shmrt_region_open_fd(-1, &r), -EBADF);
@@ -515,38 +359,6 @@ static void t_memfd_and_file(void **s)
 	unlink(link);
 	assert_int_equal(shmrt_region_unlink_path(file), 0);
 	rmdir(path);
-}
-
-static void *thread_allocs(void *p)
-{
-	shmrt_region_t *r = p;
-	shmrt_off_t off;
-	if (shmrt_alloc(r, 100, &off))
-		return (void *)1;
-	return (void *)(uintptr_t)(shmrt_free(r, off) ? 2 : 0);
-}
-
-static void t_thread_records(void **s)
-{
-	(void)s;
-	shmrt_region_t *r = tu_create(tu_name("threads"), 8 << 20, 0);
-	shmrt_region_stats_t st;
-	shmrt_off_t off;
-	assert_int_equal(shmrt_alloc(r, 16, &off), 0);
-	assert_int_equal(shmrt_region_stats(r, &st), 0);
-	assert_int_equal(st.threads, 1);
-	for (int i = 0; i < 8; i++) {
-		pthread_t t;
-		void *ret;
-		assert_int_equal(pthread_create(&t, NULL, thread_allocs, r), 0);
-		assert_int_equal(pthread_join(t, &ret), 0);
-		assert_null(ret);
-	}
-	/* Each exited thread gave its record (and cache) back. */
-	assert_int_equal(shmrt_region_stats(r, &st), 0);
-	assert_int_equal(st.threads, 1);
-	assert_int_equal(shmrt_free(r, off), 0);
-	shmrt_region_close(r);
 }
 
 static void t_corrupt_lock_word(void **s)
@@ -578,12 +390,8 @@ int main(void)
 		cmocka_unit_test(t_validation),
 		cmocka_unit_test(t_stale_creator),
 		cmocka_unit_test(t_creator_alive_timeout),
-		cmocka_unit_test(t_directory),
-		cmocka_unit_test(t_fork_and_registry),
-		cmocka_unit_test(t_registry_full),
 		cmocka_unit_test(t_auto_unlink),
 		cmocka_unit_test(t_memfd_and_file),
-		cmocka_unit_test(t_thread_records),
 		cmocka_unit_test(t_corrupt_lock_word),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

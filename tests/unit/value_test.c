@@ -181,8 +181,9 @@ static void t_lock(void **s)
 	shmrt_value_t v;
 	assert_int_equal(shmrt_value_open(R, "locked", SHMRT_VT_INT64, SHMRT_O_CREATE, NULL, &v), 0);
 	assert_int_equal(shmrt_value_lock(&v, -1), 0);
-	int64_t x;
+	int64_t x = -1;
 	assert_int_equal(shmrt_value_get_i64(&v, &x), 0);
+	assert_int_equal(x, 0); /* a new Value is zero */
 	assert_int_equal(shmrt_value_set_i64(&v, x + 1), 0);
 	assert_int_equal(shmrt_value_unlock(&v), 0);
 	assert_int_equal(shmrt_value_lock(&v, 0), 0);

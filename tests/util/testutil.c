@@ -25,8 +25,8 @@ static void cleanup(void)
 	tu_kill_all();
 	/* Test names are ours whatever they hold (some tests write foreign bytes). */
 	for (int i = 0; i < nnames; i++) {
-		char path[128];
-		snprintf(path, sizeof(path), "/%s", names[i]);
+		char path[sizeof(names[0]) + 1]; /* '/' and a name: never truncated */
+		snprintf(path, sizeof(path), "/%.*s", (int)sizeof(names[0]) - 1, names[i]);
 		(void)shm_unlink(path);
 	}
 }

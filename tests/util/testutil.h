@@ -17,6 +17,13 @@ const char *tu_name(const char *tag);
 /* Creates a region with the given size (0 = 64 MiB), asserting success. */
 shmrt_region_t *tu_create(const char *name, size_t size, uint32_t flags);
 
+/* A region and an offset in it: the argument of a forked child that works on an
+ * object of its parent's. */
+struct tu_fork_arg {
+	shmrt_region_t *r;
+	shmrt_off_t off;
+};
+
 /* Forks a child that runs fn(arg) and _exits with its return value. */
 pid_t tu_fork(int (*fn)(void *), void *arg);
 
