@@ -2,7 +2,8 @@
  * Pipe wake-ups, not timeouts: with the sleepers' self-check slice stretched to 3 s
  * (SHMRT_TEST_SLICE_MS, set by CTest), a receiver asleep on an empty pipe must be
  * woken by the send it waits for, and a sender asleep on a full pipe by the recv that
- * makes room. A lost wake would cost a whole slice: a round over 1 s fails the test.
+ * makes room. A lost wake would cost a whole slice: a round over 2 s fails the test
+ * (2 s, not less: a loaded 2-core machine may stall a process for a while).
  * CTest runs it with membarrier (the senders' and receivers' light barrier against
  * the sleepers' heavy one) and with SHMRT_TEST_NO_MEMBARRIER=1 (fences on both sides).
  */
@@ -53,7 +54,7 @@ static void t_sleeping_receiver_is_woken(void **s)
 	}
 	print_message("slowest round %llu ms (a lost wake would take 3000)\n",
 		      (unsigned long long)worst);
-	assert_true(worst < 1000);
+	assert_true(worst < 2000);
 	assert_int_equal(tu_wait(pid, 10000), 0);
 	shmrt_region_close(r);
 }
@@ -88,9 +89,10 @@ static void t_sleeping_sender_is_woken(void **s)
 	uint64_t worst = 0, w;
 	size_t len;
 	for (int i = 0; i < rounds; i++) {
-		usleep(50000); /* the sender is asleep on the full pipe by now */
+		usleep(50000); /* the sender is asleep on the full pipe by now (on a loaded
+				* machine maybe not yet: then this round sleeps no one) */
 		uint64_t t0 = tu_ms();
-		assert_int_equal(shmrt_pipe_recv(&p, &w, sizeof(w), &len, 0), 0); /* makes room */
+		assert_int_equal(shmrt_pipe_recv(&p, &w, sizeof(w), &len, 5000000000ll), 0); /* room */
 		assert_int_equal(w, (uint64_t)i);
 		assert_int_equal(shmrt_pipe_recv(&ack, &w, sizeof(w), &len, 5000000000ll), 0);
 		assert_int_equal(w, (uint64_t)i + 4);
@@ -100,7 +102,7 @@ static void t_sleeping_sender_is_woken(void **s)
 	}
 	print_message("a sender blocked on a full pipe went on within %llu ms of the recv "
 		      "(a lost wake would take 3000)\n", (unsigned long long)worst);
-	assert_true(worst < 1000);
+	assert_true(worst < 2000);
 	for (int i = rounds; i < rounds + 4; i++) {
 		assert_int_equal(shmrt_pipe_recv(&p, &w, sizeof(w), &len, 5000000000ll), 0);
 		assert_int_equal(w, (uint64_t)i);

@@ -2,7 +2,7 @@
  * Wake-ups, not timeouts: with the sleepers' self-check slice stretched to 3 s
  * (SHMRT_TEST_SLICE_MS, set by CTest), a sleeping consumer must be woken by the put
  * it waits for, and a producer sleeping on a full queue by the get that makes room. A lost wake
- * would cost a whole slice: a round over 1 s fails the test. This is a correctness
+ * would cost a whole slice: a round over 2 s fails the test. This is a correctness
  * check with a wide margin, not a latency measurement.
  */
 #define _GNU_SOURCE
@@ -55,7 +55,7 @@ static void t_sleeping_consumer_is_woken(void **s)
 	}
 	print_message("slowest round %llu ms (a lost wake would take 3000)\n",
 		      (unsigned long long)worst);
-	assert_true(worst < 1000);
+	assert_true(worst < 2000);
 	assert_int_equal(tu_wait(pid, 10000), 0);
 	shmrt_region_close(r);
 }
@@ -94,7 +94,7 @@ static void t_sleeping_producer_is_woken(void **s)
 	uint64_t dt = tu_ms() - t0;
 	print_message("a producer blocked on a full queue went on %llu ms after a get "
 		      "(a lost wake would take 30000)\n", (unsigned long long)dt);
-	assert_true(dt < 1000);
+	assert_true(dt < 2000);
 	assert_int_equal(w, 99);
 	assert_int_equal(tu_wait(pid, 10000), 0);
 	shmrt_region_close(r);
