@@ -442,7 +442,20 @@ static void *pipe_setup(int w, void *arg)
 
 /* shmrt_pipe_send is a macro over the inline fast path; (shmrt_pipe_send) is the
  * library's function. */
-#define PIPE_LOOP(p, buf, n, SEND, RECV)                                                	do {                                                                            		size_t len_;                                                            		if ((p)->end == 0) {                                                    			for (uint64_t i = 0; i < (n); i++)                              				if (SEND(p, buf, 64, 60000000000ll))                    					abort();                                        			return 0;                                                       		}                                                                       		for (uint64_t i = 0; i < (n); i++)                                      			if (RECV(p, buf, 128, &len_, 60000000000ll))                    				abort();                                                		return (n);                                                             	} while (0)
+#define PIPE_LOOP(p, buf, n, SEND, RECV)                                                \
+	do {                                                                            \
+		size_t len_;                                                            \
+		if ((p)->end == 0) {                                                    \
+			for (uint64_t i = 0; i < (n); i++)                              \
+				if (SEND(p, buf, 64, 60000000000ll))                    \
+					abort();                                        \
+			return 0;                                                       \
+		}                                                                       \
+		for (uint64_t i = 0; i < (n); i++)                                      \
+			if (RECV(p, buf, 128, &len_, 60000000000ll))                    \
+				abort();                                                \
+		return (n);                                                             \
+	} while (0)
 
 static uint64_t pipe_run(void *st, uint64_t n)
 {
