@@ -2,7 +2,7 @@
  * Allocation benchmarks: alloc+free pairs of 64 B blocks.
  *  - shmrt: shmrt_alloc/shmrt_free in a 256 MiB region (per-thread cache path);
  *  - glibc_malloc: malloc/free in the process (tcache), the in-process reference;
- *  - boost_interprocess is in main.cc (a C++ library).
+ *  - boost_interprocess is in alloc_boost.cc (a C++ library).
  * The 2-process cases run the same loop in two forked processes on one region.
  */
 #define _GNU_SOURCE

@@ -37,14 +37,14 @@ std::string seg_name;
 bi::managed_shared_memory *seg;
 Shared *shared;
 
-void teardown()
+void boost_teardown()
 {
 	delete seg;
 	seg = nullptr;
 	bi::shared_memory_object::remove(seg_name.c_str());
 }
 
-int ready()
+int boost_ready()
 {
 	if (shared)
 		return 0;
@@ -52,7 +52,7 @@ int ready()
 	bi::shared_memory_object::remove(seg_name.c_str());
 	try {
 		seg = new bi::managed_shared_memory(bi::create_only, seg_name.c_str(), 1ull << 30);
-		std::atexit(teardown);
+		std::atexit(boost_teardown);
 		Map *m = seg->construct<Map>("map")(std::less<Key>(), seg->get_segment_manager());
 		shared = seg->construct<Shared>("shared")();
 		shared->map = m;
@@ -84,7 +84,7 @@ inline uint64_t xorshift(uint64_t *s)
 	return x * 0x2545f4914f6cdd1dull;
 }
 
-uint64_t run(void *st, uint64_t n)
+uint64_t boost_run(void *st, uint64_t n)
 {
 	auto *w = static_cast<State *>(st);
 	uint64_t ok = 0;
@@ -111,7 +111,7 @@ uint64_t run(void *st, uint64_t n)
 	return ok;
 }
 
-void *setup(int worker, void *arg)
+void *boost_setup(int worker, void *arg)
 {
 	static State s;
 	s.seed = 0x9e3779b97f4a7c15ull * static_cast<uint64_t>(worker + 1);
@@ -123,10 +123,10 @@ void *setup(int worker, void *arg)
 
 extern "C" double dict_boost(uint64_t ops, int workers, int mixed, double *wall)
 {
-	if (ready())
+	if (boost_ready())
 		return -1;
-	bench_mp_case_t c = { setup, run, mixed ? reinterpret_cast<void *>(1) : nullptr, workers,
-			      ops };
+	bench_mp_case_t c = { boost_setup, boost_run, mixed ? reinterpret_cast<void *>(1) : nullptr,
+			      workers, ops };
 	double rate = bench_mp_run(&c, wall);
 	return rate > 0 && static_cast<uint64_t>(rate * *wall + 0.5) >= ops * workers ? rate : -1;
 }

@@ -5,7 +5,6 @@
 #include <shmrt.h>
 
 #include <sched.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/mman.h>
@@ -22,7 +21,7 @@ struct start_line {
 	uint64_t end_ns;
 };
 
-static uint64_t now_ns(void)
+static uint64_t mono_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -49,7 +48,7 @@ double bench_mp_run(const bench_mp_case_t *c, double *wall)
 			while (!__atomic_load_n(&sl->go, __ATOMIC_ACQUIRE))
 				sched_yield();
 			uint64_t done = st ? c->run(st, c->ops_per_worker) : 0;
-			uint64_t end = now_ns();
+			uint64_t end = mono_ns();
 			__atomic_fetch_add(&sl->ops, done, __ATOMIC_RELAXED);
 			uint64_t prev = __atomic_load_n(&sl->end_ns, __ATOMIC_RELAXED);
 			while (end > prev && !__atomic_compare_exchange_n(&sl->end_ns, &prev, end, 0,
@@ -60,14 +59,14 @@ double bench_mp_run(const bench_mp_case_t *c, double *wall)
 			_exit(0);
 		}
 	}
-	uint64_t deadline = now_ns() + 120000000000ull, start;
-	while (__atomic_load_n(&sl->ready, __ATOMIC_ACQUIRE) < (uint32_t)n && now_ns() < deadline)
+	uint64_t deadline = mono_ns() + 120000000000ull, start;
+	while (__atomic_load_n(&sl->ready, __ATOMIC_ACQUIRE) < (uint32_t)n && mono_ns() < deadline)
 		usleep(100);
-	start = now_ns();
+	start = mono_ns();
 	__atomic_store_n(&sl->go, 1, __ATOMIC_RELEASE);
 	/* Sleep coarsely while the workers run: each wakeup of this process would take
 	 * a core from them (workers time their own end, so this costs no precision). */
-	while (__atomic_load_n(&sl->done, __ATOMIC_ACQUIRE) < (uint32_t)n && now_ns() < deadline)
+	while (__atomic_load_n(&sl->done, __ATOMIC_ACQUIRE) < (uint32_t)n && mono_ns() < deadline)
 		usleep(20000);
 	int ok = __atomic_load_n(&sl->done, __ATOMIC_ACQUIRE) == (uint32_t)n && !sl->failed;
 	for (int i = 0; i < n; i++) {

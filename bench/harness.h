@@ -1,22 +1,38 @@
 /*
- * Benchmark harness shared by the C bodies and the C++ shim.
+ * Benchmark bodies: every body the cases of main.cc run, one section per module, each
+ * naming its files. A module's benchmark reads in its files: the C bodies (shmrt and
+ * its C peers) in <module>_bench.c, the C++ peers (Boost.Interprocess) in
+ * <module>_boost.cc, the Python peers in python/. gbench.h adapts the bodies to
+ * Google Benchmark; main.cc registers the cases.
  *
- * A body runs `iters` operations and returns; the shim (main.cc) times it with
- * Google Benchmark. Multi-process cases use bench_mp_run(): it forks N workers that
- * prepare, wait at a start line in shared memory, run their operations, and report;
- * the parent times from the start signal to the last worker's end (wall clock) and
- * returns the total operations per second. Workers are pinned one per core when the
- * machine has enough cores, and are always reaped (a worker that does not finish in
- * time is killed and the case fails).
+ * A body runs `iters` operations and returns; the adapters time it with Google
+ * Benchmark. Multi-process cases use bench_mp_run(): it forks N workers that prepare,
+ * wait at a start line in shared memory, run their operations, and report; the parent
+ * times from the start signal to the last worker's end (wall clock) and returns the
+ * total operations per second. Workers are pinned one per core when the machine has
+ * enough cores, and are always reaped (a worker that does not finish in time is killed
+ * and the case fails).
+ *
+ * Shapes (what the adapters of gbench.h expect):
+ *  - `*_open`/`*_loop`/`*_close`: a context, and a loop of n operations on it, timed
+ *    per operation in this process;
+ *  - `double f(uint64_t ops, <parameters>..., double *wall)`: a multi-process run of
+ *    `ops` operations (per worker unless said otherwise); returns operations (or
+ *    messages) per second, or a negative value on failure, and its wall clock.
+ * The C++ peers are declared here too (extern "C"), so that this file is the whole
+ * list of bodies.
  */
 #ifndef SHMRT_BENCH_HARNESS_H
 #define SHMRT_BENCH_HARNESS_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ---- harness.c: multi-process timing ------------------------------------------ */
 
 /* Per-worker body of a multi-process case: prepare (not timed), then run. */
 typedef struct bench_mp_case {
@@ -30,16 +46,22 @@ typedef struct bench_mp_case {
 /* Runs the case; returns total ops/s, or a negative value on failure. */
 double bench_mp_run(const bench_mp_case_t *c, double *wall_seconds);
 
-/* Bodies (alloc_bench.c). Each `*_open` prepares a context, `*_loop` runs n pairs. */
+/* ---- alloc: alloc_bench.c, alloc_boost.cc --------------------------------------
+ * alloc+free pairs of 64 B blocks. Each `*_open` prepares a context, `*_loop` runs n
+ * pairs; the 2-process cases run the same loop in two processes on one heap. */
 void *alloc_shmrt_open(void);
 uint64_t alloc_shmrt_loop(void *ctx, uint64_t n);
 void alloc_shmrt_close(void *ctx);
-uint64_t alloc_glibc_loop(void *ctx, uint64_t n);
+uint64_t alloc_glibc_loop(void *ctx, uint64_t n); /* ctx unused: the process's heap */
 double alloc_shmrt_2proc(uint64_t ops, double *wall);
 double alloc_glibc_2proc(uint64_t ops, double *wall);
+void *alloc_boost_open(void); /* a managed_shared_memory segment of 256 MiB */
+uint64_t alloc_boost_loop(void *ctx, uint64_t n);
+void alloc_boost_close(void *ctx);
+double alloc_boost_2proc(uint64_t ops, double *wall);
 
-/* value_bench.c */
-#include <sys/types.h>
+/* ---- value, counter, locked add, array: value_bench.c, value_boost.cc, ----------
+ * python/locked_add.py, python/array_snapshot.py */
 void *value_open(void);
 void value_close(void *ctx);
 uint64_t value_fetch_add_loop(void *ctx, uint64_t n);
@@ -48,6 +70,9 @@ double counter_2proc(uint64_t ops, double *wall);
 double raw_atomic_contended_2proc(uint64_t ops, double *wall);
 double locked_add_2proc(uint64_t ops, double *wall);
 double pthread_robust_mutex_2proc(uint64_t ops, double *wall);
+double boost_mutex_2proc(uint64_t ops, double *wall); /* value_boost.cc */
+/* Arrays of 8 MiB: one snapshot, read or memcpy per call, optionally under a writer
+ * process that rewrites the array stripe by stripe until stopped. */
 void *array_open(void);
 void array_close(void *ctx);
 uint64_t array_bytes(void);
@@ -57,22 +82,32 @@ void memcpy_once(void *ctx);
 pid_t array_start_writer(void *ctx);
 void array_stop_writer(pid_t pid);
 
-/* queue_bench.c */
+/* ---- queue, pipe: queue_bench.c, queue_boost.cc, iox_bench.c, python/queue_1p1c.py
+ * `n` messages in all (split among the producers); the rate is messages/s. */
 double queue_shmrt(uint64_t n, uint32_t msg, int P, int C, unsigned burst, double *wall);
 double queue_ck_ring_raw(uint64_t n, double *wall);
 double queue_fd_peer(uint64_t n, uint32_t msg, int unix_socket, double *wall);
 double queue_posix_mq(uint64_t n, uint32_t msg, double *wall);
+double queue_boost_mq(uint64_t n, int P, int C, double *wall); /* queue_boost.cc, 64 B */
+/* Round trips of 64 bytes between two processes: microseconds per round trip. */
+enum pingpong_mode {
+	PP_SHMRT = 0,       /* two shmrt Queues */
+	PP_SPIN_RAW = 1,    /* raw peer: two flags, spinning */
+	PP_FUTEX_RAW = 2,   /* raw peer: two flags, futex waits and wakes */
+	PP_PIPE = 3,        /* two pipe(2)s */
+	PP_SHMRT_SPSC = 4,  /* two shmrt Queues opened SHMRT_QUEUE_SP | SHMRT_QUEUE_SC */
+	PP_SHMRT_PIPE = 5,  /* one shmrt Pipe (both directions) */
+};
 double pingpong_us(int mode, uint64_t rounds);
+double iox_pingpong_us(uint64_t rounds); /* iox_bench.c: built when iceoryx is found */
 double pipe_shmrt(uint64_t n, double *wall);
 double pipe_shmrt_call(uint64_t n, double *wall); /* without the inline fast paths */
 double pipe_ck_ring_spsc_raw(uint64_t n, double *wall);
 double pipe_spsc_64B_ck_ec(uint64_t n, double *wall); /* spsc_64B_raw woken through ck_ec */
 double pipe_spsc_64B_raw(uint64_t n, double *wall);
 
-/* iox_bench.c (built when Debian's iceoryx C binding is installed) */
-double iox_pingpong_us(uint64_t rounds);
-
-/* dict_bench.c, dict_boost.cc: the Dict cases (1M keys of 16 B, values of 64 B). */
+/* ---- dict: dict_bench.c, dict_boost.cc, python/dict_manager.py ------------------
+ * 1M keys of 16 B, values of 64 B; `ops` per worker; mixed: 90% gets, 10% sets. */
 #define DICT_KEYS 1000000ull
 const char *dict_bench_key(uint64_t i);
 void dict_bench_value(uint64_t i, char out[64]);

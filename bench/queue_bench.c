@@ -3,8 +3,8 @@
  * same work. Every case forks its processes through bench_mp_run (pinned one per
  * core when they fit) and counts messages received per second of wall clock.
  * Peers: a bare ck_ring MPMC of 8-byte values (spin-only, the raw limit), pipe(2),
- * a Unix SOCK_SEQPACKET socketpair, POSIX mq; Boost's message_queue is in main.cc
- * (C++), Python's Queue in bench/python.
+ * a Unix SOCK_SEQPACKET socketpair, POSIX mq; Boost's message_queue is in queue_boost.cc
+ * (C++), Python's Queue in python/queue_1p1c.py, iceoryx's ping-pong in iox_bench.c.
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -288,8 +288,7 @@ double queue_posix_mq(uint64_t n, uint32_t msg, double *wall)
 struct ppcase {
 	char name[64];
 	uint32_t flag[2]; /* raw peers: 0 = ping's turn ... */
-	int mode;         /* 0 shmrt, 1 spin raw, 2 futex raw, 3 pipe(2), 4 shmrt SP|SC queues,
-			   * 5 shmrt Pipe */
+	int mode;         /* enum pingpong_mode (harness.h) */
 	int fds[4];
 };
 
@@ -310,8 +309,8 @@ double pingpong_us(int mode, uint64_t rounds)
 	shmrt_region_t *r = NULL;
 	shmrt_queue_t a, b;
 	shmrt_pipe_t pe;
-	if (mode == 0 || mode == 4 || mode == 5) {
-		int qm = mode == 4 ? SHMRT_QUEUE_SP | SHMRT_QUEUE_SC : 0;
+	if (mode == PP_SHMRT || mode == PP_SHMRT_SPSC || mode == PP_SHMRT_PIPE) {
+		int qm = mode == PP_SHMRT_SPSC ? SHMRT_QUEUE_SP | SHMRT_QUEUE_SC : 0;
 		snprintf(c->name, sizeof(c->name), "shmrt-bench-pp-%d", (int)getpid());
 		shmrt_region_opts_t o;
 		shmrt_region_opts_init(&o);
@@ -322,7 +321,7 @@ double pingpong_us(int mode, uint64_t rounds)
 		    shmrt_queue_open(r, "b", SHMRT_O_CREATE | qm, 16, 64, &b) ||
 		    shmrt_pipe_open(r, "p", SHMRT_O_CREATE, 0, 16, 64, &pe))
 			return -1;
-	} else if (mode == 3) {
+	} else if (mode == PP_PIPE) {
 		if (pipe(c->fds) || pipe(c->fds + 2))
 			return -1;
 	}
@@ -331,22 +330,22 @@ double pingpong_us(int mode, uint64_t rounds)
 	pid_t pid = fork();
 	if (pid == 0) {
 		(void)shmrt_pin_core(1 % shmrt_numa_cores(), SHMRT_PIN_PROCESS);
-		if (mode == 5 && shmrt_pipe_open(r, "p", 0, 1, 16, 64, &pe))
+		if (mode == PP_SHMRT_PIPE && shmrt_pipe_open(r, "p", 0, 1, 16, 64, &pe))
 			_exit(1);
 		for (uint64_t i = 0; i < rounds; i++) {
 			switch (mode) {
-			case 0:
-			case 4:
+			case PP_SHMRT:
+			case PP_SHMRT_SPSC:
 				if (shmrt_queue_get(&a, msg, sizeof(msg), &len, -1) ||
 				    shmrt_queue_put(&b, msg, 64, -1))
 					_exit(1);
 				break;
-			case 1:
+			case PP_SPIN_RAW:
 				while (__atomic_load_n(&c->flag[0], __ATOMIC_ACQUIRE) != i + 1)
 					ck_pr_stall();
 				__atomic_store_n(&c->flag[1], (uint32_t)(i + 1), __ATOMIC_RELEASE);
 				break;
-			case 2: {
+			case PP_FUTEX_RAW: {
 				uint32_t v;
 				while ((v = __atomic_load_n(&c->flag[0], __ATOMIC_ACQUIRE)) != i + 1)
 					syscall(SYS_futex, &c->flag[0], FUTEX_WAIT, v, NULL, NULL, 0);
@@ -354,11 +353,11 @@ double pingpong_us(int mode, uint64_t rounds)
 				syscall(SYS_futex, &c->flag[1], FUTEX_WAKE, 1, NULL, NULL, 0);
 				break;
 			}
-			case 3:
+			case PP_PIPE:
 				if (read(c->fds[0], msg, 64) != 64 || write(c->fds[3], msg, 64) != 64)
 					_exit(1);
 				break;
-			case 5:
+			case PP_SHMRT_PIPE:
 				if (shmrt_pipe_recv(&pe, msg, sizeof(msg), &len, -1) ||
 				    shmrt_pipe_send(&pe, msg, 64, -1))
 					_exit(1);
@@ -371,18 +370,18 @@ double pingpong_us(int mode, uint64_t rounds)
 	uint64_t t0 = now_ns();
 	for (uint64_t i = 0; i < rounds; i++) {
 		switch (mode) {
-		case 0:
-		case 4:
+		case PP_SHMRT:
+		case PP_SHMRT_SPSC:
 			if (shmrt_queue_put(&a, msg, 64, -1) ||
 			    shmrt_queue_get(&b, msg, sizeof(msg), &len, -1))
 				abort();
 			break;
-		case 1:
+		case PP_SPIN_RAW:
 			__atomic_store_n(&c->flag[0], (uint32_t)(i + 1), __ATOMIC_RELEASE);
 			while (__atomic_load_n(&c->flag[1], __ATOMIC_ACQUIRE) != i + 1)
 				ck_pr_stall();
 			break;
-		case 2: {
+		case PP_FUTEX_RAW: {
 			__atomic_store_n(&c->flag[0], (uint32_t)(i + 1), __ATOMIC_RELEASE);
 			syscall(SYS_futex, &c->flag[0], FUTEX_WAKE, 1, NULL, NULL, 0);
 			uint32_t v;
@@ -390,11 +389,11 @@ double pingpong_us(int mode, uint64_t rounds)
 				syscall(SYS_futex, &c->flag[1], FUTEX_WAIT, v, NULL, NULL, 0);
 			break;
 		}
-		case 3:
+		case PP_PIPE:
 			if (write(c->fds[1], msg, 64) != 64 || read(c->fds[2], msg, 64) != 64)
 				abort();
 			break;
-		case 5:
+		case PP_SHMRT_PIPE:
 			if (shmrt_pipe_send(&pe, msg, 64, -1) ||
 			    shmrt_pipe_recv(&pe, msg, sizeof(msg), &len, -1))
 				abort();
@@ -411,7 +410,7 @@ double pingpong_us(int mode, uint64_t rounds)
 	sched_setaffinity(0, sizeof(all), &all);
 	if (r)
 		shmrt_region_close(r);
-	if (mode == 3)
+	if (mode == PP_PIPE)
 		for (int i = 0; i < 4; i++)
 			close(c->fds[i]);
 	munmap(c, sizeof(*c));
@@ -443,7 +442,20 @@ static void *pipe_setup(int w, void *arg)
 
 /* shmrt_pipe_send is a macro over the inline fast path; (shmrt_pipe_send) is the
  * library's function. */
-#define PIPE_LOOP(p, buf, n, SEND, RECV)                                                	do {                                                                            		size_t len_;                                                            		if ((p)->end == 0) {                                                    			for (uint64_t i = 0; i < (n); i++)                              				if (SEND(p, buf, 64, 60000000000ll))                    					abort();                                        			return 0;                                                       		}                                                                       		for (uint64_t i = 0; i < (n); i++)                                      			if (RECV(p, buf, 128, &len_, 60000000000ll))                    				abort();                                                		return (n);                                                             	} while (0)
+#define PIPE_LOOP(p, buf, n, SEND, RECV)                                                \
+	do {                                                                            \
+		size_t len_;                                                            \
+		if ((p)->end == 0) {                                                    \
+			for (uint64_t i = 0; i < (n); i++)                              \
+				if (SEND(p, buf, 64, 60000000000ll))                    \
+					abort();                                        \
+			return 0;                                                       \
+		}                                                                       \
+		for (uint64_t i = 0; i < (n); i++)                                      \
+			if (RECV(p, buf, 128, &len_, 60000000000ll))                    \
+				abort();                                                \
+		return (n);                                                             \
+	} while (0)
 
 static uint64_t pipe_run(void *st, uint64_t n)
 {

@@ -1,6 +1,7 @@
 /*
  * Bodies of the Value, Counter, lock and Array benchmarks (issue 3). Each shmrt case
- * has its peers here (or in main.cc for Boost), run on the same work:
+ * has its peers here (or in value_boost.cc for Boost, python/ for Python), run on
+ * the same work:
  *  - value/fetch_add/1proc: shmrt_value_fetch_add_i64 vs C11 atomic_fetch_add on the
  *    same shared cell (raw_atomic);
  *  - counter/add/2proc: the striped Counter vs both processes on one atomic word;
