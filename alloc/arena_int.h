@@ -66,7 +66,7 @@ struct shmrt_arena_hdr {
 	uint32_t cache_stride, pad0;
 	uint64_t pad1[4];
 	/* extent state: page map updates are serialised by ext_lock */
-	pthread_mutex_t ext_lock SHMRT_ALIGNED(64);
+	shmrt_pmutex_t ext_lock SHMRT_ALIGNED(64);
 	uint64_t pages_used;        /* under ext_lock */
 	uint64_t large_bytes;       /* under ext_lock: bytes of live large extents */
 	uint64_t pages_committed;   /* atomic */
@@ -77,7 +77,7 @@ struct shmrt_arena_hdr {
 };
 
 struct shmrt_arena_bin {
-	pthread_mutex_t lock;       /* serialises everything below */
+	shmrt_pmutex_t lock;        /* serialises everything below */
 	uint64_t head;              /* first free batch, 0 = none */
 	uint32_t j_op, j_cache;     /* journal: op in progress and the cache it serves */
 	uint64_t j_arg;             /* batch / span offset of that op */
@@ -101,14 +101,13 @@ struct shmrt_arena_cache {
 	struct shmrt_arena_ccls c[SHMRT_ARENA_NCLS];
 };
 
-_Static_assert(sizeof(pthread_mutex_t) == 40, "pthread_mutex_t size is ABI");
 _Static_assert(sizeof(struct shmrt_arena_bin) == 128, "bin layout");
-_Static_assert(offsetof(struct shmrt_arena_bin, head) == 40, "bin layout");
+_Static_assert(offsetof(struct shmrt_arena_bin, head) == 48, "bin layout");
 _Static_assert(sizeof(struct shmrt_arena_ccls) == 32, "cache class layout");
 _Static_assert(offsetof(struct shmrt_arena_cache, c) == 64, "cache layout");
 _Static_assert(sizeof(struct shmrt_arena_cache) == 64 + 32 * SHMRT_ARENA_NCLS, "cache");
 _Static_assert(offsetof(struct shmrt_arena_hdr, ext_lock) == 128, "arena hdr layout");
-_Static_assert(offsetof(struct shmrt_arena_hdr, retired_bytes) == 192, "arena hdr layout");
+_Static_assert(offsetof(struct shmrt_arena_hdr, retired_bytes) == 256, "arena hdr layout");
 _Static_assert(sizeof(struct shmrt_arena_hdr) <= SHMRT_ARENA_PAGE, "arena hdr fits a page");
 
 static inline uint64_t *word0(const shmrt_arena_t *a, uint64_t off)

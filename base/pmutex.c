@@ -1,28 +1,43 @@
 /*
  * Robust process-shared mutexes (pmutex.h).
  *
- * The kernel hands a robust mutex over when its owner dies. A lock word naming a
- * thread that cannot be the owner (a corrupted region, or an owner in another pid
- * namespace) would make lockers wait forever. So a waiter, every LOCK_SLICE_NS, checks
- * the owner TID that glibc keeps in the lock word of robust mutexes (base/proc.h). If
- * that thread cannot own it, the lock is reported -ENOTRECOVERABLE. When /proc cannot
- * tell (another user's or namespace's process), the wait is still bounded: if the same
- * owner holds it for UNKNOWN_OWNER_NS, it is reported too. shmrt holds its internal
- * locks for microseconds, so only corruption gets there.
+ * Judging a lock word. glibc keeps the holder's TID in the low 30 bits of the word of a
+ * robust mutex, with FUTEX_WAITERS and FUTEX_OWNER_DIED above it (the kernel's
+ * robust-futex protocol). A waiter blocks in pthread_mutex_timedlock for one slice at a
+ * time; between slices it reads the word's TID and the `owner` identity and decides:
+ *  - the owner identity is that TID's, and the thread is alive with that start time:
+ *    a genuine holder, wait;
+ *  - the TID's thread is gone, or its process does not map the lock's file: no holder
+ *    backs the word (a holder that died would have had its word rewritten by the
+ *    kernel): take it over at once;
+ *  - otherwise (the identity names a thread that is gone or was replaced, or no
+ *    identity names the TID while that thread lives and maps the file): either a holder
+ *    between its acquisition and its `owner` store (a few instructions), or a word no
+ *    holder backs. If the same word and identity are seen a slice apart, it is the
+ *    latter: take it over. A holder stopped (SIGSTOP, a debugger) inside those few
+ *    instructions for a whole slice would be taken over wrongly: that is the one case
+ *    this cannot tell apart.
+ *  - /proc cannot tell (another user's or pid namespace's process): if the same owner
+ *    holds it for UNKNOWN_OWNER_NS, -ENOTRECOVERABLE, so no wait is endless.
+ * Taking over is what the kernel does for a dead holder: the word becomes
+ * FUTEX_OWNER_DIED (keeping FUTEX_WAITERS), a waiter is woken, and the next trylock
+ * returns EOWNERDEAD, whose recovery then runs as after a death.
  */
 #define _GNU_SOURCE
 #include "pmutex.h"
 
 #include <errno.h>
+#include <linux/futex.h>
 
 #include "atomic.h"
 #include "clock.h"
+#include "futex.h"
 #include "proc.h"
 
-#define LOCK_SLICE_NS 100000000ull     /* how often a waiter re-checks the owner */
+#define LOCK_SLICE_NS 100000000ull     /* how often a waiter judges the word */
 #define UNKNOWN_OWNER_NS 1000000000ull /* bound when /proc cannot tell */
 
-int shmrt__pmutex_init_type(pthread_mutex_t *m, int type)
+int shmrt__pmutex_init_type(shmrt_pmutex_t *pm, int type)
 {
 	pthread_mutexattr_t a;
 	int rc = pthread_mutexattr_init(&a);
@@ -34,38 +49,75 @@ int shmrt__pmutex_init_type(pthread_mutex_t *m, int type)
 	if (!rc)
 		rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
 	if (!rc)
-		rc = pthread_mutex_init(m, &a);
+		rc = pthread_mutex_init(&pm->m, &a);
 	pthread_mutexattr_destroy(&a);
+	pm->owner = 0;
 	return -rc;
 }
 
-int shmrt__pmutex_init(pthread_mutex_t *m)
+int shmrt__pmutex_init(shmrt_pmutex_t *pm)
 {
-	return shmrt__pmutex_init_type(m, PTHREAD_MUTEX_NORMAL);
+	return shmrt__pmutex_init_type(pm, PTHREAD_MUTEX_NORMAL);
 }
 
-int shmrt__pmutex_acquire(pthread_mutex_t *m, int fd, uint64_t deadline)
+static inline uint32_t *word_of(shmrt_pmutex_t *pm)
 {
-	int rc = pthread_mutex_trylock(m), seen_tid = 0;
-	uint64_t seen_since = 0;
-	const uint32_t *word = (const uint32_t *)(const void *)&m->__data.__lock;
+	return (uint32_t *)(void *)&pm->m.__data.__lock;
+}
+
+/* What a waiter makes of the word w and identity tag (file comment). */
+enum { GENUINE, NO_HOLDER, MAYBE, UNKNOWN };
+
+static int judge(shmrt_pmutex_t *pm, int fd, uint32_t w, uint64_t tag)
+{
+	uint32_t tid = w & FUTEX_TID_MASK;
+	if (SHMRT_IDENT_TID(tag) == tid) {
+		int is = shmrt__thread_is(tid, SHMRT_IDENT_START(tag));
+		return is > 0 ? GENUINE : is == 0 ? MAYBE : UNKNOWN;
+	}
+	int cannot = shmrt__tid_cannot_own(word_of(pm), fd, tid);
+	return cannot > 0 ? NO_HOLDER : cannot == 0 ? MAYBE : UNKNOWN;
+}
+
+/* Does for the word w what the kernel does when its holder dies. */
+static void take_over(shmrt_pmutex_t *pm, uint32_t w)
+{
+	uint32_t died = (w & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
+	/* Relaxed: the trylock that follows acquires (and fails if anyone moved the
+	 * word meanwhile: this CAS then fails too). */
+	if (cas_relaxed(word_of(pm), &w, died) && (died & FUTEX_WAITERS))
+		shmrt__futex_wake(word_of(pm), 1);
+}
+
+int shmrt__pmutex_acquire(shmrt_pmutex_t *pm, int fd, uint64_t deadline)
+{
+	int rc = pthread_mutex_trylock(&pm->m);
+	uint32_t seen_w = 0;
+	uint64_t seen_tag = 0, seen_since = 0;
 	while (rc == EBUSY || rc == ETIMEDOUT) {
 		uint64_t now = mono_ns();
 		if (now >= deadline)
 			return -(deadline == 0 ? EAGAIN : ETIMEDOUT);
-		/* The owner TID glibc keeps in the lock word of robust mutexes, without
-		 * FUTEX_WAITERS / FUTEX_OWNER_DIED. Relaxed: a hint for the check below,
-		 * which re-reads the word. */
-		uint32_t tid = load_relaxed(word) & 0x3fffffffu;
-		if (rc == ETIMEDOUT && tid) {
-			int imp = shmrt__tid_cannot_own(word, fd, tid);
-			if (imp == 1)
-				return -ENOTRECOVERABLE;
-			if ((int)tid != seen_tid) {
-				seen_tid = (int)tid;
+		if (rc == ETIMEDOUT) {
+			/* A slice passed: judge the word. Relaxed loads: acted on only when
+			 * the same pair is seen a slice apart, or when no thread can back it. */
+			uint32_t w = load_relaxed(word_of(pm));
+			uint64_t tag = load_relaxed(&pm->owner);
+			int same = w == seen_w && tag == seen_tag;
+			if (!same) {
+				seen_w = w;
+				seen_tag = tag;
 				seen_since = now;
-			} else if (imp < 0 && now - seen_since >= UNKNOWN_OWNER_NS) {
-				return -ENOTRECOVERABLE;
+			}
+			if ((w & FUTEX_TID_MASK) && !(w & FUTEX_OWNER_DIED)) {
+				int j = judge(pm, fd, w, tag);
+				if (j == NO_HOLDER || (j == MAYBE && same)) {
+					take_over(pm, w);
+					rc = pthread_mutex_trylock(&pm->m);
+					continue;
+				}
+				if (j == UNKNOWN && same && now - seen_since >= UNKNOWN_OWNER_NS)
+					return -ENOTRECOVERABLE;
 			}
 		}
 		/* timedlock (CLOCK_REALTIME) rather than clocklock: sanitizers intercept it.
@@ -73,24 +125,43 @@ int shmrt__pmutex_acquire(pthread_mutex_t *m, int fd, uint64_t deadline)
 		 * a step of the wall clock changes one slice, not the deadline. */
 		uint64_t slice = deadline - now < LOCK_SLICE_NS ? deadline - now : LOCK_SLICE_NS;
 		struct timespec ts = shmrt__timespec(real_ns() + slice);
-		rc = pthread_mutex_timedlock(m, &ts);
+		rc = pthread_mutex_timedlock(&pm->m, &ts);
 	}
+	if (rc == 0 || rc == EOWNERDEAD)
+		store_relaxed(&pm->owner, shmrt__self_ident()); /* ours until we release */
 	return -rc;
 }
 
-int shmrt__pmutex_lock(pthread_mutex_t *m, int fd, void (*recover)(void *), void *ctx)
+int shmrt__pmutex_lock(shmrt_pmutex_t *pm, int fd, void (*recover)(void *), void *ctx)
 {
-	int rc = shmrt__pmutex_acquire(m, fd, SHMRT_NO_DEADLINE);
+	int rc = shmrt__pmutex_acquire(pm, fd, SHMRT_NO_DEADLINE);
 	if (rc == -EOWNERDEAD) {
 		if (recover)
 			recover(ctx);
-		pthread_mutex_consistent(m);
+		pthread_mutex_consistent(&pm->m);
 		rc = 0;
 	}
 	return rc;
 }
 
-void shmrt__pmutex_unlock(pthread_mutex_t *m)
+int shmrt__pmutex_release(shmrt_pmutex_t *pm)
 {
-	pthread_mutex_unlock(m);
+	/* Relaxed: our own TID is in the word only while we hold it. */
+	if ((load_relaxed(word_of(pm)) & FUTEX_TID_MASK) != shmrt__tid())
+		return -EPERM;
+	/* Cleared before the unlock (whose release orders it before the next holder's
+	 * store), unless a recursive lock stays held. */
+	if (pm->m.__data.__count <= 1)
+		store_relaxed(&pm->owner, 0);
+	return -pthread_mutex_unlock(&pm->m);
+}
+
+void shmrt__pmutex_unlock(shmrt_pmutex_t *pm)
+{
+	(void)shmrt__pmutex_release(pm);
+}
+
+int shmrt__pmutex_consistent(shmrt_pmutex_t *pm)
+{
+	return -pthread_mutex_consistent(&pm->m);
 }

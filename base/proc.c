@@ -22,6 +22,7 @@ static pthread_once_t tid_once = PTHREAD_ONCE_INIT;
 static __thread struct {
 	uint64_t gen;
 	uint32_t tid;
+	uint64_t ident; /* 0 until first asked for */
 } tl_tid SHMRT_TLS_IE; /* no __tls_get_addr per lock */
 
 static void tid_child(void)
@@ -43,8 +44,35 @@ uint32_t shmrt__tid(void)
 		return tl_tid.tid;
 	pthread_once(&tid_once, tid_init);
 	tl_tid.tid = (uint32_t)syscall(SYS_gettid);
+	tl_tid.ident = 0;
 	tl_tid.gen = load_relaxed(&fork_gen);
 	return tl_tid.tid;
+}
+
+uint64_t shmrt__self_ident(void)
+{
+	uint32_t tid = shmrt__tid(); /* refreshes the cache after a fork */
+	if (likely(tl_tid.ident))
+		return tl_tid.ident;
+	int alive;
+	uint64_t start = shmrt__proc_start_time((pid_t)tid, &alive);
+	tl_tid.ident = SHMRT_IDENT(tid, start);
+	return tl_tid.ident;
+}
+
+int shmrt__thread_is(uint32_t tid, uint32_t start)
+{
+	char path[32];
+	snprintf(path, sizeof(path), "/proc/%u/stat", tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ESRCH ? 0 : -1;
+	close(fd);
+	int alive;
+	uint64_t st = shmrt__proc_start_time((pid_t)tid, &alive);
+	if (!st && !alive)
+		return 0; /* gone between the open and the read */
+	return alive && (uint32_t)st == start;
 }
 
 /* ---- processes: pid and start time ------------------------------------------------ */

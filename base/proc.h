@@ -7,11 +7,15 @@
  *    time (field 22 of /proc/PID/stat, in clock ticks since boot) is recorded beside
  *    every pid shmrt trusts, and a pid whose start time differs is another process.
  *    A zombie (killed, not yet reaped) counts as dead. The registry uses this.
- *  - Can thread TID own a lock that lives in the file behind fd? A lock word holds a
- *    bare TID (the kernel's robust-futex convention), without a start time. The thread
- *    must exist and its process must map that file (/proc/TID/maps, by device and
- *    inode). The robust mutex and the TID lock use this to avoid waiting forever on a
- *    lock word that names a thread that cannot hold it.
+ *  - Is thread TID, which started at S, still that thread? Locks record their holder as
+ *    a thread identity, the TID and the low 32 bits of the thread's start time (field
+ *    22 of /proc/TID/stat), so a TID the kernel gave to a new thread is not taken for
+ *    the holder that died (shmrt__thread_is). The TID lock keeps both in its word; a
+ *    robust mutex keeps them in a tag beside glibc's word (base/pmutex.h).
+ *  - Can thread TID own a lock that lives in the file behind fd? For a lock word that
+ *    names a TID without a matching identity (a corrupted region, or a holder between
+ *    its acquisition and its tag): the thread must exist and its process must map that
+ *    file (/proc/TID/maps, by device and inode).
  * Limitation: every process must share one pid namespace (and see /proc).
  */
 #ifndef SHMRT_BASE_PROC_H
@@ -22,6 +26,20 @@
 
 /* The calling thread's TID, cached per thread (refreshed in a forked child). */
 uint32_t shmrt__tid(void);
+
+/* A thread identity: TID in bits 0..31, the low 32 bits of its start time (clock ticks
+ * since boot) in bits 32..63. */
+#define SHMRT_IDENT(tid, start) ((uint64_t)(uint32_t)(start) << 32 | (uint32_t)(tid))
+#define SHMRT_IDENT_TID(id) ((uint32_t)(id))
+#define SHMRT_IDENT_START(id) ((uint32_t)((id) >> 32))
+
+/* The calling thread's identity, cached per thread (refreshed in a forked child). */
+uint64_t shmrt__self_ident(void);
+
+/* Whether thread tid that started at (the low 32 bits of) start still runs: 1 it does,
+ * 0 it is gone or the TID now names another thread (or a zombie), -1 /proc cannot
+ * tell (another pid namespace, no permission). */
+int shmrt__thread_is(uint32_t tid, uint32_t start);
 
 /* Start time of process pid (clock ticks since boot), 0 if it cannot be read; *alive is
  * set to 1 if the process exists and is not a zombie. */

@@ -13,16 +13,29 @@
 #define TLOCK_FIRST_CHECK_NS 1000000ull
 #define TLOCK_MAX_CHECK_NS 100000000ull
 #define UNKNOWN_OWNER_NS 1000000000ull /* bound when /proc cannot tell */
+#define FLAGS ((uint64_t)(SHMRT_TLOCK_WAITERS | SHMRT_TLOCK_DIED))
 
-int shmrt__tlock_acquire(uint32_t *w, int fd, uint64_t deadline)
+/* The futex half of the word: the TID and the flags. */
+static inline uint32_t *futex_half(uint64_t *w)
 {
-	uint32_t me = shmrt__tid(), c = 0;
+	return (uint32_t *)(void *)w;
+}
+
+/* Whether word c is held by the identity me (flags aside). */
+static inline int held_by(uint64_t c, uint64_t me)
+{
+	return (c & ~FLAGS) == me;
+}
+
+int shmrt__tlock_acquire(uint64_t *w, uint64_t deadline)
+{
+	uint64_t me = shmrt__self_ident(), c = 0;
 	/* T1: acquire, pairs with T2 in shmrt__tlock_release(): the previous owner's
 	 * critical section is visible to ours. */
 	if (likely(cas_acquire(w, &c, me)))
 		return 0;
 	uint64_t step = TLOCK_FIRST_CHECK_NS, next = mono_ns() + step, unknown_since = 0;
-	uint32_t unknown_tid = 0;
+	uint64_t unknown_id = 0;
 	for (;;) {
 		/* Relaxed: a look at the owner; whatever we act on is confirmed by a CAS. */
 		c = load_relaxed(w);
@@ -32,27 +45,28 @@ int shmrt__tlock_acquire(uint32_t *w, int fd, uint64_t deadline)
 				return 0;
 			continue;
 		}
-		uint32_t owner = c & SHMRT_TLOCK_TID;
+		uint32_t owner = (uint32_t)c & SHMRT_TLOCK_TID;
 		if (owner == SHMRT_TLOCK_UNUSABLE)
 			return -ENOTRECOVERABLE;
-		if (owner == me)
+		if (held_by(c, me))
 			return -EDEADLK;
 		uint64_t now = mono_ns();
 		if (now >= deadline)
 			return -(deadline == 0 ? EAGAIN : ETIMEDOUT);
 		if (now >= next) {
-			int imp = shmrt__tid_cannot_own(w, fd, owner);
-			if (imp == 1) {
-				/* Dead owner: take over, keeping WAITERS (others may sleep). T1:
-				 * what the dead owner wrote is visible to the repair. */
-				uint32_t mine = me | SHMRT_TLOCK_WAITERS | SHMRT_TLOCK_DIED;
-				if (cas_acquire(w, &c, mine))
+			int is = shmrt__thread_is(owner, SHMRT_IDENT_START(c));
+			if (is == 0) {
+				/* The holder is gone (or its TID is another thread's now): take
+				 * over, keeping WAITERS (others may sleep). T1: what the dead
+				 * owner wrote is visible to the repair. */
+				if (cas_acquire(w, &c, me | SHMRT_TLOCK_WAITERS | SHMRT_TLOCK_DIED))
 					return -EOWNERDEAD;
 				continue;
 			}
-			if (imp < 0) {
-				if (owner != unknown_tid) {
-					unknown_tid = owner;
+			if (is < 0) {
+				uint64_t id = c & ~FLAGS;
+				if (id != unknown_id) {
+					unknown_id = id;
 					unknown_since = now;
 				} else if (now - unknown_since >= UNKNOWN_OWNER_NS) {
 					return -ENOTRECOVERABLE;
@@ -68,38 +82,39 @@ int shmrt__tlock_acquire(uint32_t *w, int fd, uint64_t deadline)
 			c |= SHMRT_TLOCK_WAITERS;
 		}
 		uint64_t until = next < deadline ? next : deadline;
-		(void)shmrt__futex_wait(w, c, until);
+		(void)shmrt__futex_wait(futex_half(w), (uint32_t)c, until);
 	}
 }
 
-int shmrt__tlock_release(uint32_t *w)
+int shmrt__tlock_release(uint64_t *w)
 {
-	/* Relaxed: only the owner passes this check, and its own TID does not change. */
-	uint32_t c = load_relaxed(w);
-	if ((c & SHMRT_TLOCK_TID) != shmrt__tid())
+	/* Relaxed: only the owner passes this check, and its own identity does not
+	 * change. */
+	uint64_t c = load_relaxed(w);
+	if (!held_by(c, shmrt__self_ident()))
 		return -EPERM;
 	if (c & SHMRT_TLOCK_DIED) {
 		/* Taken over and never made consistent: unusable from now on (as glibc's
 		 * robust mutexes). T2: whatever was written is published. */
-		store_release(w, SHMRT_TLOCK_UNUSABLE | SHMRT_TLOCK_WAITERS);
-		shmrt__futex_wake(w, INT_MAX);
+		store_release(w, (uint64_t)(SHMRT_TLOCK_UNUSABLE | SHMRT_TLOCK_WAITERS));
+		shmrt__futex_wake(futex_half(w), INT_MAX);
 		return 0;
 	}
 	/* T2: release, pairs with T1: the critical section's writes are visible to the
 	 * next owner. */
-	uint32_t old = exchange_release(w, 0);
+	uint64_t old = exchange_release(w, 0);
 	if (old & SHMRT_TLOCK_WAITERS)
-		shmrt__futex_wake(w, 1);
+		shmrt__futex_wake(futex_half(w), 1);
 	return 0;
 }
 
-int shmrt__tlock_consistent(uint32_t *w)
+int shmrt__tlock_consistent(uint64_t *w)
 {
 	/* Relaxed: the owner's own word; waiters only add WAITERS, which the CAS keeps. */
-	uint32_t c = load_relaxed(w);
-	if ((c & SHMRT_TLOCK_TID) != shmrt__tid() || !(c & SHMRT_TLOCK_DIED))
+	uint64_t c = load_relaxed(w);
+	if (!held_by(c, shmrt__self_ident()) || !(c & SHMRT_TLOCK_DIED))
 		return -EINVAL;
-	while (!cas_relaxed(w, &c, c & ~SHMRT_TLOCK_DIED))
+	while (!cas_relaxed(w, &c, c & ~(uint64_t)SHMRT_TLOCK_DIED))
 		;
 	return 0;
 }

@@ -67,16 +67,15 @@ struct array_hdr {
 	uint64_t nstripes;
 	uint64_t data_rel;
 	uint8_t pad1[16];
-	pthread_mutex_t lock;
-	uint8_t pad2[24];
+	shmrt_pmutex_t lock;
+	uint8_t pad2[16];
 };
 
 struct stripe {
 	ck_sequence_t seq;
 	uint32_t torn;
 	uint32_t pad[2];
-	pthread_mutex_t lock;
-	uint8_t pad2[8];
+	shmrt_pmutex_t lock;
 };
 
 _Static_assert(sizeof(struct array_hdr) == 128, "array header layout");
@@ -180,12 +179,12 @@ static void stripe_after_death(struct stripe *st)
 		 * x86-64, which keeps stores in order; not on arm64.) */
 		store_release(&st->seq.sequence, s + 1);
 	}
-	pthread_mutex_consistent(&st->lock);
+	shmrt__pmutex_consistent(&st->lock);
 }
 
 static int stripe_lock(const shmrt_array_t *a, struct stripe *st)
 {
-	int rc = shmrt__pmutex_acquire(&st->lock, fd_of(a), UINT64_MAX);
+	int rc = shmrt__pmutex_acquire(&st->lock, fd_of(a), SHMRT_NO_DEADLINE);
 	if (rc == -EOWNERDEAD) {
 		stripe_after_death(st);
 		rc = 0;
@@ -219,7 +218,7 @@ static int stripe_begin(const shmrt_array_t *a, struct stripe *st, unsigned *ver
 			if (e == 0 || e == -EOWNERDEAD) {
 				if (e == -EOWNERDEAD)
 					stripe_after_death(st);
-				pthread_mutex_unlock(&st->lock);
+				shmrt__pmutex_unlock(&st->lock);
 				if (e == -EOWNERDEAD && load_acquire(&st->torn)) /* A1 */
 					return -EUCLEAN;
 			} else if (e == -ENOTRECOVERABLE) {
@@ -265,7 +264,7 @@ int shmrt_array_write(const shmrt_array_t *a, uint64_t off, const void *src, uin
 		ck_sequence_write_end(&st[k].seq); /* S2: a store fence, then even */
 		if (whole_stripe(a, k, lo, hi))
 			store_release(&st[k].torn, 0); /* R2: after S2, pairs with A1 */
-		pthread_mutex_unlock(&st[k].lock);
+		shmrt__pmutex_unlock(&st[k].lock);
 	}
 	return 0;
 }
@@ -321,7 +320,7 @@ int shmrt_array_snapshot(const shmrt_array_t *a, uint64_t off, void *dst, uint64
 	for (uint64_t k = k0; k <= k1; k++) {
 		if ((rc = stripe_lock(a, &st[k]))) {
 			while (k-- > k0)
-				pthread_mutex_unlock(&st[k].lock);
+				shmrt__pmutex_unlock(&st[k].lock);
 			goto out;
 		}
 	}
@@ -331,7 +330,7 @@ int shmrt_array_snapshot(const shmrt_array_t *a, uint64_t off, void *dst, uint64
 	if (!rc)
 		memcpy(dst, a->data + off * a->elem, count * a->elem);
 	for (uint64_t k = k1 + 1; k-- > k0;)
-		pthread_mutex_unlock(&st[k].lock);
+		shmrt__pmutex_unlock(&st[k].lock);
 out:
 	if (ver != stackv)
 		free(ver);
@@ -385,7 +384,7 @@ int shmrt_array_begin_write(const shmrt_array_t *a, uint64_t off, uint64_t count
 			while (k-- > k0) {
 				/* S2 with nothing written: readers that overlapped retry. */
 				ck_sequence_write_end(&st[k].seq);
-				pthread_mutex_unlock(&st[k].lock);
+				shmrt__pmutex_unlock(&st[k].lock);
 			}
 			return rc;
 		}
@@ -404,7 +403,7 @@ int shmrt_array_end_write(const shmrt_array_t *a, uint64_t off, uint64_t count)
 		ck_sequence_write_end(&st[k].seq); /* S2: a store fence, then even */
 		if (whole_stripe(a, k, lo, hi))
 			store_release(&st[k].torn, 0); /* R2: after S2, pairs with A1 */
-		pthread_mutex_unlock(&st[k].lock);
+		shmrt__pmutex_unlock(&st[k].lock);
 	}
 	return 0;
 }
@@ -422,7 +421,7 @@ int shmrt_array_repair(const shmrt_array_t *a, uint64_t off, uint64_t count)
 		/* R2: release, pairs with A1; the caller vouches for the data, so the
 		 * sequence is left as it is. */
 		store_release(&st[k].torn, 0);
-		pthread_mutex_unlock(&st[k].lock);
+		shmrt__pmutex_unlock(&st[k].lock);
 	}
 	return 0;
 }
@@ -439,12 +438,12 @@ int shmrt_array_unlock(const shmrt_array_t *a)
 {
 	if (!a || !a->shm)
 		return -EINVAL;
-	return -pthread_mutex_unlock(&((struct array_hdr *)a->shm)->lock);
+	return shmrt__pmutex_release(&((struct array_hdr *)a->shm)->lock);
 }
 
 int shmrt_array_consistent(const shmrt_array_t *a)
 {
 	if (!a || !a->shm)
 		return -EINVAL;
-	return -pthread_mutex_consistent(&((struct array_hdr *)a->shm)->lock);
+	return shmrt__pmutex_consistent(&((struct array_hdr *)a->shm)->lock);
 }

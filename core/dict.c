@@ -116,7 +116,7 @@ int shmrt_dict_open(shmrt_region_t *region, const char *name, int oflags,
 	uint64_t *tables = (uint64_t *)(void *)((char *)h + h->tables_rel);
 	for (uint32_t p = 0; p < h->nparts; p++) {
 		uint64_t t = load_acquire(&tables[p]); /* A2: pairs with R3 */
-		if (t < r->hdr->g.arena_off || t > r->pub.size - sizeof(struct dict_table) ||
+		if (t < r->geo.arena_off || t > r->pub.size - sizeof(struct dict_table) ||
 		    ((struct dict_table *)at(r, t))->magic != TABLE_MAGIC)
 			return -EBADMSG;
 	}

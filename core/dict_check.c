@@ -12,7 +12,7 @@ static int check_part(struct wctx *w, const char **why)
 {
 	struct shmrt_region *r = w->r;
 	struct dict_part *pt = w->pt;
-	uint64_t lo = r->hdr->g.arena_off, hi = r->pub.size - sizeof(struct dict_node);
+	uint64_t lo = r->geo.arena_off, hi = r->pub.size - sizeof(struct dict_node);
 	struct dict_table *t = at(r, w->d->tables[w->p]);
 	if (t->magic != TABLE_MAGIC || (t->mask & (t->mask + 1))) {
 		*why = "table header";

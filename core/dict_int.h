@@ -90,8 +90,8 @@ struct dict_hdr {
 enum { J_NONE = 0, J_SET = 1, J_DEL = 2, J_TABLE = 3, J_FREE = 4 };
 
 struct dict_part {
-	pthread_mutex_t lock;  /* 0 */
-	uint8_t pad0[64 - sizeof(pthread_mutex_t)];
+	shmrt_pmutex_t lock;   /* 0 */
+	uint8_t pad0[64 - sizeof(shmrt_pmutex_t)];
 	uint32_t j_op;         /* 64: J_* */
 	uint32_t pad1;
 	uint64_t j_a;          /* 72: new node / new table / list being freed */
@@ -248,13 +248,13 @@ static inline struct dict_table *table_of(const shmrt_dict_t *d, uint32_t p)
  */
 static inline bool node_ok(struct shmrt_region *r, uint64_t off)
 {
-	return off >= r->hdr->g.arena_off && off <= r->pub.size - sizeof(struct dict_node) &&
+	return off >= r->geo.arena_off && off <= r->pub.size - sizeof(struct dict_node) &&
 	       !(off & 7);
 }
 
 static inline bool table_ok(struct shmrt_region *r, uint64_t off)
 {
-	if (off < r->hdr->g.arena_off || off > r->pub.size - sizeof(struct dict_table) || (off & 7))
+	if (off < r->geo.arena_off || off > r->pub.size - sizeof(struct dict_table) || (off & 7))
 		return false;
 	struct dict_table *t = at(r, off);
 	return t->magic == TABLE_MAGIC && t->mask < (1ull << MAX_BUCKETS_LOG) &&

@@ -42,7 +42,7 @@ static void dir_recover(void *ctx)
 	struct shmrt_region *r = ctx;
 	uint32_t rec = shmrt__thread_rec(r);
 	uint32_t n = 0;
-	for (uint32_t i = 0; i < r->hdr->g.max_objects; i++) {
+	for (uint32_t i = 0; i < r->geo.max_objects; i++) {
 		struct shmrt_dir_entry *e = &r->dir[i];
 		if (e->state == DIR_CREATING) {
 			uint64_t off = e->off;
@@ -70,7 +70,7 @@ static void dir_unlock(struct shmrt_region *r)
 
 static int entry_ok(const struct shmrt_region *r, const struct shmrt_dir_entry *e)
 {
-	uint64_t lo = r->hdr->g.arena_off, hi = r->hdr->g.size;
+	uint64_t lo = r->geo.arena_off, hi = r->geo.size;
 	return memchr(e->name, 0, sizeof(e->name)) && e->off >= lo && e->off < hi &&
 	       e->size <= hi - e->off;
 }
@@ -90,7 +90,7 @@ static void fill_info(const struct shmrt_dir_entry *e, shmrt_object_info_t *info
 
 static struct shmrt_dir_entry *find(struct shmrt_region *r, const char *name)
 {
-	for (uint32_t i = 0; i < r->hdr->g.max_objects; i++) {
+	for (uint32_t i = 0; i < r->geo.max_objects; i++) {
 		struct shmrt_dir_entry *e = &r->dir[i];
 		if (e->state == DIR_READY && !strncmp(e->name, name, sizeof(e->name)))
 			return e;
@@ -130,7 +130,7 @@ int shmrt__object_open(struct shmrt_region *r, const char *name, uint32_t type,
 		dir_unlock(r);
 		return -ENOENT;
 	}
-	for (uint32_t i = 0; i < r->hdr->g.max_objects && !e; i++)
+	for (uint32_t i = 0; i < r->geo.max_objects && !e; i++)
 		if (r->dir[i].state == DIR_FREE)
 			e = &r->dir[i];
 	uint32_t rec = shmrt__thread_rec(r);
@@ -212,7 +212,7 @@ int shmrt_object_list(shmrt_region_t *r, shmrt_object_info_t *arr, size_t cap, s
 	if (rc)
 		return rc;
 	size_t n = 0;
-	for (uint32_t i = 0; i < r->hdr->g.max_objects; i++) {
+	for (uint32_t i = 0; i < r->geo.max_objects; i++) {
 		struct shmrt_dir_entry *e = &r->dir[i];
 		if (e->state != DIR_READY || !entry_ok(r, e))
 			continue;

@@ -20,12 +20,14 @@ const char *shmrt_strerror(int err)
 	case ENAMETOOLONG: return "name too long";
 	case ENOENT: return "no such region or object";
 	case EEXIST: return "region or object already exists";
-	case EACCES: return "permission denied";
-	case EPERM: return "not allowed on this handle (opened for inspection only)";
+	case EACCES: return "permission denied (or the region's mode is wider than asked for)";
+	case EPERM: return "not permitted: the region belongs to another user, or the handle "
+			   "is for inspection only";
 	case EBADMSG: return "not a shmrt region, or its header or data is corrupted";
 	case EPROTONOSUPPORT: return "region has a layout version this library does not know";
 	case ETIMEDOUT: return "timed out";
 	case ESTALE: return "region's creator died during initialisation";
+	case EBUSY: return "busy (held, or being created by a live process)";
 	case ENOSPC: return "out of shared memory (backing store full, or table full)";
 	case ENOMEM: return "out of memory in the region's arena";
 	case EUSERS: return "no free registry slot or thread record";

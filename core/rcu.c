@@ -39,8 +39,8 @@ uint64_t shmrt__rcu_scan(struct shmrt_region *r, uint64_t want, int check_live,
 	 * mark were never claimed. The mark is raised before a record can run a read
 	 * section, and M1/M2 order it against the section. */
 	uint32_t n = load_seq_cst(&r->hdr->rec_hwm);
-	if (n > r->hdr->g.max_threads)
-		n = r->hdr->g.max_threads;
+	if (n > r->geo.max_threads)
+		n = r->geo.max_threads;
 	for (uint32_t i = 0; i < n; i++) {
 		struct shmrt_thread_rec *t = &r->threads[i];
 		/* S1: acquire, pairs with U1 in shmrt__rcu_unlock(): a record seen

@@ -39,6 +39,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -167,7 +168,7 @@ static int map_region(struct shmrt_region *r, uint64_t size)
 
 static void set_pointers(struct shmrt_region *r)
 {
-	struct shmrt_geom *g = &r->hdr->g;
+	const struct shmrt_geom *g = &r->geo;
 	r->procs = (struct shmrt_proc_slot *)(void *)(r->pub.base + g->procs_off);
 	r->threads = (struct shmrt_thread_rec *)(void *)(r->pub.base + g->threads_off);
 	r->dir = (struct shmrt_dir_entry *)(void *)(r->pub.base + g->dir_off);
@@ -184,6 +185,11 @@ static int create_region(struct shmrt_region *r, const char *name, const shmrt_r
 		return rc;
 	if (fchmod(r->fd, o->mode ? o->mode : 0600) && r->backing != SHMRT_BACKING_MEMFD)
 		return -errno;
+	/* The magic first, before the size: a file at a region's name that has no magic is
+	 * never taken for a region, or removed as one (in-place creation, below). */
+	uint64_t magic = SHMRT_MAGIC;
+	if (pwrite(r->fd, &magic, sizeof(magic), 0) != (ssize_t)sizeof(magic))
+		return errno == ENOSPC ? -ENOSPC : -EIO;
 	if (ftruncate(r->fd, (off_t)size))
 		return errno == EFBIG || errno == ENOSPC ? -ENOSPC : -errno;
 	if ((rc = map_region(r, size)))
@@ -214,6 +220,7 @@ static int create_region(struct shmrt_region *r, const char *name, const shmrt_r
 	g->backing = (uint32_t)r->backing;
 	strncpy(g->name, name, sizeof(g->name) - 1);
 	g->checksum = shmrt__fnv1a(g, offsetof(struct shmrt_geom, checksum));
+	r->geo = *g;
 	if ((rc = shmrt__pmutex_init(&r->hdr->life_lock)) ||
 	    (rc = shmrt__pmutex_init(&r->hdr->dir_lock)))
 		return rc;
@@ -228,10 +235,16 @@ static int create_region(struct shmrt_region *r, const char *name, const shmrt_r
 	return 0;
 }
 
-/* Validates a mapped region. Nothing beyond the checked geometry is trusted. */
+/*
+ * Validates a mapped region. Nothing beyond the checked geometry is trusted, and the
+ * geometry is checked in the handle's private copy, which is what this process uses
+ * from then on: a process that damages the header of a live region later changes
+ * nothing that others loop over.
+ */
 static int validate(struct shmrt_region *r, uint64_t file_size)
 {
-	struct shmrt_geom *g = &r->hdr->g;
+	memcpy(&r->geo, (const void *)&r->hdr->g, sizeof(r->geo));
+	struct shmrt_geom *g = &r->geo;
 	if (g->magic != SHMRT_MAGIC)
 		return -EBADMSG;
 	if (g->layout_version != SHMRT_LAYOUT_VERSION)
@@ -251,7 +264,12 @@ static int validate(struct shmrt_region *r, uint64_t file_size)
 	return 0;
 }
 
-/* Waits until the region is READY. -ESTALE if its creator died, -ETIMEDOUT. */
+/*
+ * Waits until the region is READY. Returns 0; -ESTALE: a region file whose creator
+ * died initialising it in place (its magic is there and nobody holds its lock);
+ * -EBADMSG: not a region (no magic, or another one: an empty or zero-filled file is
+ * not a region); -ETIMEDOUT: a live process is still initialising it.
+ */
 static int wait_ready(struct shmrt_region *r, shmrt_ns_t timeout)
 {
 	uint64_t deadline = mono_ns() + (uint64_t)(timeout < 0 ? 5000000000ll : timeout);
@@ -259,6 +277,7 @@ static int wait_ready(struct shmrt_region *r, shmrt_ns_t timeout)
 		struct stat st;
 		if (fstat(r->fd, &st))
 			return -errno;
+		uint64_t magic = 0;
 		if ((uint64_t)st.st_size >= SHMRT_HDR_SIZE) {
 			const struct shmrt_hdr *h = mmap(NULL, SHMRT_HDR_SIZE, PROT_READ, MAP_SHARED,
 							 r->fd, 0);
@@ -267,14 +286,17 @@ static int wait_ready(struct shmrt_region *r, shmrt_ns_t timeout)
 			/* A1: acquire, pairs with R1 in create_region(): a READY region is
 			 * complete (the caller maps and validates it next). */
 			uint32_t state = load_acquire(&h->state);
-			uint64_t magic = h->g.magic;
+			magic = h->g.magic;
 			munmap((void *)(uintptr_t)h, SHMRT_HDR_SIZE);
 			if (state == STATE_READY)
 				return 0;
-			if (magic && magic != SHMRT_MAGIC)
-				return -EBADMSG;
+		} else if (st.st_size >= (off_t)sizeof(magic) &&
+			   pread(r->fd, &magic, sizeof(magic), 0) != (ssize_t)sizeof(magic)) {
+			return -EIO;
 		}
-		/* Not ready: if nobody holds the creator's lock, the creator is gone. */
+		if (magic && magic != SHMRT_MAGIC)
+			return -EBADMSG;
+		/* Not ready: if nobody holds the creator's lock, nobody is creating it. */
 		if (ofd_lock(r->fd, F_RDLCK, 0) == 0) {
 			struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_len = 1 };
 			fcntl(r->fd, F_OFD_SETLK, &fl);
@@ -288,9 +310,12 @@ static int wait_ready(struct shmrt_region *r, shmrt_ns_t timeout)
 				munmap((void *)(uintptr_t)h, SHMRT_HDR_SIZE);
 			if (ready)
 				return 0;
-			/* A creator takes the lock right after its O_EXCL open, before
-			 * sizing the file: an empty file younger than a grace period may
-			 * still be in that window. A sized, unlocked one is stale. */
+			if (magic == SHMRT_MAGIC)
+				return -ESTALE; /* a shmrt file: its creator died initialising */
+			/* No magic. A creator in place takes its lock right after its O_EXCL
+			 * open, and writes the magic before the size: an empty file younger
+			 * than a grace period may still be in that window. Anything else is
+			 * not a region, and is never removed as one. */
 			struct timespec now;
 			clock_gettime(CLOCK_REALTIME, &now);
 			if (st.st_size == 0 && now.tv_sec - st.st_ctim.tv_sec < 2 &&
@@ -298,8 +323,7 @@ static int wait_ready(struct shmrt_region *r, shmrt_ns_t timeout)
 				usleep(1000);
 				continue;
 			}
-			return (uint64_t)st.st_size < SHMRT_HDR_SIZE && st.st_size > 0 ? -EBADMSG
-											 : -ESTALE;
+			return -EBADMSG;
 		}
 		if (mono_ns() >= deadline)
 			return -ETIMEDOUT;
@@ -327,10 +351,10 @@ static int attach_existing(struct shmrt_region *r, const shmrt_region_opts_t *o,
 	if ((rc = validate(r, (uint64_t)st.st_size)))
 		return rc;
 	set_pointers(r);
-	if ((rc = shmrt__arena_attach(&r->arena, r->pub.base, r->hdr->g.arena_off,
-				      r->hdr->g.arena_len, r->fd)))
+	if ((rc = shmrt__arena_attach(&r->arena, r->pub.base, r->geo.arena_off,
+				      r->geo.arena_len, r->fd)))
 		return rc;
-	r->backing = (shmrt_backing_t)r->hdr->g.backing;
+	r->backing = (shmrt_backing_t)r->geo.backing;
 	if (oflags & SHMRT_O_NOATTACH)
 		return 0;
 	return 1; /* caller attaches */
@@ -385,7 +409,8 @@ static struct shmrt_region *new_handle(const char *name)
 	return r;
 }
 
-/* Removes a stale region (creator died initialising) if the name still refers to it. */
+/* Removes a stale region (its creator died initialising it in place) if the name still
+ * refers to it. Only a file wait_ready() proved to be one gets here. */
 static int remove_stale(struct shmrt_region *r)
 {
 	if (ofd_lock(r->fd, F_WRLCK, 0))
@@ -398,6 +423,119 @@ static int remove_stale(struct shmrt_region *r)
 		   a.st_dev == b.st_dev;
 	close(fd);
 	return same ? unlink_backing(r->name, r->backing) : 0;
+}
+
+/* The path a named region has in the file system, and the directory it lives in. */
+static int backing_paths(const char *name, shmrt_backing_t backing, char *path, size_t cap,
+			 char *dir, size_t dcap)
+{
+	int n;
+	if (backing == SHMRT_BACKING_SHM) {
+		n = snprintf(path, cap, "/dev/shm/%s", name);
+		snprintf(dir, dcap, "/dev/shm");
+	} else {
+		n = snprintf(path, cap, "%s", name);
+		const char *slash = strrchr(name, '/');
+		if (!slash)
+			snprintf(dir, dcap, ".");
+		else if (slash == name)
+			snprintf(dir, dcap, "/");
+		else
+			snprintf(dir, dcap, "%.*s", (int)(slash - name), name);
+	}
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+/*
+ * Creates the region complete before it has a name: an unnamed file (O_TMPFILE) in the
+ * name's directory is sized, initialised, made READY and attached to, then linked under
+ * the name, which fails if the name exists. So no process ever finds a region in
+ * creation at a name, and a creator killed at any point leaves nothing behind.
+ * Returns 0 (r created and attached), -EEXIST (the name exists: r is to be discarded),
+ * -EOPNOTSUPP (no O_TMPFILE here: create in place), or another error.
+ */
+static int create_unnamed(struct shmrt_region *r, const char *name, const shmrt_region_opts_t *o)
+{
+	char path[PATH_MAX], dir[PATH_MAX];
+	int rc = backing_paths(name, r->backing, path, sizeof(path), dir, sizeof(dir));
+	if (rc)
+		return rc;
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, o->mode ? o->mode : 0600);
+	if (fd < 0)
+		return errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL ? -EOPNOTSUPP
+										 : -errno;
+	r->fd = fd;
+	if ((rc = create_region(r, name, o)))
+		return rc;
+	if ((rc = attach(r)))
+		return rc;
+	char self[64];
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, self, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	if (errno == ENOENT && linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH) == 0)
+		return 0; /* no /proc: the same, with CAP_DAC_READ_SEARCH */
+	return -errno;
+}
+
+/* Creates the region at its name (O_CREAT | O_EXCL), under the creator's OFD lock: for
+ * file systems without O_TMPFILE. 0, -EEXIST, or another error. */
+static int create_in_place(struct shmrt_region *r, const char *name, const shmrt_region_opts_t *o)
+{
+	int rc = open_backing(name, r->backing, O_RDWR | O_CREAT | O_EXCL,
+			      o->mode ? o->mode : 0600);
+	if (rc < 0)
+		return rc;
+	r->fd = rc;
+	/* The lock marks "initialising"; it is taken before anyone can see a size, so
+	 * openers never mistake a live creator for a dead one. */
+	rc = ofd_lock(r->fd, F_WRLCK, 1);
+	if (!rc)
+		rc = create_region(r, name, o);
+	if (!rc)
+		rc = attach(r);
+	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_len = 1 };
+	fcntl(r->fd, F_OFD_SETLK, &fl);
+	if (rc)
+		unlink_backing(name, r->backing);
+	return rc;
+}
+
+static int create_named(struct shmrt_region *r, const char *name, const shmrt_region_opts_t *o)
+{
+	if (r->backing == SHMRT_BACKING_MEMFD) {
+		int fd = open_backing(name, r->backing, 0, 0);
+		if (fd < 0)
+			return fd;
+		r->fd = fd;
+		int rc = create_region(r, name, o);
+		return rc ? rc : attach(r);
+	}
+	int rc = create_unnamed(r, name, o);
+	if (rc != -EOPNOTSUPP)
+		return rc;
+	if (r->fd >= 0) {
+		close(r->fd);
+		r->fd = -1;
+	}
+	return create_in_place(r, name, o);
+}
+
+/* The owner and permissions of an existing region, before anything in it is trusted:
+ * it must be the caller's, unless the caller asked for a mode that shares it with
+ * others, and its mode no wider than the caller asked for (another user must not be
+ * able to plant a region under a name the caller uses, nor read it). */
+static int check_owner(int fd, const shmrt_region_opts_t *o)
+{
+	struct stat st;
+	if (fstat(fd, &st))
+		return -errno;
+	mode_t want = o && o->mode ? o->mode : 0600;
+	if (st.st_uid != geteuid() && !(want & 077))
+		return -EPERM;
+	if ((st.st_mode & 07777) & ~want)
+		return -EACCES;
+	return 0;
 }
 
 int shmrt_region_open(const char *name, int oflags, const shmrt_region_opts_t *opts,
@@ -419,75 +557,54 @@ int shmrt_region_open(const char *name, int oflags, const shmrt_region_opts_t *o
 		oflags |= SHMRT_O_CREATE | SHMRT_O_EXCL;
 	shmrt__registry_init();
 
+	/* Each round either ends or saw the name change under it (created, removed or
+	 * unlinked by another process meanwhile): 8 such races in a row are -EAGAIN. */
 	for (int attempt = 0; attempt < 8; attempt++) {
 		struct shmrt_region *r = new_handle(name);
 		if (!r)
 			return -ENOMEM;
 		r->backing = opts->backing;
-		int created = 0;
-		rc = -ENOENT;
 		if (oflags & SHMRT_O_CREATE) {
-			rc = open_backing(name, opts->backing, O_RDWR | O_CREAT | O_EXCL,
-					  opts->mode ? opts->mode : 0600);
-			if (rc >= 0) {
-				r->fd = rc;
-				created = 1;
-			} else if (rc != -EEXIST || (oflags & SHMRT_O_EXCL)) {
-				destroy(r);
-				return rc;
+			rc = create_named(r, name, opts);
+			if (rc == 0) {
+				link_handle(r);
+				*out = r;
+				return 0;
 			}
+			destroy(r);
+			if (rc != -EEXIST || (oflags & SHMRT_O_EXCL))
+				return rc;
+			r = new_handle(name); /* it exists: open it */
+			if (!r)
+				return -ENOMEM;
+			r->backing = opts->backing;
 		}
-		if (!created) {
-			rc = open_backing(name, opts->backing, O_RDWR, 0);
-			if (rc == -ENOENT && (oflags & SHMRT_O_CREATE)) {
-				destroy(r); /* removed meanwhile: try creating again */
-				continue;
-			}
-			if (rc < 0) {
-				destroy(r);
-				return rc;
-			}
-			r->fd = rc;
+		rc = open_backing(name, opts->backing, O_RDWR, 0);
+		if (rc < 0) {
+			destroy(r);
+			if (rc == -ENOENT && (oflags & SHMRT_O_CREATE))
+				continue; /* removed meanwhile: try creating again */
+			return rc;
 		}
-
-		if (created) {
-			/* The lock marks "initialising"; it is taken before anyone can see
-			 * a size, so openers never mistake a live creator for a dead one. */
-			rc = ofd_lock(r->fd, F_WRLCK, 1);
-			if (!rc)
-				rc = create_region(r, name, opts);
-			if (rc) {
-				unlink_backing(name, opts->backing);
-				destroy(r);
-				return rc;
-			}
-			rc = 1;
-		} else {
+		r->fd = rc;
+		rc = (oflags & SHMRT_O_NOATTACH) ? 0 : check_owner(r->fd, opts);
+		if (!rc)
 			rc = attach_existing(r, opts, oflags);
-			if (rc == -ESTALE && (oflags & SHMRT_O_CREATE)) {
-				remove_stale(r);
-				destroy(r);
-				continue;
-			}
-			if (rc < 0) {
-				destroy(r);
-				return rc;
-			}
+		if (rc == -ESTALE && (oflags & SHMRT_O_CREATE)) {
+			remove_stale(r);
+			destroy(r);
+			continue;
 		}
 		if (rc == 1) {
 			rc = attach(r);
-			if (created) {
-				struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_len = 1 };
-				fcntl(r->fd, F_OFD_SETLK, &fl);
-			}
-			if (rc == -ENOENT && !created && (oflags & SHMRT_O_CREATE)) {
-				destroy(r);
+			if (rc == -ENOENT && (oflags & SHMRT_O_CREATE)) {
+				destroy(r); /* unlinked meanwhile */
 				continue;
 			}
-			if (rc) {
-				destroy(r);
-				return rc;
-			}
+		}
+		if (rc) {
+			destroy(r);
+			return rc;
 		}
 		link_handle(r);
 		*out = r;
@@ -527,7 +644,7 @@ int shmrt_region_open_fd(int fd, shmrt_region_t **out)
 /* Unlinks r's name if it still names r's file. Caller holds life_lock. */
 static void unlink_if_same(struct shmrt_region *r)
 {
-	const char *name = r->backing == SHMRT_BACKING_FILE ? r->name : r->hdr->g.name;
+	const char *name = r->backing == SHMRT_BACKING_FILE ? r->name : r->geo.name;
 	/* Relaxed (here and below): under life_lock. */
 	if (r->backing == SHMRT_BACKING_MEMFD || load_relaxed(&r->hdr->unlinked))
 		return;
@@ -547,7 +664,7 @@ static void unlink_if_same(struct shmrt_region *r)
 /* With AUTO_UNLINK: unlink once no live process is attached. life_lock held. */
 static void maybe_auto_unlink(struct shmrt_region *r)
 {
-	if ((r->hdr->g.flags & SHMRT_REGION_AUTO_UNLINK) && shmrt__live_procs(r) == 0)
+	if ((r->geo.flags & SHMRT_REGION_AUTO_UNLINK) && shmrt__live_procs(r) == 0)
 		unlink_if_same(r);
 }
 
@@ -555,14 +672,20 @@ int shmrt_region_close(shmrt_region_t *r)
 {
 	if (!r)
 		return -EINVAL;
+	/* A handle is closed once: one that is not (or no longer) in the list is not
+	 * touched at all (a second close would free it twice). */
+	int found = 0;
 	pthread_mutex_lock(&shmrt__handles_lock);
 	for (struct shmrt_region **pp = &shmrt__handles; *pp; pp = &(*pp)->next) {
 		if (*pp == r) {
 			*pp = r->next;
+			found = 1;
 			break;
 		}
 	}
 	pthread_mutex_unlock(&shmrt__handles_lock);
+	if (!found)
+		return -EINVAL;
 	if (r->attached && r->slot != REC_NONE && r->pid == getpid()) {
 		if (shmrt__pmutex_lock(&r->hdr->life_lock, r->fd, NULL, NULL) == 0) {
 			shmrt__slot_release(r);
@@ -579,7 +702,7 @@ int shmrt_region_gc(shmrt_region_t *r, unsigned *reclaimed)
 	if (!r)
 		return -EINVAL;
 	unsigned n = shmrt__gc(r);
-	if ((r->hdr->g.flags & SHMRT_REGION_AUTO_UNLINK) &&
+	if ((r->geo.flags & SHMRT_REGION_AUTO_UNLINK) &&
 	    shmrt__pmutex_lock(&r->hdr->life_lock, r->fd, NULL, NULL) == 0) {
 		maybe_auto_unlink(r);
 		shmrt__pmutex_unlock(&r->hdr->life_lock);
@@ -589,6 +712,13 @@ int shmrt_region_gc(shmrt_region_t *r, unsigned *reclaimed)
 	return 0;
 }
 
+/*
+ * Unlinks a region by name: only a file that proves to be a shmrt region, of this
+ * layout (under its life_lock, marking it unlinked for late openers) or of another one
+ * (its magic), or a region file whose creator died initialising it in place. Anything
+ * else (-EBADMSG: not a region) is left alone; a region a live process is still
+ * creating in place is -EBUSY.
+ */
 static int unlink_checked(const char *name, shmrt_backing_t backing)
 {
 	int rc = check_name(name, backing);
@@ -600,12 +730,14 @@ static int unlink_checked(const char *name, shmrt_backing_t backing)
 	o.open_timeout = 0;
 	shmrt_region_t *r;
 	rc = shmrt_region_open(name, SHMRT_O_NOATTACH, &o, &r);
-	if (rc == -ESTALE || rc == -ETIMEDOUT)
-		return unlink_backing(name, backing); /* a dead or stuck creation */
+	if (rc == -ESTALE || rc == -EPROTONOSUPPORT)
+		return unlink_backing(name, backing); /* a dead creation; another layout */
+	if (rc == -ETIMEDOUT)
+		return -EBUSY;
 	if (rc)
 		return rc;
 	if (shmrt__pmutex_lock(&r->hdr->life_lock, r->fd, NULL, NULL) == 0) {
-		store_relaxed(&r->hdr->unlinked, 1); /* Relaxed: under life_lock */
+		store_relaxed(&r->hdr->unlinked, 1); /* under life_lock */
 		rc = unlink_backing(name, backing);
 		shmrt__pmutex_unlock(&r->hdr->life_lock);
 	}
@@ -633,7 +765,7 @@ size_t shmrt_region_size(const shmrt_region_t *r)
 }
 const char *shmrt_region_name(const shmrt_region_t *r)
 {
-	return r->hdr->g.name;
+	return r->geo.name;
 }
 int shmrt_region_fd(const shmrt_region_t *r)
 {
@@ -645,7 +777,7 @@ int shmrt_region_procs(shmrt_region_t *r, shmrt_proc_info_t *arr, size_t cap, si
 	if (!r || !count || (cap && !arr))
 		return -EINVAL;
 	size_t n = 0;
-	uint32_t np = r->hdr->g.max_procs;
+	uint32_t np = r->geo.max_procs;
 	for (uint32_t i = 0; i < np; i++) {
 		struct shmrt_proc_slot *s = &r->procs[i];
 		/* SL5 (registry.c): acquire, pairs with SL2: an ACTIVE slot's start time
@@ -659,7 +791,7 @@ int shmrt_region_procs(shmrt_region_t *r, shmrt_proc_info_t *arr, size_t cap, si
 			uint32_t gen = load_relaxed(&s->gen), th = 0;
 			uint64_t want = ((uint64_t)(i + 1) << 32) | gen;
 			/* Relaxed: a count for display. */
-			for (uint32_t t = 0; t < r->hdr->g.max_threads; t++)
+			for (uint32_t t = 0; t < r->geo.max_threads; t++)
 				th += (load_relaxed(&r->threads[t].ctl) & ~(1ull << 63)) == want;
 			p->slot = i;
 			p->pid = (pid_t)(ctl >> 8);
@@ -681,7 +813,7 @@ int shmrt_region_stats(shmrt_region_t *r, shmrt_region_stats_t *st)
 	if (!r || !st)
 		return -EINVAL;
 	memset(st, 0, sizeof(*st));
-	struct shmrt_geom *g = &r->hdr->g;
+	const struct shmrt_geom *g = &r->geo;
 	struct shmrt_arena_stats as;
 	shmrt__arena_stats(&r->arena, &as);
 	st->size = g->size;

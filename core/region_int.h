@@ -76,10 +76,10 @@ struct shmrt_hdr {
 	uint32_t rec_hwm;          /* 416: 1 + highest thread record ever claimed */
 	uint32_t pad32;            /* 420 */
 	uint64_t pad[3];           /* 424 */
-	pthread_mutex_t life_lock; /* 448 */
-	uint8_t pad2[24];
-	pthread_mutex_t dir_lock;  /* 512 */
-	uint8_t pad3[24];
+	shmrt_pmutex_t life_lock;  /* 448 */
+	uint8_t pad2[16];
+	shmrt_pmutex_t dir_lock;   /* 512 */
+	uint8_t pad3[16];
 	uint32_t nobjects;         /* 576, under dir_lock */
 };
 
@@ -159,6 +159,8 @@ _Static_assert(sizeof(struct shmrt_dir_entry) == 128, "dir entry layout");
 /* Process-local handle; starts with the public prefix (region.h). */
 struct shmrt_region {
 	struct shmrt__region_pub pub;   /* base, size */
+	struct shmrt_geom geo;          /* the geometry, validated at open: what this
+					 * process uses (the header's copy may be damaged) */
 	struct shmrt_hdr *hdr;
 	struct shmrt_proc_slot *procs;
 	struct shmrt_thread_rec *threads;

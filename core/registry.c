@@ -121,7 +121,7 @@ static void release_rec(struct shmrt_region *r, uint32_t idx)
 static void reclaim_recs_of(struct shmrt_region *r, uint32_t slot, uint32_t gen)
 {
 	uint64_t want = ((uint64_t)(slot + 1) << 32) | gen;
-	for (uint32_t i = 0; i < r->hdr->g.max_threads; i++) {
+	for (uint32_t i = 0; i < r->geo.max_threads; i++) {
 		/* TR4: acquire, pairs with TR1 (the owner's claim) and with a dead
 		 * reclaimer's TR2 (a record already marked is reclaimed again). */
 		uint64_t c = load_acquire(&r->threads[i].ctl);
@@ -158,7 +158,7 @@ static int reclaim_slot(struct shmrt_region *r, uint32_t i, uint64_t ctl)
 unsigned shmrt__gc(struct shmrt_region *r)
 {
 	unsigned n = 0;
-	uint32_t np = r->hdr->g.max_procs;
+	uint32_t np = r->geo.max_procs;
 	for (uint32_t i = 0; i < np; i++) {
 		/* SL5: acquire, pairs with SL2: an ACTIVE slot's start time (for the
 		 * liveness check) is complete. */
@@ -168,7 +168,7 @@ unsigned shmrt__gc(struct shmrt_region *r)
 	}
 	/* Orphan records: their slot is free or has moved on to another generation
 	 * (the reclaimer of their slot died before reaching them). */
-	for (uint32_t i = 0; i < r->hdr->g.max_threads; i++) {
+	for (uint32_t i = 0; i < r->geo.max_threads; i++) {
 		/* TR4: acquire, pairs with TR1's release: a record seen claimed has its
 		 * slot ACTIVE with its generation (SL2, before TR1), so the slot check
 		 * below cannot find a live owner's slot older than its record. */
@@ -200,7 +200,7 @@ int shmrt__rec_alive(struct shmrt_region *r, uint32_t idx)
 	/* TR4: acquire, pairs with TR1: the owner's slot is ACTIVE (SL2) for us too. */
 	uint64_t c = load_acquire(&r->threads[idx].ctl) & ~REC_MARK;
 	uint32_t slot = (uint32_t)(c >> 32) - 1, gen = (uint32_t)c;
-	if (!c || slot >= r->hdr->g.max_procs)
+	if (!c || slot >= r->geo.max_procs)
 		return 0;
 	uint64_t sc = load_acquire(&r->procs[slot].ctl); /* SL5: start time for the check */
 	/* SL5 on gen: acquire, as in shmrt__gc(): published by the ctl just read. */
@@ -210,7 +210,7 @@ int shmrt__rec_alive(struct shmrt_region *r, uint32_t idx)
 int shmrt__live_procs(struct shmrt_region *r)
 {
 	int n = 0;
-	for (uint32_t i = 0; i < r->hdr->g.max_procs; i++) {
+	for (uint32_t i = 0; i < r->geo.max_procs; i++) {
 		uint64_t ctl = load_acquire(&r->procs[i].ctl); /* SL5, for the start time */
 		if (ctl && shmrt__slot_alive(r, i, ctl))
 			n++;
@@ -224,7 +224,7 @@ static int try_claim(struct shmrt_region *r)
 {
 	uint64_t start = shmrt__self_start_time();
 	pid_t pid = getpid();
-	for (uint32_t i = 0; i < r->hdr->g.max_procs; i++) {
+	for (uint32_t i = 0; i < r->geo.max_procs; i++) {
 		struct shmrt_proc_slot *s = &r->procs[i];
 		uint64_t expect = 0;
 		/* Relaxed: a hint that skips taken slots; the CAS (SL1) decides. SL1:
@@ -343,6 +343,15 @@ void shmrt__registry_init(void)
 	pthread_once(&reg_once, reg_init);
 }
 
+/* Whether handle id is open in this process. Caller holds shmrt__handles_lock. */
+static int handle_open(uint64_t id)
+{
+	for (struct shmrt_region *h = shmrt__handles; h; h = h->next)
+		if (h->id == id)
+			return 1;
+	return 0;
+}
+
 uint32_t shmrt__thread_rec_slow(struct shmrt_region *r)
 {
 	uint64_t fg = load_relaxed(&shmrt__fork_gen); /* Relaxed: process-local, see top */
@@ -354,12 +363,21 @@ uint32_t shmrt__thread_rec_slow(struct shmrt_region *r)
 			return n->e.rec;
 		}
 	}
-	struct tls_node *node = malloc(sizeof(*node));
-	if (!node)
+	/* A node of a handle closed since (its record went with its slot) or of the
+	 * parent before a fork is reused: a thread that opens and closes regions for
+	 * ever keeps one node per open handle, not one per handle it ever used. */
+	struct tls_node *node = NULL;
+	pthread_mutex_lock(&shmrt__handles_lock);
+	for (struct tls_node *n = tls_list; n && !node; n = n->next)
+		if (n->e.fork_gen != fg || !handle_open(n->e.handle_id))
+			node = n;
+	pthread_mutex_unlock(&shmrt__handles_lock);
+	int fresh = !node;
+	if (fresh && !(node = malloc(sizeof(*node))))
 		return REC_NONE;
 	uint64_t want = ((uint64_t)(r->slot + 1) << 32) | r->slot_gen;
 	for (int pass = 0; pass < 2; pass++) {
-		for (uint32_t i = 0; i < r->hdr->g.max_threads; i++) {
+		for (uint32_t i = 0; i < r->geo.max_threads; i++) {
 			struct shmrt_thread_rec *t = &r->threads[i];
 			uint64_t expect = 0;
 			/* Relaxed: a hint that skips taken records; the CAS (TR1) decides.
@@ -383,8 +401,10 @@ uint32_t shmrt__thread_rec_slow(struct shmrt_region *r)
 			t->node = shmrt__numa_node_of_caller();
 			shmrt__arena_cache_attach(&r->arena, i, t->node);
 			node->e = (struct shmrt__tls_rec){ r->id, fg, i };
-			node->next = tls_list;
-			tls_list = node;
+			if (fresh) {
+				node->next = tls_list;
+				tls_list = node;
+			}
 			pthread_setspecific(tls_key, node);
 			shmrt__tls_last = node->e;
 			return i;
@@ -392,6 +412,9 @@ uint32_t shmrt__thread_rec_slow(struct shmrt_region *r)
 		if (!shmrt__gc(r))
 			break;
 	}
-	free(node);
+	if (fresh)
+		free(node);
+	else
+		node->e.handle_id = 0; /* still unused */
 	return REC_NONE;
 }

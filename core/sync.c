@@ -8,7 +8,7 @@
  * syscall when nobody sleeps.
  *
  * Shared layouts (each starts with magic and kind, then cache-line aligned words):
- *   Lock/RLock  0 hdr | 64 pthread_mutex_t
+ *   Lock/RLock  0 hdr | 64 shmrt_pmutex_t (glibc's robust mutex and its holder)
  *   Semaphore   0 hdr | 8 value | 12 waiters | 16 max (bounded; 0 = unbounded)
  *   Event       0 hdr | 8 flag | 12 waiters
  *   Condition   0 hdr | 8 seq | 12 waiters
@@ -67,8 +67,8 @@ struct sync_hdr {
 struct lock_shm {
 	struct sync_hdr h;
 	uint8_t pad[56];
-	pthread_mutex_t m;
-	uint8_t pad2[24];
+	shmrt_pmutex_t m;
+	uint8_t pad2[16];
 };
 
 struct word_shm { /* Semaphore, Event, Condition */
@@ -174,14 +174,14 @@ int shmrt_lock_release(const shmrt_lock_t *l)
 {
 	if (!l || !l->shm)
 		return -EINVAL;
-	return -pthread_mutex_unlock(&((struct lock_shm *)l->shm)->m);
+	return shmrt__pmutex_release(&((struct lock_shm *)l->shm)->m);
 }
 
 int shmrt_lock_consistent(const shmrt_lock_t *l)
 {
 	if (!l || !l->shm)
 		return -EINVAL;
-	return -pthread_mutex_consistent(&((struct lock_shm *)l->shm)->m);
+	return shmrt__pmutex_consistent(&((struct lock_shm *)l->shm)->m);
 }
 
 /* ---- Semaphore ---------------------------------------------------------------- */
@@ -372,7 +372,7 @@ int shmrt_barrier_open(shmrt_region_t *r, const char *name, int oflags, uint32_t
 	struct shmrt_region *R = (struct shmrt_region *)r;
 	if (!r || parties == 0 || !R->attached || R->slot == REC_NONE)
 		return !r || parties == 0 ? -EINVAL : -EPERM;
-	uint32_t np = R->hdr->g.max_procs;
+	uint32_t np = R->geo.max_procs;
 	void *p;
 	int rc = sync_open(r, name, oflags, K_BARRIER, parties, np,
 			   sizeof(struct barrier_shm) + 4ull * np, &p);
@@ -429,7 +429,7 @@ static int barrier_check(void *ctx)
 	if (load_acquire(&b->broken)) /* A6: pairs with R6 */
 		return -EPIPE;
 	struct shmrt_region *R = (struct shmrt_region *)x->h->region;
-	for (uint32_t i = 0; i < b->nmembers && i < R->hdr->g.max_procs; i++) {
+	for (uint32_t i = 0; i < b->nmembers && i < R->geo.max_procs; i++) {
 		/* A5: acquire, pairs with R5 (open, close): the member's slot as it was
 		 * when it joined is visible below. */
 		uint32_t g = load_acquire(&b->member_gen[i]);

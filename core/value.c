@@ -67,8 +67,8 @@ struct value_shm {
 	uint32_t type;
 	uint8_t pad0[56];
 	uint64_t cell;
-	uint32_t lock;           /* a TID lock (base/tlock.h) */
-	uint8_t pad1[52];
+	uint64_t lock;           /* a TID lock (base/tlock.h) */
+	uint8_t pad1[48];
 };
 _Static_assert(sizeof(struct value_shm) == 128, "value layout");
 _Static_assert(offsetof(struct value_shm, cell) == 64, "value layout");
@@ -328,7 +328,7 @@ int shmrt_value_lock(const shmrt_value_t *v, shmrt_ns_t timeout)
 {
 	if (!v || !v->lock)
 		return -EINVAL;
-	return shmrt__tlock_acquire(v->lock, shmrt_region_fd(v->region), shmrt__deadline(timeout));
+	return shmrt__tlock_acquire(v->lock, shmrt__deadline(timeout));
 }
 
 int shmrt_value_unlock(const shmrt_value_t *v)
@@ -360,7 +360,7 @@ int shmrt_counter_open(shmrt_region_t *r, const char *name, int oflags, shmrt_co
 {
 	if (!r || !out)
 		return -EINVAL;
-	uint32_t n = ((struct shmrt_region *)r)->hdr->g.max_threads + 1;
+	uint32_t n = ((struct shmrt_region *)r)->geo.max_threads + 1;
 	shmrt_object_info_t oi;
 	int rc = shmrt__object_open(r, name, SHMRT_TYPE_COUNTER, sizeof(struct counter_shm) + 64ull * n,
 				    oflags, NULL, counter_init, NULL, &oi);

@@ -227,7 +227,7 @@ static int peer_gone(const shmrt_pipe_t *p)
 		return 0; /* not opened yet: not gone */
 	struct shmrt_region *R = (struct shmrt_region *)p->region;
 	uint32_t slot = (uint32_t)(o >> 32) - 1, gen = (uint32_t)o;
-	if (slot >= R->hdr->g.max_procs)
+	if (slot >= R->geo.max_procs)
 		return 1;
 	/* Acquire, pairs with the registry's release of a claimed slot (core/registry.c):
 	 * its generation and start time are those of the claim we compare against. */

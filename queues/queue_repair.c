@@ -15,7 +15,7 @@
 int shmrt__queue_peek_held(const shmrt_queue_t *q, unsigned T)
 {
 	struct shmrt_region *R = region_of(q);
-	for (uint32_t i = 0; i < R->hdr->g.max_threads; i++) {
+	for (uint32_t i = 0; i < R->geo.max_threads; i++) {
 		/* A10: acquire, pairs with R10/R11 (the holder's mark, set before its
 		 * claiming CAS, cleared after its release). */
 		if (load_acquire(&R->threads[i].module[TW_QUEUE_PEEK]) != (q->off | 1))
@@ -50,7 +50,7 @@ static int fix_stuck(const shmrt_queue_t *q, unsigned T)
 	/* A6: acquire, pairs with R3: a committed state means a complete message, which
 	 * the p_tail CAS below then publishes. */
 	uint64_t st = load_acquire(&s->state);
-	for (uint32_t i = 0; i < R->hdr->g.max_threads; i++) {
+	for (uint32_t i = 0; i < R->geo.max_threads; i++) {
 		/* A1: acquire, pairs with R1 and R5 (a mark cleared after its owner's
 		 * publication R4: the CAS below then fails). */
 		uint64_t m0 = load_acquire(&R->threads[i].module[TW_QUEUE_PUT]);

@@ -17,6 +17,6 @@
 #define SHMRT_VERSION_STRING "0.2.0"
 
 /* Layout version of a region (header, registry, directory, arena). */
-#define SHMRT_LAYOUT_VERSION 4
+#define SHMRT_LAYOUT_VERSION 5
 
 #endif /* SHMRT_VERSION_H */
