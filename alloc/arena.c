@@ -118,9 +118,12 @@ static uint64_t round_page(uint64_t x)
 }
 
 struct layout {
-	uint64_t bins_off, caches_off, map_off, pages_off;
+	uint64_t bins_off, caches_off, map_off, states_off, pages_off;
 	uint32_t npages, stride;
 };
+
+/* Metadata bytes per page: its map word and its 256 state bytes. */
+#define PER_PAGE_META (8 + SHMRT_ARENA_PAGE / 16)
 
 static int compute_layout(uint64_t off, uint64_t len, uint32_t ncaches, uint32_t nnodes,
 			  struct layout *l)
@@ -133,15 +136,18 @@ static int compute_layout(uint64_t off, uint64_t len, uint32_t ncaches, uint32_t
 					      sizeof(struct shmrt_arena_bin);
 	l->map_off = l->caches_off + (uint64_t)ncaches * l->stride;
 	uint64_t fixed = l->map_off - off;
-	if (len < fixed + SHMRT_ARENA_MIN_PAGES * (SHMRT_ARENA_PAGE + 8) + SHMRT_ARENA_PAGE)
+	if (len < fixed + SHMRT_ARENA_MIN_PAGES * (SHMRT_ARENA_PAGE + PER_PAGE_META) +
+			  2 * SHMRT_ARENA_PAGE)
 		return -EINVAL;
-	uint64_t np = (len - fixed) / (SHMRT_ARENA_PAGE + 8);
-	while (np && round_page(fixed + np * 8) + np * SHMRT_ARENA_PAGE > len)
+	uint64_t np = (len - fixed) / (SHMRT_ARENA_PAGE + PER_PAGE_META);
+	while (np && round_page(fixed + np * 8) + round_page(np * (SHMRT_ARENA_PAGE / 16)) +
+			     np * SHMRT_ARENA_PAGE > len)
 		np--;
 	if (np < SHMRT_ARENA_MIN_PAGES || np > UINT32_MAX)
 		return -EINVAL;
 	l->npages = (uint32_t)np;
-	l->pages_off = off + round_page(fixed + np * 8);
+	l->states_off = off + round_page(fixed + np * 8);
+	l->pages_off = l->states_off + round_page(np * (SHMRT_ARENA_PAGE / 16));
 	return 0;
 }
 
@@ -161,8 +167,11 @@ static void fill_handle(shmrt_arena_t *a, char *base, int fd, const struct layou
 	a->bins = (struct shmrt_arena_bin *)(void *)(base + l->bins_off);
 	a->caches = (struct shmrt_arena_cache *)(void *)(base + l->caches_off);
 	a->map = (uint64_t *)(void *)(base + l->map_off);
+	a->states = (uint8_t *)(base + l->states_off);
+	a->state_bias = (uintptr_t)a->states - (uintptr_t)(l->pages_off >> 4);
 	a->pages_off = l->pages_off;
 	a->npages = l->npages;
+	a->data_len = (uint64_t)l->npages * SHMRT_ARENA_PAGE;
 	a->ncaches = ncaches;
 	a->nnodes = nnodes;
 	a->cache_stride = l->stride;
@@ -177,10 +186,12 @@ int shmrt__arena_init(shmrt_arena_t *a, char *base, uint64_t off, uint64_t len, 
 		return -EINVAL;
 	struct shmrt_arena_hdr *h = (struct shmrt_arena_hdr *)(void *)(base + off);
 	fill_handle(a, base, fd, &l, h, ncaches, nnodes);
-	int rc = shmrt__ext_commit(a, off, l.pages_off - off);
+	/* The header, bins and caches; the map and the states as they are used. The file
+	 * is new (created empty and sized), so whatever is not written reads as zero. */
+	int rc = shmrt__meta_commit(a, off, l.map_off - off);
 	if (rc)
 		return rc;
-	memset(base + off, 0, l.pages_off - off);
+	memset(base + off, 0, l.map_off - off);
 	h->version = SHMRT_LAYOUT_VERSION;
 	h->nnodes = nnodes;
 	h->ncaches = ncaches;
@@ -190,6 +201,7 @@ int shmrt__arena_init(shmrt_arena_t *a, char *base, uint64_t off, uint64_t len, 
 	h->bins_off = l.bins_off;
 	h->caches_off = l.caches_off;
 	h->map_off = l.map_off;
+	h->states_off = l.states_off;
 	h->pages_off = l.pages_off;
 	h->cache_stride = l.stride;
 	if ((rc = shmrt__pmutex_init(&h->ext_lock)))
@@ -197,7 +209,8 @@ int shmrt__arena_init(shmrt_arena_t *a, char *base, uint64_t off, uint64_t len, 
 	for (uint32_t i = 0; i < nnodes * SHMRT_ARENA_NCLS; i++)
 		if ((rc = shmrt__pmutex_init(&a->bins[i].lock)))
 			return rc;
-	shmrt__ext_init_map(a);
+	if ((rc = shmrt__ext_init_map(a)))
+		return rc;
 	/* I1: release, pairs with I2 in shmrt__arena_attach(): the magic is written
 	 * last, after the header, locks and map (the caller's publication of the region
 	 * orders all of this for other processes anyway). */
@@ -214,7 +227,8 @@ int shmrt__arena_attach(shmrt_arena_t *a, char *base, uint64_t off, uint64_t len
 	    h->version != SHMRT_LAYOUT_VERSION || h->off != off || h->len != len ||
 	    compute_layout(off, len, h->ncaches, h->nnodes, &l) || h->npages != l.npages ||
 	    h->bins_off != l.bins_off || h->caches_off != l.caches_off ||
-	    h->map_off != l.map_off || h->pages_off != l.pages_off ||
+	    h->map_off != l.map_off || h->states_off != l.states_off ||
+	    h->pages_off != l.pages_off ||
 	    h->cache_stride != l.stride)
 		return -EBADMSG;
 	fill_handle(a, base, fd, &l, h, h->ncaches, h->nnodes);
@@ -254,6 +268,23 @@ static int valid_block(const shmrt_arena_t *a, uint64_t off, unsigned node, unsi
 	uint64_t e = load_relaxed(&a->map[p]);
 	return map_kind(e) == MAP_SPAN && map_node(e) == node && map_cls(e) == cls &&
 	       small_class_of(a, off, e, p) == (int)cls;
+}
+
+/* valid_block, and free: what a free list may hold. Relaxed: the state of a block in
+ * our hands (a list we hold, under a bin lock or in our cache). */
+static int free_block(const shmrt_arena_t *a, uint64_t off, unsigned node, unsigned cls)
+{
+	return valid_block(a, off, node, cls) && load_relaxed(block_state(a, off)) == BLOCK_FREE;
+}
+
+/* Whether a block taken from our own cache list can be followed: inside the pages (the
+ * one check the fast path makes: its state byte and its link are then in bounds). A
+ * list that fails it was damaged: the caller drops it (what it held leaks). The full
+ * check (free_block) is made on every batch a cache takes from a bin and on every list
+ * of a dead thread's cache. */
+static inline int plausible_free(const shmrt_arena_t *a, uint64_t off)
+{
+	return likely(off - a->pages_off < a->data_len);
 }
 
 /* ---- bins ------------------------------------------------------------------------ */
@@ -306,6 +337,8 @@ static int finish_carve(shmrt_arena_t *a, struct shmrt_arena_bin *b, unsigned no
 	}
 	if (!rc)
 		rc = shmrt__ext_commit(a, s, len);
+	if (!rc) /* the span's block states (all BLOCK_FREE: a span's pages are new) */
+		rc = shmrt__meta_commit(a, (uint64_t)((char *)block_state(a, s) - a->base), len / 16);
 	if (rc) {
 		shmrt__ext_free(a, s);
 		return rc;
@@ -482,7 +515,13 @@ static int alloc_small_slow(shmrt_arena_t *a, uint32_t idx, unsigned cls, uint64
 			shmrt__pmutex_unlock(&b->lock);
 			return rc;
 		}
-		uint64_t h = b->head, w1 = *word1(a, h);
+		uint64_t h = b->head;
+		if (!free_block(a, h, c->node, cls)) {
+			store_release(&b->head, 0); /* B1: a damaged bin: its batches leak */
+			shmrt__pmutex_unlock(&b->lock);
+			return -EBADMSG;
+		}
+		uint64_t w1 = *word1(a, h);
 		journal(b, J_POP, idx, h);
 		/* B1: the journal (J1) before the head moves past the batch. */
 		store_release(&b->head, w1 & BATCH_NEXT_MASK);
@@ -496,11 +535,17 @@ static int alloc_small_slow(shmrt_arena_t *a, uint32_t idx, unsigned cls, uint64
 		shmrt__pmutex_unlock(&b->lock);
 	}
 	uint64_t o = cc->cur;
+	if (!plausible_free(a, o)) {
+		store_release(&cc->cur, 0); /* F1: a damaged list is dropped */
+		cc->n = 0;
+		return -EBADMSG;
+	}
 	/* F1: release, as every store of cur: the block leaves the list, which reclaim
 	 * reads after our death. */
 	store_release(&cc->cur, *word0(a, o));
 	cc->n--;
 	c->bytes += cls_size[cls];
+	store_relaxed(block_state(a, o), BLOCK_ALLOCATED); /* ours: see arena_int.h */
 	*off = o;
 	return 0;
 }
@@ -518,7 +563,13 @@ static int alloc_take1(shmrt_arena_t *a, uint32_t idx, unsigned node, unsigned c
 		shmrt__pmutex_unlock(&b->lock);
 		return rc;
 	}
-	uint64_t h = b->head, w1 = *word1(a, h), h2 = *word0(a, h);
+	uint64_t h = b->head;
+	if (!free_block(a, h, node, cls)) {
+		store_release(&b->head, 0); /* B1: a damaged bin: its batches leak */
+		shmrt__pmutex_unlock(&b->lock);
+		return -EBADMSG;
+	}
+	uint64_t w1 = *word1(a, h), h2 = *word0(a, h);
 	uint32_t cnt = (uint32_t)(w1 >> 48);
 	journal(b, J_TAKE1, idx, h);
 	if (cnt > 1 && h2) {
@@ -533,6 +584,7 @@ static int alloc_take1(shmrt_arena_t *a, uint32_t idx, unsigned node, unsigned c
 	shmrt__pmutex_unlock(&b->lock);
 	/* Relaxed: a counter read racily by stats. */
 	fetch_add_relaxed(&a->h->retired_bytes, (int64_t)cls_size[cls]);
+	store_relaxed(block_state(a, h), BLOCK_ALLOCATED); /* ours: see arena_int.h */
 	*off = h;
 	return 0;
 }
@@ -575,12 +627,13 @@ int shmrt__arena_alloc(shmrt_arena_t *a, uint32_t idx, size_t size,
 		}
 		struct shmrt_arena_ccls *cc = &c->c[cls];
 		uint64_t o = cc->cur;
-		if (likely(o)) {
+		if (likely(o) && plausible_free(a, o)) {
 			/* F1: release, as every store of cur: the store hands the block
 			 * over (see "Crash recovery"); reclaim reads cur after our death. */
 			store_release(&cc->cur, *word0(a, o));
 			cc->n--;
 			c->bytes += cls_size[cls];
+			store_relaxed(block_state(a, o), BLOCK_ALLOCATED); /* arena_int.h */
 			*off = o;
 			return 0;
 		}
@@ -622,6 +675,12 @@ int shmrt__arena_free(shmrt_arena_t *a, uint32_t idx, uint64_t off)
 		int cls = small_class_of(a, off, e, p);
 		if (unlikely(cls < 0))
 			return -EINVAL;
+		/* Only an allocated block: one never allocated, or freed already, is
+		 * refused before any list changes. Relaxed: the block is the caller's. */
+		uint8_t *state = block_state(a, off);
+		if (unlikely(load_relaxed(state) != BLOCK_ALLOCATED))
+			return -EINVAL;
+		store_relaxed(state, BLOCK_FREE);
 		struct shmrt_arena_cache *c = cache_of(a, idx);
 		if (unlikely(map_node(e) != c->node)) {
 			*word0(a, off) = 0;
@@ -682,7 +741,7 @@ static uint32_t list_len(shmrt_arena_t *a, uint64_t head, uint32_t cap, unsigned
 	uint32_t n = 0;
 	uint64_t prev = 0;
 	while (head && n < cap) {
-		if (!valid_block(a, head, node, cls)) {
+		if (!free_block(a, head, node, cls)) {
 			if (prev)
 				*word0(a, prev) = 0;
 			break;

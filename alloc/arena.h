@@ -30,7 +30,11 @@ typedef struct shmrt_arena {
 	struct shmrt_arena_bin *bins;   /* [nnodes][NCLS] */
 	struct shmrt_arena_cache *caches;
 	uint64_t *map;                  /* one entry per page */
+	uint8_t *states;                /* one byte per 16-byte granule of the pages */
+	uintptr_t state_bias;           /* states - pages_off / 16: the byte of off is at
+					 * state_bias + off / 16 (one shift and one add) */
 	uint64_t pages_off;             /* offset of page 0 */
+	uint64_t data_len;              /* bytes of pages: npages * SHMRT_ARENA_PAGE */
 	uint32_t npages, ncaches, nnodes, cache_stride;
 	int fd;                         /* backing fd, -1 = nothing to commit */
 } shmrt_arena_t;
@@ -87,6 +91,7 @@ void shmrt__arena_stats(shmrt_arena_t *a, struct shmrt_arena_stats *st);
  */
 struct shmrt_arena_check {
 	uint64_t small_total, small_free;   /* blocks in spans, and free blocks found */
+	uint64_t small_allocated;           /* blocks marked allocated */
 	uint64_t cached;                    /* of small_free: blocks in thread caches */
 	uint64_t free_pages, large_pages, span_pages, large_extents;
 	const char *why;

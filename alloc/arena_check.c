@@ -5,8 +5,9 @@
  * tagged at both ends, interiors pointing back to their head), then every bin's
  * batches and every cache's lists, checking that each free block lies in a span of
  * the right class and node, starts a block, and is found only once. Counts free
- * blocks against the capacity of the carved spans: with no block allocated, they
- * must be equal; a leak or a lost batch shows as a difference.
+ * blocks against the capacity of the carved spans, and counts the blocks marked
+ * allocated: with nothing lost, free + allocated = capacity; a leak or a lost batch
+ * shows as a difference. A block in a free list must be marked free.
  *
  * Memory ordering: no atomic of its own. The map is read under ext_lock and each
  * bin's batches under its lock (plain loads, ordered by the locks' acquire); taking
@@ -47,6 +48,8 @@ static int visit_block(struct walk *w, uint64_t off, unsigned node, unsigned cls
 	uint64_t unit = (off - a->pages_off) / 16;
 	if (w->seen[unit / 8] & (1u << (unit % 8)))
 		return fail(w, "block is free twice");
+	if (*block_state(a, off) != BLOCK_FREE)
+		return fail(w, "a block in a free list is marked allocated");
 	w->seen[unit / 8] |= (uint8_t)(1u << (unit % 8));
 	w->out->small_free++;
 	return 0;
@@ -100,8 +103,14 @@ static int check_map(struct walk *w)
 				if (map_cls(e) >= SHMRT_ARENA_NCLS || sp != n)
 					return fail(w, "page map: bad span");
 				w->out->span_pages += n;
-				if (e & MAP_CARVED)
+				if (e & MAP_CARVED) {
 					w->out->small_total += per;
+					uint64_t s0 = page_off(a, p);
+					for (uint32_t k = 0; k < per; k++)
+						w->out->small_allocated +=
+							*block_state(a, s0 + (uint64_t)k * sz) ==
+							BLOCK_ALLOCATED;
+				}
 			}
 		}
 		p += n;

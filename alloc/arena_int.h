@@ -7,7 +7,20 @@
  *   +hdr                    struct shmrt_arena_bin [nnodes][NCLS]   128 B each
  *   +bins                   struct shmrt_arena_cache [ncaches]      64 B + NCLS*32 B each
  *   +caches                 uint64_t map[npages]                    one word per page
+ *   states_off (page)       uint8_t states[npages * 256]            a byte per 16 bytes
  *   pages_off (page aligned) page 0 ... page npages-1              data, committed lazily
+ *
+ * Only the header, bins and caches are committed at creation. The map is committed as
+ * extents reach it (map_committed entries from its start, under ext_lock, and its last
+ * page, which holds the tail of the first free run), and the states of a span's blocks
+ * when the span is carved: a large sparse region costs address space, not memory.
+ *
+ * Block states: the byte of a small block's first 16-byte granule says whether it is
+ * allocated (BLOCK_ALLOCATED) or not (BLOCK_FREE: in a free list, or in no one's hands).
+ * alloc sets it, free checks and clears it: a block that is not allocated (never
+ * allocated, or freed already) is refused (-EINVAL) and no list is corrupted. Each
+ * byte is written by the thread that holds its block (relaxed: ordered by the handover
+ * of the block itself, through a bin lock or the application).
  *
  * Page map word (authoritative; the extent free lists are derived from it):
  *   bits 0..7   kind: MAP_FREE, MAP_SPAN (small-block span), MAP_LARGE (large extent)
@@ -52,6 +65,9 @@
 
 #define BATCH_NEXT_MASK ((1ull << 48) - 1)
 
+#define BLOCK_FREE 0u
+#define BLOCK_ALLOCATED 1u
+
 /* Bin journal operations (see arena.c, "Crash recovery"). */
 enum { J_NONE = 0, J_POP, J_PUSH_CUR, J_PUSH_SPARE, J_PUSH_RAW, J_TAKE1, J_CARVE };
 
@@ -64,7 +80,9 @@ struct shmrt_arena_hdr {
 	uint64_t off, len;          /* the arena's range in the mapping */
 	uint64_t bins_off, caches_off, map_off, pages_off;
 	uint32_t cache_stride, pad0;
-	uint64_t pad1[4];
+	uint64_t states_off;
+	uint64_t map_committed;     /* under ext_lock: map entries committed from its start */
+	uint64_t pad1[2];
 	/* extent state: page map updates are serialised by ext_lock */
 	shmrt_pmutex_t ext_lock SHMRT_ALIGNED(64);
 	uint64_t pages_used;        /* under ext_lock */
@@ -133,6 +151,12 @@ static inline uint64_t page_off(const shmrt_arena_t *a, uint32_t page)
 	return a->pages_off + (uint64_t)page * SHMRT_ARENA_PAGE;
 }
 
+/* The state byte of the block at off (a 16-byte aligned offset inside the pages). */
+static inline uint8_t *block_state(const shmrt_arena_t *a, uint64_t off)
+{
+	return (uint8_t *)(a->state_bias + (uintptr_t)(off >> 4));
+}
+
 /* arena.c */
 void shmrt__arena_class_info(unsigned cls, uint32_t *size, uint32_t *per_span,
 			     uint32_t *span_pages, uint32_t *batch);
@@ -144,9 +168,12 @@ int shmrt__ext_alloc(shmrt_arena_t *a, uint32_t npages, uint64_t head_word,
 		     uint64_t *out_off, uint64_t *publish);
 void shmrt__ext_free(shmrt_arena_t *a, uint64_t off);
 int shmrt__ext_commit(shmrt_arena_t *a, uint64_t off, uint64_t len);
+/* Commits metadata pages (map, states): never punches a hole on failure, since a page
+ * of metadata may be shared with what is in use. 0 or -ENOSPC. */
+int shmrt__meta_commit(shmrt_arena_t *a, uint64_t off, uint64_t len);
 void shmrt__ext_release(shmrt_arena_t *a, uint64_t off, uint64_t len);
 int shmrt__ext_lock(shmrt_arena_t *a);
-void shmrt__ext_init_map(shmrt_arena_t *a);
+int shmrt__ext_init_map(shmrt_arena_t *a);
 void shmrt__ext_set_carved(shmrt_arena_t *a, uint64_t span_off);
 
 #endif /* SHMRT_ALLOC_ARENA_INT_H */

@@ -118,16 +118,49 @@ int shmrt__ext_lock(shmrt_arena_t *a)
 	return shmrt__pmutex_lock(&a->h->ext_lock, a->fd, rebuild, a);
 }
 
-void shmrt__ext_init_map(shmrt_arena_t *a)
+/* Map entries committed at a time: 64 KiB of map, for 32 MiB of pages. */
+#define MAP_CHUNK (65536 / 8)
+
+/* Commits the map's pages up to entry end (exclusive), a chunk at a time. ext_lock held
+ * (or the arena not yet published). 0 or -ENOSPC. */
+static int map_reserve(shmrt_arena_t *a, uint64_t end)
 {
+	uint64_t have = a->h->map_committed; /* under ext_lock */
+	if (have > a->npages)
+		have = 0; /* damaged: commit again (a no-op where it was) */
+	if (end <= have)
+		return 0;
+	uint64_t want = (end + MAP_CHUNK - 1) / MAP_CHUNK * MAP_CHUNK;
+	if (want > a->npages)
+		want = a->npages;
+	uint64_t map_off = (uint64_t)((char *)a->map - a->base);
+	int rc = shmrt__meta_commit(a, map_off + have * 8, (want - have) * 8);
+	if (!rc)
+		a->h->map_committed = want;
+	return rc;
+}
+
+int shmrt__ext_init_map(shmrt_arena_t *a)
+{
+	/* The first chunk, and the map's last page, which holds the tail word of the one
+	 * free run the arena starts with. */
+	uint64_t map_off = (uint64_t)((char *)a->map - a->base);
+	uint64_t last = (map_off + ((uint64_t)a->npages - 1) * 8) & ~(uint64_t)(SHMRT_ARENA_PAGE - 1);
+	int rc = map_reserve(a, 1);
+	if (!rc)
+		rc = shmrt__meta_commit(a, last, SHMRT_ARENA_PAGE);
+	if (rc)
+		return rc;
 	write_free_run(a, 0, a->npages, 0);
+	return 0;
 }
 
 /*
  * Allocates npages pages; head_word gives kind/node/class (n and HEAD are added).
  * If publish is not NULL, the offset is stored there before the page map commits,
  * so that a journal owner can find an extent its dead holder was allocating.
- * Returns 0, -ENOMEM (no run large enough), or the lock error.
+ * Returns 0, -ENOMEM (no run large enough), -ENOSPC (the map could not be committed),
+ * or the lock error.
  */
 int shmrt__ext_alloc(shmrt_arena_t *a, uint32_t npages, uint64_t head_word,
 		     uint64_t *out_off, uint64_t *publish)
@@ -160,6 +193,13 @@ int shmrt__ext_alloc(shmrt_arena_t *a, uint32_t npages, uint64_t head_word,
 		return -ENOMEM;
 	}
 
+	/* The map words written below: the extent's, and the head of what remains of the
+	 * run. Every other word a map update writes was written before (by the update
+	 * that made it a head or a tail), or lies in the map's last page. */
+	if ((rc = map_reserve(a, (uint64_t)p + npages + 1))) {
+		shmrt__pmutex_unlock(&a->h->ext_lock);
+		return rc;
+	}
 	uint64_t off = page_off(a, p);
 	/* X0: release, read by J_CARVE recovery (bin_recover) after a takeover of the
 	 * caller's bin lock: the journal's op (J1) is claimed before its offset appears.
@@ -256,6 +296,19 @@ int shmrt__ext_commit(shmrt_arena_t *a, uint64_t off, uint64_t len)
 	}
 	/* Relaxed: a statistic. */
 	fetch_add_relaxed(&a->h->pages_committed, len / SHMRT_ARENA_PAGE);
+	return 0;
+}
+
+int shmrt__meta_commit(shmrt_arena_t *a, uint64_t off, uint64_t len)
+{
+	if (a->fd < 0 || len == 0)
+		return 0;
+	int rc;
+	do
+		rc = fallocate(a->fd, 0, (off_t)off, (off_t)len);
+	while (rc && errno == EINTR);
+	if (rc && errno != EOPNOTSUPP && errno != ENOSYS)
+		return errno == ENOSPC || errno == EFBIG ? -ENOSPC : -errno;
 	return 0;
 }
 

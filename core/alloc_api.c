@@ -19,6 +19,8 @@ static int no_rec(const struct shmrt_region *r)
 
 int shmrt_alloc(shmrt_region_t *r, size_t size, shmrt_off_t *off)
 {
+	if (unlikely(!r || !off))
+		return -EINVAL;
 	uint32_t rec = shmrt__thread_rec(r);
 	if (unlikely(rec == REC_NONE))
 		return no_rec(r);
@@ -38,6 +40,8 @@ int shmrt_alloc_placed(shmrt_region_t *r, size_t size, const shmrt_placement_t *
 
 int shmrt_free(shmrt_region_t *r, shmrt_off_t off)
 {
+	if (unlikely(!r))
+		return -EINVAL;
 	uint32_t rec = shmrt__thread_rec(r);
 	if (unlikely(rec == REC_NONE))
 		return no_rec(r);
@@ -46,5 +50,7 @@ int shmrt_free(shmrt_region_t *r, shmrt_off_t off)
 
 size_t shmrt_usable_size(shmrt_region_t *r, shmrt_off_t off)
 {
+	if (!r)
+		return 0;
 	return shmrt__arena_usable_size(&r->arena, off);
 }

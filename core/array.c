@@ -394,11 +394,27 @@ int shmrt_array_begin_write(const shmrt_array_t *a, uint64_t off, uint64_t count
 	return 0;
 }
 
+/* Whether the calling thread holds the stripe's lock, in a write bracket (the sequence
+ * odd). Relaxed: the owner tag is the holder's own (base/pmutex.h), and only the holder
+ * moves the sequence. */
+static int bracket_open(struct stripe *st)
+{
+	return load_relaxed(&st->lock.owner) == shmrt__self_ident() &&
+	       (load_relaxed(&st->seq.sequence) & 1);
+}
+
 int shmrt_array_end_write(const shmrt_array_t *a, uint64_t off, uint64_t count)
 {
 	if (!range_ok(a, off, count))
 		return -EINVAL;
 	struct stripe *st = stripes(a);
+	/* Only a bracket this thread opened over the whole range: an unmatched end would
+	 * make the sequences even under other writers, or odd for ever. */
+	FOR_PIECES(a, off, count, k, lo, hi) {
+		(void)lo, (void)hi;
+		if (!bracket_open(&st[k]))
+			return -EINVAL;
+	}
 	FOR_PIECES(a, off, count, k, lo, hi) {
 		ck_sequence_write_end(&st[k].seq); /* S2: a store fence, then even */
 		if (whole_stripe(a, k, lo, hi))

@@ -135,6 +135,8 @@ int shmrt_dict_open(shmrt_region_t *region, const char *name, int oflags,
 int shmrt_dict_get(const shmrt_dict_t *d, const void *key, size_t klen, void *buf, size_t cap,
 		   size_t *vlen)
 {
+	if (unlikely(!d || !d->shm))
+		return -EINVAL;
 	if (unlikely(klen > d->max_key))
 		return -EMSGSIZE;
 	struct shmrt_thread_rec *t = reader(d);
@@ -162,6 +164,8 @@ int shmrt_dict_get(const shmrt_dict_t *d, const void *key, size_t klen, void *bu
 
 int shmrt_dict_contains(const shmrt_dict_t *d, const void *key, size_t klen)
 {
+	if (unlikely(!d || !d->shm))
+		return -EINVAL;
 	if (klen > d->max_key)
 		return -EMSGSIZE;
 	size_t n;
@@ -173,6 +177,8 @@ int shmrt_dict_contains(const shmrt_dict_t *d, const void *key, size_t klen)
 
 int shmrt_dict_read_lock(const shmrt_dict_t *d)
 {
+	if (unlikely(!d || !d->shm))
+		return -EINVAL;
 	struct shmrt_thread_rec *t = reader(d);
 	if (!t)
 		return -EUSERS;
@@ -182,6 +188,8 @@ int shmrt_dict_read_lock(const shmrt_dict_t *d)
 
 void shmrt_dict_read_unlock(const shmrt_dict_t *d)
 {
+	if (unlikely(!d || !d->shm))
+		return;
 	struct shmrt_thread_rec *t = reader(d);
 	if (t && shmrt__rcu_nested(t))
 		shmrt__rcu_unlock(t);
@@ -190,6 +198,8 @@ void shmrt_dict_read_unlock(const shmrt_dict_t *d)
 int shmrt_dict_get_ref(const shmrt_dict_t *d, const void *key, size_t klen, const void **val,
 		       size_t *vlen)
 {
+	if (unlikely(!d || !d->shm))
+		return -EINVAL;
 	if (klen > d->max_key)
 		return -EMSGSIZE;
 	struct shmrt_thread_rec *t = reader(d);
@@ -209,6 +219,8 @@ int shmrt_dict_get_ref(const shmrt_dict_t *d, const void *key, size_t klen, cons
 
 uint64_t shmrt_dict_len(const shmrt_dict_t *d)
 {
+	if (unlikely(!d || !d->shm))
+		return 0;
 	uint64_t n = 0;
 	for (uint32_t p = 0; p < d->nparts; p++)
 		n += load_relaxed(&PARTS(d)[p].count); /* a racy sum by contract (dict.h) */
@@ -217,6 +229,8 @@ uint64_t shmrt_dict_len(const shmrt_dict_t *d)
 
 int shmrt_dict_iterate(const shmrt_dict_t *d, shmrt_dict_iter_fn fn, void *ctx)
 {
+	if (unlikely(!d || !d->shm))
+		return -EINVAL;
 	struct shmrt_thread_rec *t = reader(d);
 	if (!t)
 		return -EUSERS;
@@ -248,6 +262,8 @@ int shmrt_dict_iterate(const shmrt_dict_t *d, shmrt_dict_iter_fn fn, void *ctx)
 
 int shmrt_dict_stats(const shmrt_dict_t *d, shmrt_dict_stats_t *st)
 {
+	if (unlikely(!d || !d->shm))
+		return -EINVAL;
 	memset(st, 0, sizeof(*st));
 	struct shmrt_region *r = RG(d);
 	/* A read section keeps the tables we look at from being freed meanwhile; an

@@ -419,6 +419,8 @@ static int wbegin(const shmrt_dict_t *d, const void *key, size_t klen, struct wc
 int shmrt_dict_set(const shmrt_dict_t *d, const void *key, size_t klen, const void *val,
 		   size_t vlen)
 {
+	if (unlikely(!d || !d->shm))
+		return -EINVAL;
 	if (vlen > d->max_value)
 		return -EMSGSIZE;
 	struct wctx w;
@@ -435,6 +437,8 @@ int shmrt_dict_set(const shmrt_dict_t *d, const void *key, size_t klen, const vo
 int shmrt_dict_setdefault(const shmrt_dict_t *d, const void *key, size_t klen, const void *val,
 			  size_t vlen, void *out, size_t cap, size_t *outlen)
 {
+	if (unlikely(!d || !d->shm))
+		return -EINVAL;
 	if (vlen > d->max_value)
 		return -EMSGSIZE;
 	struct wctx w;
@@ -461,6 +465,8 @@ int shmrt_dict_setdefault(const shmrt_dict_t *d, const void *key, size_t klen, c
 
 int shmrt_dict_delete(const shmrt_dict_t *d, const void *key, size_t klen)
 {
+	if (unlikely(!d || !d->shm))
+		return -EINVAL;
 	struct wctx w;
 	uint64_t hash, *link;
 	struct dict_node *n;
@@ -476,6 +482,8 @@ int shmrt_dict_delete(const shmrt_dict_t *d, const void *key, size_t klen)
 int shmrt_dict_cas(const shmrt_dict_t *d, const void *key, size_t klen, const void *expect,
 		   size_t elen, const void *val, size_t vlen)
 {
+	if (unlikely(!d || !d->shm))
+		return -EINVAL;
 	if (vlen > d->max_value)
 		return -EMSGSIZE;
 	struct wctx w;
@@ -499,6 +507,8 @@ int shmrt_dict_cas(const shmrt_dict_t *d, const void *key, size_t klen, const vo
 int shmrt_dict_update(const shmrt_dict_t *d, const void *key, size_t klen,
 		      shmrt_dict_update_fn fn, void *ctx)
 {
+	if (unlikely(!d || !d->shm))
+		return -EINVAL;
 	/* The new value is built in a buffer of max_value bytes: on the stack when small,
 	 * else from the heap for this call (allocated before the lock is taken). */
 	char small[4096];
@@ -533,6 +543,8 @@ int shmrt_dict_update(const shmrt_dict_t *d, const void *key, size_t klen,
 
 int shmrt_dict_clear(const shmrt_dict_t *d)
 {
+	if (unlikely(!d || !d->shm))
+		return -EINVAL;
 	struct dict_hdr *h = d->shm;
 	for (uint32_t p = 0; p < d->nparts; p++) {
 		struct wctx w;
@@ -558,6 +570,8 @@ static int pending_before(struct wctx *w, uint64_t e)
 
 int shmrt_dict_reclaim(const shmrt_dict_t *d, shmrt_ns_t timeout)
 {
+	if (unlikely(!d || !d->shm))
+		return -EINVAL;
 	struct shmrt_thread_rec *t = reader(d);
 	if (!t)
 		return -EUSERS;

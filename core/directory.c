@@ -102,7 +102,8 @@ int shmrt__object_open(struct shmrt_region *r, const char *name, uint32_t type,
 		       uint64_t size, int oflags, const shmrt_placement_t *pl,
 		       shmrt__obj_init_fn init, void *ctx, shmrt_object_info_t *info)
 {
-	if (!r || type == SHMRT_TYPE_NONE || ((oflags & SHMRT_O_CREATE) && size == 0))
+	if (!r || type == SHMRT_TYPE_NONE || ((oflags & SHMRT_O_CREATE) && size == 0) ||
+	    (oflags & ~(SHMRT_O_CREATE | SHMRT_O_EXCL)))
 		return -EINVAL;
 	int rc = shmrt__name_valid(name, SHMRT_OBJNAME_MAX);
 	if (rc)

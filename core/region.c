@@ -757,18 +757,20 @@ int shmrt_region_unlink_path(const char *path)
 
 void *shmrt_region_base(const shmrt_region_t *r)
 {
-	return r->pub.base;
+	return r ? r->pub.base : NULL;
 }
 size_t shmrt_region_size(const shmrt_region_t *r)
 {
-	return r->pub.size;
+	return r ? r->pub.size : 0;
 }
 const char *shmrt_region_name(const shmrt_region_t *r)
 {
-	return r->geo.name;
+	return r ? r->geo.name : NULL;
 }
 int shmrt_region_fd(const shmrt_region_t *r)
 {
+	if (!r)
+		return -EINVAL;
 	return r->fd;
 }
 

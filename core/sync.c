@@ -244,6 +244,8 @@ int shmrt_sem_release(const shmrt_sem_t *s, uint32_t n)
 
 uint32_t shmrt_sem_value(const shmrt_sem_t *s)
 {
+	if (!s || !s->shm)
+		return 0;
 	/* Relaxed: a snapshot for the caller, stale once returned; it orders nothing. */
 	return load_relaxed(&((struct word_shm *)s->shm)->word);
 }
@@ -261,6 +263,8 @@ int shmrt_event_open(shmrt_region_t *r, const char *name, int oflags, shmrt_even
 
 void shmrt_event_set(const shmrt_event_t *e)
 {
+	if (!e || !e->shm)
+		return;
 	struct word_shm *w = e->shm;
 	/* R2: release, pairs with A2 and W0 of the sleepers: what the setter did is
 	 * visible to whoever sees the flag. */
@@ -270,6 +274,8 @@ void shmrt_event_set(const shmrt_event_t *e)
 
 void shmrt_event_clear(const shmrt_event_t *e)
 {
+	if (!e || !e->shm)
+		return;
 	/* R2: release, as set's: whoever sees the flag clear (A2) sees what the
 	 * clearer did before. */
 	store_release(&((struct word_shm *)e->shm)->word, 0);
@@ -277,6 +283,8 @@ void shmrt_event_clear(const shmrt_event_t *e)
 
 int shmrt_event_is_set(const shmrt_event_t *e)
 {
+	if (!e || !e->shm)
+		return -EINVAL;
 	/* A2: acquire, pairs with R2: a set flag brings what the setter did. */
 	return load_acquire(&((struct word_shm *)e->shm)->word) != 0;
 }
@@ -346,6 +354,8 @@ int shmrt_cond_wait_for(const shmrt_cond_t *c, const shmrt_lock_t *l, int (*pred
 
 void shmrt_cond_notify(const shmrt_cond_t *c, int n)
 {
+	if (!c || !c->shm)
+		return;
 	struct word_shm *w = c->shm;
 	/* R3: acq_rel RMW; its release pairs with A3 and W0 of the sleepers: what the
 	 * notifier did before is visible to a waiter that sees the sequence move. */
@@ -393,6 +403,8 @@ int shmrt_barrier_open(shmrt_region_t *r, const char *name, int oflags, uint32_t
 
 void shmrt_barrier_close(shmrt_barrier_t *b)
 {
+	if (!b)
+		return;
 	struct barrier_shm *s = b->shm;
 	uint32_t g = b->gen;
 	/* R5: acq_rel CAS: clears our membership only if the slot still holds our
@@ -495,11 +507,15 @@ int shmrt_barrier_wait(shmrt_barrier_t *h, shmrt_ns_t timeout, uint32_t *index)
 
 void shmrt_barrier_abort(shmrt_barrier_t *h)
 {
+	if (!h || !h->shm)
+		return;
 	barrier_break(h->shm);
 }
 
 void shmrt_barrier_reset(shmrt_barrier_t *h)
 {
+	if (!h || !h->shm)
+		return;
 	struct barrier_shm *b = h->shm;
 	/* A4: acquire, pairs with R4: a first guess that the CAS below checks. */
 	uint64_t s = load_acquire(&b->state);
@@ -519,11 +535,15 @@ void shmrt_barrier_reset(shmrt_barrier_t *h)
 
 int shmrt_barrier_broken(const shmrt_barrier_t *h)
 {
+	if (!h || !h->shm)
+		return -EINVAL;
 	return load_acquire(&((struct barrier_shm *)h->shm)->broken) != 0; /* A6 */
 }
 
 uint32_t shmrt_barrier_n_waiting(const shmrt_barrier_t *h)
 {
+	if (!h || !h->shm)
+		return 0;
 	/* A4: acquire, pairs with R4; a snapshot for the caller (Python's n_waiting),
 	 * stale once returned: nothing here reads by it. */
 	return (uint32_t)load_acquire(&((struct barrier_shm *)h->shm)->state);

@@ -375,6 +375,8 @@ int shmrt_counter_open(shmrt_region_t *r, const char *name, int oflags, shmrt_co
 
 void shmrt_counter_add(const shmrt_counter_t *c, int64_t x)
 {
+	if (unlikely(!c || !c->stripes))
+		return;
 	uint32_t rec = shmrt__thread_rec((struct shmrt_region *)c->region);
 	if (likely(rec < c->nrec)) {
 		int64_t *s = &c->stripes[(size_t)rec * 8];
@@ -406,6 +408,8 @@ unsigned shmrt_current_cpu(void)
 
 int64_t shmrt_counter_read(const shmrt_counter_t *c)
 {
+	if (!c || !c->stripes)
+		return 0;
 	int64_t sum = 0;
 	/* Relaxed: a racy sum (shmrt/value.h: not a snapshot); each stripe's own
 	 * value is read whole, and nothing else is read by what it says. */

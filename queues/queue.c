@@ -45,7 +45,7 @@ static int queue_open(shmrt_region_t *r, const char *name, int oflags, uint32_t 
 		      uint32_t max_msg, uint32_t joinable, shmrt_queue_t *out)
 {
 	uint32_t mode = (uint32_t)oflags & (SHMRT_QUEUE_SP | SHMRT_QUEUE_SC);
-	oflags &= ~(SHMRT_QUEUE_SP | SHMRT_QUEUE_SC);
+	oflags &= ~(SHMRT_QUEUE_SP | SHMRT_QUEUE_SC); /* shmrt__object_open checks the rest */
 	if (!r || !out || capacity == 0 || capacity > (1u << 24) || max_msg > (16u << 20))
 		return -EINVAL;
 	uint32_t n = 2;
@@ -134,6 +134,8 @@ int shmrt_queue_join(const shmrt_queue_t *q, shmrt_ns_t timeout)
 
 void shmrt_queue_close(const shmrt_queue_t *q)
 {
+	if (!q || !q->shm)
+		return;
 	struct qhdr *h = H(q);
 	/* R9: release, pairs with every acquire load of closed: what the closer did
 	 * before the close is visible to whoever sees it. */
@@ -147,11 +149,15 @@ void shmrt_queue_close(const shmrt_queue_t *q)
 
 int shmrt_queue_closed(const shmrt_queue_t *q)
 {
+	if (!q || !q->shm)
+		return -EINVAL;
 	return load_acquire(&H(q)->closed) != 0; /* pairs with R9 */
 }
 
 uint32_t shmrt_queue_size(const shmrt_queue_t *q)
 {
+	if (!q || !q->shm)
+		return 0;
 	/* Relaxed: a racy snapshot by contract (shmrt/queue.h). */
 	struct qhdr *h = H(q);
 	unsigned c = load_relaxed(&h->ring.c_head);
@@ -163,11 +169,15 @@ uint32_t shmrt_queue_size(const shmrt_queue_t *q)
 
 int shmrt_queue_empty(const shmrt_queue_t *q)
 {
+	if (!q || !q->shm)
+		return -EINVAL;
 	return shmrt_queue_size(q) == 0;
 }
 
 int shmrt_queue_full(const shmrt_queue_t *q)
 {
+	if (!q || !q->shm)
+		return -EINVAL;
 	/* Relaxed: a racy snapshot by contract. */
 	struct qhdr *h = H(q);
 	unsigned c = load_relaxed(&h->ring.c_head);
@@ -176,5 +186,7 @@ int shmrt_queue_full(const shmrt_queue_t *q)
 
 uint32_t shmrt_queue_capacity(const shmrt_queue_t *q)
 {
+	if (!q || !q->shm)
+		return 0;
 	return q->mask;
 }

@@ -420,9 +420,28 @@ int shmrt_queue_reserve(const shmrt_queue_t *q, shmrt_queue_res_t *res, shmrt_ns
 	return 0;
 }
 
+/*
+ * Whether res is the reservation the calling thread holds on q: its thread record says
+ * "enqueue in progress on q" with exactly this one ticket, and the data pointer is that
+ * ticket's slot. A zeroed reservation, one committed or aborted already, one of another
+ * thread or queue, or a ticket never reserved fails it, before anything changes.
+ * Relaxed: our own record's words.
+ */
+static int res_live(const shmrt_queue_t *q, const shmrt_queue_res_t *res)
+{
+	struct shmrt_region *R = region_of(q);
+	uint32_t rec = shmrt__thread_rec(R);
+	if (rec == REC_NONE)
+		return 0;
+	struct shmrt_thread_rec *t = &R->threads[rec];
+	return load_relaxed(&t->module[TW_QUEUE_PUT]) == (q->off | 1) &&
+	       load_relaxed(&t->module[TW_QUEUE_TICKET]) == ((uint64_t)res->ticket | TICKET_VALID) &&
+	       res->data == (char *)slot_at(q, res->ticket) + SLOT_HDR;
+}
+
 int shmrt_queue_commit(const shmrt_queue_t *q, const shmrt_queue_res_t *res, size_t len)
 {
-	if (!q || !q->shm || !res)
+	if (!q || !q->shm || !res || !res_live(q, res))
 		return -EINVAL;
 	if (len > q->max_msg)
 		return -EMSGSIZE; /* the reservation stays: commit a fitting length or abort */
@@ -436,7 +455,7 @@ int shmrt_queue_commit(const shmrt_queue_t *q, const shmrt_queue_res_t *res, siz
 
 int shmrt_queue_abort(const shmrt_queue_t *q, const shmrt_queue_res_t *res)
 {
-	if (!q || !q->shm || !res)
+	if (!q || !q->shm || !res || !res_live(q, res))
 		return -EINVAL;
 	/* R3 (a hole): release, as every change of a state; a hole carries no payload. */
 	store_release(&slot_at(q, res->ticket)->state, (uint64_t)res->ticket | ST_HOLE);

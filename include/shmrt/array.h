@@ -92,7 +92,9 @@ SHMRT_API int shmrt_array_fetch(const shmrt_array_t *a, uint64_t i, shmrt_vop_t 
 /*
  * In-place kernels: begin_write locks the stripes of [off, off+count) and opens their
  * seqlocks; *ptr gets the elements' address. Write through it, then end_write with
- * the same range publishes the change (readers see all of it or retry). 0, -EINVAL.
+ * the same range publishes the change (readers see all of it or retry), from the same
+ * thread. 0, -EINVAL (end_write: a range this thread did not open with begin_write:
+ * nothing changes).
  */
 SHMRT_API int shmrt_array_begin_write(const shmrt_array_t *a, uint64_t off, uint64_t count,
 				      void **ptr);

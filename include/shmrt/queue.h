@@ -100,7 +100,9 @@ SHMRT_API int shmrt_queue_get_burst(const shmrt_queue_t *q, void *const *bufs, s
 
 /* Zero-copy producing: reserve a slot, write up to max_msg bytes at res->data, then
  * commit the length (or abort, which leaves a hole consumers skip). A reservation
- * must be committed or aborted by the thread that made it. */
+ * must be committed or aborted by the thread that made it, once: commit and abort
+ * return -EINVAL, and change nothing, for anything else (a zeroed or copied-and-altered
+ * reservation, one already committed or aborted, another thread's or queue's). */
 typedef struct shmrt_queue_res {
 	void *data;
 	uint32_t ticket;

@@ -47,6 +47,7 @@ static void check_all_free(shmrt_region_t *r)
 	if (rc)
 		fail_msg("arena check: %s", c.why);
 	assert_int_equal(c.small_free, c.small_total);
+	assert_int_equal(c.small_allocated, 0);
 	assert_int_equal(c.large_pages, 0);
 }
 
@@ -180,6 +181,19 @@ static void t_bad_frees(void **s)
 	assert_int_equal(shmrt_alloc(r, 0, &a), -EINVAL);
 	assert_int_equal(shmrt_alloc(r, 1ull << 40, &a), -ENOMEM);
 	assert_int_equal(shmrt_free(r, b), 0);
+	/* A block never allocated (the next one of a's span), and a double free, of a
+	 * small block and of a large one: refused, and nothing handed out twice. */
+	shmrt_off_t c, d;
+	assert_int_equal(shmrt_free(r, a + 112), -EINVAL);
+	assert_int_equal(shmrt_free(r, a), 0);
+	assert_int_equal(shmrt_free(r, a), -EINVAL);
+	assert_int_equal(shmrt_free(r, b), -EINVAL);
+	assert_int_equal(shmrt_alloc(r, 100, &c), 0);
+	assert_int_equal(shmrt_alloc(r, 100, &d), 0);
+	assert_int_not_equal(c, d);
+	assert_int_equal(shmrt_free(r, c), 0);
+	assert_int_equal(shmrt_free(r, d), 0);
+	check_all_free(r);
 	shmrt_region_close(r);
 }
 

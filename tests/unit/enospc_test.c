@@ -2,8 +2,10 @@
  * Out of shared memory is an error code, never SIGBUS. A child enters a private
  * mount namespace, mounts an 8 MiB tmpfs (as Docker's small /dev/shm would be),
  * and creates regions there (file backing):
- *  - one whose metadata alone does not fit: creation fails with -ENOSPC and leaves
- *    no file behind;
+ *  - one whose fixed metadata alone does not fit (the caches of 65536 threads): creation
+ *    fails with -ENOSPC and leaves no file behind;
+ *  - a sparse 64 GiB one: created, since its page map and block states are committed
+ *    as they are used, not at creation, and its metadata takes under 2 MiB;
  *  - one larger than the mount (sparse): allocations succeed until the pages cannot
  *    be committed, then fail with -ENOSPC; every block handed out can be written in
  *    full (a SIGBUS would kill the child and fail the test); after freeing, the
@@ -42,15 +44,31 @@ static int child(void *arg)
 	o.backing = SHMRT_BACKING_FILE;
 	shmrt_region_t *r;
 
-	/* 1. Metadata of a 16 GiB arena (its page map alone is 32 MiB) cannot fit. */
+	/* 1. Fixed metadata that cannot fit: 65536 thread caches of 1.2 KiB. */
 	snprintf(path, sizeof(path), "%s/huge", dir);
 	o.size = 16ull << 30;
+	o.max_threads = 65536;
 	int rc = shmrt_region_open(path, SHMRT_O_CREATE | SHMRT_O_EXCL, &o, &r);
+	o.max_threads = 0;
 	struct stat st;
 	if (rc != -ENOSPC)
 		return 2;
 	if (stat(path, &st) == 0)
 		return 3; /* a failed creation leaves nothing */
+
+	/* 1b. A 64 GiB region: its page map would be 128 MiB and its block states 4 GiB,
+	 * if they were committed at creation. */
+	snprintf(path, sizeof(path), "%s/sparse64g", dir);
+	o.size = 64ull << 30;
+	if (shmrt_region_open(path, SHMRT_O_CREATE | SHMRT_O_EXCL, &o, &r))
+		return 9;
+	if (stat(path, &st) || (uint64_t)st.st_blocks * 512 > (2u << 20))
+		return 10;
+	shmrt_off_t small_off;
+	if (shmrt_alloc(r, 64, &small_off) || shmrt_free(r, small_off))
+		return 11;
+	shmrt_region_close(r);
+	unlink(path);
 
 	/* 2. A sparse 64 MiB region on an 8 MiB mount. */
 	snprintf(path, sizeof(path), "%s/sparse", dir);

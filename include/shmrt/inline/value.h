@@ -39,10 +39,12 @@ extern "C" {
 enum { SHMRT__R_I8 = 1, SHMRT__R_U8, SHMRT__R_I16, SHMRT__R_U16, SHMRT__R_I32, SHMRT__R_U32,
        SHMRT__R_I64, SHMRT__R_U64, SHMRT__R_F32, SHMRT__R_F64, SHMRT__R_BOOL };
 
+/* One predictable branch: a NULL or never-opened handle (repr 0) is -EINVAL, a Value
+ * of another storage class -EPROTOTYPE. */
 #define SHMRT__VCHECK(v, r)                                                             \
 	do {                                                                            \
-		if (__builtin_expect((v)->repr != (r), 0))                              \
-			return -EPROTOTYPE;                                             \
+		if (__builtin_expect(!(v) || (v)->repr != (r), 0))                      \
+			return !(v) || !(v)->repr ? -EINVAL : -EPROTOTYPE;              \
 	} while (0)
 
 #define SHMRT__TYPED(name, T, R)                                                        \
