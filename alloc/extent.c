@@ -170,13 +170,18 @@ int shmrt__ext_alloc(shmrt_arena_t *a, uint32_t npages, uint64_t head_word,
 		return rc;
 
 	uint32_t p = 0, run = 0;
-	int found = 0;
+	int found = 0, rebuilt = 0;
 	while (p < a->npages) {
 		uint64_t e = map_get(a, p);
 		uint32_t n = map_n(e);
 		if (unlikely(!(e & MAP_HEAD) || n == 0 || (uint64_t)p + n > a->npages)) {
 			/* A torn map without a dead holder is a bug or a corrupted region;
-			 * rebuild rather than walk garbage. */
+			 * rebuild rather than walk garbage, once (a map still torn after
+			 * its rebuild is being damaged as we go). */
+			if (rebuilt++) {
+				shmrt__pmutex_unlock(&a->h->ext_lock);
+				return -EBADMSG;
+			}
 			rebuild(a);
 			p = 0;
 			continue;

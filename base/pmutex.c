@@ -65,6 +65,35 @@ static inline uint32_t *word_of(shmrt_pmutex_t *pm)
 	return (uint32_t *)(void *)&pm->m.__data.__lock;
 }
 
+/*
+ * glibc's kind word of the three mutexes shmrt makes (robust, process-shared: normal,
+ * error-checking, recursive), learnt once from mutexes made the same way. A shared
+ * mutex whose kind is anything else was damaged: glibc would treat its word by another
+ * protocol (a private or non-robust one), and a lock could wait for ever.
+ */
+static int kinds[3];
+static pthread_once_t kinds_once = PTHREAD_ONCE_INIT;
+
+static void learn_kinds(void)
+{
+	const int types[3] = { PTHREAD_MUTEX_NORMAL, PTHREAD_MUTEX_ERRORCHECK,
+			       PTHREAD_MUTEX_RECURSIVE };
+	for (int i = 0; i < 3; i++) {
+		shmrt_pmutex_t m;
+		if (shmrt__pmutex_init_type(&m, types[i]) == 0)
+			kinds[i] = m.m.__data.__kind;
+		pthread_mutex_destroy(&m.m);
+	}
+}
+
+static int kind_ok(shmrt_pmutex_t *pm)
+{
+	pthread_once(&kinds_once, learn_kinds);
+	/* Relaxed: the kind never changes after init (a change is damage). */
+	int k = load_relaxed(&pm->m.__data.__kind);
+	return k == kinds[0] || k == kinds[1] || k == kinds[2];
+}
+
 /* What a waiter makes of the word w and identity tag (file comment). */
 enum { GENUINE, NO_HOLDER, MAYBE, UNKNOWN };
 
@@ -91,6 +120,8 @@ static void take_over(shmrt_pmutex_t *pm, uint32_t w)
 
 int shmrt__pmutex_acquire(shmrt_pmutex_t *pm, int fd, uint64_t deadline)
 {
+	if (unlikely(!kind_ok(pm)))
+		return -ENOTRECOVERABLE;
 	int rc = pthread_mutex_trylock(&pm->m);
 	uint32_t seen_w = 0;
 	uint64_t seen_tag = 0, seen_since = 0;

@@ -52,9 +52,10 @@ int shmrt__pmutex_init(shmrt_pmutex_t *m);
  * once). Returns 0; -EOWNERDEAD: acquired, the previous owner died (or the lock word
  * named a thread that could not hold it), the caller must repair and call
  * shmrt__pmutex_consistent() (or release, making m unrecoverable); -EAGAIN (try once,
- * busy); -ETIMEDOUT; -ENOTRECOVERABLE: a previous recovery was abandoned, or the word
- * names an owner /proc cannot judge (another pid namespace) for a second; -EDEADLK
- * (error-checking kinds).
+ * busy); -ETIMEDOUT; -ENOTRECOVERABLE: a previous recovery was abandoned, the mutex's
+ * kind was damaged (glibc would run it by another protocol), or the word names an owner
+ * /proc cannot judge (another pid namespace) for a second; -EDEADLK (error-checking
+ * kinds).
  */
 int shmrt__pmutex_acquire(shmrt_pmutex_t *m, int fd, uint64_t deadline);
 

@@ -165,8 +165,10 @@ int shmrt_array_open(shmrt_region_t *r, const char *name, int type, uint64_t n, 
 /* ---- stripes ----------------------------------------------------------------------- */
 
 /* The stripe's writer died (we hold its lock after EOWNERDEAD): if it died between
- * write_begin and write_end, the data is torn. */
-static void stripe_after_death(struct stripe *st)
+ * write_begin and write_end, the data is torn. Also for a stripe found odd by a
+ * thread that took its lock with no writer inside (damage: only a writer, holding the
+ * lock, makes it odd). */
+static void stripe_seal(struct stripe *st)
 {
 	/* Relaxed: we hold the stripe lock, as every writer of the sequence does. */
 	unsigned s = load_relaxed(&st->seq.sequence);
@@ -179,6 +181,11 @@ static void stripe_after_death(struct stripe *st)
 		 * x86-64, which keeps stores in order; not on arm64.) */
 		store_release(&st->seq.sequence, s + 1);
 	}
+}
+
+static void stripe_after_death(struct stripe *st)
+{
+	stripe_seal(st);
 	shmrt__pmutex_consistent(&st->lock);
 }
 
@@ -216,10 +223,14 @@ static int stripe_begin(const shmrt_array_t *a, struct stripe *st, unsigned *ver
 			 * answers (a 1 ms wait, so a live writer is not hurried). */
 			int e = shmrt__pmutex_acquire(&st->lock, fd_of(a), mono_ns() + 1000000);
 			if (e == 0 || e == -EOWNERDEAD) {
+				/* No writer inside (we hold its lock), or a dead one: a stripe
+				 * still odd is torn (death) or damaged, and sealed as torn. */
 				if (e == -EOWNERDEAD)
 					stripe_after_death(st);
+				else
+					stripe_seal(st);
 				shmrt__pmutex_unlock(&st->lock);
-				if (e == -EOWNERDEAD && load_acquire(&st->torn)) /* A1 */
+				if (load_acquire(&st->torn)) /* A1 */
 					return -EUCLEAN;
 			} else if (e == -ENOTRECOVERABLE) {
 				return -ENOTRECOVERABLE;

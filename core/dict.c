@@ -116,8 +116,7 @@ int shmrt_dict_open(shmrt_region_t *region, const char *name, int oflags,
 	uint64_t *tables = (uint64_t *)(void *)((char *)h + h->tables_rel);
 	for (uint32_t p = 0; p < h->nparts; p++) {
 		uint64_t t = load_acquire(&tables[p]); /* A2: pairs with R3 */
-		if (t < r->geo.arena_off || t > r->pub.size - sizeof(struct dict_table) ||
-		    ((struct dict_table *)at(r, t))->magic != TABLE_MAGIC)
+		if (!table_ok(r, t))
 			return -EBADMSG;
 	}
 	if ((opts && opts->max_key && opts->max_key > h->max_key) ||
@@ -149,14 +148,20 @@ int shmrt_dict_get(const shmrt_dict_t *d, const void *key, size_t klen, void *bu
 	struct dict_node *n = find(RG(d), table_of(d, part_of(d, hash)), hash, key, klen, &link,
 				   &rc);
 	if (n) {
-		if (n->vlen > cap) {
+		/* One read of the length, checked against the region and used: a node is
+		 * immutable, but a damaged region is not. */
+		uint32_t vl = n->vlen;
+		if (unlikely(value_end(n, vl) > RG(d)->pub.base + RG(d)->pub.size)) {
+			rc = -EBADMSG;
+		} else if (vl > cap) {
 			rc = -EMSGSIZE;
+			*vlen = vl;
 		} else {
-			if (n->vlen)
-				memcpy(buf, node_val(n), n->vlen);
+			if (vl)
+				memcpy(buf, node_val(n), vl);
 			rc = 0;
+			*vlen = vl;
 		}
-		*vlen = n->vlen;
 	}
 	shmrt__rcu_unlock(t);
 	return rc;
@@ -212,8 +217,11 @@ int shmrt_dict_get_ref(const shmrt_dict_t *d, const void *key, size_t klen, cons
 				   &rc);
 	if (!n)
 		return rc;
+	uint32_t vl = n->vlen; /* one read, checked and returned (as in get) */
+	if (value_end(n, vl) > RG(d)->pub.base + RG(d)->pub.size)
+		return -EBADMSG;
 	*val = node_val(n);
-	*vlen = n->vlen;
+	*vlen = vl;
 	return 0;
 }
 
@@ -238,15 +246,23 @@ int shmrt_dict_iterate(const shmrt_dict_t *d, shmrt_dict_iter_fn fn, void *ctx)
 	for (uint32_t p = 0; p < d->nparts; p++) {
 		shmrt__rcu_lock(r, t);
 		struct dict_table *tab = table_of(d, p);
+		if (!tab) {
+			shmrt__rcu_unlock(t);
+			return -EBADMSG;
+		}
 		for (uint64_t b = 0; b <= tab->mask; b++) {
+			uint32_t steps = 0;
 			/* A1 */
 			for (uint64_t o = load_acquire(&tab->buckets[b]); o;) {
-				if (o > r->pub.size - sizeof(struct dict_node)) {
+				struct dict_node *n = at(r, o);
+				uint32_t kl, vl;
+				if (!node_ok(r, o) || steps++ > MAX_CHAIN || (kl = n->klen) > d->max_key ||
+				    (vl = n->vlen) > d->max_value ||
+				    o + sizeof(*n) + round8(kl) + vl > r->pub.size) {
 					shmrt__rcu_unlock(t);
 					return -EBADMSG;
 				}
-				struct dict_node *n = at(r, o);
-				int rc = fn(n->kv, n->klen, node_val(n), n->vlen, ctx);
+				int rc = fn(n->kv, kl, n->kv + round8(kl), vl, ctx);
 				if (rc) {
 					shmrt__rcu_unlock(t);
 					return rc;
@@ -282,7 +298,7 @@ int shmrt_dict_stats(const shmrt_dict_t *d, shmrt_dict_stats_t *st)
 		st->reclaimed += load_relaxed(&pt->reclaimed);
 		st->recoveries += load_relaxed(&pt->recoveries);
 		uint64_t toff = load_acquire(&d->tables[p]); /* A2: pairs with R3 */
-		if (toff <= r->pub.size - sizeof(struct dict_table))
+		if (table_ok(r, toff))
 			st->buckets += ((struct dict_table *)at(r, toff))->mask + 1;
 	}
 	if (t)

@@ -164,6 +164,12 @@ static inline uint64_t table_bytes(uint64_t nbuckets)
 	return sizeof(struct dict_table) + 8 * nbuckets;
 }
 
+/* Where a value of vl bytes in node n would end (for a bound check against the region). */
+static inline const char *value_end(const struct dict_node *n, uint32_t vl)
+{
+	return n->kv + round8(n->klen) + vl;
+}
+
 static inline const char *node_val(const struct dict_node *n)
 {
 	return n->kv + round8(n->klen);
@@ -202,6 +208,34 @@ static inline uint32_t part_of(const shmrt_dict_t *d, uint64_t hash)
 	return (uint32_t)(hash >> PART_BIT) & (d->nparts - 1);
 }
 
+/*
+ * Everything a reader or writer follows is checked before it is dereferenced (a
+ * damaged region may hold anything: docs/DESIGN.md, "Damage"): a table's offset and
+ * header before its buckets, a node's offset before its words, a node's key and value
+ * before they are compared or copied. A bad one is -EBADMSG; repair and reclamation
+ * end their walk there (what lies beyond leaks; nothing is read out of bounds).
+ */
+static inline bool node_ok(struct shmrt_region *r, uint64_t off)
+{
+	return off >= r->geo.arena_off && off <= r->pub.size - sizeof(struct dict_node) &&
+	       !(off & 7);
+}
+
+/* Whether the node at off (node_ok) holds its key and value inside the region. */
+static inline bool node_fits(struct shmrt_region *r, uint64_t off, const struct dict_node *n)
+{
+	return off + sizeof(struct dict_node) + round8(n->klen) + (uint64_t)n->vlen <= r->pub.size;
+}
+
+static inline bool table_ok(struct shmrt_region *r, uint64_t off)
+{
+	if (off < r->geo.arena_off || off > r->pub.size - sizeof(struct dict_table) || (off & 7))
+		return false;
+	struct dict_table *t = at(r, off);
+	return t->magic == TABLE_MAGIC && t->mask < (1ull << MAX_BUCKETS_LOG) &&
+	       !(t->mask & (t->mask + 1)) && off + table_bytes(t->mask + 1) <= r->pub.size;
+}
+
 /* ---- lookup (readers and writers) ------------------------------------------------- */
 
 /*
@@ -212,18 +246,27 @@ static inline uint32_t part_of(const shmrt_dict_t *d, uint64_t hash)
 static inline struct dict_node *find(struct shmrt_region *r, struct dict_table *t, uint64_t hash,
 			      const void *key, size_t klen, uint64_t **link, int *err)
 {
+	if (unlikely(!t)) { /* a damaged table (table_of) */
+		*err = -EBADMSG;
+		return NULL;
+	}
 	uint64_t *l = &t->buckets[hash & t->mask];
 	*link = l;
 	/* A1: acquire; pairs with R1/R2 (a node's contents are visible before the
 	 * offset that publishes it). */
 	uint64_t off = load_acquire(l);
 	for (uint32_t steps = 0; off; steps++) {
-		if (unlikely(off > r->pub.size - sizeof(struct dict_node) || steps > MAX_CHAIN)) {
+		if (unlikely(off > r->pub.size - sizeof(struct dict_node) ||
+			     r->pub.size - sizeof(struct dict_node) - off < klen || steps > MAX_CHAIN)) {
 			*err = -EBADMSG;
 			return NULL;
 		}
 		struct dict_node *n = at(r, off);
 		if (n->hash == hash && n->klen == klen && !memcmp(n->kv, key, klen)) {
+			if (unlikely(!node_fits(r, off, n))) {
+				*err = -EBADMSG; /* its value would lie past the region */
+				return NULL;
+			}
 			*link = l;
 			return n;
 		}
@@ -234,31 +277,13 @@ static inline struct dict_node *find(struct shmrt_region *r, struct dict_table *
 	return NULL;
 }
 
+/* Partition p's current table, or NULL if its offset or header is damaged. */
 static inline struct dict_table *table_of(const shmrt_dict_t *d, uint32_t p)
 {
 	/* A2: acquire; pairs with R3 (a table and every node in it are complete before
 	 * the table is published). */
-	return at(RG(d), load_acquire(&d->tables[p]));
-}
-
-/*
- * Repair and reclamation walk what a dead writer (or a corrupted region) left: every
- * offset is checked before it is followed, and a bad one ends the walk (what lies
- * beyond leaks; nothing is read out of bounds).
- */
-static inline bool node_ok(struct shmrt_region *r, uint64_t off)
-{
-	return off >= r->geo.arena_off && off <= r->pub.size - sizeof(struct dict_node) &&
-	       !(off & 7);
-}
-
-static inline bool table_ok(struct shmrt_region *r, uint64_t off)
-{
-	if (off < r->geo.arena_off || off > r->pub.size - sizeof(struct dict_table) || (off & 7))
-		return false;
-	struct dict_table *t = at(r, off);
-	return t->magic == TABLE_MAGIC && t->mask < (1ull << MAX_BUCKETS_LOG) &&
-	       !(t->mask & (t->mask + 1)) && off + table_bytes(t->mask + 1) <= r->pub.size;
+	uint64_t off = load_acquire(&d->tables[p]);
+	return likely(table_ok(RG(d), off)) ? at(RG(d), off) : NULL;
 }
 
 /* The calling thread's record, for a read section (NULL: none free). */

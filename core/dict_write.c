@@ -120,6 +120,10 @@ static void poll_reclaim(struct wctx *w, int check_live)
 	pt->since_poll = 0;
 	if (!pt->limbo)
 		return;
+	if (!node_ok(w->r, pt->limbo)) {
+		pt->limbo = 0; /* damaged: what it held leaks */
+		return;
+	}
 	struct limbo *head = at(w->r, pt->limbo);
 	uint64_t want = (head->repoch >> 1) + 1;
 	(void)shmrt__rcu_advance(w->r);
@@ -128,7 +132,12 @@ static void poll_reclaim(struct wctx *w, int check_live)
 	if (dead)
 		(void)shmrt__gc(w->r);
 	uint64_t *link = &pt->limbo;
+	uint32_t steps = 0;
 	while (*link) {
+		if (!node_ok(w->r, *link) || steps++ > MAX_CHAIN) {
+			*link = 0; /* damaged: the rest of the list leaks, nothing is followed */
+			return;
+		}
 		struct limbo *e = at(w->r, *link);
 		if ((e->repoch >> 1) < min)
 			break;
@@ -224,6 +233,8 @@ static int swap_table(struct wctx *w, uint64_t nbuckets, int copy)
 {
 	struct dict_part *pt = w->pt;
 	uint64_t old_off = w->d->tables[w->p], off;
+	if (!table_ok(w->r, old_off))
+		return -EBADMSG;
 	struct dict_table *old = at(w->r, old_off);
 	pt->j_b = old_off;
 	pt->j_a = pt->j_c = 0;
@@ -241,10 +252,15 @@ static int swap_table(struct wctx *w, uint64_t nbuckets, int copy)
 	pt->j_a = off; /* the table is private: plain stores until R3 */
 	uint64_t nodes = 0, count = 0;
 	for (uint64_t b = 0; copy && b <= old->mask; b++) {
+		uint32_t steps = 0;
 		for (uint64_t o = old->buckets[b]; o; o = ((struct dict_node *)at(w->r, o))->next) {
 			struct dict_node *src = at(w->r, o);
-			uint64_t sz = node_bytes(src), c;
-			rc = alloc_block(w, sz, &c);
+			uint64_t sz = 0, c;
+			if (!node_ok(w->r, o) || steps++ > MAX_CHAIN || !node_fits(w->r, o, src) ||
+			    src->klen > w->d->max_key || src->vlen > w->d->max_value)
+				rc = -EBADMSG; /* a damaged chain: keep the old table */
+			else
+				rc = alloc_block(w, sz = node_bytes(src), &c);
 			if (rc) {
 				free_table_nodes(w, t);
 				pt->j_a = 0;
@@ -279,12 +295,15 @@ static int swap_table(struct wctx *w, uint64_t nbuckets, int copy)
 
 static void maybe_resize(struct wctx *w)
 {
+	if (!table_ok(w->r, w->d->tables[w->p]))
+		return;
 	struct dict_table *t = at(w->r, w->d->tables[w->p]);
 	struct dict_hdr *h = w->d->shm;
 	uint64_t nb = t->mask + 1, n = w->pt->count;
 	if (n > nb && nb < (1ull << MAX_BUCKETS_LOG))
 		(void)swap_table(w, nb * 2, 1); /* on -ENOSPC: longer chains, still correct */
-	else if (nb > h->min_buckets && n < nb / 8)
+	else if (nb > h->min_buckets && n < nb / 8 && h->min_buckets &&
+		 !(h->min_buckets & (h->min_buckets - 1)))
 		(void)swap_table(w, nb / 2, 1);
 }
 
@@ -408,7 +427,8 @@ static int wbegin(const shmrt_dict_t *d, const void *key, size_t klen, struct wc
 	if (rc)
 		return rc;
 	rc = -ENOENT;
-	*n = find(w->r, at(w->r, d->tables[w->p]), *hash, key, klen, link, &rc);
+	uint64_t toff = d->tables[w->p]; /* under the partition lock: stable */
+	*n = find(w->r, table_ok(w->r, toff) ? at(w->r, toff) : NULL, *hash, key, klen, link, &rc);
 	if (!*n && rc == -EBADMSG) {
 		shmrt__pmutex_unlock(&w->pt->lock);
 		return rc;
@@ -551,8 +571,11 @@ int shmrt_dict_clear(const shmrt_dict_t *d)
 		int rc = shmrt__dict_wlock(d, p, &w);
 		if (rc)
 			return rc;
-		if (w.pt->count)
-			rc = swap_table(&w, h->min_buckets, 0);
+		uint32_t mb = h->min_buckets; /* shared: checked, as every word read here */
+		if (!mb || (mb & (mb - 1)) || mb > (1u << MAX_BUCKETS_LOG))
+			rc = -EBADMSG;
+		else if (w.pt->count)
+			rc = swap_table(&w, mb, 0);
 		wunlock(&w);
 		if (rc)
 			return rc;
@@ -563,7 +586,9 @@ int shmrt_dict_clear(const shmrt_dict_t *d)
 static int pending_before(struct wctx *w, uint64_t e)
 {
 	uint64_t last = 0;
-	for (uint64_t o = w->pt->limbo; o; o = ((struct limbo *)at(w->r, o))->rnext)
+	uint32_t steps = 0;
+	for (uint64_t o = w->pt->limbo; o && node_ok(w->r, o) && steps++ < MAX_CHAIN;
+	     o = ((struct limbo *)at(w->r, o))->rnext)
 		last = o;
 	return last && (((struct limbo *)at(w->r, last))->repoch >> 1) < e;
 }

@@ -27,7 +27,7 @@ static bool reserve_many(const shmrt_queue_t *q, unsigned want, unsigned *ticket
 			 unsigned *got, bool *held)
 {
 	struct ck_ring *ring = &H(q)->ring;
-	const unsigned mask = ring->mask;
+	const unsigned mask = q->mask; /* the handle's, checked at open: not the ring's copy */
 	/* Relaxed: a guess that the CAS (M1) checks. */
 	unsigned producer = load_relaxed(&ring->p_head);
 	/* c_head only grows, so a past value understates the room: safe. Relaxed: any
@@ -137,6 +137,10 @@ static int reserve_n(const shmrt_queue_t *q, unsigned want, unsigned *ticket, un
 	for (;;) {
 		if (load_acquire(&h->closed)) /* pairs with R9 */
 			return -EPIPE;
+		/* Every round that waits checks the deadline first: whatever the ring's words
+		 * say (a damaged region too), a timed put ends. */
+		if (deadline && mono_ns() >= deadline)
+			return -ETIMEDOUT;
 		/* Relaxed: published by R1 below. */
 		store_relaxed(&t->module[TW_QUEUE_TICKET], 0);
 		/* R1: release, before the reserving CAS (M1, a full barrier): a scanner that
@@ -234,6 +238,13 @@ static void publish_n(const shmrt_queue_t *q, unsigned t, unsigned n)
 		pt = load_relaxed(&h->ring.p_tail);
 		if ((where = turn(pt, t, n)) >= 0)
 			break;
+		/* p_tail never lags our ticket by more than a ring (it was within a ring of
+		 * p_head when we reserved): more is damage. Our slots stay committed for a
+		 * repair to publish; we stop waiting, and clear our mark below. */
+		if (t - pt > q->mask + 1) {
+			where = 1;
+			break;
+		}
 		uint64_t now = mono_ns();
 		if (!check_at) {
 			check_at = now + sleep_slice_ns();

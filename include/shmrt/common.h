@@ -7,6 +7,13 @@
  *  - Timeouts are int64_t nanoseconds: 0 = try once, negative = wait forever.
  *  - Everything stored in shared memory is addressed by shmrt_off_t, an offset from
  *    the region's base: every process maps a region at its own address.
+ *  - A NULL handle, or a zeroed one (never opened, or whose open failed), is refused:
+ *    calls that return 0 or a negative errno return -EINVAL, calls that return a count
+ *    or a flag return 0 (or -EINVAL for a flag), and calls that return nothing do
+ *    nothing. The inline fast paths included.
+ *  - Calls that take something back from the caller (free, commit, abort, release,
+ *    end_write, unlock) check that it is the caller's to give back: anything else is
+ *    -EINVAL (or -EPERM for a lock), and nothing changes.
  */
 #ifndef SHMRT_COMMON_H
 #define SHMRT_COMMON_H

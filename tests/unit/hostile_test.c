@@ -201,6 +201,21 @@ static int create_as_nobody(void *arg)
 	return shmrt_region_open(NAME, SHMRT_O_CREATE | SHMRT_O_EXCL, &o, &r) ? 2 : 0;
 }
 
+/* Another user's plain file under a name: created by a child as nobody. */
+static int plain_file_as_nobody(void *arg)
+{
+	int mode = (int)(intptr_t)arg;
+	if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
+		return 1;
+	char path[256];
+	snprintf(path, sizeof(path), "/dev/shm/%s", NAME);
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL, mode);
+	if (fd < 0 || fchmod(fd, (mode_t)mode) || write(fd, "not a region", 12) != 12)
+		return 2;
+	close(fd);
+	return 0;
+}
+
 static void t_squatted_name(void **s)
 {
 	(void)s;
@@ -232,6 +247,18 @@ static void t_squatted_name(void **s)
 	/* Inspection is allowed (the CLI lists every region), never attachment. */
 	assert_int_equal(shmrt_region_open(NAME, SHMRT_O_NOATTACH, NULL, &r), 0);
 	shmrt_region_close(r);
+	/* Another user's plain file: a permanent error at once, not -EAGAIN after
+	 * retries, whether we may open it (-EPERM: not ours) or not (-EACCES). */
+	const int modes[] = { 0666, 0600 };
+	for (int i = 0; i < 2; i++) {
+		NAME = tu_name("plain");
+		pid = tu_fork(plain_file_as_nobody, (void *)(intptr_t)modes[i]);
+		assert_int_equal(tu_wait(pid, 10000), 0);
+		int rc = shmrt_region_open(NAME, SHMRT_O_CREATE, NULL, &r);
+		/* root opens anything: then the owner check says so */
+		assert_true(rc == -EPERM || rc == -EACCES);
+		assert_int_equal(shmrt_region_open(NAME, 0, NULL, &r), rc);
+	}
 	assert_string_equal(shmrt_strerror(-EPERM),
 			    "not permitted: the region belongs to another user, or the handle "
 			    "is for inspection only");
