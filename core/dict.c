@@ -151,14 +151,14 @@ int shmrt_dict_get(const shmrt_dict_t *d, const void *key, size_t klen, void *bu
 		/* One read of the length, checked against the region and used: a node is
 		 * immutable, but a damaged region is not. */
 		uint32_t vl = n->vlen;
-		if (unlikely(value_end(n, vl) > RG(d)->pub.base + RG(d)->pub.size)) {
+		if (unlikely(value_end(n, klen, vl) > RG(d)->pub.base + RG(d)->pub.size)) {
 			rc = -EBADMSG;
 		} else if (vl > cap) {
 			rc = -EMSGSIZE;
 			*vlen = vl;
 		} else {
 			if (vl)
-				memcpy(buf, node_val(n), vl);
+				memcpy(buf, n->kv + round8(klen), vl);
 			rc = 0;
 			*vlen = vl;
 		}
@@ -218,9 +218,9 @@ int shmrt_dict_get_ref(const shmrt_dict_t *d, const void *key, size_t klen, cons
 	if (!n)
 		return rc;
 	uint32_t vl = n->vlen; /* one read, checked and returned (as in get) */
-	if (value_end(n, vl) > RG(d)->pub.base + RG(d)->pub.size)
+	if (value_end(n, klen, vl) > RG(d)->pub.base + RG(d)->pub.size)
 		return -EBADMSG;
-	*val = node_val(n);
+	*val = n->kv + round8(klen);
 	*vlen = vl;
 	return 0;
 }

@@ -164,10 +164,11 @@ static inline uint64_t table_bytes(uint64_t nbuckets)
 	return sizeof(struct dict_table) + 8 * nbuckets;
 }
 
-/* Where a value of vl bytes in node n would end (for a bound check against the region). */
-static inline const char *value_end(const struct dict_node *n, uint32_t vl)
+/* Where a value of vl bytes in node n, of a key of klen bytes, would end (for a bound
+ * check against the region). */
+static inline const char *value_end(const struct dict_node *n, size_t klen, uint32_t vl)
 {
-	return n->kv + round8(n->klen) + vl;
+	return n->kv + round8(klen) + vl;
 }
 
 static inline const char *node_val(const struct dict_node *n)
@@ -236,6 +237,18 @@ static inline bool table_ok(struct shmrt_region *r, uint64_t off)
 	       !(t->mask & (t->mask + 1)) && off + table_bytes(t->mask + 1) <= r->pub.size;
 }
 
+/* The readers' check of a table (table_of): what memory safety needs and no more, the
+ * header and every bucket inside the region (writers and repair use table_ok, which
+ * also checks the magic and that the mask is a power of two less one). */
+static inline bool table_fits(struct shmrt_region *r, uint64_t off)
+{
+	uint64_t lim = r->pub.size - sizeof(struct dict_table), lo = r->geo.arena_off;
+	if (off - lo > lim - lo || (off & 7)) /* one compare for both bounds */
+		return false;
+	uint64_t mask = ((struct dict_table *)at(r, off))->mask;
+	return mask < (1ull << MAX_BUCKETS_LOG) && 8 * mask + 8 <= lim - off;
+}
+
 /* ---- lookup (readers and writers) ------------------------------------------------- */
 
 /*
@@ -252,21 +265,20 @@ static inline struct dict_node *find(struct shmrt_region *r, struct dict_table *
 	}
 	uint64_t *l = &t->buckets[hash & t->mask];
 	*link = l;
+	/* The last offset at which a node and our key fit in the region: one compare per
+	 * node. (The value is the caller's to check: its length is read once, there.) */
+	uint64_t lim = r->pub.size - sizeof(struct dict_node);
+	lim = lim > klen ? lim - klen : 0;
 	/* A1: acquire; pairs with R1/R2 (a node's contents are visible before the
 	 * offset that publishes it). */
 	uint64_t off = load_acquire(l);
 	for (uint32_t steps = 0; off; steps++) {
-		if (unlikely(off > r->pub.size - sizeof(struct dict_node) ||
-			     r->pub.size - sizeof(struct dict_node) - off < klen || steps > MAX_CHAIN)) {
+		if (unlikely(off > lim || steps > MAX_CHAIN)) {
 			*err = -EBADMSG;
 			return NULL;
 		}
 		struct dict_node *n = at(r, off);
 		if (n->hash == hash && n->klen == klen && !memcmp(n->kv, key, klen)) {
-			if (unlikely(!node_fits(r, off, n))) {
-				*err = -EBADMSG; /* its value would lie past the region */
-				return NULL;
-			}
 			*link = l;
 			return n;
 		}
@@ -283,7 +295,7 @@ static inline struct dict_table *table_of(const shmrt_dict_t *d, uint32_t p)
 	/* A2: acquire; pairs with R3 (a table and every node in it are complete before
 	 * the table is published). */
 	uint64_t off = load_acquire(&d->tables[p]);
-	return likely(table_ok(RG(d), off)) ? at(RG(d), off) : NULL;
+	return likely(table_fits(RG(d), off)) ? at(RG(d), off) : NULL;
 }
 
 /* The calling thread's record, for a read section (NULL: none free). */
