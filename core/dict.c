@@ -91,6 +91,7 @@ int shmrt_dict_open(shmrt_region_t *region, const char *name, int oflags,
 	if (!o.capacity)
 		o.capacity = 1024;
 	if (o.max_key > (1u << 20) || o.max_value > (1u << 26) || o.partitions > 4096 ||
+	    o.max_key + sizeof(struct dict_node) + 64 > r->pub.size ||
 	    (o.partitions & (o.partitions - 1)) || o.capacity > (1ull << 40))
 		return -EINVAL;
 	struct dict_init di = { o.partitions, pow2_at_least(o.capacity / o.partitions), o.max_key,
@@ -111,8 +112,10 @@ int shmrt_dict_open(shmrt_region_t *region, const char *name, int oflags,
 	if (h->magic != DICT_MAGIC || !h->nparts || (h->nparts & (h->nparts - 1)) ||
 	    h->nparts > 4096 || h->tables_rel != sizeof(*h) ||
 	    h->parts_rel != parts_rel(h->nparts) ||
-	    h->parts_rel + sizeof(struct dict_part) * h->nparts > oi.size)
-		return -EBADMSG;
+	    h->parts_rel + sizeof(struct dict_part) * h->nparts > oi.size ||
+	    h->max_key > (1u << 20) || h->max_value > (1u << 26) ||
+	    h->max_key + sizeof(struct dict_node) + 64 > r->pub.size)
+		return -EBADMSG; /* the maxima are the handle's bounds from now on: checked */
 	uint64_t *tables = (uint64_t *)(void *)((char *)h + h->tables_rel);
 	for (uint32_t p = 0; p < h->nparts; p++) {
 		uint64_t t = load_acquire(&tables[p]); /* A2: pairs with R3 */
@@ -144,18 +147,18 @@ int shmrt_dict_get(const shmrt_dict_t *d, const void *key, size_t klen, void *bu
 	uint64_t hash = hash_key(key, klen, d->seed);
 	int rc = -ENOENT;
 	uint64_t *link;
+	int64_t room;
 	shmrt__rcu_lock(RG(d), t);
 	struct dict_node *n = find(RG(d), table_of(d, part_of(d, hash)), hash, key, klen, &link,
-				   &rc);
+				   &rc, &room);
 	if (n) {
-		/* One read of the length, checked against the region and used: a node is
-		 * immutable, but a damaged region is not. */
+		/* One read of the length, checked against the room after the key and used:
+		 * a node is immutable, but a damaged region is not. */
 		uint32_t vl = n->vlen;
-		if (unlikely(value_end(n, klen, vl) > RG(d)->pub.base + RG(d)->pub.size)) {
-			rc = -EBADMSG;
-		} else if (vl > cap) {
-			rc = -EMSGSIZE;
-			*vlen = vl;
+		if (unlikely(vl > cap || (int64_t)vl > room)) {
+			rc = (int64_t)vl > room ? -EBADMSG : -EMSGSIZE;
+			if (rc == -EMSGSIZE)
+				*vlen = vl;
 		} else {
 			if (vl)
 				memcpy(buf, n->kv + round8(klen), vl);
@@ -213,12 +216,13 @@ int shmrt_dict_get_ref(const shmrt_dict_t *d, const void *key, size_t klen, cons
 	uint64_t hash = hash_key(key, klen, d->seed);
 	int rc = -ENOENT;
 	uint64_t *link;
+	int64_t room;
 	struct dict_node *n = find(RG(d), table_of(d, part_of(d, hash)), hash, key, klen, &link,
-				   &rc);
+				   &rc, &room);
 	if (!n)
 		return rc;
 	uint32_t vl = n->vlen; /* one read, checked and returned (as in get) */
-	if (value_end(n, klen, vl) > RG(d)->pub.base + RG(d)->pub.size)
+	if ((int64_t)vl > room)
 		return -EBADMSG;
 	*val = n->kv + round8(klen);
 	*vlen = vl;

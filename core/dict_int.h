@@ -164,13 +164,6 @@ static inline uint64_t table_bytes(uint64_t nbuckets)
 	return sizeof(struct dict_table) + 8 * nbuckets;
 }
 
-/* Where a value of vl bytes in node n, of a key of klen bytes, would end (for a bound
- * check against the region). */
-static inline const char *value_end(const struct dict_node *n, size_t klen, uint32_t vl)
-{
-	return n->kv + round8(klen) + vl;
-}
-
 static inline const char *node_val(const struct dict_node *n)
 {
 	return n->kv + round8(n->klen);
@@ -255,9 +248,14 @@ static inline bool table_fits(struct shmrt_region *r, uint64_t off)
  * Finds key in table t. Returns the node and sets *link to the word that points to
  * it (a bucket or the predecessor's next), or NULL (absent; *link = the bucket).
  * *err = -EBADMSG on a corrupted chain (an offset out of the region, or a cycle).
+ * *room: the bytes of the region after the found node's key, the most its value may
+ * hold (the caller checks the length it reads against it, once); it is at least -7
+ * (a key that ends in the region's last bytes), so signed, and computed without a
+ * branch: the common path stays straight.
  */
 static inline struct dict_node *find(struct shmrt_region *r, struct dict_table *t, uint64_t hash,
-			      const void *key, size_t klen, uint64_t **link, int *err)
+			      const void *key, size_t klen, uint64_t **link, int *err,
+			      int64_t *room)
 {
 	if (unlikely(!t)) { /* a damaged table (table_of) */
 		*err = -EBADMSG;
@@ -266,9 +264,9 @@ static inline struct dict_node *find(struct shmrt_region *r, struct dict_table *
 	uint64_t *l = &t->buckets[hash & t->mask];
 	*link = l;
 	/* The last offset at which a node and our key fit in the region: one compare per
-	 * node. (The value is the caller's to check: its length is read once, there.) */
-	uint64_t lim = r->pub.size - sizeof(struct dict_node);
-	lim = lim > klen ? lim - klen : 0;
+	 * node. (The value is the caller's to check: its length is read once, there.) No
+	 * underflow: a region is larger than a node with the largest key (dict_open). */
+	uint64_t lim = r->pub.size - sizeof(struct dict_node) - klen;
 	/* A1: acquire; pairs with R1/R2 (a node's contents are visible before the
 	 * offset that publishes it). */
 	uint64_t off = load_acquire(l);
@@ -279,6 +277,7 @@ static inline struct dict_node *find(struct shmrt_region *r, struct dict_table *
 		}
 		struct dict_node *n = at(r, off);
 		if (n->hash == hash && n->klen == klen && !memcmp(n->kv, key, klen)) {
+			*room = (int64_t)(r->pub.size - off - sizeof(struct dict_node) - round8(klen));
 			*link = l;
 			return n;
 		}

@@ -428,7 +428,9 @@ static int wbegin(const shmrt_dict_t *d, const void *key, size_t klen, struct wc
 		return rc;
 	rc = -ENOENT;
 	uint64_t toff = d->tables[w->p]; /* under the partition lock: stable */
-	*n = find(w->r, table_ok(w->r, toff) ? at(w->r, toff) : NULL, *hash, key, klen, link, &rc);
+	int64_t room;
+	*n = find(w->r, table_ok(w->r, toff) ? at(w->r, toff) : NULL, *hash, key, klen, link, &rc,
+		  &room);
 	if (*n && !node_fits(w->r, shmrt_offset(w->r, *n), *n)) { /* its value: past the region */
 		*n = NULL;
 		rc = -EBADMSG;
