@@ -245,6 +245,29 @@ static inline bool table_fits(struct shmrt_region *r, uint64_t off)
 /* ---- lookup (readers and writers) ------------------------------------------------- */
 
 /*
+ * Whether the n bytes at a and b are equal. Keys of 4 to 16 bytes (most keys: ints,
+ * short strings) are compared as two overlapping words each, without a call: a call
+ * to memcmp makes the lookup loop save and restore its registers around it.
+ */
+static SHMRT_ALWAYS_INLINE bool key_eq(const void *a, const void *b, size_t n)
+{
+	const char *x = a, *y = b;
+	if (likely(n - 8 <= 8)) { /* 8..16 */
+		uint64_t x0, x1, y0, y1;
+		memcpy(&x0, x, 8), memcpy(&x1, x + n - 8, 8);
+		memcpy(&y0, y, 8), memcpy(&y1, y + n - 8, 8);
+		return !((x0 ^ y0) | (x1 ^ y1));
+	}
+	if (n - 4 <= 3) { /* 4..7 */
+		uint32_t x0, x1, y0, y1;
+		memcpy(&x0, x, 4), memcpy(&x1, x + n - 4, 4);
+		memcpy(&y0, y, 4), memcpy(&y1, y + n - 4, 4);
+		return !((x0 ^ y0) | (x1 ^ y1));
+	}
+	return !memcmp(a, b, n);
+}
+
+/*
  * Finds key in table t. Returns the node and sets *link to the word that points to
  * it (a bucket or the predecessor's next), or NULL (absent; *link = the bucket).
  * *err = -EBADMSG on a corrupted chain (an offset out of the region, or a cycle).
@@ -276,7 +299,7 @@ static inline struct dict_node *find(struct shmrt_region *r, struct dict_table *
 			return NULL;
 		}
 		struct dict_node *n = at(r, off);
-		if (n->hash == hash && n->klen == klen && !memcmp(n->kv, key, klen)) {
+		if (n->hash == hash && n->klen == klen && key_eq(n->kv, key, klen)) {
 			*room = (int64_t)(r->pub.size - off - sizeof(struct dict_node) - round8(klen));
 			*link = l;
 			return n;
