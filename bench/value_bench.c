@@ -57,7 +57,7 @@ void *value_open(void)
 {
 	struct vctx *c = calloc(1, sizeof(*c));
 	c->r = bench_region(c->name, sizeof(c->name), 16 << 20);
-	if (!c->r || shmrt_value_open(c->r, "v", SHMRT_VT_INT64, SHMRT_O_CREATE, NULL, &c->v) ||
+	if (!c->r || shmrt_value_open(c->r, "v", SHMRT_O_CREATE, SHMRT_VT_INT64, NULL, &c->v) ||
 	    shmrt_counter_open(c->r, "c", SHMRT_O_CREATE, &c->c)) {
 		free(c);
 		return NULL;
@@ -148,7 +148,7 @@ static void *locked_setup(int w, void *arg)
 	(void)w;
 	struct vctx *c = arg, *m = calloc(1, sizeof(*m));
 	if (shmrt_region_open(c->name, 0, NULL, &m->r) ||
-	    shmrt_value_open(m->r, "v", SHMRT_VT_INT64, 0, NULL, &m->v))
+	    shmrt_value_open(m->r, "v", 0, SHMRT_VT_INT64, NULL, &m->v))
 		return NULL;
 	return m;
 }
@@ -235,7 +235,8 @@ void *array_open(void)
 	struct actx *c = calloc(1, sizeof(*c));
 	c->r = bench_region(c->name, sizeof(c->name), 64 << 20);
 	c->buf = malloc(AN * sizeof(double));
-	if (!c->r || shmrt_array_open(c->r, "a", SHMRT_VT_DOUBLE, AN, SHMRT_O_CREATE, NULL, &c->a)) {
+	if (!c->r || shmrt_array_open(c->r, "a", SHMRT_O_CREATE, SHMRT_VT_DOUBLE, AN, NULL,
+				      &c->a)) {
 		free(c);
 		return NULL;
 	}
@@ -288,7 +289,7 @@ pid_t array_start_writer(void *ctx)
 		shmrt_region_t *r;
 		shmrt_array_t a;
 		if (shmrt_region_open(c->name, 0, NULL, &r) ||
-		    shmrt_array_open(r, "a", SHMRT_VT_DOUBLE, AN, 0, NULL, &a))
+		    shmrt_array_open(r, "a", 0, SHMRT_VT_DOUBLE, AN, NULL, &a))
 			_exit(1);
 		static double stripe[512];
 		for (uint64_t v = 0;; v++) {

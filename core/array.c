@@ -126,11 +126,12 @@ static int array_init(void *mem, uint64_t size, void *ctx)
 	return rc;
 }
 
-int shmrt_array_open(shmrt_region_t *r, const char *name, int type, uint64_t n, int oflags,
+int shmrt_array_open(shmrt_region_t *r, const char *name, int oflags, int type, uint64_t n,
 		     const shmrt_array_opts_t *opts, shmrt_array_t *out)
 {
 	size_t elem = shmrt_vtype_size(type);
-	if (!r || !out || !elem || n == 0 || n > (1ull << 40))
+	bool any_n = n == 0 && !(oflags & SHMRT_O_CREATE); /* open: take its length */
+	if (!r || !out || !elem || (n == 0 && !any_n) || n > (1ull << 40))
 		return -EINVAL;
 	uint64_t sb = opts && opts->stripe_bytes ? opts->stripe_bytes : 4096;
 	uint64_t se = sb / elem ? sb / elem : 1;
@@ -142,7 +143,8 @@ int shmrt_array_open(shmrt_region_t *r, const char *name, int type, uint64_t n, 
 	struct array_init ai = { type, (uint32_t)elem, n, se, ns, data_rel,
 				 opts ? opts->init : NULL };
 	shmrt_object_info_t oi;
-	int rc = shmrt__object_open(r, name, SHMRT_TYPE_ARRAY, data_rel + n * elem, oflags,
+	int rc = shmrt__object_open(r, name, oflags, SHMRT_TYPE_ARRAY,
+				    any_n ? sizeof(struct array_hdr) : data_rel + n * elem,
 				    opts ? opts->placement : NULL, array_init, &ai, &oi);
 	if (rc == -EMSGSIZE)
 		return -EPROTOTYPE; /* exists with fewer elements */
@@ -154,11 +156,11 @@ int shmrt_array_open(shmrt_region_t *r, const char *name, int type, uint64_t n, 
 	    h->data_rel < sizeof(*h) + h->nstripes * sizeof(struct stripe) ||
 	    h->data_rel + h->n * h->elem > oi.size)
 		return -EBADMSG;
-	if ((int)h->type != type || h->n != n)
+	if ((int)h->type != type || (h->n != n && !any_n))
 		return -EPROTOTYPE;
 	*out = (shmrt_array_t){ .shm = h, .data = (char *)h + h->data_rel, .n = h->n,
 				.elem = h->elem, .type = h->type, .stripe_elems = h->stripe_elems,
-				.nstripes = h->nstripes, .region = r };
+				.nstripes = h->nstripes, .region = r, .created = oi.created };
 	return 0;
 }
 

@@ -100,11 +100,12 @@ int shmrt_dict_open(shmrt_region_t *region, const char *name, int oflags,
 		di.min_buckets = 8;
 	uint64_t size = parts_rel(o.partitions) + sizeof(struct dict_part) * o.partitions;
 	shmrt_object_info_t oi;
-	int rc = shmrt__object_open(r, name, SHMRT_TYPE_DICT, size, oflags, NULL, dict_init, &di,
+	int rc = shmrt__object_open(r, name, oflags, SHMRT_TYPE_DICT, size, NULL, dict_init, &di,
 				    &oi);
 	if (rc == -EMSGSIZE) /* it exists, made with fewer partitions: the maxima decide */
-		rc = shmrt__object_open(r, name, SHMRT_TYPE_DICT, sizeof(struct dict_hdr),
-					oflags & ~(SHMRT_O_CREATE | SHMRT_O_EXCL), NULL, NULL, NULL,
+		rc = shmrt__object_open(r, name, oflags & ~(SHMRT_O_CREATE | SHMRT_O_EXCL),
+					SHMRT_TYPE_DICT,
+					sizeof(struct dict_hdr), NULL, NULL, NULL,
 					&oi);
 	if (rc)
 		return rc;
@@ -128,7 +129,7 @@ int shmrt_dict_open(shmrt_region_t *region, const char *name, int oflags,
 	*out = (shmrt_dict_t){ .shm = h, .region = region, .tables = tables,
 			       .parts = (char *)h + h->parts_rel, .seed = h->seed,
 			       .max_key = h->max_key, .max_value = h->max_value,
-			       .nparts = h->nparts };
+			       .nparts = h->nparts, .created = oi.created };
 	return 0;
 }
 

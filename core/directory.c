@@ -98,8 +98,8 @@ static struct shmrt_dir_entry *find(struct shmrt_region *r, const char *name)
 	return NULL;
 }
 
-int shmrt__object_open(struct shmrt_region *r, const char *name, uint32_t type,
-		       uint64_t size, int oflags, const shmrt_placement_t *pl,
+int shmrt__object_open(struct shmrt_region *r, const char *name, int oflags,
+		       uint32_t type, uint64_t size, const shmrt_placement_t *pl,
 		       shmrt__obj_init_fn init, void *ctx, shmrt_object_info_t *info)
 {
 	if (!r || type == SHMRT_TYPE_NONE || ((oflags & SHMRT_O_CREATE) && size == 0) ||
@@ -173,19 +173,21 @@ int shmrt__object_open(struct shmrt_region *r, const char *name, uint32_t type,
 		 * object, which recovery keeps. */
 		store_release(&e->state, DIR_READY);
 		r->hdr->nobjects++;
-		if (info)
+		if (info) {
 			fill_info(e, info);
+			info->created = true;
+		}
 	}
 	dir_unlock(r);
 	return rc;
 }
 
-int shmrt_object_open(shmrt_region_t *r, const char *name, uint32_t type, uint64_t size,
-		      int oflags, const shmrt_placement_t *placement, shmrt_object_info_t *info)
+int shmrt_object_open(shmrt_region_t *r, const char *name, int oflags, uint32_t type,
+		      uint64_t size, const shmrt_placement_t *placement, shmrt_object_info_t *info)
 {
 	if (oflags & ~(SHMRT_O_CREATE | SHMRT_O_EXCL))
 		return -EINVAL;
-	return shmrt__object_open(r, name, type, size, oflags, placement, NULL, NULL, info);
+	return shmrt__object_open(r, name, oflags, type, size, placement, NULL, NULL, info);
 }
 
 int shmrt_object_lookup(shmrt_region_t *r, const char *name, shmrt_object_info_t *info)

@@ -209,8 +209,8 @@ static inline uint32_t shmrt__thread_rec(struct shmrt_region *r)
 
 /* directory.c */
 typedef int (*shmrt__obj_init_fn)(void *mem, uint64_t size, void *ctx);
-int shmrt__object_open(struct shmrt_region *r, const char *name, uint32_t type,
-		       uint64_t size, int oflags, const shmrt_placement_t *pl,
+int shmrt__object_open(struct shmrt_region *r, const char *name, int oflags,
+		       uint32_t type, uint64_t size, const shmrt_placement_t *pl,
 		       shmrt__obj_init_fn init, void *ctx, shmrt_object_info_t *info);
 int shmrt__name_valid(const char *name, size_t max);
 

@@ -130,14 +130,14 @@ static int sync_init(void *mem, uint64_t size, void *ctx)
 
 /* Opens a primitive of `kind`; kinds that share a layout are told apart here. */
 static int sync_open(shmrt_region_t *r, const char *name, int oflags, uint32_t kind,
-		     uint32_t arg, uint32_t arg2, uint64_t size, void **out)
+		     uint32_t arg, uint32_t arg2, uint64_t size, void **out, bool *created)
 {
 	if (!r || !out || (oflags & ~(SHMRT_O_CREATE | SHMRT_O_EXCL)))
 		return -EINVAL;
 	struct sync_init si = { kind, arg, arg2 };
 	uint32_t type = kind <= K_RLOCK ? SHMRT_TYPE_LOCK : SHMRT_TYPE_SYNC;
 	shmrt_object_info_t oi;
-	int rc = shmrt__object_open(r, name, type, size, oflags, NULL, sync_init, &si, &oi);
+	int rc = shmrt__object_open(r, name, oflags, type, size, NULL, sync_init, &si, &oi);
 	if (rc)
 		return rc;
 	struct sync_hdr *h = shmrt_ptr(r, oi.off);
@@ -146,6 +146,7 @@ static int sync_open(shmrt_region_t *r, const char *name, int oflags, uint32_t k
 	if (h->kind != kind)
 		return -EPROTOTYPE;
 	*out = h;
+	*created = oi.created;
 	return 0;
 }
 
@@ -155,10 +156,11 @@ int shmrt_lock_open(shmrt_region_t *r, const char *name, int oflags, int recursi
 		    shmrt_lock_t *out)
 {
 	void *p;
+	bool created;
 	int rc = sync_open(r, name, oflags, recursive ? K_RLOCK : K_LOCK, 0, 0,
-			   sizeof(struct lock_shm), &p);
+			   sizeof(struct lock_shm), &p, &created);
 	if (!rc)
-		*out = (shmrt_lock_t){ p, r };
+		*out = (shmrt_lock_t){ p, r, created };
 	return rc;
 }
 
@@ -190,12 +192,13 @@ int shmrt_sem_open(shmrt_region_t *r, const char *name, int oflags, uint32_t ini
 		   int bounded, shmrt_sem_t *out)
 {
 	void *p;
+	bool created;
 	if (initial > INT_MAX)
 		return -EINVAL;
 	int rc = sync_open(r, name, oflags, bounded ? K_BSEM : K_SEM, initial, 0,
-			   sizeof(struct word_shm), &p);
+			   sizeof(struct word_shm), &p, &created);
 	if (!rc)
-		*out = (shmrt_sem_t){ p, r };
+		*out = (shmrt_sem_t){ p, r, created };
 	return rc;
 }
 
@@ -255,9 +258,10 @@ uint32_t shmrt_sem_value(const shmrt_sem_t *s)
 int shmrt_event_open(shmrt_region_t *r, const char *name, int oflags, shmrt_event_t *out)
 {
 	void *p;
-	int rc = sync_open(r, name, oflags, K_EVENT, 0, 0, sizeof(struct word_shm), &p);
+	bool created;
+	int rc = sync_open(r, name, oflags, K_EVENT, 0, 0, sizeof(struct word_shm), &p, &created);
 	if (!rc)
-		*out = (shmrt_event_t){ p, r };
+		*out = (shmrt_event_t){ p, r, created };
 	return rc;
 }
 
@@ -308,9 +312,10 @@ int shmrt_event_wait(const shmrt_event_t *e, shmrt_ns_t timeout)
 int shmrt_cond_open(shmrt_region_t *r, const char *name, int oflags, shmrt_cond_t *out)
 {
 	void *p;
-	int rc = sync_open(r, name, oflags, K_COND, 0, 0, sizeof(struct word_shm), &p);
+	bool created;
+	int rc = sync_open(r, name, oflags, K_COND, 0, 0, sizeof(struct word_shm), &p, &created);
 	if (!rc)
-		*out = (shmrt_cond_t){ p, r };
+		*out = (shmrt_cond_t){ p, r, created };
 	return rc;
 }
 
@@ -384,8 +389,9 @@ int shmrt_barrier_open(shmrt_region_t *r, const char *name, int oflags, uint32_t
 		return !r || parties == 0 ? -EINVAL : -EPERM;
 	uint32_t np = R->geo.max_procs;
 	void *p;
+	bool created;
 	int rc = sync_open(r, name, oflags, K_BARRIER, parties, np,
-			   sizeof(struct barrier_shm) + 4ull * np, &p);
+			   sizeof(struct barrier_shm) + 4ull * np, &p, &created);
 	if (rc)
 		return rc;
 	struct barrier_shm *b = p;
@@ -397,7 +403,7 @@ int shmrt_barrier_open(shmrt_region_t *r, const char *name, int oflags, uint32_t
 	 * generation also sees our slot's claim (its ctl and gen, stored before by the
 	 * registry), so it never judges us dead from a stale slot. */
 	store_release(&b->member_gen[R->slot], R->slot_gen);
-	*out = (shmrt_barrier_t){ p, r, R->slot, R->slot_gen };
+	*out = (shmrt_barrier_t){ p, r, R->slot, R->slot_gen, created };
 	return 0;
 }
 

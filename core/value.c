@@ -140,14 +140,14 @@ static int value_init(void *mem, uint64_t size, void *ctx)
 	return 0;
 }
 
-int shmrt_value_open(shmrt_region_t *r, const char *name, int type, int oflags,
+int shmrt_value_open(shmrt_region_t *r, const char *name, int oflags, int type,
 		     const shmrt_scalar_t *init, shmrt_value_t *out)
 {
 	if (!r || !out || !type_ok(type))
 		return -EINVAL;
 	struct value_init vi = { type, init };
 	shmrt_object_info_t oi;
-	int rc = shmrt__object_open(r, name, SHMRT_TYPE_VALUE, sizeof(struct value_shm), oflags,
+	int rc = shmrt__object_open(r, name, oflags, SHMRT_TYPE_VALUE, sizeof(struct value_shm),
 				    NULL, value_init, &vi, &oi);
 	if (rc)
 		return rc;
@@ -157,7 +157,7 @@ int shmrt_value_open(shmrt_region_t *r, const char *name, int type, int oflags,
 	if ((int)v->type != type)
 		return -EPROTOTYPE;
 	*out = (shmrt_value_t){ .cell = &v->cell, .lock = &v->lock, .region = r,
-				.type = v->type, .repr = vt[type].repr };
+				.type = v->type, .repr = vt[type].repr, .created = oi.created };
 	return 0;
 }
 
@@ -362,14 +362,16 @@ int shmrt_counter_open(shmrt_region_t *r, const char *name, int oflags, shmrt_co
 		return -EINVAL;
 	uint32_t n = ((struct shmrt_region *)r)->geo.max_threads + 1;
 	shmrt_object_info_t oi;
-	int rc = shmrt__object_open(r, name, SHMRT_TYPE_COUNTER, sizeof(struct counter_shm) + 64ull * n,
-				    oflags, NULL, counter_init, NULL, &oi);
+	int rc = shmrt__object_open(r, name, oflags, SHMRT_TYPE_COUNTER,
+				    sizeof(struct counter_shm) + 64ull * n, NULL, counter_init, NULL,
+				    &oi);
 	if (rc)
 		return rc;
 	struct counter_shm *c = shmrt_ptr(r, oi.off);
 	if (c->magic != COUNTER_MAGIC || c->nstripes != n || sizeof(*c) + 64ull * n > oi.size)
 		return -EBADMSG;
-	*out = (shmrt_counter_t){ .stripes = c->stripes, .nrec = n - 1, .region = r };
+	*out = (shmrt_counter_t){ .stripes = c->stripes, .nrec = n - 1, .created = oi.created,
+				  .region = r };
 	return 0;
 }
 

@@ -15,7 +15,7 @@ int main(void)
 {
 	shmrt_region_t *r = anon_region("array_fill"); /* inherited by children */
 	shmrt_array_t arr;
-	if (shmrt_array_open(r, "arr", shmrt_vtype_from_code('d'), 5, SHMRT_O_CREATE, NULL, &arr))
+	if (shmrt_array_open(r, "arr", SHMRT_O_CREATE, shmrt_vtype_from_code('d'), 5, NULL, &arr))
 		return 1;
 	fflush(stdout); /* children must not inherit unflushed output */
 	pid_t p = fork();

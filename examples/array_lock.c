@@ -16,7 +16,7 @@ int main(void)
 	shmrt_lock_t lock;
 	int zeros[5] = { 0 };
 	shmrt_array_opts_t ao = { .init = zeros };
-	if (shmrt_array_open(r, "arr", shmrt_vtype_from_code('i'), 5, SHMRT_O_CREATE, &ao, &arr) ||
+	if (shmrt_array_open(r, "arr", SHMRT_O_CREATE, shmrt_vtype_from_code('i'), 5, &ao, &arr) ||
 	    shmrt_lock_open(r, "lock", SHMRT_O_CREATE, 0, &lock))
 		return 1;
 	pid_t p[10];

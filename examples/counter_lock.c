@@ -33,7 +33,7 @@ static void increment(shmrt_value_t *c, const shmrt_lock_t *lock, int n)
 static int run(shmrt_region_t *r, const char *name, const shmrt_lock_t *lock)
 {
 	shmrt_value_t counter;
-	if (shmrt_value_open(r, name, shmrt_vtype_from_code('i'), SHMRT_O_CREATE, NULL, &counter))
+	if (shmrt_value_open(r, name, SHMRT_O_CREATE, shmrt_vtype_from_code('i'), NULL, &counter))
 		return -1;
 	pid_t p[2];
 	fflush(stdout); /* children must not inherit unflushed output */

@@ -21,7 +21,7 @@ static int compute_in_place(const char *name, uint64_t start, uint64_t end)
 	double *p;
 	/* Attach by name, as SharedMemory(name=shm_name) does. */
 	if (shmrt_region_open(name, 0, NULL, &r) ||
-	    shmrt_array_open(r, "arr", shmrt_vtype_from_code('d'), SIZE, 0, NULL, &a) ||
+	    shmrt_array_open(r, "arr", 0, shmrt_vtype_from_code('d'), SIZE, NULL, &a) ||
 	    shmrt_array_begin_write(&a, start, end - start, (void **)&p))
 		return 1;
 	for (uint64_t i = 0; i < end - start; i++)
@@ -40,7 +40,7 @@ int main(void)
 	shmrt_region_t *r;
 	shmrt_array_t a;
 	if (shmrt_region_open(name, SHMRT_O_CREATE | SHMRT_O_EXCL, &o, &r) ||
-	    shmrt_array_open(r, "arr", shmrt_vtype_from_code('d'), SIZE, SHMRT_O_CREATE, NULL, &a))
+	    shmrt_array_open(r, "arr", SHMRT_O_CREATE, shmrt_vtype_from_code('d'), SIZE, NULL, &a))
 		return 1;
 	double *arr = shmrt_array_data(&a); /* no worker runs yet: plain stores */
 	for (int i = 0; i < SIZE; i++)

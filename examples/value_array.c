@@ -32,8 +32,8 @@ int main(void)
 	shmrt_array_opts_t ao = { .init = range10 };
 	shmrt_value_t num;
 	shmrt_array_t arr;
-	if (shmrt_value_open(r, "num", shmrt_vtype_from_code('d'), SHMRT_O_CREATE, &zero, &num) ||
-	    shmrt_array_open(r, "arr", shmrt_vtype_from_code('i'), 10, SHMRT_O_CREATE, &ao, &arr))
+	if (shmrt_value_open(r, "num", SHMRT_O_CREATE, shmrt_vtype_from_code('d'), &zero, &num) ||
+	    shmrt_array_open(r, "arr", SHMRT_O_CREATE, shmrt_vtype_from_code('i'), 10, &ao, &arr))
 		return 2;
 
 	fflush(stdout); /* children must not inherit unflushed output */

@@ -161,7 +161,7 @@ int shmrt_pipe_open(shmrt_region_t *r, const char *name, int oflags, int end, ui
 	struct pinit pi = { n, (uint32_t)((SLOT_HDR + max_msg + 7) & ~7u), max_msg };
 	uint64_t dir_bytes = (uint64_t)n * pi.slot_size;
 	shmrt_object_info_t oi;
-	int rc = shmrt__object_open(r, name, SHMRT_TYPE_PIPE, slots_off() + 2 * dir_bytes, oflags,
+	int rc = shmrt__object_open(r, name, oflags, SHMRT_TYPE_PIPE, slots_off() + 2 * dir_bytes,
 				    NULL, pipe_init, &pi, &oi);
 	if (rc == -EMSGSIZE)
 		return -EPROTOTYPE;

@@ -54,8 +54,9 @@ static int queue_open(shmrt_region_t *r, const char *name, int oflags, uint32_t 
 	struct qinit qi = { n, (uint32_t)((SLOT_HDR + max_msg + 63) & ~63u), max_msg, joinable,
 			    mode };
 	shmrt_object_info_t oi;
-	int rc = shmrt__object_open(r, name, SHMRT_TYPE_QUEUE, SLOTS_OFF + (uint64_t)n * qi.slot_size,
-				    oflags, NULL, queue_init, &qi, &oi);
+	int rc = shmrt__object_open(r, name, oflags, SHMRT_TYPE_QUEUE,
+				    SLOTS_OFF + (uint64_t)n * qi.slot_size, NULL, queue_init, &qi,
+				    &oi);
 	if (rc == -EMSGSIZE)
 		return -EPROTOTYPE;
 	if (rc)
@@ -74,7 +75,7 @@ static int queue_open(shmrt_region_t *r, const char *name, int oflags, uint32_t 
 	(void)shmrt__asym_register(); /* before our first publish (base/asym.h) */
 	*out = (shmrt_queue_t){ .shm = h, .slots = (char *)h + SLOTS_OFF, .slot_size = h->slot_size,
 				.max_msg = h->max_msg, .mask = h->nslots - 1, .mode = mode,
-				.region = r, .off = oi.off };
+				.region = r, .off = oi.off, .created = oi.created };
 	return 0;
 }
 

@@ -53,6 +53,7 @@ typedef struct shmrt_array {
 	uint64_t stripe_elems;  /* elements per stripe */
 	uint64_t nstripes;
 	shmrt_region_t *region;
+	bool created;           /* the open that filled this handle created the Array */
 } shmrt_array_t;
 
 typedef struct shmrt_array_opts {
@@ -66,10 +67,11 @@ typedef struct shmrt_array_opts {
  * shmrt_vtype_from_code). Data larger than 16 KiB is page aligned (and placed as
  * asked); smaller data is cache-line aligned. Errors: those of shmrt_object_open
  * (-EPROTOTYPE also for another element type or length), -EINVAL (n == 0, unknown
- * type). Concurrency: as shmrt_object_open.
+ * type). Without SHMRT_O_CREATE, n may be 0: the existing Array's length is taken
+ * (shmrt_array_len). Concurrency: as shmrt_object_open.
  */
-SHMRT_API SHMRT_MUST_USE int shmrt_array_open(shmrt_region_t *r, const char *name, int type,
-					      uint64_t n, int oflags,
+SHMRT_API SHMRT_MUST_USE int shmrt_array_open(shmrt_region_t *r, const char *name, int oflags,
+					      int type, uint64_t n,
 					      const shmrt_array_opts_t *opts, shmrt_array_t *out);
 
 /* Copies count elements from src to elements [off, off+count). 0, -EINVAL (range),
@@ -114,6 +116,55 @@ static inline void *shmrt_array_data(const shmrt_array_t *a)
 {
 	return a->data;
 }
+
+/* Number of elements (Python's len()), and the element type (shmrt_vtype_t);
+ * 0 for a NULL or never-opened handle. */
+static inline uint64_t shmrt_array_len(const shmrt_array_t *a)
+{
+	return a ? a->n : 0;
+}
+static inline int shmrt_array_type(const shmrt_array_t *a)
+{
+	return a ? (int)a->type : 0;
+}
+
+/*
+ * Typed element access: shmrt_array_get_f64(&a, i, &x), shmrt_array_set_i32(&a, i, 7).
+ * The C type must be the Array's element type, or the call fails with -EPROTOTYPE
+ * and changes nothing (an int32 written into an Array of doubles is refused, not
+ * reinterpreted). 'l' and 'L' Arrays take i64 and u64, 'c' takes i8 ('?' Arrays:
+ * shmrt_array_get/set with the .b member). Otherwise as shmrt_array_get/set: 0,
+ * -EINVAL (i out of range, NULL handle), -EUCLEAN (get: the element's stripe is
+ * torn by a dead writer).
+ */
+#define SHMRT__ARRAY_TYPED(name, T, t1, t2)                                              \
+	static inline int shmrt_array_get_##name(const shmrt_array_t *a, uint64_t i, T *out) \
+	{                                                                                \
+		if (!a || !out)                                                          \
+			return -EINVAL;                                                  \
+		if (a->type != (uint32_t)(t1) && a->type != (uint32_t)(t2))              \
+			return -EPROTOTYPE;                                              \
+		return shmrt_array_read(a, i, out, 1);                                   \
+	}                                                                                \
+	static inline int shmrt_array_set_##name(const shmrt_array_t *a, uint64_t i, T x) \
+	{                                                                                \
+		if (!a)                                                                  \
+			return -EINVAL;                                                  \
+		if (a->type != (uint32_t)(t1) && a->type != (uint32_t)(t2))              \
+			return -EPROTOTYPE;                                              \
+		return shmrt_array_write(a, i, &x, 1);                                   \
+	}
+SHMRT__ARRAY_TYPED(i8, int8_t, SHMRT_VT_INT8, SHMRT_VT_CHAR)
+SHMRT__ARRAY_TYPED(u8, uint8_t, SHMRT_VT_UINT8, SHMRT_VT_UINT8)
+SHMRT__ARRAY_TYPED(i16, int16_t, SHMRT_VT_INT16, SHMRT_VT_INT16)
+SHMRT__ARRAY_TYPED(u16, uint16_t, SHMRT_VT_UINT16, SHMRT_VT_UINT16)
+SHMRT__ARRAY_TYPED(i32, int32_t, SHMRT_VT_INT32, SHMRT_VT_INT32)
+SHMRT__ARRAY_TYPED(u32, uint32_t, SHMRT_VT_UINT32, SHMRT_VT_UINT32)
+SHMRT__ARRAY_TYPED(i64, int64_t, SHMRT_VT_INT64, SHMRT_VT_LONG)
+SHMRT__ARRAY_TYPED(u64, uint64_t, SHMRT_VT_UINT64, SHMRT_VT_ULONG)
+SHMRT__ARRAY_TYPED(f32, float, SHMRT_VT_FLOAT, SHMRT_VT_FLOAT)
+SHMRT__ARRAY_TYPED(f64, double, SHMRT_VT_DOUBLE, SHMRT_VT_DOUBLE)
+#undef SHMRT__ARRAY_TYPED
 
 #ifdef __cplusplus
 }

@@ -57,7 +57,8 @@ typedef struct shmrt_dict {
 	void *parts;            /* per partition: lock, journal, counters */
 	uint64_t seed;          /* hash seed, chosen at creation */
 	uint32_t max_key, max_value;
-	uint32_t nparts, pad;
+	uint32_t nparts;
+	bool created;           /* the open that filled this handle created the Dict */
 } shmrt_dict_t;
 
 typedef struct shmrt_dict_opts {

@@ -41,6 +41,7 @@ typedef struct shmrt_queue {
 	uint32_t mode;         /* SHMRT_QUEUE_SP | SHMRT_QUEUE_SC */
 	shmrt_region_t *region;
 	shmrt_off_t off;       /* the queue's offset: its identity in thread records */
+	bool created;          /* the open that filled this handle created the Queue */
 } shmrt_queue_t;
 
 /*

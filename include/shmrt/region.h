@@ -42,12 +42,23 @@ typedef enum shmrt_backing {
 	SHMRT_BACKING_FILE,     /* a file path (tmpfs, hugetlbfs, DAX); NAME is the path */
 } shmrt_backing_t;
 
-/* Flags for shmrt_region_open(). */
-#define SHMRT_O_CREATE 0x1      /* create the region if it does not exist */
-#define SHMRT_O_EXCL 0x2        /* with CREATE: fail with -EEXIST if it exists */
-#define SHMRT_O_NOATTACH 0x4    /* inspect only (tools): map and validate without a
-                                   registry slot; creating objects and allocating
-                                   return -EPERM. Not with SHMRT_O_CREATE. */
+/*
+ * Flags for every *_open call (regions and objects; the calls take them third, after
+ * the region and the name). Their values lie in a range of their own, away from the
+ * small numbers of element and object types, so that a call that swaps the flags
+ * with a type argument fails with -EINVAL instead of opening something else.
+ */
+#define SHMRT_O_CREATE 0x10000   /* create it if it does not exist */
+#define SHMRT_O_EXCL 0x20000     /* with CREATE: fail with -EEXIST if it exists */
+#define SHMRT_O_NOATTACH 0x40000 /* regions: inspect only (tools): map and validate
+                                    without a registry slot; creating objects and
+                                    allocating return -EPERM. Not with CREATE. */
+#define SHMRT_O_FRESH 0x80000    /* regions, with CREATE: an existing region whose
+                                    attached processes are all dead (or that none
+                                    attaches) is replaced by a new, empty one instead
+                                    of being reopened with its old contents. With
+                                    EXCL too, a region in use is -EEXIST: the safe
+                                    pattern for a named region per run. */
 
 /* Region lifetime flags (shmrt_region_opts_t.flags), fixed at creation. */
 #define SHMRT_REGION_PERSISTENT 0x0  /* lives until unlinked (the default) */
@@ -190,6 +201,8 @@ typedef struct shmrt_object_info {
 	pid_t creator_pid;
 	uint64_t created_ns;    /* CLOCK_REALTIME */
 	uint64_t meta[2];       /* type-specific (e.g. element type and count) */
+	bool created;           /* set by an open: true if this call created the object,
+	                           false if it existed (lookups and lists: false) */
 } shmrt_object_info_t;
 
 /*
@@ -211,7 +224,7 @@ typedef struct shmrt_object_info {
  * memory and whatever the creator wrote before shmrt_object_open returned.
  */
 SHMRT_API SHMRT_MUST_USE int shmrt_object_open(shmrt_region_t *r, const char *name,
-					       uint32_t type, uint64_t size, int oflags,
+					       int oflags, uint32_t type, uint64_t size,
 					       const shmrt_placement_t *placement,
 					       shmrt_object_info_t *info);
 

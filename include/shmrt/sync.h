@@ -40,23 +40,28 @@ extern "C" {
 typedef struct shmrt_lock {
 	void *shm;
 	shmrt_region_t *region;
+	bool created;  /* the open that filled this handle created it */
 } shmrt_lock_t;
 typedef struct shmrt_sem {
 	void *shm;
 	shmrt_region_t *region;
+	bool created;  /* the open that filled this handle created it */
 } shmrt_sem_t;
 typedef struct shmrt_event {
 	void *shm;
 	shmrt_region_t *region;
+	bool created;  /* the open that filled this handle created it */
 } shmrt_event_t;
 typedef struct shmrt_cond {
 	void *shm;
 	shmrt_region_t *region;
+	bool created;  /* the open that filled this handle created it */
 } shmrt_cond_t;
 typedef struct shmrt_barrier {
 	void *shm;
 	shmrt_region_t *region;
 	uint32_t slot, gen;   /* our membership */
+	bool created;         /* the open that filled this handle created it */
 } shmrt_barrier_t;
 
 /* Object-opening calls: create or open by name (oflags SHMRT_O_CREATE/EXCL). Errors are

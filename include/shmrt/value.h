@@ -78,18 +78,21 @@ typedef struct shmrt_value {
 	shmrt_region_t *region;
 	uint32_t type;
 	uint32_t repr;  /* storage class used by the inline fast paths */
+	bool created;   /* the open that filled this handle created the Value */
 } shmrt_value_t;
 
 /*
  * Creates or opens the Value `name` of the given type. On creation it holds *init
  * (NULL: zero), published together with the object. Returns 0, or the errors of
  * shmrt_object_open() (-EPROTOTYPE also when the Value exists with another element
- * type), -EINVAL for an unknown type.
+ * type), -EINVAL for an unknown type or unknown flags (as when oflags and type are
+ * swapped). out->created tells whether this call created it (and so whether *init
+ * was applied).
  * Concurrency: as shmrt_object_open. Ordering: the initial value is visible to
  * every opener.
  */
-SHMRT_API SHMRT_MUST_USE int shmrt_value_open(shmrt_region_t *r, const char *name, int type,
-					      int oflags, const shmrt_scalar_t *init,
+SHMRT_API SHMRT_MUST_USE int shmrt_value_open(shmrt_region_t *r, const char *name, int oflags,
+					      int type, const shmrt_scalar_t *init,
 					      shmrt_value_t *out);
 
 /* Generic operations, for every type. They check the type of their arguments
@@ -139,7 +142,7 @@ SHMRT_API int shmrt_value_consistent(const shmrt_value_t *v);
 typedef struct shmrt_counter {
 	int64_t *stripes;   /* stripe k at stripes[k * 8]: one cache line each */
 	uint32_t nrec;      /* per-thread stripes; stripe nrec is the shared one */
-	uint32_t pad;
+	bool created;       /* the open that filled this handle created the Counter */
 	shmrt_region_t *region;
 } shmrt_counter_t;
 

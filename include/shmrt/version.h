@@ -12,9 +12,9 @@
 #define SHMRT_VERSION_H
 
 #define SHMRT_VERSION_MAJOR 0
-#define SHMRT_VERSION_MINOR 2
+#define SHMRT_VERSION_MINOR 3
 #define SHMRT_VERSION_PATCH 0
-#define SHMRT_VERSION_STRING "0.2.0"
+#define SHMRT_VERSION_STRING "0.3.0"
 
 /* Layout version of a region (header, registry, directory, arena). */
 #define SHMRT_LAYOUT_VERSION 5

@@ -87,8 +87,8 @@ static void t_kill_during_alloc_free(void **s)
 	shmrt_region_t *r = tu_create(name, 32 << 20, 0);
 	shmrt_region_t *rl = tu_create(lname, 8 << 20, 0);
 	shmrt_object_info_t oi;
-	assert_int_equal(shmrt_object_open(rl, "logs", SHMRT_TYPE_BYTES, sizeof(struct wlog) * MAXW,
-					   SHMRT_O_CREATE, NULL, &oi), 0);
+	assert_int_equal(shmrt_object_open(rl, "logs", SHMRT_O_CREATE, SHMRT_TYPE_BYTES,
+					   sizeof(struct wlog) * MAXW, NULL, &oi), 0);
 	struct wlog *logs = shmrt_ptr(rl, oi.off);
 	static struct ctx c[MAXW];
 	pid_t live[LIVE];

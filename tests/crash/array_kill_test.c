@@ -20,7 +20,7 @@ static int die_mid_write(void *p)
 	shmrt_region_t *r;
 	shmrt_array_t a;
 	if (shmrt_region_open(NAME, 0, NULL, &r) ||
-	    shmrt_array_open(r, "A", SHMRT_VT_INT64, N, 0, NULL, &a))
+	    shmrt_array_open(r, "A", 0, SHMRT_VT_INT64, N, NULL, &a))
 		return 1;
 	int64_t *p64;
 	if (shmrt_array_begin_write(&a, 0, STRIPE, (void **)&p64))
@@ -37,7 +37,7 @@ static void t_torn_detected(void **s)
 	NAME = tu_name("torn");
 	shmrt_region_t *r = tu_create(NAME, 8 << 20, 0);
 	shmrt_array_t a;
-	assert_int_equal(shmrt_array_open(r, "A", SHMRT_VT_INT64, N, SHMRT_O_CREATE, NULL, &a), 0);
+	assert_int_equal(shmrt_array_open(r, "A", SHMRT_O_CREATE, SHMRT_VT_INT64, N, NULL, &a), 0);
 	assert_int_equal(tu_wait(tu_fork(die_mid_write, NULL), 5000), 128 + SIGKILL);
 	static int64_t buf[N];
 	uint64_t t0 = tu_ms();
@@ -70,7 +70,7 @@ static int writer_loop(void *p)
 	shmrt_region_t *r;
 	shmrt_array_t a;
 	if (shmrt_region_open(NAME, 0, NULL, &r) ||
-	    shmrt_array_open(r, "A", SHMRT_VT_INT64, N, 0, NULL, &a))
+	    shmrt_array_open(r, "A", 0, SHMRT_VT_INT64, N, NULL, &a))
 		return 1;
 	static int64_t buf[N];
 	for (int64_t v = getpid() * 1000000ll;; v++) {
@@ -87,7 +87,7 @@ static void t_random_writer_kills(void **s)
 	NAME = tu_name("wkill");
 	shmrt_region_t *r = tu_create(NAME, 8 << 20, 0);
 	shmrt_array_t a;
-	assert_int_equal(shmrt_array_open(r, "A", SHMRT_VT_INT64, N, SHMRT_O_CREATE, NULL, &a), 0);
+	assert_int_equal(shmrt_array_open(r, "A", SHMRT_O_CREATE, SHMRT_VT_INT64, N, NULL, &a), 0);
 	static int64_t buf[N];
 	uint64_t seed = 17;
 	int torn = 0, good = 0;

@@ -63,13 +63,15 @@ static void populate(void)
 	assert_int_equal(shmrt_queue_open(r, "q", SHMRT_O_CREATE, 16, 64, &q), 0);
 	shmrt_dict_opts_t dopt = { .partitions = 4, .capacity = 64 };
 	assert_int_equal(shmrt_dict_open(r, "d", SHMRT_O_CREATE, &dopt, &d), 0);
-	assert_int_equal(shmrt_array_open(r, "a", SHMRT_VT_INT64, 4096, SHMRT_O_CREATE, NULL, &a), 0);
-	assert_int_equal(shmrt_value_open(r, "v", SHMRT_VT_INT64, SHMRT_O_CREATE, NULL, &v), 0);
+	assert_int_equal(shmrt_array_open(r, "a", SHMRT_O_CREATE, SHMRT_VT_INT64, 4096, NULL, &a),
+			 0);
+	assert_int_equal(shmrt_value_open(r, "v", SHMRT_O_CREATE, SHMRT_VT_INT64, NULL, &v), 0);
 	assert_int_equal(shmrt_counter_open(r, "c", SHMRT_O_CREATE, &c), 0);
 	assert_int_equal(shmrt_lock_open(r, "l", SHMRT_O_CREATE, 0, &l), 0);
 	assert_int_equal(shmrt_event_open(r, "e", SHMRT_O_CREATE, &e), 0);
 	assert_int_equal(shmrt_pipe_open(r, "p", SHMRT_O_CREATE, 0, 8, 32, &p), 0);
-	assert_int_equal(shmrt_object_open(r, "b", SHMRT_TYPE_BYTES, 30000, SHMRT_O_CREATE, NULL, &oi),
+	assert_int_equal(shmrt_object_open(r, "b", SHMRT_O_CREATE, SHMRT_TYPE_BYTES, 30000, NULL,
+					   &oi),
 			 0);
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(shmrt_queue_put(&q, &i, sizeof(i), 0), 0);
@@ -164,8 +166,8 @@ static int work(void *arg)
 	shmrt_pipe_t p;
 	int hq = shmrt_queue_open(r, "q", 0, 16, 64, &q) == 0;
 	int hd = shmrt_dict_open(r, "d", 0, NULL, &d) == 0;
-	int ha = shmrt_array_open(r, "a", SHMRT_VT_INT64, 4096, 0, NULL, &a) == 0;
-	int hv = shmrt_value_open(r, "v", SHMRT_VT_INT64, 0, NULL, &v) == 0;
+	int ha = shmrt_array_open(r, "a", 0, SHMRT_VT_INT64, 4096, NULL, &a) == 0;
+	int hv = shmrt_value_open(r, "v", 0, SHMRT_VT_INT64, NULL, &v) == 0;
 	int hc = shmrt_counter_open(r, "c", 0, &c) == 0;
 	int hl = shmrt_lock_open(r, "l", 0, 0, &l) == 0;
 	int he = shmrt_event_open(r, "e", 0, &e) == 0;

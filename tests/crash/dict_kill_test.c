@@ -62,7 +62,7 @@ static void t_reader_killed_in_section(void **s)
 	assert_int_equal(shmrt_dict_open(r, "d", SHMRT_O_CREATE, NULL, &d), 0);
 	assert_int_equal(shmrt_dict_set(&d, "k", 1, "v0", 2), 0);
 	shmrt_object_info_t oi;
-	assert_int_equal(shmrt_object_open(r, "ready", SHMRT_TYPE_BYTES, 8, SHMRT_O_CREATE, NULL,
+	assert_int_equal(shmrt_object_open(r, "ready", SHMRT_O_CREATE, SHMRT_TYPE_BYTES, 8, NULL,
 					   &oi), 0);
 	uint64_t *ready = shmrt_ptr(r, oi.off);
 	pid_t pid = tu_fork(stuck_reader, ready);
@@ -181,8 +181,9 @@ static int t_writer(void *arg)
 	shmrt_region_t *r;
 	shmrt_dict_t d;
 	shmrt_object_info_t oi;
-	if (open_dict(&r, &d) || shmrt_object_open(r, "sh", SHMRT_TYPE_BYTES,
-						   sizeof(struct shared), 0, NULL, &oi))
+	if (open_dict(&r, &d) || shmrt_object_open(r, "sh", 0,
+						   SHMRT_TYPE_BYTES, sizeof(struct shared), NULL,
+						   &oi))
 		return 10;
 	struct shared *sh = shmrt_ptr(r, oi.off);
 	for (uint64_t seq = __atomic_load_n(&sh->next[w], __ATOMIC_ACQUIRE);; seq++) {
@@ -227,8 +228,8 @@ static void t_kill_torture(void **s)
 	shmrt_dict_opts_t o = { .max_key = 16, .max_value = 64, .partitions = 2, .capacity = 8 };
 	assert_int_equal(shmrt_dict_open(r, "d", SHMRT_O_CREATE, &o, &d), 0);
 	shmrt_object_info_t oi;
-	assert_int_equal(shmrt_object_open(r, "sh", SHMRT_TYPE_BYTES, sizeof(struct shared),
-					   SHMRT_O_CREATE, NULL, &oi), 0);
+	assert_int_equal(shmrt_object_open(r, "sh", SHMRT_O_CREATE, SHMRT_TYPE_BYTES,
+					   sizeof(struct shared), NULL, &oi), 0);
 	struct shared *sh = shmrt_ptr(r, oi.off);
 	for (int w = 0; w < TW; w++)
 		sh->next[w] = 1;

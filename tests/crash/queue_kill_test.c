@@ -143,8 +143,8 @@ static void t_kill_torture(void **s)
 	NAME = tu_name("qkill");
 	shmrt_region_t *r = tu_create(NAME, 128 << 20, 0);
 	shmrt_object_info_t oi;
-	assert_int_equal(shmrt_object_open(r, "table", SHMRT_TYPE_BYTES, sizeof(struct table),
-					   SHMRT_O_CREATE, NULL, &oi), 0);
+	assert_int_equal(shmrt_object_open(r, "table", SHMRT_O_CREATE, SHMRT_TYPE_BYTES,
+					   sizeof(struct table), NULL, &oi), 0);
 	struct table *t = shmrt_ptr(r, oi.off);
 	for (int i = 0; i < MAXP; i++)
 		t->committed[i] = -1;

@@ -62,8 +62,8 @@ static void t_lock_holders_killed(void **s)
 	shmrt_lock_t l;
 	shmrt_object_info_t oi;
 	assert_int_equal(shmrt_lock_open(r, "L", SHMRT_O_CREATE, 0, &l), 0);
-	assert_int_equal(shmrt_object_open(r, "pair", SHMRT_TYPE_BYTES, sizeof(struct pair),
-					   SHMRT_O_CREATE, NULL, &oi), 0);
+	assert_int_equal(shmrt_object_open(r, "pair", SHMRT_O_CREATE, SHMRT_TYPE_BYTES,
+					   sizeof(struct pair), NULL, &oi), 0);
 	struct pair *pr = shmrt_ptr(r, oi.off);
 	enum { W = 4 };
 	pid_t w[W];
@@ -107,7 +107,7 @@ static int die_holding_value_lock(void *p)
 	shmrt_region_t *r;
 	shmrt_value_t v;
 	if (shmrt_region_open(NAME, 0, NULL, &r) ||
-	    shmrt_value_open(r, "V", SHMRT_VT_INT64, 0, NULL, &v) || shmrt_value_lock(&v, -1))
+	    shmrt_value_open(r, "V", 0, SHMRT_VT_INT64, NULL, &v) || shmrt_value_lock(&v, -1))
 		return 1;
 	(void)shmrt_value_set_i64(&v, -1); /* a compound update, half done */
 	raise(SIGKILL);
@@ -120,7 +120,7 @@ static int hold_value_lock_then_die(void *p)
 	shmrt_region_t *r;
 	shmrt_value_t v;
 	if (shmrt_region_open(NAME, 0, NULL, &r) ||
-	    shmrt_value_open(r, "W", SHMRT_VT_INT64, 0, NULL, &v) || shmrt_value_lock(&v, -1))
+	    shmrt_value_open(r, "W", 0, SHMRT_VT_INT64, NULL, &v) || shmrt_value_lock(&v, -1))
 		return 1;
 	usleep(100000);
 	raise(SIGKILL);
@@ -146,7 +146,7 @@ static void t_value_lock_and_abandon(void **s)
 	shmrt_region_t *r = tu_create(NAME, 8 << 20, 0);
 	shmrt_value_t v, w;
 	shmrt_lock_t l;
-	assert_int_equal(shmrt_value_open(r, "V", SHMRT_VT_INT64, SHMRT_O_CREATE, NULL, &v), 0);
+	assert_int_equal(shmrt_value_open(r, "V", SHMRT_O_CREATE, SHMRT_VT_INT64, NULL, &v), 0);
 	assert_int_equal(tu_wait(tu_fork(die_holding_value_lock, NULL), 5000), 128 + SIGKILL);
 	assert_int_equal(shmrt_value_lock(&v, 1000 * MS), -EOWNERDEAD);
 	int64_t x;
@@ -159,7 +159,7 @@ static void t_value_lock_and_abandon(void **s)
 	assert_int_equal(shmrt_value_unlock(&v), 0);
 
 	/* A waiter already asleep when the holder dies gets the lock within a bound. */
-	assert_int_equal(shmrt_value_open(r, "W", SHMRT_VT_INT64, SHMRT_O_CREATE, NULL, &w), 0);
+	assert_int_equal(shmrt_value_open(r, "W", SHMRT_O_CREATE, SHMRT_VT_INT64, NULL, &w), 0);
 	pid_t holder = tu_fork(hold_value_lock_then_die, NULL);
 	uint64_t t0 = tu_ms();
 	while (shmrt_value_lock(&w, 0) == 0) { /* until the holder has it */
@@ -253,7 +253,8 @@ static void t_counter_adds_survive_kills(void **s)
 	shmrt_counter_t c;
 	shmrt_object_info_t oi;
 	assert_int_equal(shmrt_counter_open(r, "C", SHMRT_O_CREATE, &c), 0);
-	assert_int_equal(shmrt_object_open(r, "logs", SHMRT_TYPE_BYTES, 8 * 64, SHMRT_O_CREATE, NULL,
+	assert_int_equal(shmrt_object_open(r, "logs", SHMRT_O_CREATE, SHMRT_TYPE_BYTES, 8 * 64,
+					   NULL,
 					   &oi), 0);
 	int64_t *logs = shmrt_ptr(r, oi.off);
 	int kills = 0;

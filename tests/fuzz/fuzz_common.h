@@ -33,8 +33,8 @@ static void fuzz_make_template(void)
 	if (shmrt_region_open("fuzz", 0, &o, &r))
 		abort();
 	shmrt_object_info_t oi;
-	if (shmrt_object_open(r, "a", SHMRT_TYPE_BYTES, 100, SHMRT_O_CREATE, NULL, &oi) ||
-	    shmrt_object_open(r, "b", SHMRT_TYPE_BYTES, 20000, SHMRT_O_CREATE, NULL, &oi))
+	if (shmrt_object_open(r, "a", SHMRT_O_CREATE, SHMRT_TYPE_BYTES, 100, NULL, &oi) ||
+	    shmrt_object_open(r, "b", SHMRT_O_CREATE, SHMRT_TYPE_BYTES, 20000, NULL, &oi))
 		abort();
 	fuzz_template = malloc(FUZZ_REGION);
 	if (pread(shmrt_region_fd(r), fuzz_template, FUZZ_REGION, 0) != (ssize_t)FUZZ_REGION)

@@ -134,8 +134,9 @@ static void t_concurrent_processes(void **s)
 	shmrt_region_t *r = tu_create(name, 16 << 20, 0);
 	shmrt_region_t *rs = tu_create(sname, 8 << 20, 0);
 	shmrt_object_info_t oi;
-	assert_int_equal(shmrt_object_open(rs, "shared", SHMRT_TYPE_BYTES,
-					   sizeof(struct shared) + (16 << 20) / 16, SHMRT_O_CREATE,
+	assert_int_equal(shmrt_object_open(rs, "shared", SHMRT_O_CREATE,
+					   SHMRT_TYPE_BYTES,
+					   sizeof(struct shared) + (16 << 20) / 16,
 					   NULL, &oi), 0);
 	struct shared *sh = shmrt_ptr(rs, oi.off);
 	pid_t pids[NPROC];

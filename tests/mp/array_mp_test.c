@@ -22,7 +22,7 @@ static int writer(void *p)
 	shmrt_region_t *r;
 	shmrt_array_t a;
 	if (shmrt_region_open(NAME, 0, NULL, &r) ||
-	    shmrt_array_open(r, "A", SHMRT_VT_INT64, N, 0, NULL, &a))
+	    shmrt_array_open(r, "A", 0, SHMRT_VT_INT64, N, NULL, &a))
 		return 1;
 	static int64_t buf[N];
 	for (int64_t v = 1; v <= ITERS; v++) {
@@ -50,7 +50,7 @@ static int reader(void *p)
 	shmrt_region_t *r;
 	shmrt_array_t a;
 	if (shmrt_region_open(NAME, 0, NULL, &r) ||
-	    shmrt_array_open(r, "A", SHMRT_VT_INT64, N, 0, NULL, &a))
+	    shmrt_array_open(r, "A", 0, SHMRT_VT_INT64, N, NULL, &a))
 		return 1;
 	static int64_t buf[N];
 	for (int it = 0; it < 200; it++) {
@@ -83,7 +83,7 @@ static void t_snapshot_consistency(void **s)
 	NAME = tu_name("seq");
 	shmrt_region_t *r = tu_create(NAME, 16 << 20, 0);
 	shmrt_array_t a;
-	assert_int_equal(shmrt_array_open(r, "A", SHMRT_VT_INT64, N, SHMRT_O_CREATE, NULL, &a), 0);
+	assert_int_equal(shmrt_array_open(r, "A", SHMRT_O_CREATE, SHMRT_VT_INT64, N, NULL, &a), 0);
 	assert_int_equal(a.stripe_elems, STRIPE);
 	run(0);
 	run(1);

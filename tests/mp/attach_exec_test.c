@@ -45,7 +45,7 @@ static void t_unrelated_executables(void **s)
 	const char *name = tu_name("exec");
 	shmrt_region_t *r = tu_create(name, 16 << 20, 0);
 	shmrt_object_info_t oi;
-	assert_int_equal(shmrt_object_open(r, "counter", SHMRT_TYPE_BYTES, 24, SHMRT_O_CREATE, NULL,
+	assert_int_equal(shmrt_object_open(r, "counter", SHMRT_O_CREATE, SHMRT_TYPE_BYTES, 24, NULL,
 					   &oi), 0);
 	uint64_t *w = shmrt_ptr(r, oi.off);
 	shmrt_dict_t d;

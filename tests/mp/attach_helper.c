@@ -24,7 +24,7 @@ int main(int argc, char **argv)
 		return 3;
 	}
 	shmrt_object_info_t oi;
-	if ((rc = shmrt_object_open(r, "counter", SHMRT_TYPE_BYTES, 24, 0, NULL, &oi))) {
+	if ((rc = shmrt_object_open(r, "counter", 0, SHMRT_TYPE_BYTES, 24, NULL, &oi))) {
 		fprintf(stderr, "attach_helper: counter: %s\n", shmrt_strerror(rc));
 		return 4;
 	}

@@ -22,9 +22,9 @@ static int worker(void *arg)
 	shmrt_value_t a, l, u;
 	shmrt_counter_t k;
 	if (shmrt_region_open(c->name, 0, NULL, &r) ||
-	    shmrt_value_open(r, "atomic", SHMRT_VT_INT64, 0, NULL, &a) ||
-	    shmrt_value_open(r, "locked", SHMRT_VT_INT64, 0, NULL, &l) ||
-	    shmrt_value_open(r, "racy", SHMRT_VT_INT64, 0, NULL, &u) ||
+	    shmrt_value_open(r, "atomic", 0, SHMRT_VT_INT64, NULL, &a) ||
+	    shmrt_value_open(r, "locked", 0, SHMRT_VT_INT64, NULL, &l) ||
+	    shmrt_value_open(r, "racy", 0, SHMRT_VT_INT64, NULL, &u) ||
 	    shmrt_counter_open(r, "striped", 0, &k))
 		return 1;
 	for (int i = 0; i < N; i++) {
@@ -65,9 +65,11 @@ static void t_sums(void **s)
 	shmrt_region_t *r = tu_create(name, 8 << 20, 0);
 	shmrt_value_t a, l, u;
 	shmrt_counter_t k;
-	assert_int_equal(shmrt_value_open(r, "atomic", SHMRT_VT_INT64, SHMRT_O_CREATE, NULL, &a), 0);
-	assert_int_equal(shmrt_value_open(r, "locked", SHMRT_VT_INT64, SHMRT_O_CREATE, NULL, &l), 0);
-	assert_int_equal(shmrt_value_open(r, "racy", SHMRT_VT_INT64, SHMRT_O_CREATE, NULL, &u), 0);
+	assert_int_equal(shmrt_value_open(r, "atomic", SHMRT_O_CREATE, SHMRT_VT_INT64, NULL, &a),
+			 0);
+	assert_int_equal(shmrt_value_open(r, "locked", SHMRT_O_CREATE, SHMRT_VT_INT64, NULL, &l),
+			 0);
+	assert_int_equal(shmrt_value_open(r, "racy", SHMRT_O_CREATE, SHMRT_VT_INT64, NULL, &u), 0);
 	assert_int_equal(shmrt_counter_open(r, "striped", SHMRT_O_CREATE, &k), 0);
 	for (int mode = 0; mode < 4; mode++) {
 		struct ctx c = { name, mode };

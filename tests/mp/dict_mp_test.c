@@ -197,7 +197,7 @@ static void t_lookups_during_resize(void **s)
 		assert_int_equal(shmrt_dict_set(&d, key, sizeof(key), &v, sizeof(v)), 0);
 	}
 	shmrt_object_info_t oi;
-	assert_int_equal(shmrt_object_open(r, "stop", SHMRT_TYPE_BYTES, 64, SHMRT_O_CREATE, NULL,
+	assert_int_equal(shmrt_object_open(r, "stop", SHMRT_O_CREATE, SHMRT_TYPE_BYTES, 64, NULL,
 					   &oi), 0);
 	uint64_t *stop = shmrt_ptr(r, oi.off);
 	shmrt_dict_stats_t st0, st;

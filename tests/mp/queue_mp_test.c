@@ -195,8 +195,8 @@ static void t_validation(void **s)
 	NAME = tu_name("qmp");
 	shmrt_region_t *r = tu_create(NAME, 64 << 20, 0);
 	shmrt_object_info_t oi;
-	assert_int_equal(shmrt_object_open(r, "table", SHMRT_TYPE_BYTES, sizeof(struct table),
-					   SHMRT_O_CREATE, NULL, &oi), 0);
+	assert_int_equal(shmrt_object_open(r, "table", SHMRT_O_CREATE, SHMRT_TYPE_BYTES,
+					   sizeof(struct table), NULL, &oi), 0);
 	uint64_t t0 = tu_ms();
 	run(1, 1, 0); /* 1p1c */
 	uint64_t t1 = tu_ms();

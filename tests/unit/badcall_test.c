@@ -85,7 +85,8 @@ static void t_array_unmatched_end(void **s)
 	(void)s;
 	shmrt_region_t *r = tu_create(tu_name("endw"), 8 << 20, 0);
 	shmrt_array_t a;
-	assert_int_equal(shmrt_array_open(r, "a", SHMRT_VT_INT64, 1024, SHMRT_O_CREATE, NULL, &a), 0);
+	assert_int_equal(shmrt_array_open(r, "a", SHMRT_O_CREATE, SHMRT_VT_INT64, 1024, NULL, &a),
+			 0);
 	int64_t buf[8];
 	/* No bracket open: refused, and readers do not spin afterwards. */
 	assert_int_equal(shmrt_array_end_write(&a, 0, 8), -EINVAL);
@@ -265,7 +266,8 @@ static void t_null_and_zeroed_handles(void **s)
 	assert_int_equal(shmrt_free(NULL, 64), -EINVAL);
 	assert_int_equal(shmrt_usable_size(NULL, 64), 0);
 	shmrt_object_info_t oi;
-	assert_int_equal(shmrt_object_open(NULL, "x", SHMRT_TYPE_BYTES, 8, SHMRT_O_CREATE, NULL, &oi),
+	assert_int_equal(shmrt_object_open(NULL, "x", SHMRT_O_CREATE, SHMRT_TYPE_BYTES, 8, NULL,
+					   &oi),
 			 -EINVAL);
 	assert_int_equal(shmrt_object_lookup(NULL, "x", &oi), -EINVAL);
 	assert_int_equal(shmrt_object_remove(NULL, "x"), -EINVAL);
@@ -289,14 +291,16 @@ static void t_unknown_flags(void **s)
 	assert_int_equal(shmrt_joinable_queue_open(r, "jq", SHMRT_O_CREATE | bad, 4, 8, &q), -EINVAL);
 	assert_int_equal(shmrt_pipe_open(r, "p", SHMRT_O_CREATE | bad, 0, 4, 8, &p), -EINVAL);
 	assert_int_equal(shmrt_dict_open(r, "d", SHMRT_O_CREATE | bad, NULL, &d), -EINVAL);
-	assert_int_equal(shmrt_array_open(r, "a", SHMRT_VT_INT32, 8, SHMRT_O_CREATE | bad, NULL, &a),
+	assert_int_equal(shmrt_array_open(r, "a", SHMRT_O_CREATE | bad, SHMRT_VT_INT32, 8, NULL,
+					  &a),
 			 -EINVAL);
-	assert_int_equal(shmrt_value_open(r, "v", SHMRT_VT_INT32, SHMRT_O_CREATE | bad, NULL, &v),
+	assert_int_equal(shmrt_value_open(r, "v", SHMRT_O_CREATE | bad, SHMRT_VT_INT32, NULL, &v),
 			 -EINVAL);
 	assert_int_equal(shmrt_counter_open(r, "c", SHMRT_O_CREATE | bad, &c), -EINVAL);
 	assert_int_equal(shmrt_lock_open(r, "l", SHMRT_O_CREATE | bad, 0, &l), -EINVAL);
 	shmrt_object_info_t oi;
-	assert_int_equal(shmrt_object_open(r, "o", SHMRT_TYPE_BYTES, 8, SHMRT_O_CREATE | bad, NULL, &oi),
+	assert_int_equal(shmrt_object_open(r, "o", SHMRT_O_CREATE | bad, SHMRT_TYPE_BYTES, 8, NULL,
+					   &oi),
 			 -EINVAL);
 	/* Nothing was created by any of them. */
 	size_t n;

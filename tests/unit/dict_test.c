@@ -38,7 +38,7 @@ static void t_calls_and_errors(void **s)
 	assert_int_equal(shmrt_dict_open(R, "d", 0, &more, &d2), -EPROTOTYPE);
 	assert_int_equal(shmrt_dict_open(R, "d", 0, NULL, &d2), 0);
 	shmrt_value_t v;
-	assert_int_equal(shmrt_value_open(R, "d", SHMRT_VT_INT64, 0, NULL, &v), -EPROTOTYPE);
+	assert_int_equal(shmrt_value_open(R, "d", 0, SHMRT_VT_INT64, NULL, &v), -EPROTOTYPE);
 
 	char buf[128], big[200];
 	size_t n = 77;

@@ -20,45 +20,51 @@ static void t_directory(void **s)
 	const char *name = tu_name("dir");
 	assert_int_equal(shmrt_region_open(name, SHMRT_O_CREATE | SHMRT_O_EXCL, &o, &r), 0);
 	shmrt_object_info_t a, b;
-	assert_int_equal(shmrt_object_open(r, "a", SHMRT_TYPE_BYTES, 64, 0, NULL, &a), -ENOENT);
-	assert_int_equal(shmrt_object_open(r, "a", SHMRT_TYPE_BYTES, 64, SHMRT_O_CREATE, NULL, &a), 0);
+	assert_int_equal(shmrt_object_open(r, "a", 0, SHMRT_TYPE_BYTES, 64, NULL, &a), -ENOENT);
+	assert_int_equal(shmrt_object_open(r, "a", SHMRT_O_CREATE, SHMRT_TYPE_BYTES, 64, NULL, &a),
+			 0);
 	assert_string_equal(a.name, "a");
 	assert_int_equal(a.type, SHMRT_TYPE_BYTES);
 	assert_int_equal(a.size, 64);
 	assert_int_equal(a.creator_pid, getpid());
 	for (int i = 0; i < 64; i++)
 		assert_int_equal(((char *)shmrt_ptr(r, a.off))[i], 0);
-	assert_int_equal(shmrt_object_open(r, "a", SHMRT_TYPE_BYTES, 64, SHMRT_O_CREATE, NULL, &b), 0);
+	assert_int_equal(shmrt_object_open(r, "a", SHMRT_O_CREATE, SHMRT_TYPE_BYTES, 64, NULL, &b),
+			 0);
 	assert_int_equal(b.off, a.off);
-	assert_int_equal(shmrt_object_open(r, "a", SHMRT_TYPE_BYTES, 64,
-					   SHMRT_O_CREATE | SHMRT_O_EXCL, NULL, &b), -EEXIST);
-	assert_int_equal(shmrt_object_open(r, "a", SHMRT_TYPE_VALUE, 64, 0, NULL, &b), -EPROTOTYPE);
-	assert_int_equal(shmrt_object_open(r, "a", SHMRT_TYPE_BYTES, 65, 0, NULL, &b), -EMSGSIZE);
-	assert_int_equal(shmrt_object_open(r, "a", SHMRT_TYPE_BYTES, 32, 0, NULL, &b), 0);
-	assert_int_equal(shmrt_object_open(r, "a", SHMRT_TYPE_NONE, 32, 0, NULL, &b), -EINVAL);
-	assert_int_equal(shmrt_object_open(r, "bad name", SHMRT_TYPE_BYTES, 8, SHMRT_O_CREATE, NULL,
+	assert_int_equal(shmrt_object_open(r, "a", SHMRT_O_CREATE | SHMRT_O_EXCL, SHMRT_TYPE_BYTES,
+					   64, NULL, &b), -EEXIST);
+	assert_int_equal(shmrt_object_open(r, "a", 0, SHMRT_TYPE_VALUE, 64, NULL, &b), -EPROTOTYPE);
+	assert_int_equal(shmrt_object_open(r, "a", 0, SHMRT_TYPE_BYTES, 65, NULL, &b), -EMSGSIZE);
+	assert_int_equal(shmrt_object_open(r, "a", 0, SHMRT_TYPE_BYTES, 32, NULL, &b), 0);
+	assert_int_equal(shmrt_object_open(r, "a", 0, SHMRT_TYPE_NONE, 32, NULL, &b), -EINVAL);
+	assert_int_equal(shmrt_object_open(r, "bad name", SHMRT_O_CREATE, SHMRT_TYPE_BYTES, 8, NULL,
 					   &b), -EINVAL);
 	char longname[SHMRT_OBJNAME_MAX + 2];
 	memset(longname, 'o', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = 0;
-	assert_int_equal(shmrt_object_open(r, longname, SHMRT_TYPE_BYTES, 8, SHMRT_O_CREATE, NULL, &b),
+	assert_int_equal(shmrt_object_open(r, longname, SHMRT_O_CREATE, SHMRT_TYPE_BYTES, 8, NULL,
+					   &b),
 			 -ENAMETOOLONG);
 	/* A large object: page aligned, zero. */
 	shmrt_object_info_t big;
-	assert_int_equal(shmrt_object_open(r, "big", SHMRT_TYPE_BYTES, 1 << 20, SHMRT_O_CREATE, NULL,
+	assert_int_equal(shmrt_object_open(r, "big", SHMRT_O_CREATE, SHMRT_TYPE_BYTES, 1 << 20,
+					   NULL,
 					   &big), 0);
 	assert_int_equal(big.off % 4096, 0);
 	const char *p = shmrt_ptr(r, big.off);
 	for (int i = 0; i < (1 << 20); i += 4096)
 		assert_int_equal(p[i], 0);
-	assert_int_equal(shmrt_object_open(r, "c", SHMRT_TYPE_USER + 3, 8, SHMRT_O_CREATE, NULL, &b), 0);
-	assert_int_equal(shmrt_object_open(r, "d", SHMRT_TYPE_BYTES, 8, SHMRT_O_CREATE, NULL, &b), 0);
+	assert_int_equal(shmrt_object_open(r, "c", SHMRT_O_CREATE, SHMRT_TYPE_USER + 3, 8, NULL,
+					   &b), 0);
+	assert_int_equal(shmrt_object_open(r, "d", SHMRT_O_CREATE, SHMRT_TYPE_BYTES, 8, NULL, &b),
+			 0);
 	/* Full directory. */
-	assert_int_equal(shmrt_object_open(r, "e", SHMRT_TYPE_BYTES, 8, SHMRT_O_CREATE, NULL, &b),
+	assert_int_equal(shmrt_object_open(r, "e", SHMRT_O_CREATE, SHMRT_TYPE_BYTES, 8, NULL, &b),
 			 -ENOSPC);
 	/* An allocation failure leaves no entry behind. */
 	assert_int_equal(shmrt_object_remove(r, "d"), 0);
-	assert_int_equal(shmrt_object_open(r, "huge", SHMRT_TYPE_BYTES, 1ull << 40, SHMRT_O_CREATE,
+	assert_int_equal(shmrt_object_open(r, "huge", SHMRT_O_CREATE, SHMRT_TYPE_BYTES, 1ull << 40,
 					   NULL, &b), -ENOMEM);
 	size_t n = 0;
 	shmrt_object_info_t list[8];

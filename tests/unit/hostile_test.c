@@ -72,7 +72,7 @@ static void t_value_lock_recycled_tid(void **s)
 	NAME = tu_name("vlock");
 	shmrt_region_t *r = tu_create(NAME, 8 << 20, 0);
 	shmrt_value_t v;
-	assert_int_equal(shmrt_value_open(r, "v", SHMRT_VT_INT64, SHMRT_O_CREATE, NULL, &v), 0);
+	assert_int_equal(shmrt_value_open(r, "v", SHMRT_O_CREATE, SHMRT_VT_INT64, NULL, &v), 0);
 	pid_t pid = start_mapper();
 	uint64_t *word = v.lock;
 	/* The holder died and the kernel gave its TID to this live process, which maps
@@ -165,7 +165,7 @@ static void t_internal_lock_forged_live_owner(void **s)
 	shmrt_region_t *r = tu_create(NAME, 8 << 20, 0);
 	struct shmrt_region *R = (struct shmrt_region *)r;
 	shmrt_object_info_t oi;
-	assert_int_equal(shmrt_object_open(r, "x", SHMRT_TYPE_BYTES, 64, SHMRT_O_CREATE, NULL, &oi),
+	assert_int_equal(shmrt_object_open(r, "x", SHMRT_O_CREATE, SHMRT_TYPE_BYTES, 64, NULL, &oi),
 			 0);
 	pid_t pid = start_mapper();
 	/* The directory lock's word names a live attached process that never took it. A

@@ -251,8 +251,9 @@ struct child_arg {
 static struct hand *new_hand(shmrt_region_t *r)
 {
 	shmrt_object_info_t oi;
-	assert_int_equal(shmrt_object_open(r, "hand", SHMRT_TYPE_BYTES, sizeof(struct hand),
-					   SHMRT_O_CREATE | SHMRT_O_EXCL, NULL, &oi), 0);
+	assert_int_equal(shmrt_object_open(r, "hand", SHMRT_O_CREATE | SHMRT_O_EXCL,
+					   SHMRT_TYPE_BYTES,
+					   sizeof(struct hand), NULL, &oi), 0);
 	return shmrt_ptr(r, oi.off); /* zeroed */
 }
 
@@ -451,8 +452,9 @@ static void t_safety_across_processes(void **s)
 	(void)s;
 	shmrt_region_t *r = tu_create(tu_name("safety"), 8 << 20, 0);
 	shmrt_object_info_t oi;
-	assert_int_equal(shmrt_object_open(r, "safety", SHMRT_TYPE_BYTES, sizeof(struct safety),
-					   SHMRT_O_CREATE | SHMRT_O_EXCL, NULL, &oi), 0);
+	assert_int_equal(shmrt_object_open(r, "safety", SHMRT_O_CREATE | SHMRT_O_EXCL,
+					   SHMRT_TYPE_BYTES,
+					   sizeof(struct safety), NULL, &oi), 0);
 	struct safety *c = shmrt_ptr(r, oi.off);
 	for (int i = 0; i < RING; i++)
 		for (int j = 0; j < WORDS; j++)

@@ -38,7 +38,8 @@ static void t_create_open_close(void **s)
 	shmrt_region_t *r2 = open_existing(name, &rc);
 	assert_int_equal(rc, 0);
 	shmrt_object_info_t oi;
-	assert_int_equal(shmrt_object_open(r, "x", SHMRT_TYPE_BYTES, 100, SHMRT_O_CREATE, NULL, &oi), 0);
+	assert_int_equal(shmrt_object_open(r, "x", SHMRT_O_CREATE, SHMRT_TYPE_BYTES, 100, NULL,
+					   &oi), 0);
 	strcpy(shmrt_ptr(r, oi.off), "hello");
 	shmrt_object_info_t oi2;
 	assert_int_equal(shmrt_object_lookup(r2, "x", &oi2), 0);
@@ -217,7 +218,8 @@ static void t_stale_creator(void **s)
 	assert_int_equal(shmrt_region_open(name, 0, &o, &r), -ESTALE);
 	assert_int_equal(shmrt_region_open(name, SHMRT_O_CREATE, &o, &r), 0);
 	shmrt_object_info_t oi;
-	assert_int_equal(shmrt_object_open(r, "v", SHMRT_TYPE_BYTES, 8, SHMRT_O_CREATE, NULL, &oi), 0);
+	assert_int_equal(shmrt_object_open(r, "v", SHMRT_O_CREATE, SHMRT_TYPE_BYTES, 8, NULL, &oi),
+			 0);
 	shmrt_region_close(r);
 }
 
@@ -357,7 +359,8 @@ static void t_memfd_and_file(void **s)
 	shmrt_region_t *r;
 	assert_int_equal(shmrt_region_open("anon", 0, &o, &r), 0);
 	shmrt_object_info_t oi;
-	assert_int_equal(shmrt_object_open(r, "m", SHMRT_TYPE_BYTES, 32, SHMRT_O_CREATE, NULL, &oi), 0);
+	assert_int_equal(shmrt_object_open(r, "m", SHMRT_O_CREATE, SHMRT_TYPE_BYTES, 32, NULL, &oi),
+			 0);
 	struct tu_fork_arg a = { r, oi.off };
 	assert_int_equal(tu_wait(tu_fork(memfd_child, &a), 10000), 0);
 	assert_string_equal(shmrt_ptr(r, oi.off), "memfd child");
@@ -370,7 +373,8 @@ static void t_memfd_and_file(void **s)
 	snprintf(file, sizeof(file), "%s/region", path);
 	o.backing = SHMRT_BACKING_FILE;
 	assert_int_equal(shmrt_region_open(file, SHMRT_O_CREATE | SHMRT_O_EXCL, &o, &r), 0);
-	assert_int_equal(shmrt_object_open(r, "f", SHMRT_TYPE_BYTES, 32, SHMRT_O_CREATE, NULL, &oi), 0);
+	assert_int_equal(shmrt_object_open(r, "f", SHMRT_O_CREATE, SHMRT_TYPE_BYTES, 32, NULL, &oi),
+			 0);
 	shmrt_region_close(r);
 	assert_int_equal(shmrt_region_open(file, 0, &o, &r), 0);
 	assert_int_equal(shmrt_object_lookup(r, "f", &oi), 0);

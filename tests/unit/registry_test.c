@@ -38,7 +38,8 @@ static void t_fork_and_registry(void **s)
 	const char *name = tu_name("fork");
 	shmrt_region_t *r = tu_create(name, 8 << 20, 0);
 	shmrt_object_info_t oi;
-	assert_int_equal(shmrt_object_open(r, "buf", SHMRT_TYPE_BYTES, 64, SHMRT_O_CREATE, NULL, &oi), 0);
+	assert_int_equal(shmrt_object_open(r, "buf", SHMRT_O_CREATE, SHMRT_TYPE_BYTES, 64, NULL,
+					   &oi), 0);
 	struct tu_fork_arg a = { r, oi.off };
 	pid_t pid = tu_fork(child_writes, &a);
 	assert_int_equal(tu_wait(pid, 10000), 0);

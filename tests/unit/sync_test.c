@@ -205,8 +205,8 @@ static void t_condition(void **s)
 	shmrt_object_info_t oi;
 	assert_int_equal(shmrt_lock_open(R, "CL", SHMRT_O_CREATE, 0, &l), 0);
 	assert_int_equal(shmrt_cond_open(R, "C", SHMRT_O_CREATE, &c), 0);
-	assert_int_equal(shmrt_object_open(R, "slot", SHMRT_TYPE_BYTES, sizeof(struct slot),
-					   SHMRT_O_CREATE, NULL, &oi), 0);
+	assert_int_equal(shmrt_object_open(R, "slot", SHMRT_O_CREATE, SHMRT_TYPE_BYTES,
+					   sizeof(struct slot), NULL, &oi), 0);
 	struct slot *sl = shmrt_ptr(R, oi.off);
 	/* A wait with nothing coming times out, holding the lock again. */
 	assert_int_equal(shmrt_lock_acquire(&l, -1), 0);
@@ -260,8 +260,8 @@ static void t_barrier(void **s)
 	(void)s;
 	shmrt_barrier_t b, x;
 	shmrt_object_info_t oi;
-	assert_int_equal(shmrt_object_open(R, "bcount", SHMRT_TYPE_BYTES, 16 * ROUNDS,
-					   SHMRT_O_CREATE, NULL, &oi), 0);
+	assert_int_equal(shmrt_object_open(R, "bcount", SHMRT_O_CREATE, SHMRT_TYPE_BYTES,
+					   16 * ROUNDS, NULL, &oi), 0);
 	int64_t *arrived = shmrt_ptr(R, oi.off);
 	assert_int_equal(shmrt_barrier_open(R, "B", SHMRT_O_CREATE, PARTIES, &b), 0);
 	assert_int_equal(shmrt_barrier_open(R, "B", 0, PARTIES + 1, &x), -EPROTOTYPE);

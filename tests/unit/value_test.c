@@ -52,7 +52,7 @@ static void t_typecodes(void **s)
 		case '?': init.b = true; x.b = false; break;
 		}
 		shmrt_value_t v;
-		assert_int_equal(shmrt_value_open(R, name, t, SHMRT_O_CREATE, &init, &v), 0);
+		assert_int_equal(shmrt_value_open(R, name, SHMRT_O_CREATE, t, &init, &v), 0);
 		assert_int_equal(shmrt_value_load(&v, &got), 0);
 		assert_memory_equal(&got, &init, shmrt_vtype_size(t));
 		assert_int_equal(shmrt_value_store(&v, x), 0);
@@ -64,17 +64,18 @@ static void t_typecodes(void **s)
 		/* Another element type under the same name is refused. */
 		shmrt_value_t w;
 		int other = t == SHMRT_VT_DOUBLE ? SHMRT_VT_INT32 : SHMRT_VT_DOUBLE;
-		assert_int_equal(shmrt_value_open(R, name, other, 0, NULL, &w), -EPROTOTYPE);
-		assert_int_equal(shmrt_value_open(R, name, t, 0, NULL, &w), 0);
+		assert_int_equal(shmrt_value_open(R, name, 0, other, NULL, &w), -EPROTOTYPE);
+		assert_int_equal(shmrt_value_open(R, name, 0, t, NULL, &w), 0);
 		assert_ptr_equal(w.cell, v.cell);
 	}
 	assert_int_equal(shmrt_vtype_from_code('z'), -EINVAL);
 	shmrt_value_t v;
-	assert_int_equal(shmrt_value_open(R, "bad", 99, SHMRT_O_CREATE, NULL, &v), -EINVAL);
+	assert_int_equal(shmrt_value_open(R, "bad", SHMRT_O_CREATE, 99, NULL, &v), -EINVAL);
 	/* A Value name taken by another kind of object. */
 	shmrt_object_info_t oi;
-	assert_int_equal(shmrt_object_open(R, "raw", SHMRT_TYPE_BYTES, 8, SHMRT_O_CREATE, NULL, &oi), 0);
-	assert_int_equal(shmrt_value_open(R, "raw", SHMRT_VT_INT32, 0, NULL, &v), -EPROTOTYPE);
+	assert_int_equal(shmrt_object_open(R, "raw", SHMRT_O_CREATE, SHMRT_TYPE_BYTES, 8, NULL,
+					   &oi), 0);
+	assert_int_equal(shmrt_value_open(R, "raw", 0, SHMRT_VT_INT32, NULL, &v), -EPROTOTYPE);
 }
 
 static void t_fetch_ops(void **s)
@@ -82,7 +83,7 @@ static void t_fetch_ops(void **s)
 	(void)s;
 	shmrt_value_t v, d, b;
 	shmrt_scalar_t a, o, x;
-	assert_int_equal(shmrt_value_open(R, "ops", SHMRT_VT_INT32, SHMRT_O_CREATE, NULL, &v), 0);
+	assert_int_equal(shmrt_value_open(R, "ops", SHMRT_O_CREATE, SHMRT_VT_INT32, NULL, &v), 0);
 	a.i32 = 10;
 	assert_int_equal(shmrt_value_fetch(&v, SHMRT_OP_ADD, a, &o), 0);
 	assert_int_equal(o.i32, 0);
@@ -127,7 +128,7 @@ static void t_fetch_ops(void **s)
 	assert_int_equal(a.i32, 7);
 
 	/* Doubles: add/sub/min/max by CAS loop; bit operations refused. */
-	assert_int_equal(shmrt_value_open(R, "dbl", SHMRT_VT_DOUBLE, SHMRT_O_CREATE, NULL, &d), 0);
+	assert_int_equal(shmrt_value_open(R, "dbl", SHMRT_O_CREATE, SHMRT_VT_DOUBLE, NULL, &d), 0);
 	assert_int_equal(shmrt_value_set_f64(&d, 1.5), 0);
 	assert_int_equal(shmrt_value_fetch_add_f64(&d, 2.25, &f), 0);
 	assert_true(f == 1.5);
@@ -140,7 +141,7 @@ static void t_fetch_ops(void **s)
 	assert_true(f == -8);
 	assert_int_equal(shmrt_value_fetch(&d, SHMRT_OP_XOR, a, NULL), -EINVAL);
 	/* Bools: logic ops only. */
-	assert_int_equal(shmrt_value_open(R, "flag", SHMRT_VT_BOOL, SHMRT_O_CREATE, NULL, &b), 0);
+	assert_int_equal(shmrt_value_open(R, "flag", SHMRT_O_CREATE, SHMRT_VT_BOOL, NULL, &b), 0);
 	a.b = true;
 	assert_int_equal(shmrt_value_fetch(&b, SHMRT_OP_OR, a, &o), 0);
 	assert_false(o.b);
@@ -149,7 +150,7 @@ static void t_fetch_ops(void **s)
 	assert_int_equal(shmrt_value_fetch(&b, SHMRT_OP_ADD, a, NULL), -EINVAL);
 	/* Unsigned wrap. */
 	shmrt_value_t u;
-	assert_int_equal(shmrt_value_open(R, "u8", SHMRT_VT_UINT8, SHMRT_O_CREATE, NULL, &u), 0);
+	assert_int_equal(shmrt_value_open(R, "u8", SHMRT_O_CREATE, SHMRT_VT_UINT8, NULL, &u), 0);
 	a.u8 = 255;
 	assert_int_equal(shmrt_value_fetch(&u, SHMRT_OP_ADD, a, NULL), 0);
 	a.u8 = 2;
@@ -179,7 +180,8 @@ static void t_lock(void **s)
 {
 	(void)s;
 	shmrt_value_t v;
-	assert_int_equal(shmrt_value_open(R, "locked", SHMRT_VT_INT64, SHMRT_O_CREATE, NULL, &v), 0);
+	assert_int_equal(shmrt_value_open(R, "locked", SHMRT_O_CREATE, SHMRT_VT_INT64, NULL, &v),
+			 0);
 	assert_int_equal(shmrt_value_lock(&v, -1), 0);
 	int64_t x = -1;
 	assert_int_equal(shmrt_value_get_i64(&v, &x), 0);
@@ -220,7 +222,7 @@ static void t_counter(void **s)
 	assert_int_equal(shmrt_counter_read(&c2), 2000);
 	assert_int_equal(c.nrec, 256); /* one line per thread record (default 256) */
 	shmrt_value_t v;
-	assert_int_equal(shmrt_value_open(R, "hits", SHMRT_VT_INT64, 0, NULL, &v), -EPROTOTYPE);
+	assert_int_equal(shmrt_value_open(R, "hits", 0, SHMRT_VT_INT64, NULL, &v), -EPROTOTYPE);
 	assert_true(shmrt_current_cpu() < 4096);
 }
 

@@ -18,7 +18,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	shmrt_object_info_t oi;
-	rc = shmrt_object_open(r, "state", SHMRT_TYPE_BYTES, 16, create ? SHMRT_O_CREATE : 0, NULL, &oi);
+	rc = shmrt_object_open(r, "state", create ? SHMRT_O_CREATE : 0, SHMRT_TYPE_BYTES, 16, NULL,
+			       &oi);
 	if (rc)
 		return 3;
 	volatile uint64_t *w = shmrt_ptr(r, oi.off);
