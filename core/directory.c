@@ -150,6 +150,8 @@ int shmrt__object_open(struct shmrt_region *r, const char *name, int oflags,
 	store_release(&e->state, DIR_CREATING);
 	uint64_t off;
 	rc = shmrt__arena_alloc(&r->arena, rec, size, pl, &off);
+	if (rc == -ENOMEM)
+		rc = -ENOSPC; /* the arena's "no run large enough": the region is full */
 	if (!rc) {
 		/* D2: release: the block has left our cache or the bin (the arena's F1,
 		 * B1), or the map committed the extent (X1), before the entry names it:

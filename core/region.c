@@ -44,9 +44,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
-#define DEFAULT_SIZE (64ull << 20)
+#define FALLBACK_SIZE (64ull << 20) /* when the backing's capacity cannot be read */
 #define MAX_SIZE (1ull << 44) /* 16 TiB: page numbers fit 32 bits */
 
 static uint64_t next_handle_id = 1;
@@ -174,9 +175,34 @@ static void set_pointers(struct shmrt_region *r)
 	r->dir = (struct shmrt_dir_entry *)(void *)(r->pub.base + g->dir_off);
 }
 
+/*
+ * The default size of a region: what its file system can hold (/dev/shm's size for
+ * named and anonymous regions, both being shmem; the directory's for a file), up to
+ * MAX_SIZE. The file is sparse and the arena commits pages as it hands them out, so
+ * the size is a limit on growth, not memory taken: a small region costs what it uses.
+ */
+static uint64_t default_size(const char *name, shmrt_backing_t backing)
+{
+	char dir[PATH_MAX] = "/dev/shm";
+	if (backing == SHMRT_BACKING_FILE) {
+		const char *slash = strrchr(name, '/');
+		if (!slash)
+			snprintf(dir, sizeof(dir), ".");
+		else
+			snprintf(dir, sizeof(dir), "%.*s", (int)(slash - name) + (slash == name),
+				 name);
+	}
+	struct statvfs sv;
+	if (statvfs(dir, &sv) || sv.f_blocks == 0)
+		return FALLBACK_SIZE;
+	uint64_t cap = (uint64_t)sv.f_blocks * sv.f_frsize;
+	cap = cap < MAX_SIZE ? cap & ~4095ull : MAX_SIZE;
+	return cap < FALLBACK_SIZE ? FALLBACK_SIZE : cap;
+}
+
 static int create_region(struct shmrt_region *r, const char *name, const shmrt_region_opts_t *o)
 {
-	uint64_t size = round_page(o->size ? o->size : DEFAULT_SIZE);
+	uint64_t size = round_page(o->size ? o->size : default_size(name, r->backing));
 	uint32_t mp = o->max_procs ? o->max_procs : 64, mt = o->max_threads ? o->max_threads : 256,
 		 mo = o->max_objects ? o->max_objects : 256, nnodes = shmrt__numa_nnodes();
 	struct geometry geo;
@@ -360,7 +386,19 @@ static int attach_existing(struct shmrt_region *r, const shmrt_region_opts_t *o,
 	return 1; /* caller attaches */
 }
 
-static int attach(struct shmrt_region *r)
+static void unlink_if_same(struct shmrt_region *r);
+
+/*
+ * Claims a registry slot. For a region found at its name (found, with the oflags of
+ * the open; creators attach to their new region with found = 0), a
+ * region that nobody lives in any more is not reused when it was created to go away
+ * with its processes (AUTO_UNLINK) or the caller asked for a fresh one (FRESH): it is
+ * unlinked as its last process would have done, and -ENOENT sends the caller back to
+ * create a new one. With FRESH|EXCL, a region that a live process uses is -EEXIST.
+ * The count and the claim are under life_lock, as every detach: a process that
+ * attaches is counted by any later check, and none attaches to a region found dead.
+ */
+static int attach_mode(struct shmrt_region *r, int found, int oflags)
 {
 	int rc = shmrt__pmutex_lock(&r->hdr->life_lock, r->fd, NULL, NULL);
 	if (rc)
@@ -370,6 +408,18 @@ static int attach(struct shmrt_region *r)
 		shmrt__pmutex_unlock(&r->hdr->life_lock);
 		return -ENOENT;
 	}
+	if (found && ((oflags & SHMRT_O_FRESH) || (r->geo.flags & SHMRT_REGION_AUTO_UNLINK)) &&
+	    r->backing != SHMRT_BACKING_MEMFD) {
+		rc = shmrt__live_procs(r) ? 0 : -ENOENT;
+		if (rc)
+			unlink_if_same(r);
+		else if ((oflags & SHMRT_O_FRESH) && (oflags & SHMRT_O_EXCL))
+			rc = -EEXIST;
+		if (rc) {
+			shmrt__pmutex_unlock(&r->hdr->life_lock);
+			return rc;
+		}
+	}
 	rc = shmrt__slot_claim(r);
 	shmrt__pmutex_unlock(&r->hdr->life_lock);
 	if (rc)
@@ -377,6 +427,11 @@ static int attach(struct shmrt_region *r)
 	r->attached = 1;
 	shmrt__gc(r);
 	return 0;
+}
+
+static int attach(struct shmrt_region *r)
+{
+	return attach_mode(r, 0, 0);
 }
 
 static void destroy(struct shmrt_region *r)
@@ -547,9 +602,19 @@ int shmrt_region_open(const char *name, int oflags, const shmrt_region_opts_t *o
 		opts = &def;
 	}
 	if (!out || (unsigned)opts->backing > SHMRT_BACKING_FILE ||
-	    (oflags & ~(SHMRT_O_CREATE | SHMRT_O_EXCL | SHMRT_O_NOATTACH)) ||
-	    ((oflags & SHMRT_O_NOATTACH) && (oflags & SHMRT_O_CREATE)))
+	    (oflags & ~(SHMRT_O_CREATE | SHMRT_O_EXCL | SHMRT_O_NOATTACH | SHMRT_O_FRESH)) ||
+	    ((oflags & SHMRT_O_NOATTACH) && (oflags & SHMRT_O_CREATE)) ||
+	    ((oflags & SHMRT_O_FRESH) && !(oflags & SHMRT_O_CREATE)))
 		return -EINVAL;
+	shmrt_region_opts_t anon;
+	if (!name) { /* anonymous: a memfd shared by the process tree */
+		if (!(oflags & SHMRT_O_CREATE))
+			return -EINVAL;
+		anon = *opts;
+		anon.backing = SHMRT_BACKING_MEMFD;
+		opts = &anon;
+		name = "anonymous";
+	}
 	int rc = check_name(name, opts->backing);
 	if (rc)
 		return rc;
@@ -567,12 +632,13 @@ int shmrt_region_open(const char *name, int oflags, const shmrt_region_opts_t *o
 		if (oflags & SHMRT_O_CREATE) {
 			rc = create_named(r, name, opts);
 			if (rc == 0) {
+				r->created = 1;
 				link_handle(r);
 				*out = r;
 				return 0;
 			}
 			destroy(r);
-			if (rc != -EEXIST || (oflags & SHMRT_O_EXCL))
+			if (rc != -EEXIST || ((oflags & SHMRT_O_EXCL) && !(oflags & SHMRT_O_FRESH)))
 				return rc;
 			r = new_handle(name); /* it exists: open it */
 			if (!r)
@@ -596,7 +662,7 @@ int shmrt_region_open(const char *name, int oflags, const shmrt_region_opts_t *o
 			continue;
 		}
 		if (rc == 1) {
-			rc = attach(r);
+			rc = attach_mode(r, 1, oflags);
 			if (rc == -ENOENT && (oflags & SHMRT_O_CREATE)) {
 				destroy(r); /* unlinked meanwhile */
 				continue;
@@ -772,6 +838,10 @@ int shmrt_region_fd(const shmrt_region_t *r)
 	if (!r)
 		return -EINVAL;
 	return r->fd;
+}
+bool shmrt_region_created(const shmrt_region_t *r)
+{
+	return r && r->created;
 }
 
 int shmrt_region_procs(shmrt_region_t *r, shmrt_proc_info_t *arr, size_t cap, size_t *count)

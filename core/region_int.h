@@ -168,6 +168,7 @@ struct shmrt_region {
 	shmrt_arena_t arena;
 	int fd;
 	int attached;                   /* 0 for SHMRT_O_NOATTACH handles */
+	int created;                    /* this handle's open created the region */
 	uint32_t slot;                  /* our process slot, REC_NONE if none */
 	uint32_t slot_gen;
 	pid_t pid;                      /* the process that holds `slot` */

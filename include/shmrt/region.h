@@ -67,9 +67,12 @@ typedef enum shmrt_backing {
 
 typedef struct shmrt_region_opts {
 	shmrt_backing_t backing;  /* default SHMRT_BACKING_SHM */
-	size_t size;              /* total size on creation; 0 = 64 MiB. Pages are committed
-	                             only when allocated, so a large size costs address space,
-	                             not memory. */
+	size_t size;              /* the most the region can hold, fixed at creation; 0 = what
+	                             its file system can hold (/dev/shm's size: half the RAM
+	                             by default), at most 16 TiB. The file is sparse and pages
+	                             are committed only when allocated, so the region grows
+	                             as it is used: the size costs address space, not memory.
+	                             An allocation that does not fit is -ENOSPC. */
 	uint32_t flags;           /* SHMRT_REGION_* */
 	uint32_t max_procs;       /* registry slots for attached processes; 0 = 64 */
 	uint32_t max_threads;     /* thread records (each with an allocation cache); 0 = 256 */
@@ -87,6 +90,21 @@ SHMRT_API void shmrt_region_opts_init(shmrt_region_opts_t *opts);
  * /dev/shm/NAME, with SHMRT_BACKING_FILE it is a path (O_NOFOLLOW), with
  * SHMRT_BACKING_MEMFD it is only a label and the region is always created.
  *
+ * Lifetimes:
+ *  - anonymous (name NULL, with SHMRT_O_CREATE; Python's Value() and Array()): a
+ *    memfd with no name, shared by the processes forked after the open (and by an
+ *    exec'd program given its descriptor: shmrt/worker.h), freed when the last of
+ *    them exits or dies. Two runs of a program never share it. The default choice.
+ *  - named (/dev/shm/NAME or a file), PERSISTENT: lives until unlinked, for unrelated
+ *    programs and for data that outlives its processes.
+ *  - named, AUTO_UNLINK: unlinked by the last attached process to detach, or by the
+ *    first open, gc or detach that finds all of them dead; never reopened then.
+ * Opening a name again reuses the region and its contents (shmrt_region_created()
+ * says which happened). To get a new region per run whatever an earlier run left,
+ * create with SHMRT_O_CREATE | SHMRT_O_EXCL | SHMRT_O_FRESH: a region left by dead
+ * processes is replaced, and one still in use by a live process is -EEXIST (another
+ * run is going on: pick another name, e.g. with the pid in it).
+ *
  * Creation is race-free: the creator uses O_CREAT|O_EXCL, sizes and initialises the
  * region, then publishes READY; openers validate magic, layout version, size and
  * header checksum, and wait up to opts->open_timeout for READY. A region whose
@@ -94,10 +112,12 @@ SHMRT_API void shmrt_region_opts_init(shmrt_region_opts_t *opts);
  * given without O_EXCL.
  *
  * Returns 0 and *out, or:
- *  -EINVAL        bad name (empty, too long, bad characters) or bad options
+ *  -EINVAL        bad name (empty, too long, bad characters), bad options or flags
+ *                 (FRESH or a NULL name without CREATE)
  *  -ENAMETOOLONG  name longer than SHMRT_NAME_MAX (or PATH_MAX for a path)
  *  -ENOENT        no such region and no SHMRT_O_CREATE (or it was unlinked meanwhile)
- *  -EEXIST        SHMRT_O_CREATE|SHMRT_O_EXCL and the region exists
+ *  -EEXIST        SHMRT_O_CREATE|SHMRT_O_EXCL and the region exists (with FRESH too:
+ *                 and a live process is attached to it)
  *  -EACCES        permissions
  *  -EBADMSG       not a shmrt region, truncated, or its header is corrupted
  *  -EPROTONOSUPPORT  the region's layout version is not this library's
@@ -152,6 +172,8 @@ SHMRT_API void *shmrt_region_base(const shmrt_region_t *r);
 SHMRT_API size_t shmrt_region_size(const shmrt_region_t *r);
 SHMRT_API const char *shmrt_region_name(const shmrt_region_t *r);
 SHMRT_API int shmrt_region_fd(const shmrt_region_t *r);
+/* Whether the open that returned r created the region (false: it existed). */
+SHMRT_API bool shmrt_region_created(const shmrt_region_t *r);
 
 /*
  * The first members of every region handle; exposed only so that the inline
@@ -216,7 +238,8 @@ typedef struct shmrt_object_info {
  *  -EEXIST       SHMRT_O_CREATE|SHMRT_O_EXCL and present
  *  -EPROTOTYPE   present with another type
  *  -EMSGSIZE     present with a smaller size than requested
- *  -ENOSPC       the directory is full, or no memory left in the region
+ *  -ENOSPC       the directory is full, or no room left in the region (its size, or
+ *                what the backing file system can still commit)
  *
  * Concurrency: any threads and processes; one creates, the others open. A creator
  * killed mid-creation leaves no entry (the next directory user cleans it up).

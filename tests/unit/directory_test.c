@@ -65,7 +65,7 @@ static void t_directory(void **s)
 	/* An allocation failure leaves no entry behind. */
 	assert_int_equal(shmrt_object_remove(r, "d"), 0);
 	assert_int_equal(shmrt_object_open(r, "huge", SHMRT_O_CREATE, SHMRT_TYPE_BYTES, 1ull << 40,
-					   NULL, &b), -ENOMEM);
+					   NULL, &b), -ENOSPC);
 	size_t n = 0;
 	shmrt_object_info_t list[8];
 	assert_int_equal(shmrt_object_list(r, list, 8, &n), 0);

@@ -8,12 +8,14 @@
 #include "testutil.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "core/region_int.h"
@@ -83,8 +85,10 @@ static void t_bad_names_and_opts(void **s)
 	assert_int_equal(shmrt_region_open("", SHMRT_O_CREATE, NULL, &r), -EINVAL);
 	assert_int_equal(shmrt_region_open("a/b", SHMRT_O_CREATE, NULL, &r), -EINVAL);
 	assert_int_equal(shmrt_region_open("..", SHMRT_O_CREATE, NULL, &r), -EINVAL);
-	assert_int_equal(shmrt_region_open(NULL, SHMRT_O_CREATE, NULL, &r), -EINVAL);
+	assert_int_equal(shmrt_region_open(NULL, 0, NULL, &r), -EINVAL);
 	assert_int_equal(shmrt_region_open("ok", 0x80, NULL, &r), -EINVAL);
+	assert_int_equal(shmrt_region_open("ok", SHMRT_O_CREATE | 0x1, NULL, &r), -EINVAL);
+	assert_int_equal(shmrt_region_open("ok", SHMRT_O_FRESH, NULL, &r), -EINVAL);
 	assert_int_equal(shmrt_region_open("ok", SHMRT_O_CREATE | SHMRT_O_NOATTACH, NULL, &r), -EINVAL);
 	shmrt_region_opts_t o;
 	shmrt_region_opts_init(&o);
@@ -335,6 +339,194 @@ static void t_auto_unlink(void **s)
 	assert_int_equal(shmrt_region_open(name2, 0, NULL, &r), -ENOENT);
 }
 
+/* A run of a program: creates its region with the safe pattern (or opens it with
+ * flags), sets a Value created with 5 to 7, reports through the pipe and waits to
+ * be killed. */
+struct run_arg {
+	const char *name;
+	int oflags;
+	int fd; /* writes 'c' (created) or 'o' (opened), then the Value it found */
+};
+
+static int run_and_wait(void *p)
+{
+	struct run_arg *a = p;
+	shmrt_region_t *r;
+	int rc = shmrt_region_open(a->name, a->oflags, NULL, &r);
+	char msg[2] = { 'e', 0 };
+	shmrt_value_t v;
+	shmrt_scalar_t init = { .i64 = 5 };
+	int64_t x = -1;
+	if (!rc && !shmrt_value_open(r, "v", SHMRT_O_CREATE, SHMRT_VT_INT64, &init, &v)) {
+		shmrt_value_get_i64(&v, &x);
+		shmrt_value_set_i64(&v, 7);
+		msg[0] = shmrt_region_created(r) ? 'c' : 'o';
+		msg[1] = (char)x;
+	}
+	if (write(a->fd, msg, 2) != 2)
+		return 3;
+	pause();
+	return 0;
+}
+
+/* Starts a run and reads its report: 'c'/'o' and the Value it found. */
+static pid_t start_run(struct run_arg *a, char *msg)
+{
+	int pfd[2];
+	assert_int_equal(pipe(pfd), 0);
+	a->fd = pfd[1];
+	pid_t pid = tu_fork(run_and_wait, a);
+	close(pfd[1]);
+	struct pollfd pf = { .fd = pfd[0], .events = POLLIN };
+	assert_int_equal(poll(&pf, 1, 5000), 1);
+	assert_int_equal(read(pfd[0], msg, 2), 2);
+	close(pfd[0]);
+	return pid;
+}
+
+static void t_fresh(void **s)
+{
+	(void)s;
+	char msg[2];
+	/* The safe pattern: a run killed without closing leaves its region behind; the
+	 * next run gets a new one, its Value initialised again. */
+	struct run_arg a = { tu_name("fresh"), SHMRT_O_CREATE | SHMRT_O_EXCL | SHMRT_O_FRESH, -1 };
+	pid_t p1 = start_run(&a, msg);
+	assert_int_equal(msg[0], 'c');
+	assert_int_equal(msg[1], 5);
+	/* A second run while the first lives: -EEXIST, never the first run's objects. */
+	shmrt_region_t *r;
+	assert_int_equal(shmrt_region_open(a.name, a.oflags, NULL, &r), -EEXIST);
+	kill(p1, SIGKILL);
+	assert_int_equal(tu_wait(p1, 5000), 128 + SIGKILL);
+	assert_true(shm_exists(a.name));
+	pid_t p2 = start_run(&a, msg);
+	assert_int_equal(msg[0], 'c');
+	assert_int_equal(msg[1], 5);
+	/* Plain CREATE joins the live run's region and sees its state. */
+	struct run_arg join = { a.name, SHMRT_O_CREATE, -1 };
+	pid_t p3 = start_run(&join, msg);
+	assert_int_equal(msg[0], 'o');
+	assert_int_equal(msg[1], 7);
+	kill(p2, SIGKILL);
+	kill(p3, SIGKILL);
+	tu_wait(p2, 5000);
+	tu_wait(p3, 5000);
+	/* Without FRESH, a persistent region left by dead processes is reopened, as
+	 * documented: its contents are data. */
+	pid_t p4 = start_run(&join, msg);
+	assert_int_equal(msg[0], 'o');
+	assert_int_equal(msg[1], 7);
+	kill(p4, SIGKILL);
+	tu_wait(p4, 5000);
+	/* FRESH never replaces what is not a region. */
+	const char *plain = tu_name("fresh-plain");
+	char path[256];
+	snprintf(path, sizeof(path), "/dev/shm/%s", plain);
+	int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "not a region", 12), 12);
+	close(fd);
+	assert_int_equal(shmrt_region_open(plain, SHMRT_O_CREATE | SHMRT_O_FRESH, NULL, &r),
+			 -EBADMSG);
+	assert_true(shm_exists(plain));
+	unlink(path);
+}
+
+static void t_auto_unlink_killed(void **s)
+{
+	(void)s;
+	/* An AUTO_UNLINK region whose only process was killed is never reopened with
+	 * its stale contents: an opener unlinks it, as the last process would have. */
+	const char *name = tu_name("autok");
+	shmrt_region_opts_t o;
+	shmrt_region_opts_init(&o);
+	o.flags = SHMRT_REGION_AUTO_UNLINK;
+	shmrt_region_t *r;
+	assert_int_equal(shmrt_region_open(name, SHMRT_O_CREATE, &o, &r), 0);
+	shmrt_value_t v;
+	shmrt_scalar_t init = { .i64 = 5 };
+	assert_int_equal(shmrt_value_open(r, "v", SHMRT_O_CREATE, SHMRT_VT_INT64, &init, &v), 0);
+	struct run_arg a = { name, SHMRT_O_CREATE, -1 };
+	char msg[2];
+	pid_t p1 = start_run(&a, msg);
+	assert_int_equal(msg[0], 'o');
+	assert_int_equal(msg[1], 5);
+	/* Forget our handle as a killed process would (the child's copy of our slot
+	 * dies with it), then kill the other user. */
+	pid_t p0 = tu_fork(attach_and_wait, (void *)name);
+	wait_procs(r, 5); /* us, and each child: its copy of our handle and its open */
+	shmrt_region_close(r);
+	kill(p0, SIGKILL);
+	kill(p1, SIGKILL);
+	tu_wait(p0, 5000);
+	tu_wait(p1, 5000);
+	assert_true(shm_exists(name));
+	assert_int_equal(shmrt_region_open(name, 0, NULL, &r), -ENOENT);
+	assert_false(shm_exists(name));
+	pid_t p2 = start_run(&a, msg);
+	assert_int_equal(msg[0], 'c');
+	assert_int_equal(msg[1], 5);
+	kill(p2, SIGKILL);
+	tu_wait(p2, 5000);
+}
+
+static int anon_child(void *p)
+{
+	shmrt_value_t *v = p;
+	return shmrt_value_fetch_add_i64(v, 1, NULL) ? 1 : 0;
+}
+
+static void t_anonymous_and_size(void **s)
+{
+	(void)s;
+	/* Anonymous regions: nothing in /dev/shm, shared by forked children, one per
+	 * open (two runs never share one). */
+	shmrt_region_t *a, *b;
+	assert_int_equal(shmrt_region_open(NULL, SHMRT_O_CREATE, NULL, &a), 0);
+	assert_int_equal(shmrt_region_open(NULL, SHMRT_O_CREATE, NULL, &b), 0);
+	assert_true(shmrt_region_created(a));
+	assert_false(shm_exists("anonymous"));
+	shmrt_value_t va, vb;
+	assert_int_equal(shmrt_value_open(a, "n", SHMRT_O_CREATE, SHMRT_VT_INT64, NULL, &va), 0);
+	assert_int_equal(shmrt_value_open(b, "n", SHMRT_O_CREATE, SHMRT_VT_INT64, NULL, &vb), 0);
+	assert_true(va.created && vb.created);
+	pid_t kids[4];
+	for (int i = 0; i < 4; i++)
+		kids[i] = tu_fork(anon_child, &va);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(tu_wait(kids[i], 5000), 0);
+	int64_t x = -1;
+	assert_int_equal(shmrt_value_get_i64(&va, &x), 0);
+	assert_int_equal(x, 4);
+	assert_int_equal(shmrt_value_get_i64(&vb, &x), 0);
+	assert_int_equal(x, 0);
+	/* The default size is what /dev/shm can hold (sparse: this costs nothing), so
+	 * Python's Array('d', 10_000_000) fits without a size. */
+	struct statvfs sv;
+	assert_int_equal(statvfs("/dev/shm", &sv), 0);
+	uint64_t cap = (uint64_t)sv.f_blocks * sv.f_frsize;
+	if (cap > (1ull << 44))
+		cap = 1ull << 44;
+	if (cap >= (64ull << 20))
+		assert_int_equal(shmrt_region_size(a), cap & ~4095ull);
+	shmrt_array_t arr;
+	if (cap > (200ull << 20)) {
+		assert_int_equal(shmrt_array_open(a, "big", SHMRT_O_CREATE, SHMRT_VT_DOUBLE,
+						  10000000, NULL, &arr), 0);
+		assert_int_equal(shmrt_array_set_f64(&arr, 9999999, 1.5), 0);
+	}
+	/* What does not fit is -ENOSPC, as documented. */
+	shmrt_region_t *small = tu_create(tu_name("small"), 8 << 20, 0);
+	assert_int_equal(shmrt_array_open(small, "big", SHMRT_O_CREATE, SHMRT_VT_DOUBLE, 10000000,
+					  NULL, &arr), -ENOSPC);
+	shmrt_off_t off;
+	assert_int_equal(shmrt_alloc(small, 80000000, &off), -ENOMEM);
+	shmrt_region_close(small);
+	shmrt_region_close(a);
+	shmrt_region_close(b);
+}
+
 static int memfd_child(void *p)
 {
 	struct tu_fork_arg *a = p;
@@ -418,6 +610,9 @@ int main(void)
 		cmocka_unit_test(t_stale_creator),
 		cmocka_unit_test(t_creator_alive_timeout),
 		cmocka_unit_test(t_auto_unlink),
+		cmocka_unit_test(t_auto_unlink_killed),
+		cmocka_unit_test(t_fresh),
+		cmocka_unit_test(t_anonymous_and_size),
 		cmocka_unit_test(t_memfd_and_file),
 		cmocka_unit_test(t_corrupt_lock_word),
 	};
