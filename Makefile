@@ -9,6 +9,7 @@
 #                                     with many more kills
 #   make fuzz                         libFuzzer target for region open (clang; label fuzz)
 #   make install PREFIX=/usr/local    library, headers, shmrt tool, CMake and pkg-config files
+#                                     (build packages only; the tool runs at any PREFIX)
 #   make clean
 #
 # Every test has a CTest label: unit, mp (several processes), crash (kill -9), fuzz,
@@ -29,14 +30,19 @@ TEST_DIR := build/test$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
 REL_DIR := build/release
 FUZZ_DIR := build/fuzz
 
-.PHONY: all build test bench stress fuzz install clean deps
+.PHONY: all build test bench stress fuzz install clean deps deps-build
 
 all: build
 
+# What each target needs, no more (tools/install-deps.sh): building and installing the
+# library needs no test packages.
 deps:
 	@tools/install-deps.sh test
 
-build: deps
+deps-build:
+	@tools/install-deps.sh build
+
+build: deps-build
 	$(CMAKE) -S . -B $(REL_DIR) -DCMAKE_BUILD_TYPE=Release -DSHMRT_BUILD_TESTS=OFF >/dev/null
 	$(CMAKE) --build $(REL_DIR) -j$(JOBS)
 

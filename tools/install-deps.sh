@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages shmrt needs to build, test and benchmark.
 # Usage: tools/install-deps.sh [build|test|bench]   (default: test)
-# Installs only what is missing. Needs root (apt-get); without root it prints the
-# exact command to run and exits 1.
+#   build  compiler, CMake, pkg-config and the libraries the build links
+#          (make build, make install)
+#   test   build + cmocka, clang (for make fuzz), python3 (make test, stress, fuzz)
+#   bench  build + the peers benchmarked against and python3 for bench/run.py
+#          (make bench; the benchmarks build without the tests)
+# Each mode is the build packages plus its own. Installs only what is missing. Needs
+# root (apt-get); without root it prints the exact command to run and exits 1.
 set -euo pipefail
 what=${1:-test}
 
@@ -13,7 +18,7 @@ pkgs_bench="libbenchmark-dev libboost-dev libhiredis-dev redis-server iceoryx li
 case "$what" in
   build) want="$pkgs_build" ;;
   test)  want="$pkgs_build $pkgs_test" ;;
-  bench) want="$pkgs_build $pkgs_test $pkgs_bench" ;;
+  bench) want="$pkgs_build $pkgs_bench" ;;
   *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
 esac
 

@@ -3,7 +3,8 @@
  *
  *   shmrt ls [--json]            regions in /dev/shm: size, bytes used, processes
  *   shmrt info [--json] NAME     header, objects, processes, arena statistics, NUMA
- *   shmrt rm NAME...             unlink regions (mappings in use stay valid)
+ *   shmrt rm [-f] NAME...        unlink regions; one that live processes use only
+ *                                with -f (their mappings stay valid)
  *   shmrt gc [--json] [NAME...]  reclaim dead processes' slots, records and caches;
  *                                unlink auto-unlink regions nobody alive uses
  *
@@ -16,6 +17,8 @@
 #include <shmrt.h>
 
 #include <dirent.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +30,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: shmrt ls [--json]\n"
 			"       shmrt info [--json] NAME\n"
-			"       shmrt rm NAME...\n"
+			"       shmrt rm [-f|--force] NAME...\n"
 			"       shmrt gc [--json] [NAME...]\n");
 	exit(2);
 }
@@ -286,12 +289,85 @@ static int cmd_gc(int argc, char **argv)
 	return status;
 }
 
+/*
+ * The live processes attached to a region: returns how many there are and, when there
+ * are some, their pids as "123, 456" in *pids (malloc'd; the caller frees it). Returns
+ * a negative errno when the region cannot be inspected (then unlink's own checks
+ * decide what happens).
+ */
+static int live_pids(const char *name, char **pids)
+{
+	shmrt_region_t *r;
+	int rc = open_inspect(name, &r);
+	if (rc)
+		return rc;
+	size_t cap = 0, nproc;
+	(void)shmrt_region_procs(r, NULL, 0, &cap);
+	shmrt_proc_info_t *procs = calloc(cap + 1, sizeof(*procs));
+	char *buf = malloc(cap * 16 + 1); /* "-2147483648, " per pid at most */
+	if (!procs || !buf) {
+		free(procs);
+		free(buf);
+		shmrt_region_close(r);
+		return -ENOMEM;
+	}
+	(void)shmrt_region_procs(r, procs, cap, &nproc);
+	int n = 0;
+	size_t len = 0;
+	/* One that attached since the count is not listed: the check races with new
+	 * attaches anyway (see cmd_rm). */
+	for (size_t i = 0; i < nproc && i < cap; i++) {
+		/* An attaching slot is judged by its pid alone: a claimer that died in the
+		 * middle of its claim would otherwise keep the region forever. */
+		int live = procs[i].state == SHMRT_PROC_ALIVE ||
+			   (procs[i].state == SHMRT_PROC_ATTACHING &&
+			    (kill(procs[i].pid, 0) == 0 || errno == EPERM));
+		if (live)
+			len += (size_t)sprintf(buf + len, "%s%d", n++ ? ", " : "", (int)procs[i].pid);
+	}
+	free(procs);
+	shmrt_region_close(r);
+	if (n)
+		*pids = buf;
+	else
+		free(buf);
+	return n;
+}
+
+/*
+ * Unlinks each region, unless live processes use it: removing the name under them
+ * leaves them working on memory no new process can find, which is seldom what was
+ * meant, so that takes -f. A process may still attach between the check and the
+ * unlink; the check is for the mistake, not a lock. Dead processes do not count (gc
+ * would reclaim them). A region that cannot be inspected (another layout, one being
+ * created, not a shmrt region) is left to shmrt_region_unlink's own rules.
+ */
 static int cmd_rm(int argc, char **argv)
 {
-	int status = 0;
+	int status = 0, force = 0;
+	for (; argc && argv[0][0] == '-'; argv++, argc--) {
+		if (!strcmp(argv[0], "--")) {
+			argv++, argc--;
+			break;
+		}
+		if (strcmp(argv[0], "-f") && strcmp(argv[0], "--force"))
+			usage();
+		force = 1;
+	}
 	if (argc == 0)
 		usage();
 	for (int i = 0; i < argc; i++) {
+		char *pids = NULL;
+		int n = force ? 0 : live_pids(argv[i], &pids);
+		if (n > 0) {
+			fprintf(stderr,
+				"shmrt: %s: in use by %d live process(es), pid %s; not removed "
+				"(shmrt rm -f removes it anyway)\n",
+				argv[i], n, pids);
+			free(pids);
+			status = 1;
+			continue;
+		}
 		int rc = argv[i][0] == '/' ? shmrt_region_unlink_path(argv[i])
 					   : shmrt_region_unlink(argv[i]);
 		if (rc) {

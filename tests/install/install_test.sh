@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the build into a temporary prefix, builds a consumer with pkg-config and
 # one with CMake find_package(shmrt), and checks that two unrelated executables attach
-# to one region by name while the installed `shmrt` tool shows both processes.
+# to one region by name while the installed `shmrt` tool shows both processes. The
+# tool runs without LD_LIBRARY_PATH: its RPATH, relative to $ORIGIN, finds the library
+# at this prefix and at any other the installed tree is moved to.
 # Usage: install_test.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build=$1 src=$2
@@ -10,8 +12,16 @@ name="shmrt-install-test-$$"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -f "/dev/shm/$name"; rm -rf "$tmp"; }
 trap cleanup EXIT
+unset LD_LIBRARY_PATH
 
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
+tool="$tmp/prefix/bin/shmrt"
+rpath=$(readelf -d "$tool" | sed -n 's/.*(R\(UN\)\{0,1\}PATH).*\[\(.*\)\]/\2/p')
+case "$rpath" in
+  '$ORIGIN/'*) ;;
+  *) echo "FAIL: installed shmrt has RPATH '$rpath', not relative to \$ORIGIN"; exit 1 ;;
+esac
+"$tool" --version || { echo "FAIL: installed shmrt does not start"; exit 1; }
 export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig:$tmp/prefix/lib/x86_64-linux-gnu/pkgconfig"
 libdir=$(pkg-config --variable=libdir shmrt)
 cc -Wall -Wextra -Werror -o "$tmp/consumer_pc" "$src/tests/install/consumer/consumer.c" \
@@ -23,8 +33,6 @@ cmake --build "$tmp/cm" >/dev/null
 "$tmp/consumer_pc" create "$name"
 "$tmp/consumer_pc" attach "$name" & pids+=($!)
 "$tmp/cm/consumer_cmake" attach "$name" & pids+=($!)
-tool="$tmp/prefix/bin/shmrt"
-export LD_LIBRARY_PATH="$libdir"
 for i in $(seq 1 500); do
   n=$("$tool" info --json "$name" | grep -o '"state":"alive"' | wc -l || true)
   [ "$n" -ge 2 ] && break
@@ -45,4 +53,7 @@ printf '\x01' | dd of="/dev/shm/$name" bs=1 seek=$((off + 8)) conv=notrunc statu
 for p in "${pids[@]}"; do wait "$p"; done
 pids=()
 "$tool" rm "$name"
+# The installed tree, moved elsewhere, still runs its tool.
+cp -a "$tmp/prefix" "$tmp/moved"
+"$tmp/moved/bin/shmrt" ls >/dev/null || { echo "FAIL: moved shmrt does not start"; exit 1; }
 echo "1 passed, 0 failed"

@@ -1,7 +1,9 @@
 /*
  * Unrelated executables attach to a region by name (posix_spawn, not fork), the
  * registry shows them, and the `shmrt` tool reports the region, its objects and both
- * processes; then gc and rm through the tool, and its errors on bad input.
+ * processes; then gc and rm through the tool, and its errors on bad input. `shmrt rm`
+ * refuses a region a live process uses (naming it) unless forced, and removes one
+ * whose processes are all dead.
  */
 #define _GNU_SOURCE
 #include "testutil.h"
@@ -10,6 +12,7 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -138,10 +141,97 @@ static void t_unrelated_executables(void **s)
 	assert_int_equal(shmrt_region_open(name, 0, NULL, &r), -ENOENT);
 }
 
+/* A holder: attaches to the region named by arg, says so on fd hold_fd, then stays
+ * attached (at most 30 s; the test kills it long before). */
+static int hold_fd;
+
+static int holder(void *arg)
+{
+	shmrt_region_t *r;
+	if (shmrt_region_open(arg, 0, NULL, &r))
+		return 3;
+	if (write(hold_fd, "x", 1) != 1)
+		return 4;
+	for (int i = 0; i < 3000; i++)
+		usleep(10000);
+	return 5;
+}
+
+/* Creates NAME (the test does not stay attached) and forks a holder; returns its pid
+ * once it is attached. */
+static pid_t hold(const char *name)
+{
+	shmrt_region_close(tu_create(name, 16 << 20, 0));
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	hold_fd = p[1];
+	pid_t pid = tu_fork(holder, (void *)name);
+	close(p[1]);
+	struct pollfd pf = { .fd = p[0], .events = POLLIN };
+	char c;
+	assert_int_equal(poll(&pf, 1, 10000), 1);
+	assert_int_equal(read(p[0], &c, 1), 1);
+	close(p[0]);
+	return pid;
+}
+
+static int region_exists(const char *name)
+{
+	shmrt_region_opts_t o;
+	shmrt_region_opts_init(&o);
+	shmrt_region_t *r;
+	int rc = shmrt_region_open(name, SHMRT_O_NOATTACH, &o, &r);
+	if (rc == 0)
+		shmrt_region_close(r);
+	else
+		assert_int_equal(rc, -ENOENT);
+	return rc == 0;
+}
+
+static void t_rm_live(void **s)
+{
+	(void)s;
+	char out[4096], args[512], who[32];
+	const char *name = tu_name("rm-live");
+	pid_t h = hold(name);
+	snprintf(who, sizeof(who), "pid %d;", (int)h);
+	snprintf(args, sizeof(args), "rm %s", name);
+	assert_int_equal(tool(out, sizeof(out), args), 1);
+	assert_non_null(strstr(out, name));
+	assert_non_null(strstr(out, who));
+	assert_non_null(strstr(out, "-f"));
+	assert_true(region_exists(name));
+	snprintf(args, sizeof(args), "rm -f %s", name);
+	assert_int_equal(tool(out, sizeof(out), args), 0);
+	assert_false(region_exists(name));
+	kill(h, SIGKILL);
+	assert_int_equal(tu_wait(h, 10000), 128 + SIGKILL);
+
+	/* A holder killed without detaching leaves a dead slot: no reason to refuse. */
+	name = tu_name("rm-killed");
+	h = hold(name);
+	kill(h, SIGKILL);
+	assert_int_equal(tu_wait(h, 10000), 128 + SIGKILL);
+	snprintf(args, sizeof(args), "info %s", name);
+	assert_int_equal(tool(out, sizeof(out), args), 0);
+	snprintf(who, sizeof(who), "pid %-8d", (int)h);
+	assert_non_null(strstr(out, who));
+	assert_non_null(strstr(out, "dead"));
+	snprintf(args, sizeof(args), "rm %s", name);
+	assert_int_equal(tool(out, sizeof(out), args), 0);
+	assert_false(region_exists(name));
+
+	/* --force is an option, not a name; an unknown option is a usage error. */
+	assert_int_equal(tool(out, sizeof(out), "rm --force no-such-region-xyz"), 1);
+	assert_non_null(strstr(out, "no such region"));
+	assert_int_equal(tool(out, sizeof(out), "rm -x no-such-region-xyz"), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_unrelated_executables),
+		cmocka_unit_test(t_rm_live),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
