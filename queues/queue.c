@@ -12,7 +12,8 @@
 /* ---- creation -------------------------------------------------------------------- */
 
 struct qinit {
-	uint32_t nslots, slot_size, max_msg, joinable, mode;
+	uint32_t nslots, slot_size, max_msg, joinable, mode, nproducers;
+	uint64_t producers_rel;
 };
 
 /* Runs before the object is published (the directory's release store publishes it):
@@ -27,6 +28,8 @@ static int queue_init(void *mem, uint64_t size, void *ctx)
 	h->max_msg = qi->max_msg;
 	h->joinable = qi->joinable;
 	h->mode = qi->mode;
+	h->nproducers = qi->nproducers;
+	h->producers_rel = qi->producers_rel; /* the table: zeroed with the object */
 	ck_ring_init(&h->ring, qi->nslots);
 	/* Slot i first serves ticket i: it starts as if ticket i - nslots had been there
 	 * and was released, so "not committed yet" reads the same in every lap. */
@@ -51,12 +54,13 @@ static int queue_open(shmrt_region_t *r, const char *name, int oflags, uint32_t 
 	uint32_t n = 2;
 	while (n < capacity + 1) /* ck_ring keeps one slot empty */
 		n <<= 1;
+	uint32_t np = ((struct shmrt_region *)r)->geo.max_procs;
 	struct qinit qi = { n, (uint32_t)((SLOT_HDR + max_msg + 63) & ~63u), max_msg, joinable,
-			    mode };
+			    mode, np, 0 };
+	qi.producers_rel = SLOTS_OFF + (uint64_t)n * qi.slot_size;
 	shmrt_object_info_t oi;
 	int rc = shmrt__object_open(r, name, oflags, SHMRT_TYPE_QUEUE,
-				    SLOTS_OFF + (uint64_t)n * qi.slot_size, NULL, queue_init, &qi,
-				    &oi);
+				    qi.producers_rel + 8ull * np, NULL, queue_init, &qi, &oi);
 	if (rc == -EMSGSIZE)
 		return -EPROTOTYPE;
 	if (rc)
@@ -67,7 +71,10 @@ static int queue_open(shmrt_region_t *r, const char *name, int oflags, uint32_t 
 	if (h->magic != QUEUE_MAGIC || h->nslots < 2 || (h->nslots & (h->nslots - 1)) ||
 	    h->ring.size != h->nslots || h->ring.mask != h->nslots - 1 ||
 	    h->slot_size < SLOT_HDR + h->max_msg || h->slot_size % 64 ||
-	    SLOTS_OFF + (uint64_t)h->nslots * h->slot_size > oi.size)
+	    SLOTS_OFF + (uint64_t)h->nslots * h->slot_size > oi.size ||
+	    h->nproducers != np || h->producers_rel % 8 ||
+	    h->producers_rel < SLOTS_OFF + (uint64_t)h->nslots * h->slot_size ||
+	    h->producers_rel + 8ull * np > oi.size)
 		return -EBADMSG;
 	if (h->nslots - 1 < capacity || h->max_msg < max_msg || h->joinable != joinable ||
 	    h->mode != mode)
@@ -75,7 +82,9 @@ static int queue_open(shmrt_region_t *r, const char *name, int oflags, uint32_t 
 	(void)shmrt__asym_register(); /* before our first publish (base/asym.h) */
 	*out = (shmrt_queue_t){ .shm = h, .slots = (char *)h + SLOTS_OFF, .slot_size = h->slot_size,
 				.max_msg = h->max_msg, .mask = h->nslots - 1, .mode = mode,
-				.region = r, .off = oi.off, .created = oi.created };
+				.region = r, .off = oi.off,
+				.producers = (uint64_t *)(void *)((char *)h + h->producers_rel),
+				.nproducers = np, .created = oi.created };
 	return 0;
 }
 
@@ -89,6 +98,65 @@ int shmrt_joinable_queue_open(shmrt_region_t *r, const char *name, int oflags, u
 			      uint32_t max_msg, shmrt_queue_t *out)
 {
 	return queue_open(r, name, oflags, capacity, max_msg, 1, out);
+}
+
+/* ---- producers: the end of file (queue_int.h) ------------------------------------ */
+
+/* Marks the calling process a producer (queue_int.h). Seq_cst, as the first put's
+ * reservation after it: a consumer that finds the queue drained after its look at
+ * the table either saw this word or sees what we put. had_producers after the word:
+ * a consumer that reads it set (acquire) also sees the word. */
+int shmrt__queue_producer_mark(const shmrt_queue_t *q)
+{
+	struct shmrt_region *R = region_of(q);
+	if (!R->attached || R->slot >= q->nproducers)
+		return -EPERM;
+	store_seq_cst(&q->producers[R->slot], PROD_LIVE | R->slot_gen);
+	if (!load_relaxed(&H(q)->had_producers))
+		store_seq_cst(&H(q)->had_producers, 1);
+	return 0;
+}
+
+int shmrt_queue_producer(const shmrt_queue_t *q)
+{
+	if (!q || !q->shm || !q->producers)
+		return -EINVAL;
+	return shmrt__queue_producer_mark(q);
+}
+
+int shmrt_queue_producer_done(const shmrt_queue_t *q)
+{
+	if (!q || !q->shm || !q->producers)
+		return -EINVAL;
+	struct shmrt_region *R = region_of(q);
+	if (!R->attached || R->slot >= q->nproducers)
+		return -EPERM;
+	/* Seq_cst: after our last put's publication, which a consumer that reads the
+	 * word cleared then finds (it looks at the ring after the table). A consumer
+	 * asleep with no timeout sees the end at its next look. */
+	store_seq_cst(&q->producers[R->slot], 0);
+	return 0;
+}
+
+/* Whether the queue had a producer and none is left: each marked word's slot must
+ * still be held by the generation that marked it, by a live process. */
+int shmrt__queue_producers_gone(const shmrt_queue_t *q)
+{
+	struct qhdr *h = H(q);
+	if (!load_acquire(&h->had_producers)) /* pairs with set_mark's seq_cst store */
+		return 0;
+	struct shmrt_region *R = region_of(q);
+	for (uint32_t i = 0; i < q->nproducers && i < R->geo.max_procs; i++) {
+		uint64_t w = load_acquire(&q->producers[i]);
+		if (!(w & PROD_LIVE))
+			continue;
+		/* Acquire, as the Pipe's peer check: the slot's generation and start time
+		 * are those of the claim compared against. */
+		uint64_t ctl = load_acquire(&R->procs[i].ctl);
+		if (load_acquire(&R->procs[i].gen) == (uint32_t)w && shmrt__slot_alive(R, i, ctl))
+			return 0;
+	}
+	return 1;
 }
 
 /* ---- JoinableQueue ------------------------------------------------------------ */

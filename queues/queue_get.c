@@ -207,12 +207,46 @@ static int spin_on_head(const shmrt_queue_t *q, int iters)
 	return 0;
 }
 
+/*
+ * The end of file (queue_int.h): every EOF_CHECK_NS of waiting, a look at the
+ * producers; two looks in a row that find them all gone and the queue drained, with
+ * nothing reserved between them, are the end. The table first, then the indices: a
+ * message put before its producer died is seen as pending, and taken.
+ */
+struct eof_watch {
+	uint64_t next;
+	unsigned p_head;
+	int armed;
+};
+
+static int eof_seen(const shmrt_queue_t *q, struct eof_watch *w)
+{
+	uint64_t now = mono_ns();
+	if (now < w->next)
+		return 0;
+	w->next = now + EOF_CHECK_NS;
+	struct qhdr *h = H(q);
+	int gone = shmrt__queue_producers_gone(q);
+	/* Acquire: after the table's loads; pairs with the reservation's seq_cst CAS. */
+	unsigned ph = load_acquire(&h->ring.p_head);
+	if (!gone || ph != load_acquire(&h->ring.c_head)) {
+		w->armed = 0;
+		return 0;
+	}
+	if (w->armed && ph == w->p_head)
+		return 1;
+	w->armed = 1;
+	w->p_head = ph;
+	return 0;
+}
+
 /* The consumers' wait for a message; the publisher's side is R4 + LB. */
 static int get_wait(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len,
 		    int64_t timeout, int try_once)
 {
 	struct qhdr *h = H(q);
 	struct stuck_ctx x = { q };
+	struct eof_watch eof = { 0, 0, 0 };
 	int first = take(q, buf, cap, len); /* the common case: a message is there */
 	if (first != -EAGAIN)
 		return first;
@@ -258,6 +292,8 @@ static int get_wait(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len,
 			return -EPIPE; /* closed and drained */
 		if (try_once)
 			return -EAGAIN;
+		if (eof_seen(q, &eof))
+			return -EPIPE; /* every producer gone, and drained */
 		if (deadline != SHMRT_NO_DEADLINE && mono_ns() >= deadline)
 			return -ETIMEDOUT;
 		/* Sleep until p_tail moves; between slices, unstick a dead producer. */
@@ -371,6 +407,7 @@ int shmrt_queue_peek(const shmrt_queue_t *q, shmrt_queue_peek_t *pk, shmrt_ns_t 
 	store_release(&tr->module[TW_QUEUE_PEEK], q->off | 1);
 	uint64_t deadline = shmrt__deadline(timeout);
 	struct stuck_ctx x = { q };
+	struct eof_watch eof = { 0, 0, 0 };
 	int rc;
 	for (;;) {
 		unsigned p = load_acquire(&h->ring.p_tail); /* A7, as in get_wait */
@@ -384,6 +421,10 @@ int shmrt_queue_peek(const shmrt_queue_t *q, shmrt_queue_peek_t *pk, shmrt_ns_t 
 		}
 		if (timeout == 0)
 			break;
+		if (eof_seen(q, &eof)) {
+			rc = -EPIPE;
+			break;
+		}
 		if (deadline != SHMRT_NO_DEADLINE && mono_ns() >= deadline) {
 			rc = -ETIMEDOUT;
 			break;

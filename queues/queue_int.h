@@ -116,7 +116,11 @@ struct qhdr {
 	uint32_t closed;
 	uint32_t joinable;
 	uint32_t mode;          /* SHMRT_QUEUE_SP | SHMRT_QUEUE_SC, fixed at creation */
-	uint8_t pad0[36];
+	uint32_t had_producers; /* 1 once a process became a producer (end of file) */
+	uint32_t nproducers;    /* words of the producer table: the region's max_procs */
+	uint32_t pad0a;
+	uint64_t producers_rel; /* the table's offset from this header */
+	uint8_t pad0[16];
 	uint32_t ptail_waiters; /* 1: a consumer went to sleep on p_tail (consumer_sleep) */
 	uint8_t pad1[60];
 	uint32_t chead_waiters; /* 1: a producer went to sleep on c_head (full or held) */
@@ -141,6 +145,7 @@ struct slot {
 	uint32_t cwait; /* 1: the producer of this slot sleeps until its turn to publish */
 };
 
+_Static_assert(offsetof(struct qhdr, producers_rel) == 40, "queue layout");
 _Static_assert(offsetof(struct qhdr, ptail_waiters) == 64, "queue layout");
 _Static_assert(offsetof(struct qhdr, ring) == 192, "queue layout");
 _Static_assert(offsetof(struct qhdr, unfinished) == 384, "queue layout");
@@ -154,6 +159,29 @@ _Static_assert(sizeof(unsigned) == 4, "ck_ring's indices are 32-bit");
 static inline struct qhdr *H(const shmrt_queue_t *q)
 {
 	return q->shm;
+}
+
+/*
+ * Producers, for the end of file: the table has a word per registry slot, PROD_LIVE |
+ * the slot's generation while the process in that slot is a producer. A waiting
+ * consumer looks at it every EOF_CHECK_NS, and reports the end only after two looks
+ * in a row found every producer gone with nothing new put between them.
+ */
+#define PROD_LIVE (1ull << 32)
+#define EOF_CHECK_NS 50000000ull
+
+int shmrt__queue_producer_mark(const shmrt_queue_t *q);
+int shmrt__queue_producers_gone(const shmrt_queue_t *q);
+
+/* Every put: one load of our own word (relaxed: only this process writes it while
+ * it holds the slot), the mark on the first put of this process. */
+static SHMRT_ALWAYS_INLINE void producer_enter(const shmrt_queue_t *q)
+{
+	const struct shmrt_region *R = (const struct shmrt_region *)q->region;
+	uint32_t s = R->slot;
+	if (unlikely(s >= q->nproducers ||
+		     load_relaxed(&q->producers[s]) != (PROD_LIVE | R->slot_gen)))
+		(void)shmrt__queue_producer_mark(q);
 }
 
 static inline struct slot *slot_at(const shmrt_queue_t *q, unsigned t)

@@ -387,6 +387,7 @@ int shmrt_queue_put(const shmrt_queue_t *q, const void *msg, size_t len, shmrt_n
 {
 	if (!q || !q->shm || (len && !msg))
 		return -EINVAL;
+	producer_enter(q);
 	return put_one(q, msg, len, timeout, timeout == 0);
 }
 
@@ -401,6 +402,7 @@ int shmrt_queue_put_burst(const shmrt_queue_t *q, const void *const *msgs, const
 		ok++;
 	if (ok == 0)
 		return lens[0] > q->max_msg ? -EMSGSIZE : -EINVAL;
+	producer_enter(q);
 	/* One reservation and one publication for the whole batch (at most the free
 	 * room: a burst waits only until some room exists). */
 	unsigned t, got;
@@ -421,6 +423,7 @@ int shmrt_queue_reserve(const shmrt_queue_t *q, shmrt_queue_res_t *res, shmrt_ns
 {
 	if (!q || !q->shm || !res)
 		return -EINVAL;
+	producer_enter(q);
 	unsigned t;
 	int rc = reserve(q, &t, timeout, timeout == 0);
 	if (rc)

@@ -13,11 +13,25 @@
  * turns the slot into a hole that consumers skip. A consumer killed after taking a
  * message loses only that message (at-most-once, as in Python). Nothing leaks.
  *
+ * End of file, as a pipe's: a process that puts becomes one of the queue's producers
+ * (per process, by its registry slot, until it calls shmrt_queue_producer_done(), or
+ * closes the region, or exits or dies). Once the queue has had a producer and every
+ * producer is gone, a get that finds the queue drained returns -EPIPE instead of
+ * waiting on (a waiting consumer notices within about 0.1 s, even with no timeout).
+ * A get that does not wait (timeout 0) returns -EAGAIN, not the end. Being a
+ * producer is not inherited by fork: a child is one from its first put. So a process
+ * that starts producers, and must not let a consumer see the end while one of them
+ * has not put yet (or between one that finished and the next), declares itself a
+ * producer first (shmrt_queue_producer()), starts them, and says it is done once
+ * they have put or ended (e.g. after joining them); if it dies, its mark goes with
+ * it. A producer that starts after the end was seen makes later gets wait again.
+ *
  *  call              | concurrent with
  *  ------------------+---------------------------------------------------------
  *  put/reserve/commit| every call, any threads of any processes
  *  get               | every call
  *  close             | every call: later puts get -EPIPE; gets drain, then -EPIPE
+ *  producer/_done    | every call (this process's producer mark)
  *  size/empty/full   | every call (a racy snapshot while others run)
  *
  * Ordering: a get that returns a message observes everything its producer did
@@ -41,6 +55,8 @@ typedef struct shmrt_queue {
 	uint32_t mode;         /* SHMRT_QUEUE_SP | SHMRT_QUEUE_SC */
 	shmrt_region_t *region;
 	shmrt_off_t off;       /* the queue's offset: its identity in thread records */
+	uint64_t *producers;   /* a word per registry slot: its process is a producer */
+	uint32_t nproducers;
 	bool created;          /* the open that filled this handle created the Queue */
 } shmrt_queue_t;
 
@@ -77,7 +93,8 @@ SHMRT_API int shmrt_queue_put(const shmrt_queue_t *q, const void *msg, size_t le
 
 /*
  * Takes the oldest message into buf (cap bytes) and stores its length in *len.
- * Returns 0, or: -EAGAIN (empty, timeout 0), -ETIMEDOUT, -EPIPE (closed and drained),
+ * Returns 0, or: -EAGAIN (empty, timeout 0), -ETIMEDOUT, -EPIPE (closed, or every
+ * producer gone (see the top), and drained),
  * -EMSGSIZE (cap too small for this message: it stays queued, *len says how much is
  * needed).
  */
@@ -149,6 +166,15 @@ SHMRT_API SHMRT_MUST_USE int shmrt_joinable_queue_open(shmrt_region_t *r, const 
 						       uint32_t max_msg, shmrt_queue_t *out);
 SHMRT_API int shmrt_queue_task_done(const shmrt_queue_t *q);
 SHMRT_API int shmrt_queue_join(const shmrt_queue_t *q, shmrt_ns_t timeout);
+
+/*
+ * The calling process becomes a producer of q (as its first put would make it), or
+ * stops being one: consumers see the end of the queue once no producer is left (see
+ * the top). 0, -EINVAL (NULL or never-opened handle), -EPERM (the region was opened
+ * for inspection only). Idempotent.
+ */
+SHMRT_API int shmrt_queue_producer(const shmrt_queue_t *q);
+SHMRT_API int shmrt_queue_producer_done(const shmrt_queue_t *q);
 
 /* Closes the queue and wakes every waiter (see the table above). Idempotent. */
 SHMRT_API void shmrt_queue_close(const shmrt_queue_t *q);

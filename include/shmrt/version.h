@@ -17,6 +17,6 @@
 #define SHMRT_VERSION_STRING "0.3.0"
 
 /* Layout version of a region (header, registry, directory, arena). */
-#define SHMRT_LAYOUT_VERSION 5
+#define SHMRT_LAYOUT_VERSION 6
 
 #endif /* SHMRT_VERSION_H */
