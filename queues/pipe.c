@@ -51,8 +51,12 @@
 #include "shmrt/pipe.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define PIPE_MAGIC 0x45504950u /* "PIPE" */
 #define SLOT_HDR 8u
@@ -204,7 +208,62 @@ int shmrt_pipe_open(shmrt_region_t *r, const char *name, int oflags, int end, ui
 			       .max_msg = h->max_msg,
 			       .end = (uint32_t)end,
 			       .rx_mark = load_relaxed(&h->d[1 - end].head), /* as .head */
-			       .region = r };
+			       .region = r,
+			       .created = oi.created,
+			       .hold_fd = -1, .self_fd = -1, .peer_fd = -1 };
+	return 0;
+}
+
+/* Whether fd, the read end of a kernel pipe nobody writes to, has hung up: every
+ * write end is closed, by close, exit or death. */
+static int hung_up(int fd)
+{
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+	return poll(&pf, 1, 0) == 1 && (pf.revents & (POLLHUP | POLLERR | POLLNVAL));
+}
+
+int shmrt_pipe_pair(shmrt_region_t *r, const char *name, uint32_t capacity, uint32_t max_msg,
+		    shmrt_pipe_t *end0, shmrt_pipe_t *end1)
+{
+	static uint32_t seq; /* names of anonymous pairs: pid and a counter */
+	char gen[SHMRT_OBJNAME_MAX + 1];
+	if (!end0 || !end1 || end0 == end1)
+		return -EINVAL;
+	if (!name) {
+		snprintf(gen, sizeof(gen), "pipe.%d.%u", (int)getpid(),
+			 __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED));
+		name = gen;
+	}
+	int k0[2], k1[2];
+	if (pipe2(k0, O_CLOEXEC))
+		return -errno;
+	if (pipe2(k1, O_CLOEXEC)) {
+		int e = -errno;
+		close(k0[0]);
+		close(k0[1]);
+		return e;
+	}
+	int p0 = fcntl(k1[0], F_DUPFD_CLOEXEC, 0), p1 = fcntl(k0[0], F_DUPFD_CLOEXEC, 0);
+	int rc = p0 < 0 || p1 < 0 ? -errno : 0;
+	if (!rc)
+		rc = shmrt_pipe_open(r, name, SHMRT_O_CREATE | SHMRT_O_EXCL, 0, capacity, max_msg,
+				     end0);
+	if (!rc && (rc = shmrt_pipe_open(r, name, 0, 1, capacity, max_msg, end1)))
+		(void)shmrt_object_remove(r, name);
+	if (rc) {
+		int fds[] = { k0[0], k0[1], k1[0], k1[1], p0, p1 };
+		for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		return rc;
+	}
+	end0->paired = end1->paired = true;
+	end0->hold_fd = k0[1];
+	end0->self_fd = k0[0];
+	end0->peer_fd = p0;
+	end1->hold_fd = k1[1];
+	end1->self_fd = k1[0];
+	end1->peer_fd = p1;
 	return 0;
 }
 
@@ -222,6 +281,8 @@ static int peer_gone(const shmrt_pipe_t *p)
 	uint32_t e = 1 - p->end;
 	if (load_acquire(&h->closed[e])) /* A4 */
 		return 1;
+	if (p->paired) /* the kernel knows who holds the peer */
+		return hung_up(p->peer_fd);
 	uint64_t o = load_acquire(&h->owner[e]); /* A3: pairs with R3 */
 	if (!o)
 		return 0; /* not opened yet: not gone */
@@ -487,6 +548,18 @@ void shmrt_pipe_close(shmrt_pipe_t *p)
 	if (!p || !p->shm)
 		return;
 	struct pipe_hdr *h = H(p);
+	if (p->paired) {
+		/* Drop our hold; the endpoint closes for the peer only if it was the
+		 * last (another process may hold it: the parent that forked us). */
+		int last = p->hold_fd >= 0 && !close(p->hold_fd) && hung_up(p->self_fd);
+		if (p->hold_fd >= 0) {
+			close(p->self_fd);
+			close(p->peer_fd);
+		}
+		p->hold_fd = p->self_fd = p->peer_fd = -1;
+		if (!last)
+			return;
+	}
 	/* R5: release, pairs with A4: every message sent before the close is visible to
 	 * a peer that sees the flag. */
 	store_release(&h->closed[p->end], 1);

@@ -51,6 +51,11 @@ typedef struct shmrt_pipe {
 	uint32_t max_msg, end;
 	uint32_t rx_mark, rx_hint; /* the receiver's adaptive backoff (pipe.c) */
 	shmrt_region_t *region;
+	bool created;   /* the open that filled this handle created the Pipe */
+	bool paired;    /* from shmrt_pipe_pair: liveness by the descriptors below */
+	int hold_fd;    /* pair: write end of this endpoint's kernel pipe (its holders) */
+	int self_fd;    /* pair: its read end: hang-up = no holder left */
+	int peer_fd;    /* pair: read end of the peer's: hang-up = the peer is gone */
 } shmrt_pipe_t;
 
 /*
@@ -63,6 +68,23 @@ typedef struct shmrt_pipe {
 SHMRT_API SHMRT_MUST_USE int shmrt_pipe_open(shmrt_region_t *r, const char *name, int oflags,
 					     int end, uint32_t capacity, uint32_t max_msg,
 					     shmrt_pipe_t *out);
+
+/*
+ * Python's Pipe(): creates a new pipe (name NULL: a fresh name in the region's
+ * directory) and returns both endpoints to the calling process, meant to be split by
+ * fork: each side keeps one endpoint and closes the other (shmrt_pipe_close on a
+ * handle of a pair drops only this process's hold on it). An endpoint's liveness is
+ * that of the processes holding it, kept by the kernel: each endpoint holds a
+ * descriptor (close-on-exec) that fork copies and exit or death closes. When no
+ * process holds an endpoint any more (all closed it, exited or were killed), its
+ * peer's recv returns -EPIPE once drained and its send -EPIPE, within 50 ms of the
+ * last holder's death. A process that keeps both endpoints (not closing the one it
+ * does not use) keeps both alive, as with Python's and the kernel's pipes.
+ * Errors: those of shmrt_pipe_open, -EEXIST (name exists), -EMFILE/-ENFILE.
+ */
+SHMRT_API SHMRT_MUST_USE int shmrt_pipe_pair(shmrt_region_t *r, const char *name,
+					     uint32_t capacity, uint32_t max_msg,
+					     shmrt_pipe_t *end0, shmrt_pipe_t *end1);
 
 /* Sends len bytes. 0, -EMSGSIZE (nothing sent), -EAGAIN (full, timeout 0),
  * -ETIMEDOUT, -EPIPE (the peer closed, or died). */
@@ -78,7 +100,9 @@ SHMRT_API int shmrt_pipe_recv(shmrt_pipe_t *p, void *buf, size_t cap, size_t *le
  * -EAGAIN (timeout 0), -ETIMEDOUT. */
 SHMRT_API int shmrt_pipe_poll(shmrt_pipe_t *p, shmrt_ns_t timeout);
 
-/* Closes this endpoint (both directions, as seen from the peer). Idempotent. */
+/* Closes this endpoint (both directions, as seen from the peer). Idempotent. For an
+ * endpoint of a pair: drops this process's hold, and closes it for the peer if no
+ * other process holds it. */
 SHMRT_API void shmrt_pipe_close(shmrt_pipe_t *p);
 
 #ifdef __cplusplus

@@ -1,0 +1,184 @@
+/*
+ * Python's Pipe() pattern (shmrt_pipe_pair): both endpoints created in one process,
+ * split by fork, each side closing the one it does not use. A side that dies, by exit
+ * or SIGKILL, is seen by the other within a bounded time, in recv and in a send
+ * waiting for room; the parent dying is seen by the child. All in an anonymous region.
+ * Every wait is bounded and every child killed at the end.
+ */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static shmrt_region_t *R;
+static shmrt_pipe_t E0, E1;
+
+static void new_pair(void)
+{
+	assert_int_equal(shmrt_pipe_pair(R, NULL, 8, 64, &E0, &E1), 0);
+	assert_true(E0.created);
+}
+
+/* The child's side: close the parent's endpoint, send hello, then wait forever. */
+static int child_hello_wait(void *p)
+{
+	(void)p;
+	shmrt_pipe_close(&E0);
+	if (shmrt_pipe_send(&E1, "hello", 5, SHMRT_FOREVER))
+		return 2;
+	char b[64];
+	size_t n;
+	int rc = shmrt_pipe_recv(&E1, b, sizeof(b), &n, SHMRT_FOREVER);
+	return rc == -EPIPE ? 0 : 3;
+}
+
+static int child_hello_exit(void *p)
+{
+	(void)p;
+	shmrt_pipe_close(&E0);
+	return shmrt_pipe_send(&E1, "hello", 5, SHMRT_FOREVER) ? 2 : 0;
+}
+
+static void recv_hello(void)
+{
+	char b[64];
+	size_t n;
+	assert_int_equal(shmrt_pipe_recv(&E0, b, sizeof(b), &n, 5000000000ll), 0);
+	assert_int_equal(n, 5);
+	assert_memory_equal(b, "hello", 5);
+}
+
+/* recv with no timeout returns -EPIPE, and soon. */
+static void expect_end(void)
+{
+	char b[64];
+	size_t n;
+	uint64_t t0 = tu_ms();
+	assert_int_equal(shmrt_pipe_recv(&E0, b, sizeof(b), &n, SHMRT_FOREVER), -EPIPE);
+	assert_true(tu_ms() - t0 < 3000);
+}
+
+static void t_child_killed(void **s)
+{
+	(void)s;
+	new_pair();
+	pid_t c = tu_fork(child_hello_wait, NULL);
+	shmrt_pipe_close(&E1);
+	recv_hello();
+	kill(c, SIGKILL);
+	expect_end();
+	assert_int_equal(tu_wait(c, 5000), 128 + SIGKILL);
+	shmrt_pipe_close(&E0);
+}
+
+static void t_child_exits(void **s)
+{
+	(void)s;
+	/* The child exits without closing: its message is still delivered, then the end. */
+	new_pair();
+	pid_t c = tu_fork(child_hello_exit, NULL);
+	shmrt_pipe_close(&E1);
+	assert_int_equal(tu_wait(c, 5000), 0);
+	recv_hello();
+	expect_end();
+	shmrt_pipe_close(&E0);
+}
+
+static int child_fill(void *p)
+{
+	(void)p;
+	shmrt_pipe_close(&E0);
+	char b[64] = { 0 };
+	int rc;
+	while ((rc = shmrt_pipe_send(&E1, b, sizeof(b), SHMRT_FOREVER)) == 0)
+		;
+	return rc == -EPIPE ? 0 : 3;
+}
+
+/* The child's report, through a kernel pipe the parent's death does not close. */
+static int report_fd = -1;
+
+static int parent_side(void *p)
+{
+	(void)p;
+	/* A parent that forks a sender, keeps its endpoint, and waits to be killed. */
+	shmrt_pipe_t a, b;
+	if (shmrt_pipe_pair(R, NULL, 4, 64, &a, &b))
+		return 1;
+	E0 = a;
+	E1 = b;
+	pid_t c = fork();
+	if (c == 0) {
+		alarm(10); /* not ours to reap: bounded by itself */
+		int rc = child_fill(NULL);
+		char r = (char)('0' + rc);
+		_exit(write(report_fd, &r, 1) == 1 ? 0 : 4);
+	}
+	shmrt_pipe_close(&b);
+	pause();
+	return 0;
+}
+
+static void t_parent_killed(void **s)
+{
+	(void)s;
+	/* The child fills the pipe and waits for room with no timeout; the parent
+	 * holding the other endpoint is killed: the child's send returns -EPIPE. */
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	report_fd = fds[1];
+	pid_t p = tu_fork(parent_side, NULL);
+	close(fds[1]);
+	usleep(200 * 1000); /* the child filled the pipe and sleeps */
+	kill(p, SIGKILL);
+	assert_int_equal(tu_wait(p, 5000), 128 + SIGKILL);
+	struct pollfd pf = { .fd = fds[0], .events = POLLIN };
+	assert_int_equal(poll(&pf, 1, 5000), 1);
+	char r = 0;
+	assert_int_equal(read(fds[0], &r, 1), 1);
+	assert_int_equal(r, '0');
+	close(fds[0]);
+}
+
+static void t_unused_end_kept(void **s)
+{
+	(void)s;
+	/* A parent that keeps the child's endpoint open keeps it alive, as Python's and
+	 * the kernel's pipes do: its recv runs to its timeout. */
+	new_pair();
+	pid_t c = tu_fork(child_hello_wait, NULL);
+	recv_hello();
+	kill(c, SIGKILL);
+	assert_int_equal(tu_wait(c, 5000), 128 + SIGKILL);
+	char b[64];
+	size_t n;
+	assert_int_equal(shmrt_pipe_recv(&E0, b, sizeof(b), &n, 300000000ll), -ETIMEDOUT);
+	/* Closing it now is the last hold: the end comes at once. */
+	shmrt_pipe_close(&E1);
+	expect_end();
+	shmrt_pipe_close(&E0);
+	shmrt_pipe_close(&E0); /* idempotent */
+	assert_int_equal(shmrt_pipe_pair(R, NULL, 8, 64, &E0, &E0), -EINVAL);
+	assert_int_equal(shmrt_pipe_pair(R, NULL, 0, 64, &E0, &E1), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(t_child_killed),
+		cmocka_unit_test(t_child_exits),
+		cmocka_unit_test(t_parent_killed),
+		cmocka_unit_test(t_unused_end_kept),
+	};
+	if (shmrt_region_open(NULL, SHMRT_O_CREATE, NULL, &R))
+		return 1;
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	shmrt_region_close(R);
+	tu_kill_all();
+	return rc;
+}
