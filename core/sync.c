@@ -66,7 +66,8 @@ struct sync_hdr {
 
 struct lock_shm {
 	struct sync_hdr h;
-	uint8_t pad[56];
+	uint32_t no_repair; /* SHMRT_LOCK_NO_REPAIR, fixed at creation */
+	uint8_t pad[52];
 	shmrt_pmutex_t m;
 	uint8_t pad2[16];
 };
@@ -112,6 +113,7 @@ static int sync_init(void *mem, uint64_t size, void *ctx)
 		rc = shmrt__pmutex_init_type(&((struct lock_shm *)mem)->m,
 					     si->kind == K_RLOCK ? PTHREAD_MUTEX_RECURSIVE
 								 : PTHREAD_MUTEX_ERRORCHECK);
+		((struct lock_shm *)mem)->no_repair = si->arg;
 		break;
 	case K_SEM:
 	case K_BSEM:
@@ -157,11 +159,16 @@ int shmrt_lock_open(shmrt_region_t *r, const char *name, int oflags, int recursi
 {
 	void *p;
 	bool created;
-	int rc = sync_open(r, name, oflags, recursive ? K_RLOCK : K_LOCK, 0, 0,
-			   sizeof(struct lock_shm), &p, &created);
-	if (!rc)
-		*out = (shmrt_lock_t){ p, r, created };
-	return rc;
+	uint32_t no_repair = (oflags & SHMRT_LOCK_NO_REPAIR) != 0;
+	int rc = sync_open(r, name, oflags & ~SHMRT_LOCK_NO_REPAIR, recursive ? K_RLOCK : K_LOCK,
+			   no_repair, 0, sizeof(struct lock_shm), &p, &created);
+	if (rc)
+		return rc;
+	/* Plain read: written before the object was published (sync_init). */
+	if (((struct lock_shm *)p)->no_repair != no_repair)
+		return -EPROTOTYPE;
+	*out = (shmrt_lock_t){ p, r, created };
+	return 0;
 }
 
 int shmrt_lock_acquire(const shmrt_lock_t *l, shmrt_ns_t timeout)
@@ -169,7 +176,33 @@ int shmrt_lock_acquire(const shmrt_lock_t *l, shmrt_ns_t timeout)
 	if (!l || !l->shm)
 		return -EINVAL;
 	struct lock_shm *s = l->shm;
-	return shmrt__pmutex_acquire(&s->m, shmrt_region_fd(l->region), shmrt__deadline(timeout));
+	int rc = shmrt__pmutex_acquire(&s->m, shmrt_region_fd(l->region), shmrt__deadline(timeout));
+	/* A lock with nothing to repair: the dead holder's death is only a release. */
+	if (rc == -EOWNERDEAD && s->no_repair)
+		rc = shmrt__pmutex_consistent(&s->m);
+	return rc;
+}
+
+int shmrt_lock_acquire_repair(const shmrt_lock_t *l, shmrt_ns_t timeout,
+			      int (*repair)(void *ctx), void *ctx)
+{
+	int rc = shmrt_lock_acquire(l, timeout);
+	if (rc != -EOWNERDEAD)
+		return rc;
+	if (repair && (rc = repair(ctx)) != 0) {
+		/* Not repaired: released inconsistent, the lock becomes unrecoverable for
+		 * everyone, rather than protecting state known to be broken. */
+		(void)shmrt_lock_release(l);
+		return rc < 0 ? rc : -ENOTRECOVERABLE;
+	}
+	return shmrt_lock_consistent(l);
+}
+
+void shmrt__lock_guard_release(struct shmrt__lock_guard *g)
+{
+	if (g->held)
+		(void)shmrt_lock_release(g->lock);
+	g->held = 0;
 }
 
 int shmrt_lock_release(const shmrt_lock_t *l)

@@ -52,6 +52,10 @@ typedef int64_t shmrt_ns_t;
  * Concurrency: any thread, any time. Ordering: none (pure function).
  */
 SHMRT_API const char *shmrt_strerror(int err);
+/* The message for an error of a call on an object of a kind (SHMRT_TYPE_* of
+ * shmrt/region.h; SHMRT_TYPE_NONE for region calls): -EPIPE from a Pipe reads "the
+ * peer closed its end or died", from a Barrier "the barrier is broken". */
+SHMRT_API const char *shmrt_strerror_kind(int err, uint32_t kind);
 
 #ifdef __cplusplus
 }

@@ -71,7 +71,11 @@ typedef struct shmrt_barrier {
 
 /* ---- Lock and RLock --------------------------------------------------------------- */
 
-/* recursive != 0: an RLock (the holder may acquire again; release as many times). */
+/* recursive != 0: an RLock (the holder may acquire again; release as many times).
+ * oflags may add SHMRT_LOCK_NO_REPAIR (fixed at creation; an opener asking otherwise
+ * gets -EPROTOTYPE): for locks that protect no invariant a holder's death can break
+ * (a lock around printing, a turn): the next acquirer gets 0, never -EOWNERDEAD. */
+#define SHMRT_LOCK_NO_REPAIR 0x400
 SHMRT_API SHMRT_MUST_USE int shmrt_lock_open(shmrt_region_t *r, const char *name, int oflags,
 					     int recursive, shmrt_lock_t *out);
 /*
@@ -84,6 +88,43 @@ SHMRT_API int shmrt_lock_acquire(const shmrt_lock_t *l, shmrt_ns_t timeout);
 SHMRT_API int shmrt_lock_release(const shmrt_lock_t *l);
 /* After -EOWNERDEAD, once repaired: marks the lock consistent. 0 or -EINVAL. */
 SHMRT_API int shmrt_lock_consistent(const shmrt_lock_t *l);
+
+/*
+ * Acquires with the repair of a dead holder's leftovers in one place: on -EOWNERDEAD,
+ * calls repair(ctx) (NULL: nothing to repair), which returns 0 once the protected
+ * state is consistent again; the lock is then marked consistent and the call returns
+ * 0 with the lock held. A repair that fails (non-zero) releases the lock unrepaired,
+ * which makes it -ENOTRECOVERABLE for everyone, and returns its error (a positive
+ * one as -ENOTRECOVERABLE). Other results as shmrt_lock_acquire (not held then).
+ */
+SHMRT_API int shmrt_lock_acquire_repair(const shmrt_lock_t *l, shmrt_ns_t timeout,
+					int (*repair)(void *ctx), void *ctx);
+
+/*
+ * The scoped form: runs the statement or block that follows with the lock held,
+ * after shmrt_lock_acquire_repair(lock, SHMRT_FOREVER, repair, ctx), and releases it
+ * when the block ends, by break, return or goto too (the cleanup attribute of GCC
+ * and Clang). rc (an int lvalue) gets the acquire's result; the block runs only if it
+ * is 0, once:
+ *
+ *     int rc;
+ *     SHMRT_WITH_LOCK(&lock, fix_totals, &state, rc) {
+ *             state.a -= x;   // a holder killed here leaves a and b apart:
+ *             state.b += x;   // the next holder's fix_totals() mends them
+ *     }
+ *     if (rc) ...             // not run: the lock is unrecoverable, or bad
+ */
+struct shmrt__lock_guard {
+	const shmrt_lock_t *lock;
+	int held;
+};
+SHMRT_API void shmrt__lock_guard_release(struct shmrt__lock_guard *g);
+#define SHMRT_WITH_LOCK(l, repair, ctx, rc)                                                \
+	for (struct shmrt__lock_guard shmrt__guard                                         \
+		     __attribute__((cleanup(shmrt__lock_guard_release))) =                  \
+			     { (l), ((rc) = shmrt_lock_acquire_repair((l), SHMRT_FOREVER,    \
+								      (repair), (ctx))) == 0 }; \
+	     shmrt__guard.held; shmrt__lock_guard_release(&shmrt__guard))
 
 /* ---- Semaphore and BoundedSemaphore -------------------------------------------- */
 

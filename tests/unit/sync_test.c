@@ -333,10 +333,117 @@ static void t_oversubscribed_ring(void **s)
 	assert_int_equal(shmrt_sem_value(&sems[0]), 1); /* the token came back */
 }
 
+/* ---- the scoped form, the no-repair mode, messages by kind ----------------------- */
+
+static shmrt_lock_t SL;
+static struct totals {
+	int64_t a, b; /* a + b == 100 whenever the lock is free */
+} *TOT;
+static int repairs;
+
+static int fix_totals(void *ctx)
+{
+	struct totals *t = ctx;
+	repairs++;
+	t->b = 100 - t->a;
+	return 0;
+}
+
+static int refuse_repair(void *ctx)
+{
+	(void)ctx;
+	return -EIO;
+}
+
+/* Moves 10 from a to b under the scoped lock, and dies half-way. */
+static int die_in_scope(void *p)
+{
+	(void)p;
+	int rc;
+	SHMRT_WITH_LOCK(&SL, fix_totals, TOT, rc) {
+		TOT->a -= 10;
+		raise(SIGKILL);
+		TOT->b += 10;
+	}
+	return rc ? 1 : 0;
+}
+
+static int move_and_return(int64_t x)
+{
+	int rc;
+	SHMRT_WITH_LOCK(&SL, fix_totals, TOT, rc) {
+		TOT->a -= x;
+		TOT->b += x;
+		if (x > 0)
+			return 7; /* leaves the block: the lock is released */
+	}
+	return rc;
+}
+
+static int hold_and_die(void *p)
+{
+	shmrt_lock_t *l = p;
+	if (shmrt_lock_acquire(l, SHMRT_FOREVER))
+		return 1;
+	raise(SIGKILL);
+	return 0;
+}
+
+static void t_scoped_and_no_repair(void **s)
+{
+	(void)s;
+	shmrt_object_info_t oi;
+	assert_int_equal(shmrt_object_open(R, "totals", SHMRT_O_CREATE, SHMRT_TYPE_BYTES,
+					   sizeof(*TOT), NULL, &oi), 0);
+	TOT = shmrt_ptr(R, oi.off);
+	TOT->a = 100;
+	TOT->b = 0;
+	assert_int_equal(shmrt_lock_open(R, "scoped", SHMRT_O_CREATE, 0, &SL), 0);
+	/* A holder killed inside the scope: the next one repairs once, then runs. */
+	assert_int_equal(tu_wait(tu_fork(die_in_scope, NULL), 5000), 128 + SIGKILL);
+	assert_int_equal(TOT->a + TOT->b, 90);
+	repairs = 0;
+	assert_int_equal(move_and_return(0), 0);
+	assert_int_equal(repairs, 1);
+	assert_int_equal(TOT->a + TOT->b, 100);
+	/* return from inside the block released the lock; nothing left to repair */
+	assert_int_equal(move_and_return(5), 7);
+	assert_int_equal(shmrt_lock_acquire(&SL, 0), 0);
+	assert_int_equal(shmrt_lock_release(&SL), 0);
+	assert_int_equal(repairs, 1);
+	assert_int_equal(TOT->a + TOT->b, 100);
+	/* A repair that fails leaves the lock unrecoverable, and the block unrun. */
+	assert_int_equal(tu_wait(tu_fork(hold_and_die, &SL), 5000), 128 + SIGKILL);
+	int rc, ran = 0;
+	SHMRT_WITH_LOCK(&SL, refuse_repair, NULL, rc)
+		ran = 1;
+	assert_int_equal(rc, -EIO);
+	assert_int_equal(ran, 0);
+	assert_int_equal(shmrt_lock_acquire(&SL, 0), -ENOTRECOVERABLE);
+	/* No-repair locks: a dead holder is only a release. */
+	shmrt_lock_t nr, other;
+	assert_int_equal(shmrt_lock_open(R, "norepair", SHMRT_O_CREATE | SHMRT_LOCK_NO_REPAIR, 0,
+					 &nr), 0);
+	assert_int_equal(shmrt_lock_open(R, "norepair", 0, 0, &other), -EPROTOTYPE);
+	assert_int_equal(shmrt_lock_open(R, "norepair", SHMRT_LOCK_NO_REPAIR, 0, &other), 0);
+	assert_int_equal(tu_wait(tu_fork(hold_and_die, &nr), 5000), 128 + SIGKILL);
+	assert_int_equal(shmrt_lock_acquire(&nr, 5000000000ll), 0);
+	assert_int_equal(shmrt_lock_release(&nr), 0);
+	/* Messages by kind: one errno, the object's meaning. */
+	assert_string_not_equal(shmrt_strerror_kind(-EPIPE, SHMRT_TYPE_PIPE),
+				shmrt_strerror_kind(-EPIPE, SHMRT_TYPE_SYNC));
+	assert_non_null(strstr(shmrt_strerror_kind(-EPIPE, SHMRT_TYPE_PIPE), "peer"));
+	assert_non_null(strstr(shmrt_strerror_kind(-EPIPE, SHMRT_TYPE_SYNC), "barrier"));
+	assert_non_null(strstr(shmrt_strerror_kind(-EPERM, SHMRT_TYPE_LOCK), "not held"));
+	assert_string_equal(shmrt_strerror_kind(-ETIMEDOUT, SHMRT_TYPE_LOCK),
+			    shmrt_strerror(-ETIMEDOUT));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_lock),
+		cmocka_unit_test(t_scoped_and_no_repair),
 		cmocka_unit_test(t_semaphore),
 		cmocka_unit_test(t_event),
 		cmocka_unit_test(t_condition),
