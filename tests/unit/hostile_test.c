@@ -259,7 +259,7 @@ static void t_squatted_name(void **s)
 		assert_true(rc == -EPERM || rc == -EACCES);
 		assert_int_equal(shmrt_region_open(NAME, 0, NULL, &r), rc);
 	}
-	assert_string_equal(shmrt_strerror(-EPERM),
+	assert_string_equal(shmrt_strerror_kind(-EPERM, SHMRT_TYPE_NONE),
 			    "not permitted: the region belongs to another user, or the handle "
 			    "is for inspection only");
 }
