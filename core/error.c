@@ -18,7 +18,7 @@ const char *shmrt_strerror(int err)
 	case 0: return "success";
 	case EINVAL: return "invalid argument (bad name, size, flag or offset)";
 	case ENAMETOOLONG: return "name too long";
-	case ENOENT: return "no such region or object";
+	case ENOENT: return "no such region, object or program";
 	case EEXIST: return "region or object already exists";
 	case EACCES: return "permission denied (or the region's mode is wider than asked for)";
 	case EPERM: return "not permitted (a lock not held by the caller, another user's "
@@ -43,7 +43,11 @@ const char *shmrt_strerror(int err)
 	case EDEADLK: return "already held by the calling thread";
 	case EIO: return "the kernel refused the operation (binding or I/O)";
 	case EBADF: return "bad file descriptor";
-	case E2BIG: return "placement needs too many ranges";
+	case E2BIG: return "too large (a placement with too many ranges, or a program's "
+			   "arguments and environment)";
+	case ECHILD: return "not a worker of the calling process, or its status was reaped "
+			    "elsewhere";
+	case ESRCH: return "no such process (the worker was already joined)";
 	default: return strerror(err < 0 ? -err : err);
 	}
 }

@@ -189,6 +189,9 @@ int shmrt__live_procs(struct shmrt_region *r);
 /* Whether thread record idx is held by a live thread's process. */
 int shmrt__rec_alive(struct shmrt_region *r, uint32_t idx);
 extern uint64_t shmrt__fork_gen;
+/* Set by a thread around a fork whose child only execs (core/worker.c): the registry's
+ * atfork child handler then claims no slots in the child. */
+extern __thread int shmrt__fork_exec;
 extern pthread_mutex_t shmrt__handles_lock;
 extern struct shmrt_region *shmrt__handles;
 

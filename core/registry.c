@@ -24,7 +24,9 @@
  * fork(): the child must not share the parent's slot (the parent may detach while
  * the child still runs). A pthread_atfork child handler claims a fresh slot in every
  * region the process has open, and bumps a fork generation that invalidates the
- * thread-local record cache, so the child's threads claim records of their own.
+ * thread-local record cache, so the child's threads claim records of their own. A
+ * child forked only to exec a program (shmrt__fork_exec set by the forking thread,
+ * core/worker.c) claims nothing: the program attaches itself if it wants to.
  *
  * Memory ordering. No lock protects the registry's shared words (life_lock, held
  * around attach and detach, serialises them with unlinking, not with gc): every
@@ -76,6 +78,7 @@ uint64_t shmrt__fork_gen = 1;
 pthread_mutex_t shmrt__handles_lock = PTHREAD_MUTEX_INITIALIZER;
 struct shmrt_region *shmrt__handles;
 __thread struct shmrt__tls_rec shmrt__tls_last SHMRT_TLS_IE;
+__thread int shmrt__fork_exec;
 
 #define REC_MARK (1ull << 63) /* record being reclaimed */
 
@@ -317,6 +320,13 @@ static void atfork_parent(void)
 
 static void atfork_child(void)
 {
+	/* A child that only execs (core/worker.c) claims nothing: exec would drop its
+	 * slots unreleased, and since pid and start time survive the exec they would
+	 * look alive for as long as the program runs. */
+	if (shmrt__fork_exec) {
+		pthread_mutex_unlock(&shmrt__handles_lock);
+		return;
+	}
 	/* Relaxed: the child has one thread here (see top). */
 	store_relaxed(&shmrt__fork_gen, shmrt__fork_gen + 1);
 	shmrt__tls_last.handle_id = 0;

@@ -18,5 +18,6 @@
 #include "shmrt/queue.h"
 #include "shmrt/pipe.h"
 #include "shmrt/dict.h"
+#include "shmrt/worker.h"
 
 #endif /* SHMRT_H */
