@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -186,6 +187,8 @@ static void t_value_lock_and_abandon(void **s)
 	shmrt_region_close(r);
 }
 
+static int registered_fd = -1; /* the victim says it is a member before it is killed */
+
 static int barrier_member(void *p)
 {
 	int arrive = (int)(intptr_t)p;
@@ -194,6 +197,8 @@ static int barrier_member(void *p)
 	if (shmrt_region_open(NAME, 0, NULL, &r) || shmrt_barrier_open(r, "B", 0, 3, &b))
 		return 1;
 	if (!arrive) {
+		if (write(registered_fd, "r", 1) != 1)
+			return 2;
 		pause(); /* registered, never arrives: killed by the test */
 		return 0;
 	}
@@ -209,7 +214,18 @@ static void t_barrier_party_killed(void **s)
 	shmrt_barrier_t b;
 	assert_int_equal(shmrt_barrier_open(r, "B", SHMRT_O_CREATE, 3, &b), 0);
 	shmrt_barrier_close(&b);
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	registered_fd = fds[1];
 	pid_t victim = tu_fork(barrier_member, (void *)0);
+	/* Killed before it opened the barrier, the victim would not be a member, and
+	 * nothing would break: wait for it (a race of the test alone, seen under load). */
+	struct pollfd pf = { .fd = fds[0], .events = POLLIN };
+	char ch;
+	assert_int_equal(poll(&pf, 1, 5000), 1);
+	assert_int_equal(read(fds[0], &ch, 1), 1);
+	close(fds[0]);
+	close(fds[1]);
 	pid_t a = tu_fork(barrier_member, (void *)1), c = tu_fork(barrier_member, (void *)1);
 	uint64_t end = tu_ms() + 5000;
 	while (shmrt_barrier_n_waiting(&b) < 2 && tu_ms() < end)
