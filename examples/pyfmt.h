@@ -20,16 +20,6 @@ static inline void check(int rc, const char *what)
 	}
 }
 
-/* An anonymous region (Python's Value and Array live in an anonymous mapping that
- * children inherit): never shared with another run; exits on failure. */
-static inline shmrt_region_t *anon_region(const char *label)
-{
-	shmrt_region_t *r;
-	(void)label;
-	check(shmrt_region_open(NULL, SHMRT_O_CREATE, NULL, &r), "region");
-	return r;
-}
-
 /* After a join: 0 if every worker exited with 0, else 1, having said on stderr
  * which did not and with what exit code (-N: killed by signal N). */
 static inline int workers_failed(unsigned n, const shmrt_worker_t *ws)
