@@ -20,7 +20,8 @@ static int increment_array(void *arg)
 	SHMRT_WITH_LOCK(&lock, NULL, NULL, rc) {
 		for (uint64_t i = 0; i < shmrt_array_len(&arr); i++) {
 			int32_t v;
-			if (shmrt_array_get_i32(&arr, i, &v) || shmrt_array_set_i32(&arr, i, v + amount))
+			if (shmrt_array_get_i32(&arr, i, &v) ||
+			    shmrt_array_set_i32(&arr, i, v + amount))
 				return 1; /* released on the way out */
 		}
 	}

@@ -48,7 +48,8 @@ int main(void)
 	size_t chunk_size = SIZE / NUM_WORKERS;
 	for (int i = 0; i < NUM_WORKERS; i++) {
 		size_t start = i * chunk_size;
-		tasks[i] = (struct task){ shm.name, start, i < NUM_WORKERS - 1 ? start + chunk_size : SIZE };
+		size_t end = i < NUM_WORKERS - 1 ? start + chunk_size : SIZE;
+		tasks[i] = (struct task){ shm.name, start, end };
 		args[i] = &tasks[i];
 	}
 	shmrt_worker_t processes[NUM_WORKERS];
