@@ -1,51 +1,56 @@
 /*
  * Python's bidirectional Pipe: the main process and a worker exchange three messages
  * each way, strictly alternating, so the output order is fixed.
+ *
+ *     conn1, conn2 = Pipe()
+ *     p = Process(target=ping_pong, args=(conn2, "Worker")); p.start()
+ *     for i in range(3): conn1.send(f"Main message {i}"); print(f"Main received: {conn1.recv()}")
  */
 #include <shmrt.h>
 
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include "pyfmt.h"
 
-static void ping_pong(shmrt_pipe_t *conn, const char *name)
+static shmrt_pipe_t conn1, conn2; /* Pipe(): both ends, inherited by the worker */
+
+static int ping_pong(void *arg)
 {
+	const char *name = arg;
+	shmrt_pipe_close(&conn1); /* the main process's end */
 	char msg[64];
 	size_t len;
 	for (int i = 0; i < 3; i++) {
-		(void)shmrt_pipe_recv(conn, msg, sizeof(msg), &len, -1);
+		if (shmrt_pipe_recv(&conn2, msg, sizeof(msg), &len, SHMRT_FOREVER))
+			return 1;
 		printf("%s received: %s\n", name, msg);
 		fflush(stdout); /* printed before the reply is sent */
 		snprintf(msg, sizeof(msg), "%s reply %d", name, i);
-		(void)shmrt_pipe_send(conn, msg, strlen(msg) + 1, -1);
+		if (shmrt_pipe_send(&conn2, msg, strlen(msg) + 1, SHMRT_FOREVER))
+			return 1;
 	}
-	shmrt_pipe_close(conn);
+	shmrt_pipe_close(&conn2);
+	return 0;
 }
 
 int main(void)
 {
-	shmrt_region_t *r = anon_region("pingpong"); /* inherited by the child */
-	shmrt_pipe_t conn1, conn2;
-	if (shmrt_pipe_open(r, "conn", SHMRT_O_CREATE, 0, 8, 64, &conn1) ||
-	    shmrt_pipe_open(r, "conn", 0, 1, 8, 64, &conn2))
-		return 1;
-	fflush(stdout); /* children must not inherit unflushed output */
-	pid_t p = fork();
-	if (p == 0) {
-		ping_pong(&conn2, "Worker");
-		_exit(0);
-	}
+	shmrt_region_t *r; /* anonymous: inherited by workers, never shared with another run */
+	check(shmrt_region_open(NULL, SHMRT_O_CREATE, NULL, &r), "region");
+	check(shmrt_pipe_pair(r, NULL, 8, 64, &conn1, &conn2), "Pipe");
+
+	shmrt_worker_t p;
+	check(shmrt_worker_start(ping_pong, "Worker", &p), "start");
+	shmrt_pipe_close(&conn2); /* the worker's end */
+
 	char msg[64];
 	size_t len;
 	for (int i = 0; i < 3; i++) {
 		snprintf(msg, sizeof(msg), "Main message %d", i);
-		(void)shmrt_pipe_send(&conn1, msg, strlen(msg) + 1, -1);
-		(void)shmrt_pipe_recv(&conn1, msg, sizeof(msg), &len, -1);
+		check(shmrt_pipe_send(&conn1, msg, strlen(msg) + 1, SHMRT_FOREVER), "send");
+		check(shmrt_pipe_recv(&conn1, msg, sizeof(msg), &len, SHMRT_FOREVER), "recv");
 		printf("Main received: %s\n", msg);
 		fflush(stdout);
 	}
-	waitpid(p, NULL, 0);
+	check(shmrt_worker_join(&p, SHMRT_FOREVER, NULL), "join");
 	shmrt_region_close(r);
-	return 0;
+	return workers_failed(1, &p);
 }

@@ -7,50 +7,46 @@
  */
 #include <shmrt.h>
 
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include "pyfmt.h"
 
-static void f(shmrt_value_t *n, shmrt_array_t *a)
+static shmrt_value_t num; /* handles cross fork: the worker uses them */
+static shmrt_array_t arr;
+
+static int f(void *arg)
 {
-	(void)shmrt_value_set_f64(n, 3.1415927);
-	for (uint64_t i = 0; i < a->n; i++) {
-		shmrt_scalar_t x;
-		(void)shmrt_array_get(a, i, &x);
-		x.i32 = -x.i32;
-		(void)shmrt_array_set(a, i, x);
+	(void)arg;
+	shmrt_value_set_f64(&num, 3.1415927);
+	for (uint64_t i = 0; i < shmrt_array_len(&arr); i++) {
+		int32_t v;
+		if (shmrt_array_get_i32(&arr, i, &v) || shmrt_array_set_i32(&arr, i, -v))
+			return 1;
 	}
+	return 0;
 }
 
 int main(void)
 {
-	shmrt_region_t *r = anon_region("value_array"); /* inherited by children */
-
+	shmrt_region_t *r; /* anonymous: inherited by workers, never shared with another run */
+	check(shmrt_region_open(NULL, SHMRT_O_CREATE, NULL, &r), "region");
 	shmrt_scalar_t zero = { .f64 = 0.0 };
 	int range10[10] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 };
 	shmrt_array_opts_t ao = { .init = range10 };
-	shmrt_value_t num;
-	shmrt_array_t arr;
-	if (shmrt_value_open(r, "num", SHMRT_O_CREATE, shmrt_vtype_from_code('d'), &zero, &num) ||
-	    shmrt_array_open(r, "arr", SHMRT_O_CREATE, shmrt_vtype_from_code('i'), 10, &ao, &arr))
-		return 2;
+	check(shmrt_value_open(r, "num", SHMRT_O_CREATE, shmrt_vtype_from_code('d'), &zero, &num),
+	      "Value");
+	check(shmrt_array_open(r, "arr", SHMRT_O_CREATE, shmrt_vtype_from_code('i'), 10, &ao, &arr),
+	      "Array");
 
-	fflush(stdout); /* children must not inherit unflushed output */
-	pid_t p = fork();
-	if (p == 0) {
-		f(&num, &arr);
-		_exit(0);
-	}
-	waitpid(p, NULL, 0);
+	shmrt_worker_t p;
+	check(shmrt_worker_start(f, NULL, &p), "start");
+	check(shmrt_worker_join(&p, SHMRT_FOREVER, NULL), "join");
 
-	double d;
+	double d = 0;
 	int out[10];
 	char b[48];
-	(void)shmrt_value_get_f64(&num, &d);
+	shmrt_value_get_f64(&num, &d);
 	printf("%s\n", py_float(d, b));
-	(void)shmrt_array_read(&arr, 0, out, 10);
+	check(shmrt_array_read(&arr, 0, out, 10), "read");
 	py_print_ints(out, 10);
 	shmrt_region_close(r);
-	return 0;
+	return workers_failed(1, &p);
 }
