@@ -14,7 +14,8 @@
 /* A region name unique to this test process; unlinked at exit. */
 const char *tu_name(const char *tag);
 
-/* Creates a region with the given size (0 = 64 MiB), asserting success. */
+/* Creates a region with the given size (0 = the default: what /dev/shm can hold),
+ * asserting success. */
 shmrt_region_t *tu_create(const char *name, size_t size, uint32_t flags);
 
 /* A region and an offset in it: the argument of a forked child that works on an
