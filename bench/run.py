@@ -7,11 +7,14 @@ label "unit=...,better=lower|higher". This script runs them all in ONE process r
 interleaved order, takes the medians, and writes build/bench/summary.json: a list of
 
   {"case": ..., "unit": "ns/op" | "ops/s" | ..., "better": "lower" | "higher",
-   "shmrt": <median>, "peers": {"<peer>": <median>, ...}}
+   "shmrt": <median>, "peers": {"<peer>": <median>, ...},
+   "ratios": {"<peer>": <shmrt better by, or null>, ...},
+   "targets": {"<peer>": <minimum ratio asked>, ...}}
 
 Cases (and implementations of a case) measured in an earlier run and not selected
 by --filter are kept, so that `make bench BENCH=...` updates only what it ran. The table shows, for each peer,
 how many times better shmrt is (>1: shmrt better), and the targets of the issues.
+Ratios and targets are recomputed for every case each time the file is written.
 """
 import argparse
 import json
@@ -205,6 +208,9 @@ def main():
             old["shmrt"] = c["shmrt"]
         old.setdefault("peers", {}).update(c["peers"])
         old["unit"], old["better"] = c["unit"], c["better"]
+    for c in merged.values():
+        c["ratios"] = {p: ratio(c, v) for p, v in sorted(c.get("peers", {}).items())}
+        c["targets"] = {p: t for (case, p), t in sorted(TARGETS.items()) if case == c["case"]}
     out = [merged[k] for k in sorted(merged)]
     with open(args.out, "w") as f:
         json.dump(out, f, indent=2)
