@@ -4,7 +4,7 @@
 #   make test SANITIZE=address,undefined
 #   make test SANITIZE=thread         the same suite under ASan+UBSan / TSan
 #   make bench [BENCH=regex]          Release build, benchmarks beside their peers, table
-#                                     + build/bench/summary.json
+#                                     + build/bench/summary.json, drawn in build/bench/report.html
 #   make stress                       the crash and multi-process tests (labels crash, mp)
 #                                     with many more kills
 #   make fuzz                         libFuzzer target for region open (clang; label fuzz)

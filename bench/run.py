@@ -7,13 +7,18 @@ label "unit=...,better=lower|higher". This script runs them all in ONE process r
 interleaved order, takes the medians, and writes build/bench/summary.json: a list of
 
   {"case": ..., "unit": "ns/op" | "ops/s" | ..., "better": "lower" | "higher",
-   "shmrt": <median>, "peers": {"<peer>": <median>, ...}}
+   "shmrt": <median>, "peers": {"<peer>": <median>, ...},
+   "ratios": {"<peer>": <shmrt better by, or null>, ...},
+   "targets": {"<peer>": <minimum ratio asked>, ...}}
 
 Cases (and implementations of a case) measured in an earlier run and not selected
 by --filter are kept, so that `make bench BENCH=...` updates only what it ran. The table shows, for each peer,
 how many times better shmrt is (>1: shmrt better), and the targets of the issues.
+Ratios and targets are recomputed for every case each time the file is written.
+Last, bench/report.py draws them beside it: report.html, report.svg, report.png.
 """
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -174,6 +179,14 @@ def table(cases):
     return misses
 
 
+def report_python():
+    """The report needs matplotlib: this interpreter if it has it, else Debian's, where
+    python3-matplotlib installs it (a python3 earlier on PATH may lack it)."""
+    if importlib.util.find_spec("matplotlib") or not os.path.exists("/usr/bin/python3"):
+        return sys.executable
+    return "/usr/bin/python3"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default="build/release")
@@ -205,6 +218,9 @@ def main():
             old["shmrt"] = c["shmrt"]
         old.setdefault("peers", {}).update(c["peers"])
         old["unit"], old["better"] = c["unit"], c["better"]
+    for c in merged.values():
+        c["ratios"] = {p: ratio(c, v) for p, v in sorted(c.get("peers", {}).items())}
+        c["targets"] = {p: t for (case, p), t in sorted(TARGETS.items()) if case == c["case"]}
     out = [merged[k] for k in sorted(merged)]
     with open(args.out, "w") as f:
         json.dump(out, f, indent=2)
@@ -217,6 +233,11 @@ def main():
     print(f"\nwrote {args.out}")
     if misses:
         print(f"{misses} target(s) missed in this run (the machine is shared: rerun to confirm)")
+
+    # After the table and summary.json, so that a missing matplotlib costs only the picture.
+    report = os.path.join(os.path.dirname(os.path.abspath(__file__)), "report.py")
+    if subprocess.run([report_python(), report, args.out]).returncode != 0:
+        sys.exit(f"no report drawn (see above); the table is printed and {args.out} written")
 
 
 if __name__ == "__main__":
