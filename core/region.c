@@ -161,6 +161,12 @@ static int map_region(struct shmrt_region *r, uint64_t size)
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
 	if (p == MAP_FAILED)
 		return -errno;
+	/* Never in a core dump: the kernel dumps an anonymous (memfd) region as shared
+	 * anonymous memory, touching every page of its size (what /dev/shm can hold, by
+	 * default): one crash would write and allocate tens of GiB. A named region is
+	 * file-backed shared memory, not dumped by default either, and outlives the
+	 * crash for inspection (shmrt info). Advice only: its failure changes nothing. */
+	(void)madvise(p, size, MADV_DONTDUMP);
 	r->pub.base = p;
 	r->pub.size = size;
 	r->hdr = p;

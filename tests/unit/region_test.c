@@ -471,6 +471,26 @@ static void t_auto_unlink_killed(void **s)
 	tu_wait(p2, 5000);
 }
 
+/* Whether the mapping at base is marked "do not dump" (VmFlags dd in smaps). */
+static int not_dumped(const void *base)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	if (!f)
+		return -1;
+	char line[512];
+	int in = 0, dd = 0;
+	unsigned long lo = (unsigned long)(uintptr_t)base;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long a, b;
+		if (sscanf(line, "%lx-%lx ", &a, &b) == 2 && strchr(line, '-') < strchr(line, ' '))
+			in = a == lo;
+		else if (in && !strncmp(line, "VmFlags:", 8))
+			dd = strstr(line, " dd") != NULL;
+	}
+	fclose(f);
+	return dd;
+}
+
 static int anon_child(void *p)
 {
 	shmrt_value_t *v = p;
@@ -501,6 +521,8 @@ static void t_anonymous_and_size(void **s)
 	assert_int_equal(x, 4);
 	assert_int_equal(shmrt_value_get_i64(&vb, &x), 0);
 	assert_int_equal(x, 0);
+	/* Never in a core dump: the kernel would dump an anonymous region's whole size. */
+	assert_int_equal(not_dumped(shmrt_region_base(a)), 1);
 	/* The default size is what /dev/shm can hold (sparse: this costs nothing), so
 	 * Python's Array('d', 10_000_000) fits without a size. */
 	struct statvfs sv;
