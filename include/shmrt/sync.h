@@ -103,9 +103,10 @@ SHMRT_API int shmrt_lock_acquire_repair(const shmrt_lock_t *l, shmrt_ns_t timeou
 /*
  * The scoped form: runs the statement or block that follows with the lock held,
  * after shmrt_lock_acquire_repair(lock, SHMRT_FOREVER, repair, ctx), and releases it
- * when the block ends, by break, return or goto too (the cleanup attribute of GCC
- * and Clang). rc (an int lvalue) gets the acquire's result; the block runs only if it
- * is 0, once:
+ * when the block ends, by return or goto too (the cleanup attribute of GCC and
+ * Clang). The macro is a loop of one round: break and continue inside the block
+ * leave the block, not a loop around it. Each argument is evaluated once. rc (an int
+ * lvalue) gets the acquire's result; the block runs only if it is 0, once:
  *
  *     int rc;
  *     SHMRT_WITH_LOCK(&lock, fix_totals, &state, rc) {
@@ -118,12 +119,20 @@ struct shmrt__lock_guard {
 	const shmrt_lock_t *lock;
 	int held;
 };
+static inline struct shmrt__lock_guard shmrt__lock_guard_enter(const shmrt_lock_t *l,
+								int (*repair)(void *), void *ctx,
+								int *rc)
+{
+	struct shmrt__lock_guard g = { l, 0 };
+	*rc = shmrt_lock_acquire_repair(l, SHMRT_FOREVER, repair, ctx);
+	g.held = *rc == 0;
+	return g;
+}
 SHMRT_API void shmrt__lock_guard_release(struct shmrt__lock_guard *g);
 #define SHMRT_WITH_LOCK(l, repair, ctx, rc)                                                \
 	for (struct shmrt__lock_guard shmrt__guard                                         \
 		     __attribute__((cleanup(shmrt__lock_guard_release))) =                  \
-			     { (l), ((rc) = shmrt_lock_acquire_repair((l), SHMRT_FOREVER,    \
-								      (repair), (ctx))) == 0 }; \
+			     shmrt__lock_guard_enter((l), (repair), (ctx), &(rc));          \
 	     shmrt__guard.held; shmrt__lock_guard_release(&shmrt__guard))
 
 /* ---- Semaphore and BoundedSemaphore -------------------------------------------- */

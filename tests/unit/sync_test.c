@@ -412,6 +412,17 @@ static void t_scoped_and_no_repair(void **s)
 	assert_int_equal(shmrt_lock_release(&SL), 0);
 	assert_int_equal(repairs, 1);
 	assert_int_equal(TOT->a + TOT->b, 100);
+	/* Arguments evaluated once: the lock taken is the lock released. */
+	shmrt_lock_t pair[2];
+	assert_int_equal(shmrt_lock_open(R, "once0", SHMRT_O_CREATE, 0, &pair[0]), 0);
+	assert_int_equal(shmrt_lock_open(R, "once1", SHMRT_O_CREATE, 0, &pair[1]), 0);
+	int k = 0, rc1;
+	SHMRT_WITH_LOCK(&pair[k++], NULL, NULL, rc1)
+		assert_int_equal(k, 1);
+	assert_int_equal(rc1, 0);
+	assert_int_equal(k, 1);
+	assert_int_equal(shmrt_lock_acquire(&pair[0], 0), 0); /* released */
+	assert_int_equal(shmrt_lock_release(&pair[0]), 0);
 	/* A repair that fails leaves the lock unrecoverable, and the block unrun. */
 	assert_int_equal(tu_wait(tu_fork(hold_and_die, &SL), 5000), 128 + SIGKILL);
 	int rc, ran = 0;
