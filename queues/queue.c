@@ -47,8 +47,9 @@ static int queue_init(void *mem, uint64_t size, void *ctx)
 static int queue_open(shmrt_region_t *r, const char *name, int oflags, uint32_t capacity,
 		      uint32_t max_msg, uint32_t joinable, shmrt_queue_t *out)
 {
-	uint32_t mode = (uint32_t)oflags & (SHMRT_QUEUE_SP | SHMRT_QUEUE_SC);
-	oflags &= ~(SHMRT_QUEUE_SP | SHMRT_QUEUE_SC); /* shmrt__object_open checks the rest */
+	uint32_t modes = SHMRT_QUEUE_SP | SHMRT_QUEUE_SC | SHMRT_QUEUE_NO_EOF;
+	uint32_t mode = (uint32_t)oflags & modes;
+	oflags &= ~(int)modes; /* shmrt__object_open checks the rest */
 	if (!r || !out || capacity == 0 || capacity > (1u << 24) || max_msg > (16u << 20))
 		return -EINVAL;
 	uint32_t n = 2;
@@ -143,7 +144,8 @@ int shmrt_queue_producer_done(const shmrt_queue_t *q)
 int shmrt__queue_producers_gone(const shmrt_queue_t *q)
 {
 	struct qhdr *h = H(q);
-	if (!load_acquire(&h->had_producers)) /* pairs with set_mark's seq_cst store */
+	/* Acquire: pairs with the mark's seq_cst store of had_producers. */
+	if ((q->mode & SHMRT_QUEUE_NO_EOF) || !load_acquire(&h->had_producers))
 		return 0;
 	struct shmrt_region *R = region_of(q);
 	for (uint32_t i = 0; i < q->nproducers && i < R->geo.max_procs; i++) {

@@ -208,15 +208,13 @@ static int spin_on_head(const shmrt_queue_t *q, int iters)
 }
 
 /*
- * The end of file (queue_int.h): every EOF_CHECK_NS of waiting, a look at the
- * producers; two looks in a row that find them all gone and the queue drained, with
- * nothing reserved between them, are the end. The table first, then the indices: a
- * message put before its producer died is seen as pending, and taken.
+ * The end of file (queue_int.h): when the wait starts and then every EOF_CHECK_NS, a
+ * look at the producers, then at the indices: every producer gone and the queue
+ * drained is the end. A message put before its producer died is seen as pending, and
+ * taken.
  */
 struct eof_watch {
 	uint64_t next;
-	unsigned p_head;
-	int armed;
 };
 
 static int eof_seen(const shmrt_queue_t *q, struct eof_watch *w)
@@ -226,18 +224,10 @@ static int eof_seen(const shmrt_queue_t *q, struct eof_watch *w)
 		return 0;
 	w->next = now + EOF_CHECK_NS;
 	struct qhdr *h = H(q);
-	int gone = shmrt__queue_producers_gone(q);
-	/* Acquire: after the table's loads; pairs with the reservation's seq_cst CAS. */
-	unsigned ph = load_acquire(&h->ring.p_head);
-	if (!gone || ph != load_acquire(&h->ring.c_head)) {
-		w->armed = 0;
+	if (!shmrt__queue_producers_gone(q))
 		return 0;
-	}
-	if (w->armed && ph == w->p_head)
-		return 1;
-	w->armed = 1;
-	w->p_head = ph;
-	return 0;
+	/* Acquire: after the table's loads; pairs with the reservation's seq_cst CAS. */
+	return load_acquire(&h->ring.p_head) == load_acquire(&h->ring.c_head);
 }
 
 /* The consumers' wait for a message; the publisher's side is R4 + LB. */
@@ -246,7 +236,7 @@ static int get_wait(const shmrt_queue_t *q, void *buf, size_t cap, size_t *len,
 {
 	struct qhdr *h = H(q);
 	struct stuck_ctx x = { q };
-	struct eof_watch eof = { 0, 0, 0 };
+	struct eof_watch eof = { 0 };
 	int first = take(q, buf, cap, len); /* the common case: a message is there */
 	if (first != -EAGAIN)
 		return first;
@@ -407,7 +397,7 @@ int shmrt_queue_peek(const shmrt_queue_t *q, shmrt_queue_peek_t *pk, shmrt_ns_t 
 	store_release(&tr->module[TW_QUEUE_PEEK], q->off | 1);
 	uint64_t deadline = shmrt__deadline(timeout);
 	struct stuck_ctx x = { q };
-	struct eof_watch eof = { 0, 0, 0 };
+	struct eof_watch eof = { 0 };
 	int rc;
 	for (;;) {
 		unsigned p = load_acquire(&h->ring.p_tail); /* A7, as in get_wait */

@@ -115,7 +115,7 @@ struct qhdr {
 	uint32_t max_msg;
 	uint32_t closed;
 	uint32_t joinable;
-	uint32_t mode;          /* SHMRT_QUEUE_SP | SHMRT_QUEUE_SC, fixed at creation */
+	uint32_t mode;          /* SHMRT_QUEUE_SP | SC | NO_EOF, fixed at creation */
 	uint32_t had_producers; /* 1 once a process became a producer (end of file) */
 	uint32_t nproducers;    /* words of the producer table: the region's max_procs */
 	uint32_t pad0a;
@@ -164,8 +164,11 @@ static inline struct qhdr *H(const shmrt_queue_t *q)
 /*
  * Producers, for the end of file: the table has a word per registry slot, PROD_LIVE |
  * the slot's generation while the process in that slot is a producer. A waiting
- * consumer looks at it every EOF_CHECK_NS, and reports the end only after two looks
- * in a row found every producer gone with nothing new put between them.
+ * consumer looks at it when it starts to wait and then every EOF_CHECK_NS: the table
+ * first, then the ring's indices, so a look that finds every producer gone and the
+ * queue drained is the end (a producer that marks itself after the look and puts
+ * before the index read left the ring not drained; one that puts after it is a
+ * producer that started after the end, which the header allows).
  */
 #define PROD_LIVE (1ull << 32)
 #define EOF_CHECK_NS 50000000ull

@@ -17,8 +17,12 @@
  * (per process, by its registry slot, until it calls shmrt_queue_producer_done(), or
  * closes the region, or exits or dies). Once the queue has had a producer and every
  * producer is gone, a get that finds the queue drained returns -EPIPE instead of
- * waiting on (a waiting consumer notices within about 0.1 s, even with no timeout).
- * A get that does not wait (timeout 0) returns -EAGAIN, not the end. Being a
+ * waiting on (a waiting consumer notices within about 50 ms, even with no timeout).
+ * A get that does not wait (timeout 0) returns -EAGAIN, not the end. The queue
+ * remembers that it had producers: in a persistent region reused from run to run,
+ * the next run's consumers see the end left by the last one's producers until a
+ * producer of theirs puts (use a fresh region per run: SHMRT_O_FRESH or an
+ * anonymous region; or create the queue with SHMRT_QUEUE_NO_EOF). Being a
  * producer is not inherited by fork: a child is one from its first put. So a process
  * that starts producers, and must not let a consumer see the end while one of them
  * has not put yet (or between one that finished and the next), declares itself a
@@ -52,7 +56,7 @@ typedef struct shmrt_queue {
 	char *slots;
 	uint32_t slot_size, max_msg;
 	uint32_t mask;
-	uint32_t mode;         /* SHMRT_QUEUE_SP | SHMRT_QUEUE_SC */
+	uint32_t mode;         /* SHMRT_QUEUE_SP | SHMRT_QUEUE_SC | SHMRT_QUEUE_NO_EOF */
 	shmrt_region_t *region;
 	shmrt_off_t off;       /* the queue's offset: its identity in thread records */
 	uint64_t *producers;   /* a word per registry slot: its process is a producer */
@@ -71,6 +75,10 @@ typedef struct shmrt_queue {
  */
 #define SHMRT_QUEUE_SP 0x100
 #define SHMRT_QUEUE_SC 0x200
+/* SHMRT_QUEUE_NO_EOF: gets never report the end of file (see the top): for queues
+ * whose producers come and go with nothing to mark an end (a service), and for a
+ * queue in a persistent region reused by runs that do not start from a fresh one. */
+#define SHMRT_QUEUE_NO_EOF 0x800
 
 /*
  * Creates or opens the queue `name` holding at least `capacity` messages of up to

@@ -128,8 +128,8 @@ static void t_no_end_while_live(void **s)
 	pid_t c = tu_fork(consumer, NULL);
 	struct prod a = { 5, 0, 1 };
 	pid_t p = tu_fork(producer, &a);
+	wait_got(5); /* the child has put: the declaring parent may leave (the header) */
 	assert_int_equal(shmrt_queue_producer_done(&Q), 0);
-	wait_got(5);
 	usleep(200 * 1000);
 	int st;
 	assert_int_equal(waitpid(c, &st, WNOHANG), 0);
@@ -146,13 +146,51 @@ static void t_no_end_while_live(void **s)
 	for (int i = 0; i < 3; i++) {
 		struct prod b = { 4, 0, 0 };
 		assert_int_equal(tu_wait(tu_fork(producer, &b), 5000), 0);
-		usleep(200 * 1000); /* longer than two looks at the producers */
+		usleep(200 * 1000); /* longer than a look's period at the producers */
 	}
 	assert_int_equal(shmrt_queue_producer_done(&Q), 0);
 	assert_int_equal(tu_wait(c, 5000), 0);
 	assert_int_equal(got(), 12);
 	assert_int_equal(shmrt_queue_producer(NULL), -EINVAL);
 	assert_int_equal(shmrt_queue_producer_done(NULL), -EINVAL);
+}
+
+static int short_waits(void *p)
+{
+	(void)p;
+	char buf[64];
+	size_t len;
+	for (int i = 0; i < 50; i++) {
+		int rc = shmrt_queue_get(&Q, buf, sizeof(buf), &len, 20000000ll);
+		if (rc == -EPIPE)
+			return 0;
+		if (rc != -ETIMEDOUT)
+			return 1;
+	}
+	return 2;
+}
+
+static void t_short_waits_and_no_eof(void **s)
+{
+	(void)s;
+	/* Waits shorter than a look's period see the end too. */
+	fresh_queue("short");
+	struct prod a = { 3, 0, 0 };
+	assert_int_equal(tu_wait(tu_fork(producer, &a), 5000), 0);
+	char buf[64];
+	size_t len;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(shmrt_queue_get(&Q, buf, sizeof(buf), &len, 0), 0);
+	assert_int_equal(tu_wait(tu_fork(short_waits, NULL), 5000), 0);
+	/* A queue created without an end never reports one. */
+	assert_int_equal(shmrt_queue_open(R, "noeof", SHMRT_O_CREATE | SHMRT_QUEUE_NO_EOF, 64, 16,
+					  &Q), 0);
+	shmrt_queue_t other;
+	assert_int_equal(shmrt_queue_open(R, "noeof", 0, 64, 16, &other), -EPROTOTYPE);
+	assert_int_equal(tu_wait(tu_fork(producer, &a), 5000), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(shmrt_queue_get(&Q, buf, sizeof(buf), &len, 0), 0);
+	assert_int_equal(tu_wait(tu_fork(no_end_consumer, NULL), 5000), 0);
 }
 
 static void t_oversubscribed(void **s)
@@ -183,6 +221,7 @@ int main(void)
 		cmocka_unit_test(t_killed_producer),
 		cmocka_unit_test(t_exit_and_done),
 		cmocka_unit_test(t_no_end_while_live),
+		cmocka_unit_test(t_short_waits_and_no_eof),
 		cmocka_unit_test(t_oversubscribed),
 	};
 	R = tu_create(tu_name("qeof"), 64 << 20, 0);
