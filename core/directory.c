@@ -230,6 +230,22 @@ int shmrt_object_list(shmrt_region_t *r, shmrt_object_info_t *arr, size_t cap, s
 	return 0;
 }
 
+/* Removes a READY entry and frees its object. Caller holds the directory lock. */
+static void remove_entry(struct shmrt_region *r, struct shmrt_dir_entry *e, uint32_t rec)
+{
+	uint64_t off = e->off;
+	/* D1: CREATING, so that a death from here on has recovery finish the removal. */
+	store_release(&e->state, DIR_CREATING);
+	/* D2: CREATING (D1) before the entry stops naming the block; the free below
+	 * comes after (the arena's own releases, F1 or B1/X1 on its other paths, keep
+	 * this store before the block is free). A death in between leaks the block,
+	 * never frees it twice. */
+	store_release(&e->off, 0);
+	(void)shmrt__arena_free(&r->arena, rec, off);
+	store_release(&e->state, DIR_FREE); /* D3 */
+	r->hdr->nobjects--;
+}
+
 int shmrt_object_remove(shmrt_region_t *r, const char *name)
 {
 	if (!r)
@@ -249,17 +265,31 @@ int shmrt_object_remove(shmrt_region_t *r, const char *name)
 		dir_unlock(r);
 		return e ? -EBADMSG : -ENOENT;
 	}
-	uint64_t off = e->off;
-	/* D1: CREATING, so that a death from here on has recovery finish the removal. */
-	store_release(&e->state, DIR_CREATING);
-	/* D2: CREATING (D1) before the entry stops naming the block; the free below
-	 * comes after (the arena's own releases, F1 or B1/X1 on its other paths, keep
-	 * this store before the block is free). A death in between leaks the block,
-	 * never frees it twice. */
-	store_release(&e->off, 0);
-	(void)shmrt__arena_free(&r->arena, rec, off);
-	store_release(&e->state, DIR_FREE); /* D3 */
-	r->hdr->nobjects--;
+	remove_entry(r, e, rec);
 	dir_unlock(r);
 	return 0;
 }
+
+int shmrt__object_remove_at(struct shmrt_region *r, uint64_t off, uint32_t type)
+{
+	if (!r->attached)
+		return -EPERM;
+	uint32_t rec = shmrt__thread_rec(r);
+	if (rec == REC_NONE)
+		return -EUSERS;
+	int rc = dir_lock(r);
+	if (rc)
+		return rc;
+	rc = -ENOENT;
+	for (uint32_t i = 0; i < r->geo.max_objects; i++) {
+		struct shmrt_dir_entry *e = &r->dir[i];
+		if (e->state == DIR_READY && e->off == off && e->type == type && entry_ok(r, e)) {
+			remove_entry(r, e, rec);
+			rc = 0;
+			break;
+		}
+	}
+	dir_unlock(r);
+	return rc;
+}
+

@@ -217,6 +217,8 @@ int shmrt__object_open(struct shmrt_region *r, const char *name, int oflags,
 		       uint32_t type, uint64_t size, const shmrt_placement_t *pl,
 		       shmrt__obj_init_fn init, void *ctx, shmrt_object_info_t *info);
 int shmrt__name_valid(const char *name, size_t max);
+/* Removes the READY object of this type at offset off (as shmrt_object_remove). */
+int shmrt__object_remove_at(struct shmrt_region *r, uint64_t off, uint32_t type);
 
 /* region.c */
 uint64_t shmrt__fnv1a(const void *p, size_t n);

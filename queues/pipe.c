@@ -54,7 +54,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -90,7 +92,8 @@ struct pipe_hdr {
 	uint32_t max_msg;
 	uint32_t closed[2];     /* endpoint e closed */
 	uint64_t owner[2];      /* endpoint e's process: (slot + 1) << 32 | generation */
-	uint8_t pad[24];
+	uint32_t removed;       /* a pair: its last closer took it out of the directory */
+	uint8_t pad[20];
 	struct dir d[2];
 };
 
@@ -209,15 +212,95 @@ int shmrt_pipe_open(shmrt_region_t *r, const char *name, int oflags, int end, ui
 			       .end = (uint32_t)end,
 			       .rx_mark = load_relaxed(&h->d[1 - end].head), /* as .head */
 			       .region = r,
-			       .created = oi.created,
-			       .hold_fd = -1, .self_fd = -1, .peer_fd = -1 };
+			       .created = oi.created };
 	return 0;
+}
+
+static int hung_up(int fd);
+
+/*
+ * The kernel descriptors of this process's pair endpoints. A handle holds an index
+ * and a generation, not descriptors: a copy of a handle closed twice, or after the
+ * original, finds its entry gone and closes nothing (never another file that took the
+ * numbers). Chunks are never freed or moved, so a reader needs no lock; allocation
+ * and release take one. fork copies the table with the descriptors it names.
+ */
+struct pair_fds {
+	int hold, self, peer; /* -1: free */
+	uint32_t gen;
+};
+#define PAIR_CHUNK 256
+#define PAIR_CHUNKS 256
+static struct pair_fds *pair_chunks[PAIR_CHUNKS];
+static pthread_mutex_t pair_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct pair_fds *pair_get(const shmrt_pipe_t *p)
+{
+	struct pair_fds *c = __atomic_load_n(&pair_chunks[p->pair_ix / PAIR_CHUNK],
+					     __ATOMIC_ACQUIRE);
+	struct pair_fds *e = c ? &c[p->pair_ix % PAIR_CHUNK] : NULL;
+	return e && e->hold >= 0 && e->gen == p->pair_gen ? e : NULL;
+}
+
+static int pair_new(int hold, int self, int peer, shmrt_pipe_t *p)
+{
+	pthread_mutex_lock(&pair_lock);
+	for (uint32_t k = 0; k < PAIR_CHUNKS; k++) {
+		if (!pair_chunks[k]) {
+			struct pair_fds *c = malloc(PAIR_CHUNK * sizeof(*c));
+			if (!c)
+				break;
+			for (int i = 0; i < PAIR_CHUNK; i++)
+				c[i] = (struct pair_fds){ -1, -1, -1, 0 };
+			/* Release: initialised before a lock-free reader finds it. */
+			__atomic_store_n(&pair_chunks[k], c, __ATOMIC_RELEASE);
+		}
+		for (uint32_t i = 0; i < PAIR_CHUNK; i++) {
+			struct pair_fds *e = &pair_chunks[k][i];
+			if (e->hold < 0) {
+				e->gen++;
+				e->self = self;
+				e->peer = peer;
+				e->hold = hold;
+				p->pair_ix = k * PAIR_CHUNK + i;
+				p->pair_gen = e->gen;
+				pthread_mutex_unlock(&pair_lock);
+				return 0;
+			}
+		}
+	}
+	pthread_mutex_unlock(&pair_lock);
+	return -EMFILE;
+}
+
+/* Drops this process's hold on p's endpoint: 1 if it was the last holder, 0 if
+ * another process holds it, -1 if this handle's entry is gone already. *peer_gone:
+ * whether the peer endpoint had no holder either, looked at after our hold was
+ * dropped (of two last closers at once, the later look sees the other's drop). */
+static int pair_drop(const shmrt_pipe_t *p, int *peer_gone)
+{
+	pthread_mutex_lock(&pair_lock);
+	struct pair_fds *e = pair_get(p);
+	int last = -1;
+	*peer_gone = 0;
+	if (e) {
+		close(e->hold);
+		last = hung_up(e->self);
+		*peer_gone = hung_up(e->peer);
+		close(e->self);
+		close(e->peer);
+		e->hold = e->self = e->peer = -1;
+	}
+	pthread_mutex_unlock(&pair_lock);
+	return last;
 }
 
 /* Whether fd, the read end of a kernel pipe nobody writes to, has hung up: every
  * write end is closed, by close, exit or death. */
 static int hung_up(int fd)
 {
+	if (fd < 0)
+		return 1;
 	struct pollfd pf = { .fd = fd, .events = POLLIN };
 	return poll(&pf, 1, 0) == 1 && (pf.revents & (POLLHUP | POLLERR | POLLNVAL));
 }
@@ -229,11 +312,8 @@ int shmrt_pipe_pair(shmrt_region_t *r, const char *name, uint32_t capacity, uint
 	char gen[SHMRT_OBJNAME_MAX + 1];
 	if (!end0 || !end1 || end0 == end1)
 		return -EINVAL;
-	if (!name) {
-		snprintf(gen, sizeof(gen), "pipe.%d.%u", (int)getpid(),
-			 __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED));
-		name = gen;
-	}
+	memset(end0, 0, sizeof(*end0));
+	memset(end1, 0, sizeof(*end1));
 	int k0[2], k1[2];
 	if (pipe2(k0, O_CLOEXEC))
 		return -errno;
@@ -245,25 +325,44 @@ int shmrt_pipe_pair(shmrt_region_t *r, const char *name, uint32_t capacity, uint
 	}
 	int p0 = fcntl(k1[0], F_DUPFD_CLOEXEC, 0), p1 = fcntl(k0[0], F_DUPFD_CLOEXEC, 0);
 	int rc = p0 < 0 || p1 < 0 ? -errno : 0;
-	if (!rc)
-		rc = shmrt_pipe_open(r, name, SHMRT_O_CREATE | SHMRT_O_EXCL, 0, capacity, max_msg,
+	/* A generated name may exist already: left in a persistent region by a run
+	 * whose pid this one reuses. The next numbers are tried. */
+	for (int tries = 0; !rc && tries < 64; tries++) {
+		const char *nm = name;
+		if (!name) {
+			snprintf(gen, sizeof(gen), "pipe.%d.%u", (int)getpid(),
+				 __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED));
+			nm = gen;
+		}
+		rc = shmrt_pipe_open(r, nm, SHMRT_O_CREATE | SHMRT_O_EXCL, 0, capacity, max_msg,
 				     end0);
-	if (!rc && (rc = shmrt_pipe_open(r, name, 0, 1, capacity, max_msg, end1)))
-		(void)shmrt_object_remove(r, name);
+		if (rc == -EEXIST && !name) {
+			rc = 0;
+			continue;
+		}
+		if (!rc && (rc = shmrt_pipe_open(r, nm, 0, 1, capacity, max_msg, end1)))
+			(void)shmrt_object_remove(r, nm);
+		break;
+	}
+	if (!rc && !(rc = pair_new(k0[1], k0[0], p0, end0)) &&
+	    (rc = pair_new(k1[1], k1[0], p1, end1))) {
+		int ignored;
+		(void)pair_drop(end0, &ignored);
+		k0[0] = k0[1] = p0 = -1; /* closed by the drop */
+	}
 	if (rc) {
+		if (end0->shm)
+			(void)shmrt__object_remove_at((struct shmrt_region *)r,
+						      shmrt_offset(r, end0->shm), SHMRT_TYPE_PIPE);
 		int fds[] = { k0[0], k0[1], k1[0], k1[1], p0, p1 };
 		for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 			if (fds[i] >= 0)
 				close(fds[i]);
+		memset(end0, 0, sizeof(*end0));
+		memset(end1, 0, sizeof(*end1));
 		return rc;
 	}
 	end0->paired = end1->paired = true;
-	end0->hold_fd = k0[1];
-	end0->self_fd = k0[0];
-	end0->peer_fd = p0;
-	end1->hold_fd = k1[1];
-	end1->self_fd = k1[0];
-	end1->peer_fd = p1;
 	return 0;
 }
 
@@ -281,8 +380,10 @@ static int peer_gone(const shmrt_pipe_t *p)
 	uint32_t e = 1 - p->end;
 	if (load_acquire(&h->closed[e])) /* A4 */
 		return 1;
-	if (p->paired) /* the kernel knows who holds the peer */
-		return hung_up(p->peer_fd);
+	if (p->paired) { /* the kernel knows who holds the peer */
+		struct pair_fds *f = pair_get(p);
+		return f ? hung_up(f->peer) : 1;
+	}
 	uint64_t o = load_acquire(&h->owner[e]); /* A3: pairs with R3 */
 	if (!o)
 		return 0; /* not opened yet: not gone */
@@ -548,18 +649,11 @@ void shmrt_pipe_close(shmrt_pipe_t *p)
 	if (!p || !p->shm)
 		return;
 	struct pipe_hdr *h = H(p);
-	if (p->paired) {
-		/* Drop our hold; the endpoint closes for the peer only if it was the
-		 * last (another process may hold it: the parent that forked us). */
-		int last = p->hold_fd >= 0 && !close(p->hold_fd) && hung_up(p->self_fd);
-		if (p->hold_fd >= 0) {
-			close(p->self_fd);
-			close(p->peer_fd);
-		}
-		p->hold_fd = p->self_fd = p->peer_fd = -1;
-		if (!last)
-			return;
-	}
+	int peer_gone = 0;
+	/* Drop our hold; the endpoint closes for the peer only if it was the last
+	 * (another process may hold it: the parent that forked us). */
+	if (p->paired && pair_drop(p, &peer_gone) != 1)
+		return;
 	/* R5: release, pairs with A4: every message sent before the close is visible to
 	 * a peer that sees the flag. */
 	store_release(&h->closed[p->end], 1);
@@ -571,4 +665,12 @@ void shmrt_pipe_close(shmrt_pipe_t *p)
 	shmrt__futex_wake(slot_seq(p->out_slots + (size_t)(p->tail & p->mask) * p->slot_size),
 			  INT_MAX);
 	shmrt__futex_wake(&((struct dir *)p->in)->head, INT_MAX);
+	/* A pair nobody holds any more: the last closer takes it out of the directory
+	 * (the CAS elects one when both endpoints close at once), last of all: nothing
+	 * here touches it after. */
+	uint32_t zero = 0;
+	if (peer_gone && __atomic_compare_exchange_n(&h->removed, &zero, 1, false,
+						     __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		(void)shmrt__object_remove_at((struct shmrt_region *)p->region,
+					      shmrt_offset(p->region, h), SHMRT_TYPE_PIPE);
 }

@@ -52,10 +52,8 @@ typedef struct shmrt_pipe {
 	uint32_t rx_mark, rx_hint; /* the receiver's adaptive backoff (pipe.c) */
 	shmrt_region_t *region;
 	bool created;   /* the open that filled this handle created the Pipe */
-	bool paired;    /* from shmrt_pipe_pair: liveness by the descriptors below */
-	int hold_fd;    /* pair: write end of this endpoint's kernel pipe (its holders) */
-	int self_fd;    /* pair: its read end: hang-up = no holder left */
-	int peer_fd;    /* pair: read end of the peer's: hang-up = the peer is gone */
+	bool paired;    /* from shmrt_pipe_pair: liveness by kernel descriptors */
+	uint32_t pair_ix, pair_gen; /* pair: this process's entry of them (pipe.c) */
 } shmrt_pipe_t;
 
 /*
@@ -79,8 +77,13 @@ SHMRT_API SHMRT_MUST_USE int shmrt_pipe_open(shmrt_region_t *r, const char *name
  * process holds an endpoint any more (all closed it, exited or were killed), its
  * peer's recv returns -EPIPE once drained and its send -EPIPE, within 50 ms of the
  * last holder's death. A process that keeps both endpoints (not closing the one it
- * does not use) keeps both alive, as with Python's and the kernel's pipes.
- * Errors: those of shmrt_pipe_open, -EEXIST (name exists), -EMFILE/-ENFILE.
+ * does not use) keeps both alive, as with Python's and the kernel's pipes; so does a
+ * worker forked while its parent held them (a worker inherits every endpoint its
+ * parent holds: close, in the worker, the pairs it does not use). Once neither
+ * endpoint has a holder, the last closer removes the pipe from the directory.
+ * A handle may be copied; closing it through one copy makes the others closed too.
+ * Errors: those of shmrt_pipe_open, -EEXIST (name exists), -EMFILE/-ENFILE; on error
+ * both handles are zeroed.
  */
 SHMRT_API SHMRT_MUST_USE int shmrt_pipe_pair(shmrt_region_t *r, const char *name,
 					     uint32_t capacity, uint32_t max_msg,

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -167,6 +168,68 @@ static void t_unused_end_kept(void **s)
 	assert_int_equal(shmrt_pipe_pair(R, NULL, 0, 64, &E0, &E1), -EINVAL);
 }
 
+static size_t nobjects(void)
+{
+	size_t n = 0;
+	assert_int_equal(shmrt_object_list(R, NULL, 0, &n), 0);
+	return n;
+}
+
+static int child_close_exit(void *p)
+{
+	(void)p;
+	shmrt_pipe_close(&E0);
+	return shmrt_pipe_send(&E1, "x", 1, SHMRT_FOREVER) ? 2 : 0;
+}
+
+static void t_cleanup_and_copies(void **s)
+{
+	(void)s;
+	/* Python's Pipe()-per-task: thousands of pairs, each gone from the directory
+	 * once nobody holds it (the default directory has 256 entries). */
+	size_t n0 = nobjects();
+	for (int i = 0; i < 2000; i++) {
+		assert_int_equal(shmrt_pipe_pair(R, NULL, 2, 16, &E0, &E1), 0);
+		shmrt_pipe_close(&E0);
+		shmrt_pipe_close(&E1);
+	}
+	assert_int_equal(nobjects(), n0);
+	/* Split by fork: the child sends and exits without closing; the parent's last
+	 * close removes the pipe. */
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(shmrt_pipe_pair(R, NULL, 2, 16, &E0, &E1), 0);
+		pid_t c = tu_fork(child_close_exit, NULL);
+		shmrt_pipe_close(&E1);
+		assert_int_equal(tu_wait(c, 5000), 0);
+		char b[16];
+		size_t len;
+		assert_int_equal(shmrt_pipe_recv(&E0, b, sizeof(b), &len, 5000000000ll), 0);
+		shmrt_pipe_close(&E0);
+	}
+	assert_int_equal(nobjects(), n0);
+	/* A copied handle closed after its original closes nothing else: the numbers of
+	 * its descriptors now belong to another file. */
+	assert_int_equal(shmrt_pipe_pair(R, NULL, 2, 16, &E0, &E1), 0);
+	shmrt_pipe_t copy = E0;
+	shmrt_pipe_close(&E0);
+	int fds[3];
+	for (int i = 0; i < 3; i++)
+		assert_true((fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0);
+	shmrt_pipe_close(&copy);
+	for (int i = 0; i < 3; i++) {
+		assert_true(fcntl(fds[i], F_GETFD) >= 0);
+		close(fds[i]);
+	}
+	shmrt_pipe_close(&E1);
+	assert_int_equal(nobjects(), n0);
+	/* A failed pair leaves zeroed handles (closing them does nothing). */
+	assert_int_equal(shmrt_pipe_pair(R, NULL, 0, 16, &E0, &E1), -EINVAL);
+	assert_null(E0.shm);
+	assert_null(E1.shm);
+	shmrt_pipe_close(&E0);
+	assert_int_equal(nobjects(), n0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -174,6 +237,7 @@ int main(void)
 		cmocka_unit_test(t_child_exits),
 		cmocka_unit_test(t_parent_killed),
 		cmocka_unit_test(t_unused_end_kept),
+		cmocka_unit_test(t_cleanup_and_copies),
 	};
 	if (shmrt_region_open(NULL, SHMRT_O_CREATE, NULL, &R))
 		return 1;
