@@ -156,6 +156,29 @@ static int ofd_lock(int fd, short type, int wait)
 	return fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) ? -errno : 0;
 }
 
+/* Whether a creator in place still holds its lock (it has published READY but not
+ * yet attached: it counts as a live user). */
+static int creator_busy(int fd)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+	return !fcntl(fd, F_OFD_GETLK, &fl) && fl.l_type != F_UNLCK;
+}
+
+/* Unlinks name only if it still names the file open at fd: a failed creator must not
+ * remove what another process created at the name meanwhile. */
+static void unlink_if_ours(const char *name, shmrt_backing_t backing, int fd)
+{
+	int cur = open_backing(name, backing, O_RDONLY, 0);
+	if (cur < 0)
+		return;
+	struct stat a, b;
+	int same = !fstat(cur, &a) && !fstat(fd, &b) && a.st_ino == b.st_ino &&
+		   a.st_dev == b.st_dev;
+	close(cur);
+	if (same)
+		unlink_backing(name, backing);
+}
+
 static int map_region(struct shmrt_region *r, uint64_t size)
 {
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
@@ -416,7 +439,7 @@ static int attach_mode(struct shmrt_region *r, int found, int oflags)
 	}
 	if (found && ((oflags & SHMRT_O_FRESH) || (r->geo.flags & SHMRT_REGION_AUTO_UNLINK)) &&
 	    r->backing != SHMRT_BACKING_MEMFD) {
-		rc = shmrt__live_procs(r) ? 0 : -ENOENT;
+		rc = shmrt__live_procs(r) || creator_busy(r->fd) ? 0 : -ENOENT;
 		if (rc)
 			unlink_if_same(r);
 		else if ((oflags & SHMRT_O_FRESH) && (oflags & SHMRT_O_EXCL))
@@ -558,7 +581,7 @@ static int create_in_place(struct shmrt_region *r, const char *name, const shmrt
 	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_len = 1 };
 	fcntl(r->fd, F_OFD_SETLK, &fl);
 	if (rc)
-		unlink_backing(name, r->backing);
+		unlink_if_ours(name, r->backing, r->fd);
 	return rc;
 }
 

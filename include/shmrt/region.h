@@ -58,7 +58,10 @@ typedef enum shmrt_backing {
                                     attaches) is replaced by a new, empty one instead
                                     of being reopened with its old contents. With
                                     EXCL too, a region in use is -EEXIST: the safe
-                                    pattern for a named region per run. */
+                                    pattern for a named region per run. A region of
+                                    another layout version or a damaged one is not
+                                    replaced (its users cannot be read): the open
+                                    fails as without FRESH; shmrt rm removes it. */
 
 /* Region lifetime flags (shmrt_region_opts_t.flags), fixed at creation. */
 #define SHMRT_REGION_PERSISTENT 0x0  /* lives until unlinked (the default) */
