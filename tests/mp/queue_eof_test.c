@@ -94,12 +94,18 @@ static void t_killed_producer(void **s)
 static void t_exit_and_done(void **s)
 {
 	(void)s;
-	/* Producers that exit normally, and one that says it is done but lives on. */
+	/* Producers that exit normally, and one that says it is done but lives on. The
+	 * parent starts them under its own mark (the header's rule: otherwise the first
+	 * may be gone before the second has put, and that is an end), and leaves once
+	 * both have put. */
 	fresh_queue("exit");
 	pid_t c[2] = { tu_fork(consumer, NULL), tu_fork(consumer, NULL) };
+	assert_int_equal(shmrt_queue_producer(&Q), 0);
 	struct prod a = { 20, 0, 0 }, b = { 20, 0, 2 };
 	pid_t p1 = tu_fork(producer, &a), p2 = tu_fork(producer, &b);
 	assert_int_equal(tu_wait(p1, 5000), 0);
+	wait_got(40);
+	assert_int_equal(shmrt_queue_producer_done(&Q), 0);
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(tu_wait(c[i], 5000), 0);
 	assert_int_equal(got(), 40);
