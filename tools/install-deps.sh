@@ -11,7 +11,7 @@
 set -euo pipefail
 what=${1:-test}
 
-pkgs_build="build-essential cmake pkg-config libck-dev liburcu-dev libhwloc-dev hwloc"
+pkgs_build="build-essential cmake pkg-config libck-dev liburcu-dev libhwloc-dev hwloc libssl-dev"
 pkgs_test="libcmocka-dev clang python3"
 pkgs_bench="libbenchmark-dev libboost-dev libhiredis-dev redis-server iceoryx libiceoryx-binding-c-dev python3 python3-matplotlib"
 

@@ -28,7 +28,7 @@ static void t_random_damage(void **s)
 	assert_non_null(fuzz_template);
 }
 
-/* Inputs that once crashed or hung the fuzzer (tests/fuzz/corpus). */
+/* Inputs that once crashed or hung the fuzzer (tests/fuzz/corpus/region_open). */
 static void t_fuzz_corpus(void **s)
 {
 	(void)s;

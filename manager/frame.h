@@ -1,0 +1,162 @@
+/*
+ * The manager's frames (internal): Python's multiprocessing.connection length prefix,
+ * read incrementally and written through a bounded output queue.
+ *
+ * A frame is a length, then that many payload bytes. The length is a 4-byte
+ * big-endian signed integer; Python 3.12 writes a payload longer than 0x7fffffff as
+ * -1 then an 8-byte big-endian unsigned length, and the reader accepts that form for
+ * any length. Other negative lengths are malformed (-EBADMSG), a length above the
+ * reader's cap (16 MiB by default, 256 bytes before authentication) is -EMSGSIZE:
+ * neither allocates anything, and both are sticky (the stream has lost its framing:
+ * the caller closes the connection).
+ *
+ * Reader: bytes are fed as they come (any split, one byte at a time), or read from a
+ * non-blocking descriptor by shmrt__frame_read, which reads no byte past the frame
+ * (so the next frame, or what follows the handshake, stays in the socket). The
+ * payload buffer grows with the bytes received: it never holds more than the bytes
+ * received plus SHMRT__FRAME_STEP plus one read (SHMRT__FRAME_READ), whatever length a
+ * header declares, so a peer that announces 16 MiB and sends 5 bytes costs 64 KiB.
+ *
+ * Writer: frames are queued whole (header and payload) in one buffer and written as
+ * the socket takes them. The queue is bounded: a frame that would take it past its
+ * limit is refused (-ENOBUFS) unless the queue is empty, and shmrt__frame_queued()
+ * tells the server how much a peer has left unread, so one that never reads is
+ * dropped rather than grown without end.
+ *
+ * Concurrency: a reader or writer belongs to one connection and is used by one
+ * thread at a time; distinct ones are independent.
+ */
+#ifndef SHMRT_MANAGER_FRAME_H
+#define SHMRT_MANAGER_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <shmrt/common.h>
+
+/* The default cap of a frame's payload. */
+#define SHMRT__FRAME_MAX_DEFAULT (16u << 20)
+/* The most the reader allocates beyond the bytes it has (geometric growth, bounded). */
+#define SHMRT__FRAME_STEP (1u << 20)
+/* The most shmrt__frame_read asks of read() at once. */
+#define SHMRT__FRAME_READ (64u << 10)
+/* The longest header: -1 and an 8-byte length. */
+#define SHMRT__FRAME_HDR_MAX 12
+
+typedef struct shmrt__frame_reader {
+	uint64_t max;      /* cap of the next frame's payload (headers decoded after a set) */
+	uint64_t len;      /* the current frame's declared payload length, once known */
+	uint64_t got;      /* payload bytes received */
+	uint8_t *buf;      /* payload, cap bytes allocated */
+	size_t cap;
+	uint8_t hdr[SHMRT__FRAME_HDR_MAX];
+	uint8_t hdr_got;   /* header bytes received */
+	uint8_t hdr_need;  /* 4, or 12 after a -1 */
+	uint8_t state;     /* internal: header, payload, complete, failed */
+	int err;           /* the sticky error once failed */
+} shmrt__frame_reader_t;
+
+/* Initialises r with a payload cap (0: SHMRT__FRAME_MAX_DEFAULT). Allocates nothing.
+ * Concurrency: r is the caller's. */
+void shmrt__frame_reader_init(shmrt__frame_reader_t *r, uint64_t max);
+
+/* Changes the cap for the frames whose header is not yet decoded (the handshake's 256
+ * bytes, then the server's cap). Concurrency: the reader's thread. */
+void shmrt__frame_reader_set_max(shmrt__frame_reader_t *r, uint64_t max);
+
+/* Frees r's buffer; r may be initialised again. Concurrency: the reader's thread. */
+void shmrt__frame_reader_fini(shmrt__frame_reader_t *r);
+
+/*
+ * Feeds n bytes of the stream; *used says how many were taken (all of them, unless a
+ * frame completed: the rest belongs to the next frame, fed after shmrt__frame_next).
+ * Returns: 1 a frame is complete (shmrt__frame_data); 0 more bytes are needed;
+ * -EBADMSG a negative length other than -1; -EMSGSIZE a length above the cap;
+ * -ENOMEM; -EBUSY a complete frame was not released by shmrt__frame_next. An error
+ * is sticky: every later call returns it.
+ * Concurrency: the reader's thread.
+ */
+SHMRT_MUST_USE int shmrt__frame_feed(shmrt__frame_reader_t *r, const void *p, size_t n,
+				     size_t *used);
+
+/*
+ * Reads from the non-blocking descriptor fd what the current frame still lacks (never
+ * a byte beyond it), until the frame is complete or fd has nothing more.
+ * Returns: 1 a frame is complete; -EAGAIN fd has no more bytes now (wait for POLLIN);
+ * -EPIPE the peer closed the stream between two frames; -EPROTO it closed it inside a
+ * frame; the errors of shmrt__frame_feed; the errno of read (-ECONNRESET ...).
+ * Concurrency: the reader's thread.
+ */
+SHMRT_MUST_USE int shmrt__frame_read(shmrt__frame_reader_t *r, int fd);
+
+/* The complete frame's payload (valid until shmrt__frame_next), its length in *len;
+ * NULL with *len 0 for an empty frame, or when no frame is complete (then *len is 0
+ * too: ask shmrt__frame_feed/read first). Concurrency: the reader's thread. */
+const uint8_t *shmrt__frame_data(const shmrt__frame_reader_t *r, size_t *len);
+
+/* Releases the complete frame so that the next one can be read; a buffer grown past
+ * 64 KiB is freed. No-op unless a frame is complete. Concurrency: the reader's thread. */
+void shmrt__frame_next(shmrt__frame_reader_t *r);
+
+/* Whether part of a frame has been received (a peer that stops here is mid-frame). */
+int shmrt__frame_partial(const shmrt__frame_reader_t *r);
+
+/* Writes the header of an n-byte payload into hdr; returns its length (4 or 12). */
+size_t shmrt__frame_header(uint64_t n, uint8_t hdr[SHMRT__FRAME_HDR_MAX]);
+
+typedef struct shmrt__frame_writer {
+	uint8_t *buf;   /* queued bytes are buf[head, tail) */
+	size_t head;
+	size_t tail;
+	size_t cap;
+	size_t limit;   /* most queued bytes (a lone frame may exceed it) */
+} shmrt__frame_writer_t;
+
+/* Initialises w with a queue limit in bytes (0: SHMRT__FRAME_MAX_DEFAULT + 4 KiB).
+ * Allocates nothing. Concurrency: w is the caller's. */
+void shmrt__frame_writer_init(shmrt__frame_writer_t *w, size_t limit);
+
+/* Frees w's queue (unsent bytes are dropped). Concurrency: the writer's thread. */
+void shmrt__frame_writer_fini(shmrt__frame_writer_t *w);
+
+/* Bytes queued and not yet written: what the peer has left unread beyond the
+ * socket's own buffers. Concurrency: the writer's thread. */
+size_t shmrt__frame_queued(const shmrt__frame_writer_t *w);
+
+/*
+ * Queues one frame of n payload bytes (copied), without writing.
+ * Returns: 0; -ENOBUFS the queue holds bytes and the frame would take it past its
+ * limit (nothing queued: the caller drops the peer or waits for it to read); -ENOMEM.
+ * Concurrency: the writer's thread.
+ */
+SHMRT_MUST_USE int shmrt__frame_put(shmrt__frame_writer_t *w, const void *p, size_t n);
+
+/*
+ * Sends one frame on the non-blocking fd: written at once when nothing is queued, and
+ * what the socket does not take (or the whole frame, behind queued bytes) is queued.
+ * Returns: 0 (written or queued: shmrt__frame_queued says which); -ENOBUFS, -ENOMEM
+ * as shmrt__frame_put; -EPIPE the peer is gone; the errno of sendmsg.
+ * Concurrency: the writer's thread.
+ */
+SHMRT_MUST_USE int shmrt__frame_send(shmrt__frame_writer_t *w, int fd, const void *p, size_t n);
+
+/*
+ * Writes queued bytes to the non-blocking fd until the queue is empty or fd is full.
+ * Returns: 0 the queue is empty; -EAGAIN bytes remain (wait for POLLOUT); -EPIPE the
+ * peer is gone; the errno of sendmsg. Never raises SIGPIPE.
+ * Concurrency: the writer's thread.
+ */
+SHMRT_MUST_USE int shmrt__frame_flush(shmrt__frame_writer_t *w, int fd);
+
+/*
+ * Blocking forms for clients, on a non-blocking fd, until the absolute monotonic
+ * deadline (base/clock.h). send_wait: shmrt__frame_send then flush until the queue is
+ * empty. recv_wait: shmrt__frame_read until a frame is complete.
+ * Returns: 0 (send_wait) or 1 (recv_wait); -ETIMEDOUT; the errors of the calls above.
+ * Concurrency: the reader's or writer's thread.
+ */
+SHMRT_MUST_USE int shmrt__frame_send_wait(shmrt__frame_writer_t *w, int fd, const void *p,
+					  size_t n, uint64_t deadline);
+SHMRT_MUST_USE int shmrt__frame_recv_wait(shmrt__frame_reader_t *r, int fd, uint64_t deadline);
+
+#endif /* SHMRT_MANAGER_FRAME_H */
