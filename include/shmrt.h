@@ -19,5 +19,7 @@
 #include "shmrt/pipe.h"
 #include "shmrt/dict.h"
 #include "shmrt/worker.h"
+/* Library shmrt_manager (-lshmrt_manager): */
+#include "shmrt/mvalue.h"
 
 #endif /* SHMRT_H */

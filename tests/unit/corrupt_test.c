@@ -37,8 +37,8 @@ static void t_fuzz_corpus(void **s)
 	struct dirent *de;
 	int n = 0;
 	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
+		if (de->d_name[0] == '.' || de->d_type == DT_DIR)
+			continue; /* other targets' corpora (mvalue_decode/) */
 		char path[1024];
 		snprintf(path, sizeof(path), "%s/%s", SHMRT_FUZZ_CORPUS, de->d_name);
 		FILE *f = fopen(path, "rb");
