@@ -147,13 +147,19 @@ static int cmd_info(const char *name)
 	}
 	shmrt_region_stats_t st;
 	(void)shmrt_region_stats(r, &st);
-	size_t nobj = 0, nproc = 0;
+	/* Count, allocate, list: the second call reports the count at its time, which
+	 * grows if an object or a process came in between; only what fits is shown. */
+	size_t nobj = 0, nproc = 0, cap;
 	(void)shmrt_object_list(r, NULL, 0, &nobj);
-	shmrt_object_info_t *objs = calloc(nobj + 1, sizeof(*objs));
-	(void)shmrt_object_list(r, objs, nobj, &nobj);
+	shmrt_object_info_t *objs = calloc((cap = nobj) + 1, sizeof(*objs));
+	(void)shmrt_object_list(r, objs, cap, &nobj);
+	if (nobj > cap)
+		nobj = cap;
 	(void)shmrt_region_procs(r, NULL, 0, &nproc);
-	shmrt_proc_info_t *procs = calloc(nproc + 1, sizeof(*procs));
-	(void)shmrt_region_procs(r, procs, nproc, &nproc);
+	shmrt_proc_info_t *procs = calloc((cap = nproc) + 1, sizeof(*procs));
+	(void)shmrt_region_procs(r, procs, cap, &nproc);
+	if (nproc > cap)
+		nproc = cap;
 	char a[32], b[32], c[32];
 	time_t ct = (time_t)(st.created_ns / 1000000000ull);
 	char tbuf[64];
