@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the build into a temporary prefix, builds a consumer with pkg-config and
-# one with CMake find_package(shmrt), and checks that two unrelated executables attach
+# Installs the build into a temporary prefix, builds a consumer with pkg-config (and one
+# of the Manager library with its own pkg-config file) and one with CMake
+# find_package(shmrt), and checks that two unrelated executables attach
 # to one region by name while the installed `shmrt` tool shows both processes. The
 # tool runs without LD_LIBRARY_PATH: its RPATH, relative to $ORIGIN, finds the library
 # at this prefix and at any other the installed tree is moved to.
@@ -26,6 +27,11 @@ export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig:$tmp/prefix/lib/x86_64-linux-g
 libdir=$(pkg-config --variable=libdir shmrt)
 cc -Wall -Wextra -Werror -o "$tmp/consumer_pc" "$src/tests/install/consumer/consumer.c" \
    $(pkg-config --cflags --libs shmrt) -Wl,-rpath,"$libdir"
+# The Manager's library, through its own pkg-config file.
+cc -Wall -Wextra -Werror -o "$tmp/mvalue_pc" "$src/tests/install/consumer/mvalue_consumer.c" \
+   $(pkg-config --cflags --libs shmrt-manager) -Wl,-rpath,"$libdir"
+out=$("$tmp/mvalue_pc")
+[ "$out" = "{1: '1', '2': 2}" ] || { echo "FAIL: the manager consumer printed: $out"; exit 1; }
 cmake -S "$src/tests/install/consumer" -B "$tmp/cm" -DCMAKE_PREFIX_PATH="$tmp/prefix" \
    -DCMAKE_BUILD_RPATH="$libdir" >/dev/null
 cmake --build "$tmp/cm" >/dev/null
