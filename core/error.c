@@ -48,6 +48,10 @@ const char *shmrt_strerror(int err)
 	case ECHILD: return "not a worker of the calling process, or its status was reaped "
 			    "elsewhere";
 	case ESRCH: return "no such process (the worker was already joined)";
+	case EILSEQ: return "invalid UTF-8 in a string";
+	case ELOOP: return "nested too deeply";
+	case ENOTSUP: return "not supported (e.g. an unknown extension type in a message)";
+	case ERANGE: return "number out of range";
 	default: return strerror(err < 0 ? -err : err);
 	}
 }
