@@ -253,15 +253,15 @@ static int new_proxy(shmrt_manager_conn_t *c, uint64_t id, shmrt_proxy_t **out)
  * Creates an object and its proxy. Returns: 0 and *out; the reply's error; the
  * errors of call. Concurrency: conn's thread.
  */
-int shmrt_manager_create(shmrt_manager_conn_t *conn, const char *typeid, shmrt_mv_t *init,
+int shmrt_manager_create(shmrt_manager_conn_t *conn, const char *type_name, shmrt_mv_t *init,
 			 shmrt_proxy_t **out)
 {
-	if (!conn || !typeid || !out) {
+	if (!conn || !type_name || !out) {
 		shmrt_mv_free(init);
 		return -EINVAL;
 	}
 	shmrt_mv_t *args = shmrt_mv_list_cap(2);
-	if (!args || shmrt_mv_list_append(args, shmrt_mv_str(typeid)) ||
+	if (!args || shmrt_mv_list_append(args, shmrt_mv_str(type_name)) ||
 	    shmrt_mv_list_append(args, init ? init : shmrt_mv_nil())) {
 		shmrt_mv_free(args);
 		return -ENOMEM;

@@ -168,14 +168,14 @@ SHMRT_API void shmrt_manager_close(shmrt_manager_conn_t *conn);
 SHMRT_API void shmrt_manager_set_timeout(shmrt_manager_conn_t *conn, shmrt_ns_t timeout);
 
 /*
- * Creates an object of typeid ("dict", "list", "Namespace") initialised from init
+ * Creates an object of type type_name ("dict", "list", "Namespace") initialised from init
  * (NULL or nil: empty; a map for dict and Namespace (str keys), a list for list),
  * which is CONSUMED (freed, even on failure), and a proxy for it.
  * Returns 0 and *out; -ENOENT unknown type; -EINVAL init of the wrong kind; -ESTALE,
  * -ENOENT a ref in init that names no live object; the errors above.
  */
 SHMRT_API SHMRT_MUST_USE int shmrt_manager_create(shmrt_manager_conn_t *conn,
-						  const char *typeid, shmrt_mv_t *init,
+						  const char *type_name, shmrt_mv_t *init,
 						  shmrt_proxy_t **out);
 
 /*
