@@ -21,5 +21,6 @@
 #include "shmrt/worker.h"
 /* Library shmrt_manager (-lshmrt_manager): */
 #include "shmrt/mvalue.h"
+#include "shmrt/manager.h"
 
 #endif /* SHMRT_H */

@@ -1,0 +1,232 @@
+/*
+ * shmrt Manager (library shmrt_manager, -lshmrt_manager): a server of objects (dict,
+ * list, Namespace) that processes reach over a Unix socket or TCP with an authkey, as
+ * Python's multiprocessing Manager, and the client that calls them through proxies.
+ *
+ *   shmrt_manager_server_t *srv;
+ *   shmrt_manager_start("unix:", key, keylen, NULL, &srv);   // a server process
+ *   shmrt_manager_conn_t *conn;
+ *   shmrt_manager_connect(shmrt_manager_address(srv), key, keylen, SHMRT_FOREVER, &conn);
+ *   shmrt_proxy_t *d;
+ *   shmrt_manager_create(conn, "dict", NULL, &d);            // manager.dict()
+ *   shmrt_proxy_call2(d, "__setitem__", shmrt_mv_int(1), shmrt_mv_str("1"), NULL);
+ *
+ * Types and methods (Python's, the errors its exceptions: KeyError, AttributeError and
+ * ValueError -ENOENT, IndexError -ERANGE, TypeError -EINVAL):
+ *  "dict"       get, __getitem__, __setitem__, __delitem__, __contains__, keys, values,
+ *               items (a list of [key, value]), update (a map or a list of pairs), pop,
+ *               popitem, setdefault, clear, __len__, copy and __iter__ (snapshots)
+ *  "list"       append, extend, insert, pop, remove, index, count, reverse,
+ *               sort ([reverse]), __len__, __getitem__, __setitem__, __delitem__ (an
+ *               int index, negative allowed; no slices yet), __contains__, __iter__
+ *               and copy (snapshots)
+ *  "Namespace"  __getattr__, __setattr__, __delattr__ (str names), incr [name, delta]
+ *               (ns.name += delta as one step: the new value), copy (a map)
+ * An unknown type or method is -ENOENT, a wrong number or kind of arguments -EINVAL.
+ *
+ * References. A value may hold a ref to another managed object (shmrt_mv_ref with
+ * shmrt_proxy_ref's id); a container holding one keeps the object alive
+ * (d['l'] = l). Each proxy is one reference of its connection; when a connection
+ * ends (closed, or its process dies) its references are dropped. An object nothing
+ * refers to is destroyed. Refs in results are borrowed: shmrt_manager_proxy takes a
+ * reference. Ids carry the server's epoch: a proxy kept across a server restart gets
+ * -ESTALE, never another object.
+ *
+ * Errors of every call that talks to the server: -ETIMEDOUT (the timeout passed; the
+ * connection stays usable, a late reply is discarded); -EPIPE or -ECONNRESET (the
+ * server closed the connection or died: a pending call returns at once, as the
+ * kernel closes a dead server's sockets; over TCP to a host that vanished, at the
+ * timeout); after either of these the connection is broken and every call returns
+ * -ENOTCONN until shmrt_manager_reconnect; -ENOMEM; -EMSGSIZE (a request or reply
+ * above the frame cap); and the reply's own code.
+ *
+ * Concurrency: a connection and its proxies are used by one thread at a time
+ * (calls are serialised on its socket); distinct connections are independent. A
+ * forked child must not use its parent's connection: it connects its own and takes
+ * proxies of the objects it was handed (shmrt_manager_proxy with their refs).
+ * Ordering: a call's effects are visible to every call any client starts after it
+ * returned (the server runs one request at a time).
+ */
+#ifndef SHMRT_MANAGER_H
+#define SHMRT_MANAGER_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include "common.h"
+#include "mvalue.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* opts.flags: TCP listeners may bind non-loopback addresses. */
+#define SHMRT_MANAGER_ANY_HOST 0x1u
+
+typedef struct shmrt_manager_opts {
+	const char *const *addresses; /* serve: naddresses listening addresses */
+	size_t naddresses;
+	const void *authkey;          /* serve: the key (1..INT_MAX bytes) */
+	size_t keylen;
+	size_t max_frame;             /* a frame's cap (0: 16 MiB) */
+	size_t max_queued;            /* a client's unread replies before it is dropped
+	                                 (0: 64 MiB) */
+	shmrt_ns_t auth_timeout;      /* the handshake's limit (0: 10 s) */
+	unsigned flags;               /* SHMRT_MANAGER_ANY_HOST */
+	/* serve: called once every address listens, with their real forms (a TCP port 0
+	 * replaced, "unix:" made a path), before the first request. NULL: none. */
+	void (*on_ready)(const char *const *addresses, size_t n, void *arg);
+	void *ready_arg;
+} shmrt_manager_opts_t;
+
+/*
+ * Runs a server in the calling thread until shmrt_manager_stop. Addresses are strings:
+ * "unix:/ABS/PATH" (a socket in a directory only its owner
+ * can enter, created 0700 if missing), "tcp:HOST:PORT" (loopback unless
+ * SHMRT_MANAGER_ANY_HOST; port 0: the kernel picks), or "unix:" alone: a socket in a
+ * fresh private directory (mkdtemp under $TMPDIR or /tmp), removed when the server
+ * ends; on_ready tells the path.
+ * Returns 0 after a stop; -EINVAL (no address, a malformed one, no key); -EBUSY (more
+ * than 8 servers run in this process); the errors of listening (-EADDRINUSE,
+ * -EACCES, -EPERM ...); -ENOMEM; the errno of epoll.
+ * Concurrency: any thread; the server is single-threaded. Ordering: see above.
+ */
+SHMRT_API SHMRT_MUST_USE int shmrt_manager_serve(const shmrt_manager_opts_t *opts);
+
+/*
+ * Makes every shmrt_manager_serve of this process return (after closing its
+ * connections). Async-signal-safe: call it from a signal handler or another thread.
+ * A server that has not started its loop yet stops as soon as it does.
+ * Concurrency: any thread, any time.
+ */
+SHMRT_API void shmrt_manager_stop(void);
+
+typedef struct shmrt_manager_server shmrt_manager_server_t;
+
+/*
+ * Forks a server process serving address with the authkey and opts (NULL: defaults;
+ * its addresses, authkey and on_ready are ignored) and returns once it listens. The
+ * server dies with the caller (PR_SET_PDEATHSIG SIGKILL, set before it checks that
+ * the caller still lives), so no server outlives its program; start it from a thread
+ * that outlives it (the main thread). SIGTERM stops it cleanly.
+ * Returns 0 and *out; -EINVAL (address, key, out); the server's start error (as
+ * shmrt_manager_serve's, when it exits before listening: -EADDRINUSE ...);
+ * -ETIMEDOUT (not listening after 30 s: it is killed); -EAGAIN, -ENOMEM (fork).
+ * Concurrency: any thread. Ordering: none.
+ */
+SHMRT_API SHMRT_MUST_USE int shmrt_manager_start(const char *address, const void *authkey,
+						 size_t keylen,
+						 const shmrt_manager_opts_t *opts,
+						 shmrt_manager_server_t **out);
+
+/* The address the server listens on (the real one: "unix:/tmp/shmrt-mgr-.../socket",
+ * a TCP port picked by the kernel), valid until shmrt_manager_shutdown. */
+SHMRT_API const char *shmrt_manager_address(const shmrt_manager_server_t *srv);
+
+/* The server's process id (to signal it, a test to kill it). */
+SHMRT_API pid_t shmrt_manager_pid(const shmrt_manager_server_t *srv);
+
+/*
+ * Stops the server (SIGTERM, then SIGKILL after 5 s), reaps it and frees srv (NULL:
+ * nothing). Returns 0; -ECHILD (already reaped by someone else); its exit status as
+ * a positive number if it failed (or the killing signal's, negated).
+ * Concurrency: one thread per srv.
+ */
+SHMRT_API int shmrt_manager_shutdown(shmrt_manager_server_t *srv);
+
+/* ---- the client ----------------------------------------------------------------- */
+
+typedef struct shmrt_manager_conn shmrt_manager_conn_t;
+typedef struct shmrt_proxy shmrt_proxy_t;
+
+/*
+ * Connects to a server and authenticates (Python 3.12's handshake), both within
+ * timeout. The key is copied. The connection's calls without a timeout argument use
+ * 60 s (shmrt_manager_set_timeout changes it).
+ * Returns 0 and *out; -EINVAL (bad address, empty key); -ENOENT, -ECONNREFUSED (no
+ * server); -EACCES (wrong key: the server said #FAILURE#, or answered wrongly);
+ * -ETIMEDOUT; -EPERM (a Unix server of another user); -ENOMEM; the errors of connect.
+ * Concurrency: any thread.
+ */
+SHMRT_API SHMRT_MUST_USE int shmrt_manager_connect(const char *address, const void *authkey,
+						   size_t keylen, shmrt_ns_t timeout,
+						   shmrt_manager_conn_t **out);
+
+/*
+ * Connects conn again to its address (after its server restarted): its proxies then
+ * name objects of the old server, and their calls return -ESTALE.
+ * Returns as shmrt_manager_connect (conn is left broken on failure).
+ * Concurrency: as conn's calls.
+ */
+SHMRT_API SHMRT_MUST_USE int shmrt_manager_reconnect(shmrt_manager_conn_t *conn,
+						     shmrt_ns_t timeout);
+
+/* Closes the connection (the server drops its references) and frees it. Its proxies
+ * must be released (freed) first or not used again. NULL: nothing. */
+SHMRT_API void shmrt_manager_close(shmrt_manager_conn_t *conn);
+
+/* Sets the timeout of conn's calls that take none (negative: forever). */
+SHMRT_API void shmrt_manager_set_timeout(shmrt_manager_conn_t *conn, shmrt_ns_t timeout);
+
+/*
+ * Creates an object of type type_name ("dict", "list", "Namespace") initialised from init
+ * (NULL or nil: empty; a map for dict and Namespace (str keys), a list for list),
+ * which is CONSUMED (freed, even on failure), and a proxy for it.
+ * Returns 0 and *out; -ENOENT unknown type; -EINVAL init of the wrong kind; -ESTALE,
+ * -ENOENT a ref in init that names no live object; the errors above.
+ */
+SHMRT_API SHMRT_MUST_USE int shmrt_manager_create(shmrt_manager_conn_t *conn,
+						  const char *type_name, shmrt_mv_t *init,
+						  shmrt_proxy_t **out);
+
+/*
+ * A proxy for the object with id ref (from shmrt_proxy_ref, or a ref in a result),
+ * taking a reference on conn. Returns 0 and *out; -ESTALE, -ENOENT; the errors above.
+ */
+SHMRT_API SHMRT_MUST_USE int shmrt_manager_proxy(shmrt_manager_conn_t *conn, uint64_t ref,
+						 shmrt_proxy_t **out);
+
+/* The id of p's object (pass it to another process; shmrt_mv_ref(id) stores it). */
+SHMRT_API uint64_t shmrt_proxy_ref(const shmrt_proxy_t *p);
+
+/*
+ * Calls method on p's object with args (a list, CONSUMED even on failure; NULL: no
+ * arguments), waiting at most timeout (negative: forever). *result (may be NULL: the
+ * result is freed) gets the result, owned by the caller (nil for None).
+ * Returns 0; the method's error; the errors above.
+ */
+SHMRT_API SHMRT_MUST_USE int shmrt_proxy_call(shmrt_proxy_t *p, const char *method,
+					      shmrt_mv_t *args, shmrt_ns_t timeout,
+					      shmrt_mv_t **result);
+
+/* shmrt_proxy_call with 0 to 3 arguments (each CONSUMED; NULL from a failed
+ * constructor gives -ENOMEM) and the connection's timeout. */
+SHMRT_API SHMRT_MUST_USE int shmrt_proxy_call0(shmrt_proxy_t *p, const char *method,
+					       shmrt_mv_t **result);
+SHMRT_API SHMRT_MUST_USE int shmrt_proxy_call1(shmrt_proxy_t *p, const char *method,
+					       shmrt_mv_t *a, shmrt_mv_t **result);
+SHMRT_API SHMRT_MUST_USE int shmrt_proxy_call2(shmrt_proxy_t *p, const char *method,
+					       shmrt_mv_t *a, shmrt_mv_t *b,
+					       shmrt_mv_t **result);
+SHMRT_API SHMRT_MUST_USE int shmrt_proxy_call3(shmrt_proxy_t *p, const char *method,
+					       shmrt_mv_t *a, shmrt_mv_t *b, shmrt_mv_t *c,
+					       shmrt_mv_t **result);
+
+/*
+ * Drops p's reference on the server and frees p (NULL: 0). Returns 0, or the error
+ * of the release (p is freed anyway; a broken connection's references went with it).
+ */
+SHMRT_API int shmrt_proxy_release(shmrt_proxy_t *p);
+
+/*
+ * Server-wide figures as a map {"objects": n, "sessions": n, "epoch": e}, owned by
+ * the caller. Returns 0 or the errors above.
+ */
+SHMRT_API SHMRT_MUST_USE int shmrt_manager_stats(shmrt_manager_conn_t *conn, shmrt_mv_t **out);
+
+/* A round trip that does nothing. Returns 0 or the errors above. */
+SHMRT_API SHMRT_MUST_USE int shmrt_manager_ping(shmrt_manager_conn_t *conn);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SHMRT_MANAGER_H */

@@ -1,0 +1,557 @@
+/*
+ * The manager's objects: the table of live objects, their reference counts, the
+ * sessions' references, and the requests (docs/DESIGN.md 8b) run against them.
+ *
+ * Ids. An object's id is epoch << 48 | n: the epoch is drawn at random (1..65535)
+ * when the store starts, n counts from 1 and is never reused, so a ref from an
+ * earlier server (another epoch) is -ESTALE and one from this server that names a
+ * destroyed object is -ENOENT: no ref ever reaches an object it was not made for
+ * (but for the one chance in 65535 that a restarted server draws the same epoch).
+ *
+ * References. obj->refs = the sum of the sessions' counts for it + the number of ref
+ * values inside other objects' data. A create or an incref adds one for the session
+ * (its idmap id -> count), a release takes one back, a session's end takes back all
+ * of its own. Methods that store a value count its refs once stored (after the
+ * container took it, so a failed store needs no undo) and drop the refs of what they
+ * remove (shmrt__mstore_drop) before freeing it. At zero the object goes on the dead
+ * list; shmrt__mstore_reap, run after each request and each session's end, destroys
+ * it and drops the refs its data held, which may kill more (the loop is iterative, so
+ * a long chain of containers does not recurse). Cycles (a dict holding itself) are
+ * never collected; Python's manager leaks them too.
+ *
+ * Results are copies of the stored values; refs in them are borrowed (the client
+ * takes a reference with incref if it keeps one).
+ *
+ * Concurrency: the server's one thread.
+ */
+#define _GNU_SOURCE
+#include "manager/server_int.h"
+#include "manager/mvalue_int.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+/* ---- idmap ---------------------------------------------------------------------- */
+
+static size_t id_slot(uint64_t key, size_t mask)
+{
+	key ^= key >> 33;
+	key *= 0xff51afd7ed558ccdull;
+	key ^= key >> 33;
+	return (size_t)key & mask;
+}
+
+/*
+ * The slot of key's value, or NULL.
+ * Returns: a pointer into m (valid until the next put or del). Concurrency: owner.
+ */
+uintptr_t *shmrt__idmap_find(const shmrt__idmap_t *m, uint64_t key)
+{
+	if (!m->cap)
+		return NULL;
+	size_t mask = m->cap - 1;
+	for (size_t i = id_slot(key, mask);; i = (i + 1) & mask) {
+		if (m->keys[i] == key)
+			return &m->vals[i];
+		if (!m->keys[i])
+			return NULL;
+	}
+}
+
+/* Places key in a table that has room and does not hold it. */
+static void id_place(uint64_t *keys, uintptr_t *vals, size_t cap, uint64_t key, uintptr_t val)
+{
+	size_t i = id_slot(key, cap - 1);
+	while (keys[i])
+		i = (i + 1) & (cap - 1);
+	keys[i] = key;
+	vals[i] = val;
+}
+
+/*
+ * Sets key (not 0) to val; the table stays at most half full.
+ * Returns: 0; -ENOMEM. Concurrency: owner.
+ */
+int shmrt__idmap_put(shmrt__idmap_t *m, uint64_t key, uintptr_t val)
+{
+	assert(key != 0);
+	uintptr_t *p = shmrt__idmap_find(m, key);
+	if (p) {
+		*p = val;
+		return 0;
+	}
+	if ((m->n + 1) * 2 > m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 16;
+		uint64_t *k = calloc(cap, sizeof(*k));
+		uintptr_t *v = calloc(cap, sizeof(*v));
+		if (!k || !v) {
+			free(k);
+			free(v);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < m->cap; i++)
+			if (m->keys[i])
+				id_place(k, v, cap, m->keys[i], m->vals[i]);
+		free(m->keys);
+		free(m->vals);
+		m->keys = k;
+		m->vals = v;
+		m->cap = cap;
+	}
+	id_place(m->keys, m->vals, m->cap, key, val);
+	m->n++;
+	return 0;
+}
+
+/*
+ * Removes key, shifting back the entries of its probe run (no tombstones).
+ * Returns: 0; -ENOENT. Concurrency: owner.
+ */
+int shmrt__idmap_del(shmrt__idmap_t *m, uint64_t key)
+{
+	uintptr_t *p = shmrt__idmap_find(m, key);
+	if (!p)
+		return -ENOENT;
+	size_t mask = m->cap - 1;
+	size_t i = (size_t)(p - m->vals);
+	for (size_t j = (i + 1) & mask; m->keys[j]; j = (j + 1) & mask) {
+		size_t home = id_slot(m->keys[j], mask);
+		/* j's entry may move to the hole i if i lies on its probe path home..j */
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			m->keys[i] = m->keys[j];
+			m->vals[i] = m->vals[j];
+			i = j;
+		}
+	}
+	m->keys[i] = 0;
+	m->vals[i] = 0;
+	m->n--;
+	return 0;
+}
+
+/* Frees m's memory. Concurrency: owner. */
+void shmrt__idmap_fini(shmrt__idmap_t *m)
+{
+	free(m->keys);
+	free(m->vals);
+	memset(m, 0, sizeof(*m));
+}
+
+/* ---- the store ------------------------------------------------------------------ */
+
+/*
+ * Initialises st; epoch_or_0 forces the epoch (tests).
+ * Returns: 0; the errno of getrandom. Concurrency: st is the caller's.
+ */
+int shmrt__mstore_init(shmrt__mstore_t *st, uint16_t epoch_or_0)
+{
+	memset(st, 0, sizeof(*st));
+	uint16_t e = epoch_or_0;
+	while (!e)
+		if (getrandom(&e, sizeof(e), 0) != (ssize_t)sizeof(e))
+			return errno ? -errno : -EIO;
+	st->epoch = e;
+	st->next = 1;
+	return 0;
+}
+
+/* Destroys every object (refs between them included). Concurrency: server thread. */
+void shmrt__mstore_fini(shmrt__mstore_t *st)
+{
+	for (size_t i = 0; i < st->objs.cap; i++) {
+		if (!st->objs.keys[i])
+			continue;
+		shmrt__mobj_t *o = (shmrt__mobj_t *)st->objs.vals[i];
+		shmrt_mv_free(o->data);
+		free(o);
+	}
+	shmrt__idmap_fini(&st->objs);
+	st->dead = NULL;
+}
+
+/*
+ * The object id names.
+ * Returns: 0 and *out; -ESTALE another epoch; -ENOENT. Concurrency: server thread.
+ */
+int shmrt__mstore_lookup(shmrt__mstore_t *st, uint64_t id, shmrt__mobj_t **out)
+{
+	if ((id >> SHMRT__MID_EPOCH_SHIFT) != st->epoch)
+		return -ESTALE;
+	uintptr_t *p = shmrt__idmap_find(&st->objs, id);
+	if (!p)
+		return -ENOENT;
+	*out = (shmrt__mobj_t *)*p;
+	return 0;
+}
+
+static int refs_check(shmrt__mstore_t *st, const shmrt_mv_t *v, unsigned depth)
+{
+	shmrt__mobj_t *o;
+	if (depth > SHMRT_MV_DEPTH_MAX)
+		return -ELOOP;
+	switch (v->kind) {
+	case SHMRT_MV_REF:
+		return shmrt__mstore_lookup(st, v->u.ref, &o);
+	case SHMRT_MV_LIST:
+		for (uint32_t i = 0; i < v->u.l.len; i++) {
+			int rc = refs_check(st, v->u.l.items[i], depth + 1);
+			if (rc)
+				return rc;
+		}
+		return 0;
+	case SHMRT_MV_MAP: {
+		size_t pos = 0;
+		shmrt_mv_t *val;
+		while (shmrt_mv_map_next(v, &pos, NULL, &val)) {
+			int rc = refs_check(st, val, depth + 1);
+			if (rc)
+				return rc;
+		}
+		return 0;
+	}
+	default:
+		return 0;
+	}
+}
+
+/* Every ref in v is live. Returns: 0, -ESTALE, -ENOENT, -ELOOP. Concurrency: server. */
+int shmrt__mstore_refs_check(shmrt__mstore_t *st, const shmrt_mv_t *v)
+{
+	return v ? refs_check(st, v, 0) : 0;
+}
+
+static void obj_decref(shmrt__mstore_t *st, shmrt__mobj_t *o, uint64_t n)
+{
+	assert(o->refs >= n);
+	o->refs -= n;
+	if (o->refs == 0 && !o->on_dead) {
+		o->on_dead = 1;
+		o->next_dead = st->dead;
+		st->dead = o;
+	}
+}
+
+/* Trees stored in objects passed refs_check, so they are no deeper than its cap. */
+static void refs_adjust(shmrt__mstore_t *st, const shmrt_mv_t *v, int delta)
+{
+	shmrt__mobj_t *o;
+	switch (v->kind) {
+	case SHMRT_MV_REF:
+		if (shmrt__mstore_lookup(st, v->u.ref, &o) != 0) {
+			assert(!"a stored ref names no live object");
+			return;
+		}
+		if (delta > 0)
+			o->refs++;
+		else
+			obj_decref(st, o, 1);
+		return;
+	case SHMRT_MV_LIST:
+		for (uint32_t i = 0; i < v->u.l.len; i++)
+			refs_adjust(st, v->u.l.items[i], delta);
+		return;
+	case SHMRT_MV_MAP: {
+		size_t pos = 0;
+		shmrt_mv_t *val;
+		while (shmrt_mv_map_next(v, &pos, NULL, &val))
+			refs_adjust(st, val, delta);
+		return;
+	}
+	default:
+		return;
+	}
+}
+
+/* Adds delta to the count of every object v refers to. Concurrency: server thread. */
+void shmrt__mstore_refs_adjust(shmrt__mstore_t *st, const shmrt_mv_t *v, int delta)
+{
+	if (v)
+		refs_adjust(st, v, delta);
+}
+
+/* Drops v's refs and frees it. Concurrency: server thread. */
+void shmrt__mstore_drop(shmrt__mstore_t *st, shmrt_mv_t *v)
+{
+	if (!v)
+		return;
+	refs_adjust(st, v, -1);
+	shmrt_mv_free(v);
+}
+
+/* Destroys the dead objects, and those that die with them. Concurrency: server. */
+void shmrt__mstore_reap(shmrt__mstore_t *st)
+{
+	while (st->dead) {
+		shmrt__mobj_t *o = st->dead;
+		st->dead = o->next_dead;
+		o->on_dead = 0;
+		if (o->refs)
+			continue; /* a ref to it was stored again after its count touched 0 */
+		(void)shmrt__idmap_del(&st->objs, o->id);
+		shmrt__mstore_drop(st, o->data);
+		free(o);
+	}
+}
+
+/* Drops the session's references and frees its map. Concurrency: server thread. */
+void shmrt__mstore_session_end(shmrt__mstore_t *st, shmrt__idmap_t *sess)
+{
+	for (size_t i = 0; i < sess->cap; i++) {
+		shmrt__mobj_t *o;
+		if (sess->keys[i] && shmrt__mstore_lookup(st, sess->keys[i], &o) == 0)
+			obj_decref(st, o, sess->vals[i]);
+	}
+	shmrt__idmap_fini(sess);
+	shmrt__mstore_reap(st);
+}
+
+/* ---- requests ------------------------------------------------------------------- */
+
+static const shmrt__mtype_t *const types[] = {
+	&shmrt__mtype_dict, &shmrt__mtype_list, &shmrt__mtype_namespace,
+};
+
+/* Takes args[i] out, or NULL. */
+static shmrt_mv_t *take(shmrt_mv_t *args, int64_t i)
+{
+	shmrt_mv_t *v = NULL;
+	return shmrt_mv_list_pop(args, i, &v) ? NULL : v;
+}
+
+static int sess_add(shmrt__idmap_t *sess, uint64_t id)
+{
+	uintptr_t *p = shmrt__idmap_find(sess, id);
+	if (p) {
+		(*p)++;
+		return 0;
+	}
+	return shmrt__idmap_put(sess, id, 1);
+}
+
+static int op_create(shmrt__mstore_t *st, shmrt__idmap_t *sess, shmrt_mv_t *args,
+		     shmrt_mv_t **res)
+{
+	const char *tname;
+	size_t n = shmrt_mv_list_len(args);
+	if (n < 1 || n > 2 || shmrt_mv_as_str(shmrt_mv_list_get(args, 0), &tname, NULL))
+		return -EINVAL;
+	const shmrt__mtype_t *t = NULL;
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (!strcmp(types[i]->name, tname))
+			t = types[i];
+	if (!t)
+		return -ENOENT;
+	shmrt_mv_t *init = n == 2 ? take(args, 1) : NULL;
+	if (init && init->kind == SHMRT_MV_NIL) {
+		shmrt_mv_free(init);
+		init = NULL;
+	}
+	int rc = shmrt__mstore_refs_check(st, init);
+	if (rc) {
+		shmrt_mv_free(init);
+		return rc;
+	}
+	if ((st->next >> SHMRT__MID_EPOCH_SHIFT) != 0) {
+		shmrt_mv_free(init);
+		return -ENOSPC; /* 2^48 objects made: the ids are never reused */
+	}
+	shmrt__mobj_t *o = calloc(1, sizeof(*o));
+	shmrt_mv_t *ref = NULL;
+	uint64_t id = st->epoch << SHMRT__MID_EPOCH_SHIFT | st->next;
+	if (!o || !(ref = shmrt_mv_ref(id))) {
+		free(o);
+		shmrt_mv_free(init);
+		return -ENOMEM;
+	}
+	rc = t->init(init, &o->data); /* consumes init */
+	if (rc == 0) {
+		rc = shmrt__idmap_put(&st->objs, id, (uintptr_t)o);
+		if (rc == 0 && (rc = sess_add(sess, id)) != 0)
+			(void)shmrt__idmap_del(&st->objs, id);
+	}
+	if (rc) {
+		shmrt_mv_free(o->data);
+		free(o);
+		shmrt_mv_free(ref);
+		return rc;
+	}
+	st->next++;
+	o->id = id;
+	o->type = t;
+	o->refs = 1;
+	shmrt__mstore_refs_adjust(st, o->data, +1);
+	*res = ref;
+	return 0;
+}
+
+static int op_call(shmrt__mstore_t *st, shmrt_mv_t *args, shmrt_mv_t **res)
+{
+	uint64_t id;
+	const char *name;
+	if (shmrt_mv_list_len(args) != 3 || shmrt_mv_as_ref(shmrt_mv_list_get(args, 0), &id) ||
+	    shmrt_mv_as_str(shmrt_mv_list_get(args, 1), &name, NULL) ||
+	    shmrt_mv_kind(shmrt_mv_list_get(args, 2)) != SHMRT_MV_LIST)
+		return -EINVAL;
+	shmrt__mobj_t *o;
+	int rc = shmrt__mstore_lookup(st, id, &o);
+	if (rc)
+		return rc;
+	const shmrt__mmethod_t *m = NULL;
+	for (size_t i = 0; i < o->type->nmethods; i++)
+		if (!strcmp(o->type->methods[i].name, name))
+			m = &o->type->methods[i];
+	if (!m)
+		return -ENOENT;
+	shmrt__mcall_t c = { .st = st, .o = o, .args = shmrt_mv_list_get(args, 2), .res = NULL };
+	rc = shmrt__mstore_refs_check(st, c.args);
+	if (rc)
+		return rc;
+	rc = m->fn(&c);
+	if (rc) {
+		shmrt_mv_free(c.res);
+		return rc;
+	}
+	*res = c.res;
+	return 0;
+}
+
+static int op_ref(shmrt__mstore_t *st, shmrt__idmap_t *sess, shmrt_mv_t *args, int release)
+{
+	uint64_t id;
+	shmrt__mobj_t *o;
+	if (shmrt_mv_list_len(args) != 1 || shmrt_mv_as_ref(shmrt_mv_list_get(args, 0), &id))
+		return -EINVAL;
+	int rc = shmrt__mstore_lookup(st, id, &o);
+	if (rc)
+		return rc;
+	if (!release) {
+		rc = sess_add(sess, id);
+		if (rc == 0)
+			o->refs++;
+		return rc;
+	}
+	uintptr_t *p = shmrt__idmap_find(sess, id);
+	if (!p)
+		return -ENOENT; /* this session holds no reference to it */
+	if (--*p == 0)
+		(void)shmrt__idmap_del(sess, id);
+	obj_decref(st, o, 1);
+	return 0;
+}
+
+static int op_stats(shmrt__mstore_t *st, shmrt_mv_t **res)
+{
+	shmrt_mv_t *m = shmrt_mv_map();
+	if (!m)
+		return -ENOMEM;
+	int rc = shmrt_mv_map_set(m, shmrt_mv_str("objects"), shmrt_mv_int((int64_t)st->objs.n));
+	if (rc == 0)
+		rc = shmrt_mv_map_set(m, shmrt_mv_str("sessions"),
+				      shmrt_mv_int((int64_t)st->nsessions));
+	if (rc == 0)
+		rc = shmrt_mv_map_set(m, shmrt_mv_str("epoch"), shmrt_mv_int((int64_t)st->epoch));
+	if (rc) {
+		shmrt_mv_free(m);
+		return rc;
+	}
+	*res = m;
+	return 0;
+}
+
+/*
+ * Runs one request and builds its reply. Returns: 0 and *reply; -ENOMEM.
+ * Concurrency: server thread.
+ */
+int shmrt__mstore_request(shmrt__mstore_t *st, shmrt__idmap_t *sess, shmrt_mv_t *req,
+			  shmrt_mv_t **reply)
+{
+	int64_t id = 0;
+	const char *op;
+	shmrt_mv_t *res = NULL;
+	int rc = -EINVAL;
+	if (shmrt_mv_list_len(req) == 3 && shmrt_mv_as_int(shmrt_mv_list_get(req, 0), &id) == 0 &&
+	    shmrt_mv_as_str(shmrt_mv_list_get(req, 1), &op, NULL) == 0 &&
+	    shmrt_mv_kind(shmrt_mv_list_get(req, 2)) == SHMRT_MV_LIST) {
+		shmrt_mv_t *args = shmrt_mv_list_get(req, 2);
+		if (!strcmp(op, "call"))
+			rc = op_call(st, args, &res);
+		else if (!strcmp(op, "create"))
+			rc = op_create(st, sess, args, &res);
+		else if (!strcmp(op, "release"))
+			rc = op_ref(st, sess, args, 1);
+		else if (!strcmp(op, "incref"))
+			rc = op_ref(st, sess, args, 0);
+		else if (!strcmp(op, "ping"))
+			rc = 0;
+		else if (!strcmp(op, "stats"))
+			rc = op_stats(st, &res);
+		else
+			rc = -ENOSYS;
+	}
+	shmrt_mv_free(req);
+	shmrt__mstore_reap(st);
+	if (rc) {
+		shmrt_mv_free(res);
+		res = NULL;
+	}
+	shmrt_mv_t *r = shmrt_mv_list_cap(3);
+	if (!r) {
+		shmrt_mv_free(res);
+		return -ENOMEM;
+	}
+	int e = shmrt_mv_list_append(r, shmrt_mv_int(id));
+	if (!e)
+		e = shmrt_mv_list_append(r, shmrt_mv_int(rc));
+	if (!e)
+		e = shmrt_mv_list_append(r, res ? res : shmrt_mv_nil());
+	else
+		shmrt_mv_free(res);
+	if (e) {
+		shmrt_mv_free(r);
+		return -ENOMEM;
+	}
+	*reply = r;
+	return 0;
+}
+
+/* ---- helpers for the types ------------------------------------------------------ */
+
+static int is_num(const shmrt_mv_t *v)
+{
+	return v->kind == SHMRT_MV_BOOL || v->kind == SHMRT_MV_INT || v->kind == SHMRT_MV_FLOAT;
+}
+
+static int64_t int_of(const shmrt_mv_t *v)
+{
+	return v->kind == SHMRT_MV_BOOL ? (int64_t)v->u.b : v->u.i;
+}
+
+/*
+ * Python's a < b. Ints against floats compare exactly (through long double, whose
+ * 64-bit mantissa holds any int64 on x86-64 and any on the 128-bit formats).
+ * Returns: 0 and *lt; -EINVAL unorderable. Concurrency: a reader of a and b.
+ */
+int shmrt__mv_less(const shmrt_mv_t *a, const shmrt_mv_t *b, int *lt)
+{
+	if (is_num(a) && is_num(b)) {
+		if (a->kind != SHMRT_MV_FLOAT && b->kind != SHMRT_MV_FLOAT)
+			*lt = int_of(a) < int_of(b);
+		else {
+			long double x = a->kind == SHMRT_MV_FLOAT ? a->u.f : (long double)int_of(a);
+			long double y = b->kind == SHMRT_MV_FLOAT ? b->u.f : (long double)int_of(b);
+			*lt = x < y;
+		}
+		return 0;
+	}
+	if (a->kind == b->kind && (a->kind == SHMRT_MV_STR || a->kind == SHMRT_MV_BYTES)) {
+		/* UTF-8's byte order is the code points' order, Python's str order */
+		size_t n = a->u.s.n < b->u.s.n ? a->u.s.n : b->u.s.n;
+		int c = memcmp(a->u.s.p, b->u.s.p, n);
+		*lt = c < 0 || (c == 0 && a->u.s.n < b->u.s.n);
+		return 0;
+	}
+	return -EINVAL;
+}

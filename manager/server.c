@@ -1,0 +1,469 @@
+/*
+ * The manager's server: one thread, one epoll set, non-blocking sockets
+ * (shmrt_manager_serve, shmrt_manager_stop; shmrt/manager.h).
+ *
+ * The loop. epoll (level-triggered) watches the listeners, a stop pipe and every
+ * connection. A connection starts in the handshake (manager/auth.h): its reader is
+ * capped at 256 bytes, the auth state machine's frames are sent as it makes them, and
+ * its deadline is checked whenever the loop wakes (epoll_wait's timeout is the
+ * nearest deadline), so a peer that says nothing is dropped on time. Once
+ * authenticated the reader's cap becomes the server's (16 MiB by default), and each
+ * frame is one request: decoded by the bounded decoder (a frame that does not decode
+ * drops that client only), run against the object store (manager/objects.c), and
+ * answered. Replies go out at once when the socket takes them and are queued behind
+ * (frame.h's bounded writer) when not; EPOLLOUT is watched while a queue is not
+ * empty. A client whose unread replies would pass max_queued is dropped, so one that
+ * never reads costs at most that much. At most 64 frames of one connection are run
+ * per wake-up, so one busy client does not starve the others.
+ *
+ * A session ends however its connection ends (close, reset, a read error, EPOLLHUP
+ * of a killed client, a malformed frame, a full queue): its references are dropped
+ * (shmrt__mstore_session_end) and the objects nobody refers to any more destroyed.
+ *
+ * Stopping. shmrt_manager_stop writes a byte to the stop pipe of every running
+ * server (a slot table of 8 pipes, made once and never closed, so a stop racing with
+ * a server's end never writes into a recycled descriptor); it is async-signal-safe.
+ *
+ * Concurrency: each server is its own thread's; servers share only the stop slots.
+ */
+#define _GNU_SOURCE
+#include <shmrt/manager.h>
+
+#include "base/atomic.h"
+#include "base/clock.h"
+#include "manager/auth.h"
+#include "manager/frame.h"
+#include "manager/server_int.h"
+#include "manager/transport.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#define MAX_LISTENERS 16
+#define FRAMES_PER_WAKE 64
+#define MAX_QUEUED_DEFAULT (64u << 20)
+#define STOP_SLOTS 8
+/* epoll tags below this are listeners (index + 1) or the stop pipe (0). */
+#define TAG_CONN_MIN 4096
+
+typedef struct conn {
+	int fd;
+	int authed;
+	int want_out;                 /* EPOLLOUT is watched */
+	shmrt__auth_t auth;
+	shmrt__frame_reader_t r;
+	shmrt__frame_writer_t w;
+	shmrt__idmap_t sess;          /* id -> references this session holds */
+	struct conn *prev, *next;
+} conn_t;
+
+typedef struct server {
+	int ep;
+	int stop_fd;
+	int slot;
+	shmrt__listener_t l[MAX_LISTENERS];
+	size_t nl;
+	char tmpdir[SHMRT__UNIX_PATH_MAX + 1]; /* "unix:" alone: our private directory */
+	conn_t *conns;
+	size_t nauth;                 /* connections in the handshake */
+	shmrt__mstore_t st;
+	shmrt_mv_buf_t buf;
+	const shmrt_manager_opts_t *o;
+	size_t max_frame, max_queued;
+	int64_t auth_timeout;
+} server_t;
+
+/* ---- stop slots ------------------------------------------------------------------ */
+
+static int stop_rd[STOP_SLOTS] = { -1, -1, -1, -1, -1, -1, -1, -1 };
+static int stop_wr[STOP_SLOTS] = { -1, -1, -1, -1, -1, -1, -1, -1 };
+static int stop_active[STOP_SLOTS];
+
+/* Stops every running server of this process. Async-signal-safe. */
+void shmrt_manager_stop(void)
+{
+	for (int i = 0; i < STOP_SLOTS; i++) {
+		/* A1: acquire, pairs with R1 in claim_slot: the pipe is made before the
+		 * slot says active. */
+		if (load_acquire(&stop_active[i]) == 1) {
+			int fd = load_relaxed(&stop_wr[i]); /* published by A1 */
+			if (fd >= 0) {
+				ssize_t w = write(fd, "x", 1);
+				(void)w; /* a full pipe already holds a stop */
+			}
+		}
+	}
+}
+
+/* Claims a stop slot and drains its pipe. Returns the slot, -EBUSY, or -errno. */
+static int claim_slot(void)
+{
+	for (int i = 0; i < STOP_SLOTS; i++) {
+		int exp = 0;
+		if (!cas_acq_rel(&stop_active[i], &exp, 2)) /* 2: being set up */
+			continue;
+		if (stop_rd[i] < 0) {
+			int p[2];
+			if (pipe2(p, O_CLOEXEC | O_NONBLOCK)) {
+				int e = -errno;
+				store_release(&stop_active[i], 0);
+				return e;
+			}
+			stop_rd[i] = p[0];
+			store_relaxed(&stop_wr[i], p[1]); /* published by R1 */
+		}
+		char b[64];
+		while (read(stop_rd[i], b, sizeof(b)) > 0)
+			;
+		/* R1: release, pairs with A1 in shmrt_manager_stop. */
+		store_release(&stop_active[i], 1);
+		return i;
+	}
+	return -EBUSY;
+}
+
+/* ---- connections ---------------------------------------------------------------- */
+
+static void conn_close(server_t *s, conn_t *c)
+{
+	(void)epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	if (c->authed) {
+		s->st.nsessions--;
+		shmrt__mstore_session_end(&s->st, &c->sess);
+	} else {
+		s->nauth--;
+	}
+	shmrt__auth_fini(&c->auth);
+	shmrt__frame_reader_fini(&c->r);
+	shmrt__frame_writer_fini(&c->w);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	free(c);
+}
+
+/* Watches EPOLLOUT while c's queue holds bytes. Returns 0 or -errno. */
+static int conn_watch(server_t *s, conn_t *c)
+{
+	int want = shmrt__frame_queued(&c->w) > 0;
+	if (want == c->want_out)
+		return 0;
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0),
+				  .data.ptr = c };
+	if (epoll_ctl(s->ep, EPOLL_CTL_MOD, c->fd, &ev))
+		return -errno;
+	c->want_out = want;
+	return 0;
+}
+
+/* Sends one frame on c. Returns 0, or an error that drops c (-ENOBUFS: its unread
+ * replies passed the limit). */
+static int conn_send(server_t *s, conn_t *c, const void *p, size_t n)
+{
+	int rc = shmrt__frame_send(&c->w, c->fd, p, n);
+	return rc ? rc : conn_watch(s, c);
+}
+
+/* Sends what the handshake has to say. */
+static int auth_flush(server_t *s, conn_t *c)
+{
+	const uint8_t *p;
+	size_t n;
+	while (shmrt__auth_output(&c->auth, &p, &n)) {
+		int rc = conn_send(s, c, p, n);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static void accept_all(server_t *s, shmrt__listener_t *l)
+{
+	for (int k = 0; k < 64; k++) {
+		int fd;
+		int rc = shmrt__accept(l, &fd);
+		if (rc == -EPERM || rc == -ECONNABORTED)
+			continue;
+		if (rc)
+			return; /* -EAGAIN; -EMFILE and the like: the next wake-up tries again */
+		conn_t *c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			return;
+		}
+		c->fd = fd;
+		shmrt__frame_reader_init(&c->r, SHMRT__AUTH_FRAME_MAX);
+		shmrt__frame_writer_init(&c->w, s->max_queued);
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };
+		if (shmrt__auth_init(&c->auth, SHMRT__AUTH_SERVER, s->o->authkey, s->o->keylen,
+				     s->auth_timeout, NULL) ||
+		    epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev)) {
+			shmrt__frame_reader_fini(&c->r);
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->next = s->conns;
+		if (s->conns)
+			s->conns->prev = c;
+		s->conns = c;
+		s->nauth++;
+		if (auth_flush(s, c))
+			conn_close(s, c);
+	}
+}
+
+/* Encodes reply into s->buf; a reply above the frame cap becomes -EMSGSIZE. */
+static int encode_reply(server_t *s, shmrt_mv_t *reply)
+{
+	s->buf.len = 0;
+	int rc = shmrt_mv_encode(reply, &s->buf);
+	if (rc == 0 && s->buf.len <= s->max_frame)
+		return 0;
+	if (rc == -ENOMEM)
+		return rc;
+	shmrt_mv_t *res;
+	if (shmrt_mv_list_pop(reply, 2, &res) == 0)
+		shmrt_mv_free(res);
+	if (shmrt_mv_list_set(reply, 1, shmrt_mv_int(rc ? rc : -EMSGSIZE)) ||
+	    shmrt_mv_list_append(reply, shmrt_mv_nil()))
+		return -ENOMEM;
+	s->buf.len = 0;
+	return shmrt_mv_encode(reply, &s->buf);
+}
+
+/* One complete frame of c. Returns 0, or an error that drops c. */
+static int conn_frame(server_t *s, conn_t *c, const uint8_t *p, size_t n)
+{
+	if (!c->authed) {
+		int rc = shmrt__auth_feed(&c->auth, p, n);
+		int frc = auth_flush(s, c);
+		if (rc < 0) {
+			if (shmrt__frame_flush(&c->w, c->fd)) {
+				/* #FAILURE# is sent if the socket takes it, not waited for */
+			}
+			return rc;
+		}
+		if (frc)
+			return frc;
+		if (rc == 1) {
+			c->authed = 1;
+			s->nauth--;
+			s->st.nsessions++;
+			shmrt__auth_fini(&c->auth);
+			shmrt__frame_reader_set_max(&c->r, s->max_frame);
+		}
+		return 0;
+	}
+	shmrt_mv_limits_t lim = { .max_bytes = s->max_frame };
+	shmrt_mv_t *req, *reply;
+	int rc = shmrt_mv_decode(p, n, &lim, &req);
+	if (rc)
+		return rc; /* malformed: the client goes, the server stays */
+	rc = shmrt__mstore_request(&s->st, &c->sess, req, &reply);
+	if (rc)
+		return rc;
+	rc = encode_reply(s, reply);
+	shmrt_mv_free(reply);
+	return rc ? rc : conn_send(s, c, s->buf.data, s->buf.len);
+}
+
+static void conn_event(server_t *s, conn_t *c, uint32_t events)
+{
+	if (events & EPOLLOUT) {
+		int rc = shmrt__frame_flush(&c->w, c->fd);
+		if ((rc && rc != -EAGAIN) || conn_watch(s, c)) {
+			conn_close(s, c);
+			return;
+		}
+	}
+	if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+		return;
+	for (int k = 0; k < FRAMES_PER_WAKE; k++) {
+		int rc = shmrt__frame_read(&c->r, c->fd);
+		if (rc == -EAGAIN)
+			return;
+		if (rc == 1) {
+			size_t n;
+			const uint8_t *p = shmrt__frame_data(&c->r, &n);
+			rc = conn_frame(s, c, p ? p : (const uint8_t *)"", n);
+			shmrt__frame_next(&c->r);
+			if (rc == 0)
+				continue;
+		}
+		conn_close(s, c); /* closed, reset, malformed, too big, queue full */
+		return;
+	}
+}
+
+/* Drops the connections whose handshake passed its deadline; returns the epoll
+ * timeout (ms) until the nearest remaining one, or -1. */
+static int check_deadlines(server_t *s)
+{
+	if (!s->nauth)
+		return -1;
+	uint64_t now = mono_ns(), next = UINT64_MAX;
+	for (conn_t *c = s->conns, *nx; c; c = nx) {
+		nx = c->next;
+		if (c->authed)
+			continue;
+		if (shmrt__auth_check_time(&c->auth, now)) {
+			conn_close(s, c);
+			continue;
+		}
+		if (c->auth.deadline < next)
+			next = c->auth.deadline;
+	}
+	if (next == UINT64_MAX)
+		return -1;
+	uint64_t ms = (next - now) / 1000000 + 1;
+	return ms > 1000 ? 1000 : (int)ms;
+}
+
+/* ---- listening ------------------------------------------------------------------ */
+
+static int listen_one(server_t *s, const char *addr)
+{
+	shmrt__addr_t a;
+	const char *why;
+	if (s->nl == MAX_LISTENERS)
+		return -EINVAL;
+	if (!strcmp(addr, "unix:")) {
+		if (s->tmpdir[0])
+			return -EINVAL; /* one private directory per server */
+		const char *t = getenv("TMPDIR");
+		int w = snprintf(s->tmpdir, sizeof(s->tmpdir), "%s/shmrt-mgr-XXXXXX",
+				 t && t[0] == '/' ? t : "/tmp");
+		if (w < 0 || (size_t)w + 8 > sizeof(s->tmpdir)) {
+			s->tmpdir[0] = 0;
+			return -ENAMETOOLONG;
+		}
+		if (!mkdtemp(s->tmpdir)) {
+			int e = -errno;
+			s->tmpdir[0] = 0;
+			return e;
+		}
+		memset(&a, 0, sizeof(a));
+		a.kind = SHMRT__ADDR_UNIX;
+		size_t dl = strlen(s->tmpdir);
+		memcpy(a.path, s->tmpdir, dl);
+		memcpy(a.path + dl, "/socket", sizeof("/socket"));
+	} else if (shmrt__addr_parse(addr, &a, &why)) {
+		return -EINVAL;
+	}
+	unsigned fl = s->o->flags & SHMRT_MANAGER_ANY_HOST ? SHMRT__LISTEN_ANY_HOST : 0;
+	int rc = shmrt__listen(&a, fl, 0, &s->l[s->nl]);
+	if (rc)
+		return rc;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = s->nl + 1 };
+	if (epoll_ctl(s->ep, EPOLL_CTL_ADD, s->l[s->nl].fd, &ev)) {
+		rc = -errno;
+		shmrt__listener_close(&s->l[s->nl]);
+		return rc;
+	}
+	s->nl++;
+	return 0;
+}
+
+static int report_ready(server_t *s)
+{
+	if (!s->o->on_ready)
+		return 0;
+	char strs[MAX_LISTENERS][SHMRT__ADDR_STR_MAX + 8];
+	const char *ptrs[MAX_LISTENERS];
+	for (size_t i = 0; i < s->nl; i++) {
+		int rc = shmrt__addr_format(&s->l[i].addr, strs[i], sizeof(strs[i]));
+		if (rc)
+			return rc;
+		ptrs[i] = strs[i];
+	}
+	s->o->on_ready(ptrs, s->nl, s->o->ready_arg);
+	return 0;
+}
+
+static void server_fini(server_t *s)
+{
+	while (s->conns)
+		conn_close(s, s->conns);
+	for (size_t i = 0; i < s->nl; i++)
+		shmrt__listener_close(&s->l[i]);
+	if (s->tmpdir[0])
+		(void)rmdir(s->tmpdir);
+	if (s->ep >= 0)
+		close(s->ep);
+	shmrt__mstore_fini(&s->st);
+	shmrt_mv_buf_free(&s->buf);
+	if (s->slot >= 0)
+		store_release(&stop_active[s->slot], 0); /* pairs with claim_slot's CAS */
+}
+
+/*
+ * Runs a server until shmrt_manager_stop (see shmrt/manager.h).
+ * Returns: 0 after a stop; -EINVAL, -EBUSY, the errors of listening, -ENOMEM, the
+ * errno of epoll. Concurrency: any thread.
+ */
+int shmrt_manager_serve(const shmrt_manager_opts_t *o)
+{
+	if (!o || !o->addresses || !o->naddresses || o->naddresses > MAX_LISTENERS ||
+	    !o->authkey || !o->keylen || o->keylen > INT_MAX)
+		return -EINVAL;
+	server_t *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->o = o;
+	s->ep = -1;
+	s->slot = -1;
+	s->max_frame = o->max_frame ? o->max_frame : SHMRT__FRAME_MAX_DEFAULT;
+	s->max_queued = o->max_queued ? o->max_queued : MAX_QUEUED_DEFAULT;
+	s->auth_timeout = o->auth_timeout > 0 ? o->auth_timeout : SHMRT__AUTH_TIMEOUT_DEFAULT;
+	int rc = shmrt__mstore_init(&s->st, 0);
+	if (rc) {
+		free(s);
+		return rc;
+	}
+	s->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (s->ep < 0)
+		rc = -errno;
+	for (size_t i = 0; rc == 0 && i < o->naddresses; i++)
+		rc = o->addresses[i] ? listen_one(s, o->addresses[i]) : -EINVAL;
+	if (rc == 0 && (rc = claim_slot()) >= 0) {
+		s->slot = rc;
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0 };
+		rc = epoll_ctl(s->ep, EPOLL_CTL_ADD, stop_rd[s->slot], &ev) ? -errno : 0;
+	}
+	if (rc == 0)
+		rc = report_ready(s);
+	while (rc == 0) {
+		struct epoll_event evs[64];
+		int n = epoll_wait(s->ep, evs, 64, check_deadlines(s));
+		if (n < 0) {
+			if (errno != EINTR)
+				rc = -errno;
+			continue;
+		}
+		int stop = 0;
+		for (int i = 0; i < n; i++) {
+			uint64_t tag = evs[i].data.u64;
+			if (tag == 0)
+				stop = 1;
+			else if (tag < TAG_CONN_MIN)
+				accept_all(s, &s->l[tag - 1]);
+			else
+				conn_event(s, evs[i].data.ptr, evs[i].events);
+		}
+		if (stop)
+			break;
+	}
+	server_fini(s);
+	free(s);
+	return rc;
+}
