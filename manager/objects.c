@@ -22,6 +22,13 @@
  * Results are copies of the stored values; refs in them are borrowed (the client
  * takes a reference with incref if it keeps one).
  *
+ * Parked calls (manager/park.c). A method that returns SHMRT__MPARKED has no reply
+ * now: shmrt__mstore_request returns a NULL reply and the answer goes out later.
+ * A session's end drops its parked calls, then lets every object whose type has a
+ * sess_end hook hand on what the session held (a Lock), then drops its references.
+ * An object destroyed with waiters (their sessions held no reference to it) answers
+ * them -ENOENT.
+ *
  * Concurrency: the server's one thread.
  */
 #define _GNU_SOURCE
@@ -165,10 +172,16 @@ void shmrt__mstore_fini(shmrt__mstore_t *st)
 		if (!st->objs.keys[i])
 			continue;
 		shmrt__mobj_t *o = (shmrt__mobj_t *)st->objs.vals[i];
+		assert(!o->wq[0][0] && !o->wq[1][0] && !o->wq[2][0]); /* sessions ended */
+		if (o->type->fini)
+			o->type->fini(st, o);
 		shmrt_mv_free(o->data);
 		free(o);
 	}
 	shmrt__idmap_fini(&st->objs);
+	free(st->heap);
+	st->heap = NULL;
+	st->nheap = st->capheap = 0;
 	st->dead = NULL;
 }
 
@@ -291,27 +304,52 @@ void shmrt__mstore_reap(shmrt__mstore_t *st)
 		if (o->refs)
 			continue; /* a ref to it was stored again after its count touched 0 */
 		(void)shmrt__idmap_del(&st->objs, o->id);
+		shmrt__mwait_drop_object(st, o);
+		if (o->type->fini)
+			o->type->fini(st, o);
 		shmrt__mstore_drop(st, o->data);
 		free(o);
 	}
 }
 
-/* Drops the session's references and frees its map. Concurrency: server thread. */
-void shmrt__mstore_session_end(shmrt__mstore_t *st, shmrt__idmap_t *sess)
+/* Starts a session. Concurrency: server thread. */
+void shmrt__mstore_session_start(shmrt__mstore_t *st, shmrt__msess_t *sess, void *user)
 {
-	for (size_t i = 0; i < sess->cap; i++) {
-		shmrt__mobj_t *o;
-		if (sess->keys[i] && shmrt__mstore_lookup(st, sess->keys[i], &o) == 0)
-			obj_decref(st, o, sess->vals[i]);
+	memset(sess, 0, sizeof(*sess));
+	sess->id = ++st->next_sess;
+	sess->user = user;
+}
+
+/*
+ * Ends a session: its parked calls are dropped, the sync objects hand on what it
+ * held, its references are dropped and its map freed. Concurrency: server thread.
+ */
+void shmrt__mstore_session_end(shmrt__mstore_t *st, shmrt__msess_t *sess)
+{
+	shmrt__mwait_drop_session(st, sess);
+	for (size_t i = 0; i < st->objs.cap; i++) {
+		if (!st->objs.keys[i])
+			continue;
+		shmrt__mobj_t *o = (shmrt__mobj_t *)st->objs.vals[i];
+		if (o->type->sess_end)
+			o->type->sess_end(st, o, sess);
 	}
-	shmrt__idmap_fini(sess);
+	for (size_t i = 0; i < sess->refs.cap; i++) {
+		shmrt__mobj_t *o;
+		if (sess->refs.keys[i] && shmrt__mstore_lookup(st, sess->refs.keys[i], &o) == 0)
+			obj_decref(st, o, sess->refs.vals[i]);
+	}
+	shmrt__idmap_fini(&sess->refs);
 	shmrt__mstore_reap(st);
 }
 
 /* ---- requests ------------------------------------------------------------------- */
 
 static const shmrt__mtype_t *const types[] = {
-	&shmrt__mtype_dict, &shmrt__mtype_list, &shmrt__mtype_namespace,
+	&shmrt__mtype_dict,      &shmrt__mtype_list,       &shmrt__mtype_namespace,
+	&shmrt__mtype_lock,      &shmrt__mtype_rlock,      &shmrt__mtype_semaphore,
+	&shmrt__mtype_bsemaphore, &shmrt__mtype_event,     &shmrt__mtype_queue,
+	&shmrt__mtype_jqueue,
 };
 
 /* Takes args[i] out, or NULL. */
@@ -331,7 +369,7 @@ static int sess_add(shmrt__idmap_t *sess, uint64_t id)
 	return shmrt__idmap_put(sess, id, 1);
 }
 
-static int op_create(shmrt__mstore_t *st, shmrt__idmap_t *sess, shmrt_mv_t *args,
+static int op_create(shmrt__mstore_t *st, shmrt__msess_t *sess, shmrt_mv_t *args,
 		     shmrt_mv_t **res)
 {
 	const char *tname;
@@ -366,13 +404,23 @@ static int op_create(shmrt__mstore_t *st, shmrt__idmap_t *sess, shmrt_mv_t *args
 		shmrt_mv_free(init);
 		return -ENOMEM;
 	}
+	rc = t->init_priv ? t->init_priv(init, &o->priv) : 0;
+	if (rc) {
+		free(o);
+		shmrt_mv_free(init);
+		shmrt_mv_free(ref);
+		return rc;
+	}
 	rc = t->init(init, &o->data); /* consumes init */
 	if (rc == 0) {
 		rc = shmrt__idmap_put(&st->objs, id, (uintptr_t)o);
-		if (rc == 0 && (rc = sess_add(sess, id)) != 0)
+		if (rc == 0 && (rc = sess_add(&sess->refs, id)) != 0)
 			(void)shmrt__idmap_del(&st->objs, id);
 	}
 	if (rc) {
+		o->type = t;
+		if (t->fini)
+			t->fini(st, o);
 		shmrt_mv_free(o->data);
 		free(o);
 		shmrt_mv_free(ref);
@@ -387,7 +435,8 @@ static int op_create(shmrt__mstore_t *st, shmrt__idmap_t *sess, shmrt_mv_t *args
 	return 0;
 }
 
-static int op_call(shmrt__mstore_t *st, shmrt_mv_t *args, shmrt_mv_t **res)
+static int op_call(shmrt__mstore_t *st, shmrt__msess_t *sess, int64_t req_id,
+		   shmrt_mv_t *args, shmrt_mv_t **res)
 {
 	uint64_t id;
 	const char *name;
@@ -405,12 +454,13 @@ static int op_call(shmrt__mstore_t *st, shmrt_mv_t *args, shmrt_mv_t **res)
 			m = &o->type->methods[i];
 	if (!m)
 		return -ENOENT;
-	shmrt__mcall_t c = { .st = st, .o = o, .args = shmrt_mv_list_get(args, 2), .res = NULL };
+	shmrt__mcall_t c = { .st = st, .o = o, .args = shmrt_mv_list_get(args, 2), .res = NULL,
+			     .sess = sess, .req_id = req_id };
 	rc = shmrt__mstore_refs_check(st, c.args);
 	if (rc)
 		return rc;
 	rc = m->fn(&c);
-	if (rc) {
+	if (rc) { /* an error, or SHMRT__MPARKED */
 		shmrt_mv_free(c.res);
 		return rc;
 	}
@@ -418,7 +468,7 @@ static int op_call(shmrt__mstore_t *st, shmrt_mv_t *args, shmrt_mv_t **res)
 	return 0;
 }
 
-static int op_ref(shmrt__mstore_t *st, shmrt__idmap_t *sess, shmrt_mv_t *args, int release)
+static int op_ref(shmrt__mstore_t *st, shmrt__msess_t *ss, shmrt_mv_t *args, int release)
 {
 	uint64_t id;
 	shmrt__mobj_t *o;
@@ -427,6 +477,7 @@ static int op_ref(shmrt__mstore_t *st, shmrt__idmap_t *sess, shmrt_mv_t *args, i
 	int rc = shmrt__mstore_lookup(st, id, &o);
 	if (rc)
 		return rc;
+	shmrt__idmap_t *sess = &ss->refs;
 	if (!release) {
 		rc = sess_add(sess, id);
 		if (rc == 0)
@@ -462,10 +513,10 @@ static int op_stats(shmrt__mstore_t *st, shmrt_mv_t **res)
 }
 
 /*
- * Runs one request and builds its reply. Returns: 0 and *reply; -ENOMEM.
- * Concurrency: server thread.
+ * Runs one request and builds its reply. Returns: 0 and *reply (NULL: the call
+ * parked, its answer comes later); -ENOMEM. Concurrency: server thread.
  */
-int shmrt__mstore_request(shmrt__mstore_t *st, shmrt__idmap_t *sess, shmrt_mv_t *req,
+int shmrt__mstore_request(shmrt__mstore_t *st, shmrt__msess_t *sess, shmrt_mv_t *req,
 			  shmrt_mv_t **reply)
 {
 	int64_t id = 0;
@@ -477,7 +528,7 @@ int shmrt__mstore_request(shmrt__mstore_t *st, shmrt__idmap_t *sess, shmrt_mv_t 
 	    shmrt_mv_kind(shmrt_mv_list_get(req, 2)) == SHMRT_MV_LIST) {
 		shmrt_mv_t *args = shmrt_mv_list_get(req, 2);
 		if (!strcmp(op, "call"))
-			rc = op_call(st, args, &res);
+			rc = op_call(st, sess, id, args, &res);
 		else if (!strcmp(op, "create"))
 			rc = op_create(st, sess, args, &res);
 		else if (!strcmp(op, "release"))
@@ -493,6 +544,10 @@ int shmrt__mstore_request(shmrt__mstore_t *st, shmrt__idmap_t *sess, shmrt_mv_t 
 	}
 	shmrt_mv_free(req);
 	shmrt__mstore_reap(st);
+	if (rc == SHMRT__MPARKED) {
+		*reply = NULL;
+		return 0;
+	}
 	if (rc) {
 		shmrt_mv_free(res);
 		res = NULL;

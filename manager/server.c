@@ -17,8 +17,19 @@
  * per wake-up, so one busy client does not starve the others.
  *
  * A session ends however its connection ends (close, reset, a read error, EPOLLHUP
- * of a killed client, a malformed frame, a full queue): its references are dropped
+ * of a killed client, a malformed frame, a full queue): its parked calls are dropped,
+ * a Lock it held is handed on, its references are dropped
  * (shmrt__mstore_session_end) and the objects nobody refers to any more destroyed.
+ *
+ * Parked calls (manager/park.c). A blocking method (a Lock acquire, a Queue get)
+ * parks in the store and its reply is sent later, by whatever request or deadline
+ * answers it (the deliver callback below), so a parked call never holds up the loop
+ * or another client. epoll_wait sleeps until the nearest deadline, a handshake's or
+ * a parked call's. A late reply that the connection cannot take marks it doomed
+ * (deliver runs inside another session's request, which must not free it); doomed
+ * connections are closed after each batch of events. Before a waiter is handed
+ * something, its socket is polled for a hang-up (alive), so a client killed while
+ * parked gets nothing even if its EPOLLHUP has not been read yet.
  *
  * Stopping. shmrt_manager_stop writes a byte to the stop pipe of every running
  * server (a slot table of 8 pipes, made once and never closed, so a stop racing with
@@ -41,6 +52,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -58,7 +70,8 @@ typedef struct conn {
 	shmrt__auth_t auth;
 	shmrt__frame_reader_t r;
 	shmrt__frame_writer_t w;
-	shmrt__idmap_t sess;          /* id -> references this session holds */
+	int doomed;                   /* to close after this batch of events */
+	shmrt__msess_t sess;          /* its references and parked calls */
 	struct conn *prev, *next;
 } conn_t;
 
@@ -73,6 +86,8 @@ typedef struct server {
 	size_t nauth;                 /* connections in the handshake */
 	shmrt__mstore_t st;
 	shmrt_mv_buf_t buf;
+	shmrt_mv_buf_t dbuf;          /* late replies */
+	size_t ndoomed;
 	const shmrt_manager_opts_t *o;
 	size_t max_frame, max_queued;
 	int64_t auth_timeout;
@@ -133,6 +148,9 @@ static void conn_close(server_t *s, conn_t *c)
 {
 	(void)epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
+	if (c->doomed)
+		s->ndoomed--;
+	c->doomed = 1; /* late replies to it are dropped from here on */
 	if (c->authed) {
 		s->st.nsessions--;
 		shmrt__mstore_session_end(&s->st, &c->sess);
@@ -261,6 +279,7 @@ static int conn_frame(server_t *s, conn_t *c, const uint8_t *p, size_t n)
 			s->st.nsessions++;
 			shmrt__auth_fini(&c->auth);
 			shmrt__frame_reader_set_max(&c->r, s->max_frame);
+			shmrt__mstore_session_start(&s->st, &c->sess, c);
 		}
 		return 0;
 	}
@@ -272,13 +291,70 @@ static int conn_frame(server_t *s, conn_t *c, const uint8_t *p, size_t n)
 	rc = shmrt__mstore_request(&s->st, &c->sess, req, &reply);
 	if (rc)
 		return rc;
+	if (!reply)
+		return 0; /* parked: answered later */
 	rc = encode_reply(s, reply);
 	shmrt_mv_free(reply);
 	return rc ? rc : conn_send(s, c, s->buf.data, s->buf.len);
 }
 
+/* Marks c to be closed after this batch of events (it may not be freed now). */
+static void doom(server_t *s, conn_t *c)
+{
+	if (!c->doomed) {
+		c->doomed = 1;
+		s->ndoomed++;
+	}
+}
+
+/* The store's deliver callback: sends a parked call's late reply (consumed). */
+static void deliver(void *arg, shmrt__msess_t *sess, shmrt_mv_t *reply)
+{
+	server_t *s = arg;
+	conn_t *c = sess->user;
+	if (!c->doomed) {
+		shmrt_mv_buf_t keep = s->buf; /* encode_reply works on s->buf */
+		s->buf = s->dbuf;
+		int rc = encode_reply(s, reply);
+		if (rc == 0)
+			rc = conn_send(s, c, s->buf.data, s->buf.len);
+		s->dbuf = s->buf;
+		s->buf = keep;
+		if (rc)
+			doom(s, c);
+	}
+	shmrt_mv_free(reply);
+}
+
+/* The store's alive callback: a peer that hung up (a killed client) is not alive. A
+ * parked client sends nothing, so any hang-up on its socket is final. */
+static int alive(void *arg, shmrt__msess_t *sess)
+{
+	(void)arg;
+	conn_t *c = sess->user;
+	if (c->doomed)
+		return 0;
+	struct pollfd p = { .fd = c->fd, .events = POLLRDHUP };
+	if (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+		return 0;
+	return 1;
+}
+
+/* Closes the doomed connections. */
+static void close_doomed(server_t *s)
+{
+	for (conn_t *c = s->conns, *nx; c && s->ndoomed; c = nx) {
+		nx = c->next;
+		if (c->doomed)
+			conn_close(s, c); /* may doom others: they are later in the list
+					     or caught by the next call */
+	}
+}
+
 static void conn_event(server_t *s, conn_t *c, uint32_t events)
 {
+	if (c->doomed)
+		return;
 	if (events & EPOLLOUT) {
 		int rc = shmrt__frame_flush(&c->w, c->fd);
 		if ((rc && rc != -EAGAIN) || conn_watch(s, c)) {
@@ -297,6 +373,8 @@ static void conn_event(server_t *s, conn_t *c, uint32_t events)
 			const uint8_t *p = shmrt__frame_data(&c->r, &n);
 			rc = conn_frame(s, c, p ? p : (const uint8_t *)"", n);
 			shmrt__frame_next(&c->r);
+			if (rc == 0 && c->doomed)
+				return; /* closed after this batch */
 			if (rc == 0)
 				continue;
 		}
@@ -327,6 +405,25 @@ static int check_deadlines(server_t *s)
 		return -1;
 	uint64_t ms = (next - now) / 1000000 + 1;
 	return ms > 1000 ? 1000 : (int)ms;
+}
+
+/* Answers the parked calls that are due, closes what that doomed, and returns the
+ * epoll timeout (ms) until the nearest deadline (a handshake's or a parked call's). */
+static int next_timeout(server_t *s)
+{
+	uint64_t now = mono_ns();
+	uint64_t next = shmrt__mstore_expire(&s->st, now);
+	while (s->ndoomed)
+		close_doomed(s);
+	int ms = check_deadlines(s);
+	if (next != UINT64_MAX) {
+		uint64_t pms = next > now ? (next - now + 999999) / 1000000 : 0;
+		if (pms > 1000)
+			pms = 1000;
+		if (ms < 0 || (int)pms < ms)
+			ms = (int)pms;
+	}
+	return ms;
 }
 
 /* ---- listening ------------------------------------------------------------------ */
@@ -402,6 +499,7 @@ static void server_fini(server_t *s)
 		close(s->ep);
 	shmrt__mstore_fini(&s->st);
 	shmrt_mv_buf_free(&s->buf);
+	shmrt_mv_buf_free(&s->dbuf);
 	if (s->slot >= 0)
 		store_release(&stop_active[s->slot], 0); /* pairs with claim_slot's CAS */
 }
@@ -430,6 +528,9 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 		free(s);
 		return rc;
 	}
+	s->st.deliver = deliver;
+	s->st.alive = alive;
+	s->st.cb_arg = s;
 	s->ep = epoll_create1(EPOLL_CLOEXEC);
 	if (s->ep < 0)
 		rc = -errno;
@@ -444,7 +545,7 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 		rc = report_ready(s);
 	while (rc == 0) {
 		struct epoll_event evs[64];
-		int n = epoll_wait(s->ep, evs, 64, check_deadlines(s));
+		int n = epoll_wait(s->ep, evs, 64, next_timeout(s));
 		if (n < 0) {
 			if (errno != EINTR)
 				rc = -errno;
@@ -460,6 +561,8 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 			else
 				conn_event(s, evs[i].data.ptr, evs[i].events);
 		}
+		while (s->ndoomed)
+			close_doomed(s);
 		if (stop)
 			break;
 	}

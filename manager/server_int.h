@@ -11,6 +11,14 @@
  * what is there (dropping the refs their data held, which may add more), after each
  * request, so a method never sees its own object freed under it.
  *
+ * Parked calls (manager/park.c). A method may park its call instead of answering
+ * (a Lock acquire on a held lock, a Queue get on an empty queue): the call becomes a
+ * waiter on one of its object's FIFOs and on its session's list, and, when it has a
+ * deadline, in the store's timer heap. It is answered later, by another request (a
+ * release, a put), by its deadline (shmrt__mstore_expire), or dropped unanswered when
+ * its session ends. Answers go out through the store's deliver callback (the server
+ * queues the frame on the session's connection).
+ *
  * Concurrency: a store, its objects and its sessions belong to the server's one
  * thread.
  */
@@ -45,27 +53,68 @@ void shmrt__idmap_fini(shmrt__idmap_t *m);
 
 struct shmrt__mstore;
 struct shmrt__mtype;
+struct shmrt__mwait;
+
+/* A session: one authenticated connection's references and parked calls. */
+typedef struct shmrt__msess {
+	shmrt__idmap_t refs;          /* id -> references this session holds */
+	uint64_t id;                  /* never 0, never reused (a lock's owner) */
+	struct shmrt__mwait *waits;   /* its parked calls (at most one for a blocking
+	                                 client; any number for a pipelining one) */
+	void *user;                   /* the server's connection */
+} shmrt__msess_t;
+
+#define SHMRT__MWAITQ 3 /* FIFOs of waiters per object (a Queue: getters, putters,
+			   joiners) */
 
 typedef struct shmrt__mobj {
 	uint64_t id;
 	const struct shmrt__mtype *type;
 	uint64_t refs;
 	shmrt_mv_t *data;
+	void *priv;     /* the type's C state (sync types), freed by type->fini */
+	struct shmrt__mwait *wq[SHMRT__MWAITQ][2]; /* waiter FIFOs: head, tail */
 	struct shmrt__mobj *next_dead;
 	int on_dead;    /* on the dead list (a later incref may have revived it) */
 } shmrt__mobj_t;
 
+/* What a parked call answers at its deadline. */
+typedef enum shmrt__mwait_tmo {
+	SHMRT__TMO_FALSE = 0,     /* rc 0, result False (Lock.acquire, Event.wait) */
+	SHMRT__TMO_ETIMEDOUT = 1, /* rc -ETIMEDOUT (Queue get and put: Empty, Full) */
+} shmrt__mwait_tmo_t;
+
+/* A parked call. */
+typedef struct shmrt__mwait {
+	shmrt__msess_t *sess;
+	int64_t req_id;               /* the request's id, echoed in the late reply */
+	uint64_t deadline;            /* mono ns; UINT64_MAX: none */
+	size_t heap_at;               /* index in the timer heap; SIZE_MAX: not in it */
+	shmrt__mobj_t *o;
+	int q;                        /* which of o's FIFOs */
+	shmrt__mwait_tmo_t tmo;
+	shmrt_mv_t *arg;              /* what the call carries (a put's item: its refs
+	                                 are counted while it waits), or NULL */
+	struct shmrt__mwait *prev, *next;   /* o->wq[q] */
+	struct shmrt__mwait *sprev, *snext; /* sess->waits */
+} shmrt__mwait_t;
+
 /* One method call: args is the request's argument list, the method's to take items
- * from (shmrt_mv_list_pop); res is its result (NULL: nil). */
+ * from (shmrt_mv_list_pop); res is its result (NULL: nil). sess and req_id are the
+ * caller's, for a method that parks. */
 typedef struct shmrt__mcall {
 	struct shmrt__mstore *st;
 	shmrt__mobj_t *o;
 	shmrt_mv_t *args;
 	shmrt_mv_t *res;
+	shmrt__msess_t *sess;
+	int64_t req_id;
 } shmrt__mcall_t;
 
-/* A method: 0 or a negative errno (the reply's rc). */
+/* A method: 0 or a negative errno (the reply's rc), or SHMRT__MPARKED (the call
+ * waits; no reply now). */
 typedef int (*shmrt__mmethod_fn)(shmrt__mcall_t *c);
+#define SHMRT__MPARKED 1
 
 typedef struct shmrt__mmethod {
 	const char *name;
@@ -80,11 +129,35 @@ typedef struct shmrt__mtype {
 	int (*init)(shmrt_mv_t *init, shmrt_mv_t **data);
 	const shmrt__mmethod_t *methods;
 	size_t nmethods;
+	/* Optional (NULL: none). init_priv sets o->priv from init (before init consumes
+	 * it; init may be NULL): 0, -EINVAL, -ENOMEM. fini frees o->priv when o is
+	 * destroyed (its waiters are answered -ENOENT by the store first). sess_end
+	 * runs for every object of the type when a session ends, after the session's
+	 * waiters were dropped and before its references are (a Lock it holds is
+	 * handed on). */
+	int (*init_priv)(const shmrt_mv_t *init, void **priv);
+	void (*fini)(struct shmrt__mstore *st, shmrt__mobj_t *o);
+	void (*sess_end)(struct shmrt__mstore *st, shmrt__mobj_t *o, shmrt__msess_t *sess);
 } shmrt__mtype_t;
 
 extern const shmrt__mtype_t shmrt__mtype_dict;
 extern const shmrt__mtype_t shmrt__mtype_list;
 extern const shmrt__mtype_t shmrt__mtype_namespace;
+extern const shmrt__mtype_t shmrt__mtype_lock;
+extern const shmrt__mtype_t shmrt__mtype_rlock;
+extern const shmrt__mtype_t shmrt__mtype_semaphore;
+extern const shmrt__mtype_t shmrt__mtype_bsemaphore;
+extern const shmrt__mtype_t shmrt__mtype_event;
+extern const shmrt__mtype_t shmrt__mtype_queue;
+extern const shmrt__mtype_t shmrt__mtype_jqueue;
+
+/*
+ * Sends a late reply ([id, rc, result], consumed) to sess's connection. It must not
+ * end any session (a connection that cannot take it is closed later).
+ */
+typedef void (*shmrt__mdeliver_fn)(void *arg, shmrt__msess_t *sess, shmrt_mv_t *reply);
+/* Whether sess's peer still lives (a connection at EOF or hung up does not). */
+typedef int (*shmrt__malive_fn)(void *arg, shmrt__msess_t *sess);
 
 typedef struct shmrt__mstore {
 	shmrt__idmap_t objs;   /* id -> shmrt__mobj_t * */
@@ -92,6 +165,13 @@ typedef struct shmrt__mstore {
 	uint64_t next;         /* the next id's low 48 bits */
 	shmrt__mobj_t *dead;   /* objects at zero references, to destroy */
 	size_t nsessions;
+	uint64_t next_sess;    /* the next session's id */
+	shmrt__mwait_t **heap; /* parked calls with a deadline: a binary min-heap */
+	size_t nheap, capheap;
+	size_t nwaits;         /* parked calls */
+	shmrt__mdeliver_fn deliver; /* NULL: late replies are dropped (tests) */
+	shmrt__malive_fn alive;     /* NULL: every session lives */
+	void *cb_arg;
 } shmrt__mstore_t;
 
 #define SHMRT__MID_EPOCH_SHIFT 48
@@ -113,11 +193,55 @@ void shmrt__mstore_fini(shmrt__mstore_t *st);
  * Returns 0 and *reply; -ENOMEM (no reply could be built: drop the client).
  * Concurrency: the server's thread.
  */
-SHMRT_MUST_USE int shmrt__mstore_request(shmrt__mstore_t *st, shmrt__idmap_t *sess,
+SHMRT_MUST_USE int shmrt__mstore_request(shmrt__mstore_t *st, shmrt__msess_t *sess,
 					 shmrt_mv_t *req, shmrt_mv_t **reply);
 
-/* Drops every reference the session holds and frees *sess (the session ended). */
-void shmrt__mstore_session_end(shmrt__mstore_t *st, shmrt__idmap_t *sess);
+/* Starts a session (zeroes *sess, gives it an id). Concurrency: the server's thread. */
+void shmrt__mstore_session_start(shmrt__mstore_t *st, shmrt__msess_t *sess, void *user);
+
+/* Ends a session: drops its parked calls unanswered, lets each sync object hand on
+ * what the session held, drops every reference it holds and frees its map. */
+void shmrt__mstore_session_end(shmrt__mstore_t *st, shmrt__msess_t *sess);
+
+/* ---- parked calls (manager/park.c) ---------------------------------------------- */
+
+/*
+ * Parks call c on its object's FIFO q with timeout (the method's argument: nil for
+ * none, else a non-negative int of nanoseconds; NULL: none), carrying arg (consumed;
+ * NULL: none; its refs must be counted by the caller). A timeout of 0 does not park:
+ * the deadline's answer is given at once.
+ * Returns: SHMRT__MPARKED; at a timeout of 0, tmo's answer (0 with c->res False, or
+ * -ETIMEDOUT); -EINVAL (a bad timeout); -ENOMEM. Concurrency: the server's thread.
+ */
+SHMRT_MUST_USE int shmrt__mwait_park(shmrt__mcall_t *c, int q, const shmrt_mv_t *timeout,
+				     shmrt__mwait_tmo_t tmo, shmrt_mv_t *arg);
+
+/* A method's timeout argument: 0 and *ns (-1: none), or -EINVAL. */
+SHMRT_MUST_USE int shmrt__mwait_timeout(const shmrt_mv_t *timeout, int64_t *ns);
+
+/*
+ * The first live waiter of o's FIFO q, unlinked (the caller answers it with
+ * shmrt__mwait_answer), or NULL. Waiters of sessions whose peer is gone are dropped
+ * on the way (a dead getter takes no item).
+ */
+shmrt__mwait_t *shmrt__mwait_pop(shmrt__mstore_t *st, shmrt__mobj_t *o, int q);
+
+/* Unlinks w from its FIFO, its session and the heap. */
+void shmrt__mwait_unlink(shmrt__mstore_t *st, shmrt__mwait_t *w);
+
+/* Answers an unlinked w with rc and res (consumed; NULL: nil), frees w and its arg
+ * (whose refs are dropped). */
+void shmrt__mwait_answer(shmrt__mstore_t *st, shmrt__mwait_t *w, int rc, shmrt_mv_t *res);
+
+/* Drops every parked call of sess unanswered. */
+void shmrt__mwait_drop_session(shmrt__mstore_t *st, shmrt__msess_t *sess);
+
+/* Answers every waiter of o -ENOENT (o is being destroyed). */
+void shmrt__mwait_drop_object(shmrt__mstore_t *st, shmrt__mobj_t *o);
+
+/* Answers the calls whose deadline passed (at now) and returns the nearest deadline
+ * left (UINT64_MAX: none). */
+uint64_t shmrt__mstore_expire(shmrt__mstore_t *st, uint64_t now);
 
 /*
  * The object a ref names. Returns 0 and *out; -ESTALE (another epoch: a server that

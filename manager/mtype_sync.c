@@ -1,0 +1,393 @@
+/*
+ * The manager's synchronisation types: Lock, RLock, Semaphore, BoundedSemaphore and
+ * Event, as Python's threading objects that its Manager serves, with their blocking
+ * calls parked in the server (manager/park.c) instead of a thread per client.
+ *
+ * State. Each object's state is C (o->priv); its data is nil. A waiter parks on the
+ * object's FIFO 0 and is answered in arrival order.
+ *
+ * Lock and RLock are owned by a session (a client connection): release by another
+ * session, or of a lock not held, is -EPERM (Python's RuntimeError). A release hands
+ * the lock straight to the oldest live waiter (its acquire answers True), so a
+ * newcomer never overtakes a waiter. A session that ends holding a lock (closed, or
+ * its process killed: the kernel closes its socket and the server sees the hang-up
+ * at once) hands it on the same way, but the waiter's answer is -EOWNERDEAD:
+ * "acquired; the previous holder died", the lock is then the waiter's and whatever it
+ * protects may be half-updated. With no waiter the lock becomes free and marked, and
+ * the next acquire, whoever makes it, takes it with -EOWNERDEAD once. An RLock's
+ * recursion count goes with it (the new holder's count is 1).
+ *
+ * Semaphores have no owner (Python's do not): a session that dies after an acquire
+ * does not give its unit back. BoundedSemaphore refuses a release above its initial
+ * value (-EINVAL, Python's ValueError).
+ *
+ * Event: set answers every waiter True at once; wait on a set event answers at once.
+ *
+ * Timeouts are nanoseconds (an int >= 0) or nil (none); a call past its deadline
+ * answers False, as Python's acquire and wait return False.
+ *
+ * Concurrency: the server's one thread.
+ */
+#include "manager/server_int.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#define ARGC(c) shmrt_mv_list_len((c)->args)
+#define ARG(c, i) shmrt_mv_list_get((c)->args, (i))
+
+/* Sets the result to v (consumed); -ENOMEM if v is NULL. */
+static int result(shmrt__mcall_t *c, shmrt_mv_t *v)
+{
+	c->res = v;
+	return v ? 0 : -ENOMEM;
+}
+
+/* A truth value argument (bool or int; NULL: dflt). Returns 0 and *out, -EINVAL. */
+static int truth(const shmrt_mv_t *v, bool dflt, bool *out)
+{
+	int64_t i;
+	if (!v) {
+		*out = dflt;
+		return 0;
+	}
+	if (shmrt_mv_as_bool(v, out) == 0)
+		return 0;
+	if (shmrt_mv_kind(v) == SHMRT_MV_INT && shmrt_mv_as_int(v, &i) == 0) {
+		*out = i != 0;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* [blocking=True, timeout=nil] of acquire: 0, or -EINVAL (a bad value; a timeout
+ * with blocking False, Python's ValueError). */
+static int acquire_args(shmrt__mcall_t *c, bool *blocking, const shmrt_mv_t **timeout)
+{
+	size_t n = ARGC(c);
+	int64_t ns;
+	if (n > 2 || truth(n > 0 ? ARG(c, 0) : NULL, true, blocking))
+		return -EINVAL;
+	*timeout = n > 1 ? ARG(c, 1) : NULL;
+	if (shmrt__mwait_timeout(*timeout, &ns))
+		return -EINVAL;
+	if (!*blocking && ns >= 0)
+		return -EINVAL;
+	return 0;
+}
+
+static int nil_data(shmrt_mv_t *init, shmrt_mv_t **data)
+{
+	shmrt_mv_free(init);
+	*data = shmrt_mv_nil();
+	return *data ? 0 : -ENOMEM;
+}
+
+static void free_priv(shmrt__mstore_t *st, shmrt__mobj_t *o)
+{
+	(void)st;
+	free(o->priv);
+	o->priv = NULL;
+}
+
+/* ---- Lock, RLock ---------------------------------------------------------------- */
+
+typedef struct lock {
+	uint64_t owner;    /* the holder's session id; 0: free */
+	int64_t count;     /* RLock: the holder's recursion depth */
+	int owner_died;    /* free because its holder died: the next acquire is told */
+	int recursive;
+} lock_t;
+
+static int lock_init_priv(const shmrt_mv_t *init, void **priv, int recursive)
+{
+	if (init && shmrt_mv_kind(init) != SHMRT_MV_NIL)
+		return -EINVAL;
+	lock_t *l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->recursive = recursive;
+	*priv = l;
+	return 0;
+}
+
+static int lock_priv(const shmrt_mv_t *init, void **priv)
+{
+	return lock_init_priv(init, priv, 0);
+}
+
+static int rlock_priv(const shmrt_mv_t *init, void **priv)
+{
+	return lock_init_priv(init, priv, 1);
+}
+
+/* Gives the lock to the oldest live waiter (answered True, or rc if rc is
+ * -EOWNERDEAD), or frees it (marked if its holder died). */
+static void lock_hand_on(shmrt__mstore_t *st, shmrt__mobj_t *o, int rc)
+{
+	lock_t *l = o->priv;
+	shmrt__mwait_t *w = shmrt__mwait_pop(st, o, 0);
+	if (!w) {
+		l->owner = 0;
+		l->count = 0;
+		l->owner_died = rc == -EOWNERDEAD;
+		return;
+	}
+	l->owner = w->sess->id;
+	l->count = 1;
+	l->owner_died = 0;
+	shmrt__mwait_answer(st, w, rc, rc ? NULL : shmrt_mv_bool(true));
+}
+
+/* acquire [blocking=True, timeout=nil] -> True, False; -EOWNERDEAD (acquired, the
+ * previous holder died); -EDEADLK (a Lock's holder blocking on it forever). */
+static int lk_acquire(shmrt__mcall_t *c)
+{
+	lock_t *l = c->o->priv;
+	bool blocking;
+	const shmrt_mv_t *timeout;
+	int rc = acquire_args(c, &blocking, &timeout);
+	if (rc)
+		return rc;
+	uint64_t me = c->sess->id;
+	if (l->owner == 0) {
+		l->owner = me;
+		l->count = 1;
+		if (l->owner_died) {
+			l->owner_died = 0;
+			return -EOWNERDEAD;
+		}
+		return result(c, shmrt_mv_bool(true));
+	}
+	if (l->owner == me && l->recursive) {
+		if (l->count == INT64_MAX)
+			return -EOVERFLOW;
+		l->count++;
+		return result(c, shmrt_mv_bool(true));
+	}
+	if (!blocking)
+		return result(c, shmrt_mv_bool(false));
+	if (l->owner == me && (!timeout || shmrt_mv_kind(timeout) == SHMRT_MV_NIL))
+		return -EDEADLK; /* Python would hang this client forever */
+	return shmrt__mwait_park(c, 0, timeout, SHMRT__TMO_FALSE, NULL);
+}
+
+/* release [] -> None; -EPERM (not held by this session). */
+static int lk_release(shmrt__mcall_t *c)
+{
+	lock_t *l = c->o->priv;
+	if (ARGC(c) != 0)
+		return -EINVAL;
+	if (l->owner == 0 || l->owner != c->sess->id)
+		return -EPERM;
+	if (--l->count > 0)
+		return 0;
+	lock_hand_on(c->st, c->o, 0);
+	return 0;
+}
+
+/* locked [] -> bool. */
+static int lk_locked(shmrt__mcall_t *c)
+{
+	lock_t *l = c->o->priv;
+	return ARGC(c) ? -EINVAL : result(c, shmrt_mv_bool(l->owner != 0));
+}
+
+static void lock_sess_end(shmrt__mstore_t *st, shmrt__mobj_t *o, shmrt__msess_t *sess)
+{
+	lock_t *l = o->priv;
+	if (l->owner == sess->id)
+		lock_hand_on(st, o, -EOWNERDEAD);
+}
+
+static const shmrt__mmethod_t lock_methods[] = {
+	{ "acquire", lk_acquire },
+	{ "release", lk_release },
+	{ "locked", lk_locked },
+};
+
+const shmrt__mtype_t shmrt__mtype_lock = {
+	.name = "Lock",
+	.init = nil_data,
+	.methods = lock_methods,
+	.nmethods = sizeof(lock_methods) / sizeof(lock_methods[0]),
+	.init_priv = lock_priv,
+	.fini = free_priv,
+	.sess_end = lock_sess_end,
+};
+
+const shmrt__mtype_t shmrt__mtype_rlock = {
+	.name = "RLock",
+	.init = nil_data,
+	.methods = lock_methods,
+	.nmethods = sizeof(lock_methods) / sizeof(lock_methods[0]),
+	.init_priv = rlock_priv,
+	.fini = free_priv,
+	.sess_end = lock_sess_end,
+};
+
+/* ---- Semaphore, BoundedSemaphore ------------------------------------------------ */
+
+typedef struct sem {
+	int64_t value;
+	int64_t initial;
+	int bounded;
+} sem_t_;
+
+/* init: nil (1) or an int >= 0 (Python's ValueError below 0: -EINVAL). */
+static int sem_init_priv(const shmrt_mv_t *init, void **priv, int bounded)
+{
+	int64_t v = 1;
+	if (init && shmrt_mv_kind(init) != SHMRT_MV_NIL &&
+	    (shmrt_mv_kind(init) != SHMRT_MV_INT || shmrt_mv_as_int(init, &v) || v < 0))
+		return -EINVAL;
+	sem_t_ *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->value = s->initial = v;
+	s->bounded = bounded;
+	*priv = s;
+	return 0;
+}
+
+static int sem_priv(const shmrt_mv_t *init, void **priv)
+{
+	return sem_init_priv(init, priv, 0);
+}
+
+static int bsem_priv(const shmrt_mv_t *init, void **priv)
+{
+	return sem_init_priv(init, priv, 1);
+}
+
+/* acquire [blocking=True, timeout=nil] -> True, False. */
+static int sem_acquire(shmrt__mcall_t *c)
+{
+	sem_t_ *s = c->o->priv;
+	bool blocking;
+	const shmrt_mv_t *timeout;
+	int rc = acquire_args(c, &blocking, &timeout);
+	if (rc)
+		return rc;
+	if (s->value > 0) {
+		s->value--;
+		return result(c, shmrt_mv_bool(true));
+	}
+	if (!blocking)
+		return result(c, shmrt_mv_bool(false));
+	return shmrt__mwait_park(c, 0, timeout, SHMRT__TMO_FALSE, NULL);
+}
+
+/* release [n=1] -> None; -EINVAL (n < 1; a bounded one above its initial value). */
+static int sem_release(shmrt__mcall_t *c)
+{
+	sem_t_ *s = c->o->priv;
+	int64_t n = 1;
+	if (ARGC(c) > 1 || (ARGC(c) == 1 && (shmrt_mv_kind(ARG(c, 0)) != SHMRT_MV_INT ||
+					     shmrt_mv_as_int(ARG(c, 0), &n) || n < 1)))
+		return -EINVAL;
+	if (n > INT64_MAX - s->value || (s->bounded && s->value + n > s->initial))
+		return -EINVAL;
+	s->value += n;
+	shmrt__mwait_t *w;
+	while (s->value > 0 && (w = shmrt__mwait_pop(c->st, c->o, 0)) != NULL) {
+		s->value--;
+		shmrt__mwait_answer(c->st, w, 0, shmrt_mv_bool(true));
+	}
+	return 0;
+}
+
+/* get_value [] -> int (the free units). */
+static int sem_value(shmrt__mcall_t *c)
+{
+	sem_t_ *s = c->o->priv;
+	return ARGC(c) ? -EINVAL : result(c, shmrt_mv_int(s->value));
+}
+
+static const shmrt__mmethod_t sem_methods[] = {
+	{ "acquire", sem_acquire },
+	{ "release", sem_release },
+	{ "get_value", sem_value },
+};
+
+const shmrt__mtype_t shmrt__mtype_semaphore = {
+	.name = "Semaphore",
+	.init = nil_data,
+	.methods = sem_methods,
+	.nmethods = sizeof(sem_methods) / sizeof(sem_methods[0]),
+	.init_priv = sem_priv,
+	.fini = free_priv,
+};
+
+const shmrt__mtype_t shmrt__mtype_bsemaphore = {
+	.name = "BoundedSemaphore",
+	.init = nil_data,
+	.methods = sem_methods,
+	.nmethods = sizeof(sem_methods) / sizeof(sem_methods[0]),
+	.init_priv = bsem_priv,
+	.fini = free_priv,
+};
+
+/* ---- Event ---------------------------------------------------------------------- */
+
+static int event_priv(const shmrt_mv_t *init, void **priv)
+{
+	if (init && shmrt_mv_kind(init) != SHMRT_MV_NIL)
+		return -EINVAL;
+	*priv = calloc(1, sizeof(int));
+	return *priv ? 0 : -ENOMEM;
+}
+
+/* set [] -> None: every waiter answers True. */
+static int ev_set(shmrt__mcall_t *c)
+{
+	if (ARGC(c))
+		return -EINVAL;
+	*(int *)c->o->priv = 1;
+	shmrt__mwait_t *w;
+	while ((w = shmrt__mwait_pop(c->st, c->o, 0)) != NULL)
+		shmrt__mwait_answer(c->st, w, 0, shmrt_mv_bool(true));
+	return 0;
+}
+
+static int ev_clear(shmrt__mcall_t *c)
+{
+	if (ARGC(c))
+		return -EINVAL;
+	*(int *)c->o->priv = 0;
+	return 0;
+}
+
+static int ev_is_set(shmrt__mcall_t *c)
+{
+	return ARGC(c) ? -EINVAL : result(c, shmrt_mv_bool(*(int *)c->o->priv));
+}
+
+/* wait [timeout=nil] -> True (set), False (the timeout passed). */
+static int ev_wait(shmrt__mcall_t *c)
+{
+	int64_t ns;
+	if (ARGC(c) > 1 || shmrt__mwait_timeout(ARGC(c) ? ARG(c, 0) : NULL, &ns))
+		return -EINVAL;
+	if (*(int *)c->o->priv)
+		return result(c, shmrt_mv_bool(true));
+	return shmrt__mwait_park(c, 0, ARGC(c) ? ARG(c, 0) : NULL, SHMRT__TMO_FALSE, NULL);
+}
+
+static const shmrt__mmethod_t event_methods[] = {
+	{ "set", ev_set },
+	{ "clear", ev_clear },
+	{ "is_set", ev_is_set },
+	{ "wait", ev_wait },
+};
+
+const shmrt__mtype_t shmrt__mtype_event = {
+	.name = "Event",
+	.init = nil_data,
+	.methods = event_methods,
+	.nmethods = sizeof(event_methods) / sizeof(event_methods[0]),
+	.init_priv = event_priv,
+	.fini = free_priv,
+};
