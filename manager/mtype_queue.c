@@ -126,9 +126,9 @@ static int enqueue(shmrt__mstore_t *st, shmrt__mobj_t *o, shmrt_mv_t *item)
 static int q_put_common(shmrt__mcall_t *c, bool nowait)
 {
 	size_t n = ARGC(c);
-	bool block = !nowait;
+	bool block;
 	int64_t ns;
-	if (n < 1 || n > (nowait ? 1u : 3u) || truth(n > 1 ? ARG(c, 1) : NULL, true, &block) ||
+	if (n < 1 || n > (nowait ? 1u : 3u) || truth(n > 1 ? ARG(c, 1) : NULL, !nowait, &block) ||
 	    shmrt__mwait_timeout(n > 2 ? ARG(c, 2) : NULL, &ns))
 		return -EINVAL;
 	if (!is_full(c->o)) {
@@ -156,9 +156,9 @@ static int q_put_nowait(shmrt__mcall_t *c) { return q_put_common(c, true); }
 static int q_get_common(shmrt__mcall_t *c, bool nowait)
 {
 	size_t n = ARGC(c);
-	bool block = !nowait;
+	bool block;
 	int64_t ns;
-	if (n > (nowait ? 0u : 2u) || truth(n > 0 ? ARG(c, 0) : NULL, true, &block) ||
+	if (n > (nowait ? 0u : 2u) || truth(n > 0 ? ARG(c, 0) : NULL, !nowait, &block) ||
 	    shmrt__mwait_timeout(n > 1 ? ARG(c, 1) : NULL, &ns))
 		return -EINVAL;
 	if (shmrt_mv_list_len(c->o->data) > 0) {

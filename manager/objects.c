@@ -504,6 +504,8 @@ static int op_stats(shmrt__mstore_t *st, shmrt_mv_t **res)
 				      shmrt_mv_int((int64_t)st->nsessions));
 	if (rc == 0)
 		rc = shmrt_mv_map_set(m, shmrt_mv_str("epoch"), shmrt_mv_int((int64_t)st->epoch));
+	if (rc == 0)
+		rc = shmrt_mv_map_set(m, shmrt_mv_str("parked"), shmrt_mv_int((int64_t)st->nwaits));
 	if (rc) {
 		shmrt_mv_free(m);
 		return rc;

@@ -218,8 +218,8 @@ SHMRT_API SHMRT_MUST_USE int shmrt_proxy_call3(shmrt_proxy_t *p, const char *met
 SHMRT_API int shmrt_proxy_release(shmrt_proxy_t *p);
 
 /*
- * Server-wide figures as a map {"objects": n, "sessions": n, "epoch": e}, owned by
- * the caller. Returns 0 or the errors above.
+ * Server-wide figures as a map {"objects": n, "sessions": n, "epoch": e, "parked": n
+ * (calls waiting in the server)}, owned by the caller. Returns 0 or the errors above.
  */
 SHMRT_API SHMRT_MUST_USE int shmrt_manager_stats(shmrt_manager_conn_t *conn, shmrt_mv_t **out);
 
