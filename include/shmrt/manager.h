@@ -24,6 +24,33 @@
  *               (ns.name += delta as one step: the new value), copy (a map)
  * An unknown type or method is -ENOENT, a wrong number or kind of arguments -EINVAL.
  *
+ * Blocking types. Their blocking calls park in the server (never holding up other
+ * clients) and are answered when they can proceed or at their deadline. A timeout
+ * argument is nil (none) or an int of nanoseconds >= 0 (0: answer at once); give the
+ * call itself a longer timeout (shmrt_proxy_call's, or -1), or a late answer may be
+ * discarded by the client after the server acted on it (a lock then held unknowingly).
+ *  "Lock", "RLock"  acquire [blocking=True, timeout=nil] -> True, or False (not
+ *               blocking and held, or the timeout passed); -EOWNERDEAD: ACQUIRED, its
+ *               previous holder's connection ended while holding it (the process died:
+ *               what the lock protects may be half-updated), told to the waiter it was
+ *               handed to, or, with none, to the next acquire once; -EDEADLK a Lock's
+ *               holder acquiring it again with no timeout; -EINVAL a timeout with
+ *               blocking False. release [] -> None; -EPERM not held by this connection
+ *               (an RLock counts: released as often as acquired). locked [] -> bool.
+ *               Owned by the connection; waiters are served in arrival order.
+ *  "Semaphore", "BoundedSemaphore" (init: nil for 1, or an int >= 0)  acquire as
+ *               Lock's (no -EOWNERDEAD: not owned); release [n=1] (-EINVAL: a bounded
+ *               one above its initial value); get_value [] -> int.
+ *  "Event"      set, clear, is_set -> bool, wait [timeout=nil] -> True, or False at
+ *               the timeout.
+ *  "Queue", "JoinableQueue" (init: nil, or an int maxsize, <= 0 unbounded)
+ *               put [item, block=True, timeout=nil], put_nowait [item],
+ *               get [block=True, timeout=nil] -> item, get_nowait []; Python's Empty
+ *               and Full are -EAGAIN when not blocking, -ETIMEDOUT at the timeout;
+ *               qsize, empty, full; JoinableQueue also task_done (-EINVAL: more than
+ *               put) and join [timeout=nil] (-ETIMEDOUT). Items leave in put order,
+ *               each to one getter; a getter whose process died takes none.
+ *
  * References. A value may hold a ref to another managed object (shmrt_mv_ref with
  * shmrt_proxy_ref's id); a container holding one keeps the object alive
  * (d['l'] = l). Each proxy is one reference of its connection; when a connection
@@ -168,7 +195,7 @@ SHMRT_API void shmrt_manager_close(shmrt_manager_conn_t *conn);
 SHMRT_API void shmrt_manager_set_timeout(shmrt_manager_conn_t *conn, shmrt_ns_t timeout);
 
 /*
- * Creates an object of type type_name ("dict", "list", "Namespace") initialised from init
+ * Creates an object of type type_name (one of the types above) initialised from init
  * (NULL or nil: empty; a map for dict and Namespace (str keys), a list for list),
  * which is CONSUMED (freed, even on failure), and a proxy for it.
  * Returns 0 and *out; -ENOENT unknown type; -EINVAL init of the wrong kind; -ESTALE,
