@@ -32,6 +32,8 @@ static const char KEY[] = "manager-sync-test-authkey";
 
 static shmrt_manager_server_t *srv;
 static shmrt_manager_conn_t *conn;
+static shmrt_proxy_t *made[16]; /* the parent's proxies, released at teardown */
+static int nmade;
 
 static int setup(void **state)
 {
@@ -47,6 +49,8 @@ static int teardown(void **state)
 {
 	(void)state;
 	tu_kill_all();
+	while (nmade)
+		assert_int_equal(shmrt_proxy_release(made[--nmade]), 0);
 	shmrt_manager_close(conn);
 	conn = NULL;
 	assert_int_equal(shmrt_manager_shutdown(srv), 0);
@@ -144,6 +148,8 @@ static shmrt_proxy_t *create(const char *type, shmrt_mv_t *init)
 {
 	shmrt_proxy_t *p;
 	assert_int_equal(shmrt_manager_create(conn, type, init, &p), 0);
+	assert_true(nmade < 16);
+	made[nmade++] = p;
 	return p;
 }
 
@@ -201,8 +207,6 @@ static void lock_mutual_exclusion(void **state)
 	assert_int_equal(x, LOCK_CLIENTS * LOCK_ROUNDS);
 	expect_b(lk, "locked", NULL, false);
 	assert_int_equal(stat_of(conn, "parked"), 0);
-	assert_int_equal(shmrt_proxy_release(lk), 0);
-	assert_int_equal(shmrt_proxy_release(ns), 0);
 }
 
 /* ---- semantics and timeouts --------------------------------------------------------- */
