@@ -28,6 +28,7 @@
 #include "manager/transport.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -195,7 +196,19 @@ static int encode_request(shmrt_manager_conn_t *c, int64_t id, const char *op, s
 static int read_reply(shmrt_manager_conn_t *c, uint64_t deadline, int64_t *id, int *rrc,
 		      shmrt_mv_t **res)
 {
-	int rc = shmrt__frame_recv_wait(&c->r, c->fd, deadline);
+	int rc = -EAGAIN;
+	uint64_t spin = shmrt__spin_ns();
+	if (spin) {
+		/* Poll for the reply a while before sleeping (see shmrt__spin_ns): a
+		 * server that answers within it saves this process a wake-up. */
+		uint64_t end = mono_ns() + spin;
+		if (end > deadline)
+			end = deadline;
+		while ((rc = shmrt__frame_read(&c->r, c->fd)) == -EAGAIN && mono_ns() < end)
+			sched_yield();
+	}
+	if (rc == -EAGAIN)
+		rc = shmrt__frame_recv_wait(&c->r, c->fd, deadline);
 	if (rc != 1)
 		return fail(c, rc);
 	size_t n;
