@@ -124,7 +124,7 @@ void dict_cases()
 void manager_cases()
 {
 	reg_mp("manager/get/1client/unix/shmrt", mp_case<manager_shmrt, 0, 1, 1, 0>, 100000);
-	reg_mp("manager/get/1client/unix/redis", mp_case<manager_redis, 1, 1, 0>, 100000);
+	reg_mp("manager/get/1client/unix/redis", mp_case<manager_redis, 1, 1, 0>, 30000);
 	reg_python("manager/get/1client/unix/python_mp", "manager_peer.py get1", 20000);
 	reg_mp("manager/get/1client/tcp/shmrt", mp_case<manager_shmrt, 1, 1, 1, 0>, 100000);
 	reg_python("manager/get/1client/tcp/python_mp", "manager_peer.py get1tcp", 20000);
