@@ -195,14 +195,15 @@ static int redis_batch(redisContext *c, const uint64_t *k, const int *set, int n
 	return ok;
 }
 
-static int redis_ready(void)
+/* Starts redis-server once per benchmark process (torn down at exit); the Manager's
+ * peers (manager_bench.c) share it. Returns its socket's path, or NULL. */
+const char *bench_redis_socket(void)
 {
 	if (redis_pid > 0)
-		return 0;
-	(void)dict_bench_key(0); /* the key table */
+		return redis_sock;
 	snprintf(redis_dir, sizeof(redis_dir), "/tmp/shmrt-bench-redis-XXXXXX");
 	if (!mkdtemp(redis_dir))
-		return -1;
+		return NULL;
 	snprintf(redis_sock, sizeof(redis_sock), "%s/redis.sock", redis_dir);
 	redis_pid = fork();
 	if (redis_pid == 0) {
@@ -219,6 +220,21 @@ static int redis_ready(void)
 		c = redis_connect();
 	}
 	if (!c)
+		return NULL;
+	redisFree(c);
+	return redis_sock;
+}
+
+static int populated;
+
+/* Redis with the million keys. */
+static int redis_ready(void)
+{
+	if (populated)
+		return 0;
+	(void)dict_bench_key(0); /* the key table */
+	redisContext *c = bench_redis_socket() ? redis_connect() : NULL;
+	if (!c)
 		return -1;
 	uint64_t k[1000];
 	int set[1000];
@@ -233,6 +249,7 @@ static int redis_ready(void)
 		}
 	}
 	redisFree(c);
+	populated = 1;
 	return 0;
 }
 

@@ -115,6 +115,18 @@ double dict_shmrt(uint64_t ops, int workers, int mixed, double *wall);
 double dict_redis(uint64_t ops, int workers, int mixed, int depth, double *wall);
 double dict_boost(uint64_t ops, int workers, int mixed, double *wall);
 
+/* Redis, started once per benchmark process (dict_bench.c): its socket, or NULL. */
+const char *bench_redis_socket(void);
+
+/* ---- manager: manager_bench.c, python/manager_peer.py ----------------------------
+ * A dict of MGR_KEYS keys of 16 B, values of 64 B; `ops` per client; depth: calls in
+ * flight per client (1, or a batch of up to 32); mixed: 90% gets, 10% sets. */
+#define MGR_KEYS 1000
+double manager_shmrt(uint64_t ops, int tcp, int workers, int depth, int mixed, double *wall);
+double manager_redis(uint64_t ops, int workers, int depth, int mixed, double *wall);
+/* Lists created, asked their len and released, one client: lists/s. */
+double manager_list_create(uint64_t ops, double *wall);
+
 #ifdef __cplusplus
 }
 #endif

@@ -118,6 +118,26 @@ void dict_cases()
 	reg_python("dict/mixed90/2proc/python_mp", "dict_manager.py mixed2", 20000);
 }
 
+// manager_bench.c, python/manager_peer.py
+// manager_shmrt(ops, tcp, clients, depth, mixed), manager_redis(ops, clients, depth, mixed),
+// manager_list_create(ops); ops per client
+void manager_cases()
+{
+	reg_mp("manager/get/1client/unix/shmrt", mp_case<manager_shmrt, 0, 1, 1, 0>, 100000);
+	reg_mp("manager/get/1client/unix/redis", mp_case<manager_redis, 1, 1, 0>, 30000);
+	reg_python("manager/get/1client/unix/python_mp", "manager_peer.py get1", 20000);
+	reg_mp("manager/get/1client/tcp/shmrt", mp_case<manager_shmrt, 1, 1, 1, 0>, 100000);
+	reg_python("manager/get/1client/tcp/python_mp", "manager_peer.py get1tcp", 20000);
+	reg_mp("manager/get/pipelined32/shmrt", mp_case<manager_shmrt, 0, 1, 32, 0>, 1000000);
+	reg_mp("manager/get/pipelined32/redis_pipelined32", mp_case<manager_redis, 1, 32, 0>,
+	       1000000);
+	reg_mp("manager/mixed90/4clients/shmrt", mp_case<manager_shmrt, 0, 4, 1, 1>, 40000);
+	reg_mp("manager/mixed90/4clients/redis", mp_case<manager_redis, 4, 1, 1>, 40000);
+	reg_python("manager/mixed90/4clients/python_mp", "manager_peer.py mixed4", 5000);
+	reg_mp("manager/list_create/shmrt", mp_case<manager_list_create>, 20000);
+	reg_python("manager/list_create/python_mp", "manager_peer.py list_create", 2000);
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -126,6 +146,7 @@ int main(int argc, char **argv)
 	value_cases();
 	queue_cases();
 	dict_cases();
+	manager_cases();
 
 	benchmark::Initialize(&argc, argv);
 	if (benchmark::ReportUnrecognizedArguments(argc, argv))

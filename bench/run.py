@@ -53,6 +53,13 @@ TARGETS = {
     ("dict/mixed90/2proc", "redis_pipelined32"): 2.0,
     ("dict/mixed90/2proc", "python_mp"): 100.0,
     ("dict/get/2proc", "shmrt_1proc"): 1.7,
+    ("manager/get/1client/unix", "python_mp"): 3.0,
+    ("manager/get/1client/unix", "redis"): 3.0,
+    ("manager/get/1client/tcp", "python_mp"): 2.0,
+    ("manager/get/pipelined32", "redis_pipelined32"): 1.5,
+    ("manager/mixed90/4clients", "python_mp"): 10.0,
+    ("manager/mixed90/4clients", "redis"): 1.0,
+    ("manager/list_create", "python_mp"): 20.0,
 }
 
 # Derived references: (case, name) -> (source case, conversion) computed from shmrt's

@@ -28,7 +28,9 @@
 #include "manager/transport.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -158,22 +160,13 @@ static int fail(shmrt_manager_conn_t *c, int rc)
 }
 
 /*
- * One round trip: sends [id, op, args] (args consumed; NULL: []) and waits for its
- * reply. *res (may be NULL) gets the result when rc is 0.
- * Returns: the reply's rc; -ENOTCONN; -ETIMEDOUT; -EPIPE, -ECONNRESET, -EPROTO
- * (broken); -ENOMEM; -EMSGSIZE.
+ * Encodes [id, op, args] (args consumed; NULL: []) into c->buf.
+ * Returns: 0; -ENOMEM; -EMSGSIZE.
  */
-static int call(shmrt_manager_conn_t *c, const char *op, shmrt_mv_t *args, shmrt_ns_t timeout,
-		shmrt_mv_t **res)
+static int encode_request(shmrt_manager_conn_t *c, int64_t id, const char *op, shmrt_mv_t *args)
 {
 	if (!args)
 		args = shmrt_mv_list();
-	if (c->fd < 0) {
-		shmrt_mv_free(args);
-		return -ENOTCONN;
-	}
-	uint64_t deadline = shmrt__deadline(timeout);
-	int64_t id = c->next_id++;
 	shmrt_mv_t *req = shmrt_mv_list_cap(3);
 	if (!req) {
 		shmrt_mv_free(args);
@@ -192,36 +185,90 @@ static int call(shmrt_manager_conn_t *c, const char *op, shmrt_mv_t *args, shmrt
 	shmrt_mv_free(req);
 	if (rc)
 		return rc;
-	if (c->buf.len > SHMRT__FRAME_MAX_DEFAULT)
-		return -EMSGSIZE;
+	return c->buf.len > SHMRT__FRAME_MAX_DEFAULT ? -EMSGSIZE : 0;
+}
+
+/*
+ * Reads the next reply: *id its id, *rrc its rc, *res (may be NULL) its result when
+ * *rrc is 0. Returns 0, or a transport error (the connection is then broken, except
+ * for -ETIMEDOUT and -ENOMEM).
+ */
+static int read_reply(shmrt_manager_conn_t *c, uint64_t deadline, int64_t *id, int *rrc,
+		      shmrt_mv_t **res)
+{
+	int rc = -EAGAIN;
+	uint64_t spin = shmrt__spin_ns();
+	if (spin) {
+		/* Poll for the reply a while before sleeping (see shmrt__spin_ns): a
+		 * server that answers within it saves this process a wake-up. */
+		uint64_t end = mono_ns() + spin;
+		if (end > deadline)
+			end = deadline;
+		while ((rc = shmrt__frame_read(&c->r, c->fd)) == -EAGAIN && mono_ns() < end)
+			sched_yield();
+	}
+	if (rc == -EAGAIN)
+		rc = shmrt__frame_recv_wait(&c->r, c->fd, deadline);
+	if (rc != 1)
+		return fail(c, rc);
+	size_t n;
+	const uint8_t *p = shmrt__frame_data(&c->r, &n);
+	shmrt_mv_t *reply = NULL;
+	rc = p ? shmrt_mv_decode(p, n, NULL, &reply) : -EBADMSG;
+	shmrt__frame_next(&c->r);
+	int64_t rid, v;
+	if (rc || shmrt_mv_list_len(reply) != 3 ||
+	    shmrt_mv_as_int(shmrt_mv_list_get(reply, 0), &rid) ||
+	    shmrt_mv_as_int(shmrt_mv_list_get(reply, 1), &v) || v > 0 || v < -4095) {
+		shmrt_mv_free(reply);
+		return fail(c, -EPROTO);
+	}
+	*id = rid;
+	*rrc = (int)v;
+	if (res) {
+		*res = NULL;
+		if (v == 0 && shmrt_mv_list_pop(reply, 2, res))
+			*rrc = -ENOMEM;
+	}
+	shmrt_mv_free(reply);
+	return 0;
+}
+
+/*
+ * One round trip: sends [id, op, args] (args consumed; NULL: []) and waits for its
+ * reply. *res (may be NULL) gets the result when rc is 0.
+ * Returns: the reply's rc; -ENOTCONN; -ETIMEDOUT; -EPIPE, -ECONNRESET, -EPROTO
+ * (broken); -ENOMEM; -EMSGSIZE.
+ */
+static int call(shmrt_manager_conn_t *c, const char *op, shmrt_mv_t *args, shmrt_ns_t timeout,
+		shmrt_mv_t **res)
+{
+	if (c->fd < 0) {
+		shmrt_mv_free(args);
+		return -ENOTCONN;
+	}
+	uint64_t deadline = shmrt__deadline(timeout);
+	int64_t id = c->next_id++;
+	int rc = encode_request(c, id, op, args);
+	if (rc)
+		return rc;
 	rc = shmrt__frame_send_wait(&c->w, c->fd, c->buf.data, c->buf.len, deadline);
 	if (rc)
 		return fail(c, rc);
 	for (;;) {
-		rc = shmrt__frame_recv_wait(&c->r, c->fd, deadline);
-		if (rc != 1)
-			return fail(c, rc);
-		size_t n;
-		const uint8_t *p = shmrt__frame_data(&c->r, &n);
-		shmrt_mv_t *reply = NULL;
-		rc = p ? shmrt_mv_decode(p, n, NULL, &reply) : -EBADMSG;
-		shmrt__frame_next(&c->r);
-		int64_t rid, rrc;
-		if (rc || shmrt_mv_list_len(reply) != 3 ||
-		    shmrt_mv_as_int(shmrt_mv_list_get(reply, 0), &rid) ||
-		    shmrt_mv_as_int(shmrt_mv_list_get(reply, 1), &rrc) || rrc > 0 || rrc < -4095) {
-			shmrt_mv_free(reply);
-			return fail(c, -EPROTO);
-		}
+		int64_t rid;
+		int rrc;
+		shmrt_mv_t *r = NULL;
+		rc = read_reply(c, deadline, &rid, &rrc, res ? &r : NULL);
+		if (rc)
+			return rc;
 		if (rid != id) { /* a reply to a call that timed out */
-			shmrt_mv_free(reply);
+			shmrt_mv_free(r);
 			continue;
 		}
-		rc = (int)rrc;
-		if (rc == 0 && res && shmrt_mv_list_pop(reply, 2, res))
-			rc = -ENOMEM;
-		shmrt_mv_free(reply);
-		return rc;
+		if (res)
+			*res = r;
+		return rrc;
 	}
 }
 
@@ -294,13 +341,10 @@ uint64_t shmrt_proxy_ref(const shmrt_proxy_t *p)
  * Calls method with args (consumed). Returns: 0; the method's error; the errors of
  * call. Concurrency: the connection's thread.
  */
-int shmrt_proxy_call(shmrt_proxy_t *p, const char *method, shmrt_mv_t *args,
-		     shmrt_ns_t timeout, shmrt_mv_t **result)
+/* The args of a "call" request, [ref, method, args] (args consumed), into *out.
+ * Returns 0 or -ENOMEM. */
+static int call_args(shmrt_proxy_t *p, const char *method, shmrt_mv_t *args, shmrt_mv_t **out)
 {
-	if (!p || !method || (args && shmrt_mv_kind(args) != SHMRT_MV_LIST)) {
-		shmrt_mv_free(args);
-		return -EINVAL;
-	}
 	shmrt_mv_t *a = shmrt_mv_list_cap(3);
 	if (!a || shmrt_mv_list_append(a, shmrt_mv_ref(p->id)) ||
 	    shmrt_mv_list_append(a, shmrt_mv_str(method)) ||
@@ -310,6 +354,20 @@ int shmrt_proxy_call(shmrt_proxy_t *p, const char *method, shmrt_mv_t *args,
 		shmrt_mv_free(a);
 		return -ENOMEM;
 	}
+	*out = a;
+	return 0;
+}
+
+int shmrt_proxy_call(shmrt_proxy_t *p, const char *method, shmrt_mv_t *args,
+		     shmrt_ns_t timeout, shmrt_mv_t **result)
+{
+	if (!p || !method || (args && shmrt_mv_kind(args) != SHMRT_MV_LIST)) {
+		shmrt_mv_free(args);
+		return -EINVAL;
+	}
+	shmrt_mv_t *a;
+	if (call_args(p, method, args, &a))
+		return -ENOMEM;
 	shmrt_mv_t *res = NULL;
 	int rc = call(p->conn, "call", a, timeout, &res);
 	if (rc == 0 && result)
@@ -317,6 +375,99 @@ int shmrt_proxy_call(shmrt_proxy_t *p, const char *method, shmrt_mv_t *args,
 	else
 		shmrt_mv_free(res);
 	return rc;
+}
+
+/* Sets the rc of reqs[i..n) still waiting (rc 1) to err. */
+static void batch_fail(shmrt_proxy_req_t *reqs, size_t n, int err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (reqs[i].rc == 1)
+			reqs[i].rc = err;
+}
+
+/* Queues the n requests of reqs (their args consumed) in c's writer, flushing (and
+ * waiting for the socket) whenever the queue is full. Returns 0 or an error. */
+static int batch_send(shmrt_manager_conn_t *c, shmrt_proxy_req_t *reqs, size_t n, int64_t id0,
+		      uint64_t deadline)
+{
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		shmrt_mv_t *a, *args = reqs[i].args;
+		reqs[i].args = NULL;
+		if (rc) {
+			shmrt_mv_free(args);
+			continue;
+		}
+		rc = call_args(reqs[i].proxy, reqs[i].method, args, &a);
+		if (!rc)
+			rc = encode_request(c, id0 + (int64_t)i, "call", a);
+		while (!rc && (rc = shmrt__frame_put(&c->w, c->buf.data, c->buf.len)) == -ENOBUFS) {
+			rc = shmrt__frame_flush(&c->w, c->fd);
+			if (rc == -EAGAIN)
+				rc = shmrt__wait_fd(c->fd, POLLOUT, deadline);
+		}
+	}
+	while (rc == 0 && (rc = shmrt__frame_flush(&c->w, c->fd)) == -EAGAIN)
+		rc = shmrt__wait_fd(c->fd, POLLOUT, deadline);
+	return rc;
+}
+
+/*
+ * Pipelined calls (see shmrt/manager.h). Returns: 0; -EINVAL; -ENOTCONN; the errors
+ * of call. Concurrency: the connection's thread.
+ */
+int shmrt_proxy_call_batch(shmrt_manager_conn_t *conn, shmrt_proxy_req_t *reqs, size_t n,
+			   shmrt_ns_t timeout)
+{
+	int bad = !conn || (n && !reqs);
+	for (size_t i = 0; !bad && i < n; i++) {
+		bad = !reqs[i].proxy || reqs[i].proxy->conn != conn || !reqs[i].method ||
+		      (reqs[i].args && shmrt_mv_kind(reqs[i].args) != SHMRT_MV_LIST);
+	}
+	for (size_t i = 0; reqs && i < n; i++) {
+		reqs[i].result = NULL;
+		reqs[i].rc = 1; /* waiting */
+		if (bad || conn->fd < 0) {
+			shmrt_mv_free(reqs[i].args);
+			reqs[i].args = NULL;
+			reqs[i].rc = bad ? -EINVAL : -ENOTCONN;
+		}
+	}
+	if (bad)
+		return -EINVAL;
+	if (conn->fd < 0)
+		return -ENOTCONN;
+	if (!n)
+		return 0;
+	uint64_t deadline = shmrt__deadline(timeout);
+	int64_t id0 = conn->next_id;
+	conn->next_id += (int64_t)n;
+	int rc = batch_send(conn, reqs, n, id0, deadline);
+	if (rc) {
+		/* Some requests may have gone: their replies are late ones for the next
+		 * call. A queue holding part of a frame is sent before the next request. */
+		batch_fail(reqs, n, rc);
+		return rc == -EMSGSIZE ? rc : fail(conn, rc);
+	}
+	for (size_t left = n; left;) {
+		int64_t rid;
+		int rrc;
+		shmrt_mv_t *r = NULL;
+		rc = read_reply(conn, deadline, &rid, &rrc, &r);
+		if (rc) {
+			batch_fail(reqs, n, rc);
+			return rc;
+		}
+		uint64_t i = (uint64_t)(rid - id0);
+		if (rid < id0 || i >= n || reqs[i].rc != 1) { /* an earlier call's, late */
+			shmrt_mv_free(r);
+			continue;
+		}
+		reqs[i].rc = rrc;
+		reqs[i].result = r;
+		left--;
+	}
+	return 0;
 }
 
 /* A list of n values (consumed), -ENOMEM if one is NULL. */

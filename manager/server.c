@@ -48,6 +48,7 @@
 #include "manager/transport.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -58,6 +59,7 @@
 
 #define MAX_LISTENERS 16
 #define FRAMES_PER_WAKE 64
+#define REPLY_BATCH (64u << 10) /* queued reply bytes written before the wake-up ends */
 #define MAX_QUEUED_DEFAULT (64u << 20)
 #define STOP_SLOTS 8
 /* epoll tags below this are listeners (index + 1) or the stop pipe (0). */
@@ -191,6 +193,16 @@ static int conn_send(server_t *s, conn_t *c, const void *p, size_t n)
 	return rc ? rc : conn_watch(s, c);
 }
 
+/* Writes c's queued replies as far as the socket takes them. Returns 0, or an error
+ * that drops c. */
+static int conn_flush(server_t *s, conn_t *c)
+{
+	int rc = shmrt__frame_flush(&c->w, c->fd);
+	if (rc && rc != -EAGAIN)
+		return rc;
+	return conn_watch(s, c);
+}
+
 /* Sends what the handshake has to say. */
 static int auth_flush(server_t *s, conn_t *c)
 {
@@ -295,7 +307,16 @@ static int conn_frame(server_t *s, conn_t *c, const uint8_t *p, size_t n)
 		return 0; /* parked: answered later */
 	rc = encode_reply(s, reply);
 	shmrt_mv_free(reply);
-	return rc ? rc : conn_send(s, c, s->buf.data, s->buf.len);
+	if (rc)
+		return rc;
+	/* Queued, and written once for the frames of this wake-up (conn_event), so
+	 * that a pipelining client's replies take one send, not one each; a queue past
+	 * REPLY_BATCH bytes is written at once, so that it never grows far past what
+	 * the socket takes. */
+	rc = shmrt__frame_put(&c->w, s->buf.data, s->buf.len);
+	if (rc == 0 && shmrt__frame_queued(&c->w) > REPLY_BATCH)
+		rc = conn_flush(s, c);
+	return rc;
 }
 
 /* Marks c to be closed after this batch of events (it may not be freed now). */
@@ -367,7 +388,7 @@ static void conn_event(server_t *s, conn_t *c, uint32_t events)
 	for (int k = 0; k < FRAMES_PER_WAKE; k++) {
 		int rc = shmrt__frame_read(&c->r, c->fd);
 		if (rc == -EAGAIN)
-			return;
+			break;
 		if (rc == 1) {
 			size_t n;
 			const uint8_t *p = shmrt__frame_data(&c->r, &n);
@@ -378,9 +399,16 @@ static void conn_event(server_t *s, conn_t *c, uint32_t events)
 			if (rc == 0)
 				continue;
 		}
-		conn_close(s, c); /* closed, reset, malformed, too big, queue full */
+		/* closed, reset, malformed, too big, queue full: the replies queued
+		 * before go if the socket takes them, as a reply would have */
+		if (shmrt__frame_flush(&c->w, c->fd)) {
+			/* not waited for: the connection goes either way */
+		}
+		conn_close(s, c);
 		return;
 	}
+	if (conn_flush(s, c))
+		conn_close(s, c);
 }
 
 /* Drops the connections whose handshake passed its deadline; returns the epoll
@@ -543,28 +571,40 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 	}
 	if (rc == 0)
 		rc = report_ready(s);
+	uint64_t spin = shmrt__spin_ns(), busy_until = 0;
 	while (rc == 0) {
 		struct epoll_event evs[64];
-		int n = epoll_wait(s->ep, evs, 64, next_timeout(s));
+		int ms = next_timeout(s), n = 0;
+		/* After a wake-up that served a request, poll a while before sleeping (see
+		 * shmrt__spin_ns): a client that calls again within it finds the server
+		 * awake. Bounded by spin after the last request, however many connections. */
+		while (busy_until && (n = epoll_wait(s->ep, evs, 64, 0)) == 0 &&
+		       mono_ns() < busy_until)
+			sched_yield();
+		if (n == 0)
+			n = epoll_wait(s->ep, evs, 64, ms);
 		if (n < 0) {
 			if (errno != EINTR)
 				rc = -errno;
 			continue;
 		}
-		int stop = 0;
+		int stop = 0, served = 0;
 		for (int i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64;
-			if (tag == 0)
+			if (tag == 0) {
 				stop = 1;
-			else if (tag < TAG_CONN_MIN)
+			} else if (tag < TAG_CONN_MIN) {
 				accept_all(s, &s->l[tag - 1]);
-			else
+			} else {
 				conn_event(s, evs[i].data.ptr, evs[i].events);
+				served = 1;
+			}
 		}
 		while (s->ndoomed)
 			close_doomed(s);
 		if (stop)
 			break;
+		busy_until = served && spin ? mono_ns() + spin : 0;
 	}
 	server_fini(s);
 	free(s);

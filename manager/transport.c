@@ -43,6 +43,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -578,4 +579,20 @@ int shmrt__connect(const shmrt__addr_t *a, int64_t timeout_ns, int *fd_out)
 	if (a->kind == SHMRT__ADDR_TCP)
 		return connect_tcp(a, deadline, fd_out);
 	return -EINVAL;
+}
+
+uint64_t shmrt__spin_ns(void)
+{
+	/* Relaxed: every thread computes the same value; a race only reads the
+	 * environment twice. UINT64_MAX: not read yet. */
+	static uint64_t cached = UINT64_MAX;
+	uint64_t v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+	if (v != UINT64_MAX)
+		return v;
+	const char *e = getenv("SHMRT_MANAGER_SPIN_US");
+	char *end;
+	unsigned long us = e && *e ? strtoul(e, &end, 10) : 0;
+	v = e && *e && !*end && us <= 10000 ? us * 1000u : SHMRT__SPIN_NS_DEFAULT;
+	__atomic_store_n(&cached, v, __ATOMIC_RELAXED);
+	return v;
 }

@@ -145,4 +145,16 @@ SHMRT_MUST_USE int shmrt__unix_dir_check(const char *path, int create);
  */
 SHMRT_MUST_USE int shmrt__wait_fd(int fd, short events, uint64_t deadline);
 
+/*
+ * How long a waiting side polls before it sleeps (ns): the client for its reply, the
+ * server for its next request after a busy wake-up. A round trip in which either side
+ * sleeps costs two wake-ups (tens of microseconds on a VM); polling briefly keeps a
+ * busy conversation awake, and the bound keeps an idle one (or an oversubscribed
+ * machine) from burning more than that per wait. SHMRT_MANAGER_SPIN_US sets it (0:
+ * never poll), read once per process; SHMRT__SPIN_NS_DEFAULT otherwise.
+ * Concurrency: any thread.
+ */
+#define SHMRT__SPIN_NS_DEFAULT 50000u
+uint64_t shmrt__spin_ns(void);
+
 #endif /* SHMRT_MANAGER_TRANSPORT_H */

@@ -238,6 +238,34 @@ SHMRT_API SHMRT_MUST_USE int shmrt_proxy_call3(shmrt_proxy_t *p, const char *met
 					       shmrt_mv_t *a, shmrt_mv_t *b, shmrt_mv_t *c,
 					       shmrt_mv_t **result);
 
+/* One call of a batch (shmrt_proxy_call_batch). */
+typedef struct shmrt_proxy_req {
+	shmrt_proxy_t *proxy;   /* in: a proxy of the batch's connection */
+	const char *method;     /* in */
+	shmrt_mv_t *args;       /* in: a list, CONSUMED (set to NULL); NULL: no arguments */
+	shmrt_mv_t *result;     /* out: the result, owned by the caller; NULL unless rc is 0 */
+	int rc;                 /* out: 0, the method's error, or the batch's error */
+} shmrt_proxy_req_t;
+
+/*
+ * Pipelined calls: sends the n calls of reqs (in one write when the socket takes it),
+ * then reads their n replies, matched by id (the server answers in request order
+ * except for calls it parks). Each reqs[i] gets its own rc and result; the args are
+ * consumed whatever happens. Every proxy must belong to conn. The replies of a batch
+ * wait in the server until read: a batch whose replies pass the server's max_queued
+ * gets its connection dropped (keep batches to tens of calls).
+ * Returns 0 when every reply came (each call's own outcome is in its rc); -EINVAL (a
+ * NULL or foreign proxy, a NULL method, args not a list: nothing sent); -ETIMEDOUT
+ * (the calls without a reply have rc -ETIMEDOUT; their late replies are discarded
+ * by the next call); the transport errors of shmrt_proxy_call (then the calls
+ * without a reply have that rc).
+ * Concurrency: the connection's thread, as shmrt_proxy_call.
+ * Ordering: the calls run in the server in the order of reqs.
+ */
+SHMRT_API SHMRT_MUST_USE int shmrt_proxy_call_batch(shmrt_manager_conn_t *conn,
+						    shmrt_proxy_req_t *reqs, size_t n,
+						    shmrt_ns_t timeout);
+
 /*
  * Drops p's reference on the server and frees p (NULL: 0). Returns 0, or the error
  * of the release (p is freed anyway; a broken connection's references went with it).

@@ -1,0 +1,362 @@
+/*
+ * Bodies of the Manager benchmarks (issue 14): shmrt's Manager server and client, and
+ * the Redis peers; Python's Manager peer is python/manager_peer.py.
+ *
+ * The work is the same for every implementation: a dict of MGR_KEYS keys of 16 bytes
+ * ("m" + 15 digits; str in the Manager and in Python, Redis strings) to values of 64
+ * bytes (bytes), keys drawn uniformly at random (all hits); the mixed case does 90%
+ * gets and 10% sets of existing keys. A get is a __getitem__ call (Python's d[k]).
+ *
+ * The servers are started once per benchmark process, lazily, by the first case that
+ * needs them (shmrt_manager_start: a Unix socket in a private directory, or loopback
+ * TCP on a free port), populated with one create, and shut down at exit. The parent
+ * keeps its connection, so the dict lives while the clients, forked by bench_mp_run,
+ * each connect, take a proxy of it by id and run their calls. Redis is the server the
+ * Dict cases start (dict_bench.c), with the same 1000 keys under their own prefix.
+ *
+ * list_create: one client creates a list, asks its len and releases it, as Python's
+ * `l = manager.list(); len(l); del l` does; the rate is lists per second.
+ */
+#define _GNU_SOURCE
+#include "harness.h"
+
+#include <shmrt.h>
+#include <shmrt/manager.h>
+
+#include <hiredis/hiredis.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SEC 1000000000ll
+
+static const char KEY[] = "shmrt-bench-manager";
+#define KEYLEN (sizeof(KEY) - 1)
+
+static inline uint64_t xorshift(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545f4914f6cdd1dull;
+}
+
+static char mkeys[MGR_KEYS][17];
+
+static void make_keys(void)
+{
+	for (int i = 0; i < MGR_KEYS; i++)
+		snprintf(mkeys[i], sizeof(mkeys[i]), "m%015d", i);
+}
+
+static void mvalue(uint64_t i, char out[64])
+{
+	memset(out, 'a' + (int)(i % 26), 64);
+	memcpy(out, &i, sizeof(i));
+}
+
+/* ---- shmrt's Manager ------------------------------------------------------------ */
+
+/* [0]: Unix socket, [1]: loopback TCP. */
+static struct server {
+	shmrt_manager_server_t *srv;
+	shmrt_manager_conn_t *conn; /* the parent's: keeps the dict alive */
+	uint64_t dict;
+} servers[2];
+
+static void manager_teardown(void)
+{
+	for (int i = 0; i < 2; i++) {
+		if (servers[i].srv) {
+			shmrt_manager_close(servers[i].conn);
+			(void)shmrt_manager_shutdown(servers[i].srv);
+			servers[i].srv = NULL;
+		}
+	}
+}
+
+static struct server *manager_ready(int tcp)
+{
+	struct server *s = &servers[tcp];
+	if (s->srv)
+		return s;
+	static int once;
+	if (!once++) {
+		make_keys();
+		atexit(manager_teardown);
+	}
+	if (shmrt_manager_start(tcp ? "tcp:127.0.0.1:0" : "unix:", KEY, KEYLEN, NULL, &s->srv))
+		return NULL;
+	shmrt_mv_t *init = shmrt_mv_map();
+	char v[64];
+	for (int i = 0; init && i < MGR_KEYS; i++) {
+		mvalue((uint64_t)i, v);
+		if (shmrt_mv_map_set(init, shmrt_mv_str(mkeys[i]), shmrt_mv_bytes(v, 64))) {
+			shmrt_mv_free(init);
+			init = NULL;
+		}
+	}
+	shmrt_proxy_t *d;
+	if (!init ||
+	    shmrt_manager_connect(shmrt_manager_address(s->srv), KEY, KEYLEN, 10 * SEC, &s->conn) ||
+	    shmrt_manager_create(s->conn, "dict", init, &d)) {
+		shmrt_manager_close(s->conn);
+		(void)shmrt_manager_shutdown(s->srv);
+		s->srv = NULL;
+		return NULL;
+	}
+	s->dict = shmrt_proxy_ref(d);
+	return s; /* d is not released: the parent's reference keeps the dict */
+}
+
+struct mparams {
+	struct server *s;
+	int depth, mixed;
+};
+
+struct mstate {
+	shmrt_manager_conn_t *c;
+	shmrt_proxy_t *d;
+	uint64_t seed;
+	int depth, mixed;
+	shmrt_proxy_req_t reqs[32];
+};
+
+static void *manager_setup(int worker, void *arg)
+{
+	const struct mparams *p = arg;
+	static struct mstate w;
+	if (shmrt_manager_connect(shmrt_manager_address(p->s->srv), KEY, KEYLEN, 10 * SEC, &w.c))
+		return NULL;
+	if (shmrt_manager_proxy(w.c, p->s->dict, &w.d)) {
+		shmrt_manager_close(w.c);
+		return NULL;
+	}
+	w.seed = 0x9e3779b97f4a7c15ull * (uint64_t)(worker + 1);
+	w.depth = p->depth;
+	w.mixed = p->mixed;
+	return &w;
+}
+
+/* Whether a get's result is one of the 64-byte values. */
+static int good_value(shmrt_mv_t *v)
+{
+	const void *b;
+	size_t n;
+	return v && shmrt_mv_as_bytes(v, &b, &n) == 0 && n == 64;
+}
+
+/* One call (get, or set when the draw says so) as a request of a batch. */
+static void draw(struct mstate *w, uint64_t i, shmrt_proxy_req_t *r)
+{
+	uint64_t x = xorshift(&w->seed), k = x % MGR_KEYS;
+	shmrt_mv_t *args = shmrt_mv_list();
+	if (args)
+		(void)shmrt_mv_list_append(args, shmrt_mv_str(mkeys[k]));
+	r->proxy = w->d;
+	if (w->mixed && (x >> 40) % 10 == 0) {
+		char v[64];
+		mvalue(i, v);
+		if (args)
+			(void)shmrt_mv_list_append(args, shmrt_mv_bytes(v, 64));
+		r->method = "__setitem__";
+	} else {
+		r->method = "__getitem__";
+	}
+	r->args = args;
+}
+
+static uint64_t manager_run(void *st, uint64_t n)
+{
+	struct mstate *w = st;
+	uint64_t ok = 0;
+	for (uint64_t i = 0; i < n; i += (uint64_t)w->depth) {
+		if (w->depth == 1) {
+			shmrt_proxy_req_t r;
+			draw(w, i, &r);
+			shmrt_mv_t *res = NULL;
+			int rc = shmrt_proxy_call(r.proxy, r.method, r.args, 60 * SEC, &res);
+			ok += rc == 0 && (r.method[2] == 's' || good_value(res));
+			shmrt_mv_free(res);
+			continue;
+		}
+		for (int j = 0; j < w->depth; j++)
+			draw(w, i + (uint64_t)j, &w->reqs[j]);
+		if (shmrt_proxy_call_batch(w->c, w->reqs, (size_t)w->depth, 60 * SEC))
+			break;
+		for (int j = 0; j < w->depth; j++) {
+			shmrt_proxy_req_t *r = &w->reqs[j];
+			ok += r->rc == 0 && (r->method[2] == 's' || good_value(r->result));
+			shmrt_mv_free(r->result);
+		}
+	}
+	return ok; /* a failed call makes the total fall short: the case fails */
+}
+
+static double mp(void *(*setup)(int, void *), uint64_t (*run)(void *, uint64_t), void *arg,
+		 int workers, uint64_t ops, double *wall)
+{
+	bench_mp_case_t c = { setup, run, arg, workers, ops };
+	double rate = bench_mp_run(&c, wall);
+	return rate > 0 && (uint64_t)(rate * *wall + 0.5) >= (uint64_t)workers * ops ? rate : -1;
+}
+
+double manager_shmrt(uint64_t ops, int tcp, int workers, int depth, int mixed, double *wall)
+{
+	static struct mparams p;
+	p.s = manager_ready(tcp);
+	if (!p.s || depth < 1 || depth > 32)
+		return -1;
+	p.depth = depth;
+	p.mixed = mixed;
+	ops -= ops % (uint64_t)depth;
+	return mp(manager_setup, manager_run, &p, workers, ops, wall);
+}
+
+static void *list_setup(int worker, void *arg)
+{
+	(void)worker;
+	static shmrt_manager_conn_t *c;
+	struct server *s = arg;
+	return shmrt_manager_connect(shmrt_manager_address(s->srv), KEY, KEYLEN, 10 * SEC, &c)
+		       ? NULL
+		       : c;
+}
+
+static uint64_t list_run(void *st, uint64_t n)
+{
+	shmrt_manager_conn_t *c = st;
+	uint64_t ok = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		shmrt_proxy_t *l;
+		if (shmrt_manager_create(c, "list", NULL, &l))
+			break;
+		shmrt_mv_t *len = NULL;
+		int64_t v = -1;
+		ok += shmrt_proxy_call0(l, "__len__", &len) == 0 && shmrt_mv_as_int(len, &v) == 0 &&
+		      v == 0;
+		shmrt_mv_free(len);
+		if (shmrt_proxy_release(l))
+			break;
+	}
+	return ok;
+}
+
+double manager_list_create(uint64_t ops, double *wall)
+{
+	struct server *s = manager_ready(0);
+	return s ? mp(list_setup, list_run, s, 1, ops, wall) : -1;
+}
+
+/* ---- Redis -------------------------------------------------------------------------- */
+
+static int redis_populated;
+
+static redisContext *rconnect(void)
+{
+	const char *path = bench_redis_socket();
+	redisContext *c = path ? redisConnectUnix(path) : NULL;
+	if (c && c->err) {
+		redisFree(c);
+		c = NULL;
+	}
+	return c;
+}
+
+/* Sends n commands (GET, or SET for the marked ones) and reads n replies. */
+static int rbatch(redisContext *c, const uint64_t *k, const int *set, int n)
+{
+	char v[64];
+	for (int i = 0; i < n; i++) {
+		if (set[i]) {
+			mvalue(k[i], v);
+			redisAppendCommand(c, "SET %b %b", mkeys[k[i]], (size_t)16, v, (size_t)64);
+		} else {
+			redisAppendCommand(c, "GET %b", mkeys[k[i]], (size_t)16);
+		}
+	}
+	int ok = 0;
+	for (int i = 0; i < n; i++) {
+		redisReply *r;
+		if (redisGetReply(c, (void **)&r) != REDIS_OK)
+			return -1;
+		ok += set[i] ? r->type == REDIS_REPLY_STATUS
+			     : r->type == REDIS_REPLY_STRING && r->len == 64;
+		freeReplyObject(r);
+	}
+	return ok;
+}
+
+static int redis_ready(void)
+{
+	if (redis_populated)
+		return 0;
+	static int once;
+	if (!once++)
+		make_keys();
+	redisContext *c = rconnect();
+	if (!c)
+		return -1;
+	uint64_t k[MGR_KEYS];
+	int set[MGR_KEYS];
+	for (int i = 0; i < MGR_KEYS; i++) {
+		k[i] = (uint64_t)i;
+		set[i] = 1;
+	}
+	int got = rbatch(c, k, set, MGR_KEYS);
+	redisFree(c);
+	if (got != MGR_KEYS)
+		return -1;
+	redis_populated = 1;
+	return 0;
+}
+
+struct rstate {
+	redisContext *c;
+	uint64_t seed;
+	int depth, mixed;
+};
+
+static struct rstate rparams;
+
+static void *redis_setup(int worker, void *arg)
+{
+	(void)arg;
+	static struct rstate w;
+	w = rparams;
+	w.c = rconnect();
+	w.seed = 0x9e3779b97f4a7c15ull * (uint64_t)(worker + 1);
+	return w.c ? &w : NULL;
+}
+
+static uint64_t redis_run(void *st, uint64_t n)
+{
+	struct rstate *w = st;
+	uint64_t k[32], ok = 0;
+	int set[32];
+	for (uint64_t i = 0; i < n; i += (uint64_t)w->depth) {
+		for (int j = 0; j < w->depth; j++) {
+			uint64_t x = xorshift(&w->seed);
+			k[j] = x % MGR_KEYS;
+			set[j] = w->mixed && (x >> 40) % 10 == 0;
+		}
+		int got = rbatch(w->c, k, set, w->depth);
+		if (got < 0)
+			break;
+		ok += (uint64_t)got;
+	}
+	return ok;
+}
+
+double manager_redis(uint64_t ops, int workers, int depth, int mixed, double *wall)
+{
+	if (redis_ready() || depth < 1 || depth > 32)
+		return -1;
+	rparams.depth = depth;
+	rparams.mixed = mixed;
+	ops -= ops % (uint64_t)depth;
+	return mp(redis_setup, redis_run, NULL, workers, ops, wall);
+}
