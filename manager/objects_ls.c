@@ -77,7 +77,8 @@ int shmrt__mstore_objects(shmrt__mstore_t *st, const shmrt_mv_t *args, shmrt_mv_
 	for (size_t i = 0; i < st->objs.cap && n < count; i++)
 		if (st->objs.keys[i])
 			v[n++] = (shmrt__mobj_t *)st->objs.vals[i];
-	qsort(v, n, sizeof(*v), by_id);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), by_id); /* (qsort of NULL is undefined, even for 0) */
 	size_t shown = n < SHMRT__MSTORE_LS_MAX ? n : SHMRT__MSTORE_LS_MAX;
 
 	shmrt_mv_buf_t buf;
