@@ -548,6 +548,13 @@ int shmrt_manager_stats(shmrt_manager_conn_t *conn, shmrt_mv_t **out)
 }
 
 /* A round trip. Concurrency: conn's thread. */
+int shmrt_manager_objects(shmrt_manager_conn_t *conn, shmrt_mv_t **out)
+{
+	if (!conn || !out)
+		return -EINVAL;
+	return call(conn, "objects", NULL, conn->timeout, out);
+}
+
 int shmrt_manager_ping(shmrt_manager_conn_t *conn)
 {
 	return conn ? call(conn, "ping", NULL, conn->timeout, NULL) : -EINVAL;

@@ -541,6 +541,8 @@ int shmrt__mstore_request(shmrt__mstore_t *st, shmrt__msess_t *sess, shmrt_mv_t 
 			rc = 0;
 		else if (!strcmp(op, "stats"))
 			rc = op_stats(st, &res);
+		else if (!strcmp(op, "objects"))
+			rc = shmrt__mstore_objects(st, args, &res);
 		else
 			rc = -ENOSYS;
 	}

@@ -263,6 +263,15 @@ void shmrt__mstore_drop(shmrt__mstore_t *st, shmrt_mv_t *v);
 /* Destroys the objects on the dead list, and those their destruction kills. */
 void shmrt__mstore_reap(shmrt__mstore_t *st);
 
+/*
+ * The "objects" request (manager/objects_ls.c): every object's id, type, len, size in
+ * msgpack and reference count, by id, at most SHMRT__MSTORE_LS_MAX of them.
+ * Returns 0 and *res; -EINVAL (args not empty); -ENOMEM. Concurrency: server thread.
+ */
+#define SHMRT__MSTORE_LS_MAX 100000
+SHMRT_MUST_USE int shmrt__mstore_objects(shmrt__mstore_t *st, const shmrt_mv_t *args,
+					 shmrt_mv_t **res);
+
 /* ---- helpers for the types ------------------------------------------------------ */
 
 /* (shmrt__mv_hashable, in mvalue_int.h, says whether v may be a map key.) */

@@ -7,6 +7,8 @@
  *                                with -f (their mappings stay valid)
  *   shmrt gc [--json] [NAME...]  reclaim dead processes' slots, records and caches;
  *                                unlink auto-unlink regions nobody alive uses
+ *   shmrt manager serve|ls ...   run a Manager server, list its objects
+ *                                (tools/manager_cmd.c)
  *
  * Regions are opened with SHMRT_O_NOATTACH: the tool never takes a registry slot,
  * so it neither shows up in nor keeps alive what it inspects. A name that is not a
@@ -26,12 +28,16 @@
 
 static int json;
 
+int shmrt_tool_manager(int argc, char **argv); /* tools/manager_cmd.c */
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: shmrt ls [--json]\n"
 			"       shmrt info [--json] NAME\n"
 			"       shmrt rm [-f|--force] NAME...\n"
-			"       shmrt gc [--json] [NAME...]\n");
+			"       shmrt gc [--json] [NAME...]\n"
+			"       shmrt manager serve --address ADDR... --authkey-file FILE [--any-host]\n"
+			"       shmrt manager ls [--json] ADDRESS --authkey-file FILE\n");
 	exit(2);
 }
 
@@ -391,6 +397,8 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	argv += 2;
 	argc -= 2;
+	if (!strcmp(cmd, "manager"))
+		return shmrt_tool_manager(argc, argv);
 	while (argc && !strcmp(argv[0], "--json")) {
 		json = 1;
 		argv++;

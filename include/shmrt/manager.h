@@ -278,6 +278,16 @@ SHMRT_API int shmrt_proxy_release(shmrt_proxy_t *p);
  */
 SHMRT_API SHMRT_MUST_USE int shmrt_manager_stats(shmrt_manager_conn_t *conn, shmrt_mv_t **out);
 
+/*
+ * What the server holds, as a map {"epoch": e, "sessions": n, "count": n,
+ * "truncated": bool, "objects": [{"id": ref, "type": str, "len": n, "bytes": n,
+ * "refs": n}, ...]}, owned by the caller: objects by id (creation order), at most
+ * 100000 of them ("count" is the true number); len as Python's len(), bytes the
+ * value's size in msgpack, refs its reference count. For `shmrt manager ls`.
+ * Returns 0 or the errors above.
+ */
+SHMRT_API SHMRT_MUST_USE int shmrt_manager_objects(shmrt_manager_conn_t *conn, shmrt_mv_t **out);
+
 /* A round trip that does nothing. Returns 0 or the errors above. */
 SHMRT_API SHMRT_MUST_USE int shmrt_manager_ping(shmrt_manager_conn_t *conn);
 

@@ -1,0 +1,199 @@
+/*
+ * libFuzzer target: the manager server's request path after the handshake, in
+ * process and without sockets: the bytes a client sends, cut into frames by the
+ * server's frame reader, decoded by the bounded decoder with the server's limits and
+ * run by the object store (manager/server_int.h) as manager/server.c runs them.
+ *
+ * Input: a control byte, then the stream of frames (4-byte big-endian lengths, as on
+ * the wire; the frame cap is 64 KiB here). Control bit 0: the frames go to two
+ * sessions in turn (else all to one); bit 1: the first session ends and a new one
+ * starts after every fourth frame (a client that disconnects and comes back). A
+ * frame that does not decode ends its session, as the server drops such a client.
+ * The store's epoch is fixed (1), so seeds can hold the refs of the objects they
+ * create (1 << 48 | n, n from 1).
+ *
+ * Oracles, after every request: the reply is [id, rc, result] with the request's id
+ * (when it had an int one), rc 0 or a negative errno, result nil on an error, and it
+ * encodes; every object's reference count equals the sessions' counts for it plus
+ * the refs to it held in objects' data, and is not zero; every session's entry names
+ * a live object. At the end, once every session has ended: what is left holds only
+ * references from containers (cycles, which the store never collects), and the
+ * store frees everything (LeakSanitizer checks).
+ * Built with clang -fsanitize=fuzzer,address,undefined.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "manager/frame.h"
+#include "manager/server_int.h"
+
+#define MAX_FRAME (64u << 10)
+#define NSESS 2
+
+/* incoming[id] += 1 for every ref in v. */
+static void count_refs(const shmrt_mv_t *v, shmrt__idmap_t *incoming)
+{
+	switch (shmrt_mv_kind(v)) {
+	case SHMRT_MV_REF: {
+		uint64_t id;
+		if (shmrt_mv_as_ref(v, &id))
+			abort();
+		uintptr_t *p = shmrt__idmap_find(incoming, id);
+		if (p)
+			(*p)++;
+		else if (shmrt__idmap_put(incoming, id, 1))
+			abort();
+		break;
+	}
+	case SHMRT_MV_LIST:
+		for (size_t i = 0; i < shmrt_mv_list_len(v); i++)
+			count_refs(shmrt_mv_list_get(v, (int64_t)i), incoming);
+		break;
+	case SHMRT_MV_MAP: {
+		size_t pos = 0;
+		const shmrt_mv_t *k;
+		shmrt_mv_t *val;
+		while (shmrt_mv_map_next(v, &pos, &k, &val)) {
+			count_refs(k, incoming);
+			count_refs(val, incoming);
+		}
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+/* Every object's refs = its sessions' counts + the refs to it in objects' data. */
+static void check_store(shmrt__mstore_t *st, shmrt__idmap_t *sess, size_t nsess)
+{
+	shmrt__idmap_t incoming = { 0 };
+	for (size_t i = 0; i < st->objs.cap; i++)
+		if (st->objs.keys[i])
+			count_refs(((shmrt__mobj_t *)st->objs.vals[i])->data, &incoming);
+	for (size_t s = 0; s < nsess; s++)
+		for (size_t i = 0; i < sess[s].cap; i++) {
+			shmrt__mobj_t *o;
+			if (sess[s].keys[i] &&
+			    (sess[s].vals[i] == 0 || shmrt__mstore_lookup(st, sess[s].keys[i], &o)))
+				abort(); /* a session holds a reference to no live object */
+		}
+	for (size_t i = 0; i < incoming.cap; i++) {
+		shmrt__mobj_t *o;
+		if (incoming.keys[i] && shmrt__mstore_lookup(st, incoming.keys[i], &o))
+			abort(); /* a stored ref to no live object */
+	}
+	for (size_t i = 0; i < st->objs.cap; i++) {
+		if (!st->objs.keys[i])
+			continue;
+		shmrt__mobj_t *o = (shmrt__mobj_t *)st->objs.vals[i];
+		if (o->id != st->objs.keys[i] || o->refs == 0 || o->on_dead)
+			abort();
+		uint64_t want = 0;
+		uintptr_t *p = shmrt__idmap_find(&incoming, o->id);
+		if (p)
+			want += *p;
+		for (size_t s = 0; s < nsess; s++)
+			if ((p = shmrt__idmap_find(&sess[s], o->id)) != NULL)
+				want += *p;
+		if (o->refs != want)
+			abort();
+	}
+	if (st->dead)
+		abort(); /* reaped after every request */
+	shmrt__idmap_fini(&incoming);
+}
+
+static void check_reply(const shmrt_mv_t *req_copy, const shmrt_mv_t *reply, shmrt_mv_buf_t *buf)
+{
+	int64_t id, rc, want_id = 0;
+	if (shmrt_mv_list_len(reply) != 3 || shmrt_mv_as_int(shmrt_mv_list_get(reply, 0), &id) ||
+	    shmrt_mv_as_int(shmrt_mv_list_get(reply, 1), &rc) || rc > 0 || rc < -4095)
+		abort();
+	if (shmrt_mv_list_len(req_copy) == 3 &&
+	    shmrt_mv_as_int(shmrt_mv_list_get(req_copy, 0), &want_id) == 0 && id != want_id)
+		abort();
+	if (rc && shmrt_mv_kind(shmrt_mv_list_get(reply, 2)) != SHMRT_MV_NIL)
+		abort();
+	buf->len = 0;
+	int e = shmrt_mv_encode(reply, buf);
+	if (e && e != -EMSGSIZE)
+		abort();
+}
+
+static void end_session(shmrt__mstore_t *st, shmrt__idmap_t *sess)
+{
+	st->nsessions--;
+	shmrt__mstore_session_end(st, sess);
+	memset(sess, 0, sizeof(*sess));
+	st->nsessions++; /* the client comes back at once */
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 1)
+		return 0;
+	unsigned ctrl = data[0];
+	data++, size--;
+
+	shmrt__mstore_t st;
+	if (shmrt__mstore_init(&st, 1))
+		abort();
+	shmrt__idmap_t sess[NSESS];
+	memset(sess, 0, sizeof(sess));
+	st.nsessions = NSESS;
+	shmrt_mv_buf_t buf;
+	shmrt_mv_buf_init(&buf);
+	shmrt_mv_limits_t lim = { .max_bytes = MAX_FRAME };
+
+	shmrt__frame_reader_t r;
+	shmrt__frame_reader_init(&r, MAX_FRAME);
+	size_t off = 0, k = 0;
+	while (off < size) {
+		size_t used;
+		int rc = shmrt__frame_feed(&r, data + off, size - off, &used);
+		off += used;
+		if (rc < 0)
+			break; /* a bad length: the server drops the client */
+		if (rc == 0)
+			break; /* the stream ends mid-frame */
+		size_t n;
+		const uint8_t *p = shmrt__frame_data(&r, &n);
+		unsigned s = (ctrl & 1) ? k & 1 : 0;
+		shmrt_mv_t *req, *reply;
+		rc = shmrt_mv_decode(p ? p : (const uint8_t *)"", n, &lim, &req);
+		shmrt__frame_next(&r);
+		if (rc) {
+			end_session(&st, &sess[s]);
+		} else {
+			shmrt_mv_t *copy = shmrt_mv_copy(req);
+			if (!copy)
+				abort();
+			if (shmrt__mstore_request(&st, &sess[s], req, &reply))
+				abort(); /* -ENOMEM only, which the fuzzer's limits never reach */
+			check_reply(copy, reply, &buf);
+			shmrt_mv_free(copy);
+			shmrt_mv_free(reply);
+		}
+		if ((ctrl & 2) && k % 4 == 3)
+			end_session(&st, &sess[0]);
+		check_store(&st, sess, NSESS);
+		k++;
+	}
+	shmrt__frame_reader_fini(&r);
+
+	/* Every client goes: only containers' references may remain (cycles). */
+	for (unsigned s = 0; s < NSESS; s++) {
+		st.nsessions--;
+		shmrt__mstore_session_end(&st, &sess[s]);
+	}
+	check_store(&st, NULL, 0);
+	if (st.nsessions != 0)
+		abort();
+	shmrt_mv_buf_free(&buf);
+	shmrt__mstore_fini(&st);
+	return 0;
+}
