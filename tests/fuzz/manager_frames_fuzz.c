@@ -68,17 +68,17 @@ static void count_refs(const shmrt_mv_t *v, shmrt__idmap_t *incoming)
 }
 
 /* Every object's refs = its sessions' counts + the refs to it in objects' data. */
-static void check_store(shmrt__mstore_t *st, shmrt__idmap_t *sess, size_t nsess)
+static void check_store(shmrt__mstore_t *st, shmrt__msess_t *sess, size_t nsess)
 {
 	shmrt__idmap_t incoming = { 0 };
 	for (size_t i = 0; i < st->objs.cap; i++)
 		if (st->objs.keys[i])
 			count_refs(((shmrt__mobj_t *)st->objs.vals[i])->data, &incoming);
 	for (size_t s = 0; s < nsess; s++)
-		for (size_t i = 0; i < sess[s].cap; i++) {
+		for (size_t i = 0; i < sess[s].refs.cap; i++) {
 			shmrt__mobj_t *o;
-			if (sess[s].keys[i] &&
-			    (sess[s].vals[i] == 0 || shmrt__mstore_lookup(st, sess[s].keys[i], &o)))
+			if (sess[s].refs.keys[i] &&
+			    (sess[s].refs.vals[i] == 0 || shmrt__mstore_lookup(st, sess[s].refs.keys[i], &o)))
 				abort(); /* a session holds a reference to no live object */
 		}
 	for (size_t i = 0; i < incoming.cap; i++) {
@@ -97,7 +97,7 @@ static void check_store(shmrt__mstore_t *st, shmrt__idmap_t *sess, size_t nsess)
 		if (p)
 			want += *p;
 		for (size_t s = 0; s < nsess; s++)
-			if ((p = shmrt__idmap_find(&sess[s], o->id)) != NULL)
+			if ((p = shmrt__idmap_find(&sess[s].refs, o->id)) != NULL)
 				want += *p;
 		if (o->refs != want)
 			abort();
@@ -124,11 +124,11 @@ static void check_reply(const shmrt_mv_t *req_copy, const shmrt_mv_t *reply, shm
 		abort();
 }
 
-static void end_session(shmrt__mstore_t *st, shmrt__idmap_t *sess)
+static void end_session(shmrt__mstore_t *st, shmrt__msess_t *sess)
 {
 	st->nsessions--;
 	shmrt__mstore_session_end(st, sess);
-	memset(sess, 0, sizeof(*sess));
+	shmrt__mstore_session_start(st, sess, NULL);
 	st->nsessions++; /* the client comes back at once */
 }
 
@@ -142,8 +142,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	shmrt__mstore_t st;
 	if (shmrt__mstore_init(&st, 1))
 		abort();
-	shmrt__idmap_t sess[NSESS];
-	memset(sess, 0, sizeof(sess));
+	shmrt__msess_t sess[NSESS];
+	for (unsigned s = 0; s < NSESS; s++)
+		shmrt__mstore_session_start(&st, &sess[s], NULL);
 	st.nsessions = NSESS;
 	shmrt_mv_buf_t buf;
 	shmrt_mv_buf_init(&buf);
