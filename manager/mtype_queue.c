@@ -99,7 +99,8 @@ static int q_put_common(shmrt__mcall_t *c, bool nowait)
 	size_t n = ARGC(c);
 	int block;
 	int64_t ns;
-	if (n < 1 || n > (nowait ? 1u : 3u) || shmrt__mv_truth(n > 1 ? ARG(c, 1) : NULL, !nowait, &block) ||
+	if (n < 1 || n > (nowait ? 1u : 3u) ||
+	    shmrt__mv_truth(n > 1 ? ARG(c, 1) : NULL, !nowait, &block) ||
 	    shmrt__mwait_timeout(n > 2 ? ARG(c, 2) : NULL, &ns))
 		return -EINVAL;
 	if (!is_full(c->o)) {

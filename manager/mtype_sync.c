@@ -17,6 +17,12 @@
  * the next acquire, whoever makes it, takes it with -EOWNERDEAD once. An RLock's
  * recursion count goes with it (the new holder's count is 1).
  *
+ * A held lock's hold (server_int.h) is on its holder session's list, so a session's
+ * end hands on exactly the locks it holds. The lock code also serves Condition
+ * (mtype_cond.c), whose own RLock heads its state and whose waiters, notified or
+ * timed out, queue with the acquirers and take the lock back with their count
+ * (shmrt__lock_reacquire; a waiter is told apart by its saved count, aux[0] > 0).
+ *
  * Semaphores have no owner (Python's do not): a session that dies after an acquire
  * does not give its unit back. BoundedSemaphore refuses a release above its initial
  * value (-EINVAL, Python's ValueError).

@@ -16,6 +16,13 @@
  * A late reply is [id, rc, result] like any other: the client matches replies by
  * id, so an answer that comes after other clients' calls lands on the right call.
  *
+ * Types' hooks. A call parked with SHMRT__TMO_HOOK is handed, at its deadline, to
+ * its object's type->expire instead of a fixed answer (a timeout of 0 then parks
+ * until the next expiry pass, not answered at once): a Condition's waiter moves to
+ * its lock's FIFO (shmrt__mwait_relink, no deadline) and answers once it holds the
+ * lock again; a Barrier breaks. A session's end tells type->sess_drop of each of its
+ * waiters it drops (a Barrier breaks: a party died).
+ *
  * Dead peers. Before a waiter is handed something (a lock, an item) its session is
  * asked whether its peer still lives (the server checks its socket for a hang-up): a
  * client killed while parked is dropped there and then, even if its hang-up has not

@@ -17,7 +17,15 @@
  * deadline, in the store's timer heap. It is answered later, by another request (a
  * release, a put), by its deadline (shmrt__mstore_expire), or dropped unanswered when
  * its session ends. Answers go out through the store's deliver callback (the server
- * queues the frame on the session's connection).
+ * queues the frame on the session's connection). A type may take over what happens
+ * at a deadline (SHMRT__TMO_HOOK, type->expire: a Condition's waiter re-acquires its
+ * lock, a Barrier breaks) and be told when a session's end drops one of its waiters
+ * (type->sess_drop: a Barrier breaks).
+ *
+ * Holds. What a session holds (a Lock, an RLock, a Condition's own lock) is on the
+ * session's list of holds, each embedded in the held object's state: taking and
+ * handing on a lock moves it between lists in O(1) with no allocation, and a
+ * session's end visits only its holds (type->sess_end), not every object.
  *
  * Concurrency: a store, its objects and its sessions belong to the server's one
  * thread.

@@ -6,7 +6,8 @@
  * the lock is -EPERM; a wait's timeout answers False only once the lock is held
  * again (its holder's release is waited for, the RLock's count restored); notify(n)
  * wakes the n oldest waiters in order, notify_all the rest; a waiter whose lock
- * holder is SIGKILLed gets the lock with -EOWNERDEAD. Barrier: 3 client processes
+ * holder is SIGKILLed gets the lock with -EOWNERDEAD; a lock destroyed while held
+ * does not trouble its holder's end. Barrier: 3 client processes
  * get the indexes {0, 1, 2}, twice; a timeout (the call's or the barrier's) breaks
  * it (-ECANCELED for every waiter and every later wait until reset); abort; reset; a
  * party SIGKILLed while parked breaks it for the others. Server death: clients parked
@@ -133,6 +134,14 @@ static void cond_methods(void **state)
 					      &x), -EINVAL);
 	assert_int_equal(shmrt_manager_create(conn, "Condition", I(1), &x), -EINVAL);
 	assert_int_equal(shmrt_manager_create(conn, "Condition", shmrt_mv_ref(1), &x), -ESTALE);
+	/* locks destroyed while held (their last proxy released): this connection's
+	 * end must not visit them */
+	for (int i = 0; i < 2; i++) {
+		shmrt_proxy_t *t;
+		assert_int_equal(shmrt_manager_create(conn, i ? "Condition" : "RLock", NULL, &t), 0);
+		expect_b(t, "acquire", NULL, true);
+		assert_int_equal(shmrt_proxy_release(t), 0);
+	}
 	assert_int_equal(stat_of(conn, "parked"), 0);
 	pipe_close();
 }

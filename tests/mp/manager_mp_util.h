@@ -147,8 +147,8 @@ static inline shmrt_proxy_t *create(const char *type, shmrt_mv_t *init)
 
 /* Expects method to park for about ms milliseconds and answer rc (and False when
  * rc is 0). */
-static inline void expect_timeout(shmrt_proxy_t *p, const char *method, shmrt_mv_t *args, int want_rc,
-			   int ms)
+static inline void expect_timeout(shmrt_proxy_t *p, const char *method, shmrt_mv_t *args,
+				  int want_rc, int ms)
 {
 	uint64_t t0 = mono_ns();
 	bool b = true;
