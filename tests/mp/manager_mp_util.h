@@ -1,5 +1,5 @@
 /*
- * Helpers shared by the Manager's multi-process tests of its blocking types
+ * What the Manager's multi-process tests of its blocking types share
  * (manager_sync_test.c, manager_cond_test.c): one server per test case (setup,
  * teardown), the parent's connection and proxies, and children's connections.
  * Every wait is bounded. Include once, after testutil.h.
