@@ -31,8 +31,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#define ARGC(c) shmrt_mv_list_len((c)->args)
-#define ARG(c, i) shmrt_mv_list_get((c)->args, (i))
+#define ARGC(c) SHMRT__MARGC(c)
+#define ARG(c, i) SHMRT__MARG(c, i)
+#define result shmrt__mcall_result
 
 enum { Q_GET = 0, Q_PUT = 1, Q_JOIN = 2 };
 
@@ -40,29 +41,6 @@ typedef struct queue {
 	int64_t maxsize;    /* <= 0: unbounded */
 	int64_t unfinished; /* items put and not yet task_done (JoinableQueue) */
 } queue_t;
-
-static int result(shmrt__mcall_t *c, shmrt_mv_t *v)
-{
-	c->res = v;
-	return v ? 0 : -ENOMEM;
-}
-
-/* A truth value argument (bool or int; NULL: dflt). Returns 0 and *out, -EINVAL. */
-static int truth(const shmrt_mv_t *v, bool dflt, bool *out)
-{
-	int64_t i;
-	if (!v) {
-		*out = dflt;
-		return 0;
-	}
-	if (shmrt_mv_as_bool(v, out) == 0)
-		return 0;
-	if (shmrt_mv_kind(v) == SHMRT_MV_INT && shmrt_mv_as_int(v, &i) == 0) {
-		*out = i != 0;
-		return 0;
-	}
-	return -EINVAL;
-}
 
 /* init: nil (unbounded) or an int maxsize (<= 0: unbounded). */
 static int q_priv(const shmrt_mv_t *init, void **priv)
@@ -84,13 +62,6 @@ static int q_init(shmrt_mv_t *init, shmrt_mv_t **data)
 	shmrt_mv_free(init);
 	*data = shmrt_mv_list();
 	return *data ? 0 : -ENOMEM;
-}
-
-static void q_fini(shmrt__mstore_t *st, shmrt__mobj_t *o)
-{
-	(void)st;
-	free(o->priv);
-	o->priv = NULL;
 }
 
 static bool is_full(const shmrt__mobj_t *o)
@@ -126,9 +97,10 @@ static int enqueue(shmrt__mstore_t *st, shmrt__mobj_t *o, shmrt_mv_t *item)
 static int q_put_common(shmrt__mcall_t *c, bool nowait)
 {
 	size_t n = ARGC(c);
-	bool block;
+	int block;
 	int64_t ns;
-	if (n < 1 || n > (nowait ? 1u : 3u) || truth(n > 1 ? ARG(c, 1) : NULL, !nowait, &block) ||
+	if (n < 1 || n > (nowait ? 1u : 3u) ||
+	    shmrt__mv_truth(n > 1 ? ARG(c, 1) : NULL, !nowait, &block) ||
 	    shmrt__mwait_timeout(n > 2 ? ARG(c, 2) : NULL, &ns))
 		return -EINVAL;
 	if (!is_full(c->o)) {
@@ -156,9 +128,9 @@ static int q_put_nowait(shmrt__mcall_t *c) { return q_put_common(c, true); }
 static int q_get_common(shmrt__mcall_t *c, bool nowait)
 {
 	size_t n = ARGC(c);
-	bool block;
+	int block;
 	int64_t ns;
-	if (n > (nowait ? 0u : 2u) || truth(n > 0 ? ARG(c, 0) : NULL, !nowait, &block) ||
+	if (n > (nowait ? 0u : 2u) || shmrt__mv_truth(n > 0 ? ARG(c, 0) : NULL, !nowait, &block) ||
 	    shmrt__mwait_timeout(n > 1 ? ARG(c, 1) : NULL, &ns))
 		return -EINVAL;
 	if (shmrt_mv_list_len(c->o->data) > 0) {
@@ -249,7 +221,7 @@ const shmrt__mtype_t shmrt__mtype_queue = {
 	.methods = queue_methods,
 	.nmethods = 7, /* not task_done, join */
 	.init_priv = q_priv,
-	.fini = q_fini,
+	.fini = shmrt__mtype_free_priv,
 };
 
 const shmrt__mtype_t shmrt__mtype_jqueue = {
@@ -258,5 +230,5 @@ const shmrt__mtype_t shmrt__mtype_jqueue = {
 	.methods = queue_methods,
 	.nmethods = sizeof(queue_methods) / sizeof(queue_methods[0]),
 	.init_priv = q_priv,
-	.fini = q_fini,
+	.fini = shmrt__mtype_free_priv,
 };

@@ -17,6 +17,12 @@
  * the next acquire, whoever makes it, takes it with -EOWNERDEAD once. An RLock's
  * recursion count goes with it (the new holder's count is 1).
  *
+ * A held lock's hold (server_int.h) is on its holder session's list, so a session's
+ * end hands on exactly the locks it holds. The lock code also serves Condition
+ * (mtype_cond.c), whose own RLock heads its state and whose waiters, notified or
+ * timed out, queue with the acquirers and take the lock back with their count
+ * (shmrt__lock_reacquire; a waiter is told apart by its saved count, aux[0] > 0).
+ *
  * Semaphores have no owner (Python's do not): a session that dies after an acquire
  * does not give its unit back. BoundedSemaphore refuses a release above its initial
  * value (-EINVAL, Python's ValueError).
@@ -30,45 +36,23 @@
  */
 #include "manager/server_int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
-#define ARGC(c) shmrt_mv_list_len((c)->args)
-#define ARG(c, i) shmrt_mv_list_get((c)->args, (i))
-
-/* Sets the result to v (consumed); -ENOMEM if v is NULL. */
-static int result(shmrt__mcall_t *c, shmrt_mv_t *v)
-{
-	c->res = v;
-	return v ? 0 : -ENOMEM;
-}
-
-/* A truth value argument (bool or int; NULL: dflt). Returns 0 and *out, -EINVAL. */
-static int truth(const shmrt_mv_t *v, bool dflt, bool *out)
-{
-	int64_t i;
-	if (!v) {
-		*out = dflt;
-		return 0;
-	}
-	if (shmrt_mv_as_bool(v, out) == 0)
-		return 0;
-	if (shmrt_mv_kind(v) == SHMRT_MV_INT && shmrt_mv_as_int(v, &i) == 0) {
-		*out = i != 0;
-		return 0;
-	}
-	return -EINVAL;
-}
+#define ARGC(c) SHMRT__MARGC(c)
+#define ARG(c, i) SHMRT__MARG(c, i)
+#define result shmrt__mcall_result
 
 /* [blocking=True, timeout=nil] of acquire: 0, or -EINVAL (a bad value; a timeout
  * with blocking False, Python's ValueError). */
-static int acquire_args(shmrt__mcall_t *c, bool *blocking, const shmrt_mv_t **timeout)
+static int acquire_args(shmrt__mcall_t *c, int *blocking, const shmrt_mv_t **timeout)
 {
 	size_t n = ARGC(c);
 	int64_t ns;
-	if (n > 2 || truth(n > 0 ? ARG(c, 0) : NULL, true, blocking))
+	if (n > 2 || shmrt__mv_truth(n > 0 ? ARG(c, 0) : NULL, 1, blocking))
 		return -EINVAL;
 	*timeout = n > 1 ? ARG(c, 1) : NULL;
 	if (shmrt__mwait_timeout(*timeout, &ns))
@@ -78,34 +62,13 @@ static int acquire_args(shmrt__mcall_t *c, bool *blocking, const shmrt_mv_t **ti
 	return 0;
 }
 
-static int nil_data(shmrt_mv_t *init, shmrt_mv_t **data)
-{
-	shmrt_mv_free(init);
-	*data = shmrt_mv_nil();
-	return *data ? 0 : -ENOMEM;
-}
-
-static void free_priv(shmrt__mstore_t *st, shmrt__mobj_t *o)
-{
-	(void)st;
-	free(o->priv);
-	o->priv = NULL;
-}
-
 /* ---- Lock, RLock ---------------------------------------------------------------- */
-
-typedef struct lock {
-	uint64_t owner;    /* the holder's session id; 0: free */
-	int64_t count;     /* RLock: the holder's recursion depth */
-	int owner_died;    /* free because its holder died: the next acquire is told */
-	int recursive;
-} lock_t;
 
 static int lock_init_priv(const shmrt_mv_t *init, void **priv, int recursive)
 {
 	if (init && shmrt_mv_kind(init) != SHMRT_MV_NIL)
 		return -EINVAL;
-	lock_t *l = calloc(1, sizeof(*l));
+	shmrt__lock_t *l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
 	l->recursive = recursive;
@@ -123,38 +86,55 @@ static int rlock_priv(const shmrt_mv_t *init, void **priv)
 	return lock_init_priv(init, priv, 1);
 }
 
-/* Gives the lock to the oldest live waiter (answered True, or rc if rc is
- * -EOWNERDEAD), or frees it (marked if its holder died). */
-static void lock_hand_on(shmrt__mstore_t *st, shmrt__mobj_t *o, int rc)
+/* lo becomes sess's with count; its hold moves to sess's list. */
+static void lock_take(shmrt__mobj_t *lo, shmrt__msess_t *sess, int64_t count)
 {
-	lock_t *l = o->priv;
-	shmrt__mwait_t *w = shmrt__mwait_pop(st, o, 0);
+	shmrt__lock_t *l = lo->priv;
+	l->owner = sess->id;
+	l->count = count;
+	shmrt__mhold_link(&l->hold, sess, lo);
+}
+
+/* Answers w, which was just given the lock: a Condition waiter (aux[0], its saved
+ * count, > 0) with whether it was notified, an acquirer with True; or rc
+ * (-EOWNERDEAD). */
+static void lock_answer(shmrt__mstore_t *st, shmrt__mwait_t *w, int rc)
+{
+	shmrt_mv_t *res = rc ? NULL : shmrt_mv_bool(w->aux[0] > 0 ? w->aux[1] != 0 : true);
+	shmrt__mwait_answer(st, w, rc, res);
+}
+
+/* Gives the lock to the oldest live waiter (answered as lock_answer says, with rc
+ * 0 or -EOWNERDEAD), or frees it (marked if its holder died). */
+static void lock_hand_on(shmrt__mstore_t *st, shmrt__mobj_t *lo, int rc)
+{
+	shmrt__lock_t *l = lo->priv;
+	shmrt__mhold_unlink(&l->hold);
+	shmrt__mwait_t *w = shmrt__mwait_pop(st, lo, 0);
 	if (!w) {
 		l->owner = 0;
 		l->count = 0;
 		l->owner_died = rc == -EOWNERDEAD;
 		return;
 	}
-	l->owner = w->sess->id;
-	l->count = 1;
+	lock_take(lo, w->sess, w->aux[0] > 0 ? w->aux[0] : 1);
 	l->owner_died = 0;
-	shmrt__mwait_answer(st, w, rc, rc ? NULL : shmrt_mv_bool(true));
+	lock_answer(st, w, rc);
 }
 
 /* acquire [blocking=True, timeout=nil] -> True, False; -EOWNERDEAD (acquired, the
  * previous holder died); -EDEADLK (a Lock's holder blocking on it forever). */
-static int lk_acquire(shmrt__mcall_t *c)
+int shmrt__lock_acquire(shmrt__mcall_t *c, shmrt__mobj_t *lo)
 {
-	lock_t *l = c->o->priv;
-	bool blocking;
+	shmrt__lock_t *l = lo->priv;
+	int blocking;
 	const shmrt_mv_t *timeout;
 	int rc = acquire_args(c, &blocking, &timeout);
 	if (rc)
 		return rc;
 	uint64_t me = c->sess->id;
 	if (l->owner == 0) {
-		l->owner = me;
-		l->count = 1;
+		lock_take(lo, c->sess, 1);
 		if (l->owner_died) {
 			l->owner_died = 0;
 			return -EOWNERDEAD;
@@ -171,35 +151,90 @@ static int lk_acquire(shmrt__mcall_t *c)
 		return result(c, shmrt_mv_bool(false));
 	if (l->owner == me && (!timeout || shmrt_mv_kind(timeout) == SHMRT_MV_NIL))
 		return -EDEADLK; /* Python would hang this client forever */
-	return shmrt__mwait_park(c, 0, timeout, SHMRT__TMO_FALSE, NULL);
+	shmrt__mcall_t lc = *c; /* parks on lo's FIFO (c->o may be a Condition) */
+	lc.o = lo;
+	rc = shmrt__mwait_park(&lc, 0, timeout, SHMRT__TMO_FALSE, NULL);
+	c->res = lc.res;
+	return rc;
 }
 
 /* release [] -> None; -EPERM (not held by this session). */
-static int lk_release(shmrt__mcall_t *c)
+int shmrt__lock_release(shmrt__mcall_t *c, shmrt__mobj_t *lo)
 {
-	lock_t *l = c->o->priv;
+	shmrt__lock_t *l = lo->priv;
 	if (ARGC(c) != 0)
 		return -EINVAL;
 	if (l->owner == 0 || l->owner != c->sess->id)
 		return -EPERM;
 	if (--l->count > 0)
 		return 0;
-	lock_hand_on(c->st, c->o, 0);
+	lock_hand_on(c->st, lo, 0);
 	return 0;
+}
+
+int shmrt__lock_held_by(const shmrt__mobj_t *lo, const shmrt__msess_t *sess)
+{
+	const shmrt__lock_t *l = lo->priv;
+	return l->owner != 0 && l->owner == sess->id;
+}
+
+int64_t shmrt__lock_release_all(shmrt__mstore_t *st, shmrt__mobj_t *lo, shmrt__msess_t *sess)
+{
+	shmrt__lock_t *l = lo->priv;
+	int64_t count = l->count;
+	assert(l->owner == sess->id && count >= 1);
+	(void)sess;
+	lock_hand_on(st, lo, 0);
+	return count;
+}
+
+void shmrt__lock_reacquire(shmrt__mstore_t *st, shmrt__mobj_t *lo, shmrt__mwait_t *w)
+{
+	shmrt__lock_t *l = lo->priv;
+	assert(w->aux[0] > 0);
+	if (l->owner != 0) {
+		shmrt__mwait_relink(st, w, lo, 0);
+		return;
+	}
+	int rc = l->owner_died ? -EOWNERDEAD : 0;
+	l->owner_died = 0;
+	lock_take(lo, w->sess, w->aux[0]);
+	lock_answer(st, w, rc);
+}
+
+static int lk_acquire(shmrt__mcall_t *c)
+{
+	return shmrt__lock_acquire(c, c->o);
+}
+
+static int lk_release(shmrt__mcall_t *c)
+{
+	return shmrt__lock_release(c, c->o);
 }
 
 /* locked [] -> bool. */
 static int lk_locked(shmrt__mcall_t *c)
 {
-	lock_t *l = c->o->priv;
+	shmrt__lock_t *l = c->o->priv;
 	return ARGC(c) ? -EINVAL : result(c, shmrt_mv_bool(l->owner != 0));
 }
 
-static void lock_sess_end(shmrt__mstore_t *st, shmrt__mobj_t *o, shmrt__msess_t *sess)
+/* Runs only for a session on whose list the lock's hold is: its holder. */
+void shmrt__lock_sess_end(shmrt__mstore_t *st, shmrt__mobj_t *o, shmrt__msess_t *sess)
 {
-	lock_t *l = o->priv;
+	shmrt__lock_t *l = o->priv;
 	if (l->owner == sess->id)
 		lock_hand_on(st, o, -EOWNERDEAD);
+	else
+		shmrt__mhold_unlink(&l->hold); /* not reached: a hold is its holder's */
+}
+
+void shmrt__lock_fini(shmrt__mstore_t *st, shmrt__mobj_t *o)
+{
+	shmrt__lock_t *l = o->priv;
+	if (l)
+		shmrt__mhold_unlink(&l->hold); /* destroyed while held */
+	shmrt__mtype_free_priv(st, o);
 }
 
 static const shmrt__mmethod_t lock_methods[] = {
@@ -210,22 +245,22 @@ static const shmrt__mmethod_t lock_methods[] = {
 
 const shmrt__mtype_t shmrt__mtype_lock = {
 	.name = "Lock",
-	.init = nil_data,
+	.init = shmrt__mtype_nil_data,
 	.methods = lock_methods,
 	.nmethods = sizeof(lock_methods) / sizeof(lock_methods[0]),
 	.init_priv = lock_priv,
-	.fini = free_priv,
-	.sess_end = lock_sess_end,
+	.fini = shmrt__lock_fini,
+	.sess_end = shmrt__lock_sess_end,
 };
 
 const shmrt__mtype_t shmrt__mtype_rlock = {
 	.name = "RLock",
-	.init = nil_data,
+	.init = shmrt__mtype_nil_data,
 	.methods = lock_methods,
 	.nmethods = sizeof(lock_methods) / sizeof(lock_methods[0]),
 	.init_priv = rlock_priv,
-	.fini = free_priv,
-	.sess_end = lock_sess_end,
+	.fini = shmrt__lock_fini,
+	.sess_end = shmrt__lock_sess_end,
 };
 
 /* ---- Semaphore, BoundedSemaphore ------------------------------------------------ */
@@ -266,7 +301,7 @@ static int bsem_priv(const shmrt_mv_t *init, void **priv)
 static int sem_acquire(shmrt__mcall_t *c)
 {
 	sem_t_ *s = c->o->priv;
-	bool blocking;
+	int blocking;
 	const shmrt_mv_t *timeout;
 	int rc = acquire_args(c, &blocking, &timeout);
 	if (rc)
@@ -314,20 +349,20 @@ static const shmrt__mmethod_t sem_methods[] = {
 
 const shmrt__mtype_t shmrt__mtype_semaphore = {
 	.name = "Semaphore",
-	.init = nil_data,
+	.init = shmrt__mtype_nil_data,
 	.methods = sem_methods,
 	.nmethods = sizeof(sem_methods) / sizeof(sem_methods[0]),
 	.init_priv = sem_priv,
-	.fini = free_priv,
+	.fini = shmrt__mtype_free_priv,
 };
 
 const shmrt__mtype_t shmrt__mtype_bsemaphore = {
 	.name = "BoundedSemaphore",
-	.init = nil_data,
+	.init = shmrt__mtype_nil_data,
 	.methods = sem_methods,
 	.nmethods = sizeof(sem_methods) / sizeof(sem_methods[0]),
 	.init_priv = bsem_priv,
-	.fini = free_priv,
+	.fini = shmrt__mtype_free_priv,
 };
 
 /* ---- Event ---------------------------------------------------------------------- */
@@ -385,9 +420,9 @@ static const shmrt__mmethod_t event_methods[] = {
 
 const shmrt__mtype_t shmrt__mtype_event = {
 	.name = "Event",
-	.init = nil_data,
+	.init = shmrt__mtype_nil_data,
 	.methods = event_methods,
 	.nmethods = sizeof(event_methods) / sizeof(event_methods[0]),
 	.init_priv = event_priv,
-	.fini = free_priv,
+	.fini = shmrt__mtype_free_priv,
 };

@@ -24,8 +24,12 @@
  *
  * Parked calls (manager/park.c). A method that returns SHMRT__MPARKED has no reply
  * now: shmrt__mstore_request returns a NULL reply and the answer goes out later.
- * A session's end drops its parked calls, then lets every object whose type has a
- * sess_end hook hand on what the session held (a Lock), then drops its references.
+ * A session's end drops its parked calls (telling their types: a Barrier breaks),
+ * then lets each object the session holds hand it on (a Lock: -EOWNERDEAD to the
+ * next holder), then drops its references. What a session holds is on its own list
+ * (shmrt__mhold_t, embedded in the held object's state, so holding allocates
+ * nothing), so a session's end costs what it holds and references, never a walk
+ * over every object.
  * An object destroyed with waiters (their sessions held no reference to it) answers
  * them -ENOENT.
  *
@@ -312,6 +316,34 @@ void shmrt__mstore_reap(shmrt__mstore_t *st)
 	}
 }
 
+/* Links h for o on sess's list of holds. Concurrency: server thread. */
+void shmrt__mhold_link(shmrt__mhold_t *h, shmrt__msess_t *sess, shmrt__mobj_t *o)
+{
+	assert(!h->sess && o->type->sess_end);
+	h->sess = sess;
+	h->o = o;
+	h->prev = NULL;
+	h->next = sess->held;
+	if (h->next)
+		h->next->prev = h;
+	sess->held = h;
+}
+
+/* Unlinks h if linked. Concurrency: server thread. */
+void shmrt__mhold_unlink(shmrt__mhold_t *h)
+{
+	if (!h->sess)
+		return;
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		h->sess->held = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	h->sess = NULL;
+	h->prev = h->next = NULL;
+}
+
 /* Starts a session. Concurrency: server thread. */
 void shmrt__mstore_session_start(shmrt__mstore_t *st, shmrt__msess_t *sess, void *user)
 {
@@ -327,12 +359,12 @@ void shmrt__mstore_session_start(shmrt__mstore_t *st, shmrt__msess_t *sess, void
 void shmrt__mstore_session_end(shmrt__mstore_t *st, shmrt__msess_t *sess)
 {
 	shmrt__mwait_drop_session(st, sess);
-	for (size_t i = 0; i < st->objs.cap; i++) {
-		if (!st->objs.keys[i])
-			continue;
-		shmrt__mobj_t *o = (shmrt__mobj_t *)st->objs.vals[i];
-		if (o->type->sess_end)
-			o->type->sess_end(st, o, sess);
+	while (sess->held) {
+		shmrt__mhold_t *h = sess->held;
+		h->o->type->sess_end(st, h->o, sess);
+		assert(sess->held != h); /* the hook unlinked it */
+		if (sess->held == h)
+			shmrt__mhold_unlink(h);
 	}
 	for (size_t i = 0; i < sess->refs.cap; i++) {
 		shmrt__mobj_t *o;
@@ -350,6 +382,8 @@ static const shmrt__mtype_t *const types[] = {
 	&shmrt__mtype_lock,      &shmrt__mtype_rlock,      &shmrt__mtype_semaphore,
 	&shmrt__mtype_bsemaphore, &shmrt__mtype_event,     &shmrt__mtype_queue,
 	&shmrt__mtype_jqueue,
+	&shmrt__mtype_condition,
+	&shmrt__mtype_barrier,
 };
 
 /* Takes args[i] out, or NULL. */
@@ -388,6 +422,8 @@ static int op_create(shmrt__mstore_t *st, shmrt__msess_t *sess, shmrt_mv_t *args
 		init = NULL;
 	}
 	int rc = shmrt__mstore_refs_check(st, init);
+	if (rc == 0 && t->check_init)
+		rc = t->check_init(st, init);
 	if (rc) {
 		shmrt_mv_free(init);
 		return rc;
@@ -586,6 +622,47 @@ static int is_num(const shmrt_mv_t *v)
 static int64_t int_of(const shmrt_mv_t *v)
 {
 	return v->kind == SHMRT_MV_BOOL ? (int64_t)v->u.b : v->u.i;
+}
+
+/* Sets c's result (consumed): 0, or -ENOMEM for a NULL v. Concurrency: server. */
+int shmrt__mcall_result(shmrt__mcall_t *c, shmrt_mv_t *v)
+{
+	c->res = v;
+	return v ? 0 : -ENOMEM;
+}
+
+/* A truth value argument (bool or int; NULL: dflt): 0 and *out; -EINVAL. */
+int shmrt__mv_truth(const shmrt_mv_t *v, int dflt, int *out)
+{
+	if (!v) {
+		*out = dflt;
+		return 0;
+	}
+	if (v->kind == SHMRT_MV_BOOL) {
+		*out = v->u.b;
+		return 0;
+	}
+	if (v->kind == SHMRT_MV_INT) {
+		*out = v->u.i != 0;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* init for the types whose data is nil (their state is C): consumes init. */
+int shmrt__mtype_nil_data(shmrt_mv_t *init, shmrt_mv_t **data)
+{
+	shmrt_mv_free(init);
+	*data = shmrt_mv_nil();
+	return *data ? 0 : -ENOMEM;
+}
+
+/* fini that frees o->priv. */
+void shmrt__mtype_free_priv(shmrt__mstore_t *st, shmrt__mobj_t *o)
+{
+	(void)st;
+	free(o->priv);
+	o->priv = NULL;
 }
 
 /*

@@ -16,6 +16,13 @@
  * A late reply is [id, rc, result] like any other: the client matches replies by
  * id, so an answer that comes after other clients' calls lands on the right call.
  *
+ * Types' hooks. A call parked with SHMRT__TMO_HOOK is handed, at its deadline, to
+ * its object's type->expire instead of a fixed answer (a timeout of 0 then parks
+ * until the next expiry pass, not answered at once): a Condition's waiter moves to
+ * its lock's FIFO (shmrt__mwait_relink, no deadline) and answers once it holds the
+ * lock again; a Barrier breaks. A session's end tells type->sess_drop of each of its
+ * waiters it drops (a Barrier breaks: a party died).
+ *
  * Dead peers. Before a waiter is handed something (a lock, an item) its session is
  * asked whether its peer still lives (the server checks its socket for a hang-up): a
  * client killed while parked is dropped there and then, even if its hang-up has not
@@ -102,6 +109,8 @@ static void heap_remove(shmrt__mstore_t *st, shmrt__mwait_t *w)
 
 /* ---- waiters -------------------------------------------------------------------- */
 
+static void wait_link(shmrt__mstore_t *st, shmrt__mwait_t *w, shmrt__mobj_t *o, int q);
+
 /*
  * A timeout argument: nil (none) or a non-negative int of nanoseconds.
  * Returns: 0 and *ns (-1: none); -EINVAL. Concurrency: any.
@@ -138,7 +147,7 @@ int shmrt__mwait_park(shmrt__mcall_t *c, int q, const shmrt_mv_t *timeout,
 {
 	int64_t ns;
 	int rc = shmrt__mwait_timeout(timeout, &ns);
-	if (rc == 0 && ns == 0)
+	if (rc == 0 && ns == 0 && tmo != SHMRT__TMO_HOOK)
 		rc = tmo_answer(tmo, &c->res);
 	else if (rc == 0)
 		rc = SHMRT__MPARKED;
@@ -157,24 +166,44 @@ int shmrt__mwait_park(shmrt__mcall_t *c, int q, const shmrt_mv_t *timeout,
 	w->q = q;
 	w->tmo = tmo;
 	w->arg = arg;
+	w->aux[0] = c->aux[0];
+	w->aux[1] = c->aux[1];
 	if (w->deadline != UINT64_MAX && heap_push(c->st, w)) {
 		shmrt__mstore_drop(c->st, arg);
 		free(w);
 		return -ENOMEM;
 	}
-	shmrt__mwait_t **fifo = c->o->wq[q];
+	wait_link(c->st, w, c->o, q);
+	return SHMRT__MPARKED;
+}
+
+/* Links w at the tail of o's FIFO q and at the head of its session's list. */
+static void wait_link(shmrt__mstore_t *st, shmrt__mwait_t *w, shmrt__mobj_t *o, int q)
+{
+	shmrt__mwait_t **fifo = o->wq[q];
+	w->o = o;
+	w->q = q;
 	w->prev = fifo[1];
+	w->next = NULL;
 	if (fifo[1])
 		fifo[1]->next = w;
 	else
 		fifo[0] = w;
 	fifo[1] = w;
-	w->snext = c->sess->waits;
+	w->sprev = NULL;
+	w->snext = w->sess->waits;
 	if (w->snext)
 		w->snext->sprev = w;
-	c->sess->waits = w;
-	c->st->nwaits++;
-	return SHMRT__MPARKED;
+	w->sess->waits = w;
+	st->nwaits++;
+}
+
+/* Links an unlinked w on o's FIFO q with no deadline. Concurrency: server thread. */
+void shmrt__mwait_relink(shmrt__mstore_t *st, shmrt__mwait_t *w, shmrt__mobj_t *o, int q)
+{
+	assert(w->heap_at == SIZE_MAX);
+	w->deadline = UINT64_MAX;
+	wait_link(st, w, o, q);
 }
 
 /* Unlinks w from everything. Concurrency: the server's thread. */
@@ -260,6 +289,10 @@ uint64_t shmrt__mstore_expire(shmrt__mstore_t *st, uint64_t now)
 	while (st->nheap && st->heap[0]->deadline <= now) {
 		shmrt__mwait_t *w = st->heap[0];
 		shmrt__mwait_unlink(st, w);
+		if (w->tmo == SHMRT__TMO_HOOK) {
+			w->o->type->expire(st, w);
+			continue;
+		}
 		shmrt_mv_t *res = NULL;
 		int rc = tmo_answer(w->tmo, &res);
 		shmrt__mwait_answer(st, w, rc, res);
@@ -274,6 +307,8 @@ void shmrt__mwait_drop_session(shmrt__mstore_t *st, shmrt__msess_t *sess)
 	shmrt__mwait_t *w;
 	while ((w = sess->waits) != NULL) {
 		shmrt__mwait_unlink(st, w);
+		if (w->o->type->sess_drop)
+			w->o->type->sess_drop(st, w); /* may answer other waiters */
 		wait_free(st, w);
 	}
 }

@@ -17,7 +17,15 @@
  * deadline, in the store's timer heap. It is answered later, by another request (a
  * release, a put), by its deadline (shmrt__mstore_expire), or dropped unanswered when
  * its session ends. Answers go out through the store's deliver callback (the server
- * queues the frame on the session's connection).
+ * queues the frame on the session's connection). A type may take over what happens
+ * at a deadline (SHMRT__TMO_HOOK, type->expire: a Condition's waiter re-acquires its
+ * lock, a Barrier breaks) and be told when a session's end drops one of its waiters
+ * (type->sess_drop: a Barrier breaks).
+ *
+ * Holds. What a session holds (a Lock, an RLock, a Condition's own lock) is on the
+ * session's list of holds, each embedded in the held object's state: taking and
+ * handing on a lock moves it between lists in O(1) with no allocation, and a
+ * session's end visits only its holds (type->sess_end), not every object.
  *
  * Concurrency: a store, its objects and its sessions belong to the server's one
  * thread.
@@ -55,14 +63,34 @@ struct shmrt__mstore;
 struct shmrt__mtype;
 struct shmrt__mwait;
 
+struct shmrt__mhold;
+
 /* A session: one authenticated connection's references and parked calls. */
 typedef struct shmrt__msess {
 	shmrt__idmap_t refs;          /* id -> references this session holds */
 	uint64_t id;                  /* never 0, never reused (a lock's owner) */
 	struct shmrt__mwait *waits;   /* its parked calls (at most one for a blocking
 	                                 client; any number for a pipelining one) */
+	struct shmrt__mhold *held;    /* what it holds (locks): its end visits these */
 	void *user;                   /* the server's connection */
 } shmrt__msess_t;
+
+/*
+ * A hold: an object's link on the list of what a session holds (a Lock's or RLock's
+ * holder), embedded in the object's C state, so that holding needs no allocation and
+ * a session's end visits only what it holds (each hold's object's type->sess_end),
+ * never every object. An object links at most one hold per session it is held by.
+ */
+typedef struct shmrt__mhold {
+	shmrt__msess_t *sess;          /* NULL: not linked */
+	struct shmrt__mobj *o;
+	struct shmrt__mhold *prev, *next;
+} shmrt__mhold_t;
+
+/* Links h (not linked) for o on sess's list; O(1). Concurrency: the server's thread. */
+void shmrt__mhold_link(shmrt__mhold_t *h, shmrt__msess_t *sess, struct shmrt__mobj *o);
+/* Unlinks h if it is linked; O(1). Concurrency: the server's thread. */
+void shmrt__mhold_unlink(shmrt__mhold_t *h);
 
 #define SHMRT__MWAITQ 3 /* FIFOs of waiters per object (a Queue: getters, putters,
 			   joiners) */
@@ -82,6 +110,9 @@ typedef struct shmrt__mobj {
 typedef enum shmrt__mwait_tmo {
 	SHMRT__TMO_FALSE = 0,     /* rc 0, result False (Lock.acquire, Event.wait) */
 	SHMRT__TMO_ETIMEDOUT = 1, /* rc -ETIMEDOUT (Queue get and put: Empty, Full) */
+	SHMRT__TMO_HOOK = 2,      /* the object's type->expire answers (Condition.wait
+	                             re-acquires its lock, Barrier.wait breaks it); a
+	                             timeout of 0 parks until the next expiry pass */
 } shmrt__mwait_tmo_t;
 
 /* A parked call. */
@@ -95,6 +126,9 @@ typedef struct shmrt__mwait {
 	shmrt__mwait_tmo_t tmo;
 	shmrt_mv_t *arg;              /* what the call carries (a put's item: its refs
 	                                 are counted while it waits), or NULL */
+	int64_t aux[2];               /* the type's own words (0 when parked): a
+	                                 Condition's saved lock count and whether it was
+	                                 notified, a Barrier waiter's index */
 	struct shmrt__mwait *prev, *next;   /* o->wq[q] */
 	struct shmrt__mwait *sprev, *snext; /* sess->waits */
 } shmrt__mwait_t;
@@ -109,6 +143,7 @@ typedef struct shmrt__mcall {
 	shmrt_mv_t *res;
 	shmrt__msess_t *sess;
 	int64_t req_id;
+	int64_t aux[2]; /* a parking method's words for its waiter (its aux) */
 } shmrt__mcall_t;
 
 /* A method: 0 or a negative errno (the reply's rc), or SHMRT__MPARKED (the call
@@ -138,6 +173,14 @@ typedef struct shmrt__mtype {
 	int (*init_priv)(const shmrt_mv_t *init, void **priv);
 	void (*fini)(struct shmrt__mstore *st, shmrt__mobj_t *o);
 	void (*sess_end)(struct shmrt__mstore *st, shmrt__mobj_t *o, shmrt__msess_t *sess);
+	/* Optional. check_init: whether init (refs in it live) suits the type when it
+	 * needs the store to tell (a Condition's lock must be a Lock or RLock): 0 or
+	 * -EINVAL, before init_priv. expire: answers w (unlinked) at its deadline, for a
+	 * call parked with SHMRT__TMO_HOOK. sess_drop: w (unlinked, of an ending session)
+	 * is about to be freed unanswered (a Barrier breaks: a party died). */
+	int (*check_init)(struct shmrt__mstore *st, const shmrt_mv_t *init);
+	void (*expire)(struct shmrt__mstore *st, struct shmrt__mwait *w);
+	void (*sess_drop)(struct shmrt__mstore *st, struct shmrt__mwait *w);
 } shmrt__mtype_t;
 
 extern const shmrt__mtype_t shmrt__mtype_dict;
@@ -150,6 +193,8 @@ extern const shmrt__mtype_t shmrt__mtype_bsemaphore;
 extern const shmrt__mtype_t shmrt__mtype_event;
 extern const shmrt__mtype_t shmrt__mtype_queue;
 extern const shmrt__mtype_t shmrt__mtype_jqueue;
+extern const shmrt__mtype_t shmrt__mtype_condition;
+extern const shmrt__mtype_t shmrt__mtype_barrier;
 
 /*
  * Sends a late reply ([id, rc, result], consumed) to sess's connection. It must not
@@ -199,8 +244,10 @@ SHMRT_MUST_USE int shmrt__mstore_request(shmrt__mstore_t *st, shmrt__msess_t *se
 /* Starts a session (zeroes *sess, gives it an id). Concurrency: the server's thread. */
 void shmrt__mstore_session_start(shmrt__mstore_t *st, shmrt__msess_t *sess, void *user);
 
-/* Ends a session: drops its parked calls unanswered, lets each sync object hand on
- * what the session held, drops every reference it holds and frees its map. */
+/* Ends a session: drops its parked calls unanswered (each type's sess_drop told),
+ * lets each object the session holds hand it on (its type's sess_end, through the
+ * session's holds: O(what it holds), not O(objects)), drops every reference it holds
+ * and frees its map. */
 void shmrt__mstore_session_end(shmrt__mstore_t *st, shmrt__msess_t *sess);
 
 /* ---- parked calls (manager/park.c) ---------------------------------------------- */
@@ -228,6 +275,10 @@ shmrt__mwait_t *shmrt__mwait_pop(shmrt__mstore_t *st, shmrt__mobj_t *o, int q);
 
 /* Unlinks w from its FIFO, its session and the heap. */
 void shmrt__mwait_unlink(shmrt__mstore_t *st, shmrt__mwait_t *w);
+
+/* Links an unlinked w at the tail of o's FIFO q and on its session's list, with no
+ * deadline (a Condition waiter moving to its lock's FIFO). Concurrency: server. */
+void shmrt__mwait_relink(shmrt__mstore_t *st, shmrt__mwait_t *w, shmrt__mobj_t *o, int q);
 
 /* Answers an unlinked w with rc and res (consumed; NULL: nil), frees w and its arg
  * (whose refs are dropped). */
@@ -273,6 +324,55 @@ SHMRT_MUST_USE int shmrt__mstore_objects(shmrt__mstore_t *st, const shmrt_mv_t *
 					 shmrt_mv_t **res);
 
 /* ---- helpers for the types ------------------------------------------------------ */
+
+/* A method's argument count and i-th argument. */
+#define SHMRT__MARGC(c) shmrt_mv_list_len((c)->args)
+#define SHMRT__MARG(c, i) shmrt_mv_list_get((c)->args, (i))
+
+/* Sets c's result to v (consumed). Returns 0, or -ENOMEM if v is NULL. */
+SHMRT_MUST_USE int shmrt__mcall_result(shmrt__mcall_t *c, shmrt_mv_t *v);
+
+/* A truth value argument (bool or int; NULL: dflt). Returns 0 and *out, -EINVAL. */
+SHMRT_MUST_USE int shmrt__mv_truth(const shmrt_mv_t *v, int dflt, int *out);
+
+/* A type's init for C-state types whose data is nil (init consumed). */
+SHMRT_MUST_USE int shmrt__mtype_nil_data(shmrt_mv_t *init, shmrt_mv_t **data);
+
+/* A type's fini that frees o->priv. */
+void shmrt__mtype_free_priv(shmrt__mstore_t *st, shmrt__mobj_t *o);
+
+/* ---- the locks, shared by Lock, RLock and Condition (mtype_sync.c) -------------- */
+
+/* A lock's state (o->priv of Lock and RLock; the head of a Condition's). */
+typedef struct shmrt__lock {
+	uint64_t owner;      /* the holder's session id; 0: free */
+	int64_t count;       /* RLock: the holder's recursion depth */
+	int owner_died;      /* free because its holder died: the next acquire is told */
+	int recursive;
+	shmrt__mhold_t hold; /* on the holder's list while held */
+} shmrt__lock_t;
+
+/*
+ * lo is a Lock or RLock object, or a Condition (whose own RLock's state leads its C
+ * state). acquire and release run c's "acquire" [blocking, timeout] and "release" []
+ * on lo (c->o may be a Condition over lo): as Lock's methods.
+ */
+SHMRT_MUST_USE int shmrt__lock_acquire(shmrt__mcall_t *c, shmrt__mobj_t *lo);
+SHMRT_MUST_USE int shmrt__lock_release(shmrt__mcall_t *c, shmrt__mobj_t *lo);
+/* Whether sess holds lo. */
+int shmrt__lock_held_by(const shmrt__mobj_t *lo, const shmrt__msess_t *sess);
+/* Releases lo fully for its holder sess (handing it on): the count it had (>= 1). */
+int64_t shmrt__lock_release_all(shmrt__mstore_t *st, shmrt__mobj_t *lo, shmrt__msess_t *sess);
+/*
+ * w (unlinked; w->aux[0] the count to restore, aux[1] its answer: notified) takes lo
+ * back: at once if lo is free (answered aux[1], or -EOWNERDEAD), else queued on lo's
+ * FIFO with the acquirers, no deadline, answered when handed lo.
+ */
+void shmrt__lock_reacquire(shmrt__mstore_t *st, shmrt__mobj_t *lo, shmrt__mwait_t *w);
+/* For a type whose C state starts with a shmrt__lock_t: sess_end (hands on the lock
+ * if sess holds it, -EOWNERDEAD to the next holder) and fini (unlinks its hold). */
+void shmrt__lock_sess_end(shmrt__mstore_t *st, shmrt__mobj_t *o, shmrt__msess_t *sess);
+void shmrt__lock_fini(shmrt__mstore_t *st, shmrt__mobj_t *o);
 
 /* (shmrt__mv_hashable, in mvalue_int.h, says whether v may be a map key.) */
 

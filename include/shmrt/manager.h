@@ -50,6 +50,25 @@
  *               qsize, empty, full; JoinableQueue also task_done (-EINVAL: more than
  *               put) and join [timeout=nil] (-ETIMEDOUT). Items leave in put order,
  *               each to one getter; a getter whose process died takes none.
+ *  "Condition" (init: nil for its own RLock, or a ref to a "Lock" or "RLock" that
+ *               it shares: that lock keeps its own proxies and semantics; -EINVAL
+ *               another kind of object) acquire, release as its lock's;
+ *               wait [timeout=nil] -> True (notified) or False (the timeout
+ *               passed), the lock held again either way: released fully while
+ *               waiting, taken back in the lock's FIFO with an RLock's count
+ *               restored; -EOWNERDEAD held again from a holder that died (notified
+ *               or not is then unknown); -EPERM the lock not held by this
+ *               connection. notify [n=1], notify_all (-EPERM without the lock):
+ *               the oldest waiters first. wait_for takes a Python predicate and is
+ *               not served: loop on wait while the predicate, read under the lock,
+ *               is false.
+ *  "Barrier"    (init: parties >= 1, or [parties, timeout]) wait [timeout=nil: the
+ *               barrier's] -> the arrival index 0..parties-1; -ECANCELED (Python's
+ *               BrokenBarrierError) the barrier is broken, or breaks while this
+ *               waits: abort, reset (which leaves it whole again), a wait's timeout
+ *               (that wait answers -ECANCELED too), or a connection that ends while
+ *               waiting (a party died: the others never hang). reset, abort,
+ *               parties -> int, n_waiting -> int, broken -> bool.
  *
  * References. A value may hold a ref to another managed object (shmrt_mv_ref with
  * shmrt_proxy_ref's id); a container holding one keeps the object alive

@@ -7,7 +7,9 @@
  * Input: a control byte, then the stream of frames (4-byte big-endian lengths, as on
  * the wire; the frame cap is 64 KiB here). Control bit 0: the frames go to two
  * sessions in turn (else all to one); bit 1: the first session ends and a new one
- * starts after every fourth frame (a client that disconnects and comes back). A
+ * starts after every fourth frame (a client that disconnects and comes back); bit 2:
+ * after every frame, every parked call with a deadline reaches it. Parked calls'
+ * late answers are dropped (the store has no deliver callback). A
  * frame that does not decode ends its session, as the server drops such a client.
  * The store's epoch is fixed (1), so seeds can hold the refs of the objects they
  * create (1 << 48 | n, n from 1).
@@ -175,12 +177,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 			if (shmrt__mstore_request(&st, &sess[s], req, &reply))
 				abort(); /* -ENOMEM only, which the fuzzer's limits never reach */
-			check_reply(copy, reply, &buf);
+			if (reply) /* NULL: the call parked (its late answer is dropped) */
+				check_reply(copy, reply, &buf);
 			shmrt_mv_free(copy);
 			shmrt_mv_free(reply);
 		}
 		if ((ctrl & 2) && k % 4 == 3)
 			end_session(&st, &sess[0]);
+		if (ctrl & 4) /* every parked call's deadline passes */
+			(void)shmrt__mstore_expire(&st, UINT64_MAX - 1);
 		check_store(&st, sess, NSESS);
 		k++;
 	}
