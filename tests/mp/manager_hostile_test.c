@@ -773,28 +773,32 @@ static void many_connections(void **state)
 	(void)state;
 	static int fds[NCONNS];
 	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur < 2 * NCONNS + 64)
-		skip(); /* main() could not raise the limit: the hard limit is too low */
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	int n = NCONNS; /* fewer if main() could not raise the limit (a low hard limit) */
+	if (rl.rlim_cur < (rlim_t)NCONNS + 64)
+		n = (int)rl.rlim_cur - 64;
+	if (n < 100)
+		skip();
 	/* all connected first (the server sees 1000 handshakes at once), then each
 	 * authenticated while the others wait */
-	for (int i = 0; i < NCONNS; i++)
+	for (int i = 0; i < n; i++)
 		fds[i] = raw_preauth();
-	for (int i = 0; i < NCONNS; i++)
+	for (int i = 0; i < n; i++)
 		assert_int_equal(shmrt__auth_run(fds[i], SHMRT__AUTH_CLIENT, KEY, KEYLEN, 20 * SEC),
 				 0);
-	sessions_become(conn, NCONNS + 1);
+	sessions_become(conn, n + 1);
 	/* every one pings at once, then reads its reply */
 	mp_t m = { 0 };
-	for (int i = 0; i < NCONNS; i++) {
+	for (int i = 0; i < n; i++) {
 		mp_op(&m, i, "ping", 0);
 		send_frame(fds[i], m.p, m.n);
 		mp_reset(&m);
 	}
 	assert_int_equal(shmrt_manager_ping(conn), 0); /* served meanwhile */
-	for (int i = 0; i < NCONNS; i++)
+	for (int i = 0; i < n; i++)
 		expect_reply(fds[i], i, 0);
-	/* half go by close, half by reset (unread data on a Unix socket) */
-	for (int i = 0; i < NCONNS; i++) {
+	/* half close idle, half with a request in flight (its reply finds them gone) */
+	for (int i = 0; i < n; i++) {
 		if (i & 1) {
 			mp_op(&m, i, "stats", 0);
 			send_frame(fds[i], m.p, m.n);
@@ -845,6 +849,7 @@ static void never_reads(void **state)
 		if (sent % 500 == 0) /* another client is served meanwhile */
 			assert_int_equal(shmrt_manager_ping(conn), 0);
 	}
+	print_message("never_reads: dropped after %d requests\n", sent);
 	assert_true(sent > 100);
 	assert_true(closed_by_server(fd));
 	close(fd);
