@@ -34,11 +34,12 @@
  * Out of descriptors. When accept fails with EMFILE or ENFILE the connection stays
  * in the backlog and the listener stays readable, so a level-triggered loop would
  * wake at once, forever, at 100% CPU. The server keeps a spare descriptor (/dev/null,
- * opened at start) for that moment, as libuv and libev do: it closes the spare,
- * accepts the connection, closes it at once (the peer sees its connection end:
- * refused, not left hanging) and opens the spare again. If the spare cannot be had
- * back (another thread of the process took the slot, the system is out of files),
- * the listeners are paused (no EPOLLIN) for LISTEN_PAUSE_MS and tried again then.
+ * opened at start, after everything it needs) for that moment, as libuv and libev
+ * do: it closes the spare, accepts the connection, closes it at once (the peer sees
+ * its connection end: refused, not left hanging) and opens the spare again. Without
+ * a spare (none could be opened at start, or another thread of the process took its
+ * slot, or the system is out of files) the listeners are paused (no EPOLLIN) for
+ * LISTEN_PAUSE_MS, and tried again then.
  *
  * Stopping. shmrt_manager_stop writes a byte to the stop pipe of every running
  * server (a slot table of 8 pipes, made once and never closed, so a stop racing with
@@ -617,6 +618,7 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 	s->o = o;
 	s->ep = -1;
 	s->slot = -1;
+	s->spare_fd = -1;
 	s->max_frame = o->max_frame ? o->max_frame : SHMRT__FRAME_MAX_DEFAULT;
 	s->max_queued = o->max_queued ? o->max_queued : MAX_QUEUED_DEFAULT;
 	s->auth_timeout = o->auth_timeout > 0 ? o->auth_timeout : SHMRT__AUTH_TIMEOUT_DEFAULT;
@@ -625,7 +627,6 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 		free(s);
 		return rc;
 	}
-	s->spare_fd = open_spare(); /* -1 is tolerated: accept at EMFILE then pauses */
 	s->st.deliver = deliver;
 	s->st.alive = alive;
 	s->st.cb_arg = s;
@@ -639,6 +640,9 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0 };
 		rc = epoll_ctl(s->ep, EPOLL_CTL_ADD, stop_rd[s->slot], &ev) ? -errno : 0;
 	}
+	if (rc == 0) /* last: what the server needs comes first; -1 is tolerated (then
+		      * an accept at EMFILE pauses the listeners) */
+		s->spare_fd = open_spare();
 	if (rc == 0)
 		rc = report_ready(s);
 	uint64_t spin = shmrt__spin_ns(), busy_until = 0;

@@ -5,11 +5,15 @@
  * ones beyond its limit must be refused (accepted through its spare descriptor and
  * closed at once, so the peer sees the end of its stream) and the server must sleep
  * meanwhile: a level-triggered loop over a listener it cannot accept from would wake
- * at once forever (100% CPU). Its CPU time over a second of refused connections
- * (/proc/PID/stat) must stay under half the wall time: a loose bound that a
- * sleeping server meets on any load (it uses about nothing) and a spinning one
- * misses on an idle machine. Its existing client is served throughout, and once the
- * extra connections close, new clients are.
+ * at once forever. Its CPU time over a second of refused connections (/proc/PID/stat)
+ * must stay under a fifth of the wall time. A sleeping server uses next to nothing
+ * (0 ms measured), so the bound never fails it, however loaded the machine; a
+ * spinning one took 860 ms of 1018 on a quiet machine and 320 ms of 1137 on a busy
+ * one (a loaded machine can hide the spin, never invent it). Its existing client is
+ * served throughout, and once the extra connections close, new clients are. A
+ * server that could not open its spare (started at the lowest limit it starts with
+ * at all) pauses its listener instead: the connections wait in the backlog, the
+ * server sleeps.
  *
  * Restart: a call in flight when the server is killed returns -EPIPE or -ECONNRESET
  * at once (not at its timeout); a server restarted on the same address takes
@@ -157,7 +161,7 @@ static void emfile(void **state)
 	uint64_t cpu = cpu_ms(pid) - cpu0, wall = tu_ms() - t0;
 	print_message("EMFILE: the server used %llu ms of CPU in %llu ms\n",
 		      (unsigned long long)cpu, (unsigned long long)wall);
-	assert_true(cpu * 2 < wall);
+	assert_true(cpu * 5 < wall); /* a fifth: see the top */
 	/* the refused ones were closed by the server, not left in its backlog */
 	int refused = 0;
 	for (int i = 0; i < nfd; i++)
@@ -193,6 +197,85 @@ static void emfile(void **state)
 	assert_int_equal(len, 4);
 	assert_int_equal(shmrt_proxy_release(l), 0);
 	shmrt_manager_close(c);
+	kill(pid, SIGKILL);
+	assert_int_equal(tu_wait(pid, 10000), 128 + SIGKILL);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* The server child without a spare: the lowest limit it starts with at all (every
+ * lower one fails with EMFILE), so that its spare, opened last, cannot be had. It
+ * says when it listens on the pipe ready_wr. */
+static int ready_wr = -1;
+
+static void on_ready(const char *const *a, size_t n, void *arg)
+{
+	(void)a, (void)n, (void)arg;
+	ssize_t w = write(ready_wr, "r", 1);
+	(void)w;
+}
+
+static int nospare_server(void *arg)
+{
+	(void)arg;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	for (int fd = 3; fd < 4096; fd++)
+		if (fd != ready_wr)
+			(void)close(fd);
+	const char *addrs[] = { emfile_addr };
+	shmrt_manager_opts_t o = { .addresses = addrs, .naddresses = 1, .authkey = KEY,
+				   .keylen = KEYLEN, .on_ready = on_ready };
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return 2;
+	for (rlim_t lim = (rlim_t)ready_wr + 1; lim < 64; lim++) {
+		rl.rlim_cur = lim; /* the hard limit stays: the next round raises it */
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			return 2;
+		int rc = shmrt_manager_serve(&o);
+		if (rc != -EMFILE)
+			return rc ? 3 : 0;
+	}
+	return 4;
+}
+
+/* Without a spare the listener is paused: connections wait in the backlog (not
+ * refused) and the server sleeps. */
+static void emfile_no_spare(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/shmrt-lifecycle-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	snprintf(emfile_addr, sizeof(emfile_addr), "unix:%s/s", dir);
+	const char *path = emfile_addr + 5;
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	ready_wr = p[1];
+	pid_t pid = tu_fork(nospare_server, NULL);
+	close(p[1]);
+	struct pollfd pf = { .fd = p[0], .events = POLLIN };
+	assert_int_equal(poll(&pf, 1, 10000), 1);
+	char b;
+	assert_int_equal(read(p[0], &b, 1), 1);
+	close(p[0]);
+	int fds[30], nfd = 0;
+	uint64_t cpu0 = cpu_ms(pid), t0 = tu_ms();
+	for (int i = 0; i < 30; i++) {
+		int fd = try_connect(path);
+		if (fd >= 0)
+			fds[nfd++] = fd;
+		usleep(33000);
+	}
+	uint64_t cpu = cpu_ms(pid) - cpu0, wall = tu_ms() - t0;
+	print_message("EMFILE without a spare: %llu ms of CPU in %llu ms\n",
+		      (unsigned long long)cpu, (unsigned long long)wall);
+	assert_true(cpu * 5 < wall); /* a fifth: see the top */
+	assert_int_equal(nfd, 30);
+	for (int i = 0; i < nfd; i++) {
+		assert_false(closed_within(fds[i], 1)); /* waiting, not refused */
+		close(fds[i]);
+	}
+	assert_int_equal(kill(pid, 0), 0); /* alive */
 	kill(pid, SIGKILL);
 	assert_int_equal(tu_wait(pid, 10000), 128 + SIGKILL);
 	unlink(path);
@@ -286,6 +369,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(emfile),
+		cmocka_unit_test(emfile_no_spare),
 		cmocka_unit_test(restart),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
