@@ -846,7 +846,7 @@ static void never_reads(void **state)
 			if (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
 				dropped = 1;
 		}
-		if (sent % 500 == 0) /* another client is served meanwhile */
+		if (sent % 50 == 0) /* another client is served meanwhile */
 			assert_int_equal(shmrt_manager_ping(conn), 0);
 	}
 	print_message("never_reads: dropped after %d requests\n", sent);
