@@ -15,7 +15,8 @@
  * and a replayed HMAC answer; 1000 connections at once; a client that never reads
  * its replies (dropped at max_queued while another is served); a request written one
  * byte per send. (A server out of descriptors and a restarted one:
- * manager_lifecycle_test.c.) Every wait is bounded; children are killed at the end.
+ * manager_lifecycle_test.c; well-formed requests with extreme arguments:
+ * manager_extremes_test.c.) Every wait is bounded; the server is killed at the end.
  */
 #define _GNU_SOURCE
 #include "testutil.h"
