@@ -14,7 +14,7 @@
  * wrong arity of the ops and of a method; a request before authentication, a wrong
  * and a replayed HMAC answer; 1000 connections at once; a client that never reads
  * its replies (dropped at max_queued while another is served); a request written one
- * byte per send. (A server out of descriptors and a restarted one:
+ * byte per send; a request followed by a shut write side (answered, then closed). (A server out of descriptors and a restarted one:
  * manager_lifecycle_test.c; well-formed requests with extreme arguments:
  * manager_extremes_test.c.) Every wait is bounded; the server is killed at the end.
  */
@@ -903,6 +903,24 @@ static void one_byte_writes(void **state)
 	healthy();
 }
 
+/* A request, then the write side shut: the reply still comes, then the end. */
+static void half_close(void **state)
+{
+	(void)state;
+	mp_t m = { 0 };
+	int fd = raw_authed();
+	mp_call(&m, 51, good_id, "append", 1);
+	mp_int(&m, good_len);
+	send_frame(fd, m.p, m.n);
+	assert_int_equal(shutdown(fd, SHUT_WR), 0);
+	expect_reply(fd, 51, 0);
+	good_len++;
+	assert_true(closed_by_server(fd));
+	close(fd);
+	mp_free(&m);
+	healthy();
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -922,6 +940,7 @@ int main(void)
 		cmocka_unit_test(many_connections),
 		cmocka_unit_test(never_reads),
 		cmocka_unit_test(one_byte_writes),
+		cmocka_unit_test(half_close),
 	};
 	return cmocka_run_group_tests_name("hostile", hostile, group_setup, group_teardown);
 }
