@@ -124,7 +124,7 @@ static int closed_within(int fd, int ms)
 static void emfile(void **state)
 {
 	(void)state;
-	char dir[] = "/tmp/shmrt-hostile-XXXXXX";
+	char dir[] = "/tmp/shmrt-lifecycle-XXXXXX";
 	assert_non_null(mkdtemp(dir));
 	snprintf(emfile_addr, sizeof(emfile_addr), "unix:%s/s", dir);
 	const char *path = emfile_addr + 5;
@@ -303,7 +303,7 @@ static int64_t epoch_of(shmrt_manager_conn_t *c)
 static void restart(void **state)
 {
 	(void)state;
-	char dir[] = "/tmp/shmrt-hostile-XXXXXX", addr[80];
+	char dir[] = "/tmp/shmrt-lifecycle-XXXXXX", addr[80];
 	assert_non_null(mkdtemp(dir));
 	snprintf(addr, sizeof(addr), "unix:%s/s", dir);
 	shmrt_manager_server_t *s1, *s2;
