@@ -31,6 +31,16 @@
  * something, its socket is polled for a hang-up (alive), so a client killed while
  * parked gets nothing even if its EPOLLHUP has not been read yet.
  *
+ * Out of descriptors. When accept fails with EMFILE or ENFILE the connection stays
+ * in the backlog and the listener stays readable, so a level-triggered loop would
+ * wake at once, forever, at 100% CPU. The server keeps a spare descriptor (/dev/null,
+ * opened at start, after everything it needs) for that moment, as libuv and libev
+ * do: it closes the spare, accepts the connection, closes it at once (the peer sees
+ * its connection end: refused, not left hanging) and opens the spare again. Without
+ * a spare (none could be opened at start, or another thread of the process took its
+ * slot, or the system is out of files) the listeners are paused (no EPOLLIN) for
+ * LISTEN_PAUSE_MS, and tried again then.
+ *
  * Stopping. shmrt_manager_stop writes a byte to the stop pipe of every running
  * server (a slot table of 8 pipes, made once and never closed, so a stop racing with
  * a server's end never writes into a recycled descriptor); it is async-signal-safe.
@@ -55,6 +65,7 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define MAX_LISTENERS 16
@@ -62,6 +73,7 @@
 #define REPLY_BATCH (64u << 10) /* queued reply bytes written before the wake-up ends */
 #define MAX_QUEUED_DEFAULT (64u << 20)
 #define STOP_SLOTS 8
+#define LISTEN_PAUSE_MS 100 /* listeners paused when no descriptor is left at all */
 /* epoll tags below this are listeners (index + 1) or the stop pipe (0). */
 #define TAG_CONN_MIN 4096
 
@@ -93,6 +105,8 @@ typedef struct server {
 	const shmrt_manager_opts_t *o;
 	size_t max_frame, max_queued;
 	int64_t auth_timeout;
+	int spare_fd;                 /* given up to refuse a connection at EMFILE; -1 */
+	uint64_t paused_until;        /* listeners paused until then (mono ns); 0 */
 } server_t;
 
 /* ---- stop slots ------------------------------------------------------------------ */
@@ -216,6 +230,55 @@ static int auth_flush(server_t *s, conn_t *c)
 	return 0;
 }
 
+static int open_spare(void)
+{
+	return open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/* Sets the listeners' epoll interest: EPOLLIN, or nothing while paused. */
+static void listeners_watch(server_t *s, int on)
+{
+	for (size_t i = 0; i < s->nl; i++) {
+		struct epoll_event ev = { .events = on ? EPOLLIN : 0, .data.u64 = i + 1 };
+		(void)epoll_ctl(s->ep, EPOLL_CTL_MOD, s->l[i].fd, &ev); /* set up at listen */
+	}
+}
+
+/* accept failed for want of a descriptor (EMFILE, ENFILE): refuses the oldest
+ * waiting connection through the spare descriptor, or pauses the listeners when no
+ * spare is to be had. Returns 1 if a connection was refused (try the next one). */
+static int refuse_one(server_t *s, shmrt__listener_t *l)
+{
+	if (s->spare_fd >= 0) {
+		close(s->spare_fd);
+		int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+		int e = fd < 0 ? errno : 0;
+		if (fd >= 0)
+			close(fd);
+		s->spare_fd = open_spare();
+		if (s->spare_fd >= 0 && (fd >= 0 || e == EINTR || e == ECONNABORTED))
+			return 1;
+		if (s->spare_fd >= 0 && (e == EAGAIN || e == EWOULDBLOCK))
+			return 0; /* the backlog emptied meanwhile */
+	}
+	if (!s->paused_until) {
+		listeners_watch(s, 0);
+		s->paused_until = mono_ns() + LISTEN_PAUSE_MS * 1000000ull;
+	}
+	return 0;
+}
+
+/* Resumes paused listeners once their pause is over (and takes a spare again). */
+static void listeners_resume(server_t *s, uint64_t now)
+{
+	if (!s->paused_until || now < s->paused_until)
+		return;
+	s->paused_until = 0;
+	if (s->spare_fd < 0)
+		s->spare_fd = open_spare();
+	listeners_watch(s, 1);
+}
+
 static void accept_all(server_t *s, shmrt__listener_t *l)
 {
 	for (int k = 0; k < 64; k++) {
@@ -223,8 +286,10 @@ static void accept_all(server_t *s, shmrt__listener_t *l)
 		int rc = shmrt__accept(l, &fd);
 		if (rc == -EPERM || rc == -ECONNABORTED)
 			continue;
+		if ((rc == -EMFILE || rc == -ENFILE) && refuse_one(s, l))
+			continue;
 		if (rc)
-			return; /* -EAGAIN; -EMFILE and the like: the next wake-up tries again */
+			return; /* -EAGAIN; -ENOBUFS, -ENOMEM: the next wake-up tries again */
 		conn_t *c = calloc(1, sizeof(*c));
 		if (!c) {
 			close(fd);
@@ -440,7 +505,10 @@ static int check_deadlines(server_t *s)
 static int next_timeout(server_t *s)
 {
 	uint64_t now = mono_ns();
+	listeners_resume(s, now);
 	uint64_t next = shmrt__mstore_expire(&s->st, now);
+	if (s->paused_until && s->paused_until < next)
+		next = s->paused_until;
 	while (s->ndoomed)
 		close_doomed(s);
 	int ms = check_deadlines(s);
@@ -525,6 +593,8 @@ static void server_fini(server_t *s)
 		(void)rmdir(s->tmpdir);
 	if (s->ep >= 0)
 		close(s->ep);
+	if (s->spare_fd >= 0)
+		close(s->spare_fd);
 	shmrt__mstore_fini(&s->st);
 	shmrt_mv_buf_free(&s->buf);
 	shmrt_mv_buf_free(&s->dbuf);
@@ -548,6 +618,7 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 	s->o = o;
 	s->ep = -1;
 	s->slot = -1;
+	s->spare_fd = -1;
 	s->max_frame = o->max_frame ? o->max_frame : SHMRT__FRAME_MAX_DEFAULT;
 	s->max_queued = o->max_queued ? o->max_queued : MAX_QUEUED_DEFAULT;
 	s->auth_timeout = o->auth_timeout > 0 ? o->auth_timeout : SHMRT__AUTH_TIMEOUT_DEFAULT;
@@ -569,6 +640,9 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0 };
 		rc = epoll_ctl(s->ep, EPOLL_CTL_ADD, stop_rd[s->slot], &ev) ? -errno : 0;
 	}
+	if (rc == 0) /* last: what the server needs comes first; -1 is tolerated (then
+		      * an accept at EMFILE pauses the listeners) */
+		s->spare_fd = open_spare();
 	if (rc == 0)
 		rc = report_ready(s);
 	uint64_t spin = shmrt__spin_ns(), busy_until = 0;
