@@ -350,6 +350,7 @@ static const shmrt__mtype_t *const types[] = {
 	&shmrt__mtype_lock,      &shmrt__mtype_rlock,      &shmrt__mtype_semaphore,
 	&shmrt__mtype_bsemaphore, &shmrt__mtype_event,     &shmrt__mtype_queue,
 	&shmrt__mtype_jqueue,
+	&shmrt__mtype_value,     &shmrt__mtype_array,
 };
 
 /* Takes args[i] out, or NULL. */
