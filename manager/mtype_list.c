@@ -12,8 +12,10 @@
  * argument's value is invalid for the call: C's EINVAL; -ENOENT stays "no such
  * value"). A step-1 assignment rebuilds the item array in one pass (the list grows
  * or shrinks); an extended one replaces items in place; a deletion compacts in one
- * pass: O(len) each, whatever the slice. The Array type (mtype_value.c) shares
- * __getslice__ and __setslice__ (with its item check and a fixed length). sort orders numbers (bool, int, float: ints and floats compared exactly) or
+ * pass: O(len + len(seq)) each, whatever the slice. The Array type (mtype_value.c)
+ * shares __getslice__ and __setslice__ (with its item check and a fixed length).
+ *
+ * sort orders numbers (bool, int, float: ints and floats compared exactly) or
  * str (by code point) or bytes, stably, as Python's sort (reverse=True keeps equal
  * items in their order, as CPython does by reversing before and after a stable
  * sort); a list that mixes unorderable kinds is -EINVAL and left as it was. __iter__
