@@ -4,8 +4,18 @@
  * errnos: IndexError is -ERANGE, ValueError (remove or index of an absent value) is
  * -ENOENT, TypeError (a wrong argument, a sort of unorderable values) is -EINVAL.
  *
- * Indexes are Python's (negative ones count from the end); slices are not supported
- * yet. sort orders numbers (bool, int, float: ints and floats compared exactly) or
+ * Indexes are Python's (negative ones count from the end). Slices are three methods,
+ * __getslice__, __setslice__ and __delslice__, whose first three arguments are a
+ * slice's start, stop and step (each nil or an int), bounded and clamped as CPython
+ * does (shmrt__mslice_parse); step 0, and an extended slice (step other than 1)
+ * assigned a list of another length, are Python's ValueError, -EINVAL here (the
+ * argument's value is invalid for the call: C's EINVAL; -ENOENT stays "no such
+ * value"). A step-1 assignment rebuilds the item array in one pass (the list grows
+ * or shrinks); an extended one replaces items in place; a deletion compacts in one
+ * pass: O(len + len(seq)) each, whatever the slice. The Array type (mtype_value.c)
+ * shares __getslice__ and __setslice__ (with its item check and a fixed length).
+ *
+ * sort orders numbers (bool, int, float: ints and floats compared exactly) or
  * str (by code point) or bytes, stably, as Python's sort (reverse=True keeps equal
  * items in their order, as CPython does by reversing before and after a stable
  * sort); a list that mixes unorderable kinds is -EINVAL and left as it was. __iter__
@@ -296,6 +306,202 @@ static int l_copy(shmrt__mcall_t *c)
 	return result(c, shmrt_mv_copy(DATA(c)));
 }
 
+/* ---- slices ---------------------------------------------------------------------- */
+
+/*
+ * A slice's bounds args[0..2] (each nil or an int; a bool counts) over a sequence of
+ * len items, as CPython's PySlice_Unpack then PySlice_AdjustIndices: step nil is 1,
+ * step 0 is Python's ValueError (-EINVAL here), a step below -INT64_MAX is taken as
+ * -INT64_MAX (so that -step exists); a nil start is 0 (len - 1 going backwards), a
+ * nil stop the end (before 0 going backwards); a negative bound counts from the end;
+ * bounds are then clamped into [0, len] ([-1, len - 1] going backwards). The slice is
+ * the n indices start + i * step, i in [0, n).
+ * Returns: 0 and *s; -EINVAL (a bound neither nil nor int, step 0).
+ */
+int shmrt__mslice_parse(const shmrt_mv_t *args, int64_t len, shmrt__mslice_t *s)
+{
+	int64_t b[3] = { 0, 0, 1 };
+	bool none[3];
+	for (int i = 0; i < 3; i++) {
+		const shmrt_mv_t *v = shmrt_mv_list_get(args, i);
+		none[i] = shmrt_mv_kind(v) == SHMRT_MV_NIL;
+		if (!v || (!none[i] && int_arg(v, &b[i])))
+			return -EINVAL;
+	}
+	int64_t start = b[0], stop = b[1], step = none[2] ? 1 : b[2];
+	if (step == 0)
+		return -EINVAL; /* ValueError: slice step cannot be zero */
+	if (step < -INT64_MAX)
+		step = -INT64_MAX;
+	if (none[0])
+		start = step < 0 ? INT64_MAX : 0;
+	if (none[1])
+		stop = step < 0 ? INT64_MIN : INT64_MAX;
+	int64_t *bd[2] = { &start, &stop };
+	for (int i = 0; i < 2; i++) {
+		int64_t *x = bd[i];
+		if (*x < 0) {
+			*x += len;
+			if (*x < 0)
+				*x = step < 0 ? -1 : 0;
+		} else if (*x >= len) {
+			*x = step < 0 ? len - 1 : len;
+		}
+	}
+	int64_t n = 0;
+	if (step < 0 && stop < start)
+		n = (start - stop - 1) / -step + 1;
+	else if (step > 0 && start < stop)
+		n = (stop - start - 1) / step + 1;
+	s->start = start;
+	s->stop = stop;
+	s->step = step;
+	s->n = n;
+	return 0;
+}
+
+/* __getslice__ [start, stop, step] -> a list: copies of the items (refs borrowed). */
+int shmrt__mlist_getslice(shmrt__mcall_t *c)
+{
+	shmrt__mslice_t s;
+	shmrt_mv_t *l = DATA(c);
+	if (ARGC(c) != 3 || shmrt__mslice_parse(c->args, l->u.l.len, &s))
+		return -EINVAL;
+	shmrt_mv_t *r = shmrt__mv_list_new((size_t)s.n);
+	if (!r)
+		return -ENOMEM;
+	for (int64_t i = 0; i < s.n; i++) {
+		shmrt_mv_t *v = shmrt_mv_copy(l->u.l.items[s.start + i * s.step]);
+		if (!v) {
+			shmrt_mv_free(r);
+			return -ENOMEM;
+		}
+		shmrt__mv_list_push(r, v);
+	}
+	return result(c, r);
+}
+
+/*
+ * Replaces the slice's n items with the n items of seq, in place (cannot fail): the
+ * old ones' refs dropped, the new ones' counted; seq is left empty.
+ */
+static void replace_items(shmrt__mstore_t *st, shmrt_mv_t *l, const shmrt__mslice_t *s,
+			  shmrt_mv_t *seq)
+{
+	for (int64_t i = 0; i < s->n; i++) {
+		shmrt_mv_t **slot = &l->u.l.items[s->start + i * s->step];
+		shmrt_mv_t *old = *slot, *v = seq->u.l.items[i];
+		*slot = v; /* v stays MV_OWNED: it moves from seq to l */
+		shmrt__mstore_refs_adjust(st, v, +1);
+		old->flags &= ~MV_OWNED;
+		shmrt__mstore_drop(st, old);
+	}
+	seq->u.l.len = 0;
+}
+
+/*
+ * l[start:stop] = seq for step 1 (Python's list_ass_slice: a stop before start is
+ * start, so seq is inserted there): a new item array of the new length, built in one
+ * pass, so any slice costs O(len + len(seq)). Returns 0, -E2BIG, -ENOMEM (l unchanged).
+ */
+static int splice(shmrt__mcall_t *c, const shmrt__mslice_t *s, shmrt_mv_t *seq)
+{
+	shmrt_mv_t *l = DATA(c);
+	uint32_t len = l->u.l.len, m = seq->u.l.len;
+	uint32_t a = (uint32_t)s->start;
+	uint32_t k = s->stop > s->start ? (uint32_t)(s->stop - s->start) : 0;
+	uint64_t nlen = (uint64_t)len - k + m;
+	if (nlen > MV_LIST_MAX)
+		return -E2BIG;
+	shmrt_mv_t *nl = shmrt__mv_list_new((size_t)nlen);
+	if (!nl)
+		return -ENOMEM;
+	shmrt_mv_t **it = l->u.l.items;
+	/* the items keep MV_OWNED: they move from l and seq into nl */
+	for (uint32_t i = 0; i < a; i++)
+		nl->u.l.items[nl->u.l.len++] = it[i];
+	for (uint32_t i = 0; i < m; i++) {
+		nl->u.l.items[nl->u.l.len++] = seq->u.l.items[i];
+		shmrt__mstore_refs_adjust(c->st, seq->u.l.items[i], +1);
+	}
+	for (uint32_t i = a + k; i < len; i++)
+		nl->u.l.items[nl->u.l.len++] = it[i];
+	seq->u.l.len = 0;
+	for (uint32_t i = a; i < a + k; i++) {
+		it[i]->flags &= ~MV_OWNED;
+		shmrt__mstore_drop(c->st, it[i]);
+	}
+	l->u.l.len = 0;
+	shmrt_mv_free(l);
+	c->o->data = nl;
+	return 0;
+}
+
+/*
+ * __setslice__ [start, stop, step, seq]: seq a list. Each of seq's items is first
+ * passed to check (NULL: none), which may reject it (its error is the call's) or
+ * turn it into the stored form in place (an Array's 'd' takes an int as a float).
+ * With fixed_len, or an extended slice (step other than 1), seq must have as many
+ * items as the slice (Python's ValueError: -EINVAL); else the list grows or shrinks.
+ * Every check runs before anything changes: an error leaves the list as it was.
+ */
+int shmrt__mlist_setslice(shmrt__mcall_t *c, shmrt__mitem_check_fn check, bool fixed_len)
+{
+	shmrt__mslice_t s;
+	shmrt_mv_t *l = DATA(c), *seq = ARG(c, 3);
+	if (ARGC(c) != 4 || shmrt__mslice_parse(c->args, l->u.l.len, &s) ||
+	    shmrt_mv_kind(seq) != SHMRT_MV_LIST)
+		return -EINVAL;
+	for (uint32_t i = 0; check && i < seq->u.l.len; i++) {
+		int rc = check(c->o, seq->u.l.items[i]);
+		if (rc)
+			return rc;
+	}
+	if (fixed_len || s.step != 1) {
+		if ((int64_t)seq->u.l.len != s.n)
+			return -EINVAL; /* ValueError: a sequence of the wrong size */
+		replace_items(c->st, l, &s, seq);
+		return 0;
+	}
+	return splice(c, &s, seq);
+}
+
+/* __delslice__ [start, stop, step]: removes the slice's items in one pass. */
+static int l_delslice(shmrt__mcall_t *c)
+{
+	shmrt__mslice_t s;
+	shmrt_mv_t *l = DATA(c);
+	if (ARGC(c) != 3 || shmrt__mslice_parse(c->args, l->u.l.len, &s))
+		return -EINVAL;
+	if (s.n == 0)
+		return 0;
+	int64_t first = s.start, step = s.step;
+	if (step < 0) { /* the same indices, ascending */
+		first = s.start + (s.n - 1) * step;
+		step = -step;
+	}
+	uint32_t len = l->u.l.len, w = (uint32_t)first;
+	int64_t next = first, left = s.n;
+	for (uint32_t r = (uint32_t)first; r < len; r++) {
+		shmrt_mv_t *v = l->u.l.items[r];
+		if (left && (int64_t)r == next) {
+			left--;
+			next = left ? next + step : -1;
+			v->flags &= ~MV_OWNED;
+			shmrt__mstore_drop(c->st, v);
+		} else {
+			l->u.l.items[w++] = v;
+		}
+	}
+	l->u.l.len = w;
+	return 0;
+}
+
+static int l_setslice(shmrt__mcall_t *c)
+{
+	return shmrt__mlist_setslice(c, NULL, false);
+}
+
 static int list_init(shmrt_mv_t *init, shmrt_mv_t **data)
 {
 	if (!init) {
@@ -327,6 +533,9 @@ static const shmrt__mmethod_t list_methods[] = {
 	{ "__contains__", l_contains },
 	{ "__iter__", l_copy },
 	{ "copy", l_copy },
+	{ "__getslice__", shmrt__mlist_getslice },
+	{ "__setslice__", l_setslice },
+	{ "__delslice__", l_delslice },
 };
 
 const shmrt__mtype_t shmrt__mtype_list = {

@@ -384,6 +384,7 @@ static const shmrt__mtype_t *const types[] = {
 	&shmrt__mtype_jqueue,
 	&shmrt__mtype_condition,
 	&shmrt__mtype_barrier,
+	&shmrt__mtype_value,     &shmrt__mtype_array,
 };
 
 /* Takes args[i] out, or NULL. */

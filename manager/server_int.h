@@ -33,6 +33,7 @@
 #ifndef SHMRT_MANAGER_SERVER_INT_H
 #define SHMRT_MANAGER_SERVER_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -195,6 +196,8 @@ extern const shmrt__mtype_t shmrt__mtype_queue;
 extern const shmrt__mtype_t shmrt__mtype_jqueue;
 extern const shmrt__mtype_t shmrt__mtype_condition;
 extern const shmrt__mtype_t shmrt__mtype_barrier;
+extern const shmrt__mtype_t shmrt__mtype_value;
+extern const shmrt__mtype_t shmrt__mtype_array;
 
 /*
  * Sends a late reply ([id, rc, result], consumed) to sess's connection. It must not
@@ -379,5 +382,30 @@ void shmrt__lock_fini(shmrt__mstore_t *st, shmrt__mobj_t *o);
 /* Python's a < b for the orderable pairs (numbers with numbers, str with str, bytes
  * with bytes): 0 and *lt, or -EINVAL (unorderable: Python's TypeError). */
 SHMRT_MUST_USE int shmrt__mv_less(const shmrt_mv_t *a, const shmrt_mv_t *b, int *lt);
+
+/* ---- slices (manager/mtype_list.c), shared by list and Array ------------------------ */
+
+/* A slice resolved against a length: the n indices start + i * step, i in [0, n). */
+typedef struct shmrt__mslice {
+	int64_t start, stop, step, n;
+} shmrt__mslice_t;
+
+/* Resolves the slice args[0..2] (start, stop, step: each nil or an int) over len
+ * items as Python does. Returns 0 and *s; -EINVAL (a bound of another kind, step 0). */
+SHMRT_MUST_USE int shmrt__mslice_parse(const shmrt_mv_t *args, int64_t len,
+				       shmrt__mslice_t *s);
+
+/* An item about to be stored in o's data: 0 (possibly changed in place into its
+ * stored form), or the call's error (-EINVAL, -ERANGE). */
+typedef int (*shmrt__mitem_check_fn)(const shmrt__mobj_t *o, shmrt_mv_t *item);
+
+/* The __getslice__ [start, stop, step] method of a type whose data is a list. */
+int shmrt__mlist_getslice(shmrt__mcall_t *c);
+
+/* __setslice__ [start, stop, step, seq] on a list-shaped data: each item of seq
+ * checked first (check NULL: none); with fixed_len, or step != 1, seq must be as
+ * long as the slice (-EINVAL); else the list grows or shrinks. Returns 0, -EINVAL,
+ * check's error, -E2BIG, -ENOMEM; on error the data is unchanged. */
+int shmrt__mlist_setslice(shmrt__mcall_t *c, shmrt__mitem_check_fn check, bool fixed_len);
 
 #endif /* SHMRT_MANAGER_SERVER_INT_H */

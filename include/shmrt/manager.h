@@ -18,8 +18,26 @@
  *               popitem, setdefault, clear, __len__, copy and __iter__ (snapshots)
  *  "list"       append, extend, insert, pop, remove, index, count, reverse,
  *               sort ([reverse]), __len__, __getitem__, __setitem__, __delitem__ (an
- *               int index, negative allowed; no slices yet), __contains__, __iter__
- *               and copy (snapshots)
+ *               int index, negative allowed), __contains__, __iter__ and copy
+ *               (snapshots); slices as Python's: __getslice__ [start, stop, step]
+ *               -> list, __setslice__ [start, stop, step, list] (grows or shrinks
+ *               the list for step 1), __delslice__ [start, stop, step], each bound
+ *               nil or an int; Python's ValueError there (step 0, an extended slice
+ *               assigned a list of another length) is -EINVAL: the argument's value
+ *               is invalid (C's EINVAL), and -ENOENT stays "no such value"
+ *  "Value"      (init [typecode, value]) get, set [v], add [delta] -> the new value
+ *               (atomic: ints and floats), cas [expected, new] -> bool (stored if
+ *               the value == expected); no get_lock (Python's manager Value has none)
+ *  "Array"      (init [typecode, list | int n (n zeros) | bytes for 'c' | str for
+ *               'u']) __len__, __getitem__, __setitem__, __getslice__, __setslice__
+ *               (the length is fixed: a list of another length than the slice is
+ *               -EINVAL), tolist, copy, __iter__ (snapshots); at most 2^20 items
+ *               (-E2BIG). Typecodes of both, checked on every store: 'b' 'B' 'h'
+ *               'H' 'i' 'I' 'l' 'L' 'q' 'Q' ints ('L', 'Q' up to INT64_MAX; out of
+ *               range: -ERANGE, Python's OverflowError), 'f' 'd' floats (an int is
+ *               stored as a float; 'f' rounded to single precision), 'c' a bytes
+ *               of length 1, 'u' a str of one code point; another typecode or a
+ *               value of another kind: -EINVAL
  *  "Namespace"  __getattr__, __setattr__, __delattr__ (str names), incr [name, delta]
  *               (ns.name += delta as one step: the new value), copy (a map)
  * An unknown type or method is -ENOENT, a wrong number or kind of arguments -EINVAL.
