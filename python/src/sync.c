@@ -1,0 +1,947 @@
+/*
+ * Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition, Barrier: the
+ * synchronisation types of multiprocessing, on shmrt/sync.h, with its signatures
+ * (acquire(block=True, timeout=None), context managers, wait(timeout=None) ...).
+ *
+ * Locks are robust. When the holder of a Lock, an RLock or a get_lock() lock dies
+ * (even by kill -9), the next acquire succeeds and warns with OwnerDiedWarning:
+ * what the lock protects may be half-updated. The lock is marked consistent before
+ * the warning, so it goes on working; if warnings are turned into errors, the
+ * acquire releases it again and raises.
+ *
+ * Locks behind get_lock(). A Value's and an Array's own robust lock (a word beside
+ * the Value's cell; the Array's whole-array lock) is handed out as an RLock, as
+ * multiprocessing hands out an RLock: the recursion is counted here, in the Python
+ * object (one per Value or Array and process), by thread and process id, so a
+ * forked child never believes it holds what its parent held.
+ *
+ * Differences from multiprocessing, all from shmrt's locks being owned: only the
+ * holder may release a Lock (another thread or process gets ValueError, where
+ * multiprocessing lets anyone release it); a Condition waits with one level of its
+ * RLock released (multiprocessing releases all of them); a Barrier's wait is not
+ * interrupted by Ctrl-C (a sliced barrier wait would break the barrier at each
+ * slice), and it takes no action callable.
+ *
+ * Waits run in slices with the GIL released (pyshmrt_sliced). A Condition's wait
+ * in slices could miss a notify made between two slices (while the waiter takes
+ * the lock back): the waiter reads the Condition's sequence word (offset 8 of its
+ * shared layout, see core/sync.c) before waiting and after each slice, and a change
+ * counts as a notify.
+ */
+#include "pyshmrt.h"
+
+#include <pythread.h>
+#include <unistd.h>
+
+/* ---- Lock and RLock ---------------------------------------------------------------- */
+
+enum { B_SYNC, B_VALUE, B_ARRAY };
+
+typedef struct {
+	PyObject_HEAD
+	pyshmrt_entry_t e;
+	int backend, recursive;
+	shmrt_lock_t l;
+	const shmrt_value_t *v;
+	const shmrt_array_t *a;
+	PyObject *owner;            /* the Value or Array of a get_lock() lock */
+	unsigned long owner_tid;    /* emulated recursion (B_VALUE, B_ARRAY) */
+	pid_t owner_pid;
+	long count;
+} LockObj;
+
+static int lock_try(void *ctx, shmrt_ns_t t)
+{
+	LockObj *s = ctx;
+	switch (s->backend) {
+	case B_VALUE: return shmrt_value_lock(s->v, t);
+	case B_ARRAY: return shmrt_array_lock(s->a, t);
+	default: return shmrt_lock_acquire(&s->l, t);
+	}
+}
+
+static int lock_unlock(LockObj *s)
+{
+	switch (s->backend) {
+	case B_VALUE: return shmrt_value_unlock(s->v);
+	case B_ARRAY: return shmrt_array_unlock(s->a);
+	default: return shmrt_lock_release(&s->l);
+	}
+}
+
+static void lock_consistent(LockObj *s)
+{
+	switch (s->backend) {
+	case B_VALUE: (void)shmrt_value_consistent(s->v); break;
+	case B_ARRAY: (void)shmrt_array_consistent(s->a); break;
+	default: (void)shmrt_lock_consistent(&s->l); break;
+	}
+}
+
+static int never(void *ctx, shmrt_ns_t t)
+{
+	(void)ctx;
+	if (t > 0) {
+		struct timespec ts = { t / 1000000000, t % 1000000000 };
+		nanosleep(&ts, NULL);
+	}
+	return -ETIMEDOUT;
+}
+
+static bool emulated_owner(LockObj *s)
+{
+	return s->count > 0 && s->owner_pid == getpid() &&
+	       s->owner_tid == PyThread_get_thread_ident();
+}
+
+/* 1 acquired, 0 not (timeout), -1 Python error. */
+static int lock_acquire_t(LockObj *s, double timeout)
+{
+	if (s->backend != B_SYNC && emulated_owner(s)) {
+		s->count++;
+		return 1;
+	}
+	int rc = pyshmrt_sliced(lock_try, s, timeout);
+	if (rc == -EDEADLK) {
+		/* A Lock held by this very thread: Python blocks until the timeout. */
+		rc = pyshmrt_sliced(never, NULL, timeout);
+	}
+	if (rc == PYSHMRT_EXC)
+		return -1;
+	if (rc == -ETIMEDOUT)
+		return 0;
+	if (rc == -EOWNERDEAD) {
+		lock_consistent(s);
+		if (PyErr_WarnEx(pyshmrt_OwnerDiedWarning,
+				 "the previous holder of this lock died holding it: what it "
+				 "protects may be half-updated",
+				 1)) {
+			(void)lock_unlock(s);
+			return -1;
+		}
+		rc = 0;
+	}
+	if (rc) {
+		pyshmrt_err(rc, "acquiring a lock");
+		return -1;
+	}
+	if (s->backend != B_SYNC) {
+		s->owner_pid = getpid();
+		s->owner_tid = PyThread_get_thread_ident();
+		s->count = 1;
+	}
+	return 1;
+}
+
+static PyObject *lock_acquire(LockObj *s, PyObject *args, PyObject *kw)
+{
+	static char *kwl[] = { "block", "timeout", NULL };
+	PyObject *block = NULL, *timeout = NULL;
+	double t;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|OO:acquire", kwl, &block, &timeout) ||
+	    pyshmrt_block_timeout(block, timeout, &t))
+		return NULL;
+	int r = lock_acquire_t(s, t);
+	if (r < 0)
+		return NULL;
+	return PyBool_FromLong(r);
+}
+
+static PyObject *lock_release(LockObj *s, PyObject *noargs)
+{
+	(void)noargs;
+	if (s->backend != B_SYNC) {
+		if (!emulated_owner(s)) {
+			PyErr_SetString(PyExc_AssertionError,
+					"attempt to release recursive lock not owned by thread");
+			return NULL;
+		}
+		if (--s->count > 0)
+			Py_RETURN_NONE;
+		s->owner_pid = 0;
+	}
+	int rc = lock_unlock(s);
+	if (rc == -EPERM) {
+		if (s->recursive)
+			PyErr_SetString(PyExc_AssertionError,
+					"attempt to release recursive lock not owned by thread");
+		else
+			PyErr_SetString(PyExc_ValueError,
+					"lock released by a thread that does not hold it (shmrt "
+					"locks are owned)");
+		return NULL;
+	}
+	if (rc)
+		return pyshmrt_err(rc, "releasing a lock");
+	Py_RETURN_NONE;
+}
+
+static PyObject *lock_enter(LockObj *s, PyObject *noargs)
+{
+	(void)noargs;
+	int r = lock_acquire_t(s, -1);
+	if (r < 0)
+		return NULL;
+	return PyBool_FromLong(r);
+}
+
+static PyObject *lock_exit(LockObj *s, PyObject *args)
+{
+	(void)args;
+	return lock_release(s, NULL);
+}
+
+static PyObject *lock_new_common(PyTypeObject *type, int recursive)
+{
+	LockObj *s = (LockObj *)type->tp_alloc(type, 0);
+	if (!s)
+		return NULL;
+	s->backend = B_SYNC;
+	s->recursive = recursive;
+	if (pyshmrt_entry_new(&s->e, recursive ? "rlock" : "lock")) {
+		Py_DECREF(s);
+		return NULL;
+	}
+	int rc = shmrt_lock_open(pyshmrt_tree(), s->e.name, SHMRT_O_CREATE | SHMRT_O_EXCL,
+				 recursive, &s->l);
+	if (rc) {
+		s->e.creator = 0;
+		Py_DECREF(s);
+		return pyshmrt_err(rc, "creating a lock");
+	}
+	return (PyObject *)s;
+}
+
+static PyObject *Lock_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+	static char *kwl[] = { NULL };
+	if (!PyArg_ParseTupleAndKeywords(args, kw, ":Lock", kwl))
+		return NULL;
+	return lock_new_common(type, 0);
+}
+
+static PyObject *RLock_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+	static char *kwl[] = { NULL };
+	if (!PyArg_ParseTupleAndKeywords(args, kw, ":RLock", kwl))
+		return NULL;
+	return lock_new_common(type, 1);
+}
+
+PyObject *pyshmrt_objlock_new(PyObject *owner, const shmrt_value_t *v, const shmrt_array_t *a)
+{
+	LockObj *s = (LockObj *)pyshmrt_RLockType.tp_alloc(&pyshmrt_RLockType, 0);
+	if (!s)
+		return NULL;
+	s->backend = v ? B_VALUE : B_ARRAY;
+	s->recursive = 1;
+	s->v = v;
+	s->a = a;
+	s->owner = Py_NewRef(owner);
+	return (PyObject *)s;
+}
+
+static int lock_traverse(LockObj *s, visitproc visit, void *arg)
+{
+	Py_VISIT(s->owner);
+	return 0;
+}
+
+static int lock_clear(LockObj *s)
+{
+	Py_CLEAR(s->owner);
+	return 0;
+}
+
+static void lock_dealloc(LockObj *s)
+{
+	PyObject_GC_UnTrack(s);
+	pyshmrt_entry_drop(&s->e);
+	Py_CLEAR(s->owner);
+	Py_TYPE(s)->tp_free((PyObject *)s);
+}
+
+static PyObject *lock_repr(LockObj *s)
+{
+	const char *t = Py_TYPE(s)->tp_name;
+	if (s->backend != B_SYNC)
+		return PyUnicode_FromFormat("<shmrt.RLock of %R>", s->owner);
+	return PyUnicode_FromFormat("<%s %s>", t, s->e.name);
+}
+
+static PyObject *lock_name(LockObj *s, void *c)
+{
+	(void)c;
+	return PyUnicode_FromString(s->e.name);
+}
+
+static PyMethodDef lock_methods[] = {
+	{ "acquire", (PyCFunction)(void (*)(void))lock_acquire, METH_VARARGS | METH_KEYWORDS,
+	  "acquire(block=True, timeout=None) -> bool. Warns OwnerDiedWarning when the "
+	  "previous holder died holding it." },
+	{ "release", (PyCFunction)lock_release, METH_NOARGS, "Releases the lock (holder only)." },
+	{ "__enter__", (PyCFunction)lock_enter, METH_NOARGS, NULL },
+	{ "__exit__", (PyCFunction)lock_exit, METH_VARARGS, NULL },
+	{ NULL, NULL, 0, NULL },
+};
+
+static PyGetSetDef lock_getset[] = {
+	{ "_name", (getter)lock_name, NULL, "the name in the process-tree region", NULL },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+PyTypeObject pyshmrt_LockType = {
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmrt.Lock",
+	.tp_basicsize = sizeof(LockObj),
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+	.tp_traverse = (traverseproc)lock_traverse,
+	.tp_clear = (inquiry)lock_clear,
+	.tp_doc = "Lock(): a robust process-shared lock (multiprocessing.Lock).",
+	.tp_new = Lock_new,
+	.tp_dealloc = (destructor)lock_dealloc,
+	.tp_repr = (reprfunc)lock_repr,
+	.tp_methods = lock_methods,
+	.tp_getset = lock_getset,
+};
+
+PyTypeObject pyshmrt_RLockType = {
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmrt.RLock",
+	.tp_basicsize = sizeof(LockObj),
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+	.tp_traverse = (traverseproc)lock_traverse,
+	.tp_clear = (inquiry)lock_clear,
+	.tp_doc = "RLock(): a robust process-shared recursive lock (multiprocessing.RLock).",
+	.tp_new = RLock_new,
+	.tp_dealloc = (destructor)lock_dealloc,
+	.tp_repr = (reprfunc)lock_repr,
+	.tp_methods = lock_methods,
+	.tp_getset = lock_getset,
+};
+
+/* ---- Semaphore and BoundedSemaphore ---------------------------------------------- */
+
+typedef struct {
+	PyObject_HEAD
+	pyshmrt_entry_t e;
+	shmrt_sem_t s;
+	int bounded;
+} SemObj;
+
+static PyObject *sem_new_common(PyTypeObject *type, PyObject *args, PyObject *kw, int bounded)
+{
+	static char *kwl[] = { "value", NULL };
+	int value = 1;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|i", kwl, &value))
+		return NULL;
+	if (value < 0) {
+		PyErr_SetString(PyExc_ValueError, "semaphore initial value must be >= 0");
+		return NULL;
+	}
+	SemObj *s = (SemObj *)type->tp_alloc(type, 0);
+	if (!s)
+		return NULL;
+	s->bounded = bounded;
+	if (pyshmrt_entry_new(&s->e, bounded ? "bsem" : "sem")) {
+		Py_DECREF(s);
+		return NULL;
+	}
+	int rc = shmrt_sem_open(pyshmrt_tree(), s->e.name, SHMRT_O_CREATE | SHMRT_O_EXCL,
+				(uint32_t)value, bounded, &s->s);
+	if (rc) {
+		s->e.creator = 0;
+		Py_DECREF(s);
+		return pyshmrt_err(rc, "creating a semaphore");
+	}
+	return (PyObject *)s;
+}
+
+static PyObject *Sem_new(PyTypeObject *t, PyObject *a, PyObject *k)
+{
+	return sem_new_common(t, a, k, 0);
+}
+
+static PyObject *BSem_new(PyTypeObject *t, PyObject *a, PyObject *k)
+{
+	return sem_new_common(t, a, k, 1);
+}
+
+static int sem_try(void *ctx, shmrt_ns_t t)
+{
+	return shmrt_sem_acquire(&((SemObj *)ctx)->s, t);
+}
+
+static int sem_acquire_t(SemObj *s, double t)
+{
+	int rc = pyshmrt_sliced(sem_try, s, t);
+	if (rc == PYSHMRT_EXC)
+		return -1;
+	if (rc == -ETIMEDOUT)
+		return 0;
+	if (rc) {
+		pyshmrt_err(rc, "acquiring a semaphore");
+		return -1;
+	}
+	return 1;
+}
+
+static PyObject *sem_acquire(SemObj *s, PyObject *args, PyObject *kw)
+{
+	static char *kwl[] = { "block", "timeout", NULL };
+	PyObject *block = NULL, *timeout = NULL;
+	double t;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|OO:acquire", kwl, &block, &timeout) ||
+	    pyshmrt_block_timeout(block, timeout, &t))
+		return NULL;
+	int r = sem_acquire_t(s, t);
+	return r < 0 ? NULL : PyBool_FromLong(r);
+}
+
+static PyObject *sem_release(SemObj *s, PyObject *noargs)
+{
+	(void)noargs;
+	int rc = shmrt_sem_release(&s->s, 1);
+	if (rc == -EOVERFLOW) {
+		PyErr_SetString(PyExc_ValueError, "semaphore or lock released too many times");
+		return NULL;
+	}
+	if (rc)
+		return pyshmrt_err(rc, "releasing a semaphore");
+	Py_RETURN_NONE;
+}
+
+static PyObject *sem_enter(SemObj *s, PyObject *noargs)
+{
+	(void)noargs;
+	int r = sem_acquire_t(s, -1);
+	return r < 0 ? NULL : PyBool_FromLong(r);
+}
+
+static PyObject *sem_exit(SemObj *s, PyObject *args)
+{
+	(void)args;
+	return sem_release(s, NULL);
+}
+
+static PyObject *sem_get_value(SemObj *s, PyObject *noargs)
+{
+	(void)noargs;
+	return PyLong_FromUnsignedLong(shmrt_sem_value(&s->s));
+}
+
+static void sem_dealloc(SemObj *s)
+{
+	pyshmrt_entry_drop(&s->e);
+	Py_TYPE(s)->tp_free((PyObject *)s);
+}
+
+static PyObject *sem_repr(SemObj *s)
+{
+	return PyUnicode_FromFormat("<%s(value=%u)>", s->bounded ? "BoundedSemaphore" : "Semaphore",
+				    shmrt_sem_value(&s->s));
+}
+
+static PyMethodDef sem_methods[] = {
+	{ "acquire", (PyCFunction)(void (*)(void))sem_acquire, METH_VARARGS | METH_KEYWORDS,
+	  "acquire(block=True, timeout=None) -> bool" },
+	{ "release", (PyCFunction)sem_release, METH_NOARGS, "Gives a permit back." },
+	{ "get_value", (PyCFunction)sem_get_value, METH_NOARGS, "The number of permits now." },
+	{ "__enter__", (PyCFunction)sem_enter, METH_NOARGS, NULL },
+	{ "__exit__", (PyCFunction)sem_exit, METH_VARARGS, NULL },
+	{ NULL, NULL, 0, NULL },
+};
+
+PyTypeObject pyshmrt_SemaphoreType = {
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmrt.Semaphore",
+	.tp_basicsize = sizeof(SemObj),
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+	.tp_doc = "Semaphore(value=1): a process-shared semaphore.",
+	.tp_new = Sem_new,
+	.tp_dealloc = (destructor)sem_dealloc,
+	.tp_repr = (reprfunc)sem_repr,
+	.tp_methods = sem_methods,
+};
+
+PyTypeObject pyshmrt_BoundedSemaphoreType = {
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmrt.BoundedSemaphore",
+	.tp_basicsize = sizeof(SemObj),
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+	.tp_doc = "BoundedSemaphore(value=1): releasing above the initial value is a ValueError.",
+	.tp_new = BSem_new,
+	.tp_dealloc = (destructor)sem_dealloc,
+	.tp_repr = (reprfunc)sem_repr,
+	.tp_methods = sem_methods,
+};
+
+/* ---- Event --------------------------------------------------------------------- */
+
+typedef struct {
+	PyObject_HEAD
+	pyshmrt_entry_t e;
+	shmrt_event_t ev;
+} EventObj;
+
+static PyObject *Event_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+	static char *kwl[] = { NULL };
+	if (!PyArg_ParseTupleAndKeywords(args, kw, ":Event", kwl))
+		return NULL;
+	EventObj *s = (EventObj *)type->tp_alloc(type, 0);
+	if (!s)
+		return NULL;
+	if (pyshmrt_entry_new(&s->e, "event")) {
+		Py_DECREF(s);
+		return NULL;
+	}
+	int rc = shmrt_event_open(pyshmrt_tree(), s->e.name, SHMRT_O_CREATE | SHMRT_O_EXCL, &s->ev);
+	if (rc) {
+		s->e.creator = 0;
+		Py_DECREF(s);
+		return pyshmrt_err(rc, "creating an event");
+	}
+	return (PyObject *)s;
+}
+
+static int event_try(void *ctx, shmrt_ns_t t)
+{
+	return shmrt_event_wait(&((EventObj *)ctx)->ev, t);
+}
+
+static PyObject *event_wait(EventObj *s, PyObject *args, PyObject *kw)
+{
+	static char *kwl[] = { "timeout", NULL };
+	PyObject *timeout = NULL;
+	double t;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:wait", kwl, &timeout) ||
+	    pyshmrt_block_timeout(NULL, timeout, &t))
+		return NULL;
+	int rc = pyshmrt_sliced(event_try, s, t);
+	if (rc == PYSHMRT_EXC)
+		return NULL;
+	if (rc && rc != -ETIMEDOUT)
+		return pyshmrt_err(rc, "waiting for an event");
+	return PyBool_FromLong(rc == 0);
+}
+
+static PyObject *event_set(EventObj *s, PyObject *noargs)
+{
+	(void)noargs;
+	shmrt_event_set(&s->ev);
+	Py_RETURN_NONE;
+}
+
+static PyObject *event_clear(EventObj *s, PyObject *noargs)
+{
+	(void)noargs;
+	shmrt_event_clear(&s->ev);
+	Py_RETURN_NONE;
+}
+
+static PyObject *event_is_set(EventObj *s, PyObject *noargs)
+{
+	(void)noargs;
+	return PyBool_FromLong(shmrt_event_is_set(&s->ev) > 0);
+}
+
+static void event_dealloc(EventObj *s)
+{
+	pyshmrt_entry_drop(&s->e);
+	Py_TYPE(s)->tp_free((PyObject *)s);
+}
+
+static PyMethodDef event_methods[] = {
+	{ "wait", (PyCFunction)(void (*)(void))event_wait, METH_VARARGS | METH_KEYWORDS,
+	  "wait(timeout=None) -> bool: whether the flag is set." },
+	{ "set", (PyCFunction)event_set, METH_NOARGS, "Sets the flag, waking every waiter." },
+	{ "clear", (PyCFunction)event_clear, METH_NOARGS, "Clears the flag." },
+	{ "is_set", (PyCFunction)event_is_set, METH_NOARGS, "Whether the flag is set." },
+	{ NULL, NULL, 0, NULL },
+};
+
+PyTypeObject pyshmrt_EventType = {
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmrt.Event",
+	.tp_basicsize = sizeof(EventObj),
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+	.tp_doc = "Event(): a process-shared flag (multiprocessing.Event).",
+	.tp_new = Event_new,
+	.tp_dealloc = (destructor)event_dealloc,
+	.tp_methods = event_methods,
+};
+
+/* ---- Condition ----------------------------------------------------------------- */
+
+typedef struct {
+	PyObject_HEAD
+	pyshmrt_entry_t e;
+	shmrt_cond_t c;
+	LockObj *lock;
+} CondObj;
+
+static PyObject *Cond_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+	static char *kwl[] = { "lock", NULL };
+	PyObject *lock = Py_None;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:Condition", kwl, &lock))
+		return NULL;
+	if (lock == Py_None) {
+		lock = lock_new_common(&pyshmrt_RLockType, 1);
+		if (!lock)
+			return NULL;
+	} else {
+		if (!PyObject_TypeCheck(lock, &pyshmrt_LockType) &&
+		    !PyObject_TypeCheck(lock, &pyshmrt_RLockType)) {
+			PyErr_SetString(PyExc_TypeError,
+					"Condition(lock): lock must be a shmrt Lock or RLock");
+			return NULL;
+		}
+		if (((LockObj *)lock)->backend != B_SYNC) {
+			PyErr_SetString(PyExc_TypeError,
+					"Condition(lock): a get_lock() lock cannot back a Condition");
+			return NULL;
+		}
+		Py_INCREF(lock);
+	}
+	CondObj *s = (CondObj *)type->tp_alloc(type, 0);
+	if (!s) {
+		Py_DECREF(lock);
+		return NULL;
+	}
+	s->lock = (LockObj *)lock;
+	if (pyshmrt_entry_new(&s->e, "cond")) {
+		Py_DECREF(s);
+		return NULL;
+	}
+	int rc = shmrt_cond_open(pyshmrt_tree(), s->e.name, SHMRT_O_CREATE | SHMRT_O_EXCL, &s->c);
+	if (rc) {
+		s->e.creator = 0;
+		Py_DECREF(s);
+		return pyshmrt_err(rc, "creating a condition");
+	}
+	return (PyObject *)s;
+}
+
+static uint32_t cond_seq(CondObj *s)
+{
+	/* The sequence word, offset 8 of the Condition's shared layout (core/sync.c).
+	 * Acquire: pairs with the notify's release (R3 there). */
+	return __atomic_load_n((uint32_t *)((char *)s->c.shm + 8), __ATOMIC_ACQUIRE);
+}
+
+struct cond_ctx {
+	CondObj *s;
+};
+
+static int cond_try(void *ctx, shmrt_ns_t t)
+{
+	CondObj *s = ((struct cond_ctx *)ctx)->s;
+	if (t == 0)
+		return -EAGAIN; /* the first, GIL-held round of pyshmrt_sliced: wait below */
+	return shmrt_cond_wait(&s->c, &s->lock->l, t);
+}
+
+static PyObject *cond_wait(CondObj *s, PyObject *args, PyObject *kw)
+{
+	static char *kwl[] = { "timeout", NULL };
+	PyObject *timeout = NULL;
+	double t;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:wait", kwl, &timeout) ||
+	    pyshmrt_block_timeout(NULL, timeout, &t))
+		return NULL;
+	uint32_t seq0 = cond_seq(s);
+	struct cond_ctx ctx = { s };
+	int rc;
+	double left = t;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		/* One slice at a time, so that a notify between slices is seen. */
+		double slice = left < 0 || left > 0.05 ? 0.05 : left;
+		shmrt_ns_t ns = (shmrt_ns_t)(slice * 1e9) + 1;
+		Py_BEGIN_ALLOW_THREADS
+		rc = cond_try(&ctx, ns);
+		Py_END_ALLOW_THREADS
+		if (rc != -ETIMEDOUT)
+			break;
+		if (cond_seq(s) != seq0) {
+			rc = 0;
+			break;
+		}
+		if (t >= 0) {
+			struct timespec t1;
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			left = t - ((double)(t1.tv_sec - t0.tv_sec) +
+				    (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9);
+			if (left <= 0)
+				break;
+		}
+		if (PyErr_CheckSignals())
+			return NULL;
+	}
+	if (rc == -EOWNERDEAD) {
+		lock_consistent(s->lock);
+		if (PyErr_WarnEx(pyshmrt_OwnerDiedWarning,
+				 "the previous holder of this condition's lock died holding it",
+				 1))
+			return NULL;
+		rc = 0;
+	}
+	if (rc == -EPERM) {
+		PyErr_SetString(PyExc_RuntimeError, "cannot wait on un-acquired lock");
+		return NULL;
+	}
+	if (rc && rc != -ETIMEDOUT)
+		return pyshmrt_err(rc, "waiting on a condition");
+	return PyBool_FromLong(rc == 0);
+}
+
+static PyObject *cond_notify(CondObj *s, PyObject *args, PyObject *kw)
+{
+	static char *kwl[] = { "n", NULL };
+	int n = 1;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|i:notify", kwl, &n))
+		return NULL;
+	if (n > 0)
+		shmrt_cond_notify(&s->c, n);
+	Py_RETURN_NONE;
+}
+
+static PyObject *cond_notify_all(CondObj *s, PyObject *noargs)
+{
+	(void)noargs;
+	shmrt_cond_notify_all(&s->c);
+	Py_RETURN_NONE;
+}
+
+static PyObject *cond_acquire(CondObj *s, PyObject *args, PyObject *kw)
+{
+	return lock_acquire(s->lock, args, kw);
+}
+
+static PyObject *cond_release(CondObj *s, PyObject *noargs)
+{
+	return lock_release(s->lock, noargs);
+}
+
+static PyObject *cond_enter(CondObj *s, PyObject *noargs)
+{
+	return lock_enter(s->lock, noargs);
+}
+
+static PyObject *cond_exit(CondObj *s, PyObject *args)
+{
+	return lock_exit(s->lock, args);
+}
+
+static void cond_dealloc(CondObj *s)
+{
+	pyshmrt_entry_drop(&s->e);
+	Py_CLEAR(s->lock);
+	Py_TYPE(s)->tp_free((PyObject *)s);
+}
+
+static PyObject *cond_get_lock(CondObj *s, void *c)
+{
+	(void)c;
+	return Py_NewRef((PyObject *)s->lock);
+}
+
+static PyMethodDef cond_methods[] = {
+	{ "wait", (PyCFunction)(void (*)(void))cond_wait, METH_VARARGS | METH_KEYWORDS,
+	  "wait(timeout=None) -> bool, with the lock held." },
+	{ "notify", (PyCFunction)(void (*)(void))cond_notify, METH_VARARGS | METH_KEYWORDS,
+	  "notify(n=1): wakes up to n waiters." },
+	{ "notify_all", (PyCFunction)cond_notify_all, METH_NOARGS, "Wakes every waiter." },
+	{ "acquire", (PyCFunction)(void (*)(void))cond_acquire, METH_VARARGS | METH_KEYWORDS,
+	  "Acquires the underlying lock." },
+	{ "release", (PyCFunction)cond_release, METH_NOARGS, "Releases the underlying lock." },
+	{ "__enter__", (PyCFunction)cond_enter, METH_NOARGS, NULL },
+	{ "__exit__", (PyCFunction)cond_exit, METH_VARARGS, NULL },
+	{ NULL, NULL, 0, NULL },
+};
+
+static PyGetSetDef cond_getset[] = {
+	{ "_lock", (getter)cond_get_lock, NULL, "the underlying lock", NULL },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+PyTypeObject pyshmrt_ConditionType = {
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmrt._shmrt.Condition",
+	.tp_basicsize = sizeof(CondObj),
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+	.tp_doc = "Condition(lock=None): a process-shared condition variable.",
+	.tp_new = Cond_new,
+	.tp_dealloc = (destructor)cond_dealloc,
+	.tp_methods = cond_methods,
+	.tp_getset = cond_getset,
+};
+
+/* ---- Barrier ------------------------------------------------------------------- */
+
+typedef struct {
+	PyObject_HEAD
+	pyshmrt_entry_t e;
+	shmrt_barrier_t b;
+	unsigned parties;
+	double timeout;
+} BarrierObj;
+
+static PyObject *Barrier_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+	static char *kwl[] = { "parties", "action", "timeout", NULL };
+	int parties;
+	PyObject *action = Py_None, *timeout = Py_None;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "i|OO:Barrier", kwl, &parties, &action,
+					 &timeout))
+		return NULL;
+	if (parties < 1) {
+		PyErr_SetString(PyExc_ValueError, "parties must be >= 1");
+		return NULL;
+	}
+	if (action != Py_None) {
+		PyErr_SetString(PyExc_NotImplementedError,
+				"shmrt.Barrier takes no action callable");
+		return NULL;
+	}
+	double t = -1;
+	if (timeout != Py_None && pyshmrt_block_timeout(NULL, timeout, &t))
+		return NULL;
+	BarrierObj *s = (BarrierObj *)type->tp_alloc(type, 0);
+	if (!s)
+		return NULL;
+	s->parties = (unsigned)parties;
+	s->timeout = t;
+	if (pyshmrt_entry_new(&s->e, "barrier")) {
+		Py_DECREF(s);
+		return NULL;
+	}
+	int rc = shmrt_barrier_open(pyshmrt_tree(), s->e.name, SHMRT_O_CREATE | SHMRT_O_EXCL,
+				    (uint32_t)parties, &s->b);
+	if (rc) {
+		s->e.creator = 0;
+		Py_DECREF(s);
+		return pyshmrt_err(rc, "creating a barrier");
+	}
+	return (PyObject *)s;
+}
+
+static PyObject *broken_error(void)
+{
+	PyObject *threading = PyImport_ImportModule("threading");
+	if (!threading)
+		return NULL;
+	PyObject *exc = PyObject_GetAttrString(threading, "BrokenBarrierError");
+	Py_DECREF(threading);
+	if (!exc)
+		return NULL;
+	PyErr_SetNone(exc);
+	Py_DECREF(exc);
+	return NULL;
+}
+
+static PyObject *barrier_wait(BarrierObj *s, PyObject *args, PyObject *kw)
+{
+	static char *kwl[] = { "timeout", NULL };
+	PyObject *timeout = NULL;
+	double t = s->timeout;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:wait", kwl, &timeout))
+		return NULL;
+	if (timeout && timeout != Py_None && pyshmrt_block_timeout(NULL, timeout, &t))
+		return NULL;
+	shmrt_ns_t ns = t < 0 ? SHMRT_FOREVER : (shmrt_ns_t)(t * 1e9);
+	uint32_t idx = 0;
+	int rc;
+	Py_BEGIN_ALLOW_THREADS
+	rc = shmrt_barrier_wait(&s->b, ns, &idx);
+	Py_END_ALLOW_THREADS
+	if (rc == -EPIPE || rc == -ETIMEDOUT)
+		return broken_error();
+	if (rc)
+		return pyshmrt_err(rc, "waiting at a barrier");
+	return PyLong_FromUnsignedLong(idx);
+}
+
+static PyObject *barrier_abort(BarrierObj *s, PyObject *noargs)
+{
+	(void)noargs;
+	shmrt_barrier_abort(&s->b);
+	Py_RETURN_NONE;
+}
+
+static PyObject *barrier_reset(BarrierObj *s, PyObject *noargs)
+{
+	(void)noargs;
+	shmrt_barrier_reset(&s->b);
+	Py_RETURN_NONE;
+}
+
+static PyObject *barrier_parties(BarrierObj *s, void *c)
+{
+	(void)c;
+	return PyLong_FromUnsignedLong(s->parties);
+}
+
+static PyObject *barrier_n_waiting(BarrierObj *s, void *c)
+{
+	(void)c;
+	return PyLong_FromUnsignedLong(shmrt_barrier_n_waiting(&s->b));
+}
+
+static PyObject *barrier_broken(BarrierObj *s, void *c)
+{
+	(void)c;
+	return PyBool_FromLong(shmrt_barrier_broken(&s->b) > 0);
+}
+
+static void barrier_dealloc(BarrierObj *s)
+{
+	if (s->b.shm && s->e.creator == getpid())
+		shmrt_barrier_close(&s->b);
+	pyshmrt_entry_drop(&s->e);
+	Py_TYPE(s)->tp_free((PyObject *)s);
+}
+
+static PyMethodDef barrier_methods[] = {
+	{ "wait", (PyCFunction)(void (*)(void))barrier_wait, METH_VARARGS | METH_KEYWORDS,
+	  "wait(timeout=None) -> index in [0, parties); BrokenBarrierError when broken." },
+	{ "abort", (PyCFunction)barrier_abort, METH_NOARGS, "Breaks the barrier." },
+	{ "reset", (PyCFunction)barrier_reset, METH_NOARGS, "Back to the empty state." },
+	{ NULL, NULL, 0, NULL },
+};
+
+static PyGetSetDef barrier_getset[] = {
+	{ "parties", (getter)barrier_parties, NULL, "parties needed", NULL },
+	{ "n_waiting", (getter)barrier_n_waiting, NULL, "parties waiting now", NULL },
+	{ "broken", (getter)barrier_broken, NULL, "whether the barrier is broken", NULL },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+PyTypeObject pyshmrt_BarrierType = {
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmrt.Barrier",
+	.tp_basicsize = sizeof(BarrierObj),
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+	.tp_doc = "Barrier(parties, action=None, timeout=None): a process-shared barrier; "
+		  "a party that dies breaks it.",
+	.tp_new = Barrier_new,
+	.tp_dealloc = (destructor)barrier_dealloc,
+	.tp_methods = barrier_methods,
+	.tp_getset = barrier_getset,
+};
+
+int pyshmrt_sync_ready(PyObject *m)
+{
+	struct {
+		PyTypeObject *t;
+		const char *name;
+	} ts[] = {
+		{ &pyshmrt_LockType, "Lock" },
+		{ &pyshmrt_RLockType, "RLock" },
+		{ &pyshmrt_SemaphoreType, "Semaphore" },
+		{ &pyshmrt_BoundedSemaphoreType, "BoundedSemaphore" },
+		{ &pyshmrt_EventType, "Event" },
+		{ &pyshmrt_ConditionType, "Condition" },
+		{ &pyshmrt_BarrierType, "Barrier" },
+	};
+	for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++)
+		if (PyType_Ready(ts[i].t) || PyModule_AddObjectRef(m, ts[i].name, (PyObject *)ts[i].t))
+			return -1;
+	return 0;
+}
