@@ -6,6 +6,8 @@
  * go through the Array's read and write calls, so an element or a slice is never
  * seen half-written: a slice is consistent per stripe, and snapshot() is one
  * instant's state of the whole range, whatever other processes write meanwhile.
+ * A slice assignment with step 1 is one write (a write bracket around a copy), so a
+ * snapshot sees all of it or none of it.
  *
  * The buffer protocol exposes the elements themselves (format per typecode, see
  * convert.c): np.asarray(arr) and np.frombuffer(arr, dtype) are views of the shared
@@ -207,6 +209,29 @@ static int write_range(ArrayObj *o, Py_ssize_t lo, Py_ssize_t cnt, const void *s
 	return 0;
 }
 
+/* Writes [lo, lo+cnt) as one write: a snapshot sees all of it or none (a plain
+ * shmrt_array_write is atomic per stripe only). */
+static int write_whole(ArrayObj *o, Py_ssize_t lo, Py_ssize_t cnt, const void *src)
+{
+	if (cnt <= 1)
+		return write_range(o, lo, cnt, src);
+	void *p;
+	int rc;
+	size_t bytes = (size_t)cnt * o->c->size;
+	Py_BEGIN_ALLOW_THREADS
+	rc = shmrt_array_begin_write(&o->a, lo, cnt, &p);
+	if (!rc) {
+		memcpy(p, src, bytes);
+		rc = shmrt_array_end_write(&o->a, lo, cnt);
+	}
+	Py_END_ALLOW_THREADS
+	if (rc) {
+		pyshmrt_err(rc, "writing an Array");
+		return -1;
+	}
+	return 0;
+}
+
 /* Builds what a slice of these elements is in Python: bytes ('c'), str ('u'), or a
  * list. Takes elements buf[0], buf[step], ... (count of them). */
 static PyObject *build_seq(ArrayObj *o, const char *buf, Py_ssize_t count, Py_ssize_t step)
@@ -353,7 +378,7 @@ static int array_ass_subscript(ArrayObj *o, PyObject *key, PyObject *x)
 	int rc = fill_init(o->c, x, count, buf);
 	if (!rc) {
 		if (step == 1) {
-			rc = write_range(o, start, count, buf);
+			rc = write_whole(o, start, count, buf);
 		} else {
 			for (Py_ssize_t k = 0; k < count && !rc; k++)
 				rc = write_range(o, start + k * step, 1, buf + k * o->c->size);
