@@ -15,12 +15,16 @@ works as ``from multiprocessing import ...`` does, with these differences:
 
 Objects live in one anonymous shared-memory region per process tree, created on
 first use and inherited by fork; the kernel frees it with the last process. They
-pass to children by fork (``Process`` with the fork start method), not yet by
-pickling (spawn, forkserver, through a Queue).
+pass to children as ``Process`` arguments under every start method: fork copies
+them, spawn and forkserver pickle a reference (the region's descriptor, passed as
+multiprocessing passes descriptors, and the object's name in it). As with
+multiprocessing's Value and Array, they do not travel through Queues or Pool
+arguments (a RuntimeError says so). A Barrier passes by fork only.
 
 ``Process``, ``Pool``, ``get_context``, ``current_process`` ... are the standard
 library's, re-exported.
 """
+import copyreg as _copyreg
 import ctypes as _ctypes
 import os as _os
 import threading as _threading
@@ -136,6 +140,56 @@ class Condition(_shmrt.Condition):
 
     def __repr__(self):
         return f"<Condition({self._lock!r})>"
+
+
+# ---- handles for spawn and forkserver --------------------------------------------
+
+_received = set()   # descriptor numbers taken in (spawn passes one number many times)
+
+
+def _reduce(obj):
+    from multiprocessing import context, reduction
+    name = type(obj).__name__
+    if context.get_spawning_popen() is None:
+        raise RuntimeError(
+            f"shmrt {name} objects should only be shared between processes through "
+            "inheritance: pass them to Process(), not through a Queue or a Pool")
+    if not hasattr(obj, "_handle"):
+        raise RuntimeError(f"shmrt {name} passes to children by fork only")
+    kind, oname, args = obj._handle()
+    fd = _shmrt._tree_info()[0]
+    # The child will use the object: its creator must no longer remove it when it
+    # drops it, as after a fork.
+    _shmrt._note_fork()
+    # One descriptor per child, whatever the number of objects (spawn refuses to
+    # pass the same descriptor twice).
+    popen = context.get_spawning_popen()
+    dupfd = getattr(popen, "_shmrt_dupfd", None)
+    if dupfd is None:
+        dupfd = popen._shmrt_dupfd = reduction.DupFd(fd)
+    return _rebuild, (dupfd, _os.fstat(fd).st_ino, name, oname, args)
+
+
+def _rebuild(dupfd, ino, cls_name, name, args):
+    fd = dupfd.detach()
+    info = _shmrt._tree_info()
+    if info is None:
+        _shmrt._tree_adopt(fd)
+    elif _os.fstat(info[0]).st_ino != ino:
+        raise RuntimeError("a shmrt object of another process tree")
+    if fd != _shmrt._tree_info()[0] and fd not in _received:
+        _received.add(fd)
+        _os.close(fd)
+    return _CLASSES[cls_name]._attach(name, *args)
+
+
+_CLASSES = {c.__name__: c for c in (
+    _shmrt.RawValue, _shmrt.Synchronized, _shmrt.RawArray, _shmrt.SynchronizedArray,
+    _shmrt.Lock, _shmrt.RLock, _shmrt.Semaphore, _shmrt.BoundedSemaphore, _shmrt.Event,
+    Condition)}
+for _c in (*_CLASSES.values(), _shmrt.Barrier, _shmrt.Condition):
+    _copyreg.pickle(_c, _reduce)
+del _c
 
 
 _LATER = {"Queue", "JoinableQueue", "SimpleQueue", "Pipe", "Manager"}

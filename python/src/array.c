@@ -723,7 +723,56 @@ static PyObject *array_name(ArrayObj *o, void *closure)
 	return PyUnicode_FromString(o->e.name);
 }
 
+/* _handle() -> ("array", name, (typecode, len, lock)); see value.c. */
+static PyObject *array_handle(ArrayObj *o, PyObject *noargs)
+{
+	(void)noargs;
+	PyObject *lock = Py_None;
+	if (o->lock) {
+		PyObject *n = PyObject_GetAttrString(o->lock, "_name");
+		if (!n)
+			PyErr_Clear();
+		if (!n || PyUnicode_GetLength(n) != 0)
+			lock = o->lock;
+		Py_XDECREF(n);
+	}
+	return Py_BuildValue("(ss(CnO))", "array", o->e.name, o->c->code, o->n, lock);
+}
+
+static PyObject *array_attach(PyTypeObject *type, PyObject *args)
+{
+	const char *name;
+	int code;
+	Py_ssize_t n;
+	PyObject *lock;
+	if (!PyArg_ParseTuple(args, "sCnO:_attach", &name, &code, &n, &lock))
+		return NULL;
+	const pyshmrt_code_t *c = pyshmrt_code(code);
+	shmrt_region_t *r = pyshmrt_tree();
+	if (!c || !r)
+		return NULL;
+	ArrayObj *o = (ArrayObj *)type->tp_alloc(type, 0);
+	if (!o)
+		return NULL;
+	o->c = c;
+	o->n = n;
+	snprintf(o->e.name, sizeof(o->e.name), "%s", name);
+	int rc = shmrt_array_open(r, name, 0, c->vtype, 0, NULL, &o->a);
+	if (!rc && shmrt_array_len(&o->a) < (uint64_t)(n ? n : 1))
+		rc = -EPROTOTYPE;
+	if (rc) {
+		Py_DECREF(o);
+		return pyshmrt_err(rc, "opening an Array");
+	}
+	if (lock != Py_None)
+		o->lock = Py_NewRef(lock);
+	return (PyObject *)o;
+}
+
 static PyMethodDef raw_methods[] = {
+	{ "_handle", (PyCFunction)array_handle, METH_NOARGS, "What a pickle carries." },
+	{ "_attach", (PyCFunction)array_attach, METH_VARARGS | METH_CLASS,
+	  "Opens an existing Array by its handle." },
 	{ "snapshot", (PyCFunction)(void (*)(void))array_snapshot, METH_VARARGS | METH_KEYWORDS,
 	  "snapshot(out=None, lo=0, hi=len): elements [lo, hi) as one instant's state, "
 	  "whatever writers do meanwhile: a list (bytes for 'c', str for 'u'), or copied "

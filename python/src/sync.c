@@ -275,7 +275,47 @@ static PyObject *lock_name(LockObj *s, void *c)
 	return PyUnicode_FromString(s->e.name);
 }
 
+/* _handle() -> ("lock", name, (recursive,)): what a pickle for a spawned child
+ * carries (see shmrt/__init__.py). */
+static PyObject *lock_handle(LockObj *s, PyObject *noargs)
+{
+	(void)noargs;
+	if (s->backend != B_SYNC) {
+		PyErr_SetString(PyExc_RuntimeError,
+				"a Value's or Array's own lock travels with it: pass the Value "
+				"or Array to the child, and call get_lock() there");
+		return NULL;
+	}
+	return Py_BuildValue("(ss(i))", "lock", s->e.name, s->recursive);
+}
+
+static PyObject *lock_attach(PyTypeObject *type, PyObject *args)
+{
+	const char *name;
+	int recursive;
+	if (!PyArg_ParseTuple(args, "si:_attach", &name, &recursive))
+		return NULL;
+	shmrt_region_t *r = pyshmrt_tree();
+	if (!r)
+		return NULL;
+	LockObj *s = (LockObj *)type->tp_alloc(type, 0);
+	if (!s)
+		return NULL;
+	s->backend = B_SYNC;
+	s->recursive = recursive;
+	snprintf(s->e.name, sizeof(s->e.name), "%s", name);
+	int rc = shmrt_lock_open(r, name, 0, recursive, &s->l);
+	if (rc) {
+		Py_DECREF(s);
+		return pyshmrt_err(rc, "opening a lock");
+	}
+	return (PyObject *)s;
+}
+
 static PyMethodDef lock_methods[] = {
+	{ "_handle", (PyCFunction)lock_handle, METH_NOARGS, "What a pickle carries." },
+	{ "_attach", (PyCFunction)lock_attach, METH_VARARGS | METH_CLASS,
+	  "Opens an existing lock by its handle." },
 	{ "acquire", (PyCFunction)(void (*)(void))lock_acquire, METH_VARARGS | METH_KEYWORDS,
 	  "acquire(block=True, timeout=None) -> bool. Warns OwnerDiedWarning when the "
 	  "previous holder died holding it." },
@@ -440,7 +480,38 @@ static PyObject *sem_repr(SemObj *s)
 				    shmrt_sem_value(&s->s));
 }
 
+static PyObject *sem_handle(SemObj *s, PyObject *noargs)
+{
+	(void)noargs;
+	return Py_BuildValue("(ss(i))", "sem", s->e.name, s->bounded);
+}
+
+static PyObject *sem_attach(PyTypeObject *type, PyObject *args)
+{
+	const char *name;
+	int bounded;
+	if (!PyArg_ParseTuple(args, "si:_attach", &name, &bounded))
+		return NULL;
+	shmrt_region_t *r = pyshmrt_tree();
+	if (!r)
+		return NULL;
+	SemObj *s = (SemObj *)type->tp_alloc(type, 0);
+	if (!s)
+		return NULL;
+	s->bounded = bounded;
+	snprintf(s->e.name, sizeof(s->e.name), "%s", name);
+	int rc = shmrt_sem_open(r, name, 0, 0, bounded, &s->s);
+	if (rc) {
+		Py_DECREF(s);
+		return pyshmrt_err(rc, "opening a semaphore");
+	}
+	return (PyObject *)s;
+}
+
 static PyMethodDef sem_methods[] = {
+	{ "_handle", (PyCFunction)sem_handle, METH_NOARGS, "What a pickle carries." },
+	{ "_attach", (PyCFunction)sem_attach, METH_VARARGS | METH_CLASS,
+	  "Opens an existing semaphore by its handle." },
 	{ "acquire", (PyCFunction)(void (*)(void))sem_acquire, METH_VARARGS | METH_KEYWORDS,
 	  "acquire(block=True, timeout=None) -> bool" },
 	{ "release", (PyCFunction)sem_release, METH_NOARGS, "Gives a permit back." },
@@ -548,7 +619,36 @@ static void event_dealloc(EventObj *s)
 	Py_TYPE(s)->tp_free((PyObject *)s);
 }
 
+static PyObject *event_handle(EventObj *s, PyObject *noargs)
+{
+	(void)noargs;
+	return Py_BuildValue("(ss())", "event", s->e.name);
+}
+
+static PyObject *event_attach(PyTypeObject *type, PyObject *args)
+{
+	const char *name;
+	if (!PyArg_ParseTuple(args, "s:_attach", &name))
+		return NULL;
+	shmrt_region_t *r = pyshmrt_tree();
+	if (!r)
+		return NULL;
+	EventObj *s = (EventObj *)type->tp_alloc(type, 0);
+	if (!s)
+		return NULL;
+	snprintf(s->e.name, sizeof(s->e.name), "%s", name);
+	int rc = shmrt_event_open(r, name, 0, &s->ev);
+	if (rc) {
+		Py_DECREF(s);
+		return pyshmrt_err(rc, "opening an event");
+	}
+	return (PyObject *)s;
+}
+
 static PyMethodDef event_methods[] = {
+	{ "_handle", (PyCFunction)event_handle, METH_NOARGS, "What a pickle carries." },
+	{ "_attach", (PyCFunction)event_attach, METH_VARARGS | METH_CLASS,
+	  "Opens an existing event by its handle." },
 	{ "wait", (PyCFunction)(void (*)(void))event_wait, METH_VARARGS | METH_KEYWORDS,
 	  "wait(timeout=None) -> bool: whether the flag is set." },
 	{ "set", (PyCFunction)event_set, METH_NOARGS, "Sets the flag, waking every waiter." },
@@ -744,7 +844,39 @@ static PyObject *cond_get_lock(CondObj *s, void *c)
 	return Py_NewRef((PyObject *)s->lock);
 }
 
+static PyObject *cond_handle(CondObj *s, PyObject *noargs)
+{
+	(void)noargs;
+	return Py_BuildValue("(ss(O))", "cond", s->e.name, (PyObject *)s->lock);
+}
+
+static PyObject *cond_attach(PyTypeObject *type, PyObject *args)
+{
+	const char *name;
+	PyObject *lock;
+	if (!PyArg_ParseTuple(args, "sO!:_attach", &name, &pyshmrt_LockType, &lock) &&
+	    (PyErr_Clear(), !PyArg_ParseTuple(args, "sO!:_attach", &name, &pyshmrt_RLockType, &lock)))
+		return NULL;
+	shmrt_region_t *r = pyshmrt_tree();
+	if (!r)
+		return NULL;
+	CondObj *s = (CondObj *)type->tp_alloc(type, 0);
+	if (!s)
+		return NULL;
+	s->lock = (LockObj *)Py_NewRef(lock);
+	snprintf(s->e.name, sizeof(s->e.name), "%s", name);
+	int rc = shmrt_cond_open(r, name, 0, &s->c);
+	if (rc) {
+		Py_DECREF(s);
+		return pyshmrt_err(rc, "opening a condition");
+	}
+	return (PyObject *)s;
+}
+
 static PyMethodDef cond_methods[] = {
+	{ "_handle", (PyCFunction)cond_handle, METH_NOARGS, "What a pickle carries." },
+	{ "_attach", (PyCFunction)cond_attach, METH_VARARGS | METH_CLASS,
+	  "Opens an existing condition by its handle." },
 	{ "wait", (PyCFunction)(void (*)(void))cond_wait, METH_VARARGS | METH_KEYWORDS,
 	  "wait(timeout=None) -> bool, with the lock held." },
 	{ "notify", (PyCFunction)(void (*)(void))cond_notify, METH_VARARGS | METH_KEYWORDS,

@@ -369,7 +369,56 @@ static PyObject *value_name(ValueObj *o, void *closure)
 	return PyUnicode_FromString(o->e.name);
 }
 
+/* _handle() -> ("value", name, (typecode, lock)): what a pickle for a spawned child
+ * carries (see shmrt/__init__.py); lock is None for the Value's own lock. */
+static PyObject *value_handle(ValueObj *o, PyObject *noargs)
+{
+	(void)noargs;
+	PyObject *lock = Py_None;
+	if (o->lock) {
+		/* The Value's own lock has no name of its own: it travels with the Value. */
+		PyObject *n = PyObject_GetAttrString(o->lock, "_name");
+		if (!n)
+			PyErr_Clear();
+		if (!n || PyUnicode_GetLength(n) != 0)
+			lock = o->lock;
+		Py_XDECREF(n);
+	}
+	return Py_BuildValue("(ss(CO))", "value", o->e.name, o->c->code, lock);
+}
+
+/* _attach(name, typecode, lock): opens an existing Value of the tree (a spawned
+ * child's side of _handle). */
+static PyObject *value_attach(PyTypeObject *type, PyObject *args)
+{
+	const char *name;
+	int code;
+	PyObject *lock;
+	if (!PyArg_ParseTuple(args, "sCO:_attach", &name, &code, &lock))
+		return NULL;
+	const pyshmrt_code_t *c = pyshmrt_code(code);
+	shmrt_region_t *r = pyshmrt_tree();
+	if (!c || !r)
+		return NULL;
+	ValueObj *o = (ValueObj *)type->tp_alloc(type, 0);
+	if (!o)
+		return NULL;
+	o->c = c;
+	snprintf(o->e.name, sizeof(o->e.name), "%s", name);
+	int rc = shmrt_value_open(r, name, 0, c->vtype, NULL, &o->v);
+	if (rc) {
+		Py_DECREF(o);
+		return pyshmrt_err(rc, "opening a Value");
+	}
+	if (lock != Py_None)
+		o->lock = Py_NewRef(lock);
+	return (PyObject *)o;
+}
+
 static PyMethodDef raw_methods[] = {
+	{ "_handle", (PyCFunction)value_handle, METH_NOARGS, "What a pickle carries." },
+	{ "_attach", (PyCFunction)value_attach, METH_VARARGS | METH_CLASS,
+	  "Opens an existing Value by its handle." },
 	{ "add", (PyCFunction)value_add, METH_O,
 	  "add(x) -> old value: atomic fetch-and-add (integer and float Values; integers "
 	  "wrap)." },
