@@ -25,15 +25,6 @@
  */
 #include "pyshmrt.h"
 
-typedef struct {
-	PyObject_HEAD
-	pyshmrt_entry_t e;
-	shmrt_array_t a;
-	const pyshmrt_code_t *c;
-	Py_ssize_t n;       /* Python length (the shmrt Array has at least 1 element) */
-	PyObject *lock;
-	PyObject *owner;
-} ArrayObj;
 
 #define BIG_COPY (64 * 1024) /* copies above this release the GIL */
 
@@ -169,7 +160,7 @@ static void array_dealloc(ArrayObj *o)
 /* ---- reading and writing ranges ---------------------------------------------------- */
 
 /* Copies [lo, lo+cnt) out: consistent per stripe, or the whole range (snap). */
-static int read_range(ArrayObj *o, Py_ssize_t lo, Py_ssize_t cnt, void *dst, int snap)
+int pyshmrt_array_read_range(ArrayObj *o, Py_ssize_t lo, Py_ssize_t cnt, void *dst, int snap)
 {
 	if (cnt <= 0)
 		return 0;
@@ -190,7 +181,7 @@ static int read_range(ArrayObj *o, Py_ssize_t lo, Py_ssize_t cnt, void *dst, int
 	return 0;
 }
 
-static int write_range(ArrayObj *o, Py_ssize_t lo, Py_ssize_t cnt, const void *src)
+int pyshmrt_array_write_range(ArrayObj *o, Py_ssize_t lo, Py_ssize_t cnt, const void *src)
 {
 	if (cnt <= 0)
 		return 0;
@@ -214,7 +205,7 @@ static int write_range(ArrayObj *o, Py_ssize_t lo, Py_ssize_t cnt, const void *s
 static int write_whole(ArrayObj *o, Py_ssize_t lo, Py_ssize_t cnt, const void *src)
 {
 	if (cnt <= 1)
-		return write_range(o, lo, cnt, src);
+		return pyshmrt_array_write_range(o, lo, cnt, src);
 	void *p;
 	int rc;
 	size_t bytes = (size_t)cnt * o->c->size;
@@ -234,7 +225,7 @@ static int write_whole(ArrayObj *o, Py_ssize_t lo, Py_ssize_t cnt, const void *s
 
 /* Builds what a slice of these elements is in Python: bytes ('c'), str ('u'), or a
  * list. Takes elements buf[0], buf[step], ... (count of them). */
-static PyObject *build_seq(ArrayObj *o, const char *buf, Py_ssize_t count, Py_ssize_t step)
+PyObject *pyshmrt_array_build_seq(ArrayObj *o, const char *buf, Py_ssize_t count, Py_ssize_t step)
 {
 	int sz = o->c->size;
 	if (o->c->code == 'c') {
@@ -312,16 +303,16 @@ static PyObject *array_subscript(ArrayObj *o, PyObject *key)
 		return NULL;
 	Py_ssize_t count = PySlice_AdjustIndices(o->n, &start, &stop, step);
 	if (count == 0)
-		return build_seq(o, "", 0, 1);
+		return pyshmrt_array_build_seq(o, "", 0, 1);
 	Py_ssize_t lo = step > 0 ? start : start + (count - 1) * step;
 	Py_ssize_t span = (count - 1) * (step > 0 ? step : -step) + 1;
 	char *buf = PyMem_Malloc(span * o->c->size);
 	if (!buf)
 		return PyErr_NoMemory();
 	PyObject *r = NULL;
-	if (!read_range(o, lo, span, buf, 0)) {
+	if (!pyshmrt_array_read_range(o, lo, span, buf, 0)) {
 		const char *first = buf + (start - lo) * o->c->size;
-		r = build_seq(o, first, count, step);
+		r = pyshmrt_array_build_seq(o, first, count, step);
 	}
 	PyMem_Free(buf);
 	return r;
@@ -336,7 +327,7 @@ static int array_ass_item(ArrayObj *o, Py_ssize_t i, PyObject *x)
 	shmrt_scalar_t s;
 	if (pyshmrt_to_scalar(o->c, x, &s))
 		return -1;
-	return write_range(o, i, 1, &s);
+	return pyshmrt_array_write_range(o, i, 1, &s);
 }
 
 static int array_ass_subscript(ArrayObj *o, PyObject *key, PyObject *x)
@@ -381,187 +372,11 @@ static int array_ass_subscript(ArrayObj *o, PyObject *key, PyObject *x)
 			rc = write_whole(o, start, count, buf);
 		} else {
 			for (Py_ssize_t k = 0; k < count && !rc; k++)
-				rc = write_range(o, start + k * step, 1, buf + k * o->c->size);
+				rc = pyshmrt_array_write_range(o, start + k * step, 1, buf + k * o->c->size);
 		}
 	}
 	PyMem_Free(buf);
 	return rc;
-}
-
-/* ---- the buffer protocol ------------------------------------------------------------ */
-
-static int array_getbuffer(ArrayObj *o, Py_buffer *view, int flags)
-{
-	view->buf = shmrt_array_data(&o->a);
-	view->obj = Py_NewRef((PyObject *)o);
-	view->len = o->n * o->c->size;
-	view->readonly = 0;
-	view->itemsize = o->c->size;
-	view->format = (flags & PyBUF_FORMAT) ? (char *)o->c->format : NULL;
-	view->ndim = 1;
-	view->shape = (flags & PyBUF_ND) ? &o->n : NULL;
-	view->strides = (flags & PyBUF_STRIDES) ? &view->itemsize : NULL;
-	view->suboffsets = NULL;
-	view->internal = NULL;
-	return 0;
-}
-
-static PyBufferProcs array_as_buffer = {
-	.bf_getbuffer = (getbufferproc)array_getbuffer,
-};
-
-/* ---- snapshot, writing, repair ---------------------------------------------------- */
-
-static int parse_range(ArrayObj *o, PyObject *args, PyObject *kw, const char *fmt,
-		       Py_ssize_t *lo, Py_ssize_t *hi, PyObject **extra)
-{
-	static char *kwl_lh[] = { "lo", "hi", NULL };
-	static char *kwl_out[] = { "out", "lo", "hi", NULL };
-	PyObject *plo = Py_None, *phi = Py_None;
-	int ok = extra ? PyArg_ParseTupleAndKeywords(args, kw, fmt, kwl_out, extra, &plo, &phi)
-		       : PyArg_ParseTupleAndKeywords(args, kw, fmt, kwl_lh, &plo, &phi);
-	if (!ok)
-		return -1;
-	*lo = 0;
-	*hi = o->n;
-	if (plo != Py_None && (*lo = PyNumber_AsSsize_t(plo, PyExc_IndexError)) == -1 &&
-	    PyErr_Occurred())
-		return -1;
-	if (phi != Py_None && (*hi = PyNumber_AsSsize_t(phi, PyExc_IndexError)) == -1 &&
-	    PyErr_Occurred())
-		return -1;
-	if (*lo < 0 || *hi > o->n || *lo > *hi) {
-		PyErr_Format(PyExc_IndexError, "range [%zd, %zd) is not within [0, %zd)", *lo, *hi,
-			     o->n);
-		return -1;
-	}
-	return 0;
-}
-
-static PyObject *array_snapshot(ArrayObj *o, PyObject *args, PyObject *kw)
-{
-	Py_ssize_t lo, hi;
-	PyObject *out = Py_None;
-	if (parse_range(o, args, kw, "|OOO:snapshot", &lo, &hi, &out))
-		return NULL;
-	Py_ssize_t cnt = hi - lo;
-	if (out != Py_None) {
-		Py_buffer b;
-		if (PyObject_GetBuffer(out, &b, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS))
-			return NULL;
-		if (b.len != cnt * o->c->size) {
-			PyBuffer_Release(&b);
-			PyErr_Format(PyExc_ValueError, "out has %zd bytes, the range %zd", b.len,
-				     cnt * o->c->size);
-			return NULL;
-		}
-		int rc = read_range(o, lo, cnt, b.buf, 1);
-		PyBuffer_Release(&b);
-		return rc ? NULL : Py_NewRef(out);
-	}
-	char *buf = PyMem_Malloc((cnt ? cnt : 1) * o->c->size);
-	if (!buf)
-		return PyErr_NoMemory();
-	PyObject *r = NULL;
-	if (!read_range(o, lo, cnt, buf, 1))
-		r = build_seq(o, buf, cnt, 1);
-	PyMem_Free(buf);
-	return r;
-}
-
-static PyObject *array_repair(ArrayObj *o, PyObject *args, PyObject *kw)
-{
-	Py_ssize_t lo, hi;
-	if (parse_range(o, args, kw, "|OO:repair", &lo, &hi, NULL))
-		return NULL;
-	if (hi > lo) {
-		int rc = shmrt_array_repair(&o->a, lo, hi - lo);
-		if (rc)
-			return pyshmrt_err(rc, "repairing an Array");
-	}
-	Py_RETURN_NONE;
-}
-
-/* The bracket returned by writing(lo, hi). */
-typedef struct {
-	PyObject_HEAD
-	ArrayObj *arr;
-	Py_ssize_t lo, hi;
-	int open;
-} BracketObj;
-
-static void bracket_dealloc(BracketObj *b)
-{
-	if (b->open && b->hi > b->lo)
-		(void)shmrt_array_end_write(&b->arr->a, b->lo, b->hi - b->lo);
-	Py_XDECREF(b->arr);
-	Py_TYPE(b)->tp_free((PyObject *)b);
-}
-
-static PyObject *bracket_enter(BracketObj *b, PyObject *noargs)
-{
-	(void)noargs;
-	if (b->open) {
-		PyErr_SetString(PyExc_RuntimeError, "writing() bracket already entered");
-		return NULL;
-	}
-	if (b->hi > b->lo) {
-		void *p;
-		int rc;
-		Py_BEGIN_ALLOW_THREADS
-		rc = shmrt_array_begin_write(&b->arr->a, b->lo, b->hi - b->lo, &p);
-		Py_END_ALLOW_THREADS
-		if (rc)
-			return pyshmrt_err(rc, "opening a write bracket");
-	}
-	b->open = 1;
-	return Py_NewRef((PyObject *)b->arr);
-}
-
-static PyObject *bracket_exit(BracketObj *b, PyObject *args)
-{
-	(void)args;
-	if (!b->open) {
-		PyErr_SetString(PyExc_RuntimeError, "writing() bracket not entered");
-		return NULL;
-	}
-	b->open = 0;
-	if (b->hi > b->lo) {
-		int rc = shmrt_array_end_write(&b->arr->a, b->lo, b->hi - b->lo);
-		if (rc)
-			return pyshmrt_err(rc, "closing a write bracket");
-	}
-	Py_RETURN_FALSE;
-}
-
-static PyMethodDef bracket_methods[] = {
-	{ "__enter__", (PyCFunction)bracket_enter, METH_NOARGS, NULL },
-	{ "__exit__", (PyCFunction)bracket_exit, METH_VARARGS, NULL },
-	{ NULL, NULL, 0, NULL },
-};
-
-static PyTypeObject BracketType = {
-	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmrt._shmrt.WriteBracket",
-	.tp_basicsize = sizeof(BracketObj),
-	.tp_flags = Py_TPFLAGS_DEFAULT,
-	.tp_doc = "The context manager of Array.writing(lo, hi).",
-	.tp_dealloc = (destructor)bracket_dealloc,
-	.tp_methods = bracket_methods,
-};
-
-static PyObject *array_writing(ArrayObj *o, PyObject *args, PyObject *kw)
-{
-	Py_ssize_t lo, hi;
-	if (parse_range(o, args, kw, "|OO:writing", &lo, &hi, NULL))
-		return NULL;
-	BracketObj *b = PyObject_New(BracketObj, &BracketType);
-	if (!b)
-		return NULL;
-	b->arr = (ArrayObj *)Py_NewRef((PyObject *)o);
-	b->lo = lo;
-	b->hi = hi;
-	b->open = 0;
-	return (PyObject *)b;
 }
 
 /* ---- lock, get_obj, repr, value ---------------------------------------------------- */
@@ -696,7 +511,7 @@ static int array_value_set(ArrayObj *o, PyObject *x, void *closure)
 	if (!rc && n < o->n) {
 		shmrt_scalar_t z;
 		memset(&z, 0, sizeof(z));
-		rc = write_range(o, n, 1, &z);
+		rc = pyshmrt_array_write_range(o, n, 1, &z);
 	}
 	return rc;
 }
@@ -773,15 +588,15 @@ static PyMethodDef raw_methods[] = {
 	{ "_handle", (PyCFunction)array_handle, METH_NOARGS, "What a pickle carries." },
 	{ "_attach", (PyCFunction)array_attach, METH_VARARGS | METH_CLASS,
 	  "Opens an existing Array by its handle." },
-	{ "snapshot", (PyCFunction)(void (*)(void))array_snapshot, METH_VARARGS | METH_KEYWORDS,
+	{ "snapshot", (PyCFunction)(void (*)(void))pyshmrt_array_snapshot, METH_VARARGS | METH_KEYWORDS,
 	  "snapshot(out=None, lo=0, hi=len): elements [lo, hi) as one instant's state, "
 	  "whatever writers do meanwhile: a list (bytes for 'c', str for 'u'), or copied "
 	  "into out (a writable buffer of the range's size, e.g. a numpy array) and out "
 	  "returned. TornError if a writer died in the range." },
-	{ "writing", (PyCFunction)(void (*)(void))array_writing, METH_VARARGS | METH_KEYWORDS,
+	{ "writing", (PyCFunction)(void (*)(void))pyshmrt_array_writing, METH_VARARGS | METH_KEYWORDS,
 	  "writing(lo=0, hi=len): a context manager bracketing in-place writes (numpy) of "
 	  "[lo, hi), so that snapshots never see them half done." },
-	{ "repair", (PyCFunction)(void (*)(void))array_repair, METH_VARARGS | METH_KEYWORDS,
+	{ "repair", (PyCFunction)(void (*)(void))pyshmrt_array_repair, METH_VARARGS | METH_KEYWORDS,
 	  "repair(lo=0, hi=len): marks a torn range consistent again, once restored." },
 	{ NULL, NULL, 0, NULL },
 };
@@ -806,6 +621,10 @@ static PyMethodDef sync_methods[] = {
 	{ "__enter__", (PyCFunction)array_enter, METH_NOARGS, NULL },
 	{ "__exit__", (PyCFunction)array_exit, METH_VARARGS, NULL },
 	{ NULL, NULL, 0, NULL },
+};
+
+static PyBufferProcs array_as_buffer = {
+	.bf_getbuffer = (getbufferproc)pyshmrt_array_getbuffer,
 };
 
 static PySequenceMethods array_as_sequence = {
@@ -854,7 +673,7 @@ PyTypeObject pyshmrt_SynchronizedArrayType = {
 int pyshmrt_array_ready(PyObject *m)
 {
 	pyshmrt_SynchronizedArrayType.tp_base = &pyshmrt_RawArrayType;
-	if (PyType_Ready(&BracketType) || PyType_Ready(&pyshmrt_RawArrayType) ||
+	if (pyshmrt_bracket_ready() || PyType_Ready(&pyshmrt_RawArrayType) ||
 	    PyType_Ready(&pyshmrt_SynchronizedArrayType))
 		return -1;
 	if (PyModule_AddObjectRef(m, "RawArray", (PyObject *)&pyshmrt_RawArrayType) ||

@@ -2,11 +2,12 @@
  * The shmrt extension module's private header: what its files share.
  *
  * The module (shmrt._shmrt) is split by concept: module.c (the module, its errors,
- * the process-tree region and object naming), value.c (RawValue, Synchronized),
- * array.c (RawArray, SynchronizedArray, the buffer protocol, snapshots and write
- * brackets), sync.c (Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition,
- * Barrier, and the locks behind get_lock()), convert.c (typecodes and the
- * conversions between Python objects and shmrt scalars, as ctypes does them).
+ * the process-tree region and object naming, sliced waits), convert.c (typecodes
+ * and the conversions between Python objects and shmrt scalars, as ctypes does
+ * them), value.c (RawValue, Synchronized), array.c (RawArray, SynchronizedArray:
+ * creation, indexing, slicing, locks), array_view.c (the buffer protocol,
+ * snapshots, write brackets), locks.c (Lock, RLock and the locks behind
+ * get_lock()), sync.c (Semaphore, BoundedSemaphore, Event, Condition, Barrier).
  *
  * Every object of the module lives in the process-tree region (module.c) under a
  * name of its own, "py.<kind>.<n>", n from a counter shared by the whole tree. The
@@ -86,7 +87,34 @@ PyObject *pyshmrt_from_scalar(const pyshmrt_code_t *c, const shmrt_scalar_t *s);
 /* The same from an element in memory. */
 PyObject *pyshmrt_from_mem(const pyshmrt_code_t *c, const void *p);
 
-/* ---- sync.c ----------------------------------------------------------------------- */
+/* ---- locks.c and sync.c ---------------------------------------------------------- */
+
+/* A Lock or RLock: a shmrt lock (B_SYNC), or a Value's or Array's own lock. */
+enum { B_SYNC, B_VALUE, B_ARRAY };
+
+typedef struct {
+	PyObject_HEAD
+	pyshmrt_entry_t e;
+	int backend, recursive;
+	shmrt_lock_t l;
+	const shmrt_value_t *v;
+	const shmrt_array_t *a;
+	PyObject *owner;            /* the Value or Array of a get_lock() lock */
+	unsigned long owner_tid;    /* emulated recursion (B_VALUE, B_ARRAY) */
+	pid_t owner_pid;
+	long count;
+} LockObj;
+
+/* Creates a new Lock (recursive 0) or RLock in the tree. */
+PyObject *pyshmrt_lock_create(PyTypeObject *type, int recursive);
+/* The methods, also the Condition's (on its lock). */
+PyObject *pyshmrt_lock_acquire(LockObj *s, PyObject *args, PyObject *kw);
+PyObject *pyshmrt_lock_release(LockObj *s, PyObject *noargs);
+PyObject *pyshmrt_lock_enter(LockObj *s, PyObject *noargs);
+PyObject *pyshmrt_lock_exit(LockObj *s, PyObject *args);
+/* After -EOWNERDEAD: marks the lock consistent. */
+void pyshmrt_lock_consistent(LockObj *s);
+
 
 extern PyTypeObject pyshmrt_LockType, pyshmrt_RLockType, pyshmrt_SemaphoreType,
 	pyshmrt_BoundedSemaphoreType, pyshmrt_EventType, pyshmrt_ConditionType,
@@ -96,7 +124,31 @@ int pyshmrt_sync_ready(PyObject *m);
  * reference to owner, which keeps the handle alive. */
 PyObject *pyshmrt_objlock_new(PyObject *owner, const shmrt_value_t *v, const shmrt_array_t *a);
 
-/* ---- value.c / array.c ------------------------------------------------------------ */
+/* ---- value.c / array.c / array_view.c -------------------------------------------- */
+
+typedef struct {
+	PyObject_HEAD
+	pyshmrt_entry_t e;
+	shmrt_array_t a;
+	const pyshmrt_code_t *c;
+	Py_ssize_t n;       /* Python length (the shmrt Array has at least 1 element) */
+	PyObject *lock;
+	PyObject *owner;
+} ArrayObj;
+
+/* Copies elements [lo, lo+cnt) out (snap: as one instant's state) or in. 0, or -1
+ * with a Python error. */
+int pyshmrt_array_read_range(ArrayObj *o, Py_ssize_t lo, Py_ssize_t cnt, void *dst, int snap);
+int pyshmrt_array_write_range(ArrayObj *o, Py_ssize_t lo, Py_ssize_t cnt, const void *src);
+/* A slice's Python value from count elements at buf, step apart. */
+PyObject *pyshmrt_array_build_seq(ArrayObj *o, const char *buf, Py_ssize_t count,
+				  Py_ssize_t step);
+int pyshmrt_array_getbuffer(ArrayObj *o, Py_buffer *view, int flags);
+PyObject *pyshmrt_array_snapshot(ArrayObj *o, PyObject *args, PyObject *kw);
+PyObject *pyshmrt_array_repair(ArrayObj *o, PyObject *args, PyObject *kw);
+PyObject *pyshmrt_array_writing(ArrayObj *o, PyObject *args, PyObject *kw);
+int pyshmrt_bracket_ready(void);
+
 
 extern PyTypeObject pyshmrt_RawValueType, pyshmrt_SynchronizedType;
 extern PyTypeObject pyshmrt_RawArrayType, pyshmrt_SynchronizedArrayType;
