@@ -155,7 +155,7 @@ extern PyTypeObject pyshmrt_RawArrayType, pyshmrt_SynchronizedArrayType;
 int pyshmrt_value_ready(PyObject *m);
 int pyshmrt_array_ready(PyObject *m);
 
-/* Common helpers of the Synchronized types: acquire/release of their lock. */
+/* The Synchronized types call their lock's method meth(*args, **kw). */
 PyObject *pyshmrt_call_lock(PyObject *lock, const char *meth, PyObject *args, PyObject *kw);
 
 #endif /* PYSHMRT_H */

@@ -1,4 +1,4 @@
-"""Shared helpers of the shmrt package's tests.
+"""What the shmrt package's tests share.
 
 The tests run with the interpreter that runs pytest (CTest gives it: /usr/bin/python3
 unless `make test PYTHON=...`), and their subprocesses with the same one, so that
