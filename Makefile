@@ -28,7 +28,7 @@ SANITIZE ?=
 BENCH ?=
 JOBS ?= 2
 CMAKE ?= cmake
-PYTHON ?=
+PYTHON ?= /usr/bin/python3
 comma := ,
 TEST_DIR := build/test$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
 REL_DIR := build/release
@@ -52,7 +52,7 @@ build: deps-build
 
 test: deps
 	$(CMAKE) -S . -B $(TEST_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMRT_BUILD_TESTS=ON \
-	  -DSHMRT_SANITIZE=$(SANITIZE) $(if $(PYTHON),-DSHMRT_PYTHON=$(PYTHON)) >/dev/null
+	  -DSHMRT_SANITIZE=$(SANITIZE) -DSHMRT_PYTHON=$(PYTHON) >/dev/null
 	$(CMAKE) --build $(TEST_DIR) -j$(JOBS)
 	cd $(TEST_DIR) && ctest --output-on-failure -j$(JOBS)
 
