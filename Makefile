@@ -3,6 +3,8 @@
 #   make test                         install missing Debian packages, build, run the suite
 #   make test SANITIZE=address,undefined
 #   make test SANITIZE=thread         the same suite under ASan+UBSan / TSan
+#   make test PYTHON=/path/to/python3 the Python package's tests with that interpreter
+#                                     (default /usr/bin/python3: Debian's, with numpy)
 #   make bench [BENCH=regex]          Release build, benchmarks beside their peers, table
 #                                     + build/bench/summary.json, drawn in build/bench/report.html
 #   make stress                       the crash and multi-process tests (labels crash, mp)
@@ -26,6 +28,7 @@ SANITIZE ?=
 BENCH ?=
 JOBS ?= 2
 CMAKE ?= cmake
+PYTHON ?= /usr/bin/python3
 comma := ,
 TEST_DIR := build/test$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
 REL_DIR := build/release
@@ -49,7 +52,7 @@ build: deps-build
 
 test: deps
 	$(CMAKE) -S . -B $(TEST_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMRT_BUILD_TESTS=ON \
-	  -DSHMRT_SANITIZE=$(SANITIZE) >/dev/null
+	  -DSHMRT_SANITIZE=$(SANITIZE) -DSHMRT_PYTHON=$(PYTHON) >/dev/null
 	$(CMAKE) --build $(TEST_DIR) -j$(JOBS)
 	cd $(TEST_DIR) && ctest --output-on-failure -j$(JOBS)
 

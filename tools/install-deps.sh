@@ -3,7 +3,8 @@
 # Usage: tools/install-deps.sh [build|test|bench]   (default: test)
 #   build  compiler, CMake, pkg-config and the libraries the build links
 #          (make build, make install)
-#   test   build + cmocka, clang (for make fuzz), python3 (make test, stress, fuzz)
+#   test   build + cmocka, clang (for make fuzz), python3 with its headers, numpy,
+#          pytest and pytest-timeout (the Python package's tests) (make test, stress, fuzz)
 #   bench  build + the peers benchmarked against and python3 for bench/run.py
 #          (make bench; the benchmarks build without the tests)
 # Each mode is the build packages plus its own. Installs only what is missing. Needs
@@ -12,7 +13,7 @@ set -euo pipefail
 what=${1:-test}
 
 pkgs_build="build-essential cmake pkg-config libck-dev liburcu-dev libhwloc-dev hwloc libssl-dev"
-pkgs_test="libcmocka-dev clang python3"
+pkgs_test="libcmocka-dev clang python3 python3-dev python3-numpy python3-pytest python3-pytest-timeout"
 pkgs_bench="libbenchmark-dev libboost-dev libhiredis-dev redis-server iceoryx libiceoryx-binding-c-dev python3 python3-matplotlib"
 
 case "$what" in
