@@ -4,6 +4,7 @@
 #   build  compiler, CMake, pkg-config and the libraries the build links
 #          (make build, make install)
 #   test   build + cmocka, clang (for make fuzz), python3 with its headers, numpy,
+#          setuptools and venv (pip install ./python is tested),
 #          pytest and pytest-timeout (the Python package's tests) (make test, stress, fuzz)
 #   bench  build + the peers benchmarked against and python3 for bench/run.py
 #          (make bench; the benchmarks build without the tests)
@@ -13,7 +14,7 @@ set -euo pipefail
 what=${1:-test}
 
 pkgs_build="build-essential cmake pkg-config libck-dev liburcu-dev libhwloc-dev hwloc libssl-dev"
-pkgs_test="libcmocka-dev clang python3 python3-dev python3-numpy python3-pytest python3-pytest-timeout"
+pkgs_test="libcmocka-dev clang python3 python3-dev python3-numpy python3-pytest python3-pytest-timeout python3-setuptools python3-venv"
 pkgs_bench="libbenchmark-dev libboost-dev libhiredis-dev redis-server iceoryx libiceoryx-binding-c-dev python3 python3-matplotlib"
 
 case "$what" in
