@@ -103,11 +103,16 @@ int shmrt__mutype_construct(const shmrt__mtype_t *t, const shmrt_mv_t *init, voi
 
 /* ---- registration ----------------------------------------------------------------- */
 
+/* 1..SHMRT_MTYPE_NAME_MAX bytes of UTF-8 without ASCII control characters (they
+ * would garble `shmrt manager ls`). */
 static int name_ok(const char *name)
 {
 	if (!name)
 		return 0;
 	size_t n = strlen(name);
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+			return 0;
 	return n >= 1 && n <= SHMRT_MTYPE_NAME_MAX &&
 	       shmrt__utf8_check((const uint8_t *)name, n) == 0;
 }

@@ -118,7 +118,7 @@ typedef struct shmrt_manager_opts {
  * and call them through proxies as any other type. serve and start refuse a bad
  * table with -EINVAL before listening: types NULL with ntypes > 0, more than
  * SHMRT_MTYPE_MAX types or SHMRT_MTYPE_METHODS_MAX methods, a NULL type, a NULL, empty,
- * too long (SHMRT_MTYPE_NAME_MAX) or non-UTF-8 name, a built-in or reserved type name,
+ * too long (SHMRT_MTYPE_NAME_MAX) or non-UTF-8 name or one with a control character, a built-in or reserved type name,
  * a name registered twice, methods NULL with nmethods > 0, a method without fn, a
  * method name repeated in its type.
  */

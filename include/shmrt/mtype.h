@@ -39,7 +39,8 @@
  * held one ended) or when the server ends (shmrt_manager_stop, shmrt_manager_shutdown;
  * a server killed with SIGKILL runs nothing).
  *
- * Names. A type's name is 1 to SHMRT_MTYPE_NAME_MAX bytes of valid UTF-8 and must
+ * Names. A type's name is 1 to SHMRT_MTYPE_NAME_MAX bytes of valid UTF-8 without
+ * ASCII control characters and must
  * not be a built-in type's ("dict", "list", "Namespace", "Lock", ...) nor one of the
  * other names of Python's SyncManager reserved for the built-in types to come
  * ("Condition", "Barrier", "Value", "Array", "Pool", "AsyncResult", "Iterator"); each

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char KEY[] = "manager-utypes-test-authkey";
@@ -412,6 +413,7 @@ static void validation(void **state)
 	static const shmrt_mtype_method_t empty[] = { { "", dummy } };
 	static const shmrt_mtype_method_t nofn[] = { { "m", NULL } };
 	static const shmrt_mtype_method_t badutf8[] = { { "m\xff", dummy } };
+	static const shmrt_mtype_method_t ctrl[] = { { "m\t", dummy } };
 	static shmrt_mtype_method_t many[SHMRT_MTYPE_METHODS_MAX + 1];
 	static char names[SHMRT_MTYPE_METHODS_MAX + 1][8];
 	for (int i = 0; i <= SHMRT_MTYPE_METHODS_MAX; i++) {
@@ -430,7 +432,7 @@ static void validation(void **state)
 	refused(NULL, 1);                    /* types NULL */
 	t[0] = NULL;
 	refused(t, 1);                       /* a NULL type */
-	const char *bad_names[] = { NULL, "", longname, "A\xc3", "list", "dict", "Namespace",
+	const char *bad_names[] = { NULL, "", longname, "A\xc3", "a\nb", "\x7f", "list", "dict", "Namespace",
 				    "Lock", "JoinableQueue", "Condition", "Barrier", "Value",
 				    "Array", "Pool" };
 	for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
@@ -458,7 +460,8 @@ static void validation(void **state)
 		const shmrt_mtype_method_t *m;
 		size_t n;
 	} bad_methods[] = { { NULL, 1 },  { dup, 3 },      { noname, 1 }, { empty, 1 },
-			    { nofn, 1 },  { badutf8, 1 }, { many, SHMRT_MTYPE_METHODS_MAX + 1 } };
+			    { nofn, 1 },  { badutf8, 1 }, { ctrl, 1 },
+			    { many, SHMRT_MTYPE_METHODS_MAX + 1 } };
 	for (size_t i = 0; i < sizeof(bad_methods) / sizeof(bad_methods[0]); i++) {
 		bad = ok;
 		bad.methods = bad_methods[i].m;
@@ -502,6 +505,36 @@ static void validation(void **state)
 
 /* ---- create, call, release ------------------------------------------------------------ */
 
+/* `shmrt manager ls --json` shows the user objects with their type, len and bytes. */
+static void ls_tool(void)
+{
+	const char *tool = getenv("SHMRT_TOOL");
+	if (!tool)
+		skip(); /* run outside ctest */
+	const char *tmp = getenv("TMPDIR");
+	char dir[512], keyf[600], cmd[2048], out[4096];
+	snprintf(dir, sizeof(dir), "%s/shmrt-utypes-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	assert_non_null(mkdtemp(dir));
+	snprintf(keyf, sizeof(keyf), "%s/key", dir);
+	FILE *f = fopen(keyf, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(KEY, 1, KEYLEN, f), KEYLEN);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(keyf, 0600), 0);
+	snprintf(cmd, sizeof(cmd), "'%s' manager ls --json '%s' --authkey-file '%s'", tool,
+		 shmrt_manager_address(srv), keyf);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	assert_int_equal(pclose(p), 0);
+	unlink(keyf);
+	rmdir(dir);
+	if (!strstr(out, "\"type\": \"Counter\", \"len\": 16, \"bytes\": 0, \"refs\": 1}") ||
+	    !strstr(out, "\"type\": \"Maths\", \"len\": 0, \"bytes\": 0, \"refs\": 1}"))
+		fail_msg("ls: %s", out);
+}
+
 static void create_call_release(void **state)
 {
 	(void)state;
@@ -542,6 +575,7 @@ static void create_call_release(void **state)
 	assert_int_equal(shmrt_mv_as_int(shmrt_mv_map_get_str(o1, "len"), &v), 0);
 	assert_int_equal(v, 0);
 	shmrt_mv_free(ls);
+	ls_tool();
 
 	/* a user object in a built-in container is kept alive by it */
 	shmrt_proxy_t *d;
