@@ -1,20 +1,18 @@
 /*
- * User-registered manager types (shmrt/mtype.h) across processes: every validation
- * error of a type table (from serve and from start); create, call and release of a
- * user object, its constructor's errors and `ls`; errors returned by user methods
- * reaching the client unchanged, and results the server refuses; methods that create
- * new managed objects (user and built-in), whose proxies work and which die when
- * released, when the session ends without releasing them, and at once when the
- * method fails or does not return them; two client processes on one user object;
- * the destructor run exactly once per constructed object, counted in shared memory
- * by the forked server, including the objects still alive at its end; and a server
- * run in-process in a thread (shmrt_manager_serve). Every wait is bounded; children
- * are killed at the end.
+ * User-registered manager types (shmrt/mtype.h) across processes (the checks of a
+ * type table and a server in a thread: manager_utypes_serve_test.c): create, call
+ * and release of a user object, its constructor's errors and `ls`; errors returned
+ * by user methods reaching the client unchanged, and results the server refuses;
+ * methods that create new managed objects (user and built-in), whose proxies work
+ * and which die when released, when the session ends without releasing them, and at
+ * once when the method fails or does not return them; two client processes on one
+ * user object; the destructor run exactly once per constructed object, counted in
+ * shared memory by the forked server, including the objects still alive at its end.
+ * Every wait is bounded; children are killed at the end.
  */
 #define _GNU_SOURCE
 #include "testutil.h"
 
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -375,134 +373,6 @@ static int64_t refs_of(uint64_t id)
 	return refs;
 }
 
-/* ---- validation -------------------------------------------------------------------- */
-
-static int dummy(shmrt_mtype_ctx_t *ctx, void *state, shmrt_mv_t *args, shmrt_mv_t **res)
-{
-	(void)ctx;
-	(void)state;
-	(void)args;
-	(void)res;
-	return 0;
-}
-
-/* serve and start both refuse the table with -EINVAL, before listening or forking. */
-static void refused(const shmrt_mtype_t *const *t, size_t n)
-{
-	const char *addr = "unix:";
-	shmrt_manager_opts_t o;
-	memset(&o, 0, sizeof(o));
-	o.addresses = &addr;
-	o.naddresses = 1;
-	o.authkey = KEY;
-	o.keylen = KEYLEN;
-	o.types = t;
-	o.ntypes = n;
-	assert_int_equal(shmrt_manager_serve(&o), -EINVAL);
-	shmrt_manager_server_t *s = NULL;
-	assert_int_equal(shmrt_manager_start("unix:", KEY, KEYLEN, &o, &s), -EINVAL);
-	assert_null(s);
-}
-
-static void validation(void **state)
-{
-	(void)state;
-	static const shmrt_mtype_method_t one[] = { { "m", dummy } };
-	static const shmrt_mtype_method_t dup[] = { { "m", dummy }, { "n", dummy }, { "m", dummy } };
-	static const shmrt_mtype_method_t noname[] = { { NULL, dummy } };
-	static const shmrt_mtype_method_t empty[] = { { "", dummy } };
-	static const shmrt_mtype_method_t nofn[] = { { "m", NULL } };
-	static const shmrt_mtype_method_t badutf8[] = { { "m\xff", dummy } };
-	static const shmrt_mtype_method_t ctrl[] = { { "m\t", dummy } };
-	static shmrt_mtype_method_t many[SHMRT_MTYPE_METHODS_MAX + 1];
-	static char names[SHMRT_MTYPE_METHODS_MAX + 1][8];
-	for (int i = 0; i <= SHMRT_MTYPE_METHODS_MAX; i++) {
-		snprintf(names[i], sizeof(names[i]), "m%d", i);
-		many[i].name = names[i];
-		many[i].fn = dummy;
-	}
-	char longname[SHMRT_MTYPE_NAME_MAX + 2];
-	memset(longname, 'x', sizeof(longname) - 1);
-	longname[sizeof(longname) - 1] = 0;
-
-	const shmrt_mtype_t ok = { .name = "Ok", .methods = one, .nmethods = 1 };
-	const shmrt_mtype_t *t[SHMRT_MTYPE_MAX + 1];
-	shmrt_mtype_t bad;
-
-	refused(NULL, 1);                    /* types NULL */
-	t[0] = NULL;
-	refused(t, 1);                       /* a NULL type */
-	const char *bad_names[] = { NULL, "", longname, "A\xc3", "a\nb", "\x7f", "list", "dict", "Namespace",
-				    "Lock", "JoinableQueue", "Condition", "Barrier", "Value",
-				    "Array", "Pool" };
-	for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
-		bad = ok;
-		bad.name = bad_names[i];
-		t[0] = &bad;
-		refused(t, 1);
-	}
-	t[0] = &ok;                          /* a name registered twice */
-	t[1] = &ok;
-	refused(t, 2);
-	bad = ok;                            /* ... by two tables */
-	t[1] = &bad;
-	refused(t, 2);
-	static char tnames[SHMRT_MTYPE_MAX + 1][8];
-	static shmrt_mtype_t tt[SHMRT_MTYPE_MAX + 1];
-	for (int i = 0; i <= SHMRT_MTYPE_MAX; i++) {
-		snprintf(tnames[i], sizeof(tnames[i]), "T%d", i);
-		tt[i] = ok;
-		tt[i].name = tnames[i];
-		t[i] = &tt[i];
-	}
-	refused(t, SHMRT_MTYPE_MAX + 1);     /* too many types */
-	struct {
-		const shmrt_mtype_method_t *m;
-		size_t n;
-	} bad_methods[] = { { NULL, 1 },  { dup, 3 },      { noname, 1 }, { empty, 1 },
-			    { nofn, 1 },  { badutf8, 1 }, { ctrl, 1 },
-			    { many, SHMRT_MTYPE_METHODS_MAX + 1 } };
-	for (size_t i = 0; i < sizeof(bad_methods) / sizeof(bad_methods[0]); i++) {
-		bad = ok;
-		bad.methods = bad_methods[i].m;
-		bad.nmethods = bad_methods[i].n;
-		t[0] = &bad;
-		refused(t, 1);
-	}
-	bad = ok;                            /* a too long method name */
-	shmrt_mtype_method_t lm[] = { { longname, dummy } };
-	bad.methods = lm;
-	t[0] = &bad;
-	refused(t, 1);
-
-	/* the limits themselves are accepted: 64 types, 256 methods, 64-byte names */
-	shmrt_manager_server_t *s;
-	shmrt_manager_opts_t o;
-	memset(&o, 0, sizeof(o));
-	longname[SHMRT_MTYPE_NAME_MAX] = 0;
-	tt[0].name = longname;
-	tt[1].methods = many;
-	tt[1].nmethods = SHMRT_MTYPE_METHODS_MAX;
-	for (int i = 0; i < SHMRT_MTYPE_MAX; i++)
-		t[i] = &tt[i];
-	o.types = t;
-	o.ntypes = SHMRT_MTYPE_MAX;
-	assert_int_equal(shmrt_manager_start("unix:", KEY, KEYLEN, &o, &s), 0);
-	shmrt_manager_conn_t *c;
-	shmrt_proxy_t *p;
-	assert_int_equal(shmrt_manager_connect(shmrt_manager_address(s), KEY, KEYLEN, 10 * SEC,
-					       &c), 0);
-	assert_int_equal(shmrt_manager_create(c, longname, NULL, &p), 0);
-	assert_int_equal(shmrt_proxy_release(p), 0);
-	assert_int_equal(shmrt_manager_create(c, "T1", NULL, &p), 0);
-	assert_int_equal(shmrt_proxy_call0(p, names[SHMRT_MTYPE_METHODS_MAX - 1], NULL), 0);
-	assert_int_equal(shmrt_proxy_call0(p, names[SHMRT_MTYPE_METHODS_MAX], NULL), -ENOENT);
-	assert_int_equal(shmrt_proxy_release(p), 0);
-	assert_int_equal(shmrt_manager_create(c, "T64", NULL, &p), -ENOENT);
-	shmrt_manager_close(c);
-	assert_int_equal(shmrt_manager_shutdown(s), 0);
-}
-
 /* ---- create, call, release ------------------------------------------------------------ */
 
 /* `shmrt manager ls --json` shows the user objects with their type, len and bytes. */
@@ -808,70 +678,6 @@ static void server_end(void **state)
 	assert_int_equal(count_of(&cnt->destroyed), 0);
 }
 
-/* ---- a server in a thread of this process -------------------------------------------------- */
-
-static char thread_addr[256];
-static int thread_ready;
-
-static void on_ready(const char *const *addresses, size_t n, void *arg)
-{
-	(void)arg;
-	if (n != 1)
-		return;
-	snprintf(thread_addr, sizeof(thread_addr), "%s", addresses[0]);
-	__atomic_store_n(&thread_ready, 1, __ATOMIC_RELEASE); /* pairs with the test's load */
-}
-
-static void *serve_main(void *arg)
-{
-	const char *addr = "unix:";
-	shmrt_manager_opts_t o;
-	memset(&o, 0, sizeof(o));
-	o.addresses = &addr;
-	o.naddresses = 1;
-	o.authkey = KEY;
-	o.keylen = KEYLEN;
-	o.types = types;
-	o.ntypes = 2;
-	o.on_ready = on_ready;
-	*(int *)arg = shmrt_manager_serve(&o);
-	return NULL;
-}
-
-static void in_process_serve(void **state)
-{
-	(void)state;
-	memset(cnt, 0, sizeof(*cnt));
-	pthread_t th;
-	int rc = -1;
-	assert_int_equal(pthread_create(&th, NULL, serve_main, &rc), 0);
-	uint64_t until = tu_ms() + 10000;
-	while (!__atomic_load_n(&thread_ready, __ATOMIC_ACQUIRE) && tu_ms() < until)
-		usleep(1000);
-	assert_true(__atomic_load_n(&thread_ready, __ATOMIC_ACQUIRE));
-	shmrt_manager_conn_t *c;
-	shmrt_proxy_t *p, *q, *m;
-	assert_int_equal(shmrt_manager_connect(thread_addr, KEY, KEYLEN, 10 * SEC, &c), 0);
-	assert_int_equal(shmrt_manager_create(c, "Counter", I(1), &p), 0);
-	assert_int_equal(shmrt_manager_create(c, "Counter", I(2), &q), 0);
-	assert_int_equal(shmrt_manager_create(c, "Maths", NULL, &m), 0);
-	shmrt_mv_t *r;
-	int64_t v;
-	assert_int_equal(shmrt_proxy_call2(m, "add", I(4), I(3), &r), 0);
-	assert_int_equal(shmrt_mv_as_int(r, &v), 0);
-	assert_int_equal(v, 7);
-	shmrt_mv_free(r);
-	assert_int_equal(shmrt_proxy_release(p), 0);
-	assert_int_equal(count_of(&cnt->destroyed), 1);
-	shmrt_manager_close(c); /* q and m go with the session */
-	shmrt_manager_stop();
-	pthread_join(th, NULL);
-	assert_int_equal(rc, 0);
-	assert_int_equal(count_of(&cnt->constructed), 2);
-	assert_int_equal(count_of(&cnt->destroyed), 2);
-	(void)q;
-}
-
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -879,14 +685,12 @@ int main(void)
 	if (cnt == MAP_FAILED)
 		return 1;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(validation),
 		cmocka_unit_test_setup_teardown(create_call_release, setup, teardown),
 		cmocka_unit_test_setup_teardown(method_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(method_new_objects, setup, teardown),
 		cmocka_unit_test_setup_teardown(session_end_drops, setup, teardown),
 		cmocka_unit_test_setup_teardown(two_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(server_end, setup, teardown),
-		cmocka_unit_test(in_process_serve),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
