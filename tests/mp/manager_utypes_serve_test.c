@@ -270,13 +270,14 @@ static void in_process_serve(void **state)
 	shmrt_mv_free(r);
 	assert_int_equal(shmrt_proxy_release(p), 0);
 	assert_int_equal(count_of(&destroyed), 1);
-	shmrt_manager_close(c); /* q and m go with the session */
-	shmrt_manager_stop();
+	shmrt_manager_stop(); /* with q alive: the server's end destroys it */
 	pthread_join(th, NULL);
 	assert_int_equal(rc, 0);
 	assert_int_equal(count_of(&constructed), 2);
 	assert_int_equal(count_of(&destroyed), 2);
-	(void)q;
+	assert_true(shmrt_proxy_release(q) < 0); /* the handles are freed; no server */
+	assert_true(shmrt_proxy_release(m) < 0);
+	shmrt_manager_close(c);
 }
 
 int main(void)

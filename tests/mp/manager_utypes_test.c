@@ -662,20 +662,27 @@ static void two_clients(void **state)
 	assert_int_equal(shmrt_proxy_release(c), 0);
 }
 
-/* Objects alive when the server ends are destroyed by its end (checked by teardown). */
+/* Objects alive when the server ends are destroyed by its end. */
 static void server_end(void **state)
 {
 	(void)state;
-	shmrt_proxy_t *c, *d;
+	shmrt_proxy_t *c[5], *d;
 	shmrt_mv_t *r;
 	for (int i = 0; i < 5; i++)
-		assert_int_equal(shmrt_manager_create(conn, "Counter", I(i), &c), 0);
+		assert_int_equal(shmrt_manager_create(conn, "Counter", I(i), &c[i]), 0);
 	assert_int_equal(shmrt_manager_create(conn, "dict", NULL, &d), 0);
-	expect(d, "__setitem__", L(2, S("c"), shmrt_mv_ref(shmrt_proxy_ref(c))), 0, NULL);
-	assert_int_equal(shmrt_proxy_call0(c, "spawn", &r), 0);
+	expect(d, "__setitem__", L(2, S("c"), shmrt_mv_ref(shmrt_proxy_ref(c[4]))), 0, NULL);
+	assert_int_equal(shmrt_proxy_call0(c[4], "spawn", &r), 0);
 	shmrt_mv_free(r);
 	assert_int_equal(count_of(&cnt->constructed), 6);
 	assert_int_equal(count_of(&cnt->destroyed), 0);
+	assert_int_equal(shmrt_manager_shutdown(srv), 0); /* with every object alive */
+	srv = NULL;
+	assert_int_equal(count_of(&cnt->destroyed), 6);
+	/* the proxies' handles are freed; their releases fail: the server is gone */
+	for (int i = 0; i < 5; i++)
+		assert_true(shmrt_proxy_release(c[i]) < 0);
+	assert_true(shmrt_proxy_release(d) < 0);
 }
 
 int main(void)
