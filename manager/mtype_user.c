@@ -83,7 +83,8 @@ const shmrt_mtype_t *shmrt__mutype_of(const shmrt__mtype_t *t)
 /*
  * The user constructor of t for init (NULL: none).
  * Returns: 0; -EINVAL (an init for a type without constructor); the constructor's
- * error (a positive one is a bug: -EINVAL). Concurrency: server thread.
+ * error (one that is no errno, positive or below -4095, is a bug: -EINVAL).
+ * Concurrency: server thread.
  */
 int shmrt__mutype_construct(const shmrt__mtype_t *t, const shmrt_mv_t *init, void **priv)
 {
@@ -94,8 +95,8 @@ int shmrt__mutype_construct(const shmrt__mtype_t *t, const shmrt_mv_t *init, voi
 		return init ? -EINVAL : 0;
 	void *state = NULL;
 	int rc = u->init(init, &state);
-	if (rc > 0)
-		rc = -EINVAL;
+	if (rc > 0 || rc < -4095)
+		rc = -EINVAL; /* not an errno: a bug in the constructor */
 	if (rc == 0)
 		*priv = state;
 	return rc;
@@ -253,7 +254,7 @@ int shmrt__mutype_call(shmrt__mstore_t *st, shmrt__msess_t *sess, shmrt__mobj_t 
 	shmrt_mtype_ctx_t ctx = { .st = st, .sess = sess, .o = o };
 	shmrt_mv_t *r = NULL;
 	int rc = m->fn(&ctx, o->priv, args, &r);
-	if (rc > 0)
+	if (rc > 0 || rc < -4095)
 		rc = -EINVAL; /* not an errno: a bug in the method */
 	if (r && (r->flags & MV_OWNED)) {
 		r = NULL; /* a borrowed value (an item of args): its container frees it */

@@ -73,8 +73,8 @@ typedef struct shmrt_mtype_ctx shmrt_mtype_ctx_t;
  * list (a list value, possibly empty, whose refs name live objects). args belongs to
  * the server: the method reads it and may take items out of it (shmrt_mv_list_pop),
  * which are then its own. The method returns 0 or a negative errno, which the client
- * gets unchanged as the call's result code (a positive return is a bug and reaches
- * the client as -EINVAL). On 0 it may set *result (NULL on entry) to a value it owns
+ * gets unchanged as the call's result code (a return that is no errno, positive or
+ * below -4095, is a bug and reaches the client as -EINVAL). On 0 it may set *result (NULL on entry) to a value it owns
  * (built, or taken out of args), which the server takes over and sends as the result;
  * left NULL it is None. On an error a value set in *result is freed and not sent.
  * The server checks the result: a value that belongs to a container (a borrowed item
@@ -98,7 +98,7 @@ typedef struct shmrt_mtype {
 	/* The constructor: builds the state of a new object from the create's init (NULL
 	 * for none or nil; read only: its refs are neither kept nor counted) into *state.
 	 * Returns 0 or a negative errno, which the creating client gets unchanged (the
-	 * object is not made). NULL: the state is NULL and a create with an init other
+	 * object is not made; no errno: -EINVAL). NULL: the state is NULL and a create with an init other
 	 * than nil is -EINVAL. */
 	int (*init)(const shmrt_mv_t *init, void **state);
 	/* The destructor, exactly once per constructed object (see above). NULL: none. */
