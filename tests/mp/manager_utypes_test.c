@@ -271,7 +271,7 @@ static const shmrt_mtype_t maths_type = { .name = "Maths", .methods = maths_meth
 
 static const shmrt_mtype_t *const types[] = { &counter_type, &maths_type };
 
-/* ---- fixtures and helpers ---------------------------------------------------------- */
+/* ---- fixtures and checks ----------------------------------------------------------- */
 
 static shmrt_manager_server_t *srv;
 static shmrt_manager_conn_t *conn;
