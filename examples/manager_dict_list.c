@@ -15,7 +15,7 @@
  */
 #include <shmrt.h>
 
-#include "pyfmt.h"
+#include "mgr.h"
 
 static const char KEY[] = "manager_dict_list example key";
 static shmrt_manager_server_t *manager;
@@ -27,11 +27,11 @@ static int f(void *arg)
 {
 	(void)arg;
 	shmrt_manager_conn_t *conn;
-	shmrt_proxy_t *d, *l;
-	if (shmrt_manager_connect(shmrt_manager_address(manager), KEY, sizeof(KEY) - 1,
-				  SHMRT_FOREVER, &conn) ||
-	    shmrt_manager_proxy(conn, d_ref, &d) || shmrt_manager_proxy(conn, l_ref, &l))
+	shmrt_proxy_t *p[2];
+	const uint64_t refs[2] = { d_ref, l_ref };
+	if (manager_join(manager, KEY, &conn, 2, refs, p))
 		return 1;
+	shmrt_proxy_t *d = p[0], *l = p[1];
 	int rc = shmrt_proxy_call2(d, "__setitem__", shmrt_mv_int(1), shmrt_mv_str("1"), NULL);
 	rc = rc ? rc : shmrt_proxy_call2(d, "__setitem__", shmrt_mv_str("2"), shmrt_mv_int(2), NULL);
 	rc = rc ? rc : shmrt_proxy_call2(d, "__setitem__", shmrt_mv_float(0.25), shmrt_mv_nil(), NULL);
@@ -45,18 +45,13 @@ static void print(shmrt_proxy_t *p)
 {
 	shmrt_mv_t *v;
 	check(shmrt_proxy_call0(p, "copy", &v), "copy");
-	check(shmrt_mv_repr_file(v, stdout), "repr");
-	putchar('\n');
-	shmrt_mv_free(v);
+	print_value("", v);
 }
 
 int main(void)
 {
 	/* Manager(): a server process of our own, on a socket in a private directory */
-	check(shmrt_manager_start("unix:", KEY, sizeof(KEY) - 1, NULL, &manager), "Manager");
-	shmrt_manager_conn_t *conn;
-	check(shmrt_manager_connect(shmrt_manager_address(manager), KEY, sizeof(KEY) - 1,
-				    SHMRT_FOREVER, &conn), "connect");
+	shmrt_manager_conn_t *conn = manager_begin(KEY, NULL, &manager);
 
 	shmrt_proxy_t *d, *l;
 	check(shmrt_manager_create(conn, "dict", NULL, &d), "manager.dict()");
@@ -75,7 +70,6 @@ int main(void)
 
 	shmrt_proxy_release(d);
 	shmrt_proxy_release(l);
-	shmrt_manager_close(conn);
-	check(shmrt_manager_shutdown(manager), "shutdown"); /* leaving the with block */
+	manager_end(conn, manager); /* leaving the with block */
 	return workers_failed(1, &p);
 }

@@ -17,7 +17,7 @@
  */
 #include <shmrt.h>
 
-#include "pyfmt.h"
+#include "mgr.h"
 
 #define N 5
 
@@ -38,9 +38,7 @@ static int worker(void *arg)
 	key_of(i, key);
 	shmrt_manager_conn_t *conn;
 	shmrt_proxy_t *d;
-	if (shmrt_manager_connect(shmrt_manager_address(manager), KEY, sizeof(KEY) - 1,
-				  SHMRT_FOREVER, &conn) ||
-	    shmrt_manager_proxy(conn, dict_ref, &d))
+	if (manager_join(manager, KEY, &conn, 1, &dict_ref, &d))
 		return 1;
 	int rc = shmrt_proxy_call2(d, "__setitem__", shmrt_mv_str(key), shmrt_mv_int(i * i), NULL);
 	shmrt_manager_close(conn);
@@ -49,10 +47,7 @@ static int worker(void *arg)
 
 int main(void)
 {
-	check(shmrt_manager_start("unix:", KEY, sizeof(KEY) - 1, NULL, &manager), "Manager");
-	shmrt_manager_conn_t *conn;
-	check(shmrt_manager_connect(shmrt_manager_address(manager), KEY, sizeof(KEY) - 1,
-				    SHMRT_FOREVER, &conn), "connect");
+	shmrt_manager_conn_t *conn = manager_begin(KEY, NULL, &manager);
 	shmrt_proxy_t *d;
 	check(shmrt_manager_create(conn, "dict", NULL, &d), "manager.dict()");
 	dict_ref = shmrt_proxy_ref(d);
@@ -64,8 +59,7 @@ int main(void)
 		args[i] = &idx[i];
 	}
 	shmrt_worker_t ps[N];
-	check(shmrt_workers_start(N, worker, args, ps), "start");
-	check(shmrt_workers_join(N, ps, SHMRT_FOREVER), "join");
+	workers_run(N, worker, args, ps);
 
 	/* dict(shared_dict), its keys taken in the order of i */
 	shmrt_mv_t *out = shmrt_mv_map();
@@ -76,12 +70,9 @@ int main(void)
 		check(shmrt_proxy_call1(d, "__getitem__", shmrt_mv_str(key), &v), "shared_dict[key]");
 		check(shmrt_mv_map_set(out, shmrt_mv_str(key), v), "dict");
 	}
-	check(shmrt_mv_repr_file(out, stdout), "print");
-	putchar('\n');
-	shmrt_mv_free(out);
+	print_value("", out);
 
 	shmrt_proxy_release(d);
-	shmrt_manager_close(conn);
-	check(shmrt_manager_shutdown(manager), "shutdown");
+	manager_end(conn, manager);
 	return workers_failed(N, ps);
 }

@@ -15,7 +15,7 @@
  */
 #include <shmrt.h>
 
-#include "pyfmt.h"
+#include "mgr.h"
 
 #define N 5
 
@@ -30,9 +30,7 @@ static int worker(void *arg)
 	int item = *(int *)arg;
 	shmrt_manager_conn_t *conn;
 	shmrt_proxy_t *l;
-	if (shmrt_manager_connect(shmrt_manager_address(manager), KEY, sizeof(KEY) - 1,
-				  SHMRT_FOREVER, &conn) ||
-	    shmrt_manager_proxy(conn, list_ref, &l))
+	if (manager_join(manager, KEY, &conn, 1, &list_ref, &l))
 		return 1;
 	int rc = shmrt_proxy_call1(l, "append", shmrt_mv_int(item), NULL);
 	shmrt_manager_close(conn);
@@ -41,10 +39,7 @@ static int worker(void *arg)
 
 int main(void)
 {
-	check(shmrt_manager_start("unix:", KEY, sizeof(KEY) - 1, NULL, &manager), "Manager");
-	shmrt_manager_conn_t *conn;
-	check(shmrt_manager_connect(shmrt_manager_address(manager), KEY, sizeof(KEY) - 1,
-				    SHMRT_FOREVER, &conn), "connect");
+	shmrt_manager_conn_t *conn = manager_begin(KEY, NULL, &manager);
 	shmrt_proxy_t *l;
 	check(shmrt_manager_create(conn, "list", NULL, &l), "manager.list()");
 	list_ref = shmrt_proxy_ref(l);
@@ -56,18 +51,14 @@ int main(void)
 		args[i] = &items[i];
 	}
 	shmrt_worker_t ps[N];
-	check(shmrt_workers_start(N, worker, args, ps), "start");
-	check(shmrt_workers_join(N, ps, SHMRT_FOREVER), "join");
+	workers_run(N, worker, args, ps);
 
 	shmrt_mv_t *v;
 	check(shmrt_proxy_call0(l, "sort", NULL), "sort");
 	check(shmrt_proxy_call0(l, "copy", &v), "list(shared_list)");
-	check(shmrt_mv_repr_file(v, stdout), "print");
-	putchar('\n');
-	shmrt_mv_free(v);
+	print_value("", v);
 
 	shmrt_proxy_release(l);
-	shmrt_manager_close(conn);
-	check(shmrt_manager_shutdown(manager), "shutdown");
+	manager_end(conn, manager);
 	return workers_failed(N, ps);
 }

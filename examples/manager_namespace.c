@@ -26,7 +26,7 @@
  */
 #include <shmrt.h>
 
-#include "pyfmt.h"
+#include "mgr.h"
 
 #define N 5
 
@@ -42,9 +42,7 @@ static int worker(void *arg)
 	shmrt_proxy_t *ns, *items;
 	shmrt_mv_t *x = NULL, *ref = NULL;
 	uint64_t items_ref;
-	if (shmrt_manager_connect(shmrt_manager_address(manager), KEY, sizeof(KEY) - 1,
-				  SHMRT_FOREVER, &conn) ||
-	    shmrt_manager_proxy(conn, ns_ref, &ns))
+	if (manager_join(manager, KEY, &conn, 1, &ns_ref, &ns))
 		return 1;
 	/* ns.x += 1, as one step on the server: x is the new value */
 	int rc = shmrt_proxy_call2(ns, "incr", shmrt_mv_str("x"), shmrt_mv_int(1), &x);
@@ -62,10 +60,7 @@ static int worker(void *arg)
 
 int main(void)
 {
-	check(shmrt_manager_start("unix:", KEY, sizeof(KEY) - 1, NULL, &manager), "Manager");
-	shmrt_manager_conn_t *conn;
-	check(shmrt_manager_connect(shmrt_manager_address(manager), KEY, sizeof(KEY) - 1,
-				    SHMRT_FOREVER, &conn), "connect");
+	shmrt_manager_conn_t *conn = manager_begin(KEY, NULL, &manager);
 	shmrt_proxy_t *ns, *items;
 	check(shmrt_manager_create(conn, "Namespace", NULL, &ns), "manager.Namespace()");
 	check(shmrt_proxy_call2(ns, "__setattr__", shmrt_mv_str("x"), shmrt_mv_int(0), NULL),
@@ -77,25 +72,17 @@ int main(void)
 	ns_ref = shmrt_proxy_ref(ns);
 
 	shmrt_worker_t ps[N];
-	check(shmrt_workers_start(N, worker, NULL, ps), "start");
-	check(shmrt_workers_join(N, ps, SHMRT_FOREVER), "join");
+	workers_run(N, worker, NULL, ps);
 
 	shmrt_mv_t *x, *l;
 	check(shmrt_proxy_call1(ns, "__getattr__", shmrt_mv_str("x"), &x), "ns.x");
-	fputs("x = ", stdout);
-	check(shmrt_mv_repr_file(x, stdout), "print");
-	putchar('\n');
+	print_value("x = ", x);
 	check(shmrt_proxy_call0(items, "sort", NULL), "sort");
 	check(shmrt_proxy_call0(items, "copy", &l), "list(ns.items)");
-	fputs("items = ", stdout);
-	check(shmrt_mv_repr_file(l, stdout), "print");
-	putchar('\n');
-	shmrt_mv_free(x);
-	shmrt_mv_free(l);
+	print_value("items = ", l);
 
 	shmrt_proxy_release(items);
 	shmrt_proxy_release(ns);
-	shmrt_manager_close(conn);
-	check(shmrt_manager_shutdown(manager), "shutdown");
+	manager_end(conn, manager);
 	return workers_failed(N, ps);
 }

@@ -183,6 +183,9 @@ void shmrt__mstore_fini(shmrt__mstore_t *st)
 		free(o);
 	}
 	shmrt__idmap_fini(&st->objs);
+	free(st->utypes); /* after the destructors, which it points to */
+	st->utypes = NULL;
+	st->nutypes = 0;
 	free(st->heap);
 	st->heap = NULL;
 	st->nheap = st->capheap = 0;
@@ -372,6 +375,7 @@ void shmrt__mstore_session_end(shmrt__mstore_t *st, shmrt__msess_t *sess)
 			obj_decref(st, o, sess->refs.vals[i]);
 	}
 	shmrt__idmap_fini(&sess->refs);
+	shmrt__idmap_fini(&sess->pending);
 	shmrt__mstore_reap(st);
 }
 
@@ -386,6 +390,36 @@ static const shmrt__mtype_t *const types[] = {
 	&shmrt__mtype_barrier,
 	&shmrt__mtype_value,     &shmrt__mtype_array,
 };
+
+/* The names Python's SyncManager registers that are not built-in types yet: kept
+ * from user types, so that adding one never changes what a program's name means. */
+static const char *const reserved[] = {
+	"Condition", "Barrier", "Value", "Array", "Pool", "AsyncResult", "Iterator",
+};
+
+/* Whether name is a built-in type's or reserved. Concurrency: any thread. */
+int shmrt__mtype_reserved(const char *name)
+{
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (!strcmp(types[i]->name, name))
+			return 1;
+	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+		if (!strcmp(reserved[i], name))
+			return 1;
+	return 0;
+}
+
+/* The built-in or registered type named name (n bytes; a name with a NUL in it
+ * names none), or NULL. Concurrency: server thread. */
+const shmrt__mtype_t *shmrt__mstore_type(const shmrt__mstore_t *st, const char *name, size_t n)
+{
+	if (strlen(name) != n)
+		return NULL;
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (!strcmp(types[i]->name, name))
+			return types[i];
+	return shmrt__mutype_find(st, name);
+}
 
 /* Takes args[i] out, or NULL. */
 static shmrt_mv_t *take(shmrt_mv_t *args, int64_t i)
@@ -404,20 +438,14 @@ static int sess_add(shmrt__idmap_t *sess, uint64_t id)
 	return shmrt__idmap_put(sess, id, 1);
 }
 
-static int op_create(shmrt__mstore_t *st, shmrt__msess_t *sess, shmrt_mv_t *args,
-		     shmrt_mv_t **res)
+/*
+ * Creates an object of type t with one reference for sess.
+ * Returns: 0 and *id; -EINVAL, -ESTALE, -ENOENT, -ENOSPC, -ENOMEM, a user
+ * constructor's error. Concurrency: server thread.
+ */
+int shmrt__mstore_create(shmrt__mstore_t *st, shmrt__msess_t *sess, const shmrt__mtype_t *t,
+			 shmrt_mv_t *init, uint64_t *out)
 {
-	const char *tname;
-	size_t n = shmrt_mv_list_len(args);
-	if (n < 1 || n > 2 || shmrt_mv_as_str(shmrt_mv_list_get(args, 0), &tname, NULL))
-		return -EINVAL;
-	const shmrt__mtype_t *t = NULL;
-	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-		if (!strcmp(types[i]->name, tname))
-			t = types[i];
-	if (!t)
-		return -ENOENT;
-	shmrt_mv_t *init = n == 2 ? take(args, 1) : NULL;
 	if (init && init->kind == SHMRT_MV_NIL) {
 		shmrt_mv_free(init);
 		init = NULL;
@@ -434,18 +462,18 @@ static int op_create(shmrt__mstore_t *st, shmrt__msess_t *sess, shmrt_mv_t *args
 		return -ENOSPC; /* 2^48 objects made: the ids are never reused */
 	}
 	shmrt__mobj_t *o = calloc(1, sizeof(*o));
-	shmrt_mv_t *ref = NULL;
 	uint64_t id = st->epoch << SHMRT__MID_EPOCH_SHIFT | st->next;
-	if (!o || !(ref = shmrt_mv_ref(id))) {
-		free(o);
+	if (!o) {
 		shmrt_mv_free(init);
 		return -ENOMEM;
 	}
-	rc = t->init_priv ? t->init_priv(init, &o->priv) : 0;
+	if (shmrt__mutype_of(t))
+		rc = shmrt__mutype_construct(t, init, &o->priv);
+	else
+		rc = t->init_priv ? t->init_priv(init, &o->priv) : 0;
 	if (rc) {
 		free(o);
 		shmrt_mv_free(init);
-		shmrt_mv_free(ref);
 		return rc;
 	}
 	rc = t->init(init, &o->data); /* consumes init */
@@ -460,7 +488,6 @@ static int op_create(shmrt__mstore_t *st, shmrt__msess_t *sess, shmrt_mv_t *args
 			t->fini(st, o);
 		shmrt_mv_free(o->data);
 		free(o);
-		shmrt_mv_free(ref);
 		return rc;
 	}
 	st->next++;
@@ -468,6 +495,30 @@ static int op_create(shmrt__mstore_t *st, shmrt__msess_t *sess, shmrt_mv_t *args
 	o->type = t;
 	o->refs = 1;
 	shmrt__mstore_refs_adjust(st, o->data, +1);
+	*out = id;
+	return 0;
+}
+
+static int op_create(shmrt__mstore_t *st, shmrt__msess_t *sess, shmrt_mv_t *args,
+		     shmrt_mv_t **res)
+{
+	const char *tname;
+	size_t n = shmrt_mv_list_len(args), tlen;
+	if (n < 1 || n > 2 || shmrt_mv_as_str(shmrt_mv_list_get(args, 0), &tname, &tlen))
+		return -EINVAL;
+	const shmrt__mtype_t *t = shmrt__mstore_type(st, tname, tlen);
+	if (!t)
+		return -ENOENT;
+	shmrt_mv_t *ref = shmrt_mv_ref(0); /* made first: nothing to undo if it fails */
+	if (!ref)
+		return -ENOMEM;
+	uint64_t id;
+	int rc = shmrt__mstore_create(st, sess, t, n == 2 ? take(args, 1) : NULL, &id);
+	if (rc) {
+		shmrt_mv_free(ref);
+		return rc;
+	}
+	ref->u.ref = id;
 	*res = ref;
 	return 0;
 }
@@ -489,13 +540,15 @@ static int op_call(shmrt__mstore_t *st, shmrt__msess_t *sess, int64_t req_id,
 	for (size_t i = 0; i < o->type->nmethods; i++)
 		if (!strcmp(o->type->methods[i].name, name))
 			m = &o->type->methods[i];
-	if (!m)
+	if (!m && !shmrt__mutype_of(o->type))
 		return -ENOENT;
 	shmrt__mcall_t c = { .st = st, .o = o, .args = shmrt_mv_list_get(args, 2), .res = NULL,
 			     .sess = sess, .req_id = req_id };
 	rc = shmrt__mstore_refs_check(st, c.args);
 	if (rc)
 		return rc;
+	if (!m) /* a user type's: its own table (manager/mtype_user.c) */
+		return shmrt__mutype_call(st, sess, o, name, c.args, res);
 	rc = m->fn(&c);
 	if (rc) { /* an error, or SHMRT__MPARKED */
 		shmrt_mv_free(c.res);
@@ -505,29 +558,54 @@ static int op_call(shmrt__mstore_t *st, shmrt__msess_t *sess, int64_t req_id,
 	return 0;
 }
 
+/*
+ * Drops one of ss's references to id (the unclaimed ones a user method gave are a
+ * part of them: never more than the session holds). Returns: 0; -ENOENT; -ESTALE. Concurrency: server thread.
+ */
+int shmrt__mstore_release(shmrt__mstore_t *st, shmrt__msess_t *ss, uint64_t id)
+{
+	shmrt__mobj_t *o;
+	int rc = shmrt__mstore_lookup(st, id, &o);
+	if (rc)
+		return rc;
+	uintptr_t *p = shmrt__idmap_find(&ss->refs, id);
+	if (!p)
+		return -ENOENT; /* this session holds no reference to it */
+	uintptr_t left = --*p;
+	if (left == 0)
+		(void)shmrt__idmap_del(&ss->refs, id);
+	uintptr_t *q = shmrt__idmap_find(&ss->pending, id);
+	if (q && *q > left) { /* unclaimed ones are a part of the session's */
+		if (left == 0)
+			(void)shmrt__idmap_del(&ss->pending, id);
+		else
+			*q = left;
+	}
+	obj_decref(st, o, 1);
+	return 0;
+}
+
 static int op_ref(shmrt__mstore_t *st, shmrt__msess_t *ss, shmrt_mv_t *args, int release)
 {
 	uint64_t id;
 	shmrt__mobj_t *o;
 	if (shmrt_mv_list_len(args) != 1 || shmrt_mv_as_ref(shmrt_mv_list_get(args, 0), &id))
 		return -EINVAL;
+	if (release)
+		return shmrt__mstore_release(st, ss, id);
 	int rc = shmrt__mstore_lookup(st, id, &o);
 	if (rc)
 		return rc;
-	shmrt__idmap_t *sess = &ss->refs;
-	if (!release) {
-		rc = sess_add(sess, id);
-		if (rc == 0)
-			o->refs++;
-		return rc;
+	uintptr_t *q = shmrt__idmap_find(&ss->pending, id);
+	if (q) { /* the proxy of an object a user method made for us: claim its ref */
+		if (--*q == 0)
+			(void)shmrt__idmap_del(&ss->pending, id);
+		return 0;
 	}
-	uintptr_t *p = shmrt__idmap_find(sess, id);
-	if (!p)
-		return -ENOENT; /* this session holds no reference to it */
-	if (--*p == 0)
-		(void)shmrt__idmap_del(sess, id);
-	obj_decref(st, o, 1);
-	return 0;
+	rc = sess_add(&ss->refs, id);
+	if (rc == 0)
+		o->refs++;
+	return rc;
 }
 
 static int op_stats(shmrt__mstore_t *st, shmrt_mv_t **res)

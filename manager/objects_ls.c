@@ -11,11 +11,15 @@
  * "truncated" says whether some were left out). "len" is what Python's len() gives
  * (items of a list, keys of a dict, attributes of a Namespace); "bytes" the size of
  * the object's value in msgpack, what a copy of it costs on the wire; "refs" its
- * reference count (the sessions' and the containers').
+ * reference count (the sessions' and the containers'). A user-registered type's
+ * object (manager/mtype_user.c) has no value: "len" is what its type's len callback
+ * says (0 without one), "bytes" 0.
  *
  * It reads the store and changes nothing. Concurrency: the server's thread.
  */
 #include "manager/server_int.h"
+
+#include <shmrt/mtype.h>
 
 #include <errno.h>
 #include <stdlib.h>
@@ -38,11 +42,14 @@ static size_t value_len(const shmrt_mv_t *v)
 	}
 }
 
-/* {"id": ..., ...} of one object; NULL on -ENOMEM. */
+/* {"id": ..., ...} of one object; NULL on -ENOMEM. A user type's object holds no
+ * value: its len is its type's len callback's (0 without one), its bytes 0. */
 static shmrt_mv_t *describe(const shmrt__mobj_t *o, shmrt_mv_buf_t *buf)
 {
+	const shmrt_mtype_t *u = shmrt__mutype_of(o->type);
 	buf->len = 0;
-	int64_t bytes = shmrt_mv_encode(o->data, buf) == 0 ? (int64_t)buf->len : -1;
+	int64_t bytes = u ? 0 : shmrt_mv_encode(o->data, buf) == 0 ? (int64_t)buf->len : -1;
+	size_t len = !u ? value_len(o->data) : u->len ? u->len(o->priv) : 0;
 	shmrt_mv_t *m = shmrt_mv_map_cap(5);
 	if (!m)
 		return NULL;
@@ -50,7 +57,7 @@ static shmrt_mv_t *describe(const shmrt__mobj_t *o, shmrt_mv_buf_t *buf)
 	if (!rc)
 		rc = shmrt_mv_map_set(m, shmrt_mv_str("type"), shmrt_mv_str(o->type->name));
 	if (!rc)
-		rc = shmrt_mv_map_set(m, shmrt_mv_str("len"), shmrt_mv_int((int64_t)value_len(o->data)));
+		rc = shmrt_mv_map_set(m, shmrt_mv_str("len"), shmrt_mv_int((int64_t)len));
 	if (!rc)
 		rc = shmrt_mv_map_set(m, shmrt_mv_str("bytes"), shmrt_mv_int(bytes));
 	if (!rc)

@@ -74,6 +74,9 @@ typedef struct shmrt__msess {
 	                                 client; any number for a pipelining one) */
 	struct shmrt__mhold *held;    /* what it holds (locks): its end visits these */
 	void *user;                   /* the server's connection */
+	shmrt__idmap_t pending;       /* id -> references given by a user method's
+	                                 shmrt_mtype_create and not yet claimed by an
+	                                 incref (manager/mtype_user.c); part of refs */
 } shmrt__msess_t;
 
 /*
@@ -220,6 +223,8 @@ typedef struct shmrt__mstore {
 	shmrt__mdeliver_fn deliver; /* NULL: late replies are dropped (tests) */
 	shmrt__malive_fn alive;     /* NULL: every session lives */
 	void *cb_arg;
+	struct shmrt__mutype *utypes; /* the user-registered types (mtype_user.c) */
+	size_t nutypes;
 } shmrt__mstore_t;
 
 #define SHMRT__MID_EPOCH_SHIFT 48
@@ -252,6 +257,60 @@ void shmrt__mstore_session_start(shmrt__mstore_t *st, shmrt__msess_t *sess, void
  * session's holds: O(what it holds), not O(objects)), drops every reference it holds
  * and frees its map. */
 void shmrt__mstore_session_end(shmrt__mstore_t *st, shmrt__msess_t *sess);
+
+/*
+ * Creates an object of type t (a built-in or user type) from init (consumed; NULL:
+ * none), with one reference for sess. Returns 0 and *id; -EINVAL (init of the wrong
+ * kind); -ESTALE, -ENOENT (a ref in init); -ENOSPC (ids spent); -ENOMEM; a user
+ * constructor's error. Concurrency: the server's thread.
+ */
+SHMRT_MUST_USE int shmrt__mstore_create(shmrt__mstore_t *st, shmrt__msess_t *sess,
+					const shmrt__mtype_t *t, shmrt_mv_t *init, uint64_t *id);
+
+/* The type named name (n bytes): a built-in or a registered one, or NULL. */
+const shmrt__mtype_t *shmrt__mstore_type(const shmrt__mstore_t *st, const char *name, size_t n);
+
+/* Whether name is a built-in type's or reserved for one (Python's SyncManager's). */
+int shmrt__mtype_reserved(const char *name);
+
+/* Drops one of sess's references to id. Returns 0; -ENOENT (sess holds none; or no
+ * such object); -ESTALE. Concurrency: the server's thread. */
+int shmrt__mstore_release(shmrt__mstore_t *st, shmrt__msess_t *sess, uint64_t id);
+
+/* ---- user-registered types (manager/mtype_user.c) --------------------------------- */
+
+struct shmrt_mtype;
+
+/* Checks a table of user types (shmrt/mtype.h). Returns 0 or -EINVAL. */
+SHMRT_MUST_USE int shmrt__mutypes_check(const struct shmrt_mtype *const *types, size_t n);
+
+/*
+ * Checks and registers the user types in st (freed by shmrt__mstore_fini).
+ * Returns 0; -EINVAL (a bad table); -ENOMEM. Concurrency: before the server runs.
+ */
+SHMRT_MUST_USE int shmrt__mstore_set_types(shmrt__mstore_t *st,
+					   const struct shmrt_mtype *const *types, size_t n);
+
+/* The registered type named name, or NULL. */
+const shmrt__mtype_t *shmrt__mutype_find(const shmrt__mstore_t *st, const char *name);
+
+/* t's user table, or NULL for a built-in type. */
+const struct shmrt_mtype *shmrt__mutype_of(const shmrt__mtype_t *t);
+
+/* Runs a user constructor for a create of type t (init: NULL for none). 0, -EINVAL,
+ * or the constructor's error. */
+SHMRT_MUST_USE int shmrt__mutype_construct(const shmrt__mtype_t *t, const shmrt_mv_t *init,
+					   void **priv);
+
+/*
+ * Calls method name of the user object o for sess with args (the request's list; refs
+ * checked live). Returns 0 and *res (NULL: None); -ENOENT (no such method); the
+ * method's error; the result check's (-EINVAL, -ENOENT, -ESTALE, -ELOOP); -ENOMEM.
+ * Concurrency: the server's thread.
+ */
+SHMRT_MUST_USE int shmrt__mutype_call(shmrt__mstore_t *st, shmrt__msess_t *sess,
+				      shmrt__mobj_t *o, const char *name, shmrt_mv_t *args,
+				      shmrt_mv_t **res);
 
 /* ---- parked calls (manager/park.c) ---------------------------------------------- */
 

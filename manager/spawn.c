@@ -21,6 +21,7 @@
 #include <shmrt/manager.h>
 
 #include "base/clock.h"
+#include "manager/server_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -161,8 +162,9 @@ static int reap(pid_t pid, uint64_t deadline)
 int shmrt_manager_start(const char *address, const void *authkey, size_t keylen,
 			const shmrt_manager_opts_t *opts, shmrt_manager_server_t **out)
 {
-	if (!address || !authkey || !keylen || !out)
-		return -EINVAL;
+	if (!address || !authkey || !keylen || !out ||
+	    (opts && shmrt__mutypes_check(opts->types, opts->ntypes)))
+		return -EINVAL; /* a bad table of user types fails here, not in the child */
 	shmrt_manager_server_t *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;

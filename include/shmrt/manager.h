@@ -118,6 +118,7 @@
 #include <sys/types.h>
 #include "common.h"
 #include "mvalue.h"
+#include "mtype.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -140,7 +141,24 @@ typedef struct shmrt_manager_opts {
 	 * replaced, "unix:" made a path), before the first request. NULL: none. */
 	void (*on_ready)(const char *const *addresses, size_t n, void *arg);
 	void *ready_arg;
+	/* serve and start: ntypes user-registered types (shmrt/mtype.h), created by name
+	 * as the built-in ones. NULL / 0: none. The tables must stay valid while the
+	 * server runs. */
+	const shmrt_mtype_t *const *types;
+	size_t ntypes;
 } shmrt_manager_opts_t;
+
+/* ---- user-registered types -------------------------------------------------------
+ *
+ * opts.types registers C types (shmrt/mtype.h: a name, a constructor, a destructor,
+ * methods) before the server starts: clients create them with shmrt_manager_create
+ * and call them through proxies as any other type. serve and start refuse a bad
+ * table with -EINVAL before listening: types NULL with ntypes > 0, more than
+ * SHMRT_MTYPE_MAX types or SHMRT_MTYPE_METHODS_MAX methods, a NULL type, a NULL, empty,
+ * too long (SHMRT_MTYPE_NAME_MAX) or non-UTF-8 name or one with a control character, a built-in or reserved type name,
+ * a name registered twice, methods NULL with nmethods > 0, a method without fn, a
+ * method name repeated in its type.
+ */
 
 /*
  * Runs a server in the calling thread until shmrt_manager_stop. Addresses are strings:
@@ -149,7 +167,8 @@ typedef struct shmrt_manager_opts {
  * SHMRT_MANAGER_ANY_HOST; port 0: the kernel picks), or "unix:" alone: a socket in a
  * fresh private directory (mkdtemp under $TMPDIR or /tmp), removed when the server
  * ends; on_ready tells the path.
- * Returns 0 after a stop; -EINVAL (no address, a malformed one, no key); -EBUSY (more
+ * Returns 0 after a stop; -EINVAL (no address, a malformed one, no key, a bad table
+ * of user types: see above); -EBUSY (more
  * than 8 servers run in this process); the errors of listening (-EADDRINUSE,
  * -EACCES, -EPERM ...); -ENOMEM; the errno of epoll.
  * Concurrency: any thread; the server is single-threaded. Ordering: see above.
@@ -172,7 +191,8 @@ typedef struct shmrt_manager_server shmrt_manager_server_t;
  * server dies with the caller (PR_SET_PDEATHSIG SIGKILL, set before it checks that
  * the caller still lives), so no server outlives its program; start it from a thread
  * that outlives it (the main thread). SIGTERM stops it cleanly.
- * Returns 0 and *out; -EINVAL (address, key, out); the server's start error (as
+ * Returns 0 and *out; -EINVAL (address, key, out, a bad table of user types, checked
+ * before forking); the server's start error (as
  * shmrt_manager_serve's, when it exits before listening: -EADDRINUSE ...);
  * -ETIMEDOUT (not listening after 30 s: it is killed); -EAGAIN, -ENOMEM (fork).
  * Concurrency: any thread. Ordering: none.
@@ -232,11 +252,13 @@ SHMRT_API void shmrt_manager_close(shmrt_manager_conn_t *conn);
 SHMRT_API void shmrt_manager_set_timeout(shmrt_manager_conn_t *conn, shmrt_ns_t timeout);
 
 /*
- * Creates an object of type type_name (one of the types above) initialised from init
- * (NULL or nil: empty; a map for dict and Namespace (str keys), a list for list),
- * which is CONSUMED (freed, even on failure), and a proxy for it.
+ * Creates an object of type type_name (one of the types above, or a user-registered
+ * one) initialised from init (NULL or nil: empty; a map for dict and Namespace (str
+ * keys), a list for list; a user type's constructor reads it), which is CONSUMED
+ * (freed, even on failure), and a proxy for it.
  * Returns 0 and *out; -ENOENT unknown type; -EINVAL init of the wrong kind; -ESTALE,
- * -ENOENT a ref in init that names no live object; the errors above.
+ * -ENOENT a ref in init that names no live object; a user constructor's error; the
+ * errors above.
  */
 SHMRT_API SHMRT_MUST_USE int shmrt_manager_create(shmrt_manager_conn_t *conn,
 						  const char *type_name, shmrt_mv_t *init,
@@ -244,7 +266,8 @@ SHMRT_API SHMRT_MUST_USE int shmrt_manager_create(shmrt_manager_conn_t *conn,
 
 /*
  * A proxy for the object with id ref (from shmrt_proxy_ref, or a ref in a result),
- * taking a reference on conn. Returns 0 and *out; -ESTALE, -ENOENT; the errors above.
+ * taking a reference on conn (or claiming the one a user method's shmrt_mtype_create
+ * gave conn for it, see shmrt/mtype.h). Returns 0 and *out; -ESTALE, -ENOENT; the errors above.
  */
 SHMRT_API SHMRT_MUST_USE int shmrt_manager_proxy(shmrt_manager_conn_t *conn, uint64_t ref,
 						 shmrt_proxy_t **out);

@@ -12,13 +12,17 @@
  * late answers are dropped (the store has no deliver callback). A
  * frame that does not decode ends its session, as the server drops such a client.
  * The store's epoch is fixed (1), so seeds can hold the refs of the objects they
- * create (1 << 48 | n, n from 1).
+ * create (1 << 48 | n, n from 1). A user-registered type, "Box" (shmrt/mtype.h), is
+ * served too: its methods create objects of any type named by the input
+ * (shmrt_mtype_create), return values taken from their arguments, borrowed values,
+ * and any int as their error code.
  *
  * Oracles, after every request: the reply is [id, rc, result] with the request's id
  * (when it had an int one), rc 0 or a negative errno, result nil on an error, and it
  * encodes; every object's reference count equals the sessions' counts for it plus
  * the refs to it held in objects' data, and is not zero; every session's entry names
- * a live object. At the end, once every session has ended: what is left holds only
+ * a live object; a session's unclaimed references (made by a Box method) are part of
+ * its own. At the end, once every session has ended: what is left holds only
  * references from containers (cycles, which the store never collects), and the
  * store frees everything (LeakSanitizer checks).
  * Built with clang -fsanitize=fuzzer,address,undefined.
@@ -32,8 +36,114 @@
 #include "manager/frame.h"
 #include "manager/server_int.h"
 
+#include <shmrt/mtype.h>
+
 #define MAX_FRAME (64u << 10)
 #define NSESS 2
+
+/* ---- Box: a user type whose state is an int (len: the int) -------------------------- */
+
+static int box_init(const shmrt_mv_t *init, void **state)
+{
+	int64_t v = 0;
+	if (init && shmrt_mv_as_int(init, &v))
+		return -EINVAL;
+	int64_t *p = malloc(sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	*p = v;
+	*state = p;
+	return 0;
+}
+
+static void box_fini(void *state)
+{
+	free(state);
+}
+
+static size_t box_len(const void *state)
+{
+	return (size_t)*(const int64_t *)state;
+}
+
+/* make [type, init?] -> a new object's ref; make2 [type] -> [ref], a second made and
+ * not returned */
+static int box_make(shmrt_mtype_ctx_t *ctx, void *state, shmrt_mv_t *args, shmrt_mv_t **res)
+{
+	(void)state;
+	const char *t;
+	shmrt_mv_t *init = NULL;
+	if (shmrt_mv_as_str(shmrt_mv_list_get(args, 0), &t, NULL))
+		return -EINVAL;
+	if (shmrt_mv_list_len(args) > 1 && shmrt_mv_list_pop(args, 1, &init))
+		return -EINVAL;
+	return shmrt_mtype_create(ctx, t, init, res);
+}
+
+static int box_make2(shmrt_mtype_ctx_t *ctx, void *state, shmrt_mv_t *args, shmrt_mv_t **res)
+{
+	shmrt_mv_t *a = NULL, *b = NULL;
+	int rc = box_make(ctx, state, args, &a);
+	if (rc == 0)
+		rc = shmrt_mtype_create(ctx, "Box", NULL, &b);
+	shmrt_mv_free(b);
+	if (rc == 0) {
+		*res = shmrt_mv_list();
+		rc = shmrt_mv_list_append(*res, a);
+		a = NULL;
+	}
+	shmrt_mv_free(a);
+	return rc;
+}
+
+/* echo [x] -> x (taken); borrow [x] -> x (not taken: refused) */
+static int box_echo(shmrt_mtype_ctx_t *ctx, void *state, shmrt_mv_t *args, shmrt_mv_t **res)
+{
+	(void)ctx;
+	(void)state;
+	return shmrt_mv_list_pop(args, 0, res) ? -EINVAL : 0;
+}
+
+static int box_borrow(shmrt_mtype_ctx_t *ctx, void *state, shmrt_mv_t *args, shmrt_mv_t **res)
+{
+	(void)ctx;
+	(void)state;
+	*res = shmrt_mv_list_get(args, 0);
+	return 0;
+}
+
+/* fail [rc, x?] -> returns rc, whatever int it is, with x as a result to drop; add
+ * [n] adds n to the state */
+static int box_fail(shmrt_mtype_ctx_t *ctx, void *state, shmrt_mv_t *args, shmrt_mv_t **res)
+{
+	int64_t rc;
+	if (shmrt_mv_as_int(shmrt_mv_list_get(args, 0), &rc))
+		return -EINVAL;
+	if (shmrt_mv_list_len(args) > 1)
+		(void)box_make(ctx, state, shmrt_mv_list_get(args, 1), res);
+	return (int)rc;
+}
+
+static int box_add(shmrt_mtype_ctx_t *ctx, void *state, shmrt_mv_t *args, shmrt_mv_t **res)
+{
+	(void)ctx;
+	(void)res;
+	int64_t n;
+	if (shmrt_mv_as_int(shmrt_mv_list_get(args, 0), &n) || n < 0 || n > 1000)
+		return -EINVAL;
+	*(int64_t *)state += n;
+	return 0;
+}
+
+static const shmrt_mtype_method_t box_methods[] = {
+	{ "make", box_make }, { "make2", box_make2 }, { "echo", box_echo },
+	{ "borrow", box_borrow }, { "fail", box_fail }, { "add", box_add },
+};
+static const shmrt_mtype_t box_type = {
+	.name = "Box", .init = box_init, .fini = box_fini, .methods = box_methods,
+	.nmethods = sizeof(box_methods) / sizeof(box_methods[0]), .len = box_len,
+};
+static const shmrt_mtype_t *const user_types[] = { &box_type };
 
 /* incoming[id] += 1 for every ref in v. */
 static void count_refs(const shmrt_mv_t *v, shmrt__idmap_t *incoming)
@@ -82,6 +192,14 @@ static void check_store(shmrt__mstore_t *st, shmrt__msess_t *sess, size_t nsess)
 			if (sess[s].refs.keys[i] &&
 			    (sess[s].refs.vals[i] == 0 || shmrt__mstore_lookup(st, sess[s].refs.keys[i], &o)))
 				abort(); /* a session holds a reference to no live object */
+		}
+	for (size_t s = 0; s < nsess; s++)
+		for (size_t i = 0; i < sess[s].pending.cap; i++) {
+			uint64_t id = sess[s].pending.keys[i];
+			uintptr_t *held = id ? shmrt__idmap_find(&sess[s].refs, id) : NULL;
+			if (id && (sess[s].pending.vals[i] == 0 || !held ||
+				   *held < sess[s].pending.vals[i]))
+				abort(); /* unclaimed references beyond the session's own */
 		}
 	for (size_t i = 0; i < incoming.cap; i++) {
 		shmrt__mobj_t *o;
@@ -142,7 +260,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data++, size--;
 
 	shmrt__mstore_t st;
-	if (shmrt__mstore_init(&st, 1))
+	if (shmrt__mstore_init(&st, 1) || shmrt__mstore_set_types(&st, user_types, 1))
 		abort();
 	shmrt__msess_t sess[NSESS];
 	for (unsigned s = 0; s < NSESS; s++)
