@@ -4,8 +4,11 @@
  * creator's lock, unlinking, stale regions) is in region_backing.c; the read-only
  * inspection calls (accessors, procs, stats) are in region_info.c.
  *
- * Creation is race-free. The creator opens the name with O_CREAT|O_EXCL and, before
- * anything else, takes an open-file-description write lock on the file. It sizes the
+ * Creation is race-free. Where the file system has O_TMPFILE, the region is created
+ * complete in an unnamed file, attached to, then linked under its name (linkat fails
+ * if the name exists): no process ever sees it half made (create_unnamed). Elsewhere
+ * the creator opens the name with O_CREAT|O_EXCL and, before anything else, takes an
+ * open-file-description write lock on the file, then writes the magic. It sizes the
  * file (sparse), commits the metadata pages (fallocate: a full /dev/shm fails here
  * with -ENOSPC, not later with SIGBUS), writes the geometry and its checksum, lays out
  * registry, directory and arena, then publishes READY with a release store and drops
@@ -29,10 +32,9 @@
  * directory and arena written before READY are complete for whoever sees it, and the
  * geometry never changes afterwards (plain reads). life_lock protects `unlinked` (its
  * accesses are relaxed atomics, ordered by the lock) and the decision to attach or to
- * unlink. The registry's words are ordered by the registry's labels (SL5 below:
- * registry.c). Statistics (objects, threads, a slot's generation for display) are
- * relaxed racy reads. The list of handles and next_handle_id are process-local, under
- * shmrt__handles_lock.
+ * unlink. The registry's words are ordered by the registry's labels (registry.c;
+ * SL5 in region_info.c's listings, whose statistics are relaxed racy reads). The list
+ * of handles and next_handle_id are process-local, under shmrt__handles_lock.
  */
 #define _GNU_SOURCE
 #include "region_backing_int.h"
