@@ -28,7 +28,7 @@
  *   D4  state = READY: the zeroed, initialised object and the entry first; a holder
  *       killed after it leaves a complete object, which recovery keeps
  * nobjects is written plainly under the lock and read racily (relaxed) by
- * shmrt_region_stats() (region.c).
+ * shmrt_region_stats() (region_info.c).
  */
 #define _GNU_SOURCE
 #include "region_int.h"

@@ -1,9 +1,14 @@
 /*
- * Regions: creating, validating, attaching, detaching and unlinking the shared
- * mapping that holds everything else.
+ * Regions: the protocol that creates, validates, attaches to and detaches from the
+ * shared mapping that holds everything else. The backing file (names, paths, the
+ * creator's lock, unlinking, stale regions) is in region_backing.c; the read-only
+ * inspection calls (accessors, procs, stats) are in region_info.c.
  *
- * Creation is race-free. The creator opens the name with O_CREAT|O_EXCL and, before
- * anything else, takes an open-file-description write lock on the file. It sizes the
+ * Creation is race-free. Where the file system has O_TMPFILE, the region is created
+ * complete in an unnamed file, attached to, then linked under its name (linkat fails
+ * if the name exists): no process ever sees it half made (create_unnamed). Elsewhere
+ * the creator opens the name with O_CREAT|O_EXCL and, before anything else, takes an
+ * open-file-description write lock on the file, then writes the magic. It sizes the
  * file (sparse), commits the metadata pages (fallocate: a full /dev/shm fails here
  * with -ENOSPC, not later with SIGBUS), writes the geometry and its checksum, lays out
  * registry, directory and arena, then publishes READY with a release store and drops
@@ -27,12 +32,12 @@
  * directory and arena written before READY are complete for whoever sees it, and the
  * geometry never changes afterwards (plain reads). life_lock protects `unlinked` (its
  * accesses are relaxed atomics, ordered by the lock) and the decision to attach or to
- * unlink. The registry's words are ordered by the registry's labels (SL5 below:
- * registry.c). Statistics (objects, threads, a slot's generation for display) are
- * relaxed racy reads. The list of handles and next_handle_id are process-local, under
- * shmrt__handles_lock.
+ * unlink. The registry's words are ordered by the registry's labels (registry.c;
+ * SL5 in region_info.c's listings, whose statistics are relaxed racy reads). The list
+ * of handles and next_handle_id are process-local, under shmrt__handles_lock.
  */
 #define _GNU_SOURCE
+#include "region_backing_int.h"
 #include "region_int.h"
 
 #include <errno.h>
@@ -44,11 +49,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
-
-#define FALLBACK_SIZE (64ull << 20) /* when the backing's capacity cannot be read */
-#define MAX_SIZE (1ull << 44) /* 16 TiB: page numbers fit 32 bits */
 
 static uint64_t next_handle_id = 1;
 
@@ -80,7 +81,7 @@ static int compute_geometry(uint64_t size, uint32_t mp, uint32_t mt, uint32_t mo
 			    uint32_t nnodes, struct geometry *g)
 {
 	if (!mp || mp > SHMRT_MAX_PROCS_LIMIT || !mt || mt > SHMRT_MAX_THREADS_LIMIT || !mo ||
-	    mo > SHMRT_MAX_OBJECTS_LIMIT || size > MAX_SIZE || size % 4096)
+	    mo > SHMRT_MAX_OBJECTS_LIMIT || size > SHMRT_REGION_MAX_SIZE || size % 4096)
 		return -EINVAL;
 	g->size = size;
 	g->procs_off = SHMRT_HDR_SIZE;
@@ -91,92 +92,6 @@ static int compute_geometry(uint64_t size, uint32_t mp, uint32_t mt, uint32_t mo
 		return -EINVAL;
 	g->arena_len = size - g->arena_off;
 	return shmrt__arena_meta_bytes(g->arena_len, mt, nnodes) ? 0 : -EINVAL;
-}
-
-int shmrt__name_valid(const char *name, size_t max)
-{
-	if (!name || !*name)
-		return -EINVAL;
-	size_t n = strlen(name);
-	if (n > max)
-		return -ENAMETOOLONG;
-	if (!strcmp(name, ".") || !strcmp(name, ".."))
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return -EINVAL;
-	}
-	return 0;
-}
-
-static int check_name(const char *name, shmrt_backing_t backing)
-{
-	if (backing == SHMRT_BACKING_FILE) {
-		if (!name || !*name)
-			return -EINVAL;
-		return strlen(name) >= PATH_MAX ? -ENAMETOOLONG : 0;
-	}
-	return shmrt__name_valid(name, SHMRT_NAME_MAX);
-}
-
-static int open_backing(const char *name, shmrt_backing_t backing, int flags, mode_t mode)
-{
-	int fd;
-	if (backing == SHMRT_BACKING_SHM) {
-		char path[SHMRT_NAME_MAX + 2] = "/";
-		strcat(path, name);
-		fd = shm_open(path, flags, mode);
-	} else if (backing == SHMRT_BACKING_FILE) {
-		fd = open(name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
-	} else {
-		fd = memfd_create(name, MFD_CLOEXEC);
-	}
-	return fd < 0 ? -errno : fd;
-}
-
-static int unlink_backing(const char *name, shmrt_backing_t backing)
-{
-	int rc = 0;
-	if (backing == SHMRT_BACKING_SHM) {
-		char path[SHMRT_NAME_MAX + 2] = "/";
-		strcat(path, name);
-		rc = shm_unlink(path);
-	} else if (backing == SHMRT_BACKING_FILE) {
-		rc = unlink(name);
-	}
-	return rc ? -errno : 0;
-}
-
-/* Open-file-description locks: held by the creator during initialisation. */
-static int ofd_lock(int fd, short type, int wait)
-{
-	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
-	return fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) ? -errno : 0;
-}
-
-/* Whether a creator in place still holds its lock (it has published READY but not
- * yet attached: it counts as a live user). */
-static int creator_busy(int fd)
-{
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
-	return !fcntl(fd, F_OFD_GETLK, &fl) && fl.l_type != F_UNLCK;
-}
-
-/* Unlinks name only if it still names the file open at fd: a failed creator must not
- * remove what another process created at the name meanwhile. */
-static void unlink_if_ours(const char *name, shmrt_backing_t backing, int fd)
-{
-	int cur = open_backing(name, backing, O_RDONLY, 0);
-	if (cur < 0)
-		return;
-	struct stat a, b;
-	int same = !fstat(cur, &a) && !fstat(fd, &b) && a.st_ino == b.st_ino &&
-		   a.st_dev == b.st_dev;
-	close(cur);
-	if (same)
-		unlink_backing(name, backing);
 }
 
 static int map_region(struct shmrt_region *r, uint64_t size)
@@ -204,34 +119,9 @@ static void set_pointers(struct shmrt_region *r)
 	r->dir = (struct shmrt_dir_entry *)(void *)(r->pub.base + g->dir_off);
 }
 
-/*
- * The default size of a region: what its file system can hold (/dev/shm's size for
- * named and anonymous regions, both being shmem; the directory's for a file), up to
- * MAX_SIZE. The file is sparse and the arena commits pages as it hands them out, so
- * the size is a limit on growth, not memory taken: a small region costs what it uses.
- */
-static uint64_t default_size(const char *name, shmrt_backing_t backing)
-{
-	char dir[PATH_MAX] = "/dev/shm";
-	if (backing == SHMRT_BACKING_FILE) {
-		const char *slash = strrchr(name, '/');
-		if (!slash)
-			snprintf(dir, sizeof(dir), ".");
-		else
-			snprintf(dir, sizeof(dir), "%.*s", (int)(slash - name) + (slash == name),
-				 name);
-	}
-	struct statvfs sv;
-	if (statvfs(dir, &sv) || sv.f_blocks == 0)
-		return FALLBACK_SIZE;
-	uint64_t cap = (uint64_t)sv.f_blocks * sv.f_frsize;
-	cap = cap < MAX_SIZE ? cap & ~4095ull : MAX_SIZE;
-	return cap < FALLBACK_SIZE ? FALLBACK_SIZE : cap;
-}
-
 static int create_region(struct shmrt_region *r, const char *name, const shmrt_region_opts_t *o)
 {
-	uint64_t size = round_page(o->size ? o->size : default_size(name, r->backing));
+	uint64_t size = round_page(o->size ? o->size : shmrt__backing_default_size(name, r->backing));
 	uint32_t mp = o->max_procs ? o->max_procs : 64, mt = o->max_threads ? o->max_threads : 256,
 		 mo = o->max_objects ? o->max_objects : 256, nnodes = shmrt__numa_nnodes();
 	struct geometry geo;
@@ -352,7 +242,7 @@ static int wait_ready(struct shmrt_region *r, shmrt_ns_t timeout)
 		if (magic && magic != SHMRT_MAGIC)
 			return -EBADMSG;
 		/* Not ready: if nobody holds the creator's lock, nobody is creating it. */
-		if (ofd_lock(r->fd, F_RDLCK, 0) == 0) {
+		if (shmrt__ofd_lock(r->fd, F_RDLCK, 0) == 0) {
 			struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_len = 1 };
 			fcntl(r->fd, F_OFD_SETLK, &fl);
 			/* Re-check: the creator may have finished just before unlocking. */
@@ -415,8 +305,6 @@ static int attach_existing(struct shmrt_region *r, const shmrt_region_opts_t *o,
 	return 1; /* caller attaches */
 }
 
-static void unlink_if_same(struct shmrt_region *r);
-
 /*
  * Claims a registry slot. For a region found at its name (found, with the oflags of
  * the open; creators attach to their new region with found = 0), a
@@ -439,9 +327,9 @@ static int attach_mode(struct shmrt_region *r, int found, int oflags)
 	}
 	if (found && ((oflags & SHMRT_O_FRESH) || (r->geo.flags & SHMRT_REGION_AUTO_UNLINK)) &&
 	    r->backing != SHMRT_BACKING_MEMFD) {
-		rc = shmrt__live_procs(r) || creator_busy(r->fd) ? 0 : -ENOENT;
+		rc = shmrt__live_procs(r) || shmrt__creator_busy(r->fd) ? 0 : -ENOENT;
 		if (rc)
-			unlink_if_same(r);
+			shmrt__region_unlink_if_same(r);
 		else if ((oflags & SHMRT_O_FRESH) && (oflags & SHMRT_O_EXCL))
 			rc = -EEXIST;
 		if (rc) {
@@ -493,43 +381,6 @@ static struct shmrt_region *new_handle(const char *name)
 	return r;
 }
 
-/* Removes a stale region (its creator died initialising it in place) if the name still
- * refers to it. Only a file wait_ready() proved to be one gets here. */
-static int remove_stale(struct shmrt_region *r)
-{
-	if (ofd_lock(r->fd, F_WRLCK, 0))
-		return -EAGAIN;
-	struct stat a, b;
-	int fd = open_backing(r->name, r->backing, O_RDONLY, 0);
-	if (fd < 0)
-		return fd == -ENOENT ? 0 : fd;
-	int same = !fstat(fd, &a) && !fstat(r->fd, &b) && a.st_ino == b.st_ino &&
-		   a.st_dev == b.st_dev;
-	close(fd);
-	return same ? unlink_backing(r->name, r->backing) : 0;
-}
-
-/* The path a named region has in the file system, and the directory it lives in. */
-static int backing_paths(const char *name, shmrt_backing_t backing, char *path, size_t cap,
-			 char *dir, size_t dcap)
-{
-	int n;
-	if (backing == SHMRT_BACKING_SHM) {
-		n = snprintf(path, cap, "/dev/shm/%s", name);
-		snprintf(dir, dcap, "/dev/shm");
-	} else {
-		n = snprintf(path, cap, "%s", name);
-		const char *slash = strrchr(name, '/');
-		if (!slash)
-			snprintf(dir, dcap, ".");
-		else if (slash == name)
-			snprintf(dir, dcap, "/");
-		else
-			snprintf(dir, dcap, "%.*s", (int)(slash - name), name);
-	}
-	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
-}
-
 /*
  * Creates the region complete before it has a name: an unnamed file (O_TMPFILE) in the
  * name's directory is sized, initialised, made READY and attached to, then linked under
@@ -541,7 +392,7 @@ static int backing_paths(const char *name, shmrt_backing_t backing, char *path, 
 static int create_unnamed(struct shmrt_region *r, const char *name, const shmrt_region_opts_t *o)
 {
 	char path[PATH_MAX], dir[PATH_MAX];
-	int rc = backing_paths(name, r->backing, path, sizeof(path), dir, sizeof(dir));
+	int rc = shmrt__backing_paths(name, r->backing, path, sizeof(path), dir, sizeof(dir));
 	if (rc)
 		return rc;
 	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, o->mode ? o->mode : 0600);
@@ -566,14 +417,14 @@ static int create_unnamed(struct shmrt_region *r, const char *name, const shmrt_
  * file systems without O_TMPFILE. 0, -EEXIST, or another error. */
 static int create_in_place(struct shmrt_region *r, const char *name, const shmrt_region_opts_t *o)
 {
-	int rc = open_backing(name, r->backing, O_RDWR | O_CREAT | O_EXCL,
+	int rc = shmrt__backing_open(name, r->backing, O_RDWR | O_CREAT | O_EXCL,
 			      o->mode ? o->mode : 0600);
 	if (rc < 0)
 		return rc;
 	r->fd = rc;
 	/* The lock marks "initialising"; it is taken before anyone can see a size, so
 	 * openers never mistake a live creator for a dead one. */
-	rc = ofd_lock(r->fd, F_WRLCK, 1);
+	rc = shmrt__ofd_lock(r->fd, F_WRLCK, 1);
 	if (!rc)
 		rc = create_region(r, name, o);
 	if (!rc)
@@ -581,14 +432,14 @@ static int create_in_place(struct shmrt_region *r, const char *name, const shmrt
 	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_len = 1 };
 	fcntl(r->fd, F_OFD_SETLK, &fl);
 	if (rc)
-		unlink_if_ours(name, r->backing, r->fd);
+		shmrt__unlink_if_ours(name, r->backing, r->fd);
 	return rc;
 }
 
 static int create_named(struct shmrt_region *r, const char *name, const shmrt_region_opts_t *o)
 {
 	if (r->backing == SHMRT_BACKING_MEMFD) {
-		int fd = open_backing(name, r->backing, 0, 0);
+		int fd = shmrt__backing_open(name, r->backing, 0, 0);
 		if (fd < 0)
 			return fd;
 		r->fd = fd;
@@ -644,7 +495,7 @@ int shmrt_region_open(const char *name, int oflags, const shmrt_region_opts_t *o
 		opts = &anon;
 		name = "anonymous";
 	}
-	int rc = check_name(name, opts->backing);
+	int rc = shmrt__backing_check_name(name, opts->backing);
 	if (rc)
 		return rc;
 	if (opts->backing == SHMRT_BACKING_MEMFD)
@@ -674,7 +525,7 @@ int shmrt_region_open(const char *name, int oflags, const shmrt_region_opts_t *o
 				return -ENOMEM;
 			r->backing = opts->backing;
 		}
-		rc = open_backing(name, opts->backing, O_RDWR, 0);
+		rc = shmrt__backing_open(name, opts->backing, O_RDWR, 0);
 		if (rc < 0) {
 			destroy(r);
 			if (rc == -ENOENT && (oflags & SHMRT_O_CREATE))
@@ -686,7 +537,7 @@ int shmrt_region_open(const char *name, int oflags, const shmrt_region_opts_t *o
 		if (!rc)
 			rc = attach_existing(r, opts, oflags);
 		if (rc == -ESTALE && (oflags & SHMRT_O_CREATE)) {
-			remove_stale(r);
+			shmrt__region_remove_stale(r);
 			destroy(r);
 			continue;
 		}
@@ -736,31 +587,12 @@ int shmrt_region_open_fd(int fd, shmrt_region_t **out)
 	return 0;
 }
 
-/* Unlinks r's name if it still names r's file. Caller holds life_lock. */
-static void unlink_if_same(struct shmrt_region *r)
-{
-	const char *name = r->backing == SHMRT_BACKING_FILE ? r->name : r->geo.name;
-	/* Relaxed (here and below): under life_lock. */
-	if (r->backing == SHMRT_BACKING_MEMFD || load_relaxed(&r->hdr->unlinked))
-		return;
-	int fd = open_backing(name, r->backing, O_RDONLY, 0);
-	if (fd < 0)
-		return;
-	struct stat a, b;
-	int same = !fstat(fd, &a) && !fstat(r->fd, &b) && a.st_ino == b.st_ino &&
-		   a.st_dev == b.st_dev;
-	close(fd);
-	if (same) {
-		store_relaxed(&r->hdr->unlinked, 1);
-		unlink_backing(name, r->backing);
-	}
-}
 
 /* With AUTO_UNLINK: unlink once no live process is attached. life_lock held. */
 static void maybe_auto_unlink(struct shmrt_region *r)
 {
 	if ((r->geo.flags & SHMRT_REGION_AUTO_UNLINK) && shmrt__live_procs(r) == 0)
-		unlink_if_same(r);
+		shmrt__region_unlink_if_same(r);
 }
 
 int shmrt_region_close(shmrt_region_t *r)
@@ -807,141 +639,3 @@ int shmrt_region_gc(shmrt_region_t *r, unsigned *reclaimed)
 	return 0;
 }
 
-/*
- * Unlinks a region by name: only a file that proves to be a shmrt region, of this
- * layout (under its life_lock, marking it unlinked for late openers) or of another one
- * (its magic), or a region file whose creator died initialising it in place. Anything
- * else (-EBADMSG: not a region) is left alone; a region a live process is still
- * creating in place is -EBUSY.
- */
-static int unlink_checked(const char *name, shmrt_backing_t backing)
-{
-	int rc = check_name(name, backing);
-	if (rc)
-		return rc;
-	shmrt_region_opts_t o;
-	shmrt_region_opts_init(&o);
-	o.backing = backing;
-	o.open_timeout = 0;
-	shmrt_region_t *r;
-	rc = shmrt_region_open(name, SHMRT_O_NOATTACH, &o, &r);
-	if (rc == -ESTALE || rc == -EPROTONOSUPPORT)
-		return unlink_backing(name, backing); /* a dead creation; another layout */
-	if (rc == -ETIMEDOUT)
-		return -EBUSY;
-	if (rc)
-		return rc;
-	if (shmrt__pmutex_lock(&r->hdr->life_lock, r->fd, NULL, NULL) == 0) {
-		store_relaxed(&r->hdr->unlinked, 1); /* under life_lock */
-		rc = unlink_backing(name, backing);
-		shmrt__pmutex_unlock(&r->hdr->life_lock);
-	}
-	shmrt_region_close(r);
-	return rc;
-}
-
-int shmrt_region_unlink(const char *name)
-{
-	return unlink_checked(name, SHMRT_BACKING_SHM);
-}
-
-int shmrt_region_unlink_path(const char *path)
-{
-	return unlink_checked(path, SHMRT_BACKING_FILE);
-}
-
-void *shmrt_region_base(const shmrt_region_t *r)
-{
-	return r ? r->pub.base : NULL;
-}
-size_t shmrt_region_size(const shmrt_region_t *r)
-{
-	return r ? r->pub.size : 0;
-}
-const char *shmrt_region_name(const shmrt_region_t *r)
-{
-	return r ? r->geo.name : NULL;
-}
-int shmrt_region_fd(const shmrt_region_t *r)
-{
-	if (!r)
-		return -EINVAL;
-	return r->fd;
-}
-bool shmrt_region_created(const shmrt_region_t *r)
-{
-	return r && r->created;
-}
-
-int shmrt_region_procs(shmrt_region_t *r, shmrt_proc_info_t *arr, size_t cap, size_t *count)
-{
-	if (!r || !count || (cap && !arr))
-		return -EINVAL;
-	size_t n = 0;
-	uint32_t np = r->geo.max_procs;
-	for (uint32_t i = 0; i < np; i++) {
-		struct shmrt_proc_slot *s = &r->procs[i];
-		/* SL5 (registry.c): acquire, pairs with SL2: an ACTIVE slot's start time
-		 * and generation, read below, are those it was published with. */
-		uint64_t ctl = load_acquire(&s->ctl);
-		if (!ctl)
-			continue;
-		if (n < cap) {
-			shmrt_proc_info_t *p = &arr[n];
-			/* Relaxed: after SL5 above; the whole listing is a racy snapshot. */
-			uint32_t gen = load_relaxed(&s->gen), th = 0;
-			uint64_t want = ((uint64_t)(i + 1) << 32) | gen;
-			/* Relaxed: a count for display. */
-			for (uint32_t t = 0; t < r->geo.max_threads; t++)
-				th += (load_relaxed(&r->threads[t].ctl) & ~(1ull << 63)) == want;
-			p->slot = i;
-			p->pid = (pid_t)(ctl >> 8);
-			p->start_time = s->start_time;
-			p->attached_ns = s->attached_ns;
-			p->threads = th;
-			p->state = (ctl & 0xff) == SLOT_CLAIMING ? SHMRT_PROC_ATTACHING
-				   : shmrt__slot_alive(r, i, ctl) ? SHMRT_PROC_ALIVE
-								  : SHMRT_PROC_DEAD;
-		}
-		n++;
-	}
-	*count = n;
-	return 0;
-}
-
-int shmrt_region_stats(shmrt_region_t *r, shmrt_region_stats_t *st)
-{
-	if (!r || !st)
-		return -EINVAL;
-	memset(st, 0, sizeof(*st));
-	const struct shmrt_geom *g = &r->geo;
-	struct shmrt_arena_stats as;
-	shmrt__arena_stats(&r->arena, &as);
-	st->size = g->size;
-	st->arena_bytes = as.pages * SHMRT_ARENA_PAGE;
-	st->arena_used = as.pages_used * SHMRT_ARENA_PAGE;
-	st->arena_committed = as.pages_committed * SHMRT_ARENA_PAGE;
-	st->small_bytes_in_use = as.small_bytes_in_use > 0 ? (uint64_t)as.small_bytes_in_use : 0;
-	st->large_bytes_in_use = as.large_bytes_in_use;
-	for (uint32_t i = 0; i < g->max_procs; i++) {
-		/* SL5 (registry.c): acquire, for the liveness check's start time. */
-		uint64_t ctl = load_acquire(&r->procs[i].ctl);
-		if (ctl && shmrt__slot_alive(r, i, ctl))
-			st->procs_alive++;
-		else if (ctl)
-			st->procs_dead++;
-	}
-	/* Relaxed: statistics, racy by nature (nobjects is written under dir_lock). */
-	for (uint32_t i = 0; i < g->max_threads; i++)
-		st->threads += load_relaxed(&r->threads[i].ctl) != 0;
-	st->objects = load_relaxed(&r->hdr->nobjects);
-	st->max_objects = g->max_objects;
-	st->max_procs = g->max_procs;
-	st->max_threads = g->max_threads;
-	st->flags = g->flags;
-	st->numa_nodes = g->nnodes;
-	st->creator_pid = (pid_t)g->creator_pid;
-	st->created_ns = g->created_ns;
-	st->layout_version = g->layout_version;
-	return 0;
-}

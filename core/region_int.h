@@ -216,11 +216,14 @@ typedef int (*shmrt__obj_init_fn)(void *mem, uint64_t size, void *ctx);
 int shmrt__object_open(struct shmrt_region *r, const char *name, int oflags,
 		       uint32_t type, uint64_t size, const shmrt_placement_t *pl,
 		       shmrt__obj_init_fn init, void *ctx, shmrt_object_info_t *info);
-int shmrt__name_valid(const char *name, size_t max);
 /* Removes the READY object of this type at offset off (as shmrt_object_remove). */
 int shmrt__object_remove_at(struct shmrt_region *r, uint64_t off, uint32_t type);
 
 /* region.c */
 uint64_t shmrt__fnv1a(const void *p, size_t n);
+
+/* region_backing.c: 0 if name is at most max bytes of [A-Za-z0-9._-] and not "." or
+ * "..", else -EINVAL or -ENAMETOOLONG (region and object names). */
+int shmrt__name_valid(const char *name, size_t max);
 
 #endif /* SHMRT_CORE_REGION_INT_H */

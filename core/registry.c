@@ -40,10 +40,10 @@
  *   SL4  slot FREE (reclaim, detach)          release: its records are freed (TR3)
  *                                             first; read by SL1
  *   SL5  loads of a slot's ctl                acquire: pairs with SL2/SL4; also in
- *                                             region.c (procs, stats). The acquire
- *                                             loads of gen that follow some of them
- *                                             pair with no release (gen is stored
- *                                             relaxed, published by SL2)
+ *                                             region_info.c (procs, stats). The
+ *                                             acquire loads of gen that follow some
+ *                                             of them pair with no release (gen is
+ *                                             stored relaxed, published by SL2)
  *   TR1  record claim, CAS 0 -> (slot, gen)   acq_rel: acquire pairs with TR3 (the
  *                                             record was emptied); release with TR4
  *                                             (whoever sees the record sees our slot
