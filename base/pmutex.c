@@ -34,6 +34,10 @@
 #include "futex.h"
 #include "proc.h"
 
+#ifdef __SANITIZE_THREAD__
+#include <sanitizer/tsan_interface.h>
+#endif
+
 #define LOCK_SLICE_NS 100000000ull     /* how often a waiter judges the word */
 #define UNKNOWN_OWNER_NS 1000000000ull /* bound when /proc cannot tell */
 
@@ -157,6 +161,14 @@ int shmrt__pmutex_acquire(shmrt_pmutex_t *pm, int fd, uint64_t deadline)
 		uint64_t slice = deadline - now < LOCK_SLICE_NS ? deadline - now : LOCK_SLICE_NS;
 		struct timespec ts = shmrt__timespec(real_ns() + slice);
 		rc = pthread_mutex_timedlock(&pm->m, &ts);
+#ifdef __SANITIZE_THREAD__
+		/* TSan's timedlock interceptor records the lock only when the call returns
+		 * 0, yet EOWNERDEAD acquires it too (its trylock interceptor knows that):
+		 * without this, the release that follows is reported as the unlock of an
+		 * unlocked mutex. */
+		if (rc == EOWNERDEAD)
+			__tsan_mutex_post_lock(&pm->m, __tsan_mutex_try_lock, 0);
+#endif
 	}
 	if (rc == 0 || rc == EOWNERDEAD)
 		store_relaxed(&pm->owner, shmrt__self_ident()); /* ours until we release */
