@@ -166,8 +166,10 @@ int shmrt__pmutex_acquire(shmrt_pmutex_t *pm, int fd, uint64_t deadline)
 		 * 0, yet EOWNERDEAD acquires it too (its trylock interceptor knows that):
 		 * without this, the release that follows is reported as the unlock of an
 		 * unlocked mutex. */
-		if (rc == EOWNERDEAD)
+		if (rc == EOWNERDEAD) {
+			__tsan_mutex_pre_lock(&pm->m, __tsan_mutex_try_lock);
 			__tsan_mutex_post_lock(&pm->m, __tsan_mutex_try_lock, 0);
+		}
 #endif
 	}
 	if (rc == 0 || rc == EOWNERDEAD)
