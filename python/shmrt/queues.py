@@ -96,18 +96,20 @@ class Queue:
         self._buffer = _collections.deque()
         self._thread = None
         self._jointhread = None
-        if self._producing:
-            self._q._producer(True)
+        self._joincancelled = False
+        # A child is a new holder, a producer until it closes (as multiprocessing's
+        # child gets an open queue, whatever its parent did).
+        self._closed = False
+        self._producing = True
+        self._q._producer(True)
 
     def __getstate__(self):
         _context.assert_spawning(self)
-        return (self._q, self._maxsize, self._producing)
+        return (self._q, self._maxsize)
 
     def __setstate__(self, state):
-        self._q, self._maxsize, self._producing = state
+        self._q, self._maxsize = state     # the transport's attach made us a producer
         self._after_init()
-        if not self._producing:
-            self._q._producer(False)
 
     def __repr__(self):
         return f"<shmrt.{type(self).__name__} maxsize={self._maxsize} qsize={self.qsize()}>"
@@ -239,10 +241,20 @@ class Queue:
         self._thread = _threading.Thread(target=self._feed, name="shmrt-QueueFeederThread",
                                          daemon=True)
         self._thread.start()
+        # At exit: the feeder flushes the buffer and ends (priority 10), then the
+        # process waits for it (-5), as multiprocessing's.
+        _util.Finalize(self, Queue._finalize_close, [self._buffer, self._notempty],
+                       exitpriority=10)
         if not self._joincancelled:
             self._jointhread = _util.Finalize(
                 self._thread, Queue._finalize_join, [_weakref.ref(self._thread)],
                 exitpriority=-5)
+
+    @staticmethod
+    def _finalize_close(buffer, notempty):
+        with notempty:
+            buffer.append(None)
+            notempty.notify()
 
     @staticmethod
     def _finalize_join(twr):
