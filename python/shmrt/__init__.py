@@ -193,6 +193,14 @@ del _c
 
 
 _LATER = {"Queue", "JoinableQueue", "SimpleQueue", "Pipe", "Manager"}
+from .queues import Queue, JoinableQueue, SimpleQueue  # noqa: E402
+from .connection import Pipe  # noqa: E402
+_LATER -= {"Queue", "JoinableQueue", "SimpleQueue", "Pipe"}
+__all__ += ["Queue", "JoinableQueue", "SimpleQueue", "Pipe"]
+_CLASSES.update({c.__name__: c for c in (_shmrt._Queue, _shmrt._Conn)})
+for _c in (_shmrt._Queue, _shmrt._Conn):
+    _copyreg.pickle(_c, _reduce)
+del _c
 
 
 def __getattr__(name):

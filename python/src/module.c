@@ -237,6 +237,10 @@ static PyMethodDef module_methods[] = {
 	  "(fd, objects) of the process-tree region, or None before first use." },
 	{ "_tree_adopt", tree_adopt, METH_O,
 	  "Adopts the region behind a descriptor as the process-tree region." },
+	{ "_pipe_pair", pyshmrt_pipe_pair, METH_NOARGS,
+	  "Creates a pipe pair in the process-tree region: (end0, end1)." },
+	{ "_unlink_segment", pyshmrt_unlink_segment, METH_O,
+	  "Removes a shared memory segment's name." },
 	{ NULL, NULL, 0, NULL },
 };
 
@@ -264,7 +268,8 @@ PyMODINIT_FUNC PyInit__shmrt(void)
 	if (!pyshmrt_OwnerDiedWarning || !pyshmrt_TornError ||
 	    PyModule_AddObjectRef(m, "OwnerDiedWarning", pyshmrt_OwnerDiedWarning) ||
 	    PyModule_AddObjectRef(m, "TornError", pyshmrt_TornError) ||
-	    pyshmrt_sync_ready(m) || pyshmrt_value_ready(m) || pyshmrt_array_ready(m)) {
+	    pyshmrt_sync_ready(m) || pyshmrt_value_ready(m) || pyshmrt_array_ready(m) ||
+	    pyshmrt_transport_ready(m)) {
 		Py_DECREF(m);
 		return NULL;
 	}

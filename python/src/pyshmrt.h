@@ -158,4 +158,12 @@ int pyshmrt_array_ready(PyObject *m);
 /* The Synchronized types call their lock's method meth(*args, **kw). */
 PyObject *pyshmrt_call_lock(PyObject *lock, const char *meth, PyObject *args, PyObject *kw);
 
+/* ---- queue.c / pipe.c / shm.c ------------------------------------------------- */
+
+extern PyTypeObject pyshmrt_QueueType, pyshmrt_ConnType, pyshmrt_SegmentType;
+/* _pipe_pair() and _unlink_segment(name), module functions. */
+PyObject *pyshmrt_pipe_pair(PyObject *self, PyObject *noargs);
+PyObject *pyshmrt_unlink_segment(PyObject *self, PyObject *arg);
+int pyshmrt_transport_ready(PyObject *m);
+
 #endif /* PYSHMRT_H */

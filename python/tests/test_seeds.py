@@ -9,6 +9,7 @@ processes without a lock), which differs from run to run in Python too: there th
 test compares the shape of the line and checks the count is at most the total.
 Every other program's output is deterministic and compared exactly.
 """
+import ast
 import re
 
 import pytest
@@ -210,10 +211,219 @@ if __name__ == "__main__":
 """),
 ]
 
+# Programs using Queue, Pipe and SharedMemory (the same tutorials).
+PROGRAMS += [
+    # a tutorial: a child puts, the parent gets
+    ('tutorial_queue_message', 'exact', """\
+from multiprocessing import Process, Queue
+
+def worker(q):
+    q.put("result from child")
+
+q = Queue()
+p = Process(target=worker, args=(q,))
+p.start()
+print(q.get())   # 'result from child'
+p.join()
+"""),
+    # a tutorial: a producer and a consumer process (the two print in an order that varies: compared as sets of lines)
+    ('tutorial_queue_basic', 'lines', """\
+from multiprocessing import Process, Queue
+
+def producer(q, items):
+    for item in items:
+        q.put(item)
+        print(f"Produced: {item}")
+    q.put(None)  # Sentinel
+
+def consumer(q):
+    while True:
+        item = q.get()
+        if item is None:
+            break
+        print(f"Consumed: {item}")
+
+if __name__ == "__main__":
+    q = Queue()
+
+    p1 = Process(target=producer, args=(q, [1, 2, 3, 4, 5]))
+    p2 = Process(target=consumer, args=(q,))
+
+    p1.start()
+    p2.start()
+
+    p1.join()
+    p2.join()
+"""),
+    # a tutorial: five workers put their results, the parent drains (the dict's order
+    # is the order the workers finished in, in Python too: compared as dicts)
+    ('tutorial_queue_results', 'dict', """\
+from multiprocessing import Process, Queue
+
+def worker(task_id, q):
+    result = task_id ** 2
+    q.put((task_id, result))
+
+if __name__ == "__main__":
+    result_queue = Queue()
+    processes = []
+
+    for i in range(5):
+        p = Process(target=worker, args=(i, result_queue))
+        processes.append(p)
+        p.start()
+
+    for p in processes:
+        p.join()
+
+    # Collect results
+    results = {}
+    while not result_queue.empty():
+        task_id, result = result_queue.get()
+        results[task_id] = result
+
+    print(results)  # {0: 0, 1: 1, 2: 4, 3: 9, 4: 16}
+"""),
+    # a tutorial: one child sends, another receives
+    ('tutorial_pipe_basic', 'exact', """\
+from multiprocessing import Process, Pipe
+
+def sender(conn):
+    conn.send("Hello from sender!")
+    conn.send([1, 2, 3])
+    conn.close()
+
+def receiver(conn):
+    msg1 = conn.recv()
+    msg2 = conn.recv()
+    print(f"Received: {msg1}")
+    print(f"Received: {msg2}")
+
+if __name__ == "__main__":
+    parent_conn, child_conn = Pipe()
+
+    p1 = Process(target=sender, args=(child_conn,))
+    p2 = Process(target=receiver, args=(parent_conn,))
+
+    p1.start()
+    p2.start()
+
+    p1.join()
+    p2.join()
+"""),
+    # a tutorial: ping-pong with a child (compared as sets of lines: two processes print)
+    ('tutorial_pipe_bidirectional', 'lines', """\
+from multiprocessing import Process, Pipe
+
+def ping_pong(conn, name):
+    for i in range(3):
+        msg = conn.recv()
+        print(f"{name} received: {msg}")
+        conn.send(f"{name} reply {i}")
+    conn.close()
+
+if __name__ == "__main__":
+    conn1, conn2 = Pipe()
+
+    p = Process(target=ping_pong, args=(conn2, "Worker"))
+    p.start()
+
+    # Main process
+    for i in range(3):
+        conn1.send(f"Main message {i}")
+        reply = conn1.recv()
+        print(f"Main received: {reply}")
+
+    p.join()
+"""),
+    # a tutorial: a child doubles an array in a SharedMemory it attaches by name
+    ('tutorial_shared_memory', 'exact', """\
+from multiprocessing import Process
+from multiprocessing.shared_memory import SharedMemory
+import numpy as np
+
+def worker(shm_name, shape, dtype):
+    # Attach to existing shared memory
+    existing_shm = SharedMemory(name=shm_name)
+    array = np.ndarray(shape, dtype=dtype, buffer=existing_shm.buf)
+
+    # Modify array
+    array[:] = array * 2
+
+    existing_shm.close()
+
+if __name__ == "__main__":
+    # Create array in shared memory
+    arr = np.array([1, 2, 3, 4, 5], dtype=np.float64)
+
+    shm = SharedMemory(create=True, size=arr.nbytes)
+    shared_arr = np.ndarray(arr.shape, dtype=arr.dtype, buffer=shm.buf)
+    shared_arr[:] = arr[:]  # Copy data
+
+    print(f"Before: {shared_arr}")
+
+    p = Process(target=worker, args=(shm.name, arr.shape, arr.dtype))
+    p.start()
+    p.join()
+
+    print(f"After: {shared_arr}")
+
+    shm.close()
+    shm.unlink()  # Clean up
+"""),
+    # a tutorial: four children square slices of a numpy array in a SharedMemory
+    ('tutorial_shared_memory_numpy', 'exact', '''\
+from multiprocessing import Process
+from multiprocessing.shared_memory import SharedMemory
+import numpy as np
+
+def compute_in_place(shm_name, shape, dtype, start, end):
+    """Process a slice of shared array."""
+    shm = SharedMemory(name=shm_name)
+    arr = np.ndarray(shape, dtype=dtype, buffer=shm.buf)
+
+    arr[start:end] = arr[start:end] ** 2
+
+    shm.close()
+
+if __name__ == "__main__":
+    size = 1000000
+    arr = np.arange(size, dtype=np.float64)
+
+    # Create shared memory
+    shm = SharedMemory(create=True, size=arr.nbytes)
+    shared_arr = np.ndarray(arr.shape, dtype=arr.dtype, buffer=shm.buf)
+    shared_arr[:] = arr
+
+    # Process in parallel
+    num_workers = 4
+    chunk_size = size // num_workers
+
+    processes = []
+    for i in range(num_workers):
+        start = i * chunk_size
+        end = start + chunk_size if i < num_workers - 1 else size
+        p = Process(target=compute_in_place, 
+                   args=(shm.name, arr.shape, arr.dtype, start, end))
+        processes.append(p)
+        p.start()
+
+    for p in processes:
+        p.join()
+
+    print(f"First 10: {shared_arr[:10]}")
+
+    shm.close()
+    shm.unlink()
+'''),
+]
+
 
 def as_shmrt(text):
     shmrt_text = re.sub(r"^from multiprocessing import", "from shmrt import", text,
                         flags=re.M)
+    shmrt_text = re.sub(r"^from multiprocessing.shared_memory import",
+                        "from shmrt.shared_memory import", shmrt_text, flags=re.M)
     assert shmrt_text != text
     return shmrt_text
 
@@ -225,6 +435,13 @@ def test_seed_prints_what_multiprocessing_prints(run, name, how, text):
     assert theirs.strip(), "the program printed nothing"
     if how == "exact":
         assert ours == theirs
+    elif how == "dict":
+        assert ast.literal_eval(ours) == ast.literal_eval(theirs)
+    elif how == "lines":
+        # Two processes write to one pipe: compared as multisets of lines.
+        def lines(out):
+            return sorted(x for x in out.splitlines() if x)
+        assert lines(ours) == lines(theirs), (ours, theirs)
     else:
         pat = re.compile(r"Counter: (\d+)\n")
         for out in (ours, theirs):

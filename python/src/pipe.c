@@ -1,0 +1,350 @@
+/*
+ * shmrt._shmrt._Conn: one endpoint of a shmrt pipe pair (include/shmrt/pipe.h), the
+ * byte transport under shmrt.Pipe()'s Connection objects (shmrt/connection.py does
+ * the pickling and multiprocessing's surface).
+ *
+ * _pipe_pair() makes a pair (shmrt_pipe_pair) in the process-tree region, named
+ * "py.pipe.<n>", of PCAP messages of up to PMAX bytes per direction, and returns its
+ * two endpoints. An endpoint's liveness is the kernel's: each holds descriptors that
+ * fork copies and death closes, so a receiver whose peer process was killed gets
+ * EOFError (within 50 ms) instead of waiting forever.
+ *
+ * A message is the kind of the payload ('b' send_bytes, 'p' a pickle) and its bytes.
+ * One that fits a slot travels as [kind][bytes]; a larger one is cut into chunks, as
+ * a stream, which is safe because a direction has one sender and one receiver:
+ *
+ *   first chunk:   [kind | 0x80][7 bytes padding][u64 total][first bytes]
+ *   next chunks:   ['c'][the next bytes]                until total bytes are there
+ *
+ * The receiver allocates the message's bytes once (total, checked against
+ * maxlength before anything is allocated) and copies each chunk into place. A sender
+ * that dies in the middle of a message leaves the receiver with EOFError, never with
+ * half a message.
+ *
+ * Under spawn and forkserver an endpoint passes by name (shmrt_pipe_open): the child
+ * then takes the endpoint over, and its liveness is that of the child's registry
+ * slot, not the kernel descriptors: the parent must not close() its own copy of the
+ * endpoint it gave away while the child uses it (closing it closes the endpoint).
+ */
+#include "pyshmrt.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define PCAP 64u
+#define PMAX 8192u
+
+typedef struct {
+	PyObject_HEAD
+	char name[SHMRT_OBJNAME_MAX + 1];
+	shmrt_pipe_t p;
+	int end, open;
+} ConnObj;
+
+extern PyTypeObject pyshmrt_ConnType;
+
+struct pop {
+	ConnObj *c;
+	const void *msg;
+	size_t len;
+	void *buf;
+	size_t cap, got;
+};
+
+static int send_try(void *ctx, shmrt_ns_t t)
+{
+	struct pop *o = ctx;
+	return shmrt_pipe_send(&o->c->p, o->msg, o->len, t);
+}
+
+static int recv_try(void *ctx, shmrt_ns_t t)
+{
+	struct pop *o = ctx;
+	return shmrt_pipe_recv(&o->c->p, o->buf, o->cap, &o->got, t);
+}
+
+static int poll_try(void *ctx, shmrt_ns_t t)
+{
+	struct pop *o = ctx;
+	return shmrt_pipe_poll(&o->c->p, t);
+}
+
+static PyObject *closed_err(void)
+{
+	PyErr_SetString(PyExc_OSError, "handle is closed");
+	return NULL;
+}
+
+static PyObject *eof_err(void)
+{
+	PyErr_SetString(PyExc_EOFError, "the peer closed the connection, or its process ended");
+	return NULL;
+}
+
+static ConnObj *conn_alloc(void)
+{
+	return (ConnObj *)pyshmrt_ConnType.tp_alloc(&pyshmrt_ConnType, 0);
+}
+
+/* _pipe_pair() -> (end0, end1). */
+PyObject *pyshmrt_pipe_pair(PyObject *self, PyObject *noargs)
+{
+	(void)self;
+	(void)noargs;
+	pyshmrt_entry_t e;
+	if (pyshmrt_entry_new(&e, "pipe"))
+		return NULL;
+	ConnObj *a = conn_alloc(), *b = conn_alloc();
+	if (!a || !b) {
+		Py_XDECREF(a);
+		Py_XDECREF(b);
+		return NULL;
+	}
+	int rc = shmrt_pipe_pair(pyshmrt_tree(), e.name, PCAP, PMAX, &a->p, &b->p);
+	if (rc) {
+		Py_DECREF(a);
+		Py_DECREF(b);
+		return pyshmrt_err(rc, "creating a pipe");
+	}
+	snprintf(a->name, sizeof(a->name), "%s", e.name);
+	snprintf(b->name, sizeof(b->name), "%s", e.name);
+	a->end = 0;
+	b->end = 1;
+	a->open = b->open = 1;
+	return Py_BuildValue("(NN)", a, b);
+}
+
+static void conn_dealloc(ConnObj *c)
+{
+	if (c->open)
+		shmrt_pipe_close(&c->p);
+	Py_TYPE(c)->tp_free((PyObject *)c);
+}
+
+static PyObject *conn_handle(ConnObj *c, PyObject *noargs)
+{
+	(void)noargs;
+	if (!c->open)
+		return closed_err();
+	return Py_BuildValue("(ss(i))", "pipe", c->name, c->end);
+}
+
+static PyObject *conn_attach(PyTypeObject *type, PyObject *args)
+{
+	(void)type;
+	const char *name;
+	int end;
+	if (!PyArg_ParseTuple(args, "si:_attach", &name, &end))
+		return NULL;
+	shmrt_region_t *r = pyshmrt_tree();
+	if (!r)
+		return NULL;
+	ConnObj *c = conn_alloc();
+	if (!c)
+		return NULL;
+	int rc = shmrt_pipe_open(r, name, 0, end, PCAP, PMAX, &c->p);
+	if (rc) {
+		Py_DECREF(c);
+		return pyshmrt_err(rc, "opening a pipe");
+	}
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->end = end;
+	c->open = 1;
+	return (PyObject *)c;
+}
+
+/* Sends one piece; 0, or -1 with a Python error. */
+static int send_piece(ConnObj *c, const void *msg, size_t len)
+{
+	struct pop o = { .c = c, .msg = msg, .len = len };
+	int rc = pyshmrt_sliced(send_try, &o, -1);
+	if (!rc)
+		return 0;
+	if (rc == -EPIPE)
+		PyErr_SetString(PyExc_BrokenPipeError,
+				"the peer closed the connection, or its process ended");
+	else if (rc != PYSHMRT_EXC)
+		pyshmrt_err(rc, "sending on a pipe");
+	return -1;
+}
+
+/* _send(kind, data). */
+static PyObject *conn_send(ConnObj *c, PyObject *args)
+{
+	int kind;
+	Py_buffer v;
+	if (!PyArg_ParseTuple(args, "Cy*:_send", &kind, &v))
+		return NULL;
+	PyObject *ret = NULL;
+	if (!c->open) {
+		closed_err();
+		goto out;
+	}
+	char chunk[PMAX];
+	size_t len = (size_t)v.len;
+	const char *src = v.buf;
+	if (len + 1 <= PMAX) {
+		chunk[0] = (char)kind;
+		memcpy(chunk + 1, src, len);
+		if (send_piece(c, chunk, len + 1))
+			goto out;
+	} else {
+		uint64_t total = len;
+		memset(chunk, 0, 8);
+		chunk[0] = (char)(kind | 0x80);
+		memcpy(chunk + 8, &total, 8);
+		size_t n = PMAX - 16;
+		memcpy(chunk + 16, src, n);
+		if (send_piece(c, chunk, PMAX))
+			goto out;
+		for (size_t at = n; at < len; at += n) {
+			n = len - at < PMAX - 1 ? len - at : PMAX - 1;
+			chunk[0] = 'c';
+			memcpy(chunk + 1, src + at, n);
+			if (send_piece(c, chunk, n + 1))
+				goto out;
+		}
+	}
+	ret = Py_NewRef(Py_None);
+out:
+	PyBuffer_Release(&v);
+	return ret;
+}
+
+/* Receives one piece into buf (PMAX bytes): its length, or -1 with a Python error
+ * (EOFError at the end), or -2 at the timeout. */
+static Py_ssize_t recv_piece(ConnObj *c, char *buf, double timeout)
+{
+	struct pop o = { .c = c, .buf = buf, .cap = PMAX };
+	int rc = pyshmrt_sliced(recv_try, &o, timeout);
+	if (!rc)
+		return (Py_ssize_t)o.got;
+	if (rc == -ETIMEDOUT)
+		return -2;
+	if (rc == -EPIPE)
+		eof_err();
+	else if (rc != PYSHMRT_EXC)
+		pyshmrt_err(rc, "receiving from a pipe");
+	return -1;
+}
+
+/* _recv(maxlength) -> (kind, bytes). maxlength < 0: no limit; over it: OSError("bad
+ * message length") and the connection is closed, as multiprocessing does. */
+static PyObject *conn_recv(ConnObj *c, PyObject *arg)
+{
+	Py_ssize_t maxlen = PyLong_AsSsize_t(arg);
+	if (maxlen == -1 && PyErr_Occurred())
+		return NULL;
+	if (!c->open)
+		return closed_err();
+	char chunk[PMAX];
+	Py_ssize_t n = recv_piece(c, chunk, -1);
+	if (n < 0)
+		return NULL;
+	if (n < 1)
+		goto bad;
+	if (!((unsigned char)chunk[0] & 0x80)) {
+		if (maxlen >= 0 && n - 1 > maxlen)
+			goto toolong;
+		PyObject *b = PyBytes_FromStringAndSize(chunk + 1, n - 1);
+		return b ? Py_BuildValue("(CN)", (int)chunk[0], b) : NULL;
+	}
+	if (n != PMAX)
+		goto bad;
+	int kind = chunk[0] & 0x7f;
+	uint64_t total;
+	memcpy(&total, chunk + 8, 8);
+	if (total < PMAX || total > (uint64_t)PY_SSIZE_T_MAX)
+		goto bad;
+	if (maxlen >= 0 && total > (uint64_t)maxlen)
+		goto toolong;
+	PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+	if (!b)
+		return NULL;
+	char *d = PyBytes_AS_STRING(b);
+	size_t at = PMAX - 16;
+	memcpy(d, chunk + 16, at);
+	while (at < total) {
+		n = recv_piece(c, chunk, -1);
+		if (n < 0 || n < 1 || chunk[0] != 'c' || (uint64_t)(n - 1) > total - at) {
+			Py_DECREF(b);
+			if (n >= 0)
+				goto bad;
+			return NULL;
+		}
+		memcpy(d + at, chunk + 1, (size_t)n - 1);
+		at += (size_t)n - 1;
+	}
+	return Py_BuildValue("(CN)", kind, b);
+bad:
+	PyErr_SetString(PyExc_OSError, "a malformed pipe message");
+	return NULL;
+toolong:
+	shmrt_pipe_close(&c->p);
+	c->open = 0;
+	PyErr_SetString(PyExc_OSError, "bad message length");
+	return NULL;
+}
+
+/* _poll(timeout) -> bool. */
+static PyObject *conn_poll(ConnObj *c, PyObject *arg)
+{
+	double timeout = PyFloat_AsDouble(arg);
+	if (timeout == -1 && PyErr_Occurred())
+		return NULL;
+	if (!c->open)
+		return closed_err();
+	struct pop o = { .c = c };
+	int rc = pyshmrt_sliced(poll_try, &o, timeout);
+	if (!rc)
+		Py_RETURN_TRUE;
+	if (rc == -ETIMEDOUT)
+		Py_RETURN_FALSE;
+	if (rc != PYSHMRT_EXC)
+		pyshmrt_err(rc, "polling a pipe");
+	return NULL;
+}
+
+static PyObject *conn_close(ConnObj *c, PyObject *noargs)
+{
+	(void)noargs;
+	if (c->open) {
+		shmrt_pipe_close(&c->p);
+		c->open = 0;
+	}
+	Py_RETURN_NONE;
+}
+
+static PyObject *conn_closed(ConnObj *c, void *unused)
+{
+	(void)unused;
+	return PyBool_FromLong(!c->open);
+}
+
+static PyMethodDef conn_methods[] = {
+	{ "_handle", (PyCFunction)conn_handle, METH_NOARGS, "What a pickle carries." },
+	{ "_attach", (PyCFunction)conn_attach, METH_VARARGS | METH_CLASS,
+	  "Opens an endpoint by its handle." },
+	{ "_send", (PyCFunction)conn_send, METH_VARARGS, "_send(kind, data)." },
+	{ "_recv", (PyCFunction)conn_recv, METH_O,
+	  "_recv(maxlength) -> (kind, bytes); EOFError at the end." },
+	{ "_poll", (PyCFunction)conn_poll, METH_O, "_poll(timeout) -> bool." },
+	{ "_close", (PyCFunction)conn_close, METH_NOARGS, "Closes this endpoint here." },
+	{ NULL, NULL, 0, NULL },
+};
+
+static PyGetSetDef conn_getset[] = {
+	{ "_closed", (getter)conn_closed, NULL, "Whether it was closed here.", NULL },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+PyTypeObject pyshmrt_ConnType = {
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmrt._shmrt._Conn",
+	.tp_basicsize = sizeof(ConnObj),
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_doc = "One endpoint of a pipe: the byte transport under shmrt.Pipe().",
+	.tp_dealloc = (destructor)conn_dealloc,
+	.tp_methods = conn_methods,
+	.tp_getset = conn_getset,
+};

@@ -1,0 +1,115 @@
+"""shmrt.Pipe: every Connection method, one-way pipes, large messages (chunked),
+EOFError when the peer closed or its process was killed, passing to children under
+every start method."""
+import multiprocessing as mp
+import os
+import signal
+import time
+
+import pytest
+
+import shmrt
+from multiprocessing import BufferTooShort
+
+
+def test_every_method():
+    a, b = shmrt.Pipe()
+    assert a.readable and a.writable and not a.closed
+    assert not b.poll() and not b.poll(0.05)
+    a.send({"x": [1, 2]})
+    assert b.poll() and b.poll(None)
+    assert b.recv() == {"x": [1, 2]}
+    b.send_bytes(b"0123456789", 2, 3)
+    assert a.recv_bytes() == b"234"
+    b.send_bytes(bytearray(b"abc"))
+    buf = bytearray(8)
+    assert a.recv_bytes_into(buf, 2) == 3 and buf[2:5] == b"abc"
+    b.send_bytes(b"toolong!!")
+    with pytest.raises(BufferTooShort):
+        a.recv_bytes_into(bytearray(4))
+    a.send_bytes(b"x" * 100)
+    with pytest.raises(OSError, match="bad message length"):
+        b.recv_bytes(10)
+    with pytest.raises(ValueError):
+        a.send_bytes(b"ab", 3)
+    with pytest.raises(ValueError):
+        a.recv_bytes(-1)
+    a.close()
+    assert a.closed
+    with pytest.raises(OSError):
+        a.send(1)
+
+
+def test_one_way():
+    r, w = shmrt.Pipe(duplex=False)
+    assert r.readable and not r.writable and w.writable and not w.readable
+    w.send(5)
+    assert r.recv() == 5
+    with pytest.raises(OSError):
+        r.send(1)
+    with pytest.raises(OSError):
+        w.recv()
+
+
+def test_large_messages_are_chunked():
+    a, b = shmrt.Pipe()
+    big = os.urandom(10 << 20)
+    import threading
+    t = threading.Thread(target=lambda: (a.send_bytes(big), a.send([big, 1])))
+    t.start()
+    assert b.recv_bytes() == big
+    assert b.recv() == [big, 1]
+    t.join(30)
+
+
+def test_eof_after_the_peer_closed():
+    a, b = shmrt.Pipe()
+    a.send("last")
+    a.close()
+    assert b.recv() == "last"
+    assert b.poll()
+    with pytest.raises(EOFError):
+        b.recv()
+    with pytest.raises(BrokenPipeError):
+        b.send(1)
+
+
+def _sleep_with(conn):
+    conn.send("up")
+    time.sleep(60)
+
+
+def test_eof_when_the_peer_process_is_killed():
+    a, b = shmrt.Pipe()
+    p = mp.get_context("fork").Process(target=_sleep_with, args=(b,))
+    p.start()
+    b.close()                       # the parent's copy of the child's end
+    assert a.recv() == "up"
+    os.kill(p.pid, signal.SIGKILL)
+    p.join(10)
+    with pytest.raises(EOFError):
+        a.recv()
+
+
+def _echo(conn):
+    for _ in range(3):
+        conn.send(("echo", conn.recv()))
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_pass_to_children(method):
+    a, b = shmrt.Pipe()
+    p = mp.get_context(method).Process(target=_echo, args=(b,))
+    p.start()
+    for i in range(3):
+        a.send(i)
+        assert a.poll(30)
+        assert a.recv() == ("echo", i)
+    p.join(30)
+    assert p.exitcode == 0
+
+
+def test_not_through_pickle_outside_spawning():
+    import pickle
+    with pytest.raises(RuntimeError):
+        pickle.dumps(shmrt.Pipe()[0])
