@@ -120,7 +120,7 @@ void dict_cases()
 
 // manager_bench.c, python/manager_peer.py
 // manager_shmrt(ops, tcp, clients, depth, mixed), manager_redis(ops, clients, depth, mixed),
-// manager_list_create(ops); ops per client
+// manager_list_create(ops), manager_lock(ops, clients); ops per client
 void manager_cases()
 {
 	reg_mp("manager/get/1client/unix/shmrt", mp_case<manager_shmrt, 0, 1, 1, 0>, 100000);
@@ -136,6 +136,8 @@ void manager_cases()
 	reg_python("manager/mixed90/4clients/python_mp", "manager_peer.py mixed4", 5000);
 	reg_mp("manager/list_create/shmrt", mp_case<manager_list_create>, 20000);
 	reg_python("manager/list_create/python_mp", "manager_peer.py list_create", 2000);
+	reg_mp("manager/lock/2clients/shmrt", mp_case<manager_lock, 2>, 40000);
+	reg_python("manager/lock/2clients/python_mp", "manager_peer.py lock2", 5000);
 }
 
 } // namespace
