@@ -153,6 +153,9 @@ double manager_redis(uint64_t ops, int workers, int depth, int mixed, double *wa
 double manager_list_create(uint64_t ops, double *wall);
 /* acquire+release pairs on one Lock, `ops` per client: total pairs/s. */
 double manager_lock(uint64_t ops, int workers, double *wall);
+/* The raw round trip: 48-byte messages echoed by one epoll process over Unix
+ * sockets, blocking reads, `ops` per client: total round trips/s. */
+double manager_unix_echo(uint64_t ops, int workers, double *wall);
 
 #ifdef __cplusplus
 }

@@ -31,6 +31,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define SEC 1000000000ll
 
@@ -286,6 +290,98 @@ double manager_lock(uint64_t ops, int workers, double *wall)
 		lock_ref = shmrt_proxy_ref(l); /* not released: the parent's reference */
 	}
 	return bench_mp_all(lock_setup, lock_run, s, workers, ops, wall);
+}
+
+/* ---- the raw socket round trip ------------------------------------------------------ */
+
+/* The bound of any server behind a Unix socket on this machine: an echo server (one
+ * process, epoll) and clients that write a 48-byte message (a get's request frame is
+ * about that) and block in read() for its echo, one at a time. No encoding, no
+ * lookup, no polling before sleeping: a round trip is what the kernel and the
+ * scheduler cost. */
+#define ECHO_MSG 48
+
+static int echo_fds[8];
+
+static void echo_serve(const int *fds, int n)
+{
+	int ep = epoll_create1(0), open = n;
+	for (int i = 0; i < n; i++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.fd = fds[i] };
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev))
+			_exit(1);
+	}
+	char b[4096];
+	while (open > 0) {
+		struct epoll_event evs[8];
+		int k = epoll_wait(ep, evs, 8, -1);
+		for (int i = 0; i < k; i++) {
+			ssize_t r = read(evs[i].data.fd, b, sizeof(b));
+			if (r <= 0) {
+				(void)epoll_ctl(ep, EPOLL_CTL_DEL, evs[i].data.fd, NULL);
+				close(evs[i].data.fd);
+				open--;
+			} else if (write(evs[i].data.fd, b, (size_t)r) != r) {
+				_exit(1);
+			}
+		}
+	}
+	_exit(0);
+}
+
+static void *echo_setup(int worker, void *arg)
+{
+	(void)arg;
+	return &echo_fds[worker];
+}
+
+static uint64_t echo_run(void *st, uint64_t n)
+{
+	int fd = *(int *)st;
+	char m[ECHO_MSG];
+	memset(m, 'm', sizeof(m));
+	uint64_t ok = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		if (write(fd, m, sizeof(m)) != (ssize_t)sizeof(m))
+			break;
+		size_t got = 0;
+		while (got < sizeof(m)) {
+			ssize_t r = read(fd, m + got, sizeof(m) - got);
+			if (r <= 0)
+				return ok;
+			got += (size_t)r;
+		}
+		ok++;
+	}
+	return ok;
+}
+
+double manager_unix_echo(uint64_t ops, int workers, double *wall)
+{
+	int srv[8];
+	if (workers < 1 || workers > 8)
+		return -1;
+	for (int i = 0; i < workers; i++) {
+		int sv[2];
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+			return -1;
+		echo_fds[i] = sv[0];
+		srv[i] = sv[1];
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		for (int i = 0; i < workers; i++)
+			close(echo_fds[i]);
+		echo_serve(srv, workers);
+	}
+	for (int i = 0; i < workers; i++)
+		close(srv[i]);
+	double rate = pid < 0 ? -1 : bench_mp_all(echo_setup, echo_run, NULL, workers, ops, wall);
+	for (int i = 0; i < workers; i++)
+		close(echo_fds[i]); /* the server sees every end close, and exits */
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	return rate;
 }
 
 /* ---- Redis (redis_bench.c) ------------------------------------------------------------ */

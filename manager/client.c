@@ -197,15 +197,17 @@ static int read_reply(shmrt_manager_conn_t *c, uint64_t deadline, int64_t *id, i
 		      shmrt_mv_t **res)
 {
 	int rc = -EAGAIN;
-	uint64_t spin = shmrt__spin_ns();
+	uint64_t spin = shmrt__spin_now();
 	if (spin) {
 		/* Poll for the reply a while before sleeping (see shmrt__spin_ns): a
-		 * server that answers within it saves this process a wake-up. */
+		 * server that answers within it saves this process a wake-up. Not while
+		 * strangers crowd the machine (shmrt__spin_now), where a poll only gives
+		 * the core away. */
 		uint64_t end = mono_ns() + spin;
 		if (end > deadline)
 			end = deadline;
 		while ((rc = shmrt__frame_read(&c->r, c->fd)) == -EAGAIN && mono_ns() < end)
-			sched_yield();
+			shmrt__spin_yield();
 	}
 	if (rc == -EAGAIN)
 		rc = shmrt__frame_recv_wait(&c->r, c->fd, deadline);

@@ -602,7 +602,7 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 	}
 	if (rc == 0)
 		rc = report_ready(s);
-	uint64_t spin = shmrt__spin_ns(), busy_until = 0;
+	uint64_t busy_until = 0;
 	while (rc == 0) {
 		struct epoll_event evs[64];
 		int ms = next_timeout(s), n = 0;
@@ -610,10 +610,11 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 			ms = 0, busy_until = 0; /* work in hand: no sleep, no spin */
 		/* After a wake-up that served a request, poll a while before sleeping (see
 		 * shmrt__spin_ns): a client that calls again within it finds the server
-		 * awake. Bounded by spin after the last request, however many connections. */
+		 * awake. Bounded by spin after the last request, however many connections;
+		 * none while strangers crowd the machine (shmrt__spin_now). */
 		while (busy_until && (n = epoll_wait(s->ep, evs, 64, 0)) == 0 &&
 		       mono_ns() < busy_until)
-			sched_yield();
+			shmrt__spin_yield();
 		if (n == 0)
 			n = epoll_wait(s->ep, evs, 64, ms);
 		if (n < 0) {
@@ -641,7 +642,8 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 			close_doomed(s);
 		if (stop)
 			break;
-		busy_until = served && spin ? mono_ns() + spin : 0;
+		uint64_t spin = served ? shmrt__spin_now() : 0;
+		busy_until = spin ? mono_ns() + spin : 0;
 	}
 	server_fini(s);
 	free(s);
