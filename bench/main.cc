@@ -139,7 +139,7 @@ void manager_cases()
 	reg_mp("manager/mixed90/4clients/unix_echo_raw", mp_case<manager_unix_echo, 4>, 40000);
 	reg_mp("manager/list_create/shmrt", mp_case<manager_list_create>, 20000);
 	reg_python("manager/list_create/python_mp", "manager_peer.py list_create", 2000);
-	reg_mp("manager/lock/2clients/shmrt", mp_case<manager_lock, 2>, 10000);
+	reg_mp("manager/lock/2clients/shmrt", mp_case<manager_lock, 2>, 20000);
 	reg_python("manager/lock/2clients/python_mp", "manager_peer.py lock2", 5000);
 }
 

@@ -13,6 +13,14 @@
  * error (-EPIPE, -ECONNRESET, -EPROTO...), later ones -ENOTCONN, until
  * shmrt_manager_reconnect.
  *
+ * The common shapes take a short cut past the value trees: a method call's request
+ * [id, "call", [ref, method, args]] is written as bytes up to its args, whose
+ * encoding follows (call_head), and a reply's [id, rc, result] has its two ints read
+ * from the bytes, only the result being decoded (reply_fast). Both give the bytes,
+ * and the values, that the general path gives; anything out of the common shape (a
+ * long or non-ASCII method name, an int in an unexpected form) takes the general
+ * path, which also says what is wrong with a bad reply.
+ *
  * A dead server: the kernel closes its sockets, so a waiting call sees the end of
  * the stream at once (-EPIPE, or -ECONNRESET if it had unread bytes); over TCP to a
  * host that vanished, the call's timeout bounds the wait.
@@ -188,6 +196,112 @@ static int encode_request(shmrt_manager_conn_t *c, int64_t id, const char *op, s
 	return c->buf.len > SHMRT__FRAME_MAX_DEFAULT ? -EMSGSIZE : 0;
 }
 
+/* ---- the short cuts ---------------------------------------------------------------- */
+
+#define CALL_HEAD_MAX 64
+
+/* Appends int v in msgpack's smallest form (as the encoder writes it) to h. */
+static size_t put_int(uint8_t *h, int64_t v)
+{
+	uint64_t u = (uint64_t)v;
+	int w;
+	uint8_t t;
+	if (v >= 0 && v < 128) {
+		h[0] = (uint8_t)v;
+		return 1;
+	}
+	if (v >= -32 && v < 0) {
+		h[0] = (uint8_t)v;
+		return 1;
+	}
+	if (v >= 0) {
+		t = v < 256 ? 0xcc : v < 65536 ? 0xcd : v <= UINT32_MAX ? 0xce : 0xcf;
+		w = v < 256 ? 1 : v < 65536 ? 2 : v <= UINT32_MAX ? 4 : 8;
+	} else {
+		t = v >= INT8_MIN ? 0xd0 : v >= INT16_MIN ? 0xd1 : v >= INT32_MIN ? 0xd2 : 0xd3;
+		w = v >= INT8_MIN ? 1 : v >= INT16_MIN ? 2 : v >= INT32_MIN ? 4 : 8;
+	}
+	h[0] = t;
+	for (int i = w; i >= 1; i--, u >>= 8)
+		h[i] = (uint8_t)u;
+	return 1 + (size_t)w;
+}
+
+/* The bytes of [id, "call", [ref, method, args]] before args' encoding, into h; 0
+ * when method is not 1 to 31 printable ASCII characters (the general path then). */
+static size_t call_head(uint8_t h[CALL_HEAD_MAX], int64_t id, uint64_t ref, const char *method)
+{
+	size_t m = 0;
+	while (m < 32 && method[m] >= 0x20 && method[m] < 0x7f)
+		m++;
+	if (m == 0 || m == 32 || method[m])
+		return 0;
+	size_t n = 0;
+	h[n++] = 0x93;
+	n += put_int(h + n, id);
+	h[n++] = 0xa4; /* "call" */
+	memcpy(h + n, "call", 4);
+	n += 4;
+	h[n++] = 0x93;
+	h[n++] = 0xd7; /* fixext 8: the ref, big endian */
+	h[n++] = SHMRT_MV_EXT_REF;
+	for (int i = 7; i >= 0; i--)
+		h[n++] = (uint8_t)(ref >> (8 * i));
+	h[n++] = (uint8_t)(0xa0 | m);
+	memcpy(h + n, method, m);
+	return n + m;
+}
+
+/* Reads a msgpack int at p[*off, n): 0, or -1 for anything else (or cut short). */
+static int get_int(const uint8_t *p, size_t n, size_t *off, int64_t *out)
+{
+	if (*off >= n)
+		return -1;
+	uint8_t t = p[(*off)++];
+	if (t < 0x80 || t >= 0xe0) {
+		*out = (int8_t)t;
+		if (t < 0x80)
+			*out = t;
+		return 0;
+	}
+	int w = t >= 0xcc && t <= 0xcf ? 1 << (t - 0xcc) : t >= 0xd0 && t <= 0xd3 ? 1 << (t - 0xd0) : 0;
+	if (!w || n - *off < (size_t)w)
+		return -1;
+	uint64_t u = 0;
+	for (int i = 0; i < w; i++)
+		u = u << 8 | p[(*off)++];
+	if (t >= 0xd0) { /* signed: extend */
+		int sh = 64 - 8 * w;
+		*out = sh ? (int64_t)(u << sh) >> sh : (int64_t)u;
+		return 0;
+	}
+	if (u > INT64_MAX)
+		return -1;
+	*out = (int64_t)u;
+	return 0;
+}
+
+/* The reply [id, rc, result] read from its bytes, only result decoded: 0 and the
+ * outputs as read_reply's; -1: not of that shape (the general path then). */
+static int reply_fast(const uint8_t *p, size_t n, int64_t *id, int *rrc, shmrt_mv_t **res)
+{
+	size_t off = 1;
+	int64_t rid, v;
+	if (n < 4 || p[0] != 0x93 || get_int(p, n, &off, &rid) || get_int(p, n, &off, &v) ||
+	    v > 0 || v < -4095)
+		return -1;
+	shmrt_mv_t *r = NULL;
+	if (shmrt_mv_decode(p + off, n - off, NULL, &r))
+		return -1;
+	*id = rid;
+	*rrc = (int)v;
+	if (res && v == 0)
+		*res = r;
+	else
+		shmrt_mv_free(r);
+	return 0;
+}
+
 /*
  * Reads the next reply: *id its id, *rrc its rc, *res (may be NULL) its result when
  * *rrc is 0. Returns 0, or a transport error (the connection is then broken, except
@@ -215,6 +329,12 @@ static int read_reply(shmrt_manager_conn_t *c, uint64_t deadline, int64_t *id, i
 		return fail(c, rc);
 	size_t n;
 	const uint8_t *p = shmrt__frame_data(&c->r, &n);
+	if (res)
+		*res = NULL;
+	if (p && reply_fast(p, n, id, rrc, res) == 0) {
+		shmrt__frame_next(&c->r);
+		return 0;
+	}
 	shmrt_mv_t *reply = NULL;
 	rc = p ? shmrt_mv_decode(p, n, NULL, &reply) : -EBADMSG;
 	shmrt__frame_next(&c->r);
@@ -242,6 +362,9 @@ static int read_reply(shmrt_manager_conn_t *c, uint64_t deadline, int64_t *id, i
  * Returns: the reply's rc; -ENOTCONN; -ETIMEDOUT; -EPIPE, -ECONNRESET, -EPROTO
  * (broken); -ENOMEM; -EMSGSIZE.
  */
+static int exchange(shmrt_manager_conn_t *c, int64_t id, const uint8_t *h, size_t hn,
+		    uint64_t deadline, shmrt_mv_t **res);
+
 static int call(shmrt_manager_conn_t *c, const char *op, shmrt_mv_t *args, shmrt_ns_t timeout,
 		shmrt_mv_t **res)
 {
@@ -254,7 +377,17 @@ static int call(shmrt_manager_conn_t *c, const char *op, shmrt_mv_t *args, shmrt
 	int rc = encode_request(c, id, op, args);
 	if (rc)
 		return rc;
-	rc = shmrt__frame_send_wait(&c->w, c->fd, c->buf.data, c->buf.len, deadline);
+	return exchange(c, id, NULL, 0, deadline, res);
+}
+
+/* Sends the request in h[0, hn) then c->buf (queued whole) and waits for the reply
+ * that carries id. Returns as call. */
+static int exchange(shmrt_manager_conn_t *c, int64_t id, const uint8_t *h, size_t hn,
+		    uint64_t deadline, shmrt_mv_t **res)
+{
+	int rc = shmrt__frame_put2(&c->w, h, hn, c->buf.data, c->buf.len);
+	while (rc == 0 && (rc = shmrt__frame_flush(&c->w, c->fd)) == -EAGAIN)
+		rc = shmrt__wait_fd(c->fd, POLLOUT, deadline);
 	if (rc)
 		return fail(c, rc);
 	for (;;) {
@@ -360,6 +493,33 @@ static int call_args(shmrt_proxy_t *p, const char *method, shmrt_mv_t *args, shm
 	return 0;
 }
 
+/*
+ * Encodes the call [id, "call", [p's ref, method, args]] (args consumed; NULL: []):
+ * its first bytes into h and *hn (call_head; *hn 0 when the general path encoded the
+ * whole request), the rest into c->buf. Returns 0, -ENOMEM, -EMSGSIZE, -ELOOP.
+ */
+static int encode_call(shmrt_manager_conn_t *c, int64_t id, shmrt_proxy_t *p, const char *method,
+		       shmrt_mv_t *args, uint8_t h[CALL_HEAD_MAX], size_t *hn)
+{
+	size_t n = call_head(h, id, p->id, method);
+	*hn = 0;
+	if (!n) {
+		shmrt_mv_t *a;
+		return call_args(p, method, args, &a) ? -ENOMEM : encode_request(c, id, "call", a);
+	}
+	c->buf.len = 0;
+	if (args) {
+		int rc = shmrt_mv_encode(args, &c->buf);
+		shmrt_mv_free(args);
+		if (rc)
+			return rc;
+	} else {
+		h[n++] = 0x90; /* [] */
+	}
+	*hn = n;
+	return n + c->buf.len > SHMRT__FRAME_MAX_DEFAULT ? -EMSGSIZE : 0;
+}
+
 int shmrt_proxy_call(shmrt_proxy_t *p, const char *method, shmrt_mv_t *args,
 		     shmrt_ns_t timeout, shmrt_mv_t **result)
 {
@@ -367,11 +527,20 @@ int shmrt_proxy_call(shmrt_proxy_t *p, const char *method, shmrt_mv_t *args,
 		shmrt_mv_free(args);
 		return -EINVAL;
 	}
-	shmrt_mv_t *a;
-	if (call_args(p, method, args, &a))
-		return -ENOMEM;
+	shmrt_manager_conn_t *c = p->conn;
+	if (c->fd < 0) {
+		shmrt_mv_free(args);
+		return -ENOTCONN;
+	}
+	uint64_t deadline = shmrt__deadline(timeout);
+	int64_t id = c->next_id++;
+	uint8_t h[CALL_HEAD_MAX];
+	size_t hn;
+	int rc = encode_call(c, id, p, method, args, h, &hn);
+	if (rc)
+		return rc;
 	shmrt_mv_t *res = NULL;
-	int rc = call(p->conn, "call", a, timeout, &res);
+	rc = exchange(c, id, h, hn, deadline, &res);
 	if (rc == 0 && result)
 		*result = res;
 	else
@@ -394,16 +563,17 @@ static int batch_send(shmrt_manager_conn_t *c, shmrt_proxy_req_t *reqs, size_t n
 {
 	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
-		shmrt_mv_t *a, *args = reqs[i].args;
+		shmrt_mv_t *args = reqs[i].args;
+		uint8_t h[CALL_HEAD_MAX];
+		size_t hn;
 		reqs[i].args = NULL;
 		if (rc) {
 			shmrt_mv_free(args);
 			continue;
 		}
-		rc = call_args(reqs[i].proxy, reqs[i].method, args, &a);
-		if (!rc)
-			rc = encode_request(c, id0 + (int64_t)i, "call", a);
-		while (!rc && (rc = shmrt__frame_put(&c->w, c->buf.data, c->buf.len)) == -ENOBUFS) {
+		rc = encode_call(c, id0 + (int64_t)i, reqs[i].proxy, reqs[i].method, args, h, &hn);
+		while (!rc &&
+		       (rc = shmrt__frame_put2(&c->w, h, hn, c->buf.data, c->buf.len)) == -ENOBUFS) {
 			rc = shmrt__frame_flush(&c->w, c->fd);
 			if (rc == -EAGAIN)
 				rc = shmrt__wait_fd(c->fd, POLLOUT, deadline);

@@ -417,6 +417,26 @@ static int queue_part(shmrt__frame_writer_t *w, const uint8_t *hdr, size_t hn, c
 	return rc;
 }
 
+int shmrt__frame_put2(shmrt__frame_writer_t *w, const void *a, size_t an, const void *b,
+		      size_t bn)
+{
+	uint8_t hdr[SHMRT__FRAME_HDR_MAX];
+	size_t q = shmrt__frame_queued(w), n = an + bn;
+	size_t hn = shmrt__frame_header(n, hdr);
+	if (an > SIZE_MAX / 2 || bn > SIZE_MAX / 2)
+		return -ENOMEM;
+	if (q && (hn + n > w->limit || q > w->limit - hn - n))
+		return -ENOBUFS;
+	int rc = append(w, hdr, hn);
+	if (!rc)
+		rc = append(w, a, an);
+	if (!rc)
+		rc = append(w, b, bn);
+	if (rc) /* a move to the front kept the queued bytes at head */
+		w->tail = w->head + q;
+	return rc;
+}
+
 int shmrt__frame_put(shmrt__frame_writer_t *w, const void *p, size_t n)
 {
 	uint8_t hdr[SHMRT__FRAME_HDR_MAX];

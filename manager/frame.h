@@ -160,6 +160,11 @@ size_t shmrt__frame_queued(const shmrt__frame_writer_t *w);
  */
 SHMRT_MUST_USE int shmrt__frame_put(shmrt__frame_writer_t *w, const void *p, size_t n);
 
+/* shmrt__frame_put of one frame whose payload is a's an bytes then b's bn (a request's
+ * header encoded apart from its arguments). Returns as shmrt__frame_put. */
+SHMRT_MUST_USE int shmrt__frame_put2(shmrt__frame_writer_t *w, const void *a, size_t an,
+				     const void *b, size_t bn);
+
 /*
  * Sends one frame on the non-blocking fd: written at once when nothing is queued, and
  * what the socket does not take (or the whole frame, behind queued bytes) is queued.
