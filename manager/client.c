@@ -44,6 +44,12 @@
 #include <unistd.h>
 
 #define DEFAULT_TIMEOUT_NS (60ll * 1000000000ll)
+/* How long a call whose timeout passed waits for its cancel's reply (or its own). */
+#define CANCEL_GRACE_NS (5ll * 1000000000ll)
+/* The largest reply frame the client reads: the server's max_frame decides what it
+ * sends; this only bounds a broken length field (the reader grows its buffer with the
+ * bytes that arrive, never from the declared length alone). */
+#define REPLY_FRAME_MAX (1ull << 40)
 
 struct shmrt_manager_conn {
 	int fd;                 /* -1: broken */
@@ -55,11 +61,14 @@ struct shmrt_manager_conn {
 	shmrt__frame_reader_t r;
 	shmrt__frame_writer_t w;
 	shmrt_mv_buf_t buf;
+	uint64_t gen;           /* counts the sockets opened: a proxy of another is stale */
+	uint64_t instance;      /* the server run's id (hello; 0: an older server) */
 };
 
 struct shmrt_proxy {
 	shmrt_manager_conn_t *conn;
 	uint64_t id;
+	uint64_t gen;           /* conn->gen when it was made */
 };
 
 static void conn_drop(shmrt_manager_conn_t *c)
@@ -70,6 +79,10 @@ static void conn_drop(shmrt_manager_conn_t *c)
 	shmrt__frame_reader_fini(&c->r);
 	shmrt__frame_writer_fini(&c->w);
 }
+
+static int hello(shmrt_manager_conn_t *c, uint64_t deadline);
+static int call(shmrt_manager_conn_t *c, const char *op, shmrt_mv_t *args, shmrt_ns_t timeout,
+		shmrt_mv_t **res);
 
 /* Opens and authenticates a socket into c. Returns 0 or the error (c broken). */
 static int conn_open(shmrt_manager_conn_t *c, shmrt_ns_t timeout)
@@ -91,9 +104,11 @@ static int conn_open(shmrt_manager_conn_t *c, shmrt_ns_t timeout)
 		return rc;
 	}
 	c->fd = fd;
-	shmrt__frame_reader_init(&c->r, 0);
+	c->gen++;
+	c->instance = 0;
+	shmrt__frame_reader_init(&c->r, REPLY_FRAME_MAX);
 	shmrt__frame_writer_init(&c->w, 0);
-	return 0;
+	return hello(c, deadline);
 }
 
 /*
@@ -138,6 +153,36 @@ int shmrt_manager_connect(const char *address, const void *authkey, size_t keyle
 int shmrt_manager_reconnect(shmrt_manager_conn_t *conn, shmrt_ns_t timeout)
 {
 	return conn ? conn_open(conn, timeout) : -EINVAL;
+}
+
+/*
+ * Asks a fresh connection for the server's run id ("hello"). A server without the
+ * op (-ENOSYS) leaves it 0. Returns 0 or the error (c broken).
+ */
+static int hello(shmrt_manager_conn_t *c, uint64_t deadline)
+{
+	shmrt_mv_t *res = NULL;
+	int64_t v;
+	shmrt_ns_t left = -1;
+	if (deadline != SHMRT_NO_DEADLINE) {
+		uint64_t now = mono_ns();
+		left = deadline > now ? (shmrt_ns_t)(deadline - now) : 1;
+	}
+	int rc = call(c, "hello", NULL, left, &res);
+	if (rc == 0 && shmrt_mv_as_int(shmrt_mv_map_get_str(res, "instance"), &v) == 0)
+		c->instance = (uint64_t)v;
+	shmrt_mv_free(res);
+	if (rc == -ENOSYS)
+		rc = 0;
+	if (rc)
+		conn_drop(c);
+	return rc;
+}
+
+/* The server run's id. Concurrency: conn's thread. */
+uint64_t shmrt_manager_instance(const shmrt_manager_conn_t *conn)
+{
+	return conn ? conn->instance : 0;
 }
 
 /* Closes and frees conn. Concurrency: conn's thread. */
@@ -281,6 +326,16 @@ static int get_int(const uint8_t *p, size_t n, size_t *off, int64_t *out)
 	return 0;
 }
 
+/* The decoder's limits for a reply of n bytes: whatever the server may send (its
+ * max_frame bounds the bytes, every value takes at least one of them, its trees are
+ * at most SHMRT_MV_DEPTH_MAX deep). */
+static shmrt_mv_limits_t reply_limits(size_t n)
+{
+	shmrt_mv_limits_t lim = { .max_bytes = n ? n : 1, .max_elems = n ? n : 1,
+				  .max_depth = SHMRT_MV_DEPTH_MAX };
+	return lim;
+}
+
 /* The reply [id, rc, result] read from its bytes, only result decoded: 0 and the
  * outputs as read_reply's; -1: not of that shape (the general path then). */
 static int reply_fast(const uint8_t *p, size_t n, int64_t *id, int *rrc, shmrt_mv_t **res)
@@ -291,7 +346,8 @@ static int reply_fast(const uint8_t *p, size_t n, int64_t *id, int *rrc, shmrt_m
 	    v > 0 || v < -4095)
 		return -1;
 	shmrt_mv_t *r = NULL;
-	if (shmrt_mv_decode(p + off, n - off, NULL, &r))
+	shmrt_mv_limits_t lim = reply_limits(n - off);
+	if (shmrt_mv_decode(p + off, n - off, &lim, &r))
 		return -1;
 	*id = rid;
 	*rrc = (int)v;
@@ -336,7 +392,8 @@ static int read_reply(shmrt_manager_conn_t *c, uint64_t deadline, int64_t *id, i
 		return 0;
 	}
 	shmrt_mv_t *reply = NULL;
-	rc = p ? shmrt_mv_decode(p, n, NULL, &reply) : -EBADMSG;
+	shmrt_mv_limits_t lim = reply_limits(n);
+	rc = p ? shmrt_mv_decode(p, n, &lim, &reply) : -EBADMSG;
 	shmrt__frame_next(&c->r);
 	int64_t rid, v;
 	if (rc || shmrt_mv_list_len(reply) != 3 ||
@@ -380,24 +437,78 @@ static int call(shmrt_manager_conn_t *c, const char *op, shmrt_mv_t *args, shmrt
 	return exchange(c, id, NULL, 0, deadline, res);
 }
 
+/* Queues the frame h[0, hn) + c->buf and writes what the socket takes until the
+ * queue is empty or the deadline. Returns 0 or an error (not yet passed to fail). */
+static int send_frame(shmrt_manager_conn_t *c, const uint8_t *h, size_t hn, uint64_t deadline)
+{
+	int rc;
+	while ((rc = shmrt__frame_put2(&c->w, h, hn, c->buf.data, c->buf.len)) == -ENOBUFS) {
+		rc = shmrt__frame_flush(&c->w, c->fd);
+		if (rc == -EAGAIN)
+			rc = shmrt__wait_fd(c->fd, POLLOUT, deadline);
+		if (rc)
+			return rc;
+	}
+	while (rc == 0 && (rc = shmrt__frame_flush(&c->w, c->fd)) == -EAGAIN)
+		rc = shmrt__wait_fd(c->fd, POLLOUT, deadline);
+	return rc;
+}
+
+/*
+ * After a call's timeout passed: sends "cancel [ids]" (the n request ids still without
+ * a reply) as request *cid, and moves *deadline to CANCEL_GRACE_NS from now, the
+ * bound on waiting for the cancel's reply. The server runs requests in order, so
+ * every reply to those calls that it gave before the cancel arrives comes before the
+ * cancel's reply: a call whose reply comes first happened (its result stands), one
+ * without a reply by then was dropped unanswered (nothing happened: -ETIMEDOUT).
+ * Returns 0; a transport error (the connection broken, except for -ETIMEDOUT,
+ * -ENOMEM, -EMSGSIZE).
+ */
+static int cancel_send(shmrt_manager_conn_t *c, const int64_t *ids, size_t n, int64_t *cid,
+		       uint64_t *deadline)
+{
+	shmrt_mv_t *args = shmrt_mv_list_cap(n);
+	int rc = args ? 0 : -ENOMEM;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = shmrt_mv_list_append(args, shmrt_mv_int(ids[i]));
+	if (rc) {
+		shmrt_mv_free(args);
+		return rc;
+	}
+	*cid = c->next_id++;
+	*deadline = shmrt__deadline(CANCEL_GRACE_NS);
+	rc = encode_request(c, *cid, "cancel", args);
+	if (rc == 0)
+		rc = send_frame(c, NULL, 0, *deadline);
+	return rc == 0 || rc == -EMSGSIZE ? rc : fail(c, rc);
+}
+
 /* Sends the request in h[0, hn) then c->buf (queued whole) and waits for the reply
- * that carries id. Returns as call. */
+ * that carries id; at the deadline, cancels it (cancel_send). Returns as call. */
 static int exchange(shmrt_manager_conn_t *c, int64_t id, const uint8_t *h, size_t hn,
 		    uint64_t deadline, shmrt_mv_t **res)
 {
-	int rc = shmrt__frame_put2(&c->w, h, hn, c->buf.data, c->buf.len);
-	while (rc == 0 && (rc = shmrt__frame_flush(&c->w, c->fd)) == -EAGAIN)
-		rc = shmrt__wait_fd(c->fd, POLLOUT, deadline);
-	if (rc)
+	int64_t cid = 0; /* the cancel's request id, once sent */
+	int rc = send_frame(c, h, hn, deadline);
+	if (rc && rc != -ETIMEDOUT)
 		return fail(c, rc);
 	for (;;) {
 		int64_t rid;
 		int rrc;
 		shmrt_mv_t *r = NULL;
-		rc = read_reply(c, deadline, &rid, &rrc, res ? &r : NULL);
+		if (rc == 0)
+			rc = read_reply(c, deadline, &rid, &rrc, res ? &r : NULL);
+		if (rc == -ETIMEDOUT && !cid) {
+			/* The request, whole or in part, may be queued: it goes out first,
+			 * and the server sees it before the cancel. */
+			rc = cancel_send(c, &id, 1, &cid, &deadline);
+			continue;
+		}
 		if (rc)
 			return rc;
-		if (rid != id) { /* a reply to a call that timed out */
+		if (cid && rid == cid) /* the call was cancelled (dropped unanswered) */
+			return -ETIMEDOUT;
+		if (rid != id) { /* a reply to an earlier call that was given up */
 			shmrt_mv_free(r);
 			continue;
 		}
@@ -427,6 +538,7 @@ static int new_proxy(shmrt_manager_conn_t *c, uint64_t id, shmrt_proxy_t **out)
 	}
 	p->conn = c;
 	p->id = id;
+	p->gen = c->gen;
 	*out = p;
 	return 0;
 }
@@ -528,9 +640,9 @@ int shmrt_proxy_call(shmrt_proxy_t *p, const char *method, shmrt_mv_t *args,
 		return -EINVAL;
 	}
 	shmrt_manager_conn_t *c = p->conn;
-	if (c->fd < 0) {
+	if (p->gen != c->gen || c->fd < 0) {
 		shmrt_mv_free(args);
-		return -ENOTCONN;
+		return p->gen != c->gen ? -ESTALE : -ENOTCONN;
 	}
 	uint64_t deadline = shmrt__deadline(timeout);
 	int64_t id = c->next_id++;
@@ -556,18 +668,21 @@ static void batch_fail(shmrt_proxy_req_t *reqs, size_t n, int err)
 			reqs[i].rc = err;
 }
 
-/* Queues the n requests of reqs (their args consumed) in c's writer, flushing (and
- * waiting for the socket) whenever the queue is full. Returns 0 or an error. */
+/* Queues the requests of reqs still waiting (rc 1; their args consumed) in c's
+ * writer, flushing (and waiting for the socket) whenever the queue is full; *nput
+ * says how many of reqs went into the queue (the server runs those). Returns 0 or an
+ * error. */
 static int batch_send(shmrt_manager_conn_t *c, shmrt_proxy_req_t *reqs, size_t n, int64_t id0,
-		      uint64_t deadline)
+		      uint64_t deadline, size_t *nput)
 {
 	int rc = 0;
+	*nput = 0;
 	for (size_t i = 0; i < n; i++) {
 		shmrt_mv_t *args = reqs[i].args;
 		uint8_t h[CALL_HEAD_MAX];
 		size_t hn;
 		reqs[i].args = NULL;
-		if (rc) {
+		if (rc || reqs[i].rc != 1) {
 			shmrt_mv_free(args);
 			continue;
 		}
@@ -578,9 +693,31 @@ static int batch_send(shmrt_manager_conn_t *c, shmrt_proxy_req_t *reqs, size_t n
 			if (rc == -EAGAIN)
 				rc = shmrt__wait_fd(c->fd, POLLOUT, deadline);
 		}
+		if (!rc)
+			*nput = i + 1;
 	}
 	while (rc == 0 && (rc = shmrt__frame_flush(&c->w, c->fd)) == -EAGAIN)
 		rc = shmrt__wait_fd(c->fd, POLLOUT, deadline);
+	return rc;
+}
+
+/* At the batch's deadline: cancels its calls [0, nput) without a reply (cancel_send).
+ * Returns as cancel_send. */
+static int batch_cancel(shmrt_manager_conn_t *c, shmrt_proxy_req_t *reqs, size_t nput,
+			int64_t id0, int64_t *cid, uint64_t *deadline)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < nput; i++)
+		k += reqs[i].rc == 1;
+	int64_t *ids = malloc((k ? k : 1) * sizeof(*ids));
+	if (!ids)
+		return -ENOMEM;
+	k = 0;
+	for (size_t i = 0; i < nput; i++)
+		if (reqs[i].rc == 1)
+			ids[k++] = id0 + (int64_t)i;
+	int rc = cancel_send(c, ids, k, cid, deadline);
+	free(ids);
 	return rc;
 }
 
@@ -596,39 +733,59 @@ int shmrt_proxy_call_batch(shmrt_manager_conn_t *conn, shmrt_proxy_req_t *reqs, 
 		bad = !reqs[i].proxy || reqs[i].proxy->conn != conn || !reqs[i].method ||
 		      (reqs[i].args && shmrt_mv_kind(reqs[i].args) != SHMRT_MV_LIST);
 	}
+	size_t left = 0;
 	for (size_t i = 0; reqs && i < n; i++) {
 		reqs[i].result = NULL;
 		reqs[i].rc = 1; /* waiting */
-		if (bad || conn->fd < 0) {
+		if (bad || conn->fd < 0 || reqs[i].proxy->gen != conn->gen) {
 			shmrt_mv_free(reqs[i].args);
 			reqs[i].args = NULL;
-			reqs[i].rc = bad ? -EINVAL : -ENOTCONN;
+			reqs[i].rc = bad ? -EINVAL : conn->fd < 0 ? -ENOTCONN : -ESTALE;
 		}
+		left += reqs[i].rc == 1;
 	}
 	if (bad)
 		return -EINVAL;
 	if (conn->fd < 0)
 		return -ENOTCONN;
-	if (!n)
-		return 0;
+	if (!left)
+		return 0; /* nothing to send (each stale call has its -ESTALE) */
 	uint64_t deadline = shmrt__deadline(timeout);
 	int64_t id0 = conn->next_id;
 	conn->next_id += (int64_t)n;
-	int rc = batch_send(conn, reqs, n, id0, deadline);
-	if (rc) {
+	size_t nput;
+	int rc = batch_send(conn, reqs, n, id0, deadline, &nput);
+	if (rc && rc != -ETIMEDOUT) {
 		/* Some requests may have gone: their replies are late ones for the next
 		 * call. A queue holding part of a frame is sent before the next request. */
 		batch_fail(reqs, n, rc);
 		return rc == -EMSGSIZE ? rc : fail(conn, rc);
 	}
-	for (size_t left = n; left;) {
+	int unsent = 0;
+	for (size_t i = nput; i < n; i++) /* never queued: the server never sees them */
+		if (reqs[i].rc == 1) {
+			reqs[i].rc = -ETIMEDOUT;
+			unsent = 1;
+			left--;
+		}
+	int64_t cid = 0; /* the cancel's request id, once sent */
+	while (left) {
 		int64_t rid;
 		int rrc;
 		shmrt_mv_t *r = NULL;
-		rc = read_reply(conn, deadline, &rid, &rrc, &r);
+		if (rc == 0)
+			rc = read_reply(conn, deadline, &rid, &rrc, &r);
+		if (rc == -ETIMEDOUT && !cid) {
+			rc = batch_cancel(conn, reqs, nput, id0, &cid, &deadline);
+			continue;
+		}
 		if (rc) {
 			batch_fail(reqs, n, rc);
 			return rc;
+		}
+		if (cid && rid == cid) { /* the calls left were dropped unanswered */
+			batch_fail(reqs, n, -ETIMEDOUT);
+			return -ETIMEDOUT;
 		}
 		uint64_t i = (uint64_t)(rid - id0);
 		if (rid < id0 || i >= n || reqs[i].rc != 1) { /* an earlier call's, late */
@@ -639,7 +796,7 @@ int shmrt_proxy_call_batch(shmrt_manager_conn_t *conn, shmrt_proxy_req_t *reqs, 
 		reqs[i].result = r;
 		left--;
 	}
-	return 0;
+	return unsent ? -ETIMEDOUT : 0;
 }
 
 /* A list of n values (consumed), -ENOMEM if one is NULL. */
@@ -706,7 +863,9 @@ int shmrt_proxy_release(shmrt_proxy_t *p)
 {
 	if (!p)
 		return 0;
-	int rc = call(p->conn, "release", list1(shmrt_mv_ref(p->id)), p->conn->timeout, NULL);
+	int rc = -ESTALE; /* a proxy of an earlier socket: its reference went with it */
+	if (p->gen == p->conn->gen)
+		rc = call(p->conn, "release", list1(shmrt_mv_ref(p->id)), p->conn->timeout, NULL);
 	free(p);
 	return rc;
 }

@@ -16,6 +16,12 @@
  * A late reply is [id, rc, result] like any other: the client matches replies by
  * id, so an answer that comes after other clients' calls lands on the right call.
  *
+ * Cancelled calls. A client whose own timeout passes first sends "cancel [ids]": the
+ * session's waiters with those ids are dropped unanswered (shmrt__mwait_cancel), so
+ * nothing happens for them (no lock handed over, no item taken, a parked put's item
+ * dropped with its refs). One answered before the cancel arrived has its reply
+ * ahead of the cancel's on the connection, and the client takes it as the result.
+ *
  * Dead peers. Before a waiter is handed something (a lock, an item) its session is
  * asked whether its peer still lives (the server checks its socket for a hang-up): a
  * client killed while parked is dropped there and then, even if its hang-up has not
@@ -266,6 +272,23 @@ uint64_t shmrt__mstore_expire(shmrt__mstore_t *st, uint64_t now)
 	}
 	shmrt__mstore_reap(st); /* a put that timed out dropped its item's refs */
 	return st->nheap ? st->heap[0]->deadline : UINT64_MAX;
+}
+
+/*
+ * Cancels sess's parked call req_id (a client's "cancel" after its timeout passed).
+ * A session holds few parked calls (one for a blocking client), so its list is walked.
+ * Returns: 1 found and dropped; 0 none. Concurrency: the server's thread.
+ */
+int shmrt__mwait_cancel(shmrt__mstore_t *st, shmrt__msess_t *sess, int64_t req_id)
+{
+	for (shmrt__mwait_t *w = sess->waits; w; w = w->snext) {
+		if (w->req_id == req_id) {
+			shmrt__mwait_unlink(st, w);
+			wait_free(st, w);
+			return 1;
+		}
+	}
+	return 0;
 }
 
 /* Drops every parked call of sess unanswered. */
