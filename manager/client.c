@@ -21,6 +21,29 @@
  * long or non-ASCII method name, an int in an unexpected form) takes the general
  * path, which also says what is wrong with a bad reply.
  *
+ * Timeouts cancel. A call whose deadline passes sends "cancel [its id]" and waits up
+ * to CANCEL_GRACE_NS more. The server runs a connection's requests in order and
+ * answers in that order (but for parked calls, answered when they end), so exactly
+ * one of two things comes first: the call's own reply (it ran, or was handed its
+ * lock or item, before the cancel arrived: its result is returned) or the cancel's
+ * (the server dropped the parked call unanswered: nothing happened, -ETIMEDOUT). A
+ * batch cancels all its calls still without a reply in one request. A reply to a
+ * call that was given up (a server silent through the grace too) is discarded by id.
+ *
+ * Generations. Each socket conn_open makes counts one generation (conn->gen); a
+ * proxy keeps the generation it was made in. Its references live in the server's
+ * session of that socket, which ended with it, so a proxy of an older generation
+ * is stale whatever server the connection reaches now: its calls return -ESTALE
+ * without a request, and its release only frees it (a release sent on the new
+ * socket would drop a reference that belongs to another proxy). At connect the
+ * client asks "hello" for the server run's id (shmrt_manager_instance).
+ *
+ * Replies are read with limits taken from the reply itself: the frame reader's cap
+ * only guards against a broken length (the server's max_frame decides what comes),
+ * the decoder allows as many values as the frame has bytes and trees as deep as
+ * SHMRT_MV_DEPTH_MAX, so any reply the server can encode is read (requests stay
+ * capped at 16 MiB, the server's default).
+ *
  * A dead server: the kernel closes its sockets, so a waiting call sees the end of
  * the stream at once (-EPIPE, or -ECONNRESET if it had unread bytes); over TCP to a
  * host that vanished, the call's timeout bounds the wait.
@@ -32,6 +55,7 @@
 
 #include "base/clock.h"
 #include "manager/auth.h"
+#include "manager/client_int.h"
 #include "manager/frame.h"
 #include "manager/transport.h"
 
@@ -50,26 +74,6 @@
  * sends; this only bounds a broken length field (the reader grows its buffer with the
  * bytes that arrive, never from the declared length alone). */
 #define REPLY_FRAME_MAX (1ull << 40)
-
-struct shmrt_manager_conn {
-	int fd;                 /* -1: broken */
-	shmrt__addr_t addr;
-	uint8_t *key;
-	size_t keylen;
-	shmrt_ns_t timeout;
-	int64_t next_id;
-	shmrt__frame_reader_t r;
-	shmrt__frame_writer_t w;
-	shmrt_mv_buf_t buf;
-	uint64_t gen;           /* counts the sockets opened: a proxy of another is stale */
-	uint64_t instance;      /* the server run's id (hello; 0: an older server) */
-};
-
-struct shmrt_proxy {
-	shmrt_manager_conn_t *conn;
-	uint64_t id;
-	uint64_t gen;           /* conn->gen when it was made */
-};
 
 static void conn_drop(shmrt_manager_conn_t *c)
 {
@@ -205,7 +209,7 @@ void shmrt_manager_set_timeout(shmrt_manager_conn_t *conn, shmrt_ns_t timeout)
 }
 
 /* A transport error breaks the connection (a timeout does not). */
-static int fail(shmrt_manager_conn_t *c, int rc)
+int shmrt__client_fail(shmrt_manager_conn_t *c, int rc)
 {
 	if (rc != -ETIMEDOUT && rc != -ENOMEM)
 		conn_drop(c);
@@ -242,8 +246,6 @@ static int encode_request(shmrt_manager_conn_t *c, int64_t id, const char *op, s
 }
 
 /* ---- the short cuts ---------------------------------------------------------------- */
-
-#define CALL_HEAD_MAX 64
 
 /* Appends int v in msgpack's smallest form (as the encoder writes it) to h. */
 static size_t put_int(uint8_t *h, int64_t v)
@@ -363,8 +365,8 @@ static int reply_fast(const uint8_t *p, size_t n, int64_t *id, int *rrc, shmrt_m
  * *rrc is 0. Returns 0, or a transport error (the connection is then broken, except
  * for -ETIMEDOUT and -ENOMEM).
  */
-static int read_reply(shmrt_manager_conn_t *c, uint64_t deadline, int64_t *id, int *rrc,
-		      shmrt_mv_t **res)
+int shmrt__client_read_reply(shmrt_manager_conn_t *c, uint64_t deadline, int64_t *id, int *rrc,
+			     shmrt_mv_t **res)
 {
 	int rc = -EAGAIN;
 	uint64_t spin = shmrt__spin_now();
@@ -382,7 +384,7 @@ static int read_reply(shmrt_manager_conn_t *c, uint64_t deadline, int64_t *id, i
 	if (rc == -EAGAIN)
 		rc = shmrt__frame_recv_wait(&c->r, c->fd, deadline);
 	if (rc != 1)
-		return fail(c, rc);
+		return shmrt__client_fail(c, rc);
 	size_t n;
 	const uint8_t *p = shmrt__frame_data(&c->r, &n);
 	if (res)
@@ -400,7 +402,7 @@ static int read_reply(shmrt_manager_conn_t *c, uint64_t deadline, int64_t *id, i
 	    shmrt_mv_as_int(shmrt_mv_list_get(reply, 0), &rid) ||
 	    shmrt_mv_as_int(shmrt_mv_list_get(reply, 1), &v) || v > 0 || v < -4095) {
 		shmrt_mv_free(reply);
-		return fail(c, -EPROTO);
+		return shmrt__client_fail(c, -EPROTO);
 	}
 	*id = rid;
 	*rrc = (int)v;
@@ -464,8 +466,8 @@ static int send_frame(shmrt_manager_conn_t *c, const uint8_t *h, size_t hn, uint
  * Returns 0; a transport error (the connection broken, except for -ETIMEDOUT,
  * -ENOMEM, -EMSGSIZE).
  */
-static int cancel_send(shmrt_manager_conn_t *c, const int64_t *ids, size_t n, int64_t *cid,
-		       uint64_t *deadline)
+int shmrt__client_cancel_send(shmrt_manager_conn_t *c, const int64_t *ids, size_t n,
+			      int64_t *cid, uint64_t *deadline)
 {
 	shmrt_mv_t *args = shmrt_mv_list_cap(n);
 	int rc = args ? 0 : -ENOMEM;
@@ -480,7 +482,7 @@ static int cancel_send(shmrt_manager_conn_t *c, const int64_t *ids, size_t n, in
 	rc = encode_request(c, *cid, "cancel", args);
 	if (rc == 0)
 		rc = send_frame(c, NULL, 0, *deadline);
-	return rc == 0 || rc == -EMSGSIZE ? rc : fail(c, rc);
+	return rc == 0 || rc == -EMSGSIZE ? rc : shmrt__client_fail(c, rc);
 }
 
 /* Sends the request in h[0, hn) then c->buf (queued whole) and waits for the reply
@@ -491,17 +493,17 @@ static int exchange(shmrt_manager_conn_t *c, int64_t id, const uint8_t *h, size_
 	int64_t cid = 0; /* the cancel's request id, once sent */
 	int rc = send_frame(c, h, hn, deadline);
 	if (rc && rc != -ETIMEDOUT)
-		return fail(c, rc);
+		return shmrt__client_fail(c, rc);
 	for (;;) {
 		int64_t rid;
 		int rrc;
 		shmrt_mv_t *r = NULL;
 		if (rc == 0)
-			rc = read_reply(c, deadline, &rid, &rrc, res ? &r : NULL);
+			rc = shmrt__client_read_reply(c, deadline, &rid, &rrc, res ? &r : NULL);
 		if (rc == -ETIMEDOUT && !cid) {
 			/* The request, whole or in part, may be queued: it goes out first,
 			 * and the server sees it before the cancel. */
-			rc = cancel_send(c, &id, 1, &cid, &deadline);
+			rc = shmrt__client_cancel_send(c, &id, 1, &cid, &deadline);
 			continue;
 		}
 		if (rc)
@@ -610,8 +612,9 @@ static int call_args(shmrt_proxy_t *p, const char *method, shmrt_mv_t *args, shm
  * its first bytes into h and *hn (call_head; *hn 0 when the general path encoded the
  * whole request), the rest into c->buf. Returns 0, -ENOMEM, -EMSGSIZE, -ELOOP.
  */
-static int encode_call(shmrt_manager_conn_t *c, int64_t id, shmrt_proxy_t *p, const char *method,
-		       shmrt_mv_t *args, uint8_t h[CALL_HEAD_MAX], size_t *hn)
+int shmrt__client_encode_call(shmrt_manager_conn_t *c, int64_t id, shmrt_proxy_t *p,
+			      const char *method, shmrt_mv_t *args, uint8_t h[CALL_HEAD_MAX],
+			      size_t *hn)
 {
 	size_t n = call_head(h, id, p->id, method);
 	*hn = 0;
@@ -648,7 +651,7 @@ int shmrt_proxy_call(shmrt_proxy_t *p, const char *method, shmrt_mv_t *args,
 	int64_t id = c->next_id++;
 	uint8_t h[CALL_HEAD_MAX];
 	size_t hn;
-	int rc = encode_call(c, id, p, method, args, h, &hn);
+	int rc = shmrt__client_encode_call(c, id, p, method, args, h, &hn);
 	if (rc)
 		return rc;
 	shmrt_mv_t *res = NULL;
@@ -658,145 +661,6 @@ int shmrt_proxy_call(shmrt_proxy_t *p, const char *method, shmrt_mv_t *args,
 	else
 		shmrt_mv_free(res);
 	return rc;
-}
-
-/* Sets the rc of reqs[i..n) still waiting (rc 1) to err. */
-static void batch_fail(shmrt_proxy_req_t *reqs, size_t n, int err)
-{
-	for (size_t i = 0; i < n; i++)
-		if (reqs[i].rc == 1)
-			reqs[i].rc = err;
-}
-
-/* Queues the requests of reqs still waiting (rc 1; their args consumed) in c's
- * writer, flushing (and waiting for the socket) whenever the queue is full; *nput
- * says how many of reqs went into the queue (the server runs those). Returns 0 or an
- * error. */
-static int batch_send(shmrt_manager_conn_t *c, shmrt_proxy_req_t *reqs, size_t n, int64_t id0,
-		      uint64_t deadline, size_t *nput)
-{
-	int rc = 0;
-	*nput = 0;
-	for (size_t i = 0; i < n; i++) {
-		shmrt_mv_t *args = reqs[i].args;
-		uint8_t h[CALL_HEAD_MAX];
-		size_t hn;
-		reqs[i].args = NULL;
-		if (rc || reqs[i].rc != 1) {
-			shmrt_mv_free(args);
-			continue;
-		}
-		rc = encode_call(c, id0 + (int64_t)i, reqs[i].proxy, reqs[i].method, args, h, &hn);
-		while (!rc &&
-		       (rc = shmrt__frame_put2(&c->w, h, hn, c->buf.data, c->buf.len)) == -ENOBUFS) {
-			rc = shmrt__frame_flush(&c->w, c->fd);
-			if (rc == -EAGAIN)
-				rc = shmrt__wait_fd(c->fd, POLLOUT, deadline);
-		}
-		if (!rc)
-			*nput = i + 1;
-	}
-	while (rc == 0 && (rc = shmrt__frame_flush(&c->w, c->fd)) == -EAGAIN)
-		rc = shmrt__wait_fd(c->fd, POLLOUT, deadline);
-	return rc;
-}
-
-/* At the batch's deadline: cancels its calls [0, nput) without a reply (cancel_send).
- * Returns as cancel_send. */
-static int batch_cancel(shmrt_manager_conn_t *c, shmrt_proxy_req_t *reqs, size_t nput,
-			int64_t id0, int64_t *cid, uint64_t *deadline)
-{
-	size_t k = 0;
-	for (size_t i = 0; i < nput; i++)
-		k += reqs[i].rc == 1;
-	int64_t *ids = malloc((k ? k : 1) * sizeof(*ids));
-	if (!ids)
-		return -ENOMEM;
-	k = 0;
-	for (size_t i = 0; i < nput; i++)
-		if (reqs[i].rc == 1)
-			ids[k++] = id0 + (int64_t)i;
-	int rc = cancel_send(c, ids, k, cid, deadline);
-	free(ids);
-	return rc;
-}
-
-/*
- * Pipelined calls (see shmrt/manager.h). Returns: 0; -EINVAL; -ENOTCONN; the errors
- * of call. Concurrency: the connection's thread.
- */
-int shmrt_proxy_call_batch(shmrt_manager_conn_t *conn, shmrt_proxy_req_t *reqs, size_t n,
-			   shmrt_ns_t timeout)
-{
-	int bad = !conn || (n && !reqs);
-	for (size_t i = 0; !bad && i < n; i++) {
-		bad = !reqs[i].proxy || reqs[i].proxy->conn != conn || !reqs[i].method ||
-		      (reqs[i].args && shmrt_mv_kind(reqs[i].args) != SHMRT_MV_LIST);
-	}
-	size_t left = 0;
-	for (size_t i = 0; reqs && i < n; i++) {
-		reqs[i].result = NULL;
-		reqs[i].rc = 1; /* waiting */
-		if (bad || conn->fd < 0 || reqs[i].proxy->gen != conn->gen) {
-			shmrt_mv_free(reqs[i].args);
-			reqs[i].args = NULL;
-			reqs[i].rc = bad ? -EINVAL : conn->fd < 0 ? -ENOTCONN : -ESTALE;
-		}
-		left += reqs[i].rc == 1;
-	}
-	if (bad)
-		return -EINVAL;
-	if (conn->fd < 0)
-		return -ENOTCONN;
-	if (!left)
-		return 0; /* nothing to send (each stale call has its -ESTALE) */
-	uint64_t deadline = shmrt__deadline(timeout);
-	int64_t id0 = conn->next_id;
-	conn->next_id += (int64_t)n;
-	size_t nput;
-	int rc = batch_send(conn, reqs, n, id0, deadline, &nput);
-	if (rc && rc != -ETIMEDOUT) {
-		/* Some requests may have gone: their replies are late ones for the next
-		 * call. A queue holding part of a frame is sent before the next request. */
-		batch_fail(reqs, n, rc);
-		return rc == -EMSGSIZE ? rc : fail(conn, rc);
-	}
-	int unsent = 0;
-	for (size_t i = nput; i < n; i++) /* never queued: the server never sees them */
-		if (reqs[i].rc == 1) {
-			reqs[i].rc = -ETIMEDOUT;
-			unsent = 1;
-			left--;
-		}
-	int64_t cid = 0; /* the cancel's request id, once sent */
-	while (left) {
-		int64_t rid;
-		int rrc;
-		shmrt_mv_t *r = NULL;
-		if (rc == 0)
-			rc = read_reply(conn, deadline, &rid, &rrc, &r);
-		if (rc == -ETIMEDOUT && !cid) {
-			rc = batch_cancel(conn, reqs, nput, id0, &cid, &deadline);
-			continue;
-		}
-		if (rc) {
-			batch_fail(reqs, n, rc);
-			return rc;
-		}
-		if (cid && rid == cid) { /* the calls left were dropped unanswered */
-			batch_fail(reqs, n, -ETIMEDOUT);
-			return -ETIMEDOUT;
-		}
-		uint64_t i = (uint64_t)(rid - id0);
-		if (rid < id0 || i >= n || reqs[i].rc != 1) { /* an earlier call's, late */
-			shmrt_mv_free(r);
-			continue;
-		}
-		reqs[i].rc = rrc;
-		reqs[i].result = r;
-		left--;
-	}
-	return unsent ? -ETIMEDOUT : 0;
 }
 
 /* A list of n values (consumed), -ENOMEM if one is NULL. */
