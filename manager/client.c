@@ -508,8 +508,10 @@ static int exchange(shmrt_manager_conn_t *c, int64_t id, const uint8_t *h, size_
 		}
 		if (rc)
 			return rc;
-		if (cid && rid == cid) /* the call was cancelled (dropped unanswered) */
+		if (cid && rid == cid) { /* the call was cancelled (dropped unanswered) */
+			shmrt_mv_free(r);
 			return -ETIMEDOUT;
+		}
 		if (rid != id) { /* a reply to an earlier call that was given up */
 			shmrt_mv_free(r);
 			continue;

@@ -151,6 +151,7 @@ int shmrt_proxy_call_batch(shmrt_manager_conn_t *conn, shmrt_proxy_req_t *reqs, 
 			return rc;
 		}
 		if (cid && rid == cid) { /* the calls left were dropped unanswered */
+			shmrt_mv_free(r);
 			batch_fail(reqs, n, -ETIMEDOUT);
 			return -ETIMEDOUT;
 		}

@@ -213,6 +213,9 @@ static void timed_out_acquire(void **state)
 	assert_int_equal(shmrt_proxy_call0(lb, "acquire", &r), 0);
 	assert_true(is_true(r));
 	assert_int_equal(shmrt_proxy_call0(lb, "release", NULL), 0);
+	assert_int_equal(shmrt_proxy_release(la), 0);
+	assert_int_equal(shmrt_proxy_release(lb), 0);
+	assert_int_equal(shmrt_proxy_release(lc), 0);
 	shmrt_manager_close(a);
 	shmrt_manager_close(b);
 	shmrt_manager_close(c);
@@ -266,6 +269,8 @@ static void timed_out_get_put(void **state)
 	assert_int_equal(shmrt_mv_as_int(r, &q), 0);
 	assert_int_equal(q, 1);
 	shmrt_mv_free(r);
+	assert_int_equal(shmrt_proxy_release(qa), 0);
+	assert_int_equal(shmrt_proxy_release(qb), 0);
 	shmrt_manager_close(a);
 	shmrt_manager_close(b);
 }
