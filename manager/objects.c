@@ -520,15 +520,18 @@ static int op_cancel(shmrt__mstore_t *st, shmrt__msess_t *sess, shmrt_mv_t *args
 		     shmrt_mv_t **res)
 {
 	size_t n = shmrt_mv_list_len(args);
-	int64_t id, found = 0;
-	for (size_t i = 0; i < n; i++)
-		if (shmrt_mv_as_int(shmrt_mv_list_get(args, (int64_t)i), &id))
-			return -EINVAL;
+	int64_t *ids = malloc((n ? n : 1) * sizeof(*ids));
+	if (!ids)
+		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		(void)shmrt_mv_as_int(shmrt_mv_list_get(args, (int64_t)i), &id);
-		found += shmrt__mwait_cancel(st, sess, id);
+		if (shmrt_mv_as_int(shmrt_mv_list_get(args, (int64_t)i), &ids[i])) {
+			free(ids);
+			return -EINVAL;
+		}
 	}
-	*res = shmrt_mv_int(found);
+	size_t found = shmrt__mwait_cancel(st, sess, ids, n);
+	free(ids);
+	*res = shmrt_mv_int((int64_t)found);
 	return *res ? 0 : -ENOMEM;
 }
 

@@ -274,21 +274,34 @@ uint64_t shmrt__mstore_expire(shmrt__mstore_t *st, uint64_t now)
 	return st->nheap ? st->heap[0]->deadline : UINT64_MAX;
 }
 
-/*
- * Cancels sess's parked call req_id (a client's "cancel" after its timeout passed).
- * A session holds few parked calls (one for a blocking client), so its list is walked.
- * Returns: 1 found and dropped; 0 none. Concurrency: the server's thread.
- */
-int shmrt__mwait_cancel(shmrt__mstore_t *st, shmrt__msess_t *sess, int64_t req_id)
+static int cmp_i64(const void *a, const void *b)
 {
-	for (shmrt__mwait_t *w = sess->waits; w; w = w->snext) {
-		if (w->req_id == req_id) {
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/*
+ * Cancels sess's parked calls whose request ids are among ids[0, n) (a client's
+ * "cancel" after its timeout passed). The ids are sorted (in place) and the
+ * session's list walked once, each waiter looked up by binary search: O((n + m)
+ * log n) for m parked calls, however many of either a client sends.
+ * Returns: how many were found and dropped. Concurrency: the server's thread.
+ */
+size_t shmrt__mwait_cancel(shmrt__mstore_t *st, shmrt__msess_t *sess, int64_t *ids, size_t n)
+{
+	size_t found = 0;
+	if (!n)
+		return 0;
+	qsort(ids, n, sizeof(*ids), cmp_i64);
+	for (shmrt__mwait_t *w = sess->waits, *next; w; w = next) {
+		next = w->snext;
+		if (bsearch(&w->req_id, ids, n, sizeof(*ids), cmp_i64)) {
 			shmrt__mwait_unlink(st, w);
 			wait_free(st, w);
-			return 1;
+			found++;
 		}
 	}
-	return 0;
+	return found;
 }
 
 /* Drops every parked call of sess unanswered. */

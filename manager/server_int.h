@@ -236,12 +236,14 @@ void shmrt__mwait_unlink(shmrt__mstore_t *st, shmrt__mwait_t *w);
 void shmrt__mwait_answer(shmrt__mstore_t *st, shmrt__mwait_t *w, int rc, shmrt_mv_t *res);
 
 /*
- * Cancels sess's parked call whose request id is req_id (the client gave up on it):
- * it is unlinked and freed unanswered, what it carried dropped (a put's item is not
- * put: its refs are dropped). Returns 1 if one was found, else 0 (answered already,
- * or never parked). Concurrency: the server's thread.
+ * Cancels sess's parked calls whose request ids are among ids[0, n) (sorted here, in
+ * place; the client gave up on them): each is unlinked and freed unanswered, what it
+ * carried dropped (a put's item is not put: its refs are dropped). Ids of calls
+ * answered already, or never parked, are ignored. Returns how many were dropped.
+ * Concurrency: the server's thread.
  */
-int shmrt__mwait_cancel(shmrt__mstore_t *st, shmrt__msess_t *sess, int64_t req_id);
+size_t shmrt__mwait_cancel(shmrt__mstore_t *st, shmrt__msess_t *sess, int64_t *ids, size_t n);
+
 /* Drops every parked call of sess unanswered. */
 void shmrt__mwait_drop_session(shmrt__mstore_t *st, shmrt__msess_t *sess);
 
