@@ -60,7 +60,7 @@ int boost_ready()
 			Key k;
 			Val v;
 			std::memcpy(k.data(), dict_bench_key(i), 16);
-			dict_bench_value(i, v.data());
+			bench_value64(i, v.data());
 			m->emplace(k, v);
 		}
 	} catch (const std::exception &) {
@@ -74,28 +74,18 @@ struct State {
 	int mixed;
 };
 
-inline uint64_t xorshift(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545f4914f6cdd1dull;
-}
-
 uint64_t boost_run(void *st, uint64_t n)
 {
 	auto *w = static_cast<State *>(st);
 	uint64_t ok = 0;
 	Val out;
 	for (uint64_t i = 0; i < n; i++) {
-		uint64_t x = xorshift(&w->seed);
+		uint64_t x = bench_xorshift(&w->seed);
 		Key k;
 		std::memcpy(k.data(), dict_bench_key(x % DICT_KEYS), 16);
 		if (w->mixed && (x >> 40) % 10 == 0) {
 			Val v;
-			dict_bench_value(i, v.data());
+			bench_value64(i, v.data());
 			bi::scoped_lock<bi::interprocess_sharable_mutex> lk(shared->mu);
 			shared->map->insert_or_assign(k, v);
 			ok++;

@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -79,4 +80,19 @@ double bench_mp_run(const bench_mp_case_t *c, double *wall)
 	if (wall)
 		*wall = secs;
 	return ok ? rate : -1;
+}
+
+double bench_mp_all(void *(*setup)(int, void *), uint64_t (*run)(void *, uint64_t), void *arg,
+		    int workers, uint64_t ops, double *wall)
+{
+	bench_mp_case_t c = { setup, run, arg, workers, ops };
+	double rate = bench_mp_run(&c, wall);
+	/* Every operation must have succeeded. */
+	return rate > 0 && (uint64_t)(rate * *wall + 0.5) >= (uint64_t)workers * ops ? rate : -1;
+}
+
+void bench_value64(uint64_t i, char out[64])
+{
+	memset(out, 'a' + (int)(i % 26), 64);
+	memcpy(out, &i, sizeof(i));
 }

@@ -46,6 +46,25 @@ typedef struct bench_mp_case {
 /* Runs the case; returns total ops/s, or a negative value on failure. */
 double bench_mp_run(const bench_mp_case_t *c, double *wall_seconds);
 
+/* bench_mp_run of workers x ops operations that must all succeed (run returns how
+ * many did): the rate, or -1 if one failed. */
+double bench_mp_all(void *(*setup)(int worker, void *arg), uint64_t (*run)(void *, uint64_t),
+		    void *arg, int workers, uint64_t ops, double *wall_seconds);
+
+/* The random draws of the bodies (xorshift64*). */
+static inline uint64_t bench_xorshift(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545f4914f6cdd1dull;
+}
+
+/* The 64-byte value of the Dict and Manager cases for i (its bytes, then a letter). */
+void bench_value64(uint64_t i, char out[64]);
+
 /* ---- alloc: alloc_bench.c, alloc_boost.cc --------------------------------------
  * alloc+free pairs of 64 B blocks. Each `*_open` prepares a context, `*_loop` runs n
  * pairs; the 2-process cases run the same loop in two processes on one heap. */
@@ -110,13 +129,19 @@ double pipe_spsc_64B_raw(uint64_t n, double *wall);
  * 1M keys of 16 B, values of 64 B; `ops` per worker; mixed: 90% gets, 10% sets. */
 #define DICT_KEYS 1000000ull
 const char *dict_bench_key(uint64_t i);
-void dict_bench_value(uint64_t i, char out[64]);
 double dict_shmrt(uint64_t ops, int workers, int mixed, double *wall);
 double dict_redis(uint64_t ops, int workers, int mixed, int depth, double *wall);
 double dict_boost(uint64_t ops, int workers, int mixed, double *wall);
 
-/* Redis, started once per benchmark process (dict_bench.c): its socket, or NULL. */
+/* ---- redis_bench.c: the Redis peer of the dict and manager cases ----------------- */
+/* Redis, started once per benchmark process: its socket, or NULL. */
 const char *bench_redis_socket(void);
+/* Sets keys[0, nkeys) (16 bytes each) to their values. Returns 0 or -1. */
+int bench_redis_fill(const char (*keys)[16], uint64_t nkeys);
+/* `ops` commands per worker on keys[0, nkeys) (filled), depth per round trip (1..32),
+ * 10% SETs if mixed: total ops/s, or -1. */
+double bench_redis_run(const char (*keys)[16], uint64_t nkeys, uint64_t ops, int workers,
+		       int depth, int mixed, double *wall);
 
 /* ---- manager: manager_bench.c, python/manager_peer.py ----------------------------
  * A dict of MGR_KEYS keys of 16 B, values of 64 B; `ops` per client; depth: calls in
@@ -126,6 +151,11 @@ double manager_shmrt(uint64_t ops, int tcp, int workers, int depth, int mixed, d
 double manager_redis(uint64_t ops, int workers, int depth, int mixed, double *wall);
 /* Lists created, asked their len and released, one client: lists/s. */
 double manager_list_create(uint64_t ops, double *wall);
+/* acquire+release pairs on one Lock, `ops` per client: total pairs/s. */
+double manager_lock(uint64_t ops, int workers, double *wall);
+/* The raw round trip: 48-byte messages echoed by one epoll process over Unix
+ * sockets, blocking reads, `ops` per client: total round trips/s. */
+double manager_unix_echo(uint64_t ops, int workers, double *wall);
 
 #ifdef __cplusplus
 }

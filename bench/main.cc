@@ -120,12 +120,14 @@ void dict_cases()
 
 // manager_bench.c, python/manager_peer.py
 // manager_shmrt(ops, tcp, clients, depth, mixed), manager_redis(ops, clients, depth, mixed),
-// manager_list_create(ops); ops per client
+// manager_list_create(ops), manager_lock(ops, clients), manager_unix_echo(ops, clients);
+// ops per client
 void manager_cases()
 {
 	reg_mp("manager/get/1client/unix/shmrt", mp_case<manager_shmrt, 0, 1, 1, 0>, 100000);
 	reg_mp("manager/get/1client/unix/redis", mp_case<manager_redis, 1, 1, 0>, 30000);
 	reg_python("manager/get/1client/unix/python_mp", "manager_peer.py get1", 20000);
+	reg_mp("manager/get/1client/unix/unix_echo_raw", mp_case<manager_unix_echo, 1>, 100000);
 	reg_mp("manager/get/1client/tcp/shmrt", mp_case<manager_shmrt, 1, 1, 1, 0>, 100000);
 	reg_python("manager/get/1client/tcp/python_mp", "manager_peer.py get1tcp", 20000);
 	reg_mp("manager/get/pipelined32/shmrt", mp_case<manager_shmrt, 0, 1, 32, 0>, 1000000);
@@ -134,8 +136,11 @@ void manager_cases()
 	reg_mp("manager/mixed90/4clients/shmrt", mp_case<manager_shmrt, 0, 4, 1, 1>, 40000);
 	reg_mp("manager/mixed90/4clients/redis", mp_case<manager_redis, 4, 1, 1>, 40000);
 	reg_python("manager/mixed90/4clients/python_mp", "manager_peer.py mixed4", 5000);
+	reg_mp("manager/mixed90/4clients/unix_echo_raw", mp_case<manager_unix_echo, 4>, 40000);
 	reg_mp("manager/list_create/shmrt", mp_case<manager_list_create>, 20000);
 	reg_python("manager/list_create/python_mp", "manager_peer.py list_create", 2000);
+	reg_mp("manager/lock/2clients/shmrt", mp_case<manager_lock, 2>, 20000);
+	reg_python("manager/lock/2clients/python_mp", "manager_peer.py lock2", 5000);
 }
 
 } // namespace

@@ -12,10 +12,15 @@
  * TCP on a free port), populated with one create, and shut down at exit. The parent
  * keeps its connection, so the dict lives while the clients, forked by bench_mp_run,
  * each connect, take a proxy of it by id and run their calls. Redis is the server the
- * Dict cases start (dict_bench.c), with the same 1000 keys under their own prefix.
+ * Dict cases use too (redis_bench.c), with these 1000 keys under their own prefix.
  *
  * list_create: one client creates a list, asks its len and releases it, as Python's
  * `l = manager.list(); len(l); del l` does; the rate is lists per second.
+ *
+ * lock: the parent makes one Lock; each of the clients acquires it (blocking: a
+ * call that finds it held is parked in the server and answered by the holder's
+ * release) and releases it, as Python's `lock.acquire(); lock.release()` on a
+ * manager.Lock(); the rate is pairs per second, all clients together.
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -23,39 +28,30 @@
 #include <shmrt.h>
 #include <shmrt/manager.h>
 
-#include <hiredis/hiredis.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define SEC 1000000000ll
 
 static const char KEY[] = "shmrt-bench-manager";
 #define KEYLEN (sizeof(KEY) - 1)
 
-static inline uint64_t xorshift(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545f4914f6cdd1dull;
-}
-
-static char mkeys[MGR_KEYS][17];
+static char mkeys[MGR_KEYS][16]; /* not NUL-terminated */
 
 static void make_keys(void)
 {
-	for (int i = 0; i < MGR_KEYS; i++)
-		snprintf(mkeys[i], sizeof(mkeys[i]), "m%015d", i);
-}
-
-static void mvalue(uint64_t i, char out[64])
-{
-	memset(out, 'a' + (int)(i % 26), 64);
-	memcpy(out, &i, sizeof(i));
+	static int done;
+	char tmp[32];
+	for (int i = 0; !done && i < MGR_KEYS; i++) {
+		snprintf(tmp, sizeof(tmp), "m%015d", i);
+		memcpy(mkeys[i], tmp, 16);
+	}
+	done = 1;
 }
 
 /* ---- shmrt's Manager ------------------------------------------------------------ */
@@ -93,8 +89,8 @@ static struct server *manager_ready(int tcp)
 	shmrt_mv_t *init = shmrt_mv_map();
 	char v[64];
 	for (int i = 0; init && i < MGR_KEYS; i++) {
-		mvalue((uint64_t)i, v);
-		if (shmrt_mv_map_set(init, shmrt_mv_str(mkeys[i]), shmrt_mv_bytes(v, 64))) {
+		bench_value64((uint64_t)i, v);
+		if (shmrt_mv_map_set(init, shmrt_mv_strn(mkeys[i], 16), shmrt_mv_bytes(v, 64))) {
 			shmrt_mv_free(init);
 			init = NULL;
 		}
@@ -152,14 +148,14 @@ static int good_value(shmrt_mv_t *v)
 /* One call (get, or set when the draw says so) as a request of a batch. */
 static void draw(struct mstate *w, uint64_t i, shmrt_proxy_req_t *r)
 {
-	uint64_t x = xorshift(&w->seed), k = x % MGR_KEYS;
+	uint64_t x = bench_xorshift(&w->seed), k = x % MGR_KEYS;
 	shmrt_mv_t *args = shmrt_mv_list();
 	if (args)
-		(void)shmrt_mv_list_append(args, shmrt_mv_str(mkeys[k]));
+		(void)shmrt_mv_list_append(args, shmrt_mv_strn(mkeys[k], 16));
 	r->proxy = w->d;
 	if (w->mixed && (x >> 40) % 10 == 0) {
 		char v[64];
-		mvalue(i, v);
+		bench_value64(i, v);
 		if (args)
 			(void)shmrt_mv_list_append(args, shmrt_mv_bytes(v, 64));
 		r->method = "__setitem__";
@@ -196,14 +192,6 @@ static uint64_t manager_run(void *st, uint64_t n)
 	return ok; /* a failed call makes the total fall short: the case fails */
 }
 
-static double mp(void *(*setup)(int, void *), uint64_t (*run)(void *, uint64_t), void *arg,
-		 int workers, uint64_t ops, double *wall)
-{
-	bench_mp_case_t c = { setup, run, arg, workers, ops };
-	double rate = bench_mp_run(&c, wall);
-	return rate > 0 && (uint64_t)(rate * *wall + 0.5) >= (uint64_t)workers * ops ? rate : -1;
-}
-
 double manager_shmrt(uint64_t ops, int tcp, int workers, int depth, int mixed, double *wall)
 {
 	static struct mparams p;
@@ -213,7 +201,7 @@ double manager_shmrt(uint64_t ops, int tcp, int workers, int depth, int mixed, d
 	p.depth = depth;
 	p.mixed = mixed;
 	ops -= ops % (uint64_t)depth;
-	return mp(manager_setup, manager_run, &p, workers, ops, wall);
+	return bench_mp_all(manager_setup, manager_run, &p, workers, ops, wall);
 }
 
 static void *list_setup(int worker, void *arg)
@@ -248,115 +236,163 @@ static uint64_t list_run(void *st, uint64_t n)
 double manager_list_create(uint64_t ops, double *wall)
 {
 	struct server *s = manager_ready(0);
-	return s ? mp(list_setup, list_run, s, 1, ops, wall) : -1;
+	return s ? bench_mp_all(list_setup, list_run, s, 1, ops, wall) : -1;
 }
 
-/* ---- Redis -------------------------------------------------------------------------- */
+/* ---- lock ------------------------------------------------------------------------- */
 
-static int redis_populated;
+/* The Lock of the lock case, made by the parent (whose reference keeps it). */
+static uint64_t lock_ref;
 
-static redisContext *rconnect(void)
+static void *lock_setup(int worker, void *arg)
 {
-	const char *path = bench_redis_socket();
-	redisContext *c = path ? redisConnectUnix(path) : NULL;
-	if (c && c->err) {
-		redisFree(c);
-		c = NULL;
+	(void)worker;
+	struct server *s = arg;
+	static shmrt_manager_conn_t *c;
+	static shmrt_proxy_t *l;
+	if (shmrt_manager_connect(shmrt_manager_address(s->srv), KEY, KEYLEN, 10 * SEC, &c))
+		return NULL;
+	if (shmrt_manager_proxy(c, lock_ref, &l)) {
+		shmrt_manager_close(c);
+		return NULL;
 	}
-	return c;
+	return l;
 }
 
-/* Sends n commands (GET, or SET for the marked ones) and reads n replies. */
-static int rbatch(redisContext *c, const uint64_t *k, const int *set, int n)
+static uint64_t lock_run(void *st, uint64_t n)
 {
-	char v[64];
-	for (int i = 0; i < n; i++) {
-		if (set[i]) {
-			mvalue(k[i], v);
-			redisAppendCommand(c, "SET %b %b", mkeys[k[i]], (size_t)16, v, (size_t)64);
-		} else {
-			redisAppendCommand(c, "GET %b", mkeys[k[i]], (size_t)16);
+	shmrt_proxy_t *l = st;
+	uint64_t ok = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		shmrt_mv_t *got = NULL;
+		bool b = false;
+		if (shmrt_proxy_call0(l, "acquire", &got) || shmrt_mv_as_bool(got, &b) || !b) {
+			shmrt_mv_free(got);
+			break;
 		}
-	}
-	int ok = 0;
-	for (int i = 0; i < n; i++) {
-		redisReply *r;
-		if (redisGetReply(c, (void **)&r) != REDIS_OK)
-			return -1;
-		ok += set[i] ? r->type == REDIS_REPLY_STATUS
-			     : r->type == REDIS_REPLY_STRING && r->len == 64;
-		freeReplyObject(r);
+		shmrt_mv_free(got);
+		if (shmrt_proxy_call0(l, "release", NULL))
+			break;
+		ok++;
 	}
 	return ok;
 }
 
-static int redis_ready(void)
+double manager_lock(uint64_t ops, int workers, double *wall)
 {
-	if (redis_populated)
-		return 0;
-	static int once;
-	if (!once++)
-		make_keys();
-	redisContext *c = rconnect();
-	if (!c)
+	struct server *s = manager_ready(0);
+	if (!s)
 		return -1;
-	uint64_t k[MGR_KEYS];
-	int set[MGR_KEYS];
-	for (int i = 0; i < MGR_KEYS; i++) {
-		k[i] = (uint64_t)i;
-		set[i] = 1;
+	if (!lock_ref) {
+		shmrt_proxy_t *l;
+		if (shmrt_manager_create(s->conn, "Lock", NULL, &l))
+			return -1;
+		lock_ref = shmrt_proxy_ref(l); /* not released: the parent's reference */
 	}
-	int got = rbatch(c, k, set, MGR_KEYS);
-	redisFree(c);
-	if (got != MGR_KEYS)
-		return -1;
-	redis_populated = 1;
-	return 0;
+	return bench_mp_all(lock_setup, lock_run, s, workers, ops, wall);
 }
 
-struct rstate {
-	redisContext *c;
-	uint64_t seed;
-	int depth, mixed;
-};
+/* ---- the raw socket round trip ------------------------------------------------------ */
 
-static struct rstate rparams;
+/* The bound of any server behind a Unix socket on this machine: an echo server (one
+ * process, epoll) and clients that write a 48-byte message (a get's request frame is
+ * about that) and block in read() for its echo, one at a time. No encoding, no
+ * lookup, no polling before sleeping: a round trip is what the kernel and the
+ * scheduler cost. */
+#define ECHO_MSG 48
 
-static void *redis_setup(int worker, void *arg)
+static int echo_fds[8];
+
+static void echo_serve(const int *fds, int n)
+{
+	int ep = epoll_create1(0), open = n;
+	for (int i = 0; i < n; i++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.fd = fds[i] };
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev))
+			_exit(1);
+	}
+	char b[4096];
+	while (open > 0) {
+		struct epoll_event evs[8];
+		int k = epoll_wait(ep, evs, 8, -1);
+		for (int i = 0; i < k; i++) {
+			ssize_t r = read(evs[i].data.fd, b, sizeof(b));
+			if (r <= 0) {
+				(void)epoll_ctl(ep, EPOLL_CTL_DEL, evs[i].data.fd, NULL);
+				close(evs[i].data.fd);
+				open--;
+			} else if (write(evs[i].data.fd, b, (size_t)r) != r) {
+				_exit(1);
+			}
+		}
+	}
+	_exit(0);
+}
+
+static void *echo_setup(int worker, void *arg)
 {
 	(void)arg;
-	static struct rstate w;
-	w = rparams;
-	w.c = rconnect();
-	w.seed = 0x9e3779b97f4a7c15ull * (uint64_t)(worker + 1);
-	return w.c ? &w : NULL;
+	return &echo_fds[worker];
 }
 
-static uint64_t redis_run(void *st, uint64_t n)
+static uint64_t echo_run(void *st, uint64_t n)
 {
-	struct rstate *w = st;
-	uint64_t k[32], ok = 0;
-	int set[32];
-	for (uint64_t i = 0; i < n; i += (uint64_t)w->depth) {
-		for (int j = 0; j < w->depth; j++) {
-			uint64_t x = xorshift(&w->seed);
-			k[j] = x % MGR_KEYS;
-			set[j] = w->mixed && (x >> 40) % 10 == 0;
-		}
-		int got = rbatch(w->c, k, set, w->depth);
-		if (got < 0)
+	int fd = *(int *)st;
+	char m[ECHO_MSG];
+	memset(m, 'm', sizeof(m));
+	uint64_t ok = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		if (write(fd, m, sizeof(m)) != (ssize_t)sizeof(m))
 			break;
-		ok += (uint64_t)got;
+		size_t got = 0;
+		while (got < sizeof(m)) {
+			ssize_t r = read(fd, m + got, sizeof(m) - got);
+			if (r <= 0)
+				return ok;
+			got += (size_t)r;
+		}
+		ok++;
 	}
 	return ok;
 }
+
+double manager_unix_echo(uint64_t ops, int workers, double *wall)
+{
+	int srv[8];
+	if (workers < 1 || workers > 8)
+		return -1;
+	for (int i = 0; i < workers; i++) {
+		int sv[2];
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+			return -1;
+		echo_fds[i] = sv[0];
+		srv[i] = sv[1];
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		for (int i = 0; i < workers; i++)
+			close(echo_fds[i]);
+		echo_serve(srv, workers);
+	}
+	for (int i = 0; i < workers; i++)
+		close(srv[i]);
+	double rate = pid < 0 ? -1 : bench_mp_all(echo_setup, echo_run, NULL, workers, ops, wall);
+	for (int i = 0; i < workers; i++)
+		close(echo_fds[i]); /* the server sees every end close, and exits */
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	return rate;
+}
+
+/* ---- Redis (redis_bench.c) ------------------------------------------------------------ */
 
 double manager_redis(uint64_t ops, int workers, int depth, int mixed, double *wall)
 {
-	if (redis_ready() || depth < 1 || depth > 32)
+	static int populated;
+	make_keys();
+	if (!populated && bench_redis_fill((const char (*)[16])mkeys, MGR_KEYS))
 		return -1;
-	rparams.depth = depth;
-	rparams.mixed = mixed;
-	ops -= ops % (uint64_t)depth;
-	return mp(redis_setup, redis_run, NULL, workers, ops, wall);
+	populated = 1;
+	return bench_redis_run((const char (*)[16])mkeys, MGR_KEYS, ops, workers, depth, mixed,
+			       wall);
 }

@@ -322,6 +322,7 @@ int shmrt__auth_run(int fd, int role, const void *key, size_t keylen, int64_t ti
 	shmrt__frame_reader_t r;
 	shmrt__frame_writer_t w;
 	shmrt__frame_reader_init(&r, SHMRT__AUTH_FRAME_MAX);
+	shmrt__frame_reader_exact(&r); /* what follows the handshake is the caller's */
 	shmrt__frame_writer_init(&w, 4096);
 	const uint8_t *p;
 	size_t n;

@@ -13,6 +13,37 @@
  * error (-EPIPE, -ECONNRESET, -EPROTO...), later ones -ENOTCONN, until
  * shmrt_manager_reconnect.
  *
+ * The common shapes take a short cut past the value trees: a method call's request
+ * [id, "call", [ref, method, args]] is written as bytes up to its args, whose
+ * encoding follows (call_head), and a reply's [id, rc, result] has its two ints read
+ * from the bytes, only the result being decoded (reply_fast). Both give the bytes,
+ * and the values, that the general path gives; anything out of the common shape (a
+ * long or non-ASCII method name, an int in an unexpected form) takes the general
+ * path, which also says what is wrong with a bad reply.
+ *
+ * Timeouts cancel. A call whose deadline passes sends "cancel [its id]" and waits up
+ * to CANCEL_GRACE_NS more. The server runs a connection's requests in order and
+ * answers in that order (but for parked calls, answered when they end), so exactly
+ * one of two things comes first: the call's own reply (it ran, or was handed its
+ * lock or item, before the cancel arrived: its result is returned) or the cancel's
+ * (the server dropped the parked call unanswered: nothing happened, -ETIMEDOUT). A
+ * batch cancels all its calls still without a reply in one request. A reply to a
+ * call that was given up (a server silent through the grace too) is discarded by id.
+ *
+ * Generations. Each socket conn_open makes counts one generation (conn->gen); a
+ * proxy keeps the generation it was made in. Its references live in the server's
+ * session of that socket, which ended with it, so a proxy of an older generation
+ * is stale whatever server the connection reaches now: its calls return -ESTALE
+ * without a request, and its release only frees it (a release sent on the new
+ * socket would drop a reference that belongs to another proxy). At connect the
+ * client asks "hello" for the server run's id (shmrt_manager_instance).
+ *
+ * Replies are read with limits taken from the reply itself: the frame reader's cap
+ * only guards against a broken length (the server's max_frame decides what comes),
+ * the decoder allows as many values as the frame has bytes and trees as deep as
+ * SHMRT_MV_DEPTH_MAX, so any reply the server can encode is read (requests stay
+ * capped at 16 MiB, the server's default).
+ *
  * A dead server: the kernel closes its sockets, so a waiting call sees the end of
  * the stream at once (-EPIPE, or -ECONNRESET if it had unread bytes); over TCP to a
  * host that vanished, the call's timeout bounds the wait.
@@ -24,6 +55,7 @@
 
 #include "base/clock.h"
 #include "manager/auth.h"
+#include "manager/client_int.h"
 #include "manager/frame.h"
 #include "manager/transport.h"
 
@@ -36,23 +68,12 @@
 #include <unistd.h>
 
 #define DEFAULT_TIMEOUT_NS (60ll * 1000000000ll)
-
-struct shmrt_manager_conn {
-	int fd;                 /* -1: broken */
-	shmrt__addr_t addr;
-	uint8_t *key;
-	size_t keylen;
-	shmrt_ns_t timeout;
-	int64_t next_id;
-	shmrt__frame_reader_t r;
-	shmrt__frame_writer_t w;
-	shmrt_mv_buf_t buf;
-};
-
-struct shmrt_proxy {
-	shmrt_manager_conn_t *conn;
-	uint64_t id;
-};
+/* How long a call whose timeout passed waits for its cancel's reply (or its own). */
+#define CANCEL_GRACE_NS (5ll * 1000000000ll)
+/* The largest reply frame the client reads: the server's max_frame decides what it
+ * sends; this only bounds a broken length field (the reader grows its buffer with the
+ * bytes that arrive, never from the declared length alone). */
+#define REPLY_FRAME_MAX (1ull << 40)
 
 static void conn_drop(shmrt_manager_conn_t *c)
 {
@@ -62,6 +83,10 @@ static void conn_drop(shmrt_manager_conn_t *c)
 	shmrt__frame_reader_fini(&c->r);
 	shmrt__frame_writer_fini(&c->w);
 }
+
+static int hello(shmrt_manager_conn_t *c, uint64_t deadline);
+static int call(shmrt_manager_conn_t *c, const char *op, shmrt_mv_t *args, shmrt_ns_t timeout,
+		shmrt_mv_t **res);
 
 /* Opens and authenticates a socket into c. Returns 0 or the error (c broken). */
 static int conn_open(shmrt_manager_conn_t *c, shmrt_ns_t timeout)
@@ -83,9 +108,11 @@ static int conn_open(shmrt_manager_conn_t *c, shmrt_ns_t timeout)
 		return rc;
 	}
 	c->fd = fd;
-	shmrt__frame_reader_init(&c->r, 0);
+	c->gen++;
+	c->instance = 0;
+	shmrt__frame_reader_init(&c->r, REPLY_FRAME_MAX);
 	shmrt__frame_writer_init(&c->w, 0);
-	return 0;
+	return hello(c, deadline);
 }
 
 /*
@@ -132,6 +159,36 @@ int shmrt_manager_reconnect(shmrt_manager_conn_t *conn, shmrt_ns_t timeout)
 	return conn ? conn_open(conn, timeout) : -EINVAL;
 }
 
+/*
+ * Asks a fresh connection for the server's run id ("hello"). A server without the
+ * op (-ENOSYS) leaves it 0. Returns 0 or the error (c broken).
+ */
+static int hello(shmrt_manager_conn_t *c, uint64_t deadline)
+{
+	shmrt_mv_t *res = NULL;
+	int64_t v;
+	shmrt_ns_t left = -1;
+	if (deadline != SHMRT_NO_DEADLINE) {
+		uint64_t now = mono_ns();
+		left = deadline > now ? (shmrt_ns_t)(deadline - now) : 1;
+	}
+	int rc = call(c, "hello", NULL, left, &res);
+	if (rc == 0 && shmrt_mv_as_int(shmrt_mv_map_get_str(res, "instance"), &v) == 0)
+		c->instance = (uint64_t)v;
+	shmrt_mv_free(res);
+	if (rc == -ENOSYS)
+		rc = 0;
+	if (rc)
+		conn_drop(c);
+	return rc;
+}
+
+/* The server run's id. Concurrency: conn's thread. */
+uint64_t shmrt_manager_instance(const shmrt_manager_conn_t *conn)
+{
+	return conn ? conn->instance : 0;
+}
+
 /* Closes and frees conn. Concurrency: conn's thread. */
 void shmrt_manager_close(shmrt_manager_conn_t *conn)
 {
@@ -152,7 +209,7 @@ void shmrt_manager_set_timeout(shmrt_manager_conn_t *conn, shmrt_ns_t timeout)
 }
 
 /* A transport error breaks the connection (a timeout does not). */
-static int fail(shmrt_manager_conn_t *c, int rc)
+int shmrt__client_fail(shmrt_manager_conn_t *c, int rc)
 {
 	if (rc != -ETIMEDOUT && rc != -ENOMEM)
 		conn_drop(c);
@@ -188,40 +245,164 @@ static int encode_request(shmrt_manager_conn_t *c, int64_t id, const char *op, s
 	return c->buf.len > SHMRT__FRAME_MAX_DEFAULT ? -EMSGSIZE : 0;
 }
 
+/* ---- the short cuts ---------------------------------------------------------------- */
+
+/* Appends int v in msgpack's smallest form (as the encoder writes it) to h. */
+static size_t put_int(uint8_t *h, int64_t v)
+{
+	uint64_t u = (uint64_t)v;
+	int w;
+	uint8_t t;
+	if (v >= 0 && v < 128) {
+		h[0] = (uint8_t)v;
+		return 1;
+	}
+	if (v >= -32 && v < 0) {
+		h[0] = (uint8_t)v;
+		return 1;
+	}
+	if (v >= 0) {
+		t = v < 256 ? 0xcc : v < 65536 ? 0xcd : v <= UINT32_MAX ? 0xce : 0xcf;
+		w = v < 256 ? 1 : v < 65536 ? 2 : v <= UINT32_MAX ? 4 : 8;
+	} else {
+		t = v >= INT8_MIN ? 0xd0 : v >= INT16_MIN ? 0xd1 : v >= INT32_MIN ? 0xd2 : 0xd3;
+		w = v >= INT8_MIN ? 1 : v >= INT16_MIN ? 2 : v >= INT32_MIN ? 4 : 8;
+	}
+	h[0] = t;
+	for (int i = w; i >= 1; i--, u >>= 8)
+		h[i] = (uint8_t)u;
+	return 1 + (size_t)w;
+}
+
+/* The bytes of [id, "call", [ref, method, args]] before args' encoding, into h; 0
+ * when method is not 1 to 31 printable ASCII characters (the general path then). */
+static size_t call_head(uint8_t h[CALL_HEAD_MAX], int64_t id, uint64_t ref, const char *method)
+{
+	size_t m = 0;
+	while (m < 32 && method[m] >= 0x20 && method[m] < 0x7f)
+		m++;
+	if (m == 0 || m == 32 || method[m])
+		return 0;
+	size_t n = 0;
+	h[n++] = 0x93;
+	n += put_int(h + n, id);
+	h[n++] = 0xa4; /* "call" */
+	memcpy(h + n, "call", 4);
+	n += 4;
+	h[n++] = 0x93;
+	h[n++] = 0xd7; /* fixext 8: the ref, big endian */
+	h[n++] = SHMRT_MV_EXT_REF;
+	for (int i = 7; i >= 0; i--)
+		h[n++] = (uint8_t)(ref >> (8 * i));
+	h[n++] = (uint8_t)(0xa0 | m);
+	memcpy(h + n, method, m);
+	return n + m;
+}
+
+/* Reads a msgpack int at p[*off, n): 0, or -1 for anything else (or cut short). */
+static int get_int(const uint8_t *p, size_t n, size_t *off, int64_t *out)
+{
+	if (*off >= n)
+		return -1;
+	uint8_t t = p[(*off)++];
+	if (t < 0x80 || t >= 0xe0) {
+		*out = (int8_t)t;
+		if (t < 0x80)
+			*out = t;
+		return 0;
+	}
+	int w = t >= 0xcc && t <= 0xcf ? 1 << (t - 0xcc) : t >= 0xd0 && t <= 0xd3 ? 1 << (t - 0xd0) : 0;
+	if (!w || n - *off < (size_t)w)
+		return -1;
+	uint64_t u = 0;
+	for (int i = 0; i < w; i++)
+		u = u << 8 | p[(*off)++];
+	if (t >= 0xd0) { /* signed: extend */
+		int sh = 64 - 8 * w;
+		*out = sh ? (int64_t)(u << sh) >> sh : (int64_t)u;
+		return 0;
+	}
+	if (u > INT64_MAX)
+		return -1;
+	*out = (int64_t)u;
+	return 0;
+}
+
+/* The decoder's limits for a reply of n bytes: whatever the server may send (its
+ * max_frame bounds the bytes, every value takes at least one of them, its trees are
+ * at most SHMRT_MV_DEPTH_MAX deep). */
+static shmrt_mv_limits_t reply_limits(size_t n)
+{
+	shmrt_mv_limits_t lim = { .max_bytes = n ? n : 1, .max_elems = n ? n : 1,
+				  .max_depth = SHMRT_MV_DEPTH_MAX };
+	return lim;
+}
+
+/* The reply [id, rc, result] read from its bytes, only result decoded: 0 and the
+ * outputs as read_reply's; -1: not of that shape (the general path then). */
+static int reply_fast(const uint8_t *p, size_t n, int64_t *id, int *rrc, shmrt_mv_t **res)
+{
+	size_t off = 1;
+	int64_t rid, v;
+	if (n < 4 || p[0] != 0x93 || get_int(p, n, &off, &rid) || get_int(p, n, &off, &v) ||
+	    v > 0 || v < -4095)
+		return -1;
+	shmrt_mv_t *r = NULL;
+	shmrt_mv_limits_t lim = reply_limits(n - off);
+	if (shmrt_mv_decode(p + off, n - off, &lim, &r))
+		return -1;
+	*id = rid;
+	*rrc = (int)v;
+	if (res && v == 0)
+		*res = r;
+	else
+		shmrt_mv_free(r);
+	return 0;
+}
+
 /*
  * Reads the next reply: *id its id, *rrc its rc, *res (may be NULL) its result when
  * *rrc is 0. Returns 0, or a transport error (the connection is then broken, except
  * for -ETIMEDOUT and -ENOMEM).
  */
-static int read_reply(shmrt_manager_conn_t *c, uint64_t deadline, int64_t *id, int *rrc,
-		      shmrt_mv_t **res)
+int shmrt__client_read_reply(shmrt_manager_conn_t *c, uint64_t deadline, int64_t *id, int *rrc,
+			     shmrt_mv_t **res)
 {
 	int rc = -EAGAIN;
-	uint64_t spin = shmrt__spin_ns();
+	uint64_t spin = shmrt__spin_now();
 	if (spin) {
 		/* Poll for the reply a while before sleeping (see shmrt__spin_ns): a
-		 * server that answers within it saves this process a wake-up. */
+		 * server that answers within it saves this process a wake-up. Not while
+		 * strangers crowd the machine (shmrt__spin_now), where a poll only gives
+		 * the core away. */
 		uint64_t end = mono_ns() + spin;
 		if (end > deadline)
 			end = deadline;
 		while ((rc = shmrt__frame_read(&c->r, c->fd)) == -EAGAIN && mono_ns() < end)
-			sched_yield();
+			shmrt__spin_yield();
 	}
 	if (rc == -EAGAIN)
 		rc = shmrt__frame_recv_wait(&c->r, c->fd, deadline);
 	if (rc != 1)
-		return fail(c, rc);
+		return shmrt__client_fail(c, rc);
 	size_t n;
 	const uint8_t *p = shmrt__frame_data(&c->r, &n);
+	if (res)
+		*res = NULL;
+	if (p && reply_fast(p, n, id, rrc, res) == 0) {
+		shmrt__frame_next(&c->r);
+		return 0;
+	}
 	shmrt_mv_t *reply = NULL;
-	rc = p ? shmrt_mv_decode(p, n, NULL, &reply) : -EBADMSG;
+	shmrt_mv_limits_t lim = reply_limits(n);
+	rc = p ? shmrt_mv_decode(p, n, &lim, &reply) : -EBADMSG;
 	shmrt__frame_next(&c->r);
 	int64_t rid, v;
 	if (rc || shmrt_mv_list_len(reply) != 3 ||
 	    shmrt_mv_as_int(shmrt_mv_list_get(reply, 0), &rid) ||
 	    shmrt_mv_as_int(shmrt_mv_list_get(reply, 1), &v) || v > 0 || v < -4095) {
 		shmrt_mv_free(reply);
-		return fail(c, -EPROTO);
+		return shmrt__client_fail(c, -EPROTO);
 	}
 	*id = rid;
 	*rrc = (int)v;
@@ -240,6 +421,9 @@ static int read_reply(shmrt_manager_conn_t *c, uint64_t deadline, int64_t *id, i
  * Returns: the reply's rc; -ENOTCONN; -ETIMEDOUT; -EPIPE, -ECONNRESET, -EPROTO
  * (broken); -ENOMEM; -EMSGSIZE.
  */
+static int exchange(shmrt_manager_conn_t *c, int64_t id, const uint8_t *h, size_t hn,
+		    uint64_t deadline, shmrt_mv_t **res);
+
 static int call(shmrt_manager_conn_t *c, const char *op, shmrt_mv_t *args, shmrt_ns_t timeout,
 		shmrt_mv_t **res)
 {
@@ -252,17 +436,83 @@ static int call(shmrt_manager_conn_t *c, const char *op, shmrt_mv_t *args, shmrt
 	int rc = encode_request(c, id, op, args);
 	if (rc)
 		return rc;
-	rc = shmrt__frame_send_wait(&c->w, c->fd, c->buf.data, c->buf.len, deadline);
-	if (rc)
-		return fail(c, rc);
+	return exchange(c, id, NULL, 0, deadline, res);
+}
+
+/* Queues the frame h[0, hn) + c->buf and writes what the socket takes until the
+ * queue is empty or the deadline. Returns 0 or an error (not yet passed to fail). */
+static int send_frame(shmrt_manager_conn_t *c, const uint8_t *h, size_t hn, uint64_t deadline)
+{
+	int rc;
+	while ((rc = shmrt__frame_put2(&c->w, h, hn, c->buf.data, c->buf.len)) == -ENOBUFS) {
+		rc = shmrt__frame_flush(&c->w, c->fd);
+		if (rc == -EAGAIN)
+			rc = shmrt__wait_fd(c->fd, POLLOUT, deadline);
+		if (rc)
+			return rc;
+	}
+	while (rc == 0 && (rc = shmrt__frame_flush(&c->w, c->fd)) == -EAGAIN)
+		rc = shmrt__wait_fd(c->fd, POLLOUT, deadline);
+	return rc;
+}
+
+/*
+ * After a call's timeout passed: sends "cancel [ids]" (the n request ids still without
+ * a reply) as request *cid, and moves *deadline to CANCEL_GRACE_NS from now, the
+ * bound on waiting for the cancel's reply. The server runs requests in order, so
+ * every reply to those calls that it gave before the cancel arrives comes before the
+ * cancel's reply: a call whose reply comes first happened (its result stands), one
+ * without a reply by then was dropped unanswered (nothing happened: -ETIMEDOUT).
+ * Returns 0; a transport error (the connection broken, except for -ETIMEDOUT,
+ * -ENOMEM, -EMSGSIZE).
+ */
+int shmrt__client_cancel_send(shmrt_manager_conn_t *c, const int64_t *ids, size_t n,
+			      int64_t *cid, uint64_t *deadline)
+{
+	shmrt_mv_t *args = shmrt_mv_list_cap(n);
+	int rc = args ? 0 : -ENOMEM;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = shmrt_mv_list_append(args, shmrt_mv_int(ids[i]));
+	if (rc) {
+		shmrt_mv_free(args);
+		return rc;
+	}
+	*cid = c->next_id++;
+	*deadline = shmrt__deadline(CANCEL_GRACE_NS);
+	rc = encode_request(c, *cid, "cancel", args);
+	if (rc == 0)
+		rc = send_frame(c, NULL, 0, *deadline);
+	return rc == 0 || rc == -EMSGSIZE ? rc : shmrt__client_fail(c, rc);
+}
+
+/* Sends the request in h[0, hn) then c->buf (queued whole) and waits for the reply
+ * that carries id; at the deadline, cancels it (cancel_send). Returns as call. */
+static int exchange(shmrt_manager_conn_t *c, int64_t id, const uint8_t *h, size_t hn,
+		    uint64_t deadline, shmrt_mv_t **res)
+{
+	int64_t cid = 0; /* the cancel's request id, once sent */
+	int rc = send_frame(c, h, hn, deadline);
+	if (rc && rc != -ETIMEDOUT)
+		return shmrt__client_fail(c, rc);
 	for (;;) {
 		int64_t rid;
 		int rrc;
 		shmrt_mv_t *r = NULL;
-		rc = read_reply(c, deadline, &rid, &rrc, res ? &r : NULL);
+		if (rc == 0)
+			rc = shmrt__client_read_reply(c, deadline, &rid, &rrc, res ? &r : NULL);
+		if (rc == -ETIMEDOUT && !cid) {
+			/* The request, whole or in part, may be queued: it goes out first,
+			 * and the server sees it before the cancel. */
+			rc = shmrt__client_cancel_send(c, &id, 1, &cid, &deadline);
+			continue;
+		}
 		if (rc)
 			return rc;
-		if (rid != id) { /* a reply to a call that timed out */
+		if (cid && rid == cid) { /* the call was cancelled (dropped unanswered) */
+			shmrt_mv_free(r);
+			return -ETIMEDOUT;
+		}
+		if (rid != id) { /* a reply to an earlier call that was given up */
 			shmrt_mv_free(r);
 			continue;
 		}
@@ -292,6 +542,7 @@ static int new_proxy(shmrt_manager_conn_t *c, uint64_t id, shmrt_proxy_t **out)
 	}
 	p->conn = c;
 	p->id = id;
+	p->gen = c->gen;
 	*out = p;
 	return 0;
 }
@@ -358,6 +609,34 @@ static int call_args(shmrt_proxy_t *p, const char *method, shmrt_mv_t *args, shm
 	return 0;
 }
 
+/*
+ * Encodes the call [id, "call", [p's ref, method, args]] (args consumed; NULL: []):
+ * its first bytes into h and *hn (call_head; *hn 0 when the general path encoded the
+ * whole request), the rest into c->buf. Returns 0, -ENOMEM, -EMSGSIZE, -ELOOP.
+ */
+int shmrt__client_encode_call(shmrt_manager_conn_t *c, int64_t id, shmrt_proxy_t *p,
+			      const char *method, shmrt_mv_t *args, uint8_t h[CALL_HEAD_MAX],
+			      size_t *hn)
+{
+	size_t n = call_head(h, id, p->id, method);
+	*hn = 0;
+	if (!n) {
+		shmrt_mv_t *a;
+		return call_args(p, method, args, &a) ? -ENOMEM : encode_request(c, id, "call", a);
+	}
+	c->buf.len = 0;
+	if (args) {
+		int rc = shmrt_mv_encode(args, &c->buf);
+		shmrt_mv_free(args);
+		if (rc)
+			return rc;
+	} else {
+		h[n++] = 0x90; /* [] */
+	}
+	*hn = n;
+	return n + c->buf.len > SHMRT__FRAME_MAX_DEFAULT ? -EMSGSIZE : 0;
+}
+
 int shmrt_proxy_call(shmrt_proxy_t *p, const char *method, shmrt_mv_t *args,
 		     shmrt_ns_t timeout, shmrt_mv_t **result)
 {
@@ -365,109 +644,25 @@ int shmrt_proxy_call(shmrt_proxy_t *p, const char *method, shmrt_mv_t *args,
 		shmrt_mv_free(args);
 		return -EINVAL;
 	}
-	shmrt_mv_t *a;
-	if (call_args(p, method, args, &a))
-		return -ENOMEM;
+	shmrt_manager_conn_t *c = p->conn;
+	if (p->gen != c->gen || c->fd < 0) {
+		shmrt_mv_free(args);
+		return p->gen != c->gen ? -ESTALE : -ENOTCONN;
+	}
+	uint64_t deadline = shmrt__deadline(timeout);
+	int64_t id = c->next_id++;
+	uint8_t h[CALL_HEAD_MAX];
+	size_t hn;
+	int rc = shmrt__client_encode_call(c, id, p, method, args, h, &hn);
+	if (rc)
+		return rc;
 	shmrt_mv_t *res = NULL;
-	int rc = call(p->conn, "call", a, timeout, &res);
+	rc = exchange(c, id, h, hn, deadline, &res);
 	if (rc == 0 && result)
 		*result = res;
 	else
 		shmrt_mv_free(res);
 	return rc;
-}
-
-/* Sets the rc of reqs[i..n) still waiting (rc 1) to err. */
-static void batch_fail(shmrt_proxy_req_t *reqs, size_t n, int err)
-{
-	for (size_t i = 0; i < n; i++)
-		if (reqs[i].rc == 1)
-			reqs[i].rc = err;
-}
-
-/* Queues the n requests of reqs (their args consumed) in c's writer, flushing (and
- * waiting for the socket) whenever the queue is full. Returns 0 or an error. */
-static int batch_send(shmrt_manager_conn_t *c, shmrt_proxy_req_t *reqs, size_t n, int64_t id0,
-		      uint64_t deadline)
-{
-	int rc = 0;
-	for (size_t i = 0; i < n; i++) {
-		shmrt_mv_t *a, *args = reqs[i].args;
-		reqs[i].args = NULL;
-		if (rc) {
-			shmrt_mv_free(args);
-			continue;
-		}
-		rc = call_args(reqs[i].proxy, reqs[i].method, args, &a);
-		if (!rc)
-			rc = encode_request(c, id0 + (int64_t)i, "call", a);
-		while (!rc && (rc = shmrt__frame_put(&c->w, c->buf.data, c->buf.len)) == -ENOBUFS) {
-			rc = shmrt__frame_flush(&c->w, c->fd);
-			if (rc == -EAGAIN)
-				rc = shmrt__wait_fd(c->fd, POLLOUT, deadline);
-		}
-	}
-	while (rc == 0 && (rc = shmrt__frame_flush(&c->w, c->fd)) == -EAGAIN)
-		rc = shmrt__wait_fd(c->fd, POLLOUT, deadline);
-	return rc;
-}
-
-/*
- * Pipelined calls (see shmrt/manager.h). Returns: 0; -EINVAL; -ENOTCONN; the errors
- * of call. Concurrency: the connection's thread.
- */
-int shmrt_proxy_call_batch(shmrt_manager_conn_t *conn, shmrt_proxy_req_t *reqs, size_t n,
-			   shmrt_ns_t timeout)
-{
-	int bad = !conn || (n && !reqs);
-	for (size_t i = 0; !bad && i < n; i++) {
-		bad = !reqs[i].proxy || reqs[i].proxy->conn != conn || !reqs[i].method ||
-		      (reqs[i].args && shmrt_mv_kind(reqs[i].args) != SHMRT_MV_LIST);
-	}
-	for (size_t i = 0; reqs && i < n; i++) {
-		reqs[i].result = NULL;
-		reqs[i].rc = 1; /* waiting */
-		if (bad || conn->fd < 0) {
-			shmrt_mv_free(reqs[i].args);
-			reqs[i].args = NULL;
-			reqs[i].rc = bad ? -EINVAL : -ENOTCONN;
-		}
-	}
-	if (bad)
-		return -EINVAL;
-	if (conn->fd < 0)
-		return -ENOTCONN;
-	if (!n)
-		return 0;
-	uint64_t deadline = shmrt__deadline(timeout);
-	int64_t id0 = conn->next_id;
-	conn->next_id += (int64_t)n;
-	int rc = batch_send(conn, reqs, n, id0, deadline);
-	if (rc) {
-		/* Some requests may have gone: their replies are late ones for the next
-		 * call. A queue holding part of a frame is sent before the next request. */
-		batch_fail(reqs, n, rc);
-		return rc == -EMSGSIZE ? rc : fail(conn, rc);
-	}
-	for (size_t left = n; left;) {
-		int64_t rid;
-		int rrc;
-		shmrt_mv_t *r = NULL;
-		rc = read_reply(conn, deadline, &rid, &rrc, &r);
-		if (rc) {
-			batch_fail(reqs, n, rc);
-			return rc;
-		}
-		uint64_t i = (uint64_t)(rid - id0);
-		if (rid < id0 || i >= n || reqs[i].rc != 1) { /* an earlier call's, late */
-			shmrt_mv_free(r);
-			continue;
-		}
-		reqs[i].rc = rrc;
-		reqs[i].result = r;
-		left--;
-	}
-	return 0;
 }
 
 /* A list of n values (consumed), -ENOMEM if one is NULL. */
@@ -534,7 +729,9 @@ int shmrt_proxy_release(shmrt_proxy_t *p)
 {
 	if (!p)
 		return 0;
-	int rc = call(p->conn, "release", list1(shmrt_mv_ref(p->id)), p->conn->timeout, NULL);
+	int rc = -ESTALE; /* a proxy of an earlier socket: its reference went with it */
+	if (p->gen == p->conn->gen)
+		rc = call(p->conn, "release", list1(shmrt_mv_ref(p->id)), p->conn->timeout, NULL);
 	free(p);
 	return rc;
 }

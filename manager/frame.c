@@ -13,6 +13,19 @@
  * bytes during the handshake, the server's cap afterwards) takes effect at the next
  * frame.
  *
+ * Read-ahead (shmrt__frame_read). ahead[a_head, a_tail) holds bytes read from the
+ * socket and not yet parsed; it is parsed before anything is read, and read into
+ * only once empty, so a read never moves bytes that a handed-out frame points at.
+ * Its size is min(SHMRT__FRAME_AHEAD, max + SHMRT__FRAME_HDR_MAX), fixed at the
+ * read: a cap raised after the handshake grows it at the next read. A frame whose
+ * header and payload lie whole in it is handed out in place (data points into
+ * ahead; a_skip bytes are passed over by shmrt__frame_next); a frame split across
+ * reads goes through shmrt__frame_feed's copy into buf, and once the payload still
+ * missing is at least the read-ahead's size, reads go straight into buf. So the
+ * reader holds at most a frame (<= its cap) and one read-ahead buffer. An exact
+ * reader (shmrt__frame_reader_exact) asks read() for no more than the current frame
+ * lacks, so ahead never holds a byte of the next frame.
+ *
  * Writer: one contiguous buffer, queued bytes in [head, tail). Appending moves the
  * queued bytes to the front when the tail has no room, then doubles; a drained queue
  * whose buffer grew past 64 KiB gives it back. Writes go through sendmsg with
@@ -56,11 +69,20 @@ void shmrt__frame_reader_set_max(shmrt__frame_reader_t *r, uint64_t max)
 	r->max = max ? max : SHMRT__FRAME_MAX_DEFAULT;
 }
 
+void shmrt__frame_reader_exact(shmrt__frame_reader_t *r)
+{
+	r->exact = 1;
+}
+
 void shmrt__frame_reader_fini(shmrt__frame_reader_t *r)
 {
 	free(r->buf);
 	r->buf = NULL;
 	r->cap = 0;
+	r->data = NULL;
+	free(r->ahead);
+	r->ahead = NULL;
+	r->a_head = r->a_tail = r->a_cap = r->a_skip = 0;
 }
 
 static int fail(shmrt__frame_reader_t *r, int err)
@@ -96,6 +118,7 @@ static int decode_header(shmrt__frame_reader_t *r)
 	if (r->len > r->max)
 		return fail(r, -EMSGSIZE);
 	r->got = 0;
+	r->data = NULL;
 	r->state = r->len ? ST_PAYLOAD : ST_COMPLETE;
 	return r->len ? 0 : 1;
 }
@@ -156,6 +179,7 @@ int shmrt__frame_feed(shmrt__frame_reader_t *r, const void *p, size_t n, size_t 
 			i += k;
 			if (r->got == r->len) {
 				r->state = ST_COMPLETE;
+				r->data = r->buf;
 				rc = 1;
 				break;
 			}
@@ -165,6 +189,48 @@ int shmrt__frame_feed(shmrt__frame_reader_t *r, const void *p, size_t n, size_t 
 	return rc;
 }
 
+/* Parses what was read ahead: hands out a frame lying whole there in place, feeds
+ * anything else to shmrt__frame_feed. Returns as shmrt__frame_feed. */
+static int take_ahead(shmrt__frame_reader_t *r)
+{
+	while (r->a_head < r->a_tail) {
+		const uint8_t *p = r->ahead + r->a_head;
+		size_t n = r->a_tail - r->a_head;
+		if (r->state == ST_PAYLOAD && r->got == 0 && n >= r->len) {
+			/* The whole payload is here: hand it out in place. */
+			r->got = r->len;
+			r->data = p;
+			r->a_skip = (size_t)r->len;
+			r->state = ST_COMPLETE;
+			return 1;
+		}
+		/* A header alone, so that its payload can be looked at above. */
+		if (r->state == ST_HEADER && n > (size_t)(r->hdr_need - r->hdr_got))
+			n = (size_t)(r->hdr_need - r->hdr_got);
+		size_t used;
+		int rc = shmrt__frame_feed(r, p, n, &used);
+		r->a_head += used;
+		if (rc)
+			return rc;
+	}
+	r->a_head = r->a_tail = 0;
+	return 0;
+}
+
+/* Makes ahead the size the cap asks for; it is empty. Returns 0 or -ENOMEM. */
+static int ahead_size(shmrt__frame_reader_t *r)
+{
+	uint64_t want = r->max + SHMRT__FRAME_HDR_MAX;
+	if (want > SHMRT__FRAME_AHEAD)
+		want = SHMRT__FRAME_AHEAD;
+	if (r->a_cap == want)
+		return 0;
+	free(r->ahead);
+	r->ahead = malloc((size_t)want);
+	r->a_cap = r->ahead ? (size_t)want : 0;
+	return r->ahead ? 0 : fail(r, -ENOMEM);
+}
+
 int shmrt__frame_read(shmrt__frame_reader_t *r, int fd)
 {
 	if (r->state == ST_FAILED)
@@ -172,19 +238,30 @@ int shmrt__frame_read(shmrt__frame_reader_t *r, int fd)
 	if (r->state == ST_COMPLETE)
 		return 1;
 	for (;;) {
-		uint8_t *dst;
-		size_t want;
-		if (r->state == ST_HEADER) {
-			dst = r->hdr + r->hdr_got;
-			want = (size_t)(r->hdr_need - r->hdr_got);
-		} else {
+		int rc = take_ahead(r);
+		if (rc)
+			return rc;
+		/* ahead is empty: read into it, or straight into buf for a payload that
+		 * still lacks at least ahead's size. */
+		if (ahead_size(r))
+			return r->err;
+		uint8_t *dst = r->ahead;
+		size_t want = r->a_cap;
+		if (r->exact) { /* only what the current frame lacks */
+			uint64_t left = r->state == ST_HEADER ? (uint64_t)(r->hdr_need - r->hdr_got)
+							      : r->len - r->got;
+			if (left < want)
+				want = (size_t)left;
+		}
+		int direct = r->state == ST_PAYLOAD && r->len - r->got >= r->a_cap;
+		if (direct) {
 			uint64_t left = r->len - r->got;
 			want = r->cap - r->got; /* fill what is allocated first */
 			if (want < SHMRT__FRAME_READ)
 				want = SHMRT__FRAME_READ;
 			if (want > left)
 				want = (size_t)left;
-			int rc = reserve(r, want);
+			rc = reserve(r, want);
 			if (rc)
 				return rc;
 			dst = r->buf + r->got;
@@ -199,21 +276,27 @@ int shmrt__frame_read(shmrt__frame_reader_t *r, int fd)
 		}
 		if (k == 0)
 			return shmrt__frame_partial(r) ? -EPROTO : -EPIPE;
-		if (r->state == ST_HEADER) {
-			r->hdr_got = (uint8_t)(r->hdr_got + k);
-			if (r->hdr_got == r->hdr_need) {
-				int rc = decode_header(r);
-				if (rc)
-					return rc;
-			}
-		} else {
+		if (direct) {
 			r->got += (uint64_t)k;
 			if (r->got == r->len) {
 				r->state = ST_COMPLETE;
+				r->data = r->buf;
 				return 1;
 			}
+		} else {
+			r->a_tail = (size_t)k;
+			rc = take_ahead(r);
+			if (rc)
+				return rc;
 		}
+		if ((size_t)k < want)
+			return -EAGAIN; /* the socket was empty: no read to find that out */
 	}
+}
+
+size_t shmrt__frame_buffered(const shmrt__frame_reader_t *r)
+{
+	return r->a_tail - r->a_head - (r->state == ST_COMPLETE ? r->a_skip : 0);
 }
 
 const uint8_t *shmrt__frame_data(const shmrt__frame_reader_t *r, size_t *len)
@@ -223,15 +306,23 @@ const uint8_t *shmrt__frame_data(const shmrt__frame_reader_t *r, size_t *len)
 		return NULL;
 	}
 	*len = (size_t)r->len;
-	return r->buf;
+	return r->data;
 }
 
 void shmrt__frame_next(shmrt__frame_reader_t *r)
 {
 	if (r->state != ST_COMPLETE)
 		return;
-	if (r->cap > KEEP_MAX)
-		shmrt__frame_reader_fini(r);
+	r->a_head += r->a_skip; /* a frame handed out in place */
+	r->a_skip = 0;
+	if (r->a_head == r->a_tail)
+		r->a_head = r->a_tail = 0;
+	r->data = NULL;
+	if (r->cap > KEEP_MAX) {
+		free(r->buf);
+		r->buf = NULL;
+		r->cap = 0;
+	}
 	r->state = ST_HEADER;
 	r->hdr_got = 0;
 	r->hdr_need = 4;
@@ -241,7 +332,8 @@ void shmrt__frame_next(shmrt__frame_reader_t *r)
 
 int shmrt__frame_partial(const shmrt__frame_reader_t *r)
 {
-	return r->state == ST_PAYLOAD || (r->state == ST_HEADER && r->hdr_got > 0);
+	return r->state == ST_PAYLOAD ||
+	       (r->state == ST_HEADER && (r->hdr_got > 0 || r->a_tail > r->a_head));
 }
 
 size_t shmrt__frame_header(uint64_t n, uint8_t hdr[SHMRT__FRAME_HDR_MAX])
@@ -320,6 +412,26 @@ static int queue_part(shmrt__frame_writer_t *w, const uint8_t *hdr, size_t hn, c
 	int rc = append(w, hdr, hn);
 	if (!rc)
 		rc = append(w, p, n);
+	if (rc) /* a move to the front kept the queued bytes at head */
+		w->tail = w->head + q;
+	return rc;
+}
+
+int shmrt__frame_put2(shmrt__frame_writer_t *w, const void *a, size_t an, const void *b,
+		      size_t bn)
+{
+	uint8_t hdr[SHMRT__FRAME_HDR_MAX];
+	size_t q = shmrt__frame_queued(w), n = an + bn;
+	size_t hn = shmrt__frame_header(n, hdr);
+	if (an > SIZE_MAX / 2 || bn > SIZE_MAX / 2)
+		return -ENOMEM;
+	if (q && (hn + n > w->limit || q > w->limit - hn - n))
+		return -ENOBUFS;
+	int rc = append(w, hdr, hn);
+	if (!rc)
+		rc = append(w, a, an);
+	if (!rc)
+		rc = append(w, b, bn);
 	if (rc) /* a move to the front kept the queued bytes at head */
 		w->tail = w->head + q;
 	return rc;

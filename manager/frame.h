@@ -11,11 +11,18 @@
  * the caller closes the connection).
  *
  * Reader: bytes are fed as they come (any split, one byte at a time), or read from a
- * non-blocking descriptor by shmrt__frame_read, which reads no byte past the frame
- * (so the next frame, or what follows the handshake, stays in the socket). The
+ * non-blocking descriptor by shmrt__frame_read, which reads ahead: one read() takes
+ * whatever the socket holds, up to a read-ahead buffer of SHMRT__FRAME_AHEAD bytes
+ * (the cap plus a header, if smaller: 268 bytes before authentication), and the
+ * frames in it are handed out one by one without another system call; a frame that
+ * lies whole in that buffer is handed out in place, uncopied. A pipelining peer's
+ * 32 requests thus cost one read, not 64 (a header then a payload each). The
  * payload buffer grows with the bytes received: it never holds more than the bytes
  * received plus SHMRT__FRAME_STEP plus one read (SHMRT__FRAME_READ), whatever length a
- * header declares, so a peer that announces 16 MiB and sends 5 bytes costs 64 KiB.
+ * header declares, so a peer that announces 16 MiB and sends 5 bytes costs 64 KiB;
+ * with the read-ahead buffer, a reader holds at most a frame's cap plus one read.
+ * Bytes read ahead are the reader's: an event loop must come back for them
+ * (shmrt__frame_buffered) since the socket no longer shows them to epoll.
  *
  * Writer: frames are queued whole (header and payload) in one buffer and written as
  * the socket takes them. The queue is bounded: a frame that would take it past its
@@ -42,6 +49,8 @@
 #define SHMRT__FRAME_READ (64u << 10)
 /* The longest header: -1 and an 8-byte length. */
 #define SHMRT__FRAME_HDR_MAX 12
+/* The read-ahead buffer of shmrt__frame_read (at most the cap plus a header). */
+#define SHMRT__FRAME_AHEAD (16u << 10)
 
 typedef struct shmrt__frame_reader {
 	uint64_t max;      /* cap of the next frame's payload (headers decoded after a set) */
@@ -49,10 +58,15 @@ typedef struct shmrt__frame_reader {
 	uint64_t got;      /* payload bytes received */
 	uint8_t *buf;      /* payload, cap bytes allocated */
 	size_t cap;
+	const uint8_t *data; /* the complete frame's payload: in buf, or in place in ahead */
+	uint8_t *ahead;    /* read ahead and not yet parsed: ahead[a_head, a_tail) */
+	size_t a_head, a_tail, a_cap;
+	size_t a_skip;     /* bytes of ahead a frame handed out in place still holds */
 	uint8_t hdr[SHMRT__FRAME_HDR_MAX];
 	uint8_t hdr_got;   /* header bytes received */
 	uint8_t hdr_need;  /* 4, or 12 after a -1 */
 	uint8_t state;     /* internal: header, payload, complete, failed */
+	uint8_t exact;     /* no read-ahead (shmrt__frame_reader_exact) */
 	int err;           /* the sticky error once failed */
 } shmrt__frame_reader_t;
 
@@ -63,6 +77,11 @@ void shmrt__frame_reader_init(shmrt__frame_reader_t *r, uint64_t max);
 /* Changes the cap for the frames whose header is not yet decoded (the handshake's 256
  * bytes, then the server's cap). Concurrency: the reader's thread. */
 void shmrt__frame_reader_set_max(shmrt__frame_reader_t *r, uint64_t max);
+
+/* Makes r read no byte past the current frame (no read-ahead), so that what follows
+ * a frame stays in the socket for another reader (the client's handshake). Slower:
+ * two reads per frame. Concurrency: the reader's thread. */
+void shmrt__frame_reader_exact(shmrt__frame_reader_t *r);
 
 /* Frees r's buffer; r may be initialised again. Concurrency: the reader's thread. */
 void shmrt__frame_reader_fini(shmrt__frame_reader_t *r);
@@ -80,14 +99,23 @@ SHMRT_MUST_USE int shmrt__frame_feed(shmrt__frame_reader_t *r, const void *p, si
 				     size_t *used);
 
 /*
- * Reads from the non-blocking descriptor fd what the current frame still lacks (never
- * a byte beyond it), until the frame is complete or fd has nothing more.
+ * Completes the current frame from the bytes read ahead, then from the non-blocking
+ * descriptor fd: each read() takes what fd holds, up to the read-ahead buffer (a
+ * large payload is read straight into the payload buffer), so the bytes of later
+ * frames may be read too; they are kept for the next calls. Returns -EAGAIN after a
+ * read that did not fill the buffer without trying another (the socket was empty
+ * then: level-triggered epoll or poll says when more comes).
  * Returns: 1 a frame is complete; -EAGAIN fd has no more bytes now (wait for POLLIN);
  * -EPIPE the peer closed the stream between two frames; -EPROTO it closed it inside a
  * frame; the errors of shmrt__frame_feed; the errno of read (-ECONNRESET ...).
  * Concurrency: the reader's thread.
  */
 SHMRT_MUST_USE int shmrt__frame_read(shmrt__frame_reader_t *r, int fd);
+
+/* Bytes read ahead and not yet handed out (beyond the complete frame, if any): when
+ * not 0, shmrt__frame_read has more to give without the socket being readable.
+ * Concurrency: the reader's thread. */
+size_t shmrt__frame_buffered(const shmrt__frame_reader_t *r);
 
 /* The complete frame's payload (valid until shmrt__frame_next), its length in *len;
  * NULL with *len 0 for an empty frame, or when no frame is complete (then *len is 0
@@ -98,7 +126,8 @@ const uint8_t *shmrt__frame_data(const shmrt__frame_reader_t *r, size_t *len);
  * 64 KiB is freed. No-op unless a frame is complete. Concurrency: the reader's thread. */
 void shmrt__frame_next(shmrt__frame_reader_t *r);
 
-/* Whether part of a frame has been received (a peer that stops here is mid-frame). */
+/* Whether part of a frame has been received, read ahead included (a peer that stops
+ * here is mid-frame). */
 int shmrt__frame_partial(const shmrt__frame_reader_t *r);
 
 /* Writes the header of an n-byte payload into hdr; returns its length (4 or 12). */
@@ -130,6 +159,11 @@ size_t shmrt__frame_queued(const shmrt__frame_writer_t *w);
  * Concurrency: the writer's thread.
  */
 SHMRT_MUST_USE int shmrt__frame_put(shmrt__frame_writer_t *w, const void *p, size_t n);
+
+/* shmrt__frame_put of one frame whose payload is a's an bytes then b's bn (a request's
+ * header encoded apart from its arguments). Returns as shmrt__frame_put. */
+SHMRT_MUST_USE int shmrt__frame_put2(shmrt__frame_writer_t *w, const void *a, size_t an,
+				     const void *b, size_t bn);
 
 /*
  * Sends one frame on the non-blocking fd: written at once when nothing is queued, and

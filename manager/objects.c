@@ -629,6 +629,53 @@ static int op_stats(shmrt__mstore_t *st, shmrt_mv_t **res)
 	return 0;
 }
 
+/* "cancel [id, ...]": drops this session's parked calls with those request ids
+ * unanswered (manager/park.c); the result is how many were parked. */
+static int op_cancel(shmrt__mstore_t *st, shmrt__msess_t *sess, shmrt_mv_t *args,
+		     shmrt_mv_t **res)
+{
+	size_t n = shmrt_mv_list_len(args);
+	int64_t *ids = malloc((n ? n : 1) * sizeof(*ids));
+	if (!ids)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (shmrt_mv_as_int(shmrt_mv_list_get(args, (int64_t)i), &ids[i])) {
+			free(ids);
+			return -EINVAL;
+		}
+	}
+	size_t found = shmrt__mwait_cancel(st, sess, ids, n);
+	free(ids);
+	*res = shmrt_mv_int((int64_t)found);
+	return *res ? 0 : -ENOMEM;
+}
+
+/* "hello []": {"instance": this server run's 63-bit id, "epoch": the ids' epoch}, for
+ * a client at connect. The instance is drawn at the first hello (getrandom). */
+static int op_hello(shmrt__mstore_t *st, const shmrt_mv_t *args, shmrt_mv_t **res)
+{
+	if (shmrt_mv_list_len(args) != 0)
+		return -EINVAL;
+	while (!st->instance) { /* 63 bits: an int of msgpack's signed range */
+		uint64_t v;
+		if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+			return errno ? -errno : -EIO;
+		st->instance = v & INT64_MAX;
+	}
+	shmrt_mv_t *m = shmrt_mv_map();
+	if (!m)
+		return -ENOMEM;
+	int rc = shmrt_mv_map_set(m, shmrt_mv_str("instance"), shmrt_mv_int((int64_t)st->instance));
+	if (rc == 0)
+		rc = shmrt_mv_map_set(m, shmrt_mv_str("epoch"), shmrt_mv_int((int64_t)st->epoch));
+	if (rc) {
+		shmrt_mv_free(m);
+		return rc;
+	}
+	*res = m;
+	return 0;
+}
+
 /*
  * Runs one request and builds its reply. Returns: 0 and *reply (NULL: the call
  * parked, its answer comes later); -ENOMEM. Concurrency: server thread.
@@ -658,6 +705,10 @@ int shmrt__mstore_request(shmrt__mstore_t *st, shmrt__msess_t *sess, shmrt_mv_t 
 			rc = op_stats(st, &res);
 		else if (!strcmp(op, "objects"))
 			rc = shmrt__mstore_objects(st, args, &res);
+		else if (!strcmp(op, "cancel"))
+			rc = op_cancel(st, sess, args, &res);
+		else if (!strcmp(op, "hello"))
+			rc = op_hello(st, args, &res);
 		else
 			rc = -ENOSYS;
 	}

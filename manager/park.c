@@ -23,6 +23,12 @@
  * lock again; a Barrier breaks. A session's end tells type->sess_drop of each of its
  * waiters it drops (a Barrier breaks: a party died).
  *
+ * Cancelled calls. A client whose own timeout passes first sends "cancel [ids]": the
+ * session's waiters with those ids are dropped unanswered (shmrt__mwait_cancel), so
+ * nothing happens for them (no lock handed over, no item taken, a parked put's item
+ * dropped with its refs). One answered before the cancel arrived has its reply
+ * ahead of the cancel's on the connection, and the client takes it as the result.
+ *
  * Dead peers. Before a waiter is handed something (a lock, an item) its session is
  * asked whether its peer still lives (the server checks its socket for a hang-up): a
  * client killed while parked is dropped there and then, even if its hang-up has not
@@ -299,6 +305,36 @@ uint64_t shmrt__mstore_expire(shmrt__mstore_t *st, uint64_t now)
 	}
 	shmrt__mstore_reap(st); /* a put that timed out dropped its item's refs */
 	return st->nheap ? st->heap[0]->deadline : UINT64_MAX;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/*
+ * Cancels sess's parked calls whose request ids are among ids[0, n) (a client's
+ * "cancel" after its timeout passed). The ids are sorted (in place) and the
+ * session's list walked once, each waiter looked up by binary search: O((n + m)
+ * log n) for m parked calls, however many of either a client sends.
+ * Returns: how many were found and dropped. Concurrency: the server's thread.
+ */
+size_t shmrt__mwait_cancel(shmrt__mstore_t *st, shmrt__msess_t *sess, int64_t *ids, size_t n)
+{
+	size_t found = 0;
+	if (!n)
+		return 0;
+	qsort(ids, n, sizeof(*ids), cmp_i64);
+	for (shmrt__mwait_t *w = sess->waits, *next; w; w = next) {
+		next = w->snext;
+		if (bsearch(&w->req_id, ids, n, sizeof(*ids), cmp_i64)) {
+			shmrt__mwait_unlink(st, w);
+			wait_free(st, w);
+			found++;
+		}
+	}
+	return found;
 }
 
 /* Drops every parked call of sess unanswered. */

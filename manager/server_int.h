@@ -213,6 +213,8 @@ typedef int (*shmrt__malive_fn)(void *arg, shmrt__msess_t *sess);
 typedef struct shmrt__mstore {
 	shmrt__idmap_t objs;   /* id -> shmrt__mobj_t * */
 	uint64_t epoch;        /* 1..65535, the ids' high 16 bits */
+	uint64_t instance;     /* 63 random bits naming this server's run (drawn at the
+	                          first "hello"; 0: not yet), never 0 once drawn */
 	uint64_t next;         /* the next id's low 48 bits */
 	shmrt__mobj_t *dead;   /* objects at zero references, to destroy */
 	size_t nsessions;
@@ -345,6 +347,15 @@ void shmrt__mwait_relink(shmrt__mstore_t *st, shmrt__mwait_t *w, shmrt__mobj_t *
 /* Answers an unlinked w with rc and res (consumed; NULL: nil), frees w and its arg
  * (whose refs are dropped). */
 void shmrt__mwait_answer(shmrt__mstore_t *st, shmrt__mwait_t *w, int rc, shmrt_mv_t *res);
+
+/*
+ * Cancels sess's parked calls whose request ids are among ids[0, n) (sorted here, in
+ * place; the client gave up on them): each is unlinked and freed unanswered, what it
+ * carried dropped (a put's item is not put: its refs are dropped). Ids of calls
+ * answered already, or never parked, are ignored. Returns how many were dropped.
+ * Concurrency: the server's thread.
+ */
+size_t shmrt__mwait_cancel(shmrt__mstore_t *st, shmrt__msess_t *sess, int64_t *ids, size_t n);
 
 /* Drops every parked call of sess unanswered. */
 void shmrt__mwait_drop_session(shmrt__mstore_t *st, shmrt__msess_t *sess);

@@ -157,4 +157,15 @@ SHMRT_MUST_USE int shmrt__wait_fd(int fd, short events, uint64_t deadline);
 #define SHMRT__SPIN_NS_DEFAULT 50000u
 uint64_t shmrt__spin_ns(void);
 
+/*
+ * How long to poll before this wait's sleep: shmrt__spin_ns(), or 0 while polling is
+ * backing off. A poll yields with shmrt__spin_yield, which times each yield: one
+ * that gave the core away for more than 200 us (a stranger's time slice: the machine
+ * is crowded) makes the next waits sleep at once, 8 of them, doubling with each
+ * further such yield up to 4096; a wait polled without one halves the back-off.
+ * Concurrency: any thread (a per-process hint).
+ */
+uint64_t shmrt__spin_now(void);
+void shmrt__spin_yield(void);
+
 #endif /* SHMRT_MANAGER_TRANSPORT_H */

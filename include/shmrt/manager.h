@@ -44,9 +44,8 @@
  *
  * Blocking types. Their blocking calls park in the server (never holding up other
  * clients) and are answered when they can proceed or at their deadline. A timeout
- * argument is nil (none) or an int of nanoseconds >= 0 (0: answer at once); give the
- * call itself a longer timeout (shmrt_proxy_call's, or -1), or a late answer may be
- * discarded by the client after the server acted on it (a lock then held unknowingly).
+ * argument is nil (none) or an int of nanoseconds >= 0 (0: answer at once). A call
+ * whose own (client) timeout passes first is cancelled: see the errors below.
  *  "Lock", "RLock"  acquire [blocking=True, timeout=nil] -> True, or False (not
  *               blocking and held, or the timeout passed); -EOWNERDEAD: ACQUIRED, its
  *               previous holder's connection ended while holding it (the process died:
@@ -93,16 +92,38 @@
  * (d['l'] = l). Each proxy is one reference of its connection; when a connection
  * ends (closed, or its process dies) its references are dropped. An object nothing
  * refers to is destroyed. Refs in results are borrowed: shmrt_manager_proxy takes a
- * reference. Ids carry the server's epoch: a proxy kept across a server restart gets
- * -ESTALE, never another object.
+ * reference.
+ * Stale proxies. A proxy belongs to its connection's socket: after
+ * shmrt_manager_reconnect (to a restarted server or to the same one) every proxy
+ * made before it returns -ESTALE without asking the server, and its release frees it
+ * locally (its reference went with the old socket) and returns -ESTALE: a proxy
+ * never reaches another object, nor drops a reference another proxy holds.
+ * Refs passed between processes (shmrt_proxy_ref, refs in values) carry the
+ * server's 16-bit epoch: one from an earlier server run is -ESTALE, except for the
+ * one chance in 65535 that a restarted server drew the same epoch, when it may name
+ * another object of the new run. Processes that must rule that out pass the
+ * server's 63-bit run id (shmrt_manager_instance) with their refs and compare it.
  *
- * Errors of every call that talks to the server: -ETIMEDOUT (the timeout passed; the
- * connection stays usable, a late reply is discarded); -EPIPE or -ECONNRESET (the
+ * Errors of every call that talks to the server: -ETIMEDOUT (the timeout passed and
+ * the call did not happen: the client then sends "cancel" for it and waits up to 5 s
+ * more for one of two answers, the call's own reply (it ran after all, just before
+ * the cancel: its result is returned, not -ETIMEDOUT) or the cancel's (the server
+ * dropped the parked call unanswered: no lock is acquired, no item taken, a parked
+ * put's item is not put); only a server silent for those 5 s too leaves the call's
+ * fate unknown, its late reply then discarded; the connection stays usable);
+ * -EPIPE or -ECONNRESET (the
  * server closed the connection or died: a pending call returns at once, as the
  * kernel closes a dead server's sockets; over TCP to a host that vanished, at the
  * timeout); after either of these the connection is broken and every call returns
- * -ENOTCONN until shmrt_manager_reconnect; -ENOMEM; -EMSGSIZE (a request or reply
- * above the frame cap); and the reply's own code.
+ * -ENOTCONN until shmrt_manager_reconnect; -ENOMEM; -EMSGSIZE (a request above
+ * 16 MiB, refused before sending; a reply above the server's max_frame, refused by
+ * the server, the connection intact); -ESTALE (a proxy of an earlier socket); and
+ * the reply's own code.
+ * Replies. The client reads whatever the server may send: a reply frame of any size
+ * (the server's max_frame bounds it, 16 MiB by default; a server started with a
+ * larger one serves its clients unchanged), as many values as its bytes hold (a list
+ * of millions of items, the 100000 entries of shmrt_manager_objects) and trees as
+ * deep as SHMRT_MV_DEPTH_MAX.
  *
  * Concurrency: a connection and its proxies are used by one thread at a time
  * (calls are serialised on its socket); distinct connections are independent. A
@@ -236,8 +257,9 @@ SHMRT_API SHMRT_MUST_USE int shmrt_manager_connect(const char *address, const vo
 						   shmrt_manager_conn_t **out);
 
 /*
- * Connects conn again to its address (after its server restarted): its proxies then
- * name objects of the old server, and their calls return -ESTALE.
+ * Connects conn again to its address (after its server restarted, or after the
+ * connection broke): the proxies made before it are stale (-ESTALE, see above),
+ * whether the server is a new one or the same.
  * Returns as shmrt_manager_connect (conn is left broken on failure).
  * Concurrency: as conn's calls.
  */
@@ -247,6 +269,14 @@ SHMRT_API SHMRT_MUST_USE int shmrt_manager_reconnect(shmrt_manager_conn_t *conn,
 /* Closes the connection (the server drops its references) and frees it. Its proxies
  * must be released (freed) first or not used again. NULL: nothing. */
 SHMRT_API void shmrt_manager_close(shmrt_manager_conn_t *conn);
+
+/*
+ * The server run's id: 63 random bits (never 0) the server draws once, learnt at
+ * connect and at each reconnect; 0 for a server without it. Two connections with the
+ * same id talk to the same run of the same server, so refs passed between them name
+ * the same objects. Concurrency: conn's thread. Ordering: none.
+ */
+SHMRT_API uint64_t shmrt_manager_instance(const shmrt_manager_conn_t *conn);
 
 /* Sets the timeout of conn's calls that take none (negative: forever). */
 SHMRT_API void shmrt_manager_set_timeout(shmrt_manager_conn_t *conn, shmrt_ns_t timeout);
@@ -314,11 +344,13 @@ typedef struct shmrt_proxy_req {
  * consumed whatever happens. Every proxy must belong to conn. The replies of a batch
  * wait in the server until read: a batch whose replies pass the server's max_queued
  * gets its connection dropped (keep batches to tens of calls).
- * Returns 0 when every reply came (each call's own outcome is in its rc); -EINVAL (a
- * NULL or foreign proxy, a NULL method, args not a list: nothing sent); -ETIMEDOUT
- * (the calls without a reply have rc -ETIMEDOUT; their late replies are discarded
- * by the next call); the transport errors of shmrt_proxy_call (then the calls
- * without a reply have that rc).
+ * Returns 0 when every reply came (each call's own outcome is in its rc; a stale
+ * proxy's call has -ESTALE and is not sent); -EINVAL (a NULL or foreign proxy, a
+ * NULL method, args not a list: nothing sent); -ETIMEDOUT (the calls still without
+ * a reply are cancelled as a single call's are, in one "cancel": those whose reply
+ * comes first keep it, the others have rc -ETIMEDOUT and did not happen); the
+ * transport errors of shmrt_proxy_call (then the calls without a reply have that
+ * rc).
  * Concurrency: the connection's thread, as shmrt_proxy_call.
  * Ordering: the calls run in the server in the order of reqs.
  */
@@ -328,7 +360,8 @@ SHMRT_API SHMRT_MUST_USE int shmrt_proxy_call_batch(shmrt_manager_conn_t *conn,
 
 /*
  * Drops p's reference on the server and frees p (NULL: 0). Returns 0, or the error
- * of the release (p is freed anyway; a broken connection's references went with it).
+ * of the release (p is freed anyway; a broken connection's references went with it);
+ * -ESTALE a proxy of an earlier socket, freed without asking the server.
  */
 SHMRT_API int shmrt_proxy_release(shmrt_proxy_t *p);
 

@@ -17,6 +17,10 @@
  * (shmrt_mtype_create), return values taken from their arguments, borrowed values,
  * and any int as their error code.
  *
+ * Calls that park (a blocking get, an acquire of a held Lock) have no reply; their
+ * late answers are dropped (the store has no deliver callback), and "cancel" takes
+ * them back.
+ *
  * Oracles, after every request: the reply is [id, rc, result] with the request's id
  * (when it had an int one), rc 0 or a negative errno, result nil on an error, and it
  * encodes; every object's reference count equals the sessions' counts for it plus
@@ -179,13 +183,18 @@ static void count_refs(const shmrt_mv_t *v, shmrt__idmap_t *incoming)
 	}
 }
 
-/* Every object's refs = its sessions' counts + the refs to it in objects' data. */
+/* Every object's refs = its sessions' counts + the refs to it in objects' data and in
+ * what parked calls carry (a put's item). */
 static void check_store(shmrt__mstore_t *st, shmrt__msess_t *sess, size_t nsess)
 {
 	shmrt__idmap_t incoming = { 0 };
 	for (size_t i = 0; i < st->objs.cap; i++)
 		if (st->objs.keys[i])
 			count_refs(((shmrt__mobj_t *)st->objs.vals[i])->data, &incoming);
+	for (size_t s = 0; s < nsess; s++)
+		for (const shmrt__mwait_t *w = sess[s].waits; w; w = w->snext)
+			if (w->arg)
+				count_refs(w->arg, &incoming);
 	for (size_t s = 0; s < nsess; s++)
 		for (size_t i = 0; i < sess[s].refs.cap; i++) {
 			shmrt__mobj_t *o;

@@ -4,6 +4,10 @@
  *  - as a stream for the frame reader, fed in chunks of 1 to 13 bytes, with a cap of
  *    16 << (data[0] & 15) bytes: frames must never exceed the cap, the buffer must
  *    never run ahead of the bytes received by more than a step, an error must stick;
+ *  - as a stream written in chunks of 1 to 300 bytes to a socket and read back by
+ *    shmrt__frame_read (read-ahead, or exact when the input's length is odd): the
+ *    frames and the error must be those of the first way, the read-ahead buffer
+ *    never larger than the cap plus a header, nor the payload buffer than the cap;
  *  - as the frames (data[1..], read with the handshake's 256-byte cap) that a client
  *    sends to the server's handshake state machine;
  *  - as the frames that a server sends to the client's state machine.
@@ -13,9 +17,12 @@
  * Built with clang -fsanitize=fuzzer,address,undefined.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "manager/auth.h"
 #include "manager/frame.h"
@@ -68,6 +75,106 @@ static void fuzz_reader(const uint8_t *data, size_t size)
 	shmrt__frame_reader_fini(&r);
 }
 
+/* The frames of a stream: count, and a hash of their lengths and bytes in order. */
+struct frames {
+	size_t n;
+	uint64_t h;
+};
+
+static void frames_add(struct frames *f, const uint8_t *p, size_t len)
+{
+	f->n++;
+	f->h = (f->h ^ len) * 0x100000001b3ull;
+	for (size_t i = 0; i < len; i++)
+		f->h = (f->h ^ p[i]) * 0x100000001b3ull;
+}
+
+/* The stream fed whole: its frames, and its error (0: none; 1: it ends mid-frame). */
+static int feed_frames(const uint8_t *data, size_t size, uint64_t max, struct frames *f)
+{
+	shmrt__frame_reader_t r;
+	shmrt__frame_reader_init(&r, max);
+	size_t off = 0;
+	int rc = 0;
+	while (off < size) {
+		size_t used, len;
+		rc = shmrt__frame_feed(&r, data + off, size - off, &used);
+		off += used;
+		if (rc < 0)
+			break;
+		if (rc == 1) {
+			const uint8_t *p = shmrt__frame_data(&r, &len);
+			frames_add(f, p, len);
+			shmrt__frame_next(&r);
+			rc = 0;
+		}
+	}
+	if (rc == 0 && shmrt__frame_partial(&r))
+		rc = 1;
+	shmrt__frame_reader_fini(&r);
+	return rc;
+}
+
+/* Reads every complete frame r has (or can read now); returns the error, 0 at EAGAIN. */
+static int drain(shmrt__frame_reader_t *r, int fd, uint64_t max, struct frames *f)
+{
+	uint64_t ahead = max + SHMRT__FRAME_HDR_MAX < SHMRT__FRAME_AHEAD
+				 ? max + SHMRT__FRAME_HDR_MAX
+				 : SHMRT__FRAME_AHEAD;
+	for (;;) {
+		int rc = shmrt__frame_read(r, fd);
+		if (r->a_cap > ahead || r->cap > max)
+			abort();
+		if (rc == -EAGAIN)
+			return 0;
+		if (rc != 1)
+			return rc;
+		size_t len;
+		const uint8_t *p = shmrt__frame_data(r, &len);
+		if (len > max || (len && !p))
+			abort();
+		frames_add(f, p, len);
+		shmrt__frame_next(r);
+	}
+}
+
+static void fuzz_read_fd(const uint8_t *data, size_t size)
+{
+	uint64_t max = size ? 16ull << (data[0] & 15) : 256;
+	struct frames want = { 0, 0 }, got = { 0, 0 };
+	int werr = feed_frames(data, size, max, &want);
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
+		abort();
+	shmrt__frame_reader_t r;
+	shmrt__frame_reader_init(&r, max);
+	if (size & 1)
+		shmrt__frame_reader_exact(&r);
+	size_t off = 0, step = 1;
+	int err = 0;
+	while (off < size && !err) {
+		size_t n = step < size - off ? step : size - off;
+		step = step % 300 + 1;
+		ssize_t w = write(sv[1], data + off, n);
+		if (w <= 0)
+			abort(); /* the reader drains after every write: room is left */
+		off += (size_t)w;
+		err = drain(&r, sv[0], max, &got);
+	}
+	if (!err) {
+		shutdown(sv[1], SHUT_WR);
+		err = drain(&r, sv[0], max, &got);
+		if (err == 0 || err == -EAGAIN)
+			abort(); /* the end of the stream must be seen */
+		err = err == -EPIPE ? 0 : err == -EPROTO ? 1 : err;
+	}
+	if (err != werr || got.n != want.n || got.h != want.h)
+		abort();
+	shmrt__frame_reader_fini(&r);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 /* The right answer to our challenge (what a success must have seen). */
 static size_t right_answer(const shmrt__auth_t *a, uint8_t *out)
 {
@@ -118,6 +225,7 @@ static void fuzz_machine(int role, const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	fuzz_reader(data, size);
+	fuzz_read_fd(data, size);
 	if (size) {
 		fuzz_machine(SHMRT__AUTH_SERVER, data + 1, size - 1);
 		fuzz_machine(SHMRT__AUTH_CLIENT, data + 1, size - 1);

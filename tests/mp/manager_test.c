@@ -145,6 +145,21 @@ static void dict_methods(void **state)
 	/* bad requests */
 	expect(d, "__setitem__", L(1, I(1)), -EINVAL, NULL);               /* arity */
 	expect(d, "no_such_method", NULL, -ENOENT, NULL);
+	/* Method names the client's short cut leaves to the general encoder (32 bytes
+	 * and more, non-ASCII), and the longest it takes: the same answers. */
+	expect(d, "no_such_method_whose_name_is_long_", NULL, -ENOENT, NULL);
+	expect(d, "m\xc3\xa9thode", NULL, -ENOENT, NULL);
+	expect(d, "no_such_method_of_31_bytes_long", L(1, I(-70000)), -ENOENT, NULL);
+	expect(d, "__len__", L(0), 0, "0");
+	/* Replies whose ints take the wider forms: a large result, an rc under -32. */
+	expect(d, "__setitem__", L(2, I(1), I(INT64_MIN)), 0, NULL);
+	expect(d, "__getitem__", L(1, I(1)), 0, "-9223372036854775808");
+	expect(d, "__getitem__", L(1, S("x")), -ENOENT, NULL);
+	expect(d, "clear", NULL, 0, "None");
+	shmrt_proxy_t *q;
+	assert_int_equal(shmrt_manager_create(conn, "Queue", NULL, &q), 0);
+	expect(q, "get", L(2, shmrt_mv_bool(true), I(0)), -ETIMEDOUT, NULL); /* int 8 rc */
+	assert_int_equal(shmrt_proxy_release(q), 0);
 	assert_int_equal(shmrt_proxy_release(d), 0);
 	shmrt_proxy_t *x;
 	assert_int_equal(shmrt_manager_create(conn, "nosuchtype", NULL, &x), -ENOENT);

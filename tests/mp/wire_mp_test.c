@@ -73,6 +73,9 @@ static int serve_handshake(int fd, int64_t timeout_ns)
 	shmrt__frame_writer_t w;
 	assert_int_equal(shmrt__auth_init(&a, SHMRT__AUTH_SERVER, KEY, KEYLEN, timeout_ns, NULL), 0);
 	shmrt__frame_reader_init(&r, SHMRT__AUTH_FRAME_MAX);
+	/* The frames after the handshake go to another reader (the caller's): read no
+	 * byte past it (a reader that reads ahead would keep the client's first request). */
+	shmrt__frame_reader_exact(&r);
 	shmrt__frame_writer_init(&w, 4096);
 	int rc = 0;
 	for (;;) {

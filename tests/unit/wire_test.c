@@ -370,6 +370,99 @@ static void reader_from_fd(void **state)
 	free(buf);
 }
 
+/* Read-ahead: frames written at once come out of one read, the small ones in place;
+ * a frame split across reads, a large one, the 256-byte cap and an exact reader. */
+static void reader_read_ahead(void **state)
+{
+	(void)state;
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	uint8_t s[4096];
+	size_t n = 0;
+	for (int i = 0; i < 40; i++) { /* 40 frames of i bytes, each byte = i */
+		n += shmrt__frame_header((uint64_t)i, s + n);
+		memset(s + n, i, (size_t)i);
+		n += (size_t)i;
+	}
+	assert_int_equal(write(sv[1], s, n), (ssize_t)n);
+	shmrt__frame_reader_t r;
+	shmrt__frame_reader_init(&r, 0);
+	for (int i = 0; i < 40; i++) {
+		assert_int_equal(shmrt__frame_read(&r, sv[0]), 1);
+		size_t len;
+		const uint8_t *p = shmrt__frame_data(&r, &len);
+		assert_int_equal(len, (size_t)i);
+		for (size_t k = 0; k < len; k++)
+			assert_int_equal(p[k], i);
+		if (i) /* in place: inside the read-ahead buffer */
+			assert_true(p >= r.ahead && p + len <= r.ahead + r.a_cap);
+		/* everything came with the first read: the rest is buffered */
+		assert_true(i == 39 ? shmrt__frame_buffered(&r) == 0
+				    : shmrt__frame_buffered(&r) > 0);
+		shmrt__frame_next(&r);
+	}
+	assert_int_equal(shmrt__frame_read(&r, sv[0]), -EAGAIN);
+	assert_true(r.a_cap <= SHMRT__FRAME_AHEAD);
+
+	/* A frame split across two writes, then a large one read straight into buf. */
+	size_t big = 3 * SHMRT__FRAME_AHEAD + 5;
+	uint8_t *b = malloc(big + 16);
+	size_t h = shmrt__frame_header(big, b);
+	for (size_t i = 0; i < big; i++)
+		b[h + i] = (uint8_t)(i * 13);
+	assert_int_equal(write(sv[1], b, 7), 7);
+	assert_int_equal(shmrt__frame_read(&r, sv[0]), -EAGAIN);
+	assert_true(shmrt__frame_partial(&r));
+	size_t off = 7;
+	int rc;
+	while ((rc = shmrt__frame_read(&r, sv[0])) == -EAGAIN) {
+		ssize_t w = write(sv[1], b + off, h + big - off);
+		assert_true(w > 0);
+		off += (size_t)w;
+	}
+	assert_int_equal(rc, 1);
+	size_t len;
+	const uint8_t *p = shmrt__frame_data(&r, &len);
+	assert_int_equal(len, big);
+	assert_memory_equal(p, b + h, big);
+	shmrt__frame_next(&r);
+	shmrt__frame_reader_fini(&r);
+
+	/* Before authentication the read-ahead is the cap plus a header: a 257-byte
+	 * frame is refused, and no more than 268 bytes were taken from the socket. */
+	shmrt__frame_reader_init(&r, SHMRT__AUTH_FRAME_MAX);
+	memset(b, 'x', 2048);
+	h = shmrt__frame_header(257, b);
+	assert_int_equal(write(sv[1], b, 2048), 2048);
+	assert_int_equal(shmrt__frame_read(&r, sv[0]), -EMSGSIZE);
+	assert_true(r.a_cap <= SHMRT__AUTH_FRAME_MAX + SHMRT__FRAME_HDR_MAX);
+	char junk[4096];
+	assert_int_equal(read(sv[0], junk, sizeof(junk)),
+			 (ssize_t)(2048 - SHMRT__AUTH_FRAME_MAX - SHMRT__FRAME_HDR_MAX));
+	shmrt__frame_reader_fini(&r);
+
+	/* An exact reader leaves the next frame in the socket. */
+	shmrt__frame_reader_init(&r, 0);
+	shmrt__frame_reader_exact(&r);
+	n = shmrt__frame_header(3, s);
+	memcpy(s + n, "abc", 3);
+	n += 3;
+	n += shmrt__frame_header(2, s + n);
+	memcpy(s + n, "de", 2);
+	n += 2;
+	assert_int_equal(write(sv[1], s, n), (ssize_t)n);
+	assert_int_equal(shmrt__frame_read(&r, sv[0]), 1);
+	p = shmrt__frame_data(&r, &len);
+	assert_int_equal(len, 3);
+	assert_memory_equal(p, "abc", 3);
+	assert_int_equal(shmrt__frame_buffered(&r), 0);
+	assert_int_equal(read(sv[0], junk, sizeof(junk)), 6);
+	shmrt__frame_reader_fini(&r);
+	free(b);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 /* ---- writer --------------------------------------------------------------------- */
 
 static void writer_queue_bound(void **state)
@@ -644,6 +737,7 @@ int main(void)
 		cmocka_unit_test(reader_one_byte_feeds),
 		cmocka_unit_test(reader_bad_lengths),
 		cmocka_unit_test(reader_from_fd),
+		cmocka_unit_test(reader_read_ahead),
 		cmocka_unit_test(writer_queue_bound),
 		cmocka_unit_test(auth_vectors),
 		cmocka_unit_test(auth_machines),

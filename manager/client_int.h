@@ -1,0 +1,69 @@
+/*
+ * The manager client's internals, shared by manager/client.c (connections, proxies,
+ * single calls) and manager/client_batch.c (pipelined calls): the two handles and
+ * the steps of a round trip. See client.c's essay for the protocol (ids, late
+ * replies, cancel, generations).
+ *
+ * Concurrency: one thread per connection (and its proxies) at a time.
+ */
+#ifndef SHMRT_MANAGER_CLIENT_INT_H
+#define SHMRT_MANAGER_CLIENT_INT_H
+
+#include <shmrt/manager.h>
+
+#include "manager/frame.h"
+#include "manager/transport.h"
+
+/* The most bytes of a call's request written ahead of its args (call_head). */
+#define CALL_HEAD_MAX 64
+
+struct shmrt_manager_conn {
+	int fd;                 /* -1: broken */
+	shmrt__addr_t addr;
+	uint8_t *key;
+	size_t keylen;
+	shmrt_ns_t timeout;
+	int64_t next_id;
+	shmrt__frame_reader_t r;
+	shmrt__frame_writer_t w;
+	shmrt_mv_buf_t buf;
+	uint64_t gen;           /* counts the sockets opened: a proxy of another is stale */
+	uint64_t instance;      /* the server run's id (hello; 0: an older server) */
+};
+
+struct shmrt_proxy {
+	shmrt_manager_conn_t *conn;
+	uint64_t id;
+	uint64_t gen;           /* conn->gen when it was made */
+};
+
+/* A transport error breaks c (a timeout, -ENOMEM do not). Returns rc. */
+int shmrt__client_fail(shmrt_manager_conn_t *c, int rc);
+
+/*
+ * Encodes the call [id, "call", [p's ref, method, args]] (args consumed; NULL: []):
+ * its first bytes into h and *hn (0 when the whole request is in c->buf), the rest
+ * into c->buf. Returns 0, -ENOMEM, -EMSGSIZE, -ELOOP.
+ */
+int shmrt__client_encode_call(shmrt_manager_conn_t *c, int64_t id, shmrt_proxy_t *p,
+			      const char *method, shmrt_mv_t *args, uint8_t h[CALL_HEAD_MAX],
+			      size_t *hn);
+
+/*
+ * Reads the next reply: *id its id, *rrc its rc, *res (may be NULL) its result when
+ * *rrc is 0. Returns 0, or a transport error (c then broken, except for -ETIMEDOUT
+ * and -ENOMEM).
+ */
+int shmrt__client_read_reply(shmrt_manager_conn_t *c, uint64_t deadline, int64_t *id, int *rrc,
+			     shmrt_mv_t **res);
+
+/*
+ * After a deadline passed: sends "cancel [ids]" (n ids of calls without a reply) as
+ * request *cid and sets *deadline to the grace's end, the bound on waiting for the
+ * cancel's reply. Returns 0; a transport error (c broken, except for -ETIMEDOUT,
+ * -ENOMEM, -EMSGSIZE).
+ */
+int shmrt__client_cancel_send(shmrt_manager_conn_t *c, const int64_t *ids, size_t n,
+			      int64_t *cid, uint64_t *deadline);
+
+#endif /* SHMRT_MANAGER_CLIENT_INT_H */
