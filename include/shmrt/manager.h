@@ -40,6 +40,8 @@
  *               value of another kind: -EINVAL
  *  "Namespace"  __getattr__, __setattr__, __delattr__ (str names), incr [name, delta]
  *               (ns.name += delta as one step: the new value), copy (a map)
+ * Every object, of any type, also answers __typeid__ [] -> its type's name (a str:
+ * "dict", a user type's name ...), so that a client handed a ref knows what it names.
  * An unknown type or method is -ENOENT, a wrong number or kind of arguments -EINVAL.
  *
  * Blocking types. Their blocking calls park in the server (never holding up other

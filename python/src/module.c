@@ -23,6 +23,7 @@
  * blocked acquire promptly, as it does in multiprocessing.
  */
 #include "pyshmrt.h"
+#include "pymgr.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -264,7 +265,8 @@ PyMODINIT_FUNC PyInit__shmrt(void)
 	if (!pyshmrt_OwnerDiedWarning || !pyshmrt_TornError ||
 	    PyModule_AddObjectRef(m, "OwnerDiedWarning", pyshmrt_OwnerDiedWarning) ||
 	    PyModule_AddObjectRef(m, "TornError", pyshmrt_TornError) ||
-	    pyshmrt_sync_ready(m) || pyshmrt_value_ready(m) || pyshmrt_array_ready(m)) {
+	    pyshmrt_sync_ready(m) || pyshmrt_value_ready(m) || pyshmrt_array_ready(m) ||
+	    pyshmrt_mgr_ready(m)) {
 		Py_DECREF(m);
 		return NULL;
 	}
