@@ -377,6 +377,21 @@ int shmrt_proxy_call(shmrt_proxy_t *p, const char *method, shmrt_mv_t *args,
 	return rc;
 }
 
+/*
+ * Calls method on the object ref over conn, without a proxy (see shmrt/manager.h).
+ * Returns as shmrt_proxy_call. Concurrency: conn's thread.
+ */
+int shmrt_manager_call(shmrt_manager_conn_t *conn, uint64_t ref, const char *method,
+		       shmrt_mv_t *args, shmrt_ns_t timeout, shmrt_mv_t **result)
+{
+	if (!conn) {
+		shmrt_mv_free(args);
+		return -EINVAL;
+	}
+	shmrt_proxy_t p = { .conn = conn, .id = ref };
+	return shmrt_proxy_call(&p, method, args, timeout, result);
+}
+
 /* Sets the rc of reqs[i..n) still waiting (rc 1) to err. */
 static void batch_fail(shmrt_proxy_req_t *reqs, size_t n, int err)
 {

@@ -287,6 +287,18 @@ SHMRT_API SHMRT_MUST_USE int shmrt_proxy_call(shmrt_proxy_t *p, const char *meth
 					      shmrt_mv_t *args, shmrt_ns_t timeout,
 					      shmrt_mv_t **result);
 
+/*
+ * shmrt_proxy_call on the object with id ref over conn, without a proxy of conn:
+ * conn takes no reference, so the object must be kept alive by another one (a
+ * proxy of another connection of the process: Python's per-thread connections call
+ * objects whose references their process's main connection holds). Returns as
+ * shmrt_proxy_call (-EINVAL conn NULL); -ESTALE, -ENOENT an id that names no live
+ * object.
+ */
+SHMRT_API SHMRT_MUST_USE int shmrt_manager_call(shmrt_manager_conn_t *conn, uint64_t ref,
+						const char *method, shmrt_mv_t *args,
+						shmrt_ns_t timeout, shmrt_mv_t **result);
+
 /* shmrt_proxy_call with 0 to 3 arguments (each CONSUMED; NULL from a failed
  * constructor gives -ENOMEM) and the connection's timeout. */
 SHMRT_API SHMRT_MUST_USE int shmrt_proxy_call0(shmrt_proxy_t *p, const char *method,

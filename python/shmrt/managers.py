@@ -13,10 +13,11 @@ is a TypeError.
 
 Proxies pass to other processes (Process arguments under fork, spawn and
 forkserver, Queues, Pools): the process that receives one connects to the server
-with its ``current_process().authkey`` (one connection per process, made on first
-use) and takes a reference to the object. Threads of a process share its
-connection, one call at a time: a thread waiting in the server (a ``get``, an
-``acquire``) holds the process's other calls until it is answered.
+with its ``current_process().authkey`` (or the key its parent's manager was given)
+and takes a reference to the object. A process holds its references on one
+connection and each thread calls on one of its own, as multiprocessing's threads
+do: a thread waiting in the server (a ``get``, an ``acquire``) holds up no other.
+A Lock belongs to the thread that acquired it.
 
 Differences from multiprocessing: a tuple comes back as a list; ``register()`` of
 Python types is not served (the server runs no Python: register C types, see
@@ -37,6 +38,7 @@ __all__ = ["SyncManager", "BaseProxy", "DictProxy", "ListProxy", "NamespaceProxy
            "BarrierProxy", "QueueProxy", "JoinableQueueProxy", "SemaphoreProxy"]
 
 _conns = {}          # (pid, address) -> _MgrConn
+_keys = {}           # address -> authkey, when not current_process().authkey
 _conns_lock = threading.Lock()
 
 
@@ -54,7 +56,25 @@ def _conn_for(address, authkey=None):
             if c is None:
                 for k in [k for k in _conns if k[0] != key[0]]:
                     del _conns[k]   # inherited from a parent: never used here
-                c = _conns[key] = _shmrt._MgrConn(address, authkey or _authkey())
+                c = _conns[key] = _shmrt._MgrConn(
+                    address, authkey or _keys.get(address) or _authkey())
+    return c
+
+
+_tls = threading.local()
+
+
+def _call_conn_for(address):
+    """The calling thread's connection to the server at address (its calls go there;
+    closed when the thread ends)."""
+    pid = os.getpid()
+    d = getattr(_tls, "conns", None)
+    if d is None or _tls.pid != pid:
+        d = _tls.conns = {}
+        _tls.pid = pid
+    c = d.get(address)
+    if c is None:
+        c = d[address] = _shmrt._MgrConn(address, _keys.get(address) or _authkey())
     return c
 
 
@@ -97,7 +117,11 @@ class BaseProxy(_shmrt._MgrProxy):
         return self._call("copy")
 
     def __reduce__(self):
-        return _rebuild, (type(self), self._ref, self._typeid, self._address)
+        from multiprocessing import context
+        key = None
+        if context.get_spawning_popen() is not None:
+            key = _keys.get(self._address)   # as multiprocessing: to a child only
+        return _rebuild, (type(self), self._ref, self._typeid, self._address, key)
 
     def __repr__(self):
         return (f"<{type(self).__name__} object, typeid {self._typeid!r} "
@@ -113,7 +137,9 @@ class BaseProxy(_shmrt._MgrProxy):
         self._bind()
 
 
-def _rebuild(cls, ref, typeid, address):
+def _rebuild(cls, ref, typeid, address, authkey=None):
+    if authkey is not None:
+        _keys.setdefault(address, authkey)
     p = cls()
     p._setup(ref, typeid, address)
     p._bind()
@@ -536,7 +562,7 @@ _CLASSES = {
     "Condition": ConditionProxy, "Event": EventProxy, "Barrier": BarrierProxy,
     "Queue": QueueProxy, "JoinableQueue": JoinableQueueProxy, None: BaseProxy,
 }
-_shmrt._mgr_setup(_conn_for, _CLASSES)
+_shmrt._mgr_setup(_conn_for, _call_conn_for, _CLASSES)
 
 # ValueProxy's str needs the typecode, which the server does not say: the creating
 # process keeps it.
@@ -574,6 +600,7 @@ class SyncManager:
             raise ValueError("the shmrt Manager's server runs no Python: no initializer")
         self._server = _shmrt._MgrServer(_address(self._address_arg), self._authkey)
         self._address = self._server.address
+        self._remember_key()
         self._state = "started"
         self._finalizer = weakref.finalize(self, _stop, self._server, os.getpid())
 
@@ -581,6 +608,7 @@ class SyncManager:
         if self._state != "initial":
             raise RuntimeError("Manager already started")
         self._address = _address(self._address_arg)
+        self._remember_key()
         _conn_for(self._address, self._authkey)
         self._state = "connected"
 
@@ -588,6 +616,10 @@ class SyncManager:
         if self._finalizer is not None:
             self._finalizer()
         self._state = "shutdown"
+
+    def _remember_key(self):
+        if self._authkey != _authkey():
+            _keys[self._address] = self._authkey
 
     def join(self, timeout=None):
         pass
@@ -679,5 +711,8 @@ def _stop(server, pid):
         return
     for k in [k for k in _conns if k[1] == server.address]:
         _conns.pop(k).close()
+    mine = getattr(_tls, "conns", None)
+    if mine and server.address in mine:
+        mine.pop(server.address).close()
     server.shutdown()
 

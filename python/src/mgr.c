@@ -18,15 +18,22 @@
  * the parent only.
  *
  * Calls. _call(name, *args) converts the arguments (mgr_value.c), then, with the
- * GIL released, takes the connection's lock and makes the round trip
- * (shmrt_proxy_call); the result is converted back with the GIL held. Calls that
+ * GIL released, takes the lock of the calling thread's connection and makes the
+ * round trip (shmrt_manager_call by the ref id); the result is converted back with the GIL held. Calls that
  * may wait in the server (an acquire, a get) use _callt(timeout, ...), whose call
  * timeout covers the server's own. A lock whose holder died is acquired with
  * -EOWNERDEAD: that is a success here, with shmrt.OwnerDiedWarning.
  *
- * Concurrency: threads of a process share its connection, one call at a time (a
- * thread parked in the server, in a get or an acquire, holds the others' calls
- * until it is answered). Ordering: the server's (shmrt/manager.h).
+ * Connections. A process's proxies hold their references on one connection of the
+ * process (made by shmrt.managers._conn_for); each thread calls on a connection of
+ * its own (_call_conn_for, kept in a threading.local: closed when the thread
+ * ends), so a thread parked in the server (a get, an acquire) holds up no other,
+ * and a Lock is owned by the thread that acquired it, as in multiprocessing, where
+ * each thread has its connection too (a Lock acquired in one thread and released in
+ * another is refused here: RuntimeError).
+ *
+ * Concurrency: a connection serves one call at a time (its lock). Ordering: the
+ * server's (shmrt/manager.h).
  */
 #include "pymgr.h"
 
@@ -35,6 +42,7 @@
 #include <unistd.h>
 
 static PyObject *conn_for;   /* shmrt.managers._conn_for(address) -> _MgrConn */
+static PyObject *call_conn_for; /* ..._call_conn_for(address): the thread's */
 static PyObject *classes;    /* dict: typeid -> proxy class; None -> the default */
 
 static shmrt_ns_t to_ns(PyObject *timeout)
@@ -236,8 +244,9 @@ static void conn_close(MgrConnObj *c)
 		return;
 	shmrt_manager_conn_t *conn = c->c;
 	c->c = NULL;
-	/* a forked copy closes its descriptor only: nothing is sent */
-	if (c->lock)
+	/* a forked copy closes its descriptor only (nothing is sent), without its lock,
+	 * which another thread of the parent may have held at the fork */
+	if (c->lock && c->pid == getpid())
 		CONN_RUN(c, shmrt_manager_close(conn));
 	else
 		shmrt_manager_close(conn);
@@ -470,6 +479,31 @@ static int proxy_bind(MgrProxyObj *x)
 	return 0;
 }
 
+/* The calling thread's connection (borrowed from x's cache), or NULL with an error. */
+static MgrConnObj *call_conn(MgrProxyObj *x)
+{
+	unsigned long tid = PyThread_get_thread_ident();
+	if (x->ccall && x->ctid == tid && x->cpid == x->pid && x->ccall->c)
+		return x->ccall;
+	if (!call_conn_for) {
+		PyErr_SetString(PyExc_RuntimeError, "shmrt.managers is not loaded");
+		return NULL;
+	}
+	PyObject *c = PyObject_CallOneArg(call_conn_for, x->address);
+	if (!c)
+		return NULL;
+	if (!PyObject_TypeCheck(c, &MgrConnType) || !conn_ok((MgrConnObj *)c)) {
+		if (!PyErr_Occurred())
+			PyErr_SetString(PyExc_TypeError, "_call_conn_for gave no connection");
+		Py_DECREF(c);
+		return NULL;
+	}
+	Py_XSETREF(x->ccall, (MgrConnObj *)c);
+	x->ctid = tid;
+	x->cpid = x->pid;
+	return x->ccall;
+}
+
 static int is_acquire(const char *m)
 {
 	return !strcmp(m, "acquire") || !strcmp(m, "wait");
@@ -488,14 +522,14 @@ static PyObject *proxy_do(MgrProxyObj *x, shmrt_ns_t timeout, PyObject *const *a
 	shmrt_mv_t *a = pyshmrt_mv_args(args + 1, nargs - 1);
 	if (!a)
 		return NULL;
-	MgrConnObj *conn = x->conn;
-	if (!conn_ok(conn)) {
+	MgrConnObj *cc = call_conn(x);
+	if (!cc) {
 		shmrt_mv_free(a);
 		return NULL;
 	}
 	shmrt_mv_t *res = NULL;
 	int rc;
-	CONN_RUN(conn, rc = shmrt_proxy_call(x->p, method, a, timeout, &res));
+	CONN_RUN(cc, rc = shmrt_manager_call(cc->c, x->ref, method, a, timeout, &res));
 	if (rc == -EOWNERDEAD && is_acquire(method)) {
 		shmrt_mv_free(res);
 		if (PyErr_WarnFormat(pyshmrt_OwnerDiedWarning, 1,
@@ -509,7 +543,7 @@ static PyObject *proxy_do(MgrProxyObj *x, shmrt_ns_t timeout, PyObject *const *a
 		shmrt_mv_free(res);
 		return pyshmrt_mgr_err(rc, x->type, method, args + 1, nargs - 1);
 	}
-	PyObject *r = pyshmrt_mv_to_py(conn, res, 0);
+	PyObject *r = pyshmrt_mv_to_py(x->conn, res, 0);
 	shmrt_mv_free(res);
 	return r;
 }
@@ -572,6 +606,7 @@ static void proxy_dealloc(MgrProxyObj *x)
 	}
 	x->p = NULL;
 	Py_CLEAR(x->conn);
+	Py_CLEAR(x->ccall);
 	Py_CLEAR(x->typeid);
 	Py_CLEAR(x->address);
 	Py_TYPE(x)->tp_free((PyObject *)x);
@@ -628,21 +663,22 @@ PyTypeObject pyshmrt_MgrProxyType = {
 	.tp_getset = proxy_getset,
 };
 
-/* _mgr_setup(conn_for, classes): shmrt.managers' hooks. */
+/* _mgr_setup(conn_for, call_conn_for, classes): shmrt.managers' hooks. */
 static PyObject *mgr_setup(PyObject *self, PyObject *args)
 {
 	(void)self;
-	PyObject *f, *d;
-	if (!PyArg_ParseTuple(args, "OO!", &f, &PyDict_Type, &d))
+	PyObject *f, *g, *d;
+	if (!PyArg_ParseTuple(args, "OOO!", &f, &g, &PyDict_Type, &d))
 		return NULL;
 	Py_XSETREF(conn_for, Py_NewRef(f));
+	Py_XSETREF(call_conn_for, Py_NewRef(g));
 	Py_XSETREF(classes, Py_NewRef(d));
 	Py_RETURN_NONE;
 }
 
 static PyMethodDef mgr_functions[] = {
 	{ "_mgr_setup", mgr_setup, METH_VARARGS,
-	  "_mgr_setup(conn_for, classes): the hooks of shmrt.managers." },
+	  "_mgr_setup(conn_for, call_conn_for, classes): the hooks of shmrt.managers." },
 	{ NULL, NULL, 0, NULL },
 };
 

@@ -3,8 +3,10 @@
  *
  * A connection (MgrConnObj) is one process's: its socket is never used by a forked
  * child (each proxy checks its pid and binds again through the connection of its
- * own process). Threads of one process share it, one call at a time (its lock,
- * taken with the GIL released).
+ * own process). A process has one connection that holds its proxies' references,
+ * and one per thread that makes the calls (as multiprocessing's per-thread
+ * connections): a thread parked in the server holds up no other thread. Each has a
+ * lock, taken with the GIL released.
  */
 #ifndef PYMGR_H
 #define PYMGR_H
@@ -23,8 +25,11 @@ typedef struct {
 
 typedef struct {
 	PyObject_HEAD
-	MgrConnObj *conn;    /* NULL: not bound in this process yet */
+	MgrConnObj *conn;    /* holds the reference; NULL: not bound in this process yet */
 	shmrt_proxy_t *p;
+	MgrConnObj *ccall;   /* the connection of the thread that called last */
+	unsigned long ctid;  /* that thread */
+	pid_t cpid;
 	pid_t pid;
 	uint64_t ref;
 	PyObject *typeid;    /* str */
