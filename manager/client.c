@@ -665,6 +665,21 @@ int shmrt_proxy_call(shmrt_proxy_t *p, const char *method, shmrt_mv_t *args,
 	return rc;
 }
 
+/*
+ * Calls method on the object ref over conn, without a proxy (see shmrt/manager.h).
+ * Returns as shmrt_proxy_call. Concurrency: conn's thread.
+ */
+int shmrt_manager_call(shmrt_manager_conn_t *conn, uint64_t ref, const char *method,
+		       shmrt_mv_t *args, shmrt_ns_t timeout, shmrt_mv_t **result)
+{
+	if (!conn) {
+		shmrt_mv_free(args);
+		return -EINVAL;
+	}
+	shmrt_proxy_t p = { .conn = conn, .id = ref, .gen = conn->gen };
+	return shmrt_proxy_call(&p, method, args, timeout, result);
+}
+
 /* A list of n values (consumed), -ENOMEM if one is NULL. */
 static int argsn(shmrt_mv_t **v, int n, shmrt_mv_t **out)
 {

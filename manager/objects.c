@@ -536,6 +536,11 @@ static int op_call(shmrt__mstore_t *st, shmrt__msess_t *sess, int64_t req_id,
 	int rc = shmrt__mstore_lookup(st, id, &o);
 	if (rc)
 		return rc;
+	if (!strcmp(name, "__typeid__")) { /* any object: its type's name (a client that
+					    * got a ref picks its proxy class by it) */
+		*res = shmrt_mv_str(o->type->name);
+		return *res ? 0 : -ENOMEM;
+	}
 	const shmrt__mmethod_t *m = NULL;
 	for (size_t i = 0; i < o->type->nmethods; i++)
 		if (!strcmp(o->type->methods[i].name, name))

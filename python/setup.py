@@ -33,11 +33,12 @@ ext = Extension(
     "shmrt._shmrt",
     sources=["src/module.c", "src/convert.c", "src/value.c", "src/array.c", "src/array_view.c",
              "src/locks.c", "src/sync.c",
-             "src/queue.c", "src/pipe.c", "src/shm.c"],
+             "src/queue.c", "src/pipe.c", "src/shm.c", "src/mgr.c", "src/mgr_value.c"],
     depends=["src/pyshmrt.h"],
     include_dirs=[f[2:] for f in cflags if f.startswith("-I")],
     library_dirs=libdirs,
-    libraries=[f[2:] for f in libs if f.startswith("-l")],
+    libraries=[f[2:] for f in libs if f.startswith("-l")]
+    + ["shmrt_manager"],
     runtime_library_dirs=libdirs,
     extra_compile_args=["-std=gnu11", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
 )

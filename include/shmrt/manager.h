@@ -40,6 +40,8 @@
  *               value of another kind: -EINVAL
  *  "Namespace"  __getattr__, __setattr__, __delattr__ (str names), incr [name, delta]
  *               (ns.name += delta as one step: the new value), copy (a map)
+ * Every object, of any type, also answers __typeid__ [] -> its type's name (a str:
+ * "dict", a user type's name ...), so that a client handed a ref knows what it names.
  * An unknown type or method is -ENOENT, a wrong number or kind of arguments -EINVAL.
  *
  * Blocking types. Their blocking calls park in the server (never holding up other
@@ -314,6 +316,18 @@ SHMRT_API uint64_t shmrt_proxy_ref(const shmrt_proxy_t *p);
 SHMRT_API SHMRT_MUST_USE int shmrt_proxy_call(shmrt_proxy_t *p, const char *method,
 					      shmrt_mv_t *args, shmrt_ns_t timeout,
 					      shmrt_mv_t **result);
+
+/*
+ * shmrt_proxy_call on the object with id ref over conn, without a proxy of conn:
+ * conn takes no reference, so the object must be kept alive by another one (a
+ * proxy of another connection of the process: Python's per-thread connections call
+ * objects whose references their process's main connection holds). Returns as
+ * shmrt_proxy_call (-EINVAL conn NULL); -ESTALE, -ENOENT an id that names no live
+ * object.
+ */
+SHMRT_API SHMRT_MUST_USE int shmrt_manager_call(shmrt_manager_conn_t *conn, uint64_t ref,
+						const char *method, shmrt_mv_t *args,
+						shmrt_ns_t timeout, shmrt_mv_t **result);
 
 /* shmrt_proxy_call with 0 to 3 arguments (each CONSUMED; NULL from a failed
  * constructor gives -ENOMEM) and the connection's timeout. */

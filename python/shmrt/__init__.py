@@ -49,6 +49,7 @@ __all__ = [
     "Value", "RawValue", "Array", "RawArray", "Lock", "RLock", "Semaphore",
     "BoundedSemaphore", "Condition", "Event", "Barrier", "BrokenBarrierError",
     "OwnerDiedWarning", "TornError", "Synchronized", "SynchronizedArray",
+    "Manager",
 ]
 
 BrokenBarrierError = _threading.BrokenBarrierError
@@ -192,7 +193,15 @@ for _c in (*_CLASSES.values(), _shmrt.Barrier, _shmrt.Condition):
 del _c
 
 
-_LATER = {"Queue", "JoinableQueue", "SimpleQueue", "Pipe", "Manager"}
+def Manager(*, ctx=None):
+    """A started SyncManager (multiprocessing.Manager) on shmrt's Manager server."""
+    from .managers import SyncManager
+    m = SyncManager()
+    m.start()
+    return m
+
+
+_LATER = {"Queue", "JoinableQueue", "SimpleQueue", "Pipe"}
 from .queues import Queue, JoinableQueue, SimpleQueue  # noqa: E402
 from .connection import Pipe  # noqa: E402
 _LATER -= {"Queue", "JoinableQueue", "SimpleQueue", "Pipe"}

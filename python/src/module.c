@@ -23,6 +23,7 @@
  * blocked acquire promptly, as it does in multiprocessing.
  */
 #include "pyshmrt.h"
+#include "pymgr.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -269,7 +270,7 @@ PyMODINIT_FUNC PyInit__shmrt(void)
 	    PyModule_AddObjectRef(m, "OwnerDiedWarning", pyshmrt_OwnerDiedWarning) ||
 	    PyModule_AddObjectRef(m, "TornError", pyshmrt_TornError) ||
 	    pyshmrt_sync_ready(m) || pyshmrt_value_ready(m) || pyshmrt_array_ready(m) ||
-	    pyshmrt_transport_ready(m)) {
+	    pyshmrt_transport_ready(m) || pyshmrt_mgr_ready(m)) {
 		Py_DECREF(m);
 		return NULL;
 	}

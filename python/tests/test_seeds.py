@@ -448,3 +448,148 @@ def test_seed_prints_what_multiprocessing_prints(run, name, how, text):
             m = pat.fullmatch(out)
             assert m and 0 < int(m.group(1)) <= 200000, out
 
+
+
+# ---- the seeds' Manager programs ---------------------------------------------------
+# Their texts are copied verbatim. Output that depends on which worker ran first
+# (the order of a dict or list filled by several processes) is compared as a set:
+# 'unordered' evaluates each line and compares the sorted items. The Namespace
+# program's `ns.x += 1` is a read and a write from five processes: a race in Python
+# too, so its lines are compared by shape ('namespace').
+MANAGER_PROGRAMS = [
+    # Python's documentation: a dict and a list (printed as Python 3.7+ orders dicts;
+    # the documentation shows the old order)
+    ('docs_manager_dict_list', 'exact', """\
+from multiprocessing import Process, Manager
+
+def f(d, l):
+    d[1] = '1'
+    d['2'] = 2
+    d[0.25] = None
+    l.reverse()
+
+if __name__ == '__main__':
+    with Manager() as manager:
+        d = manager.dict()
+        l = manager.list(range(10))
+
+        p = Process(target=f, args=(d, l))
+        p.start()
+        p.join()
+
+        print(d)
+        print(l)
+"""),
+    # an interview answer: four workers set squares
+    ('summary_manager_squares', 'unordered', """\
+from multiprocessing import Process, Manager
+
+def worker(shared_dict, key, value):
+    shared_dict[key] = value
+
+with Manager() as manager:
+    shared_dict = manager.dict()
+    processes = [Process(target=worker, args=(shared_dict, i, i * i)) for i in range(4)]
+    [p.start() for p in processes]
+    [p.join() for p in processes]
+    print(dict(shared_dict))   # {0: 0, 1: 1, 2: 4, 3: 9}
+"""),
+    # a tutorial: a shared list
+    ('tutorial_manager_list', 'unordered', """\
+from multiprocessing import Process, Manager
+
+def worker(shared_list, item):
+    shared_list.append(item)
+
+if __name__ == "__main__":
+    with Manager() as manager:
+        shared_list = manager.list()
+
+        processes = []
+        for i in range(5):
+            p = Process(target=worker, args=(shared_list, i))
+            processes.append(p)
+            p.start()
+
+        for p in processes:
+            p.join()
+
+        print(list(shared_list))  # [0, 1, 2, 3, 4] (order may vary)
+"""),
+    # a tutorial: a shared dict
+    ('tutorial_manager_dict', 'unordered', """\
+from multiprocessing import Process, Manager
+
+def worker(shared_dict, key, value):
+    shared_dict[key] = value
+
+if __name__ == "__main__":
+    with Manager() as manager:
+        shared_dict = manager.dict()
+
+        processes = []
+        for i in range(5):
+            p = Process(target=worker, args=(shared_dict, f"key_{i}", i ** 2))
+            processes.append(p)
+            p.start()
+
+        for p in processes:
+            p.join()
+
+        print(dict(shared_dict))
+        # {'key_0': 0, 'key_1': 1, 'key_2': 4, 'key_3': 9, 'key_4': 16}
+"""),
+    # a tutorial: a shared Namespace holding a shared list
+    ('tutorial_manager_namespace', 'namespace', """\
+from multiprocessing import Process, Manager
+
+def worker(ns):
+    ns.x += 1
+    ns.items.append(ns.x)
+
+if __name__ == "__main__":
+    with Manager() as manager:
+        ns = manager.Namespace()
+        ns.x = 0
+        ns.items = manager.list()
+
+        processes = []
+        for _ in range(5):
+            p = Process(target=worker, args=(ns,))
+            processes.append(p)
+            p.start()
+
+        for p in processes:
+            p.join()
+
+        print(f"x = {ns.x}")
+        print(f"items = {list(ns.items)}")
+"""),
+]
+
+
+def _unordered(out):
+    import ast
+    vals = [ast.literal_eval(line) for line in out.splitlines()]
+    return [sorted(v.items()) if isinstance(v, dict) else sorted(v) for v in vals]
+
+
+@pytest.mark.parametrize("name,how,text", MANAGER_PROGRAMS,
+                         ids=[p[0] for p in MANAGER_PROGRAMS])
+def test_manager_seed_prints_what_multiprocessing_prints(run, name, how, text):
+    theirs = run(text)
+    ours = run(as_shmrt(text))
+    assert theirs.strip(), "the program printed nothing"
+    if how == "exact":
+        assert ours == theirs
+    elif how == "unordered":
+        assert _unordered(ours) == _unordered(theirs)
+    else:
+        pat = re.compile(r"x = (\d)\nitems = \[(\d(?:, \d)*)\]\n")
+        for out in (ours, theirs):
+            m = pat.fullmatch(out)
+            assert m and 1 <= int(m.group(1)) <= 5, out
+            items = [int(i) for i in m.group(2).split(", ")]
+            # each worker appends what it reads after its write: a lost update may
+            # leave x below an item, so only the shape is certain
+            assert len(items) == 5 and all(1 <= i <= 5 for i in items), out
