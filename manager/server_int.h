@@ -62,6 +62,7 @@ typedef struct shmrt__msess {
 	struct shmrt__mwait *waits;   /* its parked calls (at most one for a blocking
 	                                 client; any number for a pipelining one) */
 	void *user;                   /* the server's connection */
+	size_t nwaits;                /* its parked calls */
 } shmrt__msess_t;
 
 #define SHMRT__MWAITQ 3 /* FIFOs of waiters per object (a Queue: getters, putters,
@@ -169,6 +170,9 @@ typedef struct shmrt__mstore {
 	shmrt__mwait_t **heap; /* parked calls with a deadline: a binary min-heap */
 	size_t nheap, capheap;
 	size_t nwaits;         /* parked calls */
+	size_t max_parked;     /* a session's parked calls (0: no cap); past it -EAGAIN */
+	size_t nbuffered;      /* the server's buffered bytes (for stats) */
+	size_t nhandshakes;    /* connections in the handshake (for stats) */
 	shmrt__mdeliver_fn deliver; /* NULL: late replies are dropped (tests) */
 	shmrt__malive_fn alive;     /* NULL: every session lives */
 	void *cb_arg;
