@@ -103,6 +103,19 @@ typedef struct shmrt_manager_opts {
 	 * replaced, "unix:" made a path), before the first request. NULL: none. */
 	void (*on_ready)(const char *const *addresses, size_t n, void *arg);
 	void *ready_arg;
+	/* Resource limits (serve). A peer past one is dropped or refused as told; 0 takes
+	 * the default. */
+	shmrt_ns_t frame_timeout;     /* a frame begun after the handshake must be whole
+	                                 within this, or its connection is dropped (0: 30 s) */
+	size_t max_buffered;          /* the server's partial frames and unread replies,
+	                                 all connections together; past it the connection
+	                                 holding the most is dropped (0: 1 GiB) */
+	size_t max_parked;            /* a session's parked calls; one more is answered
+	                                 -EAGAIN at once (0: 65536) */
+	size_t max_conns;             /* connections, handshakes included; past it a new
+	                                 one is closed at once (0: 4096) */
+	size_t max_handshakes;        /* connections in the handshake; past it the oldest
+	                                 is dropped (0: 128) */
 } shmrt_manager_opts_t;
 
 /*
@@ -274,7 +287,8 @@ SHMRT_API int shmrt_proxy_release(shmrt_proxy_t *p);
 
 /*
  * Server-wide figures as a map {"objects": n, "sessions": n, "epoch": e, "parked": n
- * (calls waiting in the server)}, owned by the caller. Returns 0 or the errors above.
+ * (calls waiting in the server), "buffered": n (bytes of partial frames and unread
+ * replies), "handshakes": n (connections in the handshake)}, owned by the caller. Returns 0 or the errors above.
  */
 SHMRT_API SHMRT_MUST_USE int shmrt_manager_stats(shmrt_manager_conn_t *conn, shmrt_mv_t **out);
 
