@@ -32,8 +32,8 @@
  * MSG_NOSIGNAL (a closed peer is -EPIPE, never SIGPIPE) and MSG_DONTWAIT.
  *
  * A process that dies mid-frame leaves its peer a partial frame: the reader reports
- * -EPROTO at the end of the stream (shmrt__frame_partial tells a server's idle timer
- * the same).
+ * -EPROTO at the end of the stream (shmrt__frame_partial tells the server's partial-
+ * frame timer the same: server.c drops a peer mid-frame past its frame_timeout).
  */
 #define _GNU_SOURCE
 #include "frame.h"

@@ -626,6 +626,12 @@ static int op_stats(shmrt__mstore_t *st, shmrt_mv_t **res)
 		rc = shmrt_mv_map_set(m, shmrt_mv_str("epoch"), shmrt_mv_int((int64_t)st->epoch));
 	if (rc == 0)
 		rc = shmrt_mv_map_set(m, shmrt_mv_str("parked"), shmrt_mv_int((int64_t)st->nwaits));
+	if (rc == 0)
+		rc = shmrt_mv_map_set(m, shmrt_mv_str("buffered"),
+				      shmrt_mv_int((int64_t)st->nbuffered));
+	if (rc == 0)
+		rc = shmrt_mv_map_set(m, shmrt_mv_str("handshakes"),
+				      shmrt_mv_int((int64_t)st->nhandshakes));
 	if (rc) {
 		shmrt_mv_free(m);
 		return rc;

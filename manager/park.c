@@ -145,7 +145,8 @@ static int tmo_answer(shmrt__mwait_tmo_t tmo, shmrt_mv_t **res)
 
 /*
  * Parks c (see server_int.h).
- * Returns: SHMRT__MPARKED; the deadline's answer at a timeout of 0; -EINVAL; -ENOMEM.
+ * Returns: SHMRT__MPARKED; the deadline's answer at a timeout of 0; -EINVAL; -ENOMEM;
+ * -EDQUOT (the session already has st->max_parked parked calls: nothing parked).
  * Concurrency: the server's thread.
  */
 int shmrt__mwait_park(shmrt__mcall_t *c, int q, const shmrt_mv_t *timeout,
@@ -155,6 +156,8 @@ int shmrt__mwait_park(shmrt__mcall_t *c, int q, const shmrt_mv_t *timeout,
 	int rc = shmrt__mwait_timeout(timeout, &ns);
 	if (rc == 0 && ns == 0 && tmo != SHMRT__TMO_HOOK)
 		rc = tmo_answer(tmo, &c->res);
+	else if (rc == 0 && c->st->max_parked && c->sess->nwaits >= c->st->max_parked)
+		rc = -EDQUOT; /* not -EAGAIN: that is a Queue's Empty or Full */
 	else if (rc == 0)
 		rc = SHMRT__MPARKED;
 	shmrt__mwait_t *w = rc == SHMRT__MPARKED ? calloc(1, sizeof(*w)) : NULL;
@@ -201,6 +204,7 @@ static void wait_link(shmrt__mstore_t *st, shmrt__mwait_t *w, shmrt__mobj_t *o, 
 	if (w->snext)
 		w->snext->sprev = w;
 	w->sess->waits = w;
+	w->sess->nwaits++;
 	st->nwaits++;
 }
 
@@ -233,6 +237,7 @@ void shmrt__mwait_unlink(shmrt__mstore_t *st, shmrt__mwait_t *w)
 	if (w->heap_at != SIZE_MAX)
 		heap_remove(st, w);
 	w->prev = w->next = w->sprev = w->snext = NULL;
+	w->sess->nwaits--;
 	st->nwaits--;
 }
 

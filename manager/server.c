@@ -49,6 +49,21 @@
  * slot, or the system is out of files) the listeners are paused (no EPOLLIN) for
  * LISTEN_PAUSE_MS, and tried again then.
  *
+ * Limits (shmrt_manager_opts_t). A frame begun after the handshake must be whole
+ * within frame_timeout (30 s), or its connection is dropped: the authenticated
+ * connections mid-frame are on a list in deadline order (the partial-frame timer
+ * starts when a frame is begun and restarts whenever one completes). Handshaking
+ * connections are on their own list, oldest first; past max_handshakes (128) the
+ * oldest is dropped, so a flood of silent connections cannot starve a client whose
+ * handshake takes milliseconds, and the loop checks only the lists' heads, never
+ * every connection. Past max_conns (4096) a newcomer is closed at once, unless a
+ * handshaking connection can make room. Every connection's buffered bytes (its
+ * reader's buffers and its unread replies) are summed; past max_buffered (1 GiB)
+ * the connection holding the most is dropped, after the batch of events, until the
+ * sum fits: dropping, not pausing reads, since a paused hog mid-frame would hold its
+ * bytes until its timer while every other client waited. A session's parked calls
+ * are capped at max_parked (65536, manager/park.c): one more is answered -EDQUOT.
+ *
  * Stopping. shmrt_manager_stop writes a byte to the stop pipe of every running
  * server (a slot table of 8 pipes, made once and never closed, so a stop racing with
  * a server's end never writes into a recycled descriptor); it is async-signal-safe.
@@ -80,6 +95,11 @@
 #define FRAMES_PER_WAKE 64
 #define REPLY_BATCH (64u << 10) /* queued reply bytes written before the wake-up ends */
 #define MAX_QUEUED_DEFAULT (64u << 20)
+#define FRAME_TIMEOUT_DEFAULT (30 * (int64_t)1000000000)
+#define MAX_BUFFERED_DEFAULT ((size_t)1 << 30)
+#define MAX_PARKED_DEFAULT 65536
+#define MAX_CONNS_DEFAULT 4096
+#define MAX_HANDSHAKES_DEFAULT 128
 #define STOP_SLOTS 8
 #define LISTEN_PAUSE_MS 100 /* listeners paused when no descriptor is left at all */
 /* epoll tags below this are listeners (index + 1) or the stop pipe (0). */
@@ -96,7 +116,18 @@ typedef struct conn {
 	int pending;                  /* frames read ahead wait to be run */
 	shmrt__msess_t sess;          /* its references and parked calls */
 	struct conn *prev, *next;
+	/* The timer list it is on (on_timer): the handshake list while !authed, the
+	 * partial-frame list while authed and mid-frame. Each list is in deadline order
+	 * (every deadline is its start plus one fixed limit), so only heads are checked. */
+	struct conn *tprev, *tnext;
+	int on_timer;
+	uint64_t deadline;            /* the partial frame's (the handshake's is in auth) */
+	size_t acct;                  /* its bytes counted in server.buffered */
 } conn_t;
+
+typedef struct tlist {
+	conn_t *head, *tail;
+} tlist_t;
 
 typedef struct server {
 	int ep;
@@ -106,7 +137,11 @@ typedef struct server {
 	size_t nl;
 	char tmpdir[SHMRT__UNIX_PATH_MAX + 1]; /* "unix:" alone: our private directory */
 	conn_t *conns;
-	size_t nauth;                 /* connections in the handshake */
+	size_t nauth;                 /* connections in the handshake (on hs) */
+	size_t nconns;                /* connections, doomed ones included */
+	tlist_t hs;                   /* handshaking connections, oldest first */
+	tlist_t pf;                   /* authenticated connections mid-frame, oldest first */
+	size_t buffered;              /* sum of the connections' acct */
 	shmrt__mstore_t st;
 	shmrt_mv_buf_t buf;
 	shmrt_mv_buf_t dbuf;          /* late replies */
@@ -117,6 +152,8 @@ typedef struct server {
 	int64_t auth_timeout;
 	int spare_fd;                 /* given up to refuse a connection at EMFILE; -1 */
 	uint64_t paused_until;        /* listeners paused until then (mono ns); 0 */
+	int64_t frame_timeout;
+	size_t max_buffered, max_conns, max_handshakes;
 } server_t;
 
 /* ---- stop slots ------------------------------------------------------------------ */
@@ -168,7 +205,58 @@ static int claim_slot(void)
 	return -EBUSY;
 }
 
+/* ---- timer lists and accounting ------------------------------------------------ */
+
+static void tl_push(tlist_t *l, conn_t *c)
+{
+	c->tnext = NULL;
+	c->tprev = l->tail;
+	if (l->tail)
+		l->tail->tnext = c;
+	else
+		l->head = c;
+	l->tail = c;
+	c->on_timer = 1;
+}
+
+static void tl_del(tlist_t *l, conn_t *c)
+{
+	if (!c->on_timer)
+		return;
+	if (c->tprev)
+		c->tprev->tnext = c->tnext;
+	else
+		l->head = c->tnext;
+	if (c->tnext)
+		c->tnext->tprev = c->tprev;
+	else
+		l->tail = c->tprev;
+	c->tprev = c->tnext = NULL;
+	c->on_timer = 0;
+}
+
+/* Takes c out of the handshake count (authenticated, doomed or closed). */
+static void hs_leave(server_t *s, conn_t *c)
+{
+	if (c->authed || !c->on_timer)
+		return;
+	tl_del(&s->hs, c);
+	s->nauth--;
+	s->st.nhandshakes = s->nauth;
+}
+
+/* Re-counts c's buffered bytes: its reader's buffers and its unread replies. */
+static void account(server_t *s, conn_t *c)
+{
+	size_t now = c->r.cap + c->r.a_cap + shmrt__frame_queued(&c->w);
+	s->buffered = s->buffered - c->acct + now;
+	c->acct = now;
+	s->st.nbuffered = s->buffered;
+}
+
 /* ---- connections ---------------------------------------------------------------- */
+
+static void doom(server_t *s, conn_t *c);
 
 static void conn_close(server_t *s, conn_t *c)
 {
@@ -180,11 +268,15 @@ static void conn_close(server_t *s, conn_t *c)
 		s->npending--;
 	c->doomed = 1; /* late replies to it are dropped from here on */
 	if (c->authed) {
+		tl_del(&s->pf, c);
 		s->st.nsessions--;
 		shmrt__mstore_session_end(&s->st, &c->sess);
 	} else {
-		s->nauth--;
+		hs_leave(s, c);
 	}
+	s->nconns--;
+	s->buffered -= c->acct;
+	s->st.nbuffered = s->buffered;
 	shmrt__auth_fini(&c->auth);
 	shmrt__frame_reader_fini(&c->r);
 	shmrt__frame_writer_fini(&c->w);
@@ -302,6 +394,18 @@ static void accept_all(server_t *s, shmrt__listener_t *l)
 			continue;
 		if (rc)
 			return; /* -EAGAIN; -ENOBUFS, -ENOMEM: the next wake-up tries again */
+		/* At a cap, the oldest handshake makes room (doomed: it may have an event
+		 * in this batch; closed after it); with none, the newcomer is refused. */
+		if (s->nauth >= s->max_handshakes ||
+		    (s->nconns - s->ndoomed >= s->max_conns && s->nauth)) {
+			conn_t *old = s->hs.head;
+			hs_leave(s, old);
+			doom(s, old);
+		}
+		if (s->nconns - s->ndoomed >= s->max_conns) {
+			close(fd);
+			continue;
+		}
 		conn_t *c = calloc(1, sizeof(*c));
 		if (!c) {
 			close(fd);
@@ -323,9 +427,14 @@ static void accept_all(server_t *s, shmrt__listener_t *l)
 		if (s->conns)
 			s->conns->prev = c;
 		s->conns = c;
+		s->nconns++;
 		s->nauth++;
+		s->st.nhandshakes = s->nauth;
+		tl_push(&s->hs, c);
 		if (auth_flush(s, c))
 			conn_close(s, c);
+		else
+			account(s, c);
 	}
 }
 
@@ -363,8 +472,8 @@ static int conn_frame(server_t *s, conn_t *c, const uint8_t *p, size_t n)
 		if (frc)
 			return frc;
 		if (rc == 1) {
+			hs_leave(s, c);
 			c->authed = 1;
-			s->nauth--;
 			s->st.nsessions++;
 			shmrt__auth_fini(&c->auth);
 			shmrt__frame_reader_set_max(&c->r, s->max_frame);
@@ -420,6 +529,8 @@ static void deliver(void *arg, shmrt__msess_t *sess, shmrt_mv_t *reply)
 		s->buf = keep;
 		if (rc)
 			doom(s, c);
+		else
+			account(s, c);
 	}
 	shmrt_mv_free(reply);
 }
@@ -465,13 +576,17 @@ static void conn_event(server_t *s, conn_t *c, uint32_t events)
 			return;
 		}
 	}
-	if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+	if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+		account(s, c);
 		return;
+	}
+	int done = 0; /* a frame completed */
 	for (int k = 0; k < FRAMES_PER_WAKE; k++) {
 		int rc = shmrt__frame_read(&c->r, c->fd);
 		if (rc == -EAGAIN)
 			break;
 		if (rc == 1) {
+			done = 1;
 			size_t n;
 			const uint8_t *p = shmrt__frame_data(&c->r, &n);
 			rc = conn_frame(s, c, p ? p : (const uint8_t *)"", n);
@@ -493,8 +608,21 @@ static void conn_event(server_t *s, conn_t *c, uint32_t events)
 		c->pending = 1; /* FRAMES_PER_WAKE ran out: the rest next turn */
 		s->npending++;
 	}
-	if (conn_flush(s, c))
+	if (conn_flush(s, c)) {
 		conn_close(s, c);
+		return;
+	}
+	account(s, c);
+	/* The partial-frame timer: started when a frame is begun, restarted whenever
+	 * one completes (a peer streaming whole frames is making progress). */
+	if (c->authed) {
+		if (done || !shmrt__frame_partial(&c->r))
+			tl_del(&s->pf, c);
+		if (!c->on_timer && shmrt__frame_partial(&c->r)) {
+			c->deadline = mono_ns() + (uint64_t)s->frame_timeout;
+			tl_push(&s->pf, c);
+		}
+	}
 }
 
 /* Runs the frames that the pending connections have read ahead. */
@@ -507,28 +635,43 @@ static void serve_pending(server_t *s)
 	}
 }
 
-/* Drops the connections whose handshake passed its deadline; returns the epoll
- * timeout (ms) until the nearest remaining one, or -1. */
+/* Drops the connections whose handshake or partial frame passed its deadline;
+ * returns the epoll timeout (ms) until the nearest remaining one, or -1. Each list is
+ * in deadline order: only the expired connections and one head each are looked at. */
 static int check_deadlines(server_t *s)
 {
-	if (!s->nauth)
+	if (!s->hs.head && !s->pf.head)
 		return -1;
 	uint64_t now = mono_ns(), next = UINT64_MAX;
-	for (conn_t *c = s->conns, *nx; c; c = nx) {
-		nx = c->next;
-		if (c->authed)
-			continue;
-		if (shmrt__auth_check_time(&c->auth, now)) {
-			conn_close(s, c);
-			continue;
-		}
-		if (c->auth.deadline < next)
-			next = c->auth.deadline;
-	}
+	while (s->hs.head && shmrt__auth_check_time(&s->hs.head->auth, now))
+		conn_close(s, s->hs.head);
+	if (s->hs.head)
+		next = s->hs.head->auth.deadline;
+	while (s->pf.head && s->pf.head->deadline <= now)
+		conn_close(s, s->pf.head);
+	if (s->pf.head && s->pf.head->deadline < next)
+		next = s->pf.head->deadline;
 	if (next == UINT64_MAX)
 		return -1;
+	if (next <= now)
+		return 0;
 	uint64_t ms = (next - now) / 1000000 + 1;
 	return ms > 1000 ? 1000 : (int)ms;
+}
+
+/* Drops the connections holding the most buffered bytes until the server holds at
+ * most max_buffered (outside a batch of events: it closes at once). */
+static void check_budget(server_t *s)
+{
+	while (s->buffered > s->max_buffered) {
+		conn_t *big = NULL;
+		for (conn_t *c = s->conns; c; c = c->next)
+			if (!big || c->acct > big->acct)
+				big = c;
+		if (!big)
+			return;
+		conn_close(s, big);
+	}
 }
 
 /* Answers the parked calls that are due, closes what that doomed, and returns the
@@ -653,6 +796,10 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 	s->max_frame = o->max_frame ? o->max_frame : SHMRT__FRAME_MAX_DEFAULT;
 	s->max_queued = o->max_queued ? o->max_queued : MAX_QUEUED_DEFAULT;
 	s->auth_timeout = o->auth_timeout > 0 ? o->auth_timeout : SHMRT__AUTH_TIMEOUT_DEFAULT;
+	s->frame_timeout = o->frame_timeout > 0 ? o->frame_timeout : FRAME_TIMEOUT_DEFAULT;
+	s->max_buffered = o->max_buffered ? o->max_buffered : MAX_BUFFERED_DEFAULT;
+	s->max_conns = o->max_conns ? o->max_conns : MAX_CONNS_DEFAULT;
+	s->max_handshakes = o->max_handshakes ? o->max_handshakes : MAX_HANDSHAKES_DEFAULT;
 	int rc = shmrt__mstore_init(&s->st, 0);
 	if (rc == 0 && (rc = shmrt__mstore_set_types(&s->st, o->types, o->ntypes)) != 0)
 		shmrt__mstore_fini(&s->st);
@@ -660,6 +807,7 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 		free(s);
 		return rc;
 	}
+	s->st.max_parked = o->max_parked ? o->max_parked : MAX_PARKED_DEFAULT;
 	s->st.deliver = deliver;
 	s->st.alive = alive;
 	s->st.cb_arg = s;
@@ -716,6 +864,7 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 		}
 		while (s->ndoomed)
 			close_doomed(s);
+		check_budget(s);
 		if (stop)
 			break;
 		uint64_t spin = served ? shmrt__spin_now() : 0;

@@ -77,6 +77,7 @@ typedef struct shmrt__msess {
 	shmrt__idmap_t pending;       /* id -> references given by a user method's
 	                                 shmrt_mtype_create and not yet claimed by an
 	                                 incref (manager/mtype_user.c); part of refs */
+	size_t nwaits;                /* its parked calls */
 } shmrt__msess_t;
 
 /*
@@ -222,6 +223,9 @@ typedef struct shmrt__mstore {
 	shmrt__mwait_t **heap; /* parked calls with a deadline: a binary min-heap */
 	size_t nheap, capheap;
 	size_t nwaits;         /* parked calls */
+	size_t max_parked;     /* a session's parked calls (0: no cap); past it -EAGAIN */
+	size_t nbuffered;      /* the server's buffered bytes (for stats) */
+	size_t nhandshakes;    /* connections in the handshake (for stats) */
 	shmrt__mdeliver_fn deliver; /* NULL: late replies are dropped (tests) */
 	shmrt__malive_fn alive;     /* NULL: every session lives */
 	void *cb_arg;

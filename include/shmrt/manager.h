@@ -47,7 +47,9 @@
  * Blocking types. Their blocking calls park in the server (never holding up other
  * clients) and are answered when they can proceed or at their deadline. A timeout
  * argument is nil (none) or an int of nanoseconds >= 0 (0: answer at once). A call
- * whose own (client) timeout passes first is cancelled: see the errors below.
+ * whose own (client) timeout passes first is cancelled: see the errors below. A call
+ * that would park while its connection has max_parked calls parked already (a
+ * pipelining client) is -EDQUOT at once, and does nothing.
  *  "Lock", "RLock"  acquire [blocking=True, timeout=nil] -> True, or False (not
  *               blocking and held, or the timeout passed); -EOWNERDEAD: ACQUIRED, its
  *               previous holder's connection ended while holding it (the process died:
@@ -169,6 +171,19 @@ typedef struct shmrt_manager_opts {
 	 * server runs. */
 	const shmrt_mtype_t *const *types;
 	size_t ntypes;
+	/* Resource limits (serve). A peer past one is dropped or refused as told; 0 takes
+	 * the default. */
+	shmrt_ns_t frame_timeout;     /* a frame begun after the handshake must be whole
+	                                 within this, or its connection is dropped (0: 30 s) */
+	size_t max_buffered;          /* the server's partial frames and unread replies,
+	                                 all connections together; past it the connection
+	                                 holding the most is dropped (0: 1 GiB) */
+	size_t max_parked;            /* a session's parked calls; one more is answered
+	                                 -EDQUOT at once (0: 65536) */
+	size_t max_conns;             /* connections, handshakes included; past it a new
+	                                 one is closed at once (0: 4096) */
+	size_t max_handshakes;        /* connections in the handshake; past it the oldest
+	                                 is dropped (0: 128) */
 } shmrt_manager_opts_t;
 
 /* ---- user-registered types -------------------------------------------------------
@@ -381,7 +396,8 @@ SHMRT_API int shmrt_proxy_release(shmrt_proxy_t *p);
 
 /*
  * Server-wide figures as a map {"objects": n, "sessions": n, "epoch": e, "parked": n
- * (calls waiting in the server)}, owned by the caller. Returns 0 or the errors above.
+ * (calls waiting in the server), "buffered": n (bytes of partial frames and unread
+ * replies), "handshakes": n (connections in the handshake)}, owned by the caller. Returns 0 or the errors above.
  */
 SHMRT_API SHMRT_MUST_USE int shmrt_manager_stats(shmrt_manager_conn_t *conn, shmrt_mv_t **out);
 
