@@ -107,7 +107,10 @@ static int64_t refs_of(uint64_t id)
 static int group_setup(void **state)
 {
 	(void)state;
-	shmrt_manager_opts_t o = { .max_queued = MAX_QUEUED, .auth_timeout = 60 * SEC };
+	/* 1000 connections at once handshake together: above the default cap of pending
+	 * handshakes (128, whose oldest would be dropped), which manager_limits_test tests */
+	shmrt_manager_opts_t o = { .max_queued = MAX_QUEUED, .auth_timeout = 60 * SEC,
+				   .max_handshakes = 4096 };
 	assert_int_equal(shmrt_manager_start("unix:", KEY, KEYLEN, &o, &srv), 0);
 	assert_int_equal(shmrt_manager_connect(shmrt_manager_address(srv), KEY, KEYLEN, 10 * SEC,
 					       &conn), 0);
