@@ -13,7 +13,10 @@
  * an index of 2^k uint32 slots, linear probing, each slot 0 (empty), MV_DUMMY (the
  * entry was deleted) or an entry's index + 1. Entries and index are one block. The
  * entry array never holds more than 2/3 of the slot count, dummies included, so a
- * probe always ends on an empty slot.
+ * probe always ends on an empty slot. A popitem takes the last live entry and trims
+ * the deleted ones after it off the entry count (as CPython's does), so that draining
+ * a map by popitem is O(1) amortised; their index slots stay dummies, counted in
+ * `spent` until the next rebuild.
  */
 #ifndef SHMRT_MANAGER_MVALUE_INT_H
 #define SHMRT_MANAGER_MVALUE_INT_H
@@ -39,6 +42,9 @@ struct mv_map {
 	uint32_t *idx;
 	uint32_t used;       /* live entries */
 	uint32_t n;          /* entries filled, deleted ones included */
+	uint32_t spent;      /* index slots left MV_DUMMY by deleted entries trimmed off
+	                        the end (popitem): n + spent slots are taken, and a full
+	                        array (n + spent == ecap) is rebuilt */
 	uint32_t ecap;
 	uint32_t mask;
 	shmrt_mv_t *link;    /* free()'s work stack */
@@ -78,6 +84,16 @@ void shmrt__mv_list_push(shmrt_mv_t *l, shmrt_mv_t *item);
 
 /* m[key] = val for a hashable key, consuming both. 0 or -ENOMEM / -E2BIG. */
 int shmrt__mv_map_put(shmrt_mv_t *m, shmrt_mv_t *key, shmrt_mv_t *val);
+
+/*
+ * Removes m's last inserted entry (Python's dict.popitem): 0 and *key, *val (the
+ * caller's to free); -ENOENT (m empty); -EINVAL (m not a map). O(1) amortised:
+ * deleted entries at the end are trimmed, each once. Never allocates.
+ */
+int shmrt__mv_map_popitem(shmrt_mv_t *m, shmrt_mv_t **key, shmrt_mv_t **val);
+/* The value of m's last inserted entry (the one popitem takes), or NULL (m empty or
+ * not a map). */
+shmrt_mv_t *shmrt__mv_map_last(const shmrt_mv_t *m);
 
 /* Whether v may be a map key (nil, bool, int, float, str, bytes). */
 static inline bool shmrt__mv_hashable(const shmrt_mv_t *v)

@@ -15,7 +15,11 @@
  *
  * Growth: a full entry array is rebuilt at twice the live count (at least 4), which
  * both grows it and drops deleted entries; a map whose last key is deleted resets to
- * empty in place. The entry array never holds more than 2/3 of the slot count,
+ * empty in place. popitem (shmrt__mv_map_popitem) takes the last live entry and trims
+ * the deleted ones behind it off the entry count, as CPython's does (their index
+ * slots stay dummies, counted in `spent`, so "full" still means every slot the array
+ * may use is taken): draining a map by popitem is O(1) amortised, not a scan from
+ * entry 0 each time. The entry array never holds more than 2/3 of the slot count,
  * dummies included, so every probe ends on an empty slot.
  *
  * Ownership: a map owns its keys and values (MV_OWNED, mvalue.c); a set with a key
@@ -196,6 +200,7 @@ static int map_alloc(struct mv_map *m, uint32_t ecap)
 	m->ecap = ecap;
 	m->mask = slots - 1;
 	m->n = 0;
+	m->spent = 0;
 	return 0;
 }
 
@@ -290,7 +295,7 @@ static int map_resize(struct mv_map *m, uint32_t ecap)
 int shmrt__mv_map_insert_new(struct mv_map *m, uint64_t h, shmrt_mv_t *key, shmrt_mv_t *val,
 			     uint32_t ins)
 {
-	if (m->n == m->ecap) {
+	if (m->n + m->spent == m->ecap) {
 		if (m->used >= MV_MAP_MAX)
 			return -E2BIG;
 		uint64_t want = m->used < 2 ? 4 : (uint64_t)m->used * 2;
@@ -397,13 +402,56 @@ int shmrt_mv_map_pop(shmrt_mv_t *mv, const shmrt_mv_t *key, shmrt_mv_t **out)
 	shmrt_mv_t *k = e->key, *v = e->val;
 	e->key = e->val = NULL;
 	if (--m->used == 0) {
-		m->n = 0; /* empty: start over in place */
+		m->n = m->spent = 0; /* empty: start over in place */
 		memset(m->idx, 0, ((size_t)m->mask + 1) * sizeof(uint32_t));
 	}
 	k->flags &= ~MV_OWNED;
 	v->flags &= ~MV_OWNED;
 	shmrt_mv_free(k);
 	*out = v;
+	return 0;
+}
+
+shmrt_mv_t *shmrt__mv_map_last(const shmrt_mv_t *mv)
+{
+	if (!mv || mv->kind != SHMRT_MV_MAP || !mv->u.m->used)
+		return NULL;
+	const struct mv_map *m = mv->u.m;
+	uint32_t i = m->n - 1;
+	while (!m->e[i].key) /* deleted entries at the end; a live one precedes them */
+		i--;
+	return m->e[i].val;
+}
+
+int shmrt__mv_map_popitem(shmrt_mv_t *mv, shmrt_mv_t **key, shmrt_mv_t **val)
+{
+	if (!mv || mv->kind != SHMRT_MV_MAP || !key || !val)
+		return -EINVAL;
+	struct mv_map *m = mv->u.m;
+	if (!m->used)
+		return -ENOENT;
+	uint32_t i = m->n - 1;
+	while (!m->e[i].key) /* deleted entries at the end; a live one precedes them */
+		i--;
+	struct mv_entry *e = &m->e[i];
+	uint32_t s = (uint32_t)e->hash & m->mask;
+	while (m->idx[s] != i + 1) /* its slot is on its probe path */
+		s = (s + 1) & m->mask;
+	m->idx[s] = MV_DUMMY;
+	shmrt_mv_t *k = e->key, *v = e->val;
+	e->key = e->val = NULL;
+	/* entries i..n-1 are deleted now, each slot a dummy: trim them off the count, as
+	 * CPython's popitem does, keeping their slots counted until the next rebuild */
+	m->spent += m->n - i;
+	m->n = i;
+	if (--m->used == 0) {
+		m->n = m->spent = 0; /* empty: start over in place */
+		memset(m->idx, 0, ((size_t)m->mask + 1) * sizeof(uint32_t));
+	}
+	k->flags &= ~MV_OWNED;
+	v->flags &= ~MV_OWNED;
+	*key = k;
+	*val = v;
 	return 0;
 }
 
