@@ -8,7 +8,9 @@
  * Arguments arrive as the request's list (checked for live refs by the store); a
  * method takes the values it stores out of it, so nothing is copied twice. Stored
  * refs are counted once stored (map_store), removed values are dropped
- * (shmrt__mstore_drop), results are copies.
+ * (shmrt__mstore_drop), results are copies, but for the values pop and popitem take
+ * out and return: their refs are handed to the caller's session
+ * (shmrt__mstore_hand), as pending references its proxies claim.
  *
  * Namespace is a map whose keys are str (attribute names), with __getattr__,
  * __setattr__, __delattr__ and an atomic incr [name, delta]: Python's `ns.x += 1`
@@ -196,50 +198,52 @@ static int d_update(shmrt__mcall_t *c)
 	return 0;
 }
 
+/* pop [key, default?]: the value leaves the dict; its refs become the caller's
+ * pending references (shmrt__mstore_hand), so what it names outlives the call. */
 static int d_pop(shmrt__mcall_t *c)
 {
 	size_t n = ARGC(c);
 	if (n < 1 || n > 2 || !shmrt__mv_hashable(ARG(c, 0)))
 		return -EINVAL;
-	shmrt_mv_t *v;
-	int rc = shmrt_mv_map_pop(c->o->data, ARG(c, 0), &v);
-	if (rc == -ENOENT && n == 2) {
+	shmrt_mv_t *v = shmrt_mv_map_get(c->o->data, ARG(c, 0));
+	if (!v && n == 2) { /* the default: the caller's own value, refs borrowed */
 		if (shmrt_mv_list_pop(c->args, 1, &v))
 			return -ENOMEM;
 		return result(c, v);
 	}
+	if (!v)
+		return -ENOENT;
+	int rc = shmrt__mstore_hand(c->st, c->sess, v, true);
 	if (rc)
-		return rc;
-	shmrt__mstore_refs_adjust(c->st, v, -1); /* the reply's refs are borrowed */
+		return rc; /* the dict unchanged */
+	rc = shmrt_mv_map_pop(c->o->data, ARG(c, 0), &v);
+	assert(rc == 0); /* present */
+	(void)rc;
 	return result(c, v);
 }
 
-/* popitem: the last inserted entry as [key, value]; -ENOENT when empty. */
+/* popitem: the last inserted entry as [key, value] (-ENOENT when empty), its value's
+ * refs handed to the caller as pop's are. O(1) amortised (shmrt__mv_map_popitem). */
 static int d_popitem(shmrt__mcall_t *c)
 {
 	if (ARGC(c) != 0)
 		return -EINVAL;
-	size_t pos = 0;
-	const shmrt_mv_t *k, *last = NULL;
-	while (shmrt_mv_map_next(c->o->data, &pos, &k, NULL))
-		last = k;
-	if (!last)
+	if (shmrt_mv_map_len(c->o->data) == 0)
 		return -ENOENT;
 	shmrt_mv_t *pair = shmrt_mv_list_cap(2);
-	shmrt_mv_t *key = shmrt_mv_copy(last);
-	if (!pair || !key || shmrt_mv_list_append(pair, key)) {
-		shmrt_mv_free(pair);
+	if (!pair)
 		return -ENOMEM;
+	int rc = shmrt__mstore_hand(c->st, c->sess, shmrt__mv_map_last(c->o->data), true);
+	if (rc) {
+		shmrt_mv_free(pair);
+		return rc; /* the dict unchanged */
 	}
-	shmrt_mv_t *v;
-	int rc = shmrt_mv_map_pop(c->o->data, key, &v);
+	shmrt_mv_t *k, *v;
+	rc = shmrt__mv_map_popitem(c->o->data, &k, &v); /* that entry */
 	assert(rc == 0);
 	(void)rc;
-	shmrt__mstore_refs_adjust(c->st, v, -1);
-	if (shmrt_mv_list_append(pair, v)) {
-		shmrt_mv_free(pair);
-		return -ENOMEM;
-	}
+	shmrt__mv_list_push(pair, k);
+	shmrt__mv_list_push(pair, v);
 	return result(c, pair);
 }
 

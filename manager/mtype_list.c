@@ -16,13 +16,22 @@
  * shares __getslice__ and __setslice__ (with its item check and a fixed length).
  *
  * sort orders numbers (bool, int, float: ints and floats compared exactly) or
- * str (by code point) or bytes, stably, as Python's sort (reverse=True keeps equal
- * items in their order, as CPython does by reversing before and after a stable
- * sort); a list that mixes unorderable kinds is -EINVAL and left as it was. __iter__
- * and copy give a snapshot of the whole list.
+ * str (by code point) or bytes, or lists of them (Python's lists and tuples, both
+ * lists here: compared lexicographically, as Python compares sequences: at the first
+ * index where the items differ, by those items, recursively; a prefix first), stably,
+ * as Python's sort (reverse=True keeps equal items in their order, as CPython does
+ * by reversing before and after a stable sort); two items that do not compare
+ * (mixed kinds, nil, refs, maps: Python's TypeError) are -EINVAL and the list is
+ * left as it was (it is sorted in a copy of its item array). extend takes what
+ * Python's list.extend takes from a list, a map (its keys), a str (its characters),
+ * bytes (its byte values); anything else, a ref included, is -EINVAL. __iter__ and
+ * copy give a snapshot of the whole list.
  *
  * Stored refs are counted once the list took them, removed values dropped
- * (shmrt__mstore_drop), results are copies (their refs borrowed).
+ * (shmrt__mstore_drop), results are copies (their refs borrowed), but for the value
+ * pop takes out and returns: its refs are handed to the caller's session
+ * (shmrt__mstore_hand), pending references that its proxies claim. (remove,
+ * __delitem__ and __delslice__ return nothing: what they remove is dropped.)
  *
  * Concurrency: the server's one thread.
  */
@@ -70,19 +79,82 @@ static int l_append(shmrt__mcall_t *c)
 	return rc;
 }
 
+/* The i-th item extend takes from src (a list's item, a map's key, a str's character,
+ * a bytes' byte as an int), a new value; NULL (errno ENOMEM). */
+static shmrt_mv_t *extend_item(const shmrt_mv_t *src, size_t *pos, const char **at)
+{
+	switch (src->kind) {
+	case SHMRT_MV_LIST:
+		return shmrt_mv_copy(src->u.l.items[(*pos)++]);
+	case SHMRT_MV_MAP: {
+		const shmrt_mv_t *k = NULL;
+		(void)shmrt_mv_map_next(src, pos, &k, NULL);
+		return shmrt_mv_copy(k);
+	}
+	case SHMRT_MV_BYTES:
+		return shmrt_mv_int((uint8_t)src->u.s.p[(*pos)++]);
+	default: { /* str: valid UTF-8, one code point of 1 to 4 bytes */
+		const unsigned char *p = (const unsigned char *)*at;
+		size_t n = *p < 0x80 ? 1 : *p < 0xe0 ? 2 : *p < 0xf0 ? 3 : 4;
+		*at += n;
+		(*pos)++;
+		return shmrt_mv_strn((const char *)p, n);
+	}
+	}
+}
+
+/* How many items extend takes from src, or -1 (not iterable here). */
+static int64_t extend_len(const shmrt_mv_t *src)
+{
+	switch (src->kind) {
+	case SHMRT_MV_LIST:
+		return src->u.l.len;
+	case SHMRT_MV_MAP:
+		return (int64_t)shmrt_mv_map_len(src);
+	case SHMRT_MV_BYTES:
+		return (int64_t)src->u.s.n;
+	case SHMRT_MV_STR: {
+		int64_t n = 0;
+		for (size_t i = 0; i < src->u.s.n; i++)
+			n += ((unsigned char)src->u.s.p[i] & 0xc0) != 0x80;
+		return n;
+	}
+	default:
+		return -1;
+	}
+}
+
+/*
+ * extend [iterable]: appends what Python's list.extend takes from it: a list's items,
+ * a map's keys (a dict iterates its keys), a str's characters, a bytes' byte values
+ * (ints). Anything else is -EINVAL (TypeError), a ref too: the objects a proxy names
+ * are not iterated (pass their copy). All or nothing: on -ENOMEM or -E2BIG what was
+ * appended is taken back.
+ */
 static int l_extend(shmrt__mcall_t *c)
 {
-	if (ARGC(c) != 1 || shmrt_mv_kind(ARG(c, 0)) != SHMRT_MV_LIST)
+	if (ARGC(c) != 1)
 		return -EINVAL;
-	shmrt_mv_t *src = ARG(c, 0);
-	for (uint32_t i = 0; i < src->u.l.len; i++) {
-		shmrt_mv_t *v = shmrt_mv_copy(src->u.l.items[i]);
-		int rc = shmrt_mv_list_append(DATA(c), v);
-		if (rc)
-			return rc;
+	const shmrt_mv_t *src = ARG(c, 0);
+	int64_t n = extend_len(src);
+	if (n < 0)
+		return -EINVAL;
+	size_t pos = 0;
+	const char *at = src->kind == SHMRT_MV_STR ? src->u.s.p : NULL;
+	int64_t done = 0;
+	int rc = 0;
+	for (; done < n; done++) {
+		shmrt_mv_t *v = extend_item(src, &pos, &at);
+		if ((rc = shmrt_mv_list_append(DATA(c), v)) != 0)
+			break;
 		shmrt__mstore_refs_adjust(c->st, v, +1);
 	}
-	return 0;
+	while (rc && done-- > 0) { /* take back what this call appended */
+		shmrt_mv_t *v;
+		if (shmrt_mv_list_pop(DATA(c), -1, &v) == 0)
+			shmrt__mstore_drop(c->st, v);
+	}
+	return rc;
 }
 
 static int l_insert(shmrt__mcall_t *c)
@@ -102,11 +174,16 @@ static int l_pop(shmrt__mcall_t *c)
 	int64_t i = -1;
 	if (ARGC(c) > 1 || (ARGC(c) == 1 && int_arg(ARG(c, 0), &i)))
 		return -EINVAL;
-	shmrt_mv_t *v;
-	int rc = shmrt_mv_list_pop(DATA(c), i, &v);
+	shmrt_mv_t *v = shmrt_mv_list_get(DATA(c), i);
+	if (!v)
+		return -ERANGE; /* IndexError, an empty list's too */
+	/* the value leaves the list: its refs become the caller's pending references */
+	int rc = shmrt__mstore_hand(c->st, c->sess, v, true);
 	if (rc)
-		return rc; /* -ERANGE: IndexError, an empty list's too */
-	shmrt__mstore_refs_adjust(c->st, v, -1); /* the reply's refs are borrowed */
+		return rc; /* the list unchanged */
+	rc = shmrt_mv_list_pop(DATA(c), i, &v);
+	if (rc)
+		return rc; /* cannot happen: i is in range */
 	return result(c, v);
 }
 
@@ -187,19 +264,44 @@ static int l_reverse(shmrt__mcall_t *c)
 	return 0;
 }
 
-/* Stable merge sort of a[0, n) with tmp of n slots; the kinds were checked orderable. */
-static void merge_sort(shmrt_mv_t **a, shmrt_mv_t **tmp, uint32_t n)
+/*
+ * Python's a < b, with lists (Python's lists and tuples) compared as Python compares
+ * sequences: at the first index where the items differ (==, shmrt_mv_equal) those
+ * two are compared, recursively; if one is a prefix of the other, the shorter is
+ * less. 0 and *lt, or -EINVAL (unorderable: Python's TypeError). Stored trees passed
+ * refs_check, so the recursion is bounded by SHMRT_MV_DEPTH_MAX.
+ */
+static int seq_less(const shmrt_mv_t *a, const shmrt_mv_t *b, int *lt)
+{
+	if (a->kind != SHMRT_MV_LIST || b->kind != SHMRT_MV_LIST)
+		return shmrt__mv_less(a, b, lt);
+	uint32_t n = a->u.l.len < b->u.l.len ? a->u.l.len : b->u.l.len;
+	for (uint32_t i = 0; i < n; i++) {
+		const shmrt_mv_t *x = a->u.l.items[i], *y = b->u.l.items[i];
+		if (x != y && !shmrt_mv_equal(x, y))
+			return seq_less(x, y, lt);
+	}
+	*lt = a->u.l.len < b->u.l.len;
+	return 0;
+}
+
+/* Stable merge sort of a[0, n) with tmp of n slots. 0, or -EINVAL (two items that do
+ * not compare: a is then in some order, its items all there). */
+static int merge_sort(shmrt_mv_t **a, shmrt_mv_t **tmp, uint32_t n)
 {
 	if (n < 2)
-		return;
+		return 0;
 	uint32_t h = n / 2;
-	merge_sort(a, tmp, h);
-	merge_sort(a + h, tmp, n - h);
+	int rc = merge_sort(a, tmp, h);
+	if (rc == 0)
+		rc = merge_sort(a + h, tmp, n - h);
+	if (rc)
+		return rc;
 	uint32_t i = 0, j = h, k = 0;
 	while (i < h && j < n) {
 		int lt = 0;
-		if (shmrt__mv_less(a[j], a[i], &lt)) /* the right one only if smaller */
-			lt = 0;                      /* (cannot fail: kinds checked) */
+		if ((rc = seq_less(a[j], a[i], &lt)) != 0) /* the right one only if smaller */
+			return rc;
 		tmp[k++] = lt ? a[j++] : a[i++];
 	}
 	while (i < h)
@@ -207,26 +309,11 @@ static void merge_sort(shmrt_mv_t **a, shmrt_mv_t **tmp, uint32_t n)
 	while (j < n)
 		tmp[k++] = a[j++];
 	memcpy(a, tmp, n * sizeof(*a));
+	return 0;
 }
 
-/* 0 numbers, 1 str, 2 bytes, -1 anything else. */
-static int sort_class(const shmrt_mv_t *v)
-{
-	switch (v->kind) {
-	case SHMRT_MV_BOOL:
-	case SHMRT_MV_INT:
-	case SHMRT_MV_FLOAT:
-		return 0;
-	case SHMRT_MV_STR:
-		return 1;
-	case SHMRT_MV_BYTES:
-		return 2;
-	default:
-		return -1;
-	}
-}
-
-/* sort [] or [reverse: bool]. */
+/* sort [] or [reverse: bool]. The items are sorted in a copy of the item array,
+ * stored back only once sorted: a sort that fails leaves the list as it was. */
 static int l_sort(shmrt__mcall_t *c)
 {
 	bool rev = false;
@@ -236,20 +323,20 @@ static int l_sort(shmrt__mcall_t *c)
 	uint32_t n = DATA(c)->u.l.len;
 	if (n < 2)
 		return 0; /* Python compares nothing */
-	int cls = sort_class(a[0]);
-	for (uint32_t i = 0; i < n; i++)
-		if (cls < 0 || sort_class(a[i]) != cls)
-			return -EINVAL;
-	shmrt_mv_t **tmp = malloc(n * sizeof(*tmp));
-	if (!tmp)
+	shmrt_mv_t **work = malloc(2 * (size_t)n * sizeof(*work));
+	if (!work)
 		return -ENOMEM;
+	memcpy(work, a, n * sizeof(*a));
 	if (rev)
-		reverse_items(a, n);
-	merge_sort(a, tmp, n);
-	if (rev)
-		reverse_items(a, n);
-	free(tmp);
-	return 0;
+		reverse_items(work, n);
+	int rc = merge_sort(work, work + n, n);
+	if (rc == 0) {
+		if (rev)
+			reverse_items(work, n);
+		memcpy(a, work, n * sizeof(*a));
+	}
+	free(work);
+	return rc;
 }
 
 static int l_len(shmrt__mcall_t *c)

@@ -3,11 +3,23 @@
  * it, with get on an empty queue, put on a full one and join parked in the server
  * (manager/park.c).
  *
- * State. The items are the object's data (a list, so refs inside items are counted
- * like any container's: an item that holds a managed object keeps it alive);
- * maxsize and the unfinished-task count are C (o->priv). FIFOs: 0 getters, 1
- * putters (each carrying its item, whose refs stay counted while it waits), 2
- * joiners.
+ * State. The items are the object's data, so refs inside items are counted like
+ * any container's (an item that holds a managed object keeps it alive): a list of
+ * two lists [out, in], a queue made of two stacks. in holds the newer items in put
+ * order, out the older ones with the oldest last. A put appends to in; a get takes
+ * out's last item, and when out is empty in's items are first reversed in place and
+ * become out's (the two lists swap their arrays: no allocation). Each item is moved
+ * once, so put and get are O(1) amortised (a get that pops item 0 of one flat list
+ * shifted the rest: draining n items was O(n^2)). maxsize and the unfinished-task
+ * count are C (o->priv). FIFOs: 0 getters, 1 putters (each carrying its item, whose
+ * refs stay counted while it waits), 2 joiners.
+ *
+ * Items handed out. A get's item leaves the queue: its refs become pending references
+ * of the getter's session (shmrt__mstore_hand), which the client's proxy of each ref
+ * claims, so an object that only the queue held lives on in the getter's hands (the
+ * queue's reference dropped before the reply destroyed it). A put handed straight to
+ * a parked getter counts its item's refs for the getter's session the same way (the
+ * putter's proxy may be released before the getter takes its own).
  *
  * Invariants: getters wait only while the queue is empty, putters only while it is
  * full; so a put first hands its item to the oldest live getter (no copy into the
@@ -25,6 +37,7 @@
  * Concurrency: the server's one thread.
  */
 #include "manager/server_int.h"
+#include "manager/mvalue_int.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -57,34 +70,95 @@ static int q_priv(const shmrt_mv_t *init, void **priv)
 	return 0;
 }
 
+/* data: [out, in], two empty lists. */
 static int q_init(shmrt_mv_t *init, shmrt_mv_t **data)
 {
 	shmrt_mv_free(init);
-	*data = shmrt_mv_list();
-	return *data ? 0 : -ENOMEM;
+	shmrt_mv_t *d = shmrt_mv_list_cap(2);
+	for (int i = 0; d && i < 2; i++) {
+		shmrt_mv_t *l = shmrt_mv_list();
+		if (!l || shmrt_mv_list_append(d, l)) {
+			shmrt_mv_free(d);
+			d = NULL;
+		}
+	}
+	*data = d;
+	return d ? 0 : -ENOMEM;
+}
+
+static shmrt_mv_t *q_out(const shmrt__mobj_t *o) { return o->data->u.l.items[0]; }
+static shmrt_mv_t *q_in(const shmrt__mobj_t *o) { return o->data->u.l.items[1]; }
+
+/* The number of items queued. */
+static size_t q_len(const shmrt__mobj_t *o)
+{
+	return (size_t)q_out(o)->u.l.len + q_in(o)->u.l.len;
 }
 
 static bool is_full(const shmrt__mobj_t *o)
 {
 	const queue_t *q = o->priv;
-	return q->maxsize > 0 && (int64_t)shmrt_mv_list_len(o->data) >= q->maxsize;
+	return q->maxsize > 0 && (int64_t)q_len(o) >= q->maxsize;
+}
+
+/* The oldest item of a queue that is not empty, left in place (out's last). When out
+ * is empty, in's items are reversed in place and the two lists swap their arrays. */
+static shmrt_mv_t *q_oldest(shmrt__mobj_t *o)
+{
+	shmrt_mv_t *out = q_out(o), *in = q_in(o);
+	if (out->u.l.len == 0) {
+		shmrt_mv_t **a = in->u.l.items;
+		for (uint32_t i = 0, n = in->u.l.len; i < n / 2; i++) {
+			shmrt_mv_t *t = a[i];
+			a[i] = a[n - 1 - i];
+			a[n - 1 - i] = t;
+		}
+		shmrt_mv_t **items = out->u.l.items; /* the items keep MV_OWNED */
+		uint32_t cap = out->u.l.cap;
+		out->u.l.items = a;
+		out->u.l.len = in->u.l.len;
+		out->u.l.cap = in->u.l.cap;
+		in->u.l.items = items;
+		in->u.l.len = 0;
+		in->u.l.cap = cap;
+	}
+	return out->u.l.items[out->u.l.len - 1];
+}
+
+/* Appends item (consumed) whose refs are counted to in; on failure the refs are
+ * dropped with it (an object they kept alive goes on the dead list). 0; -ENOMEM,
+ * -E2BIG. */
+static int q_append_counted(shmrt__mstore_t *st, shmrt__mobj_t *o, shmrt_mv_t *item)
+{
+	/* uncounted while the append may free it; counted again once stored (an object
+	 * whose count touches 0 meanwhile survives: the reap checks its count) */
+	shmrt__mstore_refs_adjust(st, item, -1);
+	int rc = shmrt_mv_list_append(q_in(o), item); /* consumes item, even on failure */
+	if (rc == 0)
+		shmrt__mstore_refs_adjust(st, item, +1);
+	return rc;
 }
 
 /*
  * Puts item (consumed; its refs not yet counted) into a queue that is not full: to
- * the oldest live getter (its answer's refs are borrowed, so they are never
- * counted), or at the tail. Returns 0 or -ENOMEM.
+ * the oldest live getter (its refs counted as pending references of the getter's
+ * session), or at the tail. A getter whose session's maps cannot grow is answered
+ * -ENOMEM and the item goes to the next one, or to the tail. Returns 0, -ENOMEM,
+ * -E2BIG.
  */
 static int enqueue(shmrt__mstore_t *st, shmrt__mobj_t *o, shmrt_mv_t *item)
 {
 	queue_t *q = o->priv;
-	shmrt__mwait_t *w = shmrt__mwait_pop(st, o, Q_GET);
-	if (w) {
-		q->unfinished++;
-		shmrt__mwait_answer(st, w, 0, item);
-		return 0;
+	shmrt__mwait_t *w;
+	while ((w = shmrt__mwait_pop(st, o, Q_GET)) != NULL) {
+		if (shmrt__mstore_hand(st, w->sess, item, false) == 0) {
+			q->unfinished++;
+			shmrt__mwait_answer(st, w, 0, item);
+			return 0;
+		}
+		shmrt__mwait_answer(st, w, -ENOMEM, NULL);
 	}
-	int rc = shmrt_mv_list_append(o->data, item); /* consumes item, even on failure */
+	int rc = shmrt_mv_list_append(q_in(o), item); /* consumes item, even on failure */
 	if (rc)
 		return rc;
 	shmrt__mstore_refs_adjust(st, item, +1);
@@ -133,21 +207,21 @@ static int q_get_common(shmrt__mcall_t *c, bool nowait)
 	if (n > (nowait ? 0u : 2u) || shmrt__mv_truth(n > 0 ? ARG(c, 0) : NULL, !nowait, &block) ||
 	    shmrt__mwait_timeout(n > 1 ? ARG(c, 1) : NULL, &ns))
 		return -EINVAL;
-	if (shmrt_mv_list_len(c->o->data) > 0) {
-		shmrt_mv_t *v = NULL;
-		if (shmrt_mv_list_pop(c->o->data, 0, &v))
-			return -ENOMEM;
-		shmrt__mstore_refs_adjust(c->st, v, -1); /* the reply's refs are borrowed */
+	if (q_len(c->o) > 0) {
+		shmrt_mv_t *v = q_oldest(c->o);
+		int rc = shmrt__mstore_hand(c->st, c->sess, v, true); /* the caller's now */
+		if (rc)
+			return rc; /* nothing taken */
+		if (shmrt_mv_list_pop(q_out(c->o), -1, &v))
+			return -ENOMEM; /* cannot happen: out is not empty */
 		shmrt__mwait_t *w = shmrt__mwait_pop(c->st, c->o, Q_PUT);
 		if (w) { /* room for the oldest parked put: its refs are counted already */
 			shmrt_mv_t *item = w->arg;
 			w->arg = NULL;
-			if (shmrt_mv_list_append(c->o->data, item) == 0) {
+			rc = q_append_counted(c->st, c->o, item);
+			if (rc == 0)
 				((queue_t *)c->o->priv)->unfinished++;
-				shmrt__mwait_answer(c->st, w, 0, NULL);
-			} else {
-				shmrt__mwait_answer(c->st, w, -ENOMEM, NULL);
-			}
+			shmrt__mwait_answer(c->st, w, rc, NULL);
 		}
 		return result(c, v);
 	}
@@ -161,12 +235,12 @@ static int q_get_nowait(shmrt__mcall_t *c) { return q_get_common(c, true); }
 
 static int q_qsize(shmrt__mcall_t *c)
 {
-	return ARGC(c) ? -EINVAL : result(c, shmrt_mv_int((int64_t)shmrt_mv_list_len(c->o->data)));
+	return ARGC(c) ? -EINVAL : result(c, shmrt_mv_int((int64_t)q_len(c->o)));
 }
 
 static int q_empty(shmrt__mcall_t *c)
 {
-	return ARGC(c) ? -EINVAL : result(c, shmrt_mv_bool(shmrt_mv_list_len(c->o->data) == 0));
+	return ARGC(c) ? -EINVAL : result(c, shmrt_mv_bool(q_len(c->o) == 0));
 }
 
 static int q_full(shmrt__mcall_t *c)
@@ -222,6 +296,7 @@ const shmrt__mtype_t shmrt__mtype_queue = {
 	.nmethods = 7, /* not task_done, join */
 	.init_priv = q_priv,
 	.fini = shmrt__mtype_free_priv,
+	.len = q_len,
 };
 
 const shmrt__mtype_t shmrt__mtype_jqueue = {
@@ -231,4 +306,5 @@ const shmrt__mtype_t shmrt__mtype_jqueue = {
 	.nmethods = sizeof(queue_methods) / sizeof(queue_methods[0]),
 	.init_priv = q_priv,
 	.fini = shmrt__mtype_free_priv,
+	.len = q_len,
 };

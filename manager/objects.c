@@ -20,7 +20,10 @@
  * never collected; Python's manager leaks them too.
  *
  * Results are copies of the stored values; refs in them are borrowed (the client
- * takes a reference with incref if it keeps one).
+ * takes a reference with incref if it keeps one). A value a call takes out of its
+ * object and returns (a pop, a Queue's get) is no copy: its refs become pending
+ * references of the caller's session (shmrt__mstore_hand, manager/objects_hand.c),
+ * claimed by the client's incref, so nothing it names dies on the way.
  *
  * Parked calls (manager/park.c). A method that returns SHMRT__MPARKED has no reply
  * now: shmrt__mstore_request returns a NULL reply and the answer goes out later.
@@ -44,112 +47,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-
-/* ---- idmap ---------------------------------------------------------------------- */
-
-static size_t id_slot(uint64_t key, size_t mask)
-{
-	key ^= key >> 33;
-	key *= 0xff51afd7ed558ccdull;
-	key ^= key >> 33;
-	return (size_t)key & mask;
-}
-
-/*
- * The slot of key's value, or NULL.
- * Returns: a pointer into m (valid until the next put or del). Concurrency: owner.
- */
-uintptr_t *shmrt__idmap_find(const shmrt__idmap_t *m, uint64_t key)
-{
-	if (!m->cap)
-		return NULL;
-	size_t mask = m->cap - 1;
-	for (size_t i = id_slot(key, mask);; i = (i + 1) & mask) {
-		if (m->keys[i] == key)
-			return &m->vals[i];
-		if (!m->keys[i])
-			return NULL;
-	}
-}
-
-/* Places key in a table that has room and does not hold it. */
-static void id_place(uint64_t *keys, uintptr_t *vals, size_t cap, uint64_t key, uintptr_t val)
-{
-	size_t i = id_slot(key, cap - 1);
-	while (keys[i])
-		i = (i + 1) & (cap - 1);
-	keys[i] = key;
-	vals[i] = val;
-}
-
-/*
- * Sets key (not 0) to val; the table stays at most half full.
- * Returns: 0; -ENOMEM. Concurrency: owner.
- */
-int shmrt__idmap_put(shmrt__idmap_t *m, uint64_t key, uintptr_t val)
-{
-	assert(key != 0);
-	uintptr_t *p = shmrt__idmap_find(m, key);
-	if (p) {
-		*p = val;
-		return 0;
-	}
-	if ((m->n + 1) * 2 > m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 16;
-		uint64_t *k = calloc(cap, sizeof(*k));
-		uintptr_t *v = calloc(cap, sizeof(*v));
-		if (!k || !v) {
-			free(k);
-			free(v);
-			return -ENOMEM;
-		}
-		for (size_t i = 0; i < m->cap; i++)
-			if (m->keys[i])
-				id_place(k, v, cap, m->keys[i], m->vals[i]);
-		free(m->keys);
-		free(m->vals);
-		m->keys = k;
-		m->vals = v;
-		m->cap = cap;
-	}
-	id_place(m->keys, m->vals, m->cap, key, val);
-	m->n++;
-	return 0;
-}
-
-/*
- * Removes key, shifting back the entries of its probe run (no tombstones).
- * Returns: 0; -ENOENT. Concurrency: owner.
- */
-int shmrt__idmap_del(shmrt__idmap_t *m, uint64_t key)
-{
-	uintptr_t *p = shmrt__idmap_find(m, key);
-	if (!p)
-		return -ENOENT;
-	size_t mask = m->cap - 1;
-	size_t i = (size_t)(p - m->vals);
-	for (size_t j = (i + 1) & mask; m->keys[j]; j = (j + 1) & mask) {
-		size_t home = id_slot(m->keys[j], mask);
-		/* j's entry may move to the hole i if i lies on its probe path home..j */
-		if (((j - home) & mask) >= ((j - i) & mask)) {
-			m->keys[i] = m->keys[j];
-			m->vals[i] = m->vals[j];
-			i = j;
-		}
-	}
-	m->keys[i] = 0;
-	m->vals[i] = 0;
-	m->n--;
-	return 0;
-}
-
-/* Frees m's memory. Concurrency: owner. */
-void shmrt__idmap_fini(shmrt__idmap_t *m)
-{
-	free(m->keys);
-	free(m->vals);
-	memset(m, 0, sizeof(*m));
-}
 
 /* ---- the store ------------------------------------------------------------------ */
 

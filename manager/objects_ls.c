@@ -9,7 +9,8 @@
  * Objects are listed by id (so in creation order), at most SHMRT__MSTORE_LS_MAX of
  * them (a reply stays far below the 16 MiB frame cap; "count" is the true number and
  * "truncated" says whether some were left out). "len" is what Python's len() gives
- * (items of a list, keys of a dict, attributes of a Namespace); "bytes" the size of
+ * (items of a list, keys of a dict, attributes of a Namespace, a Queue's items:
+ * its type's len hook); "bytes" the size of
  * the object's value in msgpack, what a copy of it costs on the wire; "refs" its
  * reference count (the sessions' and the containers'). A user-registered type's
  * object (manager/mtype_user.c) has no value: "len" is what its type's len callback
@@ -49,7 +50,8 @@ static shmrt_mv_t *describe(const shmrt__mobj_t *o, shmrt_mv_buf_t *buf)
 	const shmrt_mtype_t *u = shmrt__mutype_of(o->type);
 	buf->len = 0;
 	int64_t bytes = u ? 0 : shmrt_mv_encode(o->data, buf) == 0 ? (int64_t)buf->len : -1;
-	size_t len = !u ? value_len(o->data) : u->len ? u->len(o->priv) : 0;
+	size_t len = u ? (u->len ? u->len(o->priv) : 0)
+		       : o->type->len ? o->type->len(o) : value_len(o->data);
 	shmrt_mv_t *m = shmrt_mv_map_cap(5);
 	if (!m)
 		return NULL;

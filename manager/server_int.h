@@ -40,7 +40,7 @@
 #include <shmrt/common.h>
 #include <shmrt/mvalue.h>
 
-/* ---- a map of 64-bit ids (never 0) to words: open addressing, linear probing ---- */
+/* ---- a map of 64-bit ids (never 0) to words (manager/idmap.c) -------------------- */
 
 typedef struct shmrt__idmap {
 	uint64_t *keys; /* 0: empty slot */
@@ -53,6 +53,9 @@ typedef struct shmrt__idmap {
 uintptr_t *shmrt__idmap_find(const shmrt__idmap_t *m, uint64_t key);
 /* Sets key (not 0) to val. Returns 0 or -ENOMEM. Concurrency: the owner's thread. */
 SHMRT_MUST_USE int shmrt__idmap_put(shmrt__idmap_t *m, uint64_t key, uintptr_t val);
+/* Makes room for extra more keys (the next extra puts do not allocate). Returns 0 or
+ * -ENOMEM (m unchanged). Concurrency: the owner's thread. */
+SHMRT_MUST_USE int shmrt__idmap_reserve(shmrt__idmap_t *m, size_t extra);
 /* Removes key. Returns 0 or -ENOENT. Concurrency: the owner's thread. */
 int shmrt__idmap_del(shmrt__idmap_t *m, uint64_t key);
 /* Frees the map's memory (not what the values point to). */
@@ -74,9 +77,11 @@ typedef struct shmrt__msess {
 	                                 client; any number for a pipelining one) */
 	struct shmrt__mhold *held;    /* what it holds (locks): its end visits these */
 	void *user;                   /* the server's connection */
-	shmrt__idmap_t pending;       /* id -> references given by a user method's
-	                                 shmrt_mtype_create and not yet claimed by an
-	                                 incref (manager/mtype_user.c); part of refs */
+	shmrt__idmap_t pending;       /* id -> references given to it and not yet
+	                                 claimed by an incref: a user method's
+	                                 shmrt_mtype_create (manager/mtype_user.c), a
+	                                 value taken out and returned to it (a pop, a
+	                                 get: manager/objects_hand.c); part of refs */
 	size_t nwaits;                /* its parked calls */
 } shmrt__msess_t;
 
@@ -172,9 +177,10 @@ typedef struct shmrt__mtype {
 	/* Optional (NULL: none). init_priv sets o->priv from init (before init consumes
 	 * it; init may be NULL): 0, -EINVAL, -ENOMEM. fini frees o->priv when o is
 	 * destroyed (its waiters are answered -ENOENT by the store first). sess_end
-	 * runs for every object of the type when a session ends, after the session's
-	 * waiters were dropped and before its references are (a Lock it holds is
-	 * handed on). */
+	 * runs when a session ends for each object the session holds (each hold on
+	 * its list, shmrt__mhold_t: not for other objects of the type), after the
+	 * session's waiters were dropped and before its references are (a Lock it
+	 * holds is handed on); it must unlink that hold. */
 	int (*init_priv)(const shmrt_mv_t *init, void **priv);
 	void (*fini)(struct shmrt__mstore *st, shmrt__mobj_t *o);
 	void (*sess_end)(struct shmrt__mstore *st, shmrt__mobj_t *o, shmrt__msess_t *sess);
@@ -186,6 +192,9 @@ typedef struct shmrt__mtype {
 	int (*check_init)(struct shmrt__mstore *st, const shmrt_mv_t *init);
 	void (*expire)(struct shmrt__mstore *st, struct shmrt__mwait *w);
 	void (*sess_drop)(struct shmrt__mstore *st, struct shmrt__mwait *w);
+	/* Optional: the len the objects listing reports, when the data's own length is
+	 * not it (a Queue's items are in two lists). NULL: the data's. */
+	size_t (*len)(const shmrt__mobj_t *o);
 } shmrt__mtype_t;
 
 extern const shmrt__mtype_t shmrt__mtype_dict;
@@ -387,6 +396,19 @@ void shmrt__mstore_refs_adjust(shmrt__mstore_t *st, const shmrt_mv_t *v, int del
 
 /* A value taken out of an object's data: its refs are dropped and it is freed. */
 void shmrt__mstore_drop(shmrt__mstore_t *st, shmrt_mv_t *v);
+
+/*
+ * Hands the refs of v (a value a call takes out of an object and returns, or a put's
+ * item given to a parked getter) to sess as pending references (manager/objects_hand.c):
+ * one each time a ref occurs in v, each claimed by the session's next incref of its
+ * id (the client's proxy), the unclaimed ones dropped when the session ends.
+ * counted: v's refs are counted already (v is still in an object's data, about to be
+ * taken out: the container's counts become the session's); false: each is counted
+ * now (v is in no object). Call it before taking v out of its container.
+ * Returns 0; -ENOMEM (nothing changed). Concurrency: the server's thread.
+ */
+SHMRT_MUST_USE int shmrt__mstore_hand(shmrt__mstore_t *st, shmrt__msess_t *sess,
+				      const shmrt_mv_t *v, bool counted);
 
 /* Destroys the objects on the dead list, and those their destruction kills. */
 void shmrt__mstore_reap(shmrt__mstore_t *st);
