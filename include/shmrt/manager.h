@@ -16,8 +16,13 @@
  *  "dict"       get, __getitem__, __setitem__, __delitem__, __contains__, keys, values,
  *               items (a list of [key, value]), update (a map or a list of pairs), pop,
  *               popitem, setdefault, clear, __len__, copy and __iter__ (snapshots)
- *  "list"       append, extend, insert, pop, remove, index, count, reverse,
- *               sort ([reverse]), __len__, __getitem__, __setitem__, __delitem__ (an
+ *  "list"       append, extend (a list's items, a map's keys, a str's characters,
+ *               a bytes' byte values as ints; anything else, a ref included,
+ *               -EINVAL), insert, pop, remove, index, count, reverse, sort
+ *               ([reverse]: numbers, str, bytes, or lists of them compared
+ *               lexicographically as Python compares lists and tuples; items that
+ *               do not compare -EINVAL, the list left as it was), __len__,
+ *               __getitem__, __setitem__, __delitem__ (an
  *               int index, negative allowed), __contains__, __iter__ and copy
  *               (snapshots); slices as Python's: __getslice__ [start, stop, step]
  *               -> list, __setslice__ [start, stop, step, list] (grows or shrinks
@@ -96,7 +101,14 @@
  * (d['l'] = l). Each proxy is one reference of its connection; when a connection
  * ends (closed, or its process dies) its references are dropped. An object nothing
  * refers to is destroyed. Refs in results are borrowed: shmrt_manager_proxy takes a
- * reference.
+ * reference. But a value that a call takes out of its object and returns (list.pop,
+ * dict.pop, dict.popitem, a Queue's get and get_nowait, a put handed to a waiting
+ * get) brings its references with it: each ref in it (each time it occurs) is one
+ * reference of the receiving connection, which the connection's next
+ * shmrt_manager_proxy of that ref takes over (rather than adding one), so that
+ * `x = d.pop('l')` keeps the list alive while x's proxy lives, and the proxy's
+ * release destroys it; a ref the receiver never takes a proxy of is released when
+ * its connection ends.
  * Stale proxies. A proxy belongs to its connection's socket: after
  * shmrt_manager_reconnect (to a restarted server or to the same one) every proxy
  * made before it returns -ESTALE without asking the server, and its release frees it
