@@ -25,8 +25,9 @@
  * gets across the Queue's two internal lists) and Python's popitem order (LIFO, with
  * pops by key and inserts in between) are checked item by item.
  *
- * Also list.sort of lists (Python's lexicographic sequence order) and list.extend of
- * a map, a str and bytes. Every wait is bounded; children are killed at the end.
+ * Also list.sort of lists (Python's lexicographic sequence order), list.extend of
+ * a map, a str and bytes, and the map's popitem against a model of Python's dict
+ * (random sets, pops by key and popitems, in this process). Every wait is bounded; children are killed at the end.
  */
 #define _GNU_SOURCE
 #include "testutil.h"
@@ -40,6 +41,7 @@
 
 #include <shmrt/manager.h>
 
+#include "manager/mvalue_int.h"
 #include "manager_mp_util.h"
 
 static shmrt_manager_conn_t *obs; /* the observer */
@@ -487,6 +489,68 @@ static void test_sort_lists_and_extend(void **state)
 	shmrt_mv_free(want);
 }
 
+/* The map itself (in this process): random sets, pops by key and popitems against a
+ * model of Python's dict (its keys in insertion order), so that the trimming of
+ * deleted entries and the rebuilds it defers keep order, lengths and lookups right. */
+static void test_map_popitem_model(void **state)
+{
+	(void)state;
+	enum { K = 300, OPS = 60000 };
+	int64_t order[K]; /* the model: live keys in insertion order */
+	int nlive = 0;
+	uint64_t rng = 12345;
+	shmrt_mv_t *m = shmrt_mv_map();
+	assert_non_null(m);
+	for (int op = 0; op < OPS; op++) {
+		uint64_t r = tu_rand(&rng) % 100;
+		int64_t key = (int64_t)(tu_rand(&rng) % K);
+		int at = -1;
+		for (int i = 0; i < nlive; i++)
+			if (order[i] == key)
+				at = i;
+		if (r < 50) { /* set: a new key goes last, an old one keeps its place */
+			assert_int_equal(shmrt_mv_map_set(m, I(key), I(op)), 0);
+			if (at < 0)
+				order[nlive++] = key;
+		} else if (r < 70) { /* pop by key */
+			shmrt_mv_t *k = I(key), *v = NULL;
+			assert_int_equal(shmrt_mv_map_pop(m, k, &v), at < 0 ? -ENOENT : 0);
+			shmrt_mv_free(k);
+			shmrt_mv_free(v);
+			if (at >= 0) {
+				memmove(&order[at], &order[at + 1], (size_t)(nlive - at - 1) * 8);
+				nlive--;
+			}
+		} else { /* popitem: the last */
+			shmrt_mv_t *k = NULL, *v = NULL;
+			int rc = shmrt__mv_map_popitem(m, &k, &v);
+			if (nlive == 0) {
+				assert_int_equal(rc, -ENOENT);
+				continue;
+			}
+			assert_int_equal(rc, 0);
+			assert_int_equal(ival(k), order[--nlive]);
+			shmrt_mv_free(k);
+			shmrt_mv_free(v);
+		}
+		assert_int_equal(shmrt_mv_map_len(m), nlive);
+		if (op % 97 == 0) { /* the whole order, and every lookup */
+			size_t pos = 0;
+			const shmrt_mv_t *k;
+			int i = 0;
+			while (shmrt_mv_map_next(m, &pos, &k, NULL))
+				assert_int_equal(ival(k), order[i++]);
+			assert_int_equal(i, nlive);
+			for (int j = 0; j < nlive; j++) {
+				shmrt_mv_t *kk = I(order[j]);
+				assert_non_null(shmrt_mv_map_get(m, kk));
+				shmrt_mv_free(kk);
+			}
+		}
+	}
+	shmrt_mv_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -497,6 +561,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_drain_linear, rsetup, rteardown),
 		cmocka_unit_test_setup_teardown(test_popitem_order_and_linear, rsetup, rteardown),
 		cmocka_unit_test_setup_teardown(test_sort_lists_and_extend, rsetup, rteardown),
+		cmocka_unit_test(test_map_popitem_model),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
