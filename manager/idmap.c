@@ -6,8 +6,7 @@
  * full, keys mixed by murmur3's finaliser (ids are sequential: the mixer spreads
  * them); key 0 marks an empty slot, so ids are never 0. A deletion shifts back the
  * entries of its probe run (no tombstones), so lookups stay short however many
- * deletions a long-lived session makes. shmrt__idmap_reserve grows the table ahead
- * of a batch of puts that must not fail halfway (a value's refs handed to a session).
+ * deletions a long-lived session makes.
  *
  * Concurrency: the map's owner's thread (the server's).
  */
@@ -73,22 +72,6 @@ static int id_rehash(shmrt__idmap_t *m, size_t cap)
 	m->vals = v;
 	m->cap = cap;
 	return 0;
-}
-
-/*
- * Makes room for extra more keys: the next extra puts of new keys do not allocate
- * (and cannot fail). Returns: 0; -ENOMEM (m unchanged). Concurrency: owner.
- */
-int shmrt__idmap_reserve(shmrt__idmap_t *m, size_t extra)
-{
-	if (extra > (SIZE_MAX / 4 - m->n) / sizeof(uint64_t))
-		return -ENOMEM;
-	size_t want = (m->n + extra) * 2, cap = m->cap ? m->cap : 16;
-	if (want <= m->cap)
-		return 0;
-	while (cap < want)
-		cap *= 2;
-	return id_rehash(m, cap);
 }
 
 /*

@@ -53,9 +53,6 @@ typedef struct shmrt__idmap {
 uintptr_t *shmrt__idmap_find(const shmrt__idmap_t *m, uint64_t key);
 /* Sets key (not 0) to val. Returns 0 or -ENOMEM. Concurrency: the owner's thread. */
 SHMRT_MUST_USE int shmrt__idmap_put(shmrt__idmap_t *m, uint64_t key, uintptr_t val);
-/* Makes room for extra more keys (the next extra puts do not allocate). Returns 0 or
- * -ENOMEM (m unchanged). Concurrency: the owner's thread. */
-SHMRT_MUST_USE int shmrt__idmap_reserve(shmrt__idmap_t *m, size_t extra);
 /* Removes key. Returns 0 or -ENOENT. Concurrency: the owner's thread. */
 int shmrt__idmap_del(shmrt__idmap_t *m, uint64_t key);
 /* Frees the map's memory (not what the values point to). */
