@@ -342,7 +342,7 @@ static void check_fifo(int64_t i, const shmrt_mv_t *v)
 		fail_msg("get #%lld: %lld", (long long)i, (long long)ival(v));
 }
 
-enum { QN = 1000000, DN = 300000 };
+enum { QN = TU_SCALE(1000000), DN = TU_SCALE(300000) };
 
 static void check_popitem(int64_t i, const shmrt_mv_t *v)
 {

@@ -130,7 +130,7 @@ static int pinned_echo(void *arg)
 	if (shmrt_pin_core(core, SHMRT_PIN_PROCESS) || shmrt_region_open(NAME, 0, NULL, &r) ||
 	    shmrt_pipe_open(r, "pp", 0, 1, 4, 8, &p))
 		return 1;
-	for (uint64_t i = 0; i < 100000; i++) {
+	for (uint64_t i = 0; i < TU_SCALE(100000); i++) {
 		uint64_t v;
 		size_t len;
 		if (shmrt_pipe_recv(&p, &v, sizeof(v), &len, 10000 * MS) || v != i ||
@@ -140,7 +140,7 @@ static int pinned_echo(void *arg)
 	return 0;
 }
 
-/* Two processes on ONE core ping-pong 100k messages: a waiter that only spun would
+/* Two processes on ONE core ping-pong 100k messages (10k in sanitizer builds): a waiter that only spun would
  * hold the core its peer needs; ours yields while it spins, then sleeps. Also across
  * two cores. */
 static void pingpong(int child_core)
@@ -152,7 +152,7 @@ static void pingpong(int child_core)
 	pid_t pid = tu_fork(pinned_echo, (void *)(intptr_t)(child_core % shmrt_numa_cores()));
 	assert_int_equal(shmrt_pin_core(0, SHMRT_PIN_THREAD), 0);
 	uint64_t t0 = tu_ms();
-	for (uint64_t i = 0; i < 100000; i++) {
+	for (uint64_t i = 0; i < TU_SCALE(100000); i++) {
 		uint64_t v;
 		size_t len;
 		assert_int_equal(shmrt_pipe_send(&p, &i, 8, 10000 * MS), 0);
@@ -161,8 +161,8 @@ static void pingpong(int child_core)
 	}
 	uint64_t ms = tu_ms() - t0;
 	assert_int_equal(tu_wait(pid, 30000), 0);
-	print_message("100k round trips, processes pinned to cores 0 and %d: %llu ms\n",
-		      child_core % shmrt_numa_cores(), (unsigned long long)ms);
+	print_message("%d round trips, processes pinned to cores 0 and %d: %llu ms\n",
+		      TU_SCALE(100000), child_core % shmrt_numa_cores(), (unsigned long long)ms);
 	cpu_set_t all;
 	CPU_ZERO(&all);
 	for (int i = 0; i < shmrt_numa_cores(); i++)

@@ -11,6 +11,22 @@
 
 #include <shmrt.h>
 
+/* TU_SANITIZED is 1 in a sanitizer build, whose instrumented code runs 5-20x slower
+ * (TSan most): loops of a fixed size that only need to be long (a drain, a ping-pong)
+ * take TU_SCALE(n), a tenth there, so they stay within their CTest timeout on a busy
+ * machine. What they check is the same at either size. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TU_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TU_SANITIZED 1
+#endif
+#endif
+#ifndef TU_SANITIZED
+#define TU_SANITIZED 0
+#endif
+#define TU_SCALE(n) (TU_SANITIZED ? (n) / 10 : (n))
+
 /* A region name unique to this test process; unlinked at exit. */
 const char *tu_name(const char *tag);
 
