@@ -7,7 +7,7 @@
  *
  * Set before the include:
  *  - MMU_BLOCKING: the blocking types' tests (manager_sync_test.c, manager_cond_test.c,
- *    manager_refs_test.c): forked children call these helpers too, so a failed step
+ *    manager_refs_test.c): forked children call these functions too, so a failed step
  *    aborts instead of asserting, stat_of answers -1 rather than asserting (it is
  *    polled), and the fixtures release the parent's proxies (create) and kill the
  *    children first; plus the children's connections and the parked calls' checks.
