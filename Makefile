@@ -10,7 +10,7 @@
 #   make stress                       the crash and multi-process tests (labels crash, mp)
 #                                     with many more kills
 #   make fuzz                         libFuzzer targets: region open, the manager's wire,
-#                                     value decoder and requests (clang; label fuzz)
+#                                     value decoder, requests and replies (clang; label fuzz)
 #   make install PREFIX=/usr/local    library, headers, shmrt tool, CMake and pkg-config files
 #                                     (build packages only; the tool runs at any PREFIX)
 #   make clean
@@ -66,7 +66,7 @@ fuzz: deps
 	CC=clang CXX=clang++ $(CMAKE) -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DSHMRT_BUILD_TESTS=ON -DSHMRT_BUILD_FUZZ=ON -DSHMRT_SANITIZE=address,undefined >/dev/null
 	$(CMAKE) --build $(FUZZ_DIR) -j$(JOBS) --target region_open_fuzz wire_fuzz \
-	  mvalue_decode_fuzz manager_frames_fuzz
+	  mvalue_decode_fuzz manager_frames_fuzz manager_reply_fuzz
 	cd $(FUZZ_DIR) && ctest --output-on-failure -L '^fuzz$$'
 
 bench:

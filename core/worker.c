@@ -56,6 +56,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -296,36 +297,78 @@ out:
 	return rc;
 }
 
+/*
+ * The descriptors handed over in SHMRT_REGION_FDS, adopted by the first
+ * shmrt_region_inherited() that finds the variable: parsed into this table and taken
+ * out of the environment (a program this one execs, or its children, would otherwise
+ * read descriptor numbers that name nothing, or another file). A variable set again
+ * later (by the program itself) replaces the table. fork copies it with the
+ * descriptors.
+ */
+static pthread_mutex_t inh_lock = PTHREAD_MUTEX_INITIALIZER;
+static int *inh_fds;
+static unsigned inh_n;
+
+/* Parses s ("FD0,FD1,...", or empty) into a new array: 0 and *fds (NULL when n is 0),
+ * *n; -EINVAL malformed; -ENOMEM. */
+static int parse_fds(const char *s, int **fds, unsigned *n)
+{
+	unsigned cnt = *s ? 1 : 0;
+	for (const char *q = s; *q; q++)
+		cnt += *q == ',';
+	int *a = cnt ? malloc(cnt * sizeof(*a)) : NULL;
+	if (cnt && !a)
+		return -ENOMEM;
+	for (unsigned k = 0; k < cnt; k++) {
+		long v = 0;
+		if (*s < '0' || *s > '9')
+			goto bad;
+		while (*s >= '0' && *s <= '9') {
+			v = v * 10 + (*s++ - '0');
+			if (v > INT_MAX)
+				goto bad;
+		}
+		if (*s && (*s++ != ',' || !*s))
+			goto bad;
+		a[k] = (int)v;
+	}
+	*fds = a;
+	*n = cnt;
+	return 0;
+bad:
+	free(a);
+	return -EINVAL;
+}
+
 int shmrt_region_inherited(unsigned i, shmrt_region_t **out)
 {
 	if (!out)
 		return -EINVAL;
+	int rc = 0, fd = -1;
+	pthread_mutex_lock(&inh_lock);
 	const char *s = getenv(FDS_VAR);
-	if (!s || !*s)
-		return -ENOENT;
-	long fd = -1;
-	for (unsigned k = 0;; k++) {
-		long v = 0;
-		if (*s < '0' || *s > '9')
-			return -EINVAL;
-		while (*s >= '0' && *s <= '9') {
-			v = v * 10 + (*s++ - '0');
-			if (v > INT_MAX)
-				return -EINVAL;
+	if (s) {
+		int *fds;
+		unsigned n;
+		if ((rc = parse_fds(s, &fds, &n)) == 0) {
+			free(inh_fds);
+			inh_fds = fds;
+			inh_n = n;
+			unsetenv(FDS_VAR);
+			/* None of them passes to a program this one execs: each handle
+			 * holds its own duplicate. */
+			for (unsigned k = 0; k < n; k++)
+				(void)fcntl(fds[k], F_SETFD, FD_CLOEXEC);
 		}
-		if (k == i)
-			fd = v;
-		if (!*s)
-			break;
-		if (*s++ != ',')
-			return -EINVAL;
 	}
+	if (rc == 0 && i < inh_n)
+		fd = inh_fds[i];
+	pthread_mutex_unlock(&inh_lock);
+	if (rc)
+		return rc;
 	if (fd < 0)
 		return -ENOENT;
-	int rc = shmrt_region_open_fd((int)fd, out);
-	if (rc == 0)
-		(void)fcntl((int)fd, F_SETFD, FD_CLOEXEC); /* the handle holds its own dup */
-	return rc;
+	return shmrt_region_open_fd(fd, out);
 }
 
 int shmrt_workers_start(unsigned n, shmrt_worker_fn fn, void *const args[], shmrt_worker_t out[])

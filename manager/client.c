@@ -70,10 +70,6 @@
 #define DEFAULT_TIMEOUT_NS (60ll * 1000000000ll)
 /* How long a call whose timeout passed waits for its cancel's reply (or its own). */
 #define CANCEL_GRACE_NS (5ll * 1000000000ll)
-/* The largest reply frame the client reads: the server's max_frame decides what it
- * sends; this only bounds a broken length field (the reader grows its buffer with the
- * bytes that arrive, never from the declared length alone). */
-#define REPLY_FRAME_MAX (1ull << 40)
 
 static void conn_drop(shmrt_manager_conn_t *c)
 {

@@ -14,6 +14,11 @@
 #include "manager/frame.h"
 #include "manager/transport.h"
 
+/* The largest reply frame the client reads: the server's max_frame decides what it
+ * sends; this only bounds a broken length field (the reader grows its buffer with the
+ * bytes that arrive, never from the declared length alone). */
+#define REPLY_FRAME_MAX (1ull << 40)
+
 /* The most bytes of a call's request written ahead of its args (call_head). */
 #define CALL_HEAD_MAX 64
 

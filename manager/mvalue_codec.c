@@ -20,6 +20,10 @@
  * Each value is attached to its parent the moment it is made, so on any error the
  * partial tree is freed from its root (and the stack's pending keys): nothing leaks.
  * Duplicate map keys follow Python's dict display ({1: 'a', 1.0: 'b'} is {1: 'b'}).
+ * A uint 64 above INT64_MAX is valid msgpack that no value holds: -ERANGE, distinct
+ * from malformed input, and shmrt__mv_request_id reads the id of such a request
+ * ([id, ...], the first item only) so that it can be answered rather than its client
+ * dropped.
  *
  * Memory ordering: none; nothing here is shared between processes.
  */
@@ -406,4 +410,32 @@ int shmrt_mv_decode(const void *p, size_t len, const shmrt_mv_limits_t *lim, shm
 	}
 	*out = v;
 	return 0;
+}
+
+int shmrt__mv_request_id(const void *p, size_t len, int64_t *id)
+{
+	const shmrt_mv_limits_t lim = { SHMRT_MV_MAX_BYTES_DEFAULT, 1, 1 };
+	const uint8_t *s = p, *end = s + len;
+	uint64_t count = 0, elems = 0;
+	if (!p || !id || len == 0)
+		return -EBADMSG;
+	uint8_t t = *s++;
+	int w = t == 0xdc ? 2 : t == 0xdd ? 4 : 0;
+	if (!(t >= 0x90 && t <= 0x9f) && !w)
+		return -EBADMSG; /* not an array */
+	if ((size_t)(end - s) < (size_t)w + 1)
+		return -EBADMSG;
+	count = w ? get_be(s, w) : (uint64_t)(t & 0x0f);
+	s += w;
+	if (count == 0)
+		return -EBADMSG;
+	/* The first item alone, at the depth limit: a container is refused before it is
+	 * allocated, a scalar made whole (and freed). */
+	shmrt_mv_t *v;
+	int rc = read_one(&s, end, &lim, &elems, lim.max_depth, &v, &count);
+	if (rc)
+		return rc == -ELOOP ? -EBADMSG : rc;
+	rc = shmrt_mv_as_int(v, id) ? -EBADMSG : 0;
+	shmrt_mv_free(v);
+	return rc;
 }

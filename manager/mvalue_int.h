@@ -95,6 +95,16 @@ int shmrt__mv_map_popitem(shmrt_mv_t *m, shmrt_mv_t **key, shmrt_mv_t **val);
  * not a map). */
 shmrt_mv_t *shmrt__mv_map_last(const shmrt_mv_t *m);
 
+/*
+ * The id of a request frame [id, ...] that shmrt_mv_decode refused as a whole (a uint
+ * 64 above INT64_MAX further in, -ERANGE), so that the request can be answered with
+ * an error instead of dropping its client: reads the array header and the first item
+ * only. Returns 0 and *id; -EBADMSG (not an array, empty, or its first item is not an
+ * int: nothing to answer); -ERANGE (the id itself is out of range), -ENOMEM.
+ * Concurrency: any thread; p is only read.
+ */
+int shmrt__mv_request_id(const void *p, size_t len, int64_t *id);
+
 /* Whether v may be a map key (nil, bool, int, float, str, bytes). */
 static inline bool shmrt__mv_hashable(const shmrt_mv_t *v)
 {

@@ -1,8 +1,8 @@
 /*
  * Pipes (shmrt/pipe.h): two single-producer, single-consumer rings of byte messages.
  *
- * Layout (SHMRT_TYPE_PIPE): a header (magic, geometry, per-endpoint closed flag and
- * owner), then two directions: d[0] carries end 0 -> end 1, d[1] end 1 -> end 0.
+ * Layout (SHMRT_TYPE_PIPE; queues/pipe_int.h): a header (magic, geometry, per-endpoint
+ * closed flag and owner, a pair's kernel pipe inodes for pipe_gc.c), then two directions: d[0] carries end 0 -> end 1, d[1] end 1 -> end 0.
  * A direction is two cache lines, the receiver's (head, its index, and the count of
  * senders sleeping on it) and the sender's (the count of receivers sleeping on a
  * slot), then nslots slots packed at 8-byte alignment: an 8-byte header (sequence
@@ -48,6 +48,7 @@
 #define SHMRT_NO_INLINE 1 /* this file defines the calls that the inline macros stand for */
 #include "base/wait.h"
 #include "core/region_int.h"
+#include "pipe_int.h"
 #include "shmrt/pipe.h"
 
 #include <errno.h>
@@ -58,10 +59,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#define PIPE_MAGIC 0x45504950u /* "PIPE" */
-#define SLOT_HDR 8u
 #define PEER_CHECK_NS 50000000ull
 /*
  * A waiter spins (with a yield every SHMRT_SPIN_ITERS pauses, so that a peer on our
@@ -77,29 +77,6 @@
 #define EMPTY_SPIN 64  /* a receiver on an empty ring spins this long before the clock */
 #define RX_BACKOFF_MAX 16 /* pauses a streaming receiver waits before it polls again */
 
-struct dir {
-	uint32_t head;          /* receiver's index */
-	uint32_t head_waiters;  /* senders sleeping on head (full) */
-	uint8_t pad0[56];
-	uint32_t tail_waiters;  /* receivers sleeping on a slot (empty) */
-	uint8_t pad1[60];
-};
-
-struct pipe_hdr {
-	uint32_t magic;
-	uint32_t nslots;
-	uint32_t slot_size;
-	uint32_t max_msg;
-	uint32_t closed[2];     /* endpoint e closed */
-	uint64_t owner[2];      /* endpoint e's process: (slot + 1) << 32 | generation */
-	uint32_t removed;       /* a pair: its last closer took it out of the directory */
-	uint8_t pad[20];
-	struct dir d[2];
-};
-
-_Static_assert(sizeof(struct dir) == 128, "pipe direction layout");
-_Static_assert(offsetof(struct pipe_hdr, d) == 64, "pipe layout");
-_Static_assert(offsetof(struct pipe_hdr, closed) % 8 == 0, "closed flags: one word");
 _Static_assert(SLOT_HDR == 8 && SHMRT__PIPE_FORMAT == 1, "the slot format of inline/pipe.h");
 
 static inline struct pipe_hdr *H(const shmrt_pipe_t *p)
@@ -276,18 +253,22 @@ static int pair_new(int hold, int self, int peer, shmrt_pipe_t *p)
 /* Drops this process's hold on p's endpoint: 1 if it was the last holder, 0 if
  * another process holds it, -1 if this handle's entry is gone already. *peer_gone:
  * whether the peer endpoint had no holder either, looked at after our hold was
- * dropped (of two last closers at once, the later look sees the other's drop). */
-static int pair_drop(const shmrt_pipe_t *p, int *peer_gone)
+ * dropped (of two last closers at once, the later look sees the other's drop).
+ * *keep: a descriptor of the pair (or -1) left open for the caller to close once it
+ * no longer touches the pipe's memory: while it is open, shmrt_pipe_gc sees the pair
+ * held (queues/pipe_gc.c). */
+static int pair_drop(const shmrt_pipe_t *p, int *peer_gone, int *keep)
 {
 	pthread_mutex_lock(&pair_lock);
 	struct pair_fds *e = pair_get(p);
 	int last = -1;
 	*peer_gone = 0;
+	*keep = -1;
 	if (e) {
 		close(e->hold);
 		last = hung_up(e->self);
 		*peer_gone = hung_up(e->peer);
-		close(e->self);
+		*keep = e->self;
 		close(e->peer);
 		e->hold = e->self = e->peer = -1;
 	}
@@ -340,15 +321,31 @@ int shmrt_pipe_pair(shmrt_region_t *r, const char *name, uint32_t capacity, uint
 			rc = 0;
 			continue;
 		}
+		unsigned swept = 0; /* a name left by a pair nobody holds: taken out, once */
+		if (rc == -EEXIST && !tries && shmrt_pipe_gc(r, &swept) == 0 && swept) {
+			rc = 0;
+			continue;
+		}
 		if (!rc && (rc = shmrt_pipe_open(r, nm, 0, 1, capacity, max_msg, end1)))
 			(void)shmrt_object_remove(r, nm);
 		break;
 	}
 	if (!rc && !(rc = pair_new(k0[1], k0[0], p0, end0)) &&
 	    (rc = pair_new(k1[1], k1[0], p1, end1))) {
-		int ignored;
-		(void)pair_drop(end0, &ignored);
+		int ignored, keep;
+		(void)pair_drop(end0, &ignored, &keep);
+		close(keep);
 		k0[0] = k0[1] = p0 = -1; /* closed by the drop */
+	}
+	if (!rc) {
+		/* The kernel pipes' inodes, by which shmrt_pipe_gc finds the pair's
+		 * holders. Release (ino[1] last): pairs with pipe_gc.c's acquire. */
+		struct stat st0, st1;
+		struct pipe_hdr *h = end0->shm;
+		if (fstat(k0[1], &st0) == 0 && fstat(k1[1], &st1) == 0) {
+			store_release(&h->ino[0], (uint64_t)st0.st_ino);
+			store_release(&h->ino[1], (uint64_t)st1.st_ino);
+		}
 	}
 	if (rc) {
 		if (end0->shm)
@@ -652,8 +649,12 @@ void shmrt_pipe_close(shmrt_pipe_t *p)
 	int peer_gone = 0;
 	/* Drop our hold; the endpoint closes for the peer only if it was the last
 	 * (another process may hold it: the parent that forked us). */
-	if (p->paired && pair_drop(p, &peer_gone) != 1)
+	int keep = -1;
+	if (p->paired && pair_drop(p, &peer_gone, &keep) != 1) {
+		if (keep >= 0)
+			close(keep);
 		return;
+	}
 	/* R5: release, pairs with A4: every message sent before the close is visible to
 	 * a peer that sees the flag. */
 	store_release(&h->closed[p->end], 1);
@@ -673,4 +674,8 @@ void shmrt_pipe_close(shmrt_pipe_t *p)
 						     __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 		(void)shmrt__object_remove_at((struct shmrt_region *)p->region,
 					      shmrt_offset(p->region, h), SHMRT_TYPE_PIPE);
+	/* A peer whose last holder is still running removes the pair when it closes;
+	 * one that dies first leaves it to shmrt_pipe_gc, which waits for this. */
+	if (keep >= 0)
+		close(keep);
 }

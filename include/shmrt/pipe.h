@@ -80,7 +80,9 @@ SHMRT_API SHMRT_MUST_USE int shmrt_pipe_open(shmrt_region_t *r, const char *name
  * does not use) keeps both alive, as with Python's and the kernel's pipes; so does a
  * worker forked while its parent held them (a worker inherits every endpoint its
  * parent holds: close, in the worker, the pairs it does not use). Once neither
- * endpoint has a holder, the last closer removes the pipe from the directory.
+ * endpoint has a holder, the last closer removes the pipe from the directory; a pair
+ * whose last holder died after the other endpoint's close is removed by
+ * shmrt_pipe_gc() (or by the next shmrt_pipe_pair of its name).
  * A handle may be copied; closing it through one copy makes the others closed too.
  * Errors: those of shmrt_pipe_open, -EEXIST (name exists), -EMFILE/-ENFILE; on error
  * both handles are zeroed.
@@ -107,6 +109,28 @@ SHMRT_API int shmrt_pipe_poll(shmrt_pipe_t *p, shmrt_ns_t timeout);
  * endpoint of a pair: drops this process's hold, and closes it for the peer if no
  * other process holds it. */
 SHMRT_API void shmrt_pipe_close(shmrt_pipe_t *p);
+
+/*
+ * Removes from r's directory the pairs (shmrt_pipe_pair) that no process holds any
+ * more: those whose last holders died without closing, after the other endpoint's
+ * last holder closed it (a close removes the pair only when the peer has no holder
+ * left). Holders are found through /proc/PID/fd (the kernel pipes behind a pair's
+ * liveness): processes of another user, or of another PID namespace, are not seen
+ * and must not hold pairs of r. shmrt_pipe_pair with a name that exists runs it once
+ * and retries. Pipes opened with shmrt_pipe_open, and pairs made
+ * by an older version of the library, are left alone.
+ *
+ * r: an attached region. *removed (may be NULL): how many pairs were removed.
+ * Returns 0, or -EINVAL (r NULL), -EPERM (an inspect-only handle), -ENOMEM, -EAGAIN
+ * (new processes kept appearing while /proc was read: nothing was removed, call
+ * again), -errno of reading /proc.
+ *
+ * Concurrency: any process and thread, with any use of the pairs (a pair is removed
+ * once, by this call or by its last closer). Ordering: acquire on each pair's header.
+ * Cost: one pass over the directory, and when a pair might be unheld, one over every
+ * process's descriptors in /proc.
+ */
+SHMRT_API int shmrt_pipe_gc(shmrt_region_t *r, unsigned *removed);
 
 #ifdef __cplusplus
 }

@@ -150,10 +150,13 @@ SHMRT_API SHMRT_MUST_USE int shmrt_worker_exec(const char *file, char *const arg
 
 /*
  * In a program started by shmrt_worker_exec(): attaches to the i-th region handed over
- * (from SHMRT_REGION_FDS) with shmrt_region_open_fd(). The inherited descriptor is
- * marked close-on-exec (a program this one starts gets only the regions it hands
- * over); the handle holds its own duplicate. Calling it again for the same i opens a
- * second handle to the same region.
+ * (from SHMRT_REGION_FDS) with shmrt_region_open_fd(). The first call adopts the
+ * variable: it remembers the descriptors, marks them all close-on-exec and removes
+ * SHMRT_REGION_FDS from the environment, so that a program this one starts (by any
+ * exec) sees neither stale descriptor numbers nor the variable; it gets only the
+ * regions it is handed. The handle holds its own duplicate. Calling it again, for the
+ * same i or another, uses the remembered descriptors (the same i opens a second
+ * handle to the same region); a variable set again later replaces them.
  *
  * Returns 0 and *out, or:
  *  -EINVAL   out is NULL, or SHMRT_REGION_FDS is malformed
@@ -161,8 +164,10 @@ SHMRT_API SHMRT_MUST_USE int shmrt_worker_exec(const char *file, char *const arg
  *  -EBADF    the descriptor is not open (closed by the program)
  *  and the errors of shmrt_region_open_fd().
  *
- * Concurrency: any thread (it reads the environment: not while another thread calls
- * setenv). Ordering: as shmrt_region_open_fd.
+ * Concurrency: any thread; calls are serialised by a process-local lock. It reads the
+ * environment and, when it adopts the variable, changes it (unsetenv): not while
+ * another thread calls getenv, setenv, unsetenv or putenv. Ordering: as
+ * shmrt_region_open_fd.
  */
 SHMRT_API SHMRT_MUST_USE int shmrt_region_inherited(unsigned i, shmrt_region_t **out);
 

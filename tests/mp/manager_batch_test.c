@@ -15,33 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char KEY[] = "manager-batch-test-authkey";
-#define KEYLEN (sizeof(KEY) - 1)
-#define SEC 1000000000ll
-
-static shmrt_manager_server_t *srv;
-static shmrt_manager_conn_t *conn;
-
-static int setup(void **state)
-{
-	(void)state;
-	assert_int_equal(shmrt_manager_start("unix:", KEY, KEYLEN, NULL, &srv), 0);
-	assert_int_equal(shmrt_manager_connect(shmrt_manager_address(srv), KEY, KEYLEN, 10 * SEC,
-					       &conn), 0);
-	shmrt_manager_set_timeout(conn, 20 * SEC);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	shmrt_manager_close(conn);
-	conn = NULL;
-	assert_int_equal(shmrt_manager_shutdown(srv), 0);
-	srv = NULL;
-	tu_kill_all();
-	return 0;
-}
+#include "manager_mp_util.h"
 
 static shmrt_mv_t *list1(shmrt_mv_t *v)
 {

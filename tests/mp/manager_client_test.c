@@ -33,12 +33,8 @@
 #include "manager/frame.h"
 #include "manager/transport.h"
 
-static const char KEY[] = "manager-client-test-authkey";
-#define KEYLEN (sizeof(KEY) - 1)
-#define SEC 1000000000ll
-#define MS 1000000ll
-
-static shmrt_manager_server_t *srv;
+#define MMU_OWN_FIXTURES
+#include "manager_mp_util.h"
 
 static int setup(void **state)
 {
@@ -54,25 +50,6 @@ static int teardown(void **state)
 	srv = NULL;
 	tu_kill_all();
 	return 0;
-}
-
-static shmrt_manager_conn_t *connect_srv(void)
-{
-	shmrt_manager_conn_t *c;
-	assert_int_equal(shmrt_manager_connect(shmrt_manager_address(srv), KEY, KEYLEN, 10 * SEC,
-					       &c), 0);
-	shmrt_manager_set_timeout(c, 20 * SEC);
-	return c;
-}
-
-static int64_t stat_of(shmrt_manager_conn_t *c, const char *name)
-{
-	shmrt_mv_t *st;
-	int64_t v = -1;
-	assert_int_equal(shmrt_manager_stats(c, &st), 0);
-	assert_int_equal(shmrt_mv_as_int(shmrt_mv_map_get_str(st, name), &v), 0);
-	shmrt_mv_free(st);
-	return v;
 }
 
 static shmrt_mv_t *L2(shmrt_mv_t *a, shmrt_mv_t *b)

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#define MMU_BLOCKING
 #include "manager_mp_util.h"
 
 /* Reads n bytes from the notes pipe within 10 s. */

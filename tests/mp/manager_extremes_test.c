@@ -17,38 +17,10 @@
 #include <stdarg.h>
 #include <stdint.h>
 
-static const char KEY[] = "manager-extremes-authkey";
-#define KEYLEN (sizeof(KEY) - 1)
-#define SEC 1000000000ll
+#define MMU_OWN_FIXTURES
+#include "manager_mp_util.h"
 
-static shmrt_manager_server_t *srv;
-
-static int64_t stat_of(shmrt_manager_conn_t *c, const char *name)
-{
-	shmrt_mv_t *m;
-	int64_t v = -1;
-	assert_int_equal(shmrt_manager_stats(c, &m), 0);
-	assert_int_equal(shmrt_mv_as_int(shmrt_mv_map_get_str(m, name), &v), 0);
-	shmrt_mv_free(m);
-	return v;
-}
-
-#define I(x) shmrt_mv_int(x)
-#define S(x) shmrt_mv_str(x)
-#define F(x) shmrt_mv_float(x)
 #define L0() shmrt_mv_list()
-
-/* A list of n values (consumed). */
-static shmrt_mv_t *L(int n, ...)
-{
-	va_list ap;
-	shmrt_mv_t *l = shmrt_mv_list();
-	va_start(ap, n);
-	for (int i = 0; i < n; i++)
-		assert_int_equal(shmrt_mv_list_append(l, va_arg(ap, shmrt_mv_t *)), 0);
-	va_end(ap);
-	return l;
-}
 
 /* Calls p.method(*args): the answer may be anything but the connection's end (a
  * server that crashed, or dropped a client that sent nothing wrong). */

@@ -36,29 +36,17 @@
 #include "manager/frame.h"
 #include "manager/transport.h"
 
-static const char KEY[] = "manager-hostile-authkey";
-#define KEYLEN (sizeof(KEY) - 1)
-#define SEC 1000000000ll
+#define MMU_OWN_FIXTURES
+#include "manager_mp_util.h"
+
 #define MAX_QUEUED (256u << 10)
 #define NCONNS 1000
 
-static shmrt_manager_server_t *srv;
-static shmrt_manager_conn_t *conn;
 static shmrt_proxy_t *good;   /* the well-behaved client's list */
 static uint64_t good_id;
 static int64_t good_len;      /* what its length must be */
 
 /* ---- the well-behaved client -------------------------------------------------- */
-
-static int64_t stat_of(shmrt_manager_conn_t *c, const char *name)
-{
-	shmrt_mv_t *m;
-	int64_t v = -1;
-	assert_int_equal(shmrt_manager_stats(c, &m), 0);
-	assert_int_equal(shmrt_mv_as_int(shmrt_mv_map_get_str(m, name), &v), 0);
-	shmrt_mv_free(m);
-	return v;
-}
 
 /* Waits (at most 5 s) for the server's session count to be n. */
 static void sessions_become(shmrt_manager_conn_t *c, int64_t n)
@@ -85,23 +73,6 @@ static void healthy(void)
 	}
 	shmrt_mv_free(v);
 	sessions_become(conn, 1);
-}
-
-/* The reference count the server shows for object id (shmrt_manager_objects). */
-static int64_t refs_of(uint64_t id)
-{
-	shmrt_mv_t *m;
-	int64_t refs = -1;
-	assert_int_equal(shmrt_manager_objects(conn, &m), 0);
-	shmrt_mv_t *objs = shmrt_mv_map_get_str(m, "objects");
-	for (size_t i = 0; i < shmrt_mv_list_len(objs); i++) {
-		shmrt_mv_t *o = shmrt_mv_list_get(objs, (int64_t)i);
-		uint64_t oid;
-		if (shmrt_mv_as_ref(shmrt_mv_map_get_str(o, "id"), &oid) == 0 && oid == id)
-			assert_int_equal(shmrt_mv_as_int(shmrt_mv_map_get_str(o, "refs"), &refs), 0);
-	}
-	shmrt_mv_free(m);
-	return refs;
 }
 
 static int group_setup(void **state)

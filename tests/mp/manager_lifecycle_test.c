@@ -40,19 +40,8 @@
 #include "base/clock.h"
 #include "manager/transport.h"
 
-static const char KEY[] = "manager-lifecycle-authkey";
-#define KEYLEN (sizeof(KEY) - 1)
-#define SEC 1000000000ll
-
-static int64_t stat_of(shmrt_manager_conn_t *c, const char *name)
-{
-	shmrt_mv_t *m;
-	int64_t v = -1;
-	assert_int_equal(shmrt_manager_stats(c, &m), 0);
-	assert_int_equal(shmrt_mv_as_int(shmrt_mv_map_get_str(m, name), &v), 0);
-	shmrt_mv_free(m);
-	return v;
-}
+#define MMU_OWN_FIXTURES
+#include "manager_mp_util.h"
 
 /* ---- EMFILE: a server out of descriptors ----------------------------------------- */
 

@@ -26,12 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char KEY[] = "manager-limits-test-authkey";
-#define KEYLEN (sizeof(KEY) - 1)
-#define SEC 1000000000ll
-#define MS 1000000ll
-
-static shmrt_manager_server_t *srv;
+#define MMU_OWN_FIXTURES
+#include "manager_mp_util.h"
 
 static void start(const shmrt_manager_opts_t *o)
 {
@@ -50,11 +46,7 @@ static int teardown(void **state)
 
 static shmrt_manager_conn_t *good(void)
 {
-	shmrt_manager_conn_t *c = NULL;
-	assert_int_equal(shmrt_manager_connect(shmrt_manager_address(srv), KEY, KEYLEN, 10 * SEC,
-					       &c), 0);
-	shmrt_manager_set_timeout(c, 20 * SEC);
-	return c;
+	return connect_srv();
 }
 
 /* A raw connection to the server; authenticated when auth is set. */
@@ -118,17 +110,6 @@ static int closed_within(int fd, int ms)
 	}
 }
 
-static int64_t stat_of(shmrt_manager_conn_t *c, const char *name)
-{
-	shmrt_mv_t *st = NULL;
-	assert_int_equal(shmrt_manager_stats(c, &st), 0);
-	const shmrt_mv_t *v = shmrt_mv_map_get_str(st, name);
-	assert_non_null(v);
-	int64_t x = -1;
-	assert_int_equal(shmrt_mv_as_int(v, &x), 0);
-	shmrt_mv_free(st);
-	return x;
-}
 
 /* A dict with one item on c, and a call on it that must answer 42. */
 static void served(shmrt_manager_conn_t *c)

@@ -1,14 +1,27 @@
 /*
- * What the Manager's multi-process tests of its blocking types share
- * (manager_sync_test.c, manager_cond_test.c): one server per test case (setup,
- * teardown), the parent's connection and proxies, and children's connections.
- * Every wait is bounded. Include once, after testutil.h.
+ * What the Manager's multi-process tests share: the server and the parent's
+ * connection (srv, conn), starting and stopping them, new connections, the short
+ * value constructors (I, S, F, B, BY, NIL, L), a call checked against Python's repr
+ * (expect), the server's figures (stat_of) and an object's reference count
+ * (refs_of). Every wait is bounded. Include once, after testutil.h.
+ *
+ * Set before the include:
+ *  - MMU_BLOCKING: the blocking types' tests (manager_sync_test.c, manager_cond_test.c,
+ *    manager_refs_test.c): forked children call these functions too, so a failed step
+ *    aborts instead of asserting, stat_of answers -1 rather than asserting (it is
+ *    polled), and the fixtures release the parent's proxies (create) and kill the
+ *    children first; plus the children's connections and the parked calls' checks.
+ *  - MMU_OWN_FIXTURES: the test has its own setup and teardown (built with
+ *    server_up and server_down, or not); otherwise setup starts a server with the
+ *    default options and connects conn, teardown closes both and kills children.
  */
 #ifndef SHMRT_TESTS_MANAGER_MP_UTIL_H
 #define SHMRT_TESTS_MANAGER_MP_UTIL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "base/clock.h"
@@ -17,25 +30,151 @@ static const char KEY[] = "manager-mp-test-authkey";
 #define KEYLEN (sizeof(KEY) - 1)
 #define SEC 1000000000ll
 #define MS 1000000ll
-/* The client's own limit on a call parked "forever" (the server's side has none). */
-#define LONG_WAIT (30 * SEC)
 
 static shmrt_manager_server_t *srv;
 static shmrt_manager_conn_t *conn;
+
+/* A step that must return 0: asserted, or (MMU_BLOCKING, where children run it too)
+ * abort()ed on. */
+#ifdef MMU_BLOCKING
+#define MMU_OK(x)                                                                      \
+	do {                                                                           \
+		if ((x) != 0)                                                          \
+			abort();                                                       \
+	} while (0)
+#else
+#define MMU_OK(x) assert_int_equal((x), 0)
+#endif
+
+#define I(x) shmrt_mv_int(x)
+#define S(x) shmrt_mv_str(x)
+#define F(x) shmrt_mv_float(x)
+#define B(x) shmrt_mv_bool(x)
+#define BY(x) shmrt_mv_bytes(x, sizeof(x) - 1)
+#define NIL shmrt_mv_nil()
+
+/* A list of n values (consumed). */
+static inline shmrt_mv_t *L(int n, ...)
+{
+	va_list ap;
+	shmrt_mv_t *l = shmrt_mv_list();
+	va_start(ap, n);
+	for (int i = 0; i < n; i++)
+		MMU_OK(shmrt_mv_list_append(l, va_arg(ap, shmrt_mv_t *)));
+	va_end(ap);
+	return l;
+}
+
+/* A new connection to srv, with the client's limit at 20 s. */
+static inline shmrt_manager_conn_t *connect_srv(void)
+{
+	shmrt_manager_conn_t *c;
+	assert_int_equal(shmrt_manager_connect(shmrt_manager_address(srv), KEY, KEYLEN, 10 * SEC,
+					       &c), 0);
+	shmrt_manager_set_timeout(c, 20 * SEC);
+	return c;
+}
+
+/* Starts srv (o: its options, NULL: the defaults) and connects conn to it. */
+static inline void server_up(const shmrt_manager_opts_t *o)
+{
+	assert_int_equal(shmrt_manager_start("unix:", KEY, KEYLEN, o, &srv), 0);
+	conn = connect_srv();
+}
+
+/* Closes conn and stops srv. */
+static inline void server_down(void)
+{
+	shmrt_manager_close(conn);
+	conn = NULL;
+	assert_int_equal(shmrt_manager_shutdown(srv), 0);
+	srv = NULL;
+}
+
+/* Calls p.method(*args) and checks the error code and, when 0, the result's repr;
+ * line: the caller's, for the message. */
+static inline void expect_at(int line, shmrt_proxy_t *p, const char *method, shmrt_mv_t *args,
+			     int rc, const char *repr)
+{
+	shmrt_mv_t *res = NULL;
+	int got = shmrt_proxy_call(p, method, args, 20 * SEC, &res);
+	if (got != rc)
+		fail_msg("line %d: %s: rc %d, expected %d", line, method, got, rc);
+	if (rc == 0 && repr) {
+		char buf[512];
+		assert_true(shmrt_mv_repr(res, buf, sizeof(buf)) < (ssize_t)sizeof(buf));
+		if (strcmp(buf, repr))
+			fail_msg("line %d: %s: %s, expected %s", line, method, buf, repr);
+	}
+	shmrt_mv_free(res);
+}
+#define expect(...) expect_at(__LINE__, __VA_ARGS__)
+
+#ifndef MMU_OWN_FIXTURES
+/* Starts a server with the default options and connects conn. */
+static inline int setup(void **state)
+{
+	(void)state;
+	server_up(NULL);
+	return 0;
+}
+#endif
+
+#ifndef MMU_BLOCKING
+
+/* The server's figure name, asked on c. */
+static inline int64_t stat_of(shmrt_manager_conn_t *c, const char *name)
+{
+	shmrt_mv_t *m = NULL;
+	int64_t v = -1;
+	assert_int_equal(shmrt_manager_stats(c, &m), 0);
+	const shmrt_mv_t *x = shmrt_mv_map_get_str(m, name);
+	assert_non_null(x);
+	assert_int_equal(shmrt_mv_as_int(x, &v), 0);
+	shmrt_mv_free(m);
+	return v;
+}
+
+/* The reference count the server shows for object id (its "refs" in `ls`,
+ * shmrt_manager_objects). */
+static inline int64_t refs_of(uint64_t id)
+{
+	shmrt_mv_t *m;
+	int64_t refs = -1;
+	assert_int_equal(shmrt_manager_objects(conn, &m), 0);
+	shmrt_mv_t *objs = shmrt_mv_map_get_str(m, "objects");
+	for (size_t i = 0; i < shmrt_mv_list_len(objs); i++) {
+		shmrt_mv_t *o = shmrt_mv_list_get(objs, (int64_t)i);
+		uint64_t got;
+		assert_int_equal(shmrt_mv_as_ref(shmrt_mv_map_get_str(o, "id"), &got), 0);
+		if (got == id)
+			assert_int_equal(shmrt_mv_as_int(shmrt_mv_map_get_str(o, "refs"), &refs), 0);
+	}
+	shmrt_mv_free(m);
+	return refs;
+}
+
+
+#ifndef MMU_OWN_FIXTURES
+/* Closes conn, stops the server, kills the children left. */
+static inline int teardown(void **state)
+{
+	(void)state;
+	server_down();
+	tu_kill_all();
+	return 0;
+}
+#endif
+
+#else /* MMU_BLOCKING */
+
+/* The client's own limit on a call parked "forever" (the server's side has none). */
+#define LONG_WAIT (30 * SEC)
+
 static shmrt_proxy_t *made[16]; /* the parent's proxies, released at teardown */
 static int nmade;
 static uint64_t g_a, g_b; /* refs handed to forked children */
 static int pfd[2];          /* child -> parent notes */
-
-static inline int setup(void **state)
-{
-	(void)state;
-	assert_int_equal(shmrt_manager_start("unix:", KEY, KEYLEN, NULL, &srv), 0);
-	assert_int_equal(shmrt_manager_connect(shmrt_manager_address(srv), KEY, KEYLEN, 10 * SEC,
-					       &conn), 0);
-	shmrt_manager_set_timeout(conn, 20 * SEC);
-	return 0;
-}
 
 static inline int teardown(void **state)
 {
@@ -43,29 +182,8 @@ static inline int teardown(void **state)
 	tu_kill_all();
 	while (nmade)
 		assert_int_equal(shmrt_proxy_release(made[--nmade]), 0);
-	shmrt_manager_close(conn);
-	conn = NULL;
-	assert_int_equal(shmrt_manager_shutdown(srv), 0);
-	srv = NULL;
+	server_down();
 	return 0;
-}
-
-#define I(x) shmrt_mv_int(x)
-#define S(x) shmrt_mv_str(x)
-#define B(x) shmrt_mv_bool(x)
-#define NIL shmrt_mv_nil()
-
-/* A list of n values. */
-static inline shmrt_mv_t *L(int n, ...)
-{
-	va_list ap;
-	shmrt_mv_t *l = shmrt_mv_list();
-	va_start(ap, n);
-	for (int i = 0; i < n; i++)
-		if (shmrt_mv_list_append(l, va_arg(ap, shmrt_mv_t *)))
-			abort();
-	va_end(ap);
-	return l;
 }
 
 /* v's int, or INT64_MIN if it holds none. */
@@ -162,5 +280,7 @@ static inline void expect_timeout(shmrt_proxy_t *p, const char *method, shmrt_mv
 		fail_msg("%s: answered after %llu ms, expected about %d", method,
 			 (unsigned long long)took, ms);
 }
+
+#endif /* MMU_BLOCKING */
 
 #endif /* SHMRT_TESTS_MANAGER_MP_UTIL_H */

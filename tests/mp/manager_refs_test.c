@@ -42,6 +42,7 @@
 #include <shmrt/manager.h>
 
 #include "manager/mvalue_int.h"
+#define MMU_BLOCKING
 #include "manager_mp_util.h"
 
 static shmrt_manager_conn_t *obs; /* the observer */
@@ -49,9 +50,7 @@ static shmrt_manager_conn_t *obs; /* the observer */
 static int rsetup(void **state)
 {
 	setup(state);
-	assert_int_equal(shmrt_manager_connect(shmrt_manager_address(srv), KEY, KEYLEN,
-					       10 * SEC, &obs), 0);
-	shmrt_manager_set_timeout(obs, 20 * SEC);
+	obs = connect_srv();
 	return 0;
 }
 

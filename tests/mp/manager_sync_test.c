@@ -23,6 +23,7 @@
 
 #include "base/clock.h"
 
+#define MMU_BLOCKING
 #include "manager_mp_util.h"
 
 /* ---- mutual exclusion ------------------------------------------------------------- */

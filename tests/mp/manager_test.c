@@ -26,77 +26,7 @@
 #include "manager/frame.h"
 #include "manager/transport.h"
 
-static const char KEY[] = "manager-test-authkey";
-#define KEYLEN (sizeof(KEY) - 1)
-#define SEC 1000000000ll
-
-static shmrt_manager_server_t *srv;
-static shmrt_manager_conn_t *conn;
-
-static int setup(void **state)
-{
-	(void)state;
-	assert_int_equal(shmrt_manager_start("unix:", KEY, KEYLEN, NULL, &srv), 0);
-	assert_int_equal(shmrt_manager_connect(shmrt_manager_address(srv), KEY, KEYLEN, 10 * SEC,
-					       &conn), 0);
-	shmrt_manager_set_timeout(conn, 20 * SEC);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	shmrt_manager_close(conn);
-	conn = NULL;
-	assert_int_equal(shmrt_manager_shutdown(srv), 0);
-	srv = NULL;
-	tu_kill_all();
-	return 0;
-}
-
-/* A list of n values. */
-static shmrt_mv_t *L(int n, ...)
-{
-	va_list ap;
-	shmrt_mv_t *l = shmrt_mv_list();
-	va_start(ap, n);
-	for (int i = 0; i < n; i++)
-		assert_int_equal(shmrt_mv_list_append(l, va_arg(ap, shmrt_mv_t *)), 0);
-	va_end(ap);
-	return l;
-}
-
-#define I(x) shmrt_mv_int(x)
-#define S(x) shmrt_mv_str(x)
-#define F(x) shmrt_mv_float(x)
-#define NIL shmrt_mv_nil()
-
-/* Calls p.method(*args) and checks the error code and, when 0, the result's repr. */
-static void expect(shmrt_proxy_t *p, const char *method, shmrt_mv_t *args, int rc,
-		   const char *repr)
-{
-	shmrt_mv_t *res = NULL;
-	int got = shmrt_proxy_call(p, method, args, 20 * SEC, &res);
-	if (got != rc)
-		fail_msg("%s: rc %d, expected %d", method, got, rc);
-	if (rc == 0 && repr) {
-		char buf[512];
-		assert_true(shmrt_mv_repr(res, buf, sizeof(buf)) < (ssize_t)sizeof(buf));
-		if (strcmp(buf, repr))
-			fail_msg("%s: %s, expected %s", method, buf, repr);
-	}
-	shmrt_mv_free(res);
-}
-
-static int64_t stat_of(const char *name)
-{
-	shmrt_mv_t *m;
-	int64_t v = -1;
-	assert_int_equal(shmrt_manager_stats(conn, &m), 0);
-	assert_int_equal(shmrt_mv_as_int(shmrt_mv_map_get_str(m, name), &v), 0);
-	shmrt_mv_free(m);
-	return v;
-}
+#include "manager_mp_util.h"
 
 static void dict_methods(void **state)
 {
@@ -289,10 +219,10 @@ static void clients(int n)
 		assert_int_equal(x % 100000, next[x / 100000]++);
 	}
 	shmrt_mv_free(v);
-	assert_int_equal(stat_of("sessions"), 1);
+	assert_int_equal(stat_of(conn, "sessions"), 1);
 	assert_int_equal(shmrt_proxy_release(l), 0);
 	assert_int_equal(shmrt_proxy_release(ns), 0);
-	assert_int_equal(stat_of("objects"), 0);
+	assert_int_equal(stat_of(conn, "objects"), 0);
 }
 
 static void two_clients(void **state)
@@ -329,7 +259,7 @@ static void references(void **state)
 	uint64_t lid = shmrt_proxy_ref(l);
 	expect(d, "__setitem__", L(2, S("l"), shmrt_mv_ref(lid)), 0, NULL);
 	assert_int_equal(shmrt_proxy_release(l), 0);
-	assert_int_equal(stat_of("objects"), 2); /* d['l'] keeps the list */
+	assert_int_equal(stat_of(conn, "objects"), 2); /* d['l'] keeps the list */
 	shmrt_mv_t *r;
 	assert_int_equal(shmrt_proxy_call1(d, "__getitem__", S("l"), &r), 0);
 	uint64_t got;
@@ -342,9 +272,9 @@ static void references(void **state)
 	expect(d, "__setitem__", L(2, S("m"), L(1, shmrt_mv_ref(lid))), 0, NULL);
 	assert_int_equal(shmrt_proxy_release(l2), 0);
 	expect(d, "__delitem__", L(1, S("l")), 0, NULL);
-	assert_int_equal(stat_of("objects"), 2);
+	assert_int_equal(stat_of(conn, "objects"), 2);
 	expect(d, "__setitem__", L(2, S("m"), I(0)), 0, NULL); /* replaced: the last ref */
-	assert_int_equal(stat_of("objects"), 1);
+	assert_int_equal(stat_of(conn, "objects"), 1);
 	expect(d, "__setitem__", L(2, S("x"), shmrt_mv_ref(lid)), -ENOENT, NULL); /* freed */
 	expect(d, "__setitem__", L(2, S("x"), shmrt_mv_ref(lid ^ (1ull << 48))), -ESTALE, NULL);
 	assert_int_equal(shmrt_manager_proxy(conn, lid, &l2), -ENOENT);
@@ -356,16 +286,16 @@ static void references(void **state)
 	expect(d, "__setitem__", L(2, S("b"), shmrt_mv_ref(shmrt_proxy_ref(b))), 0, NULL);
 	assert_int_equal(shmrt_proxy_release(a), 0);
 	assert_int_equal(shmrt_proxy_release(b), 0);
-	assert_int_equal(stat_of("objects"), 3);
+	assert_int_equal(stat_of(conn, "objects"), 3);
 	assert_int_equal(shmrt_proxy_release(d), 0);
-	assert_int_equal(stat_of("objects"), 0);
+	assert_int_equal(stat_of(conn, "objects"), 0);
 	/* a client that exits holding references: its session's end drops them */
 	assert_int_equal(tu_wait(tu_fork(leaver_main, NULL), 20000), 0);
 	uint64_t until = tu_ms() + 5000;
-	while (stat_of("objects") != 0 && tu_ms() < until)
+	while (stat_of(conn, "objects") != 0 && tu_ms() < until)
 		usleep(2000);
-	assert_int_equal(stat_of("objects"), 0);
-	assert_int_equal(stat_of("sessions"), 1);
+	assert_int_equal(stat_of(conn, "objects"), 0);
+	assert_int_equal(stat_of(conn, "sessions"), 1);
 }
 
 /* ---- restart, dead server --------------------------------------------------------- */
@@ -524,9 +454,9 @@ static void hostile_clients(void **state)
 	expect(l, "append", L(1, I(2)), 0, NULL);
 	expect(l, "copy", NULL, 0, "[1, 2]");
 	uint64_t until = tu_ms() + 5000;
-	while (stat_of("sessions") != 1 && tu_ms() < until)
+	while (stat_of(conn, "sessions") != 1 && tu_ms() < until)
 		usleep(2000);
-	assert_int_equal(stat_of("sessions"), 1);
+	assert_int_equal(stat_of(conn, "sessions"), 1);
 	assert_int_equal(shmrt_proxy_release(l), 0);
 }
 

@@ -29,80 +29,7 @@
 
 #include "manager/server_int.h"
 
-static const char KEY[] = "manager-types-test-authkey";
-#define KEYLEN (sizeof(KEY) - 1)
-#define SEC 1000000000ll
-
-static shmrt_manager_server_t *srv;
-static shmrt_manager_conn_t *conn;
-
-static int setup(void **state)
-{
-	(void)state;
-	assert_int_equal(shmrt_manager_start("unix:", KEY, KEYLEN, NULL, &srv), 0);
-	assert_int_equal(shmrt_manager_connect(shmrt_manager_address(srv), KEY, KEYLEN, 10 * SEC,
-					       &conn), 0);
-	shmrt_manager_set_timeout(conn, 20 * SEC);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	shmrt_manager_close(conn);
-	conn = NULL;
-	assert_int_equal(shmrt_manager_shutdown(srv), 0);
-	srv = NULL;
-	tu_kill_all();
-	return 0;
-}
-
-/* A list of n values. */
-static shmrt_mv_t *L(int n, ...)
-{
-	va_list ap;
-	shmrt_mv_t *l = shmrt_mv_list();
-	va_start(ap, n);
-	for (int i = 0; i < n; i++)
-		assert_int_equal(shmrt_mv_list_append(l, va_arg(ap, shmrt_mv_t *)), 0);
-	va_end(ap);
-	return l;
-}
-
-#define I(x) shmrt_mv_int(x)
-#define S(x) shmrt_mv_str(x)
-#define F(x) shmrt_mv_float(x)
-#define B(x) shmrt_mv_bool(x)
-#define BY(x) shmrt_mv_bytes(x, sizeof(x) - 1)
-#define NIL shmrt_mv_nil()
-
-/* Calls p.method(*args) and checks the error code and, when 0, the result's repr. */
-static void expect_at(int line, shmrt_proxy_t *p, const char *method, shmrt_mv_t *args, int rc,
-		      const char *repr)
-{
-	shmrt_mv_t *res = NULL;
-	int got = shmrt_proxy_call(p, method, args, 20 * SEC, &res);
-	if (got != rc)
-		fail_msg("line %d: %s: rc %d, expected %d", line, method, got, rc);
-	if (rc == 0 && repr) {
-		char buf[512];
-		assert_true(shmrt_mv_repr(res, buf, sizeof(buf)) < (ssize_t)sizeof(buf));
-		if (strcmp(buf, repr))
-			fail_msg("line %d: %s: %s, expected %s", line, method, buf, repr);
-	}
-	shmrt_mv_free(res);
-}
-#define expect(...) expect_at(__LINE__, __VA_ARGS__)
-
-static int64_t stat_of(const char *name)
-{
-	shmrt_mv_t *m;
-	int64_t v = -1;
-	assert_int_equal(shmrt_manager_stats(conn, &m), 0);
-	assert_int_equal(shmrt_mv_as_int(shmrt_mv_map_get_str(m, name), &v), 0);
-	shmrt_mv_free(m);
-	return v;
-}
+#include "manager_mp_util.h"
 
 static shmrt_proxy_t *create(const char *type, shmrt_mv_t *init)
 {
@@ -274,7 +201,7 @@ static void slice_table_wire(void **state)
 	(void)state;
 	for (size_t i = 0; i < NCASES; i += 7)
 		run_case(i, wire_call, NULL);
-	assert_int_equal(stat_of("objects"), 0);
+	assert_int_equal(stat_of(conn, "objects"), 0);
 }
 
 /* ---- list slices by hand ---------------------------------------------------------- */
@@ -315,7 +242,7 @@ static void list_slice_errors(void **state)
 static void list_slice_refs(void **state)
 {
 	(void)state;
-	int64_t base = stat_of("objects");
+	int64_t base = stat_of(conn, "objects");
 	shmrt_proxy_t *inner[3];
 	for (int i = 0; i < 3; i++)
 		inner[i] = create("list", L(1, I(i)));
@@ -324,35 +251,35 @@ static void list_slice_refs(void **state)
 				 shmrt_mv_ref(shmrt_proxy_ref(inner[1])), I(3)));
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(shmrt_proxy_release(inner[i]), 0);
-	assert_int_equal(stat_of("objects"), base + 4); /* inner 0 and 1 live in outer */
+	assert_int_equal(stat_of(conn, "objects"), base + 4); /* inner 0 and 1 live in outer */
 	/* a slice result's refs are borrowed: the objects stay as they are */
 	shmrt_mv_t *r;
 	assert_int_equal(shmrt_proxy_call3(outer, "__getslice__", I(1), I(3), NIL, &r), 0);
 	assert_int_equal(shmrt_mv_kind(shmrt_mv_list_get(r, 0)), SHMRT_MV_REF);
 	shmrt_mv_free(r);
-	assert_int_equal(stat_of("objects"), base + 4);
+	assert_int_equal(stat_of(conn, "objects"), base + 4);
 	/* delete inner 0 by an extended slice: l[1::3] */
 	expect(outer, "__delslice__", L(3, I(1), NIL, I(3)), 0, NULL);
-	assert_int_equal(stat_of("objects"), base + 3);
+	assert_int_equal(stat_of(conn, "objects"), base + 3);
 	expect(outer, "__len__", NULL, 0, "3");
 	/* insert inner 2 twice by assignment, then drop our proxy: outer keeps it */
 	shmrt_mv_t *ref2 = shmrt_mv_ref(shmrt_proxy_ref(inner[2]));
 	expect(outer, "__setslice__",
 	       L(4, I(0), I(0), NIL, L(2, shmrt_mv_copy(ref2), shmrt_mv_copy(ref2))), 0, NULL);
 	assert_int_equal(shmrt_proxy_release(inner[2]), 0);
-	assert_int_equal(stat_of("objects"), base + 3);
+	assert_int_equal(stat_of(conn, "objects"), base + 3);
 	/* overwrite one of them (an extended slice), then the other and inner 1 */
 	expect(outer, "__setslice__", L(4, I(0), I(1), I(-1), L(1, I(5))), -EINVAL, NULL);
 	expect(outer, "__setslice__", L(4, I(0), I(-1), I(-1), L(0)), 0, NULL); /* empty */
 	expect(outer, "__setslice__", L(4, I(1), I(0), I(-1), L(1, I(5))), 0, NULL);
 	expect(outer, "__len__", NULL, 0, "5");
-	assert_int_equal(stat_of("objects"), base + 3); /* one ref to inner 2 is left */
+	assert_int_equal(stat_of(conn, "objects"), base + 3); /* one ref to inner 2 is left */
 	expect(outer, "__setslice__", L(4, I(0), I(4), NIL, L(1, I(6))), 0, NULL);
-	assert_int_equal(stat_of("objects"), base + 1); /* inner 1 and 2 destroyed */
+	assert_int_equal(stat_of(conn, "objects"), base + 1); /* inner 1 and 2 destroyed */
 	expect(outer, "copy", NULL, 0, "[6, 3]");
 	shmrt_mv_free(ref2);
 	assert_int_equal(shmrt_proxy_release(outer), 0);
-	assert_int_equal(stat_of("objects"), base);
+	assert_int_equal(stat_of(conn, "objects"), base);
 }
 
 /* ---- Value ----------------------------------------------------------------------- */
@@ -485,7 +412,7 @@ static void value_other_codes(void **state)
 	assert_int_equal(shmrt_manager_create(conn, "Value", L(1, S("i")), &p), -EINVAL);
 	assert_int_equal(shmrt_manager_create(conn, "Value", L(3, S("i"), I(1), I(2)), &p), -EINVAL);
 	assert_int_equal(shmrt_manager_create(conn, "Value", I(1), &p), -EINVAL);
-	assert_int_equal(stat_of("objects"), 0);
+	assert_int_equal(stat_of(conn, "objects"), 0);
 }
 
 /* ---- Array ----------------------------------------------------------------------- */
@@ -572,7 +499,7 @@ static void array_methods(void **state)
 	shmrt_proxy_t *p;
 	assert_int_equal(shmrt_manager_create(conn, "Array", NULL, &p), -EINVAL);
 	assert_int_equal(shmrt_manager_create(conn, "Array", L(1, S("i")), &p), -EINVAL);
-	assert_int_equal(stat_of("objects"), 0);
+	assert_int_equal(stat_of(conn, "objects"), 0);
 }
 
 /* ---- two client processes ----------------------------------------------------------- */
@@ -654,7 +581,7 @@ static void two_clients(void **state)
 	assert_int_equal(shmrt_proxy_release(add), 0);
 	assert_int_equal(shmrt_proxy_release(cas), 0);
 	assert_int_equal(shmrt_proxy_release(arr), 0);
-	assert_int_equal(stat_of("objects"), 0);
+	assert_int_equal(stat_of(conn, "objects"), 0);
 }
 
 int main(void)

@@ -21,9 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char KEY[] = "manager-utypes-test-authkey";
-#define KEYLEN (sizeof(KEY) - 1)
-#define SEC 1000000000ll
+#define MMU_OWN_FIXTURES
+#include "manager_mp_util.h"
 
 /* Counted by the server process, read by the test: shared memory made before the
  * fork. */
@@ -273,9 +272,6 @@ static const shmrt_mtype_t *const types[] = { &counter_type, &maths_type };
 
 /* ---- fixtures and checks ----------------------------------------------------------- */
 
-static shmrt_manager_server_t *srv;
-static shmrt_manager_conn_t *conn;
-
 static int setup(void **state)
 {
 	(void)state;
@@ -284,10 +280,7 @@ static int setup(void **state)
 	memset(&o, 0, sizeof(o));
 	o.types = types;
 	o.ntypes = 2;
-	assert_int_equal(shmrt_manager_start("unix:", KEY, KEYLEN, &o, &srv), 0);
-	assert_int_equal(shmrt_manager_connect(shmrt_manager_address(srv), KEY, KEYLEN, 10 * SEC,
-					       &conn), 0);
-	shmrt_manager_set_timeout(conn, 20 * SEC);
+	server_up(&o);
 	return 0;
 }
 
@@ -296,53 +289,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	shmrt_manager_close(conn);
-	conn = NULL;
-	assert_int_equal(shmrt_manager_shutdown(srv), 0);
-	srv = NULL;
+	server_down();
 	assert_int_equal(count_of(&cnt->destroyed), count_of(&cnt->constructed));
 	tu_kill_all();
 	return 0;
-}
-
-static shmrt_mv_t *L(int n, ...)
-{
-	va_list ap;
-	shmrt_mv_t *l = shmrt_mv_list();
-	va_start(ap, n);
-	for (int i = 0; i < n; i++)
-		assert_int_equal(shmrt_mv_list_append(l, va_arg(ap, shmrt_mv_t *)), 0);
-	va_end(ap);
-	return l;
-}
-
-#define I(x) shmrt_mv_int(x)
-#define S(x) shmrt_mv_str(x)
-
-static void expect(shmrt_proxy_t *p, const char *method, shmrt_mv_t *args, int rc,
-		   const char *repr)
-{
-	shmrt_mv_t *res = NULL;
-	int got = shmrt_proxy_call(p, method, args, 20 * SEC, &res);
-	if (got != rc)
-		fail_msg("%s: rc %d, expected %d", method, got, rc);
-	if (rc == 0 && repr) {
-		char buf[512];
-		assert_true(shmrt_mv_repr(res, buf, sizeof(buf)) < (ssize_t)sizeof(buf));
-		if (strcmp(buf, repr))
-			fail_msg("%s: %s, expected %s", method, buf, repr);
-	}
-	shmrt_mv_free(res);
-}
-
-static int64_t stat_of(const char *name)
-{
-	shmrt_mv_t *m;
-	int64_t v = -1;
-	assert_int_equal(shmrt_manager_stats(conn, &m), 0);
-	assert_int_equal(shmrt_mv_as_int(shmrt_mv_map_get_str(m, name), &v), 0);
-	shmrt_mv_free(m);
-	return v;
 }
 
 /* A result's ref at list index i (i < 0: the result itself), as a proxy. */
@@ -353,24 +303,6 @@ static shmrt_proxy_t *proxy_of(shmrt_mv_t *res, int i)
 	assert_int_equal(shmrt_mv_as_ref(i < 0 ? res : shmrt_mv_list_get(res, i), &id), 0);
 	assert_int_equal(shmrt_manager_proxy(conn, id, &p), 0);
 	return p;
-}
-
-/* The "refs" of object id in `ls`. */
-static int64_t refs_of(uint64_t id)
-{
-	shmrt_mv_t *m;
-	int64_t refs = -1;
-	assert_int_equal(shmrt_manager_objects(conn, &m), 0);
-	shmrt_mv_t *objs = shmrt_mv_map_get_str(m, "objects");
-	for (size_t i = 0; i < shmrt_mv_list_len(objs); i++) {
-		shmrt_mv_t *o = shmrt_mv_list_get(objs, (int64_t)i);
-		uint64_t got;
-		assert_int_equal(shmrt_mv_as_ref(shmrt_mv_map_get_str(o, "id"), &got), 0);
-		if (got == id)
-			assert_int_equal(shmrt_mv_as_int(shmrt_mv_map_get_str(o, "refs"), &refs), 0);
-	}
-	shmrt_mv_free(m);
-	return refs;
 }
 
 /* ---- create, call, release ------------------------------------------------------------ */
@@ -457,7 +389,7 @@ static void create_call_release(void **state)
 	assert_int_equal(count_of(&cnt->destroyed), 1); /* the last reference went */
 	assert_int_equal(shmrt_proxy_release(d), 0);
 	assert_int_equal(shmrt_proxy_release(m), 0);
-	assert_int_equal(stat_of("objects"), 0);
+	assert_int_equal(stat_of(conn, "objects"), 0);
 	assert_int_equal(count_of(&cnt->destroyed), 1);
 }
 
@@ -493,9 +425,9 @@ static void method_errors(void **state)
 	expect(c, "create_bad", L(1, I(2)), -EDOM, NULL);
 	expect(c, "create_bad", L(1, I(3)), -EINVAL, NULL);
 	expect(c, "create_bad", L(1, I(4)), -EINVAL, NULL);
-	assert_int_equal(stat_of("objects"), 1);
+	assert_int_equal(stat_of(conn, "objects"), 1);
 	assert_int_equal(shmrt_proxy_release(c), 0);
-	assert_int_equal(stat_of("objects"), 0);
+	assert_int_equal(stat_of(conn, "objects"), 0);
 	assert_int_equal(count_of(&cnt->destroyed), 1);
 }
 
@@ -510,7 +442,7 @@ static void method_new_objects(void **state)
 
 	/* spawn: a new Counter; its proxy claims the reference the method gave */
 	assert_int_equal(shmrt_proxy_call0(c, "spawn", &r), 0);
-	assert_int_equal(stat_of("objects"), 2);
+	assert_int_equal(stat_of(conn, "objects"), 2);
 	uint64_t id;
 	assert_int_equal(shmrt_mv_as_ref(r, &id), 0);
 	assert_int_equal(refs_of(id), 1); /* the session's, unclaimed */
@@ -520,7 +452,7 @@ static void method_new_objects(void **state)
 	expect(c2, "incr", NULL, 0, "42");
 	expect(c, "get", NULL, 0, "41");
 	assert_int_equal(shmrt_proxy_release(c2), 0);
-	assert_int_equal(stat_of("objects"), 1);
+	assert_int_equal(stat_of(conn, "objects"), 1);
 	assert_int_equal(count_of(&cnt->destroyed), 1);
 
 	/* two proxies of one returned ref: the second adds a reference */
@@ -532,7 +464,7 @@ static void method_new_objects(void **state)
 	assert_int_equal(shmrt_proxy_release(c2), 0);
 	expect(c3, "get", NULL, 0, "41");
 	assert_int_equal(shmrt_proxy_release(c3), 0);
-	assert_int_equal(stat_of("objects"), 1);
+	assert_int_equal(stat_of(conn, "objects"), 1);
 
 	/* history: a new built-in list */
 	assert_int_equal(shmrt_proxy_call0(c, "history", &r), 0);
@@ -542,35 +474,35 @@ static void method_new_objects(void **state)
 	expect(h, "append", L(1, I(43)), 0, NULL);
 	expect(h, "__len__", NULL, 0, "3");
 	assert_int_equal(shmrt_proxy_release(h), 0);
-	assert_int_equal(stat_of("objects"), 1);
+	assert_int_equal(stat_of(conn, "objects"), 1);
 
 	/* pair: [Counter, dict holding it]; the third object, not returned, is gone */
 	int64_t before = count_of(&cnt->destroyed);
 	assert_int_equal(shmrt_proxy_call0(c, "pair", &r), 0);
-	assert_int_equal(stat_of("objects"), 3);
+	assert_int_equal(stat_of(conn, "objects"), 3);
 	assert_int_equal(count_of(&cnt->destroyed), before + 1);
 	shmrt_proxy_t *pc = proxy_of(r, 0), *pd = proxy_of(r, 1);
 	shmrt_mv_free(r);
 	assert_int_equal(refs_of(shmrt_proxy_ref(pc)), 2); /* ours and the dict's */
 	expect(pc, "get", NULL, 0, "7");
 	assert_int_equal(shmrt_proxy_release(pc), 0);
-	assert_int_equal(stat_of("objects"), 3); /* the dict keeps it */
+	assert_int_equal(stat_of(conn, "objects"), 3); /* the dict keeps it */
 	assert_int_equal(shmrt_proxy_release(pd), 0);
-	assert_int_equal(stat_of("objects"), 1);
+	assert_int_equal(stat_of(conn, "objects"), 1);
 	assert_int_equal(count_of(&cnt->destroyed), before + 2);
 
 	/* a method that fails releases what it made */
 	before = count_of(&cnt->destroyed);
 	expect(c, "spawn_fail", NULL, -EIO, NULL);
-	assert_int_equal(stat_of("objects"), 1);
+	assert_int_equal(stat_of(conn, "objects"), 1);
 	assert_int_equal(count_of(&cnt->destroyed), before + 1);
 
 	/* a returned ref never taken: the session holds it until it ends (teardown) */
 	assert_int_equal(shmrt_proxy_call0(c, "spawn", &r), 0);
 	shmrt_mv_free(r);
-	assert_int_equal(stat_of("objects"), 2);
+	assert_int_equal(stat_of(conn, "objects"), 2);
 	assert_int_equal(shmrt_proxy_release(c), 0);
-	assert_int_equal(stat_of("objects"), 1); /* the session still holds it */
+	assert_int_equal(stat_of(conn, "objects"), 1); /* the session still holds it */
 	assert_int_equal(count_of(&cnt->destroyed), count_of(&cnt->constructed) - 1);
 }
 
@@ -607,9 +539,9 @@ static void session_end_drops(void **state)
 	shared_c = shmrt_proxy_ref(c);
 	assert_int_equal(tu_wait(tu_fork(leaver_main, NULL), 20000), 0);
 	uint64_t until = tu_ms() + 10000;
-	while ((stat_of("objects") != 1 || stat_of("sessions") != 1) && tu_ms() < until)
+	while ((stat_of(conn, "objects") != 1 || stat_of(conn, "sessions") != 1) && tu_ms() < until)
 		usleep(2000);
-	assert_int_equal(stat_of("objects"), 1);
+	assert_int_equal(stat_of(conn, "objects"), 1);
 	assert_int_equal(count_of(&cnt->constructed), 4);
 	assert_int_equal(count_of(&cnt->destroyed), 3);
 	expect(c, "get", NULL, 0, "3");
@@ -656,7 +588,7 @@ static void two_clients(void **state)
 	assert_int_equal(tu_wait(a, 60000), 0);
 	assert_int_equal(tu_wait(b, 60000), 0);
 	expect(c, "get", NULL, 0, "600");
-	assert_int_equal(stat_of("objects"), 1);
+	assert_int_equal(stat_of(conn, "objects"), 1);
 	assert_int_equal(count_of(&cnt->constructed), 3);
 	assert_int_equal(count_of(&cnt->destroyed), 2);
 	assert_int_equal(shmrt_proxy_release(c), 0);

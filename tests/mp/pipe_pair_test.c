@@ -230,6 +230,88 @@ static void t_cleanup_and_copies(void **s)
 	assert_int_equal(nobjects(), n0);
 }
 
+/* Whether the region's directory names name. */
+static bool named(const char *name)
+{
+	shmrt_object_info_t oi;
+	int rc = shmrt_object_lookup(R, name, &oi);
+	assert_true(rc == 0 || rc == -ENOENT);
+	return rc == 0;
+}
+
+/* The child's side: close the parent's endpoint, send hello, hold the other until
+ * killed. */
+static int child_hello_hold(void *p)
+{
+	(void)p;
+	shmrt_pipe_close(&E0);
+	if (shmrt_pipe_send(&E1, "hello", 5, SHMRT_FOREVER))
+		return 2;
+	for (int i = 0; i < 3000; i++) /* bounded: 30 s */
+		usleep(10000);
+	return 3;
+}
+
+static void t_orphan_gc(void **s)
+{
+	(void)s;
+	/* Our close comes first (the child still holds its end: the pair stays); then
+	 * the child's last holder dies without closing: nobody is left to remove the
+	 * pair, until shmrt_pipe_gc, or a shmrt_pipe_pair of the same name, asks the
+	 * kernel whether anyone still holds it. */
+	unsigned n = 99;
+	/* What t_parent_killed left: a pair both of whose holders died (its last one,
+	 * the grandchild that reported, may still be exiting: bounded retries). */
+	uint64_t until = tu_ms() + 5000;
+	do {
+		assert_int_equal(shmrt_pipe_gc(R, &n), 0);
+	} while (n == 0 && tu_ms() < until && usleep(1000) == 0);
+	assert_int_equal(n, 1);
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(shmrt_pipe_pair(R, "orphan", 8, 64, &E0, &E1), 0);
+		pid_t c = tu_fork(child_hello_hold, NULL);
+		shmrt_pipe_close(&E1);
+		recv_hello();
+		assert_int_equal(shmrt_pipe_gc(R, &n), 0);
+		assert_int_equal(n, 0); /* held by both */
+		shmrt_pipe_close(&E0);
+		assert_true(named("orphan"));
+		assert_int_equal(shmrt_pipe_gc(R, &n), 0);
+		assert_int_equal(n, 0); /* the child holds its end */
+		assert_true(named("orphan"));
+		kill(c, SIGKILL);
+		assert_int_equal(tu_wait(c, 5000), 128 + SIGKILL);
+		assert_true(named("orphan")); /* left behind */
+		if (round == 0) {
+			assert_int_equal(shmrt_pipe_gc(R, &n), 0);
+			assert_int_equal(n, 1);
+			assert_false(named("orphan"));
+			assert_int_equal(shmrt_pipe_gc(R, &n), 0);
+			assert_int_equal(n, 0);
+		}
+	}
+	/* The second round's leftover: taken out by the next pair of that name. */
+	assert_int_equal(shmrt_pipe_pair(R, "orphan", 8, 64, &E0, &E1), 0);
+	assert_true(E0.created);
+	assert_int_equal(shmrt_pipe_send(&E0, "x", 1, 0), 0);
+	char b[8];
+	size_t len;
+	assert_int_equal(shmrt_pipe_recv(&E1, b, sizeof(b), &len, 0), 0);
+	shmrt_pipe_close(&E0);
+	shmrt_pipe_close(&E1);
+	assert_false(named("orphan")); /* both closed here: removed by the last close */
+	/* A pipe opened by name, not a pair, is never taken. */
+	shmrt_pipe_t a;
+	assert_int_equal(shmrt_pipe_open(R, "plain", SHMRT_O_CREATE, 0, 8, 64, &a), 0);
+	shmrt_pipe_close(&a);
+	unsigned k = 99;
+	assert_int_equal(shmrt_pipe_gc(R, &k), 0);
+	assert_int_equal(k, 0);
+	assert_true(named("plain"));
+	assert_int_equal(shmrt_object_remove(R, "plain"), 0);
+	assert_int_equal(shmrt_pipe_gc(NULL, &k), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -238,6 +320,7 @@ int main(void)
 		cmocka_unit_test(t_parent_killed),
 		cmocka_unit_test(t_unused_end_kept),
 		cmocka_unit_test(t_cleanup_and_copies),
+		cmocka_unit_test(t_orphan_gc),
 	};
 	if (shmrt_region_open(NULL, SHMRT_O_CREATE, NULL, &R))
 		return 1;

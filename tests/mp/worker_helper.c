@@ -4,7 +4,9 @@
  *
  *   worker_helper regions OFF N  attaches to the two regions handed over; adds N to the
  *                                Counter "hits" of the first and 2N to that of the
- *                                second; raises the word at OFF in the first, waits
+ *                                second; checks that the variable was taken out of
+ *                                the environment and that a program it execs gets
+ *                                no region; raises the word at OFF in the first, waits
  *                                (bounded) for the word after it; exits 42
  *   worker_helper none           checks that no region was handed over; exits 0
  *   worker_helper sleep          sleeps up to 30 s; exits 0
@@ -13,10 +15,31 @@
  */
 #include <shmrt.h>
 
+#include <errno.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
+
+/* Runs this program again as "worker_helper none" with this process's environment,
+ * by posix_spawn (no fork handlers: it claims no registry slot): 0 if it saw no
+ * region handed over. */
+static int grandchild(void)
+{
+	char *argv[] = { (char *)"worker_helper", (char *)"none", NULL };
+	pid_t pid;
+	int st;
+	if (posix_spawn(&pid, "/proc/self/exe", NULL, NULL, argv, environ))
+		return -1;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
 
 static int regions(const char *offs, const char *ns)
 {
@@ -34,6 +57,14 @@ static int regions(const char *offs, const char *ns)
 	}
 	if (shmrt_region_inherited(2, &c) != -ENOENT)
 		return 13;
+	/* Adopted: the variable is gone, the descriptors are remembered (a second
+	 * handle to region 0), and a program this one execs inherits nothing. */
+	if (getenv("SHMRT_REGION_FDS"))
+		return 16;
+	if (shmrt_region_inherited(0, &c) || shmrt_region_close(c))
+		return 17;
+	if (grandchild())
+		return 18;
 	shmrt_counter_t ca, cb;
 	if (shmrt_counter_open(a, "hits", 0, &ca) || shmrt_counter_open(b, "hits", 0, &cb))
 		return 14;

@@ -491,6 +491,7 @@ static void t_bad_calls(void **s)
 	assert_int_equal(shmrt_region_inherited(0, &r), -ENOENT);
 	setenv("SHMRT_REGION_FDS", "3,x", 1);
 	assert_int_equal(shmrt_region_inherited(0, &r), -EINVAL);
+	assert_non_null(getenv("SHMRT_REGION_FDS")); /* a malformed one is not adopted */
 	setenv("SHMRT_REGION_FDS", "3,", 1);
 	assert_int_equal(shmrt_region_inherited(0, &r), -EINVAL);
 	setenv("SHMRT_REGION_FDS", "99999999999", 1);
@@ -499,6 +500,13 @@ static void t_bad_calls(void **s)
 	assert_int_equal(shmrt_region_inherited(0, &r), -EBADF);
 	assert_int_equal(shmrt_region_inherited(1, &r), -ENOENT);
 	assert_int_equal(shmrt_region_inherited(0, NULL), -EINVAL);
+	/* Adopted: out of the environment, remembered for the next calls, replaced by
+	 * a variable set again. */
+	assert_null(getenv("SHMRT_REGION_FDS"));
+	assert_int_equal(shmrt_region_inherited(0, &r), -EBADF);
+	setenv("SHMRT_REGION_FDS", "", 1);
+	assert_int_equal(shmrt_region_inherited(0, &r), -ENOENT);
+	assert_null(getenv("SHMRT_REGION_FDS"));
 	unsetenv("SHMRT_REGION_FDS");
 	assert_null(r);
 }

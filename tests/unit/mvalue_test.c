@@ -716,6 +716,17 @@ static void t_decode_rejects(void **s)
 	assert_int_equal(dec_rc("c1"), -EBADMSG);
 	assert_int_equal(dec_rc("91 c1"), -EBADMSG);
 	assert_int_equal(dec_rc("cf 8000000000000000"), -ERANGE);
+	/* A uint 64 above INT64_MAX anywhere: -ERANGE, the tree built so far freed (the
+	 * sanitizer build checks it); INT64_MAX itself in its uint 64 form is an int. */
+	assert_int_equal(dec_rc("93 01 a1 78 cf ffffffffffffffff"), -ERANGE);
+	assert_int_equal(dec_rc("93 01 a4 63616c6c 92 81 a1 6b 91 cf 8000000000000001 c0"),
+			 -ERANGE);
+	assert_int_equal(dec_rc("82 a1 61 c0 cf 8000000000000000 c0"), -ERANGE); /* a key */
+	assert_int_equal(dec_hex("cf 7fffffffffffffff", &v), 0);
+	int64_t big;
+	assert_int_equal(shmrt_mv_as_int(v, &big), 0);
+	assert_int_equal(big, INT64_MAX);
+	shmrt_mv_free(v);
 	assert_int_equal(dec_rc("81 90 c0"), -EBADMSG);                /* {[]: None} */
 	assert_int_equal(dec_rc("81 80 c0"), -EBADMSG);                /* {{}: None} */
 	assert_int_equal(dec_rc("81 d7 01 0000000000000001 c0"), -EBADMSG); /* ref key */

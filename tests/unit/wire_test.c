@@ -23,6 +23,7 @@
 #include "base/clock.h"
 #include "manager/auth.h"
 #include "manager/frame.h"
+#include "manager/mvalue_int.h"
 #include "manager/transport.h"
 
 /* ---- addresses ------------------------------------------------------------------ */
@@ -727,6 +728,54 @@ static void auth_machines(void **state)
 	assert_int_equal(shmrt__auth_init(&s, 0, KEY, KEYLEN, -1, NULL), -EINVAL);
 }
 
+/* ---- a request refused for its integers: its id ---------------------------------- */
+
+/* shmrt__mv_request_id on the bytes of hex h (no spaces): the rc; *id set on 0. */
+static int req_id(const char *h, int64_t *id)
+{
+	uint8_t b[128];
+	size_t n = strlen(h) / 2;
+	assert_true(n <= sizeof(b));
+	hex(h, b);
+	return shmrt__mv_request_id(b, n, id);
+}
+
+static void request_id_of_refused(void **state)
+{
+	(void)state;
+	int64_t id = 0;
+	/* [7, "call", [ref, "append", [2**64 - 1]]]: the whole is -ERANGE, its id is 7. */
+	const char *req = "9307a463616c6c93d7010000000000000001a6617070656e6491cfffffffffffffffff";
+	uint8_t b[128];
+	size_t n = strlen(req) / 2;
+	hex(req, b);
+	shmrt_mv_t *v;
+	assert_int_equal(shmrt_mv_decode(b, n, NULL, &v), -ERANGE);
+	assert_int_equal(req_id(req, &id), 0);
+	assert_int_equal(id, 7);
+	assert_int_equal(req_id("dc0001cd1234", &id), 0); /* array 16, uint 16 */
+	assert_int_equal(id, 0x1234);
+	assert_int_equal(req_id("dd00000002d3ffffffffffffffffc0", &id), 0); /* int 64 -1 */
+	assert_int_equal(id, -1);
+	assert_int_equal(req_id("91cf7fffffffffffffff", &id), 0);
+	assert_int_equal(id, INT64_MAX);
+	/* Nothing to answer: not an array, empty, a first item that is not an int or is
+	 * cut; an id that is itself out of range. */
+	id = 5;
+	assert_int_equal(req_id("", &id), -EBADMSG);
+	assert_int_equal(req_id("07", &id), -EBADMSG);
+	assert_int_equal(req_id("90", &id), -EBADMSG);
+	assert_int_equal(req_id("dc00", &id), -EBADMSG);
+	assert_int_equal(req_id("dc0000", &id), -EBADMSG);
+	assert_int_equal(req_id("92a178c0", &id), -EBADMSG);
+	assert_int_equal(req_id("9291c0c0", &id), -EBADMSG);     /* a list first */
+	assert_int_equal(req_id("92dcffffc0", &id), -EBADMSG);   /* a list first, count cut */
+	assert_int_equal(req_id("92cd12", &id), -EBADMSG);       /* cut */
+	assert_int_equal(req_id("92cf8000000000000000c0", &id), -ERANGE);
+	assert_int_equal(id, 5);
+	assert_int_equal(shmrt__mv_request_id(NULL, 3, &id), -EBADMSG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -741,6 +790,7 @@ int main(void)
 		cmocka_unit_test(writer_queue_bound),
 		cmocka_unit_test(auth_vectors),
 		cmocka_unit_test(auth_machines),
+		cmocka_unit_test(request_id_of_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
