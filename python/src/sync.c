@@ -11,11 +11,15 @@
  * notify made between two slices, while the waiter takes the lock back: the waiter
  * reads the Condition's sequence word (offset 8 of its shared layout, see
  * core/sync.c) before waiting and after each slice, and a change counts as a
- * notify. It releases one level of an RLock (multiprocessing releases all).
+ * notify. On an RLock held several levels, wait() releases them all and takes them
+ * all back after, as Python's Condition does.
  *
  * A Barrier's wait is one call with the GIL released: it is not interrupted by
  * Ctrl-C (a sliced barrier wait would break the barrier at each slice), and the
- * Barrier takes no action callable. A party that dies breaks it for the others.
+ * Barrier takes no action callable. Its creator, and a process that received it
+ * under spawn or forkserver, are members: one that dies while others wait breaks
+ * it for them; a member ends its membership when it drops the Barrier or exits
+ * normally (shmrt/__init__.py). A forked child uses its parent's membership.
  */
 #include "pyshmrt.h"
 
@@ -402,6 +406,28 @@ static int cond_try(void *ctx, shmrt_ns_t t)
 	return shmrt_cond_wait(&s->c, &s->lock->l, t);
 }
 
+/* After -EOWNERDEAD on the condition's lock (held now, and kept): consistent, and
+ * the warning. 0, or PYSHMRT_EXC (warnings as errors). */
+static int cond_owner_died(CondObj *s)
+{
+	pyshmrt_lock_consistent(s->lock);
+	if (PyErr_WarnEx(pyshmrt_OwnerDiedWarning,
+			 "the previous holder of this condition's lock died holding it", 1))
+		return PYSHMRT_EXC;
+	return 0;
+}
+
+/* Takes an RLock held once back to `levels` levels (the mutex is ours: immediate). */
+static int cond_restore(CondObj *s, long levels)
+{
+	for (long i = 1; i < levels; i++) {
+		int rc = shmrt_lock_acquire(&s->lock->l, 0);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 static PyObject *cond_wait(CondObj *s, PyObject *args, PyObject *kw)
 {
 	static char *kwl[] = { "timeout", NULL };
@@ -413,6 +439,32 @@ static PyObject *cond_wait(CondObj *s, PyObject *args, PyObject *kw)
 	uint32_t seq0 = cond_seq(s);
 	struct cond_ctx ctx = { s };
 	int rc;
+	/* An RLock held several levels: release them all (Python's Condition does, and
+	 * restores the count after). The pthread mutex keeps the count, so unlock until
+	 * it says we no longer own it, counting, then take it back once for the wait.
+	 * A notify made in between is caught by the sequence check below (seq0 was read
+	 * while we held the lock). */
+	long levels = 1;
+	if (s->lock->recursive) {
+		levels = 0;
+		while ((rc = shmrt_lock_release(&s->lock->l)) == 0)
+			levels++;
+		if (rc != -EPERM)
+			return pyshmrt_err(rc, "releasing a condition's lock");
+		if (levels == 0) {
+			PyErr_SetString(PyExc_RuntimeError, "cannot wait on un-acquired lock");
+			return NULL;
+		}
+		Py_BEGIN_ALLOW_THREADS
+		rc = shmrt_lock_acquire(&s->lock->l, SHMRT_FOREVER);
+		Py_END_ALLOW_THREADS
+		if (rc == -EOWNERDEAD && (rc = cond_owner_died(s)) == PYSHMRT_EXC) {
+			(void)cond_restore(s, levels);
+			return NULL;
+		}
+		if (rc)
+			return pyshmrt_err(rc, "taking a condition's lock");
+	}
 	double left = t;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -437,16 +489,14 @@ static PyObject *cond_wait(CondObj *s, PyObject *args, PyObject *kw)
 			if (left <= 0)
 				break;
 		}
-		if (PyErr_CheckSignals())
+		if (PyErr_CheckSignals()) {
+			(void)cond_restore(s, levels); /* held once again after a slice */
 			return NULL;
+		}
 	}
-	if (rc == -EOWNERDEAD) {
-		pyshmrt_lock_consistent(s->lock);
-		if (PyErr_WarnEx(pyshmrt_OwnerDiedWarning,
-				 "the previous holder of this condition's lock died holding it",
-				 1))
-			return NULL;
-		rc = 0;
+	if (rc == -EOWNERDEAD && (rc = cond_owner_died(s)) == PYSHMRT_EXC) {
+		(void)cond_restore(s, levels);
+		return NULL;
 	}
 	if (rc == -EPERM) {
 		PyErr_SetString(PyExc_RuntimeError, "cannot wait on un-acquired lock");
@@ -454,6 +504,9 @@ static PyObject *cond_wait(CondObj *s, PyObject *args, PyObject *kw)
 	}
 	if (rc && rc != -ETIMEDOUT)
 		return pyshmrt_err(rc, "waiting on a condition");
+	int r2 = cond_restore(s, levels);
+	if (r2)
+		return pyshmrt_err(r2, "restoring a condition's lock levels");
 	return PyBool_FromLong(rc == 0);
 }
 
@@ -578,6 +631,8 @@ typedef struct {
 	shmrt_barrier_t b;
 	unsigned parties;
 	double timeout;
+	pid_t member;  /* the process whose membership this handle holds (0: none) */
+	PyObject *weaklist;
 } BarrierObj;
 
 static PyObject *Barrier_new(PyTypeObject *type, PyObject *args, PyObject *kw)
@@ -616,6 +671,7 @@ static PyObject *Barrier_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 		Py_DECREF(s);
 		return pyshmrt_err(rc, "creating a barrier");
 	}
+	s->member = getpid();
 	return (PyObject *)s;
 }
 
@@ -687,9 +743,55 @@ static PyObject *barrier_broken(BarrierObj *s, void *c)
 	return PyBool_FromLong(shmrt_barrier_broken(&s->b) > 0);
 }
 
+/* Ends this process's membership: it then no longer counts as a party that died. */
+static PyObject *barrier_leave(BarrierObj *s, PyObject *noargs)
+{
+	(void)noargs;
+	/* A forked child's copy holds its parent's membership: not its own to end. */
+	if (s->b.shm && s->member == getpid())
+		shmrt_barrier_close(&s->b);
+	s->member = 0;
+	Py_RETURN_NONE;
+}
+
+static PyObject *barrier_handle(BarrierObj *s, PyObject *noargs)
+{
+	(void)noargs;
+	return Py_BuildValue("(ss(Id))", "barrier", s->e.name, s->parties, s->timeout);
+}
+
+/* Under spawn and forkserver: opens the barrier by name and joins it as a member,
+ * so that this process dying while others wait breaks it, as a creator's does. */
+static PyObject *barrier_attach(PyTypeObject *type, PyObject *args)
+{
+	const char *name;
+	unsigned parties;
+	double timeout;
+	if (!PyArg_ParseTuple(args, "sId:_attach", &name, &parties, &timeout))
+		return NULL;
+	shmrt_region_t *r = pyshmrt_tree();
+	if (!r)
+		return NULL;
+	BarrierObj *s = (BarrierObj *)type->tp_alloc(type, 0);
+	if (!s)
+		return NULL;
+	s->parties = parties;
+	s->timeout = timeout;
+	snprintf(s->e.name, sizeof(s->e.name), "%s", name);
+	int rc = shmrt_barrier_open(r, name, 0, parties, &s->b);
+	if (rc) {
+		Py_DECREF(s);
+		return pyshmrt_err(rc, "opening a barrier");
+	}
+	s->member = getpid();
+	return (PyObject *)s;
+}
+
 static void barrier_dealloc(BarrierObj *s)
 {
-	if (s->b.shm && s->e.creator == getpid())
+	if (s->weaklist)
+		PyObject_ClearWeakRefs((PyObject *)s);
+	if (s->b.shm && s->member == getpid())
 		shmrt_barrier_close(&s->b);
 	pyshmrt_entry_drop(&s->e);
 	Py_TYPE(s)->tp_free((PyObject *)s);
@@ -700,6 +802,11 @@ static PyMethodDef barrier_methods[] = {
 	  "wait(timeout=None) -> index in [0, parties); BrokenBarrierError when broken." },
 	{ "abort", (PyCFunction)barrier_abort, METH_NOARGS, "Breaks the barrier." },
 	{ "reset", (PyCFunction)barrier_reset, METH_NOARGS, "Back to the empty state." },
+	{ "_leave", (PyCFunction)barrier_leave, METH_NOARGS,
+	  "Ends this process's membership (at exit, so that a normal exit is no death)." },
+	{ "_handle", (PyCFunction)barrier_handle, METH_NOARGS, "What a pickle carries." },
+	{ "_attach", (PyCFunction)barrier_attach, METH_VARARGS | METH_CLASS,
+	  "_attach(name, parties, timeout): the barrier of that name in the tree." },
 	{ NULL, NULL, 0, NULL },
 };
 
@@ -713,6 +820,7 @@ static PyGetSetDef barrier_getset[] = {
 PyTypeObject pyshmrt_BarrierType = {
 	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmrt.Barrier",
 	.tp_basicsize = sizeof(BarrierObj),
+	.tp_weaklistoffset = offsetof(BarrierObj, weaklist),
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
 	.tp_doc = "Barrier(parties, action=None, timeout=None): a process-shared barrier; "
 		  "a party that dies breaks it.",

@@ -230,6 +230,38 @@ def test_condition():
         shmrt.Condition(object())
 
 
+def _notify_when_free(c, flag):
+    # Takes the Condition's lock: possible only if the waiter released every level.
+    with c:
+        flag.value = 1
+        c.notify()
+
+
+@pytest.mark.parametrize("levels", [1, 2, 3])
+def test_condition_wait_releases_every_level_of_an_rlock(levels):
+    c, flag = shmrt.Condition(), shmrt.Value("i", 0)
+    for _ in range(levels):
+        c.acquire()
+    p = start(_notify_when_free, c, flag)
+    try:
+        assert c.wait_for(lambda: flag.value == 1, timeout=10) is True
+        # The levels are back: as many releases as acquires, then not held.
+        for _ in range(levels):
+            c.release()
+        with pytest.raises(AssertionError):
+            c.release()
+    finally:
+        assert join(p) == 0
+    # A timed-out wait also gives every level back.
+    for _ in range(levels):
+        c.acquire()
+    assert c.wait(0.02) is False
+    for _ in range(levels):
+        c.release()
+    with pytest.raises(AssertionError):
+        c.release()
+
+
 def _consumer(c, items, got):
     with c:
         while items.value == 0:
