@@ -106,10 +106,12 @@ def test_holder_killed_the_next_acquire_succeeds_with_a_warning(kind):
     assert lk.acquire(timeout=0.05) is False
     os.kill(p.pid, signal.SIGKILL)
     p.join(10)
-    # The hand-over is immediate (measured well under a millisecond); the bound only
-    # proves it does not hang, with room for a loaded machine.
+    assert p.exitcode == -signal.SIGKILL
+    # The holder is reaped: the kernel marked the lock's owner dead as it exited,
+    # so the hand-over is the first try (measured well under a millisecond), and
+    # within the 100 ms the issue asks whatever the machine's load.
     with pytest.warns(shmrt.OwnerDiedWarning):
-        assert lk.acquire(timeout=10) is True
+        assert lk.acquire(timeout=0.1) is True
     lk.release()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
