@@ -179,7 +179,10 @@ class Queue:
 
     def get_many(self, n, block=True, timeout=None):
         """Takes up to n objects: waits (as get()) for the first, then takes what is
-        there without waiting. A list of 1..n objects."""
+        there without waiting. A list of 1..n objects; queue.Empty (nothing came
+        within the timeout) and EOFError as get(); ValueError if n < 1."""
+        if n < 1:
+            raise ValueError(f"get_many(n) needs n >= 1, not {n}")
         out = [self.get(block, timeout)]
         while len(out) < n:
             r = self._q._get(0.0)
