@@ -154,13 +154,37 @@ def test_numpy_arrays_from_a_child():
     p.join(30)
 
 
-def _put_forever(q):
+def _put_forever(q, pad=0):
     i = 0
     while True:
-        q.put(i)
+        q.put(i if not pad else (i, b"x" * pad))
         i += 1
         if i % 500 == 0:
             time.sleep(0.001)
+
+
+def _put_forever_large(q):
+    # Every message larger than a slot: each goes through an arena block.
+    _put_forever(q, 3000)
+
+
+def test_kill_9_of_a_producer_in_a_put_loop_of_large_messages():
+    q = shmrt.Queue(100)
+    p = mp.get_context("fork").Process(target=_put_forever_large, args=(q,))
+    p.start()
+    try:
+        got = [q.get(timeout=30) for _ in range(300)]
+    finally:
+        os.kill(p.pid, signal.SIGKILL)
+        p.join(10)
+    q.close()
+    while True:
+        try:
+            got.append(q.get(timeout=10))
+        except EOFError:
+            break
+    assert [g[0] for g in got] == list(range(len(got)))   # no loss, no duplicate
+    assert all(g[1] == b"x" * 3000 for g in got)
 
 
 def test_kill_9_of_a_producer_in_a_put_loop():
@@ -177,7 +201,6 @@ def test_kill_9_of_a_producer_in_a_put_loop():
         except EOFError:
             break
     assert got == list(range(len(got)))        # nothing lost, nothing duplicated
-    q.put_nowait if False else None
     r = shmrt.Queue(100)
     r.put_bytes(b"still works")
     assert r.get() == b"still works"
