@@ -36,12 +36,35 @@ def run():
     return run_program
 
 
-@pytest.fixture
-def run_file(tmp_path):
-    """run_program from a file in the test's temporary directory."""
-    n = [0]
+def run_programs(texts, tmp_path, timeout=60):
+    """Runs several programs at once, each from a file in tmp_path; their stdouts.
+    (The seeds mostly wait: side by side they take the time of the slowest.)"""
+    env = dict(os.environ)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.pop("PYTHONUNBUFFERED", None)
+    procs = []
+    try:
+        for i, text in enumerate(texts):
+            path = tmp_path / f"prog{i}.py"
+            path.write_text(text)
+            procs.append(subprocess.Popen([sys.executable, str(path)], env=env, text=True,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        outs = []
+        for p in procs:
+            out, err = p.communicate(timeout=timeout)
+            assert p.returncode == 0, f"exit {p.returncode}\nstdout:\n{out}\nstderr:\n{err}"
+            outs.append(out)
+        return outs
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+                p.stdout.close()
+                p.stderr.close()
 
-    def run(text, timeout=60):
-        n[0] += 1
-        return run_program(text, timeout, path=tmp_path / f"prog{n[0]}.py")
-    return run
+
+@pytest.fixture
+def run_files(tmp_path):
+    """run_programs in the test's temporary directory."""
+    return lambda texts, timeout=60: run_programs(texts, tmp_path, timeout)

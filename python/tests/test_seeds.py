@@ -12,7 +12,8 @@ Every other program's output is deterministic and compared exactly.
 Each program runs under each start method, fork, spawn and forkserver: the test
 writes it to a file (spawn and forkserver import the main module again in the
 children, which a `python -c` program does not allow) and puts one line before it,
-`multiprocessing.set_start_method(method, force=True)`, for both runs. A program
+`multiprocessing.set_start_method(method, force=True)`, for both runs, which run
+side by side (they mostly wait). A program
 without an `if __name__ == '__main__':` guard is skipped under spawn and
 forkserver (it fails there with multiprocessing as well).
 """
@@ -456,10 +457,9 @@ def as_shmrt(text):
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("name,how,text", PROGRAMS, ids=[p[0] for p in PROGRAMS])
-def test_seed_prints_what_multiprocessing_prints(run_file, name, how, text, method):
+def test_seed_prints_what_multiprocessing_prints(run_files, name, how, text, method):
     needs_guard(method, text)
-    theirs = run_file(under(method, text))
-    ours = run_file(under(method, as_shmrt(text)))
+    theirs, ours = run_files([under(method, text), under(method, as_shmrt(text))])
     assert theirs.strip(), "the program printed nothing"
     if how == "exact":
         assert ours == theirs
@@ -605,10 +605,9 @@ def _unordered(out):
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("name,how,text", MANAGER_PROGRAMS,
                          ids=[p[0] for p in MANAGER_PROGRAMS])
-def test_manager_seed_prints_what_multiprocessing_prints(run_file, name, how, text, method):
+def test_manager_seed_prints_what_multiprocessing_prints(run_files, name, how, text, method):
     needs_guard(method, text)
-    theirs = run_file(under(method, text))
-    ours = run_file(under(method, as_shmrt(text)))
+    theirs, ours = run_files([under(method, text), under(method, as_shmrt(text))])
     assert theirs.strip(), "the program printed nothing"
     if how == "exact":
         assert ours == theirs
