@@ -11,22 +11,15 @@ import sys
 import pytest
 
 
-def run_program(text, timeout=60, path=None):
-    """Runs a Python program's text in a fresh interpreter (from the file path if
-    given: spawn and forkserver need a main module they can import again); returns
-    its stdout."""
+def run_program(text, timeout=60):
+    """Runs a Python program's text in a fresh interpreter; returns its stdout."""
     env = dict(os.environ)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     # Block-buffered output, as a program's into a pipe: each process writes its lines
     # at once (no line cut by another process's, which unbuffered output allows).
     env.pop("PYTHONUNBUFFERED", None)
-    if path is not None:
-        with open(path, "w") as f:
-            f.write(text)
-        argv = [sys.executable, str(path)]
-    else:
-        argv = [sys.executable, "-c", text]
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+    r = subprocess.run([sys.executable, "-c", text], capture_output=True, text=True,
+                       timeout=timeout, env=env)
     assert r.returncode == 0, f"exit {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
     return r.stdout
 
@@ -37,8 +30,9 @@ def run():
 
 
 def run_programs(texts, tmp_path, timeout=60):
-    """Runs several programs at once, each from a file in tmp_path; their stdouts.
-    (The seeds mostly wait: side by side they take the time of the slowest.)"""
+    """Runs several programs at once, each from a file in tmp_path (spawn and
+    forkserver need a main module they can import again); their stdouts. (The seeds
+    mostly wait: side by side they take the time of the slowest.)"""
     env = dict(os.environ)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.pop("PYTHONUNBUFFERED", None)
