@@ -470,6 +470,7 @@ static void barrier_break(struct barrier_shm *b)
 struct barrier_check {
 	shmrt_barrier_t *h;
 	struct barrier_shm *b;
+	uint32_t gen;  /* the generation the waiter arrived in */
 };
 
 /* Between sleeps: broken? a member dead? */
@@ -492,6 +493,11 @@ static int barrier_check(void *ctx)
 		uint64_t ctl = load_acquire(&R->procs[i].ctl);
 		/* Relaxed: ordered after the ctl load above (acquire). */
 		if (load_relaxed(&R->procs[i].gen) != g || !shmrt__slot_alive(R, i, ctl)) {
+			/* A member that arrived last and then died completed our generation
+			 * before dying: if the generation moved on, the wait succeeded
+			 * (the loop re-reads the word and returns). W0-like acquire. */
+			if (load_acquire(gen_word(b)) != x->gen)
+				return 0;
 			barrier_break(b);
 			return -EPIPE;
 		}
@@ -528,7 +534,7 @@ int shmrt_barrier_wait(shmrt_barrier_t *h, shmrt_ns_t timeout, uint32_t *index)
 		shmrt__wake(gen_word(b), &b->waiters, INT_MAX);
 		return 0;
 	}
-	struct barrier_check x = { h, b };
+	struct barrier_check x = { h, b, gen };
 	/* W0 in the wait (an acquire of the generation half) pairs with R4 of the
 	 * last arriver, or of a reset. */
 	int rc = shmrt__wait_ne(gen_word(b), gen, &b->waiters, shmrt__deadline(timeout),

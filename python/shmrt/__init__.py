@@ -17,9 +17,12 @@ Objects live in one anonymous shared-memory region per process tree, created on
 first use and inherited by fork; the kernel frees it with the last process. They
 pass to children as ``Process`` arguments under every start method: fork copies
 them, spawn and forkserver pickle a reference (the region's descriptor, passed as
-multiprocessing passes descriptors, and the object's name in it). As with
-multiprocessing's Value and Array, they do not travel through Queues or Pool
-arguments (a RuntimeError says so). A Barrier passes by fork only.
+multiprocessing passes descriptors, and the object's name in it). Unlike
+multiprocessing's Value and Array, they also travel through Queues (shmrt's and
+multiprocessing's), Pipes and Pool arguments to processes of the same tree: the
+reference then names the sending process and its descriptor, and a receiver that
+has no tree region yet opens it through /proc while the sender lives. Queues and
+Pipes themselves pass as ``Process`` arguments only.
 
 ``Process``, ``Pool``, ``get_context``, ``current_process`` ... are the standard
 library's, re-exported.
@@ -151,17 +154,21 @@ _received = set()   # descriptor numbers taken in (spawn passes one number many 
 def _reduce(obj):
     from multiprocessing import context, reduction
     name = type(obj).__name__
-    if context.get_spawning_popen() is None:
+    spawning = context.get_spawning_popen() is not None
+    if not spawning and name in _BY_PROCESS_ONLY:
         raise RuntimeError(
             f"shmrt {name} objects should only be shared between processes through "
             "inheritance: pass them to Process(), not through a Queue or a Pool")
-    if not hasattr(obj, "_handle"):
-        raise RuntimeError(f"shmrt {name} passes to children by fork only")
     kind, oname, args = obj._handle()
     fd = _shmrt._tree_info()[0]
-    # The child will use the object: its creator must no longer remove it when it
-    # drops it, as after a fork.
+    # Another process will use the object: its creator must no longer remove it when
+    # it drops it, as after a fork.
     _shmrt._note_fork()
+    if not spawning:
+        # Through a Queue, a Pipe, a Pool or pickle.dumps: no descriptor can travel
+        # with the bytes. The receiver opens the region through this process's
+        # descriptor in /proc, if it has no tree region of its own yet.
+        return _rebuild_by_pid, (_os.getpid(), fd, _os.fstat(fd).st_ino, name, oname, args)
     # One descriptor per child, whatever the number of objects (spawn refuses to
     # pass the same descriptor twice).
     popen = context.get_spawning_popen()
@@ -181,14 +188,69 @@ def _rebuild(dupfd, ino, cls_name, name, args):
     if fd != _shmrt._tree_info()[0] and fd not in _received:
         _received.add(fd)
         _os.close(fd)
-    return _CLASSES[cls_name]._attach(name, *args)
+    return _attached(_CLASSES[cls_name]._attach(name, *args))
 
 
+def _rebuild_by_pid(pid, fdnum, ino, cls_name, name, args):
+    info = _shmrt._tree_info()
+    if info is None:
+        try:
+            fd = _os.open(f"/proc/{pid}/fd/{fdnum}", _os.O_RDWR | _os.O_CLOEXEC)
+        except OSError as e:
+            raise RuntimeError(
+                f"a shmrt {cls_name} from process {pid}, whose region this process cannot "
+                f"open ({e.strerror}): the sender must live until a process that has no "
+                "shmrt object yet receives it") from None
+        try:
+            if _os.fstat(fd).st_ino != ino:
+                raise RuntimeError(f"a shmrt {cls_name} from process {pid}, whose region "
+                                   "is gone")
+            _shmrt._tree_adopt(fd)
+        finally:
+            if fd != (_shmrt._tree_info() or (None,))[0]:
+                _os.close(fd)
+    elif _os.fstat(info[0]).st_ino != ino:
+        raise RuntimeError("a shmrt object of another process tree")
+    return _attached(_CLASSES[cls_name]._attach(name, *args))
+
+
+_members = None   # the Barriers this process joined on receiving them
+
+
+def _attached(obj):
+    """A received Barrier made this process a member: a normal exit ends the
+    membership (a kill does not, and breaks the barrier for the others)."""
+    global _members
+    if isinstance(obj, _shmrt.Barrier):
+        if _members is None:
+            import atexit
+            import weakref
+            from multiprocessing import util
+            _members = weakref.WeakSet()
+
+            def leave(_=None):
+                for b in list(_members):
+                    b._leave()
+
+            def finalize(_=None):
+                util.Finalize(None, leave, exitpriority=0)
+            # A child of forkserver ends with os._exit after Process._bootstrap has
+            # run multiprocessing's finalizers, not atexit: register with both. The
+            # bootstrap clears the finalizers after unpickling the arguments (which
+            # brought us here), then runs the after-fork hooks: register again there.
+            atexit.register(leave)
+            finalize()
+            util.register_after_fork(_members, finalize)
+        _members.add(obj)
+    return obj
+
+
+_BY_PROCESS_ONLY = {"_Queue", "_Conn"}
 _CLASSES = {c.__name__: c for c in (
     _shmrt.RawValue, _shmrt.Synchronized, _shmrt.RawArray, _shmrt.SynchronizedArray,
     _shmrt.Lock, _shmrt.RLock, _shmrt.Semaphore, _shmrt.BoundedSemaphore, _shmrt.Event,
-    Condition)}
-for _c in (*_CLASSES.values(), _shmrt.Barrier, _shmrt.Condition):
+    Condition, _shmrt.Barrier)}
+for _c in (*_CLASSES.values(), _shmrt.Condition):
     _copyreg.pickle(_c, _reduce)
 del _c
 

@@ -1,4 +1,6 @@
-# Type stubs of the shmrt package (the objects are defined in C: shmrt._shmrt).
+# Type stubs of the shmrt package (the objects are defined in C: shmrt._shmrt; the
+# queues, Pipe, SharedMemory and Manager in shmrt.queues, shmrt.connection,
+# shmrt.shared_memory and shmrt.managers, which have their own stubs).
 import ctypes
 import threading
 from multiprocessing import (Process as Process, Pool as Pool, get_context as get_context,
@@ -13,7 +15,12 @@ from multiprocessing import (Process as Process, Pool as Pool, get_context as ge
                              BufferTooShort as BufferTooShort,
                              AuthenticationError as AuthenticationError)
 from types import TracebackType
-from typing import Any, Callable, Iterator, Literal, Optional, Sequence, TypeVar, Union, overload
+from typing import (Any, Callable, Iterator, Literal, NoReturn, Optional, Sequence, TypeVar,
+                    Union, overload)
+
+from .queues import Queue as Queue, JoinableQueue as JoinableQueue, SimpleQueue as SimpleQueue
+from .connection import Pipe as Pipe
+from .managers import SyncManager
 
 _T = TypeVar("_T")
 _Code = Union[str, type[ctypes._SimpleCData[Any]]]
@@ -73,12 +80,15 @@ class Barrier:
 class RawValue:
     value: Any
     def __init__(self, typecode_or_type: _Code, *args: Any) -> None: ...
-    def add(self, x: Any) -> Any: ...
+    # Atomic: add returns the old value (integer and float Values; integers wrap as
+    # the C type); cas (integer Values) stores desired if the value equals expected
+    # and says whether; exchange (integer Values) stores x and returns the old value.
+    def add(self, x: Union[int, float]) -> Union[int, float]: ...
     def cas(self, expected: int, desired: int) -> bool: ...
     def exchange(self, x: int) -> int: ...
 
 class Synchronized(RawValue):
-    def get_lock(self) -> Any: ...
+    def get_lock(self) -> RLock: ...
     def get_obj(self) -> RawValue: ...
     def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool: ...
     def release(self) -> None: ...
@@ -100,6 +110,7 @@ class RawArray:
     @overload
     def __getitem__(self, s: slice) -> Any: ...
     def __setitem__(self, i: Union[int, slice], x: Any) -> None: ...
+    def __delitem__(self, i: Union[int, slice]) -> NoReturn: ...  # TypeError, as ctypes
     def __iter__(self) -> Iterator[Any]: ...
     def __buffer__(self, flags: int) -> memoryview: ...
     def snapshot(self, out: Any = None, lo: Optional[int] = None,
@@ -108,7 +119,7 @@ class RawArray:
     def repair(self, lo: Optional[int] = None, hi: Optional[int] = None) -> None: ...
 
 class SynchronizedArray(RawArray):
-    def get_lock(self) -> Any: ...
+    def get_lock(self) -> RLock: ...
     def get_obj(self) -> RawArray: ...
     def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool: ...
     def release(self) -> None: ...
@@ -119,3 +130,44 @@ def Value(typecode_or_type: _Code, *args: Any, lock: Any = True,
           ctx: Any = None) -> Union[Synchronized, RawValue]: ...
 def Array(typecode_or_type: _Code, size_or_initializer: Union[int, Sequence[Any], bytes, str],
           *, lock: Any = True, ctx: Any = None) -> Union[SynchronizedArray, RawArray]: ...
+
+def Manager(*, ctx: Any = None) -> SyncManager: ...
+
+__all__ = [
+    "Process",
+    "Pool",
+    "get_context",
+    "current_process",
+    "active_children",
+    "parent_process",
+    "cpu_count",
+    "freeze_support",
+    "set_start_method",
+    "get_start_method",
+    "get_all_start_methods",
+    "TimeoutError",
+    "ProcessError",
+    "BufferTooShort",
+    "AuthenticationError",
+    "Value",
+    "RawValue",
+    "Array",
+    "RawArray",
+    "Lock",
+    "RLock",
+    "Semaphore",
+    "BoundedSemaphore",
+    "Condition",
+    "Event",
+    "Barrier",
+    "BrokenBarrierError",
+    "OwnerDiedWarning",
+    "TornError",
+    "Synchronized",
+    "SynchronizedArray",
+    "Manager",
+    "Queue",
+    "JoinableQueue",
+    "SimpleQueue",
+    "Pipe",
+]

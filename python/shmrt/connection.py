@@ -45,14 +45,17 @@ class Connection:
 
     @property
     def closed(self):
+        """Whether close() was called on this end."""
         return self._c._closed
 
     @property
     def readable(self):
+        """Whether this end receives (False for a one-way pipe's sending end)."""
         return self._readable
 
     @property
     def writable(self):
+        """Whether this end sends (False for a one-way pipe's receiving end)."""
         return self._writable
 
     def _check_readable(self):
@@ -130,6 +133,8 @@ class Connection:
         self._c._close()
 
     def fileno(self):
+        """Raises OSError: a shmrt Connection has no file descriptor (it lives in
+        shared memory); use poll() to wait for data."""
         raise OSError("a shmrt Connection has no file descriptor")
 
     def __enter__(self):

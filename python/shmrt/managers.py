@@ -152,6 +152,7 @@ def _items(pairs):
 
 
 class DictProxy(BaseProxy):
+    """A dict on the Manager's server (multiprocessing's DictProxy)."""
     __slots__ = ()
 
     def __getitem__(self, k):
@@ -173,18 +174,23 @@ class DictProxy(BaseProxy):
         return iter(self._call("keys"))
 
     def get(self, k, default=None):
+        """d[k] if k is in d, else default."""
         return self._call("get", k, default)
 
     def keys(self):
+        """A list of the keys (a copy, in insertion order)."""
         return self._call("keys")
 
     def values(self):
+        """A list of the values (a copy)."""
         return self._call("values")
 
     def items(self):
+        """A list of (key, value) pairs (a copy)."""
         return _items(self._call("items"))
 
     def update(self, *args, **kwds):
+        """As dict.update: from a mapping, an iterable of pairs, and keywords."""
         if len(args) > 1:
             raise TypeError(f"update expected at most 1 argument, got {len(args)}")
         if args:
@@ -201,18 +207,24 @@ class DictProxy(BaseProxy):
             self._call("update", kwds)
 
     def pop(self, k, *default):
+        """Removes k and returns its value; default if given and k is missing,
+        else KeyError."""
         return self._call("pop", k, *default)
 
     def popitem(self):
+        """Removes and returns the last inserted (key, value); KeyError if empty."""
         return tuple(self._call("popitem"))
 
     def setdefault(self, k, default=None):
+        """d[k] if k is in d, else sets d[k] = default and returns it."""
         return self._call("setdefault", k, default)
 
     def clear(self):
+        """Removes every item."""
         self._call("clear")
 
     def copy(self):
+        """A plain dict copy of the shared dict (one round trip)."""
         return self._call("copy")
 
     def __eq__(self, other):
@@ -226,6 +238,7 @@ def _slice_args(s, n=None):
 
 
 class ListProxy(BaseProxy):
+    """A list on the Manager's server (multiprocessing's ListProxy)."""
     __slots__ = ()
 
     def __getitem__(self, i):
@@ -258,30 +271,39 @@ class ListProxy(BaseProxy):
         return reversed(self._call("copy"))
 
     def append(self, v):
+        """Appends v."""
         self._call("append", v)
 
     def extend(self, seq):
+        """Appends every item of seq (one call)."""
         self._call("extend", list(seq))
 
     def insert(self, i, v):
+        """Inserts v before index i."""
         self._call("insert", i, v)
 
     def pop(self, *i):
+        """Removes and returns the item at index i (default last); IndexError."""
         return self._call("pop", *i)
 
     def remove(self, v):
+        """Removes the first item equal to v; ValueError if none."""
         self._call("remove", v)
 
     def index(self, v, *args):
+        """The index of the first item equal to v (in [start, stop)); ValueError."""
         return self._call("index", v, *args)
 
     def count(self, v):
+        """The number of items equal to v."""
         return self._call("count", v)
 
     def reverse(self):
+        """Reverses the list in place."""
         self._call("reverse")
 
     def sort(self, *, key=None, reverse=False):
+        """Sorts in place (on the server; with a key, here, then stored back)."""
         if key is not None:
             items = sorted(self._call("copy"), key=key, reverse=reverse)
             self._call("__setslice__", None, None, None, items)
@@ -289,6 +311,7 @@ class ListProxy(BaseProxy):
             self._call("sort", bool(reverse))
 
     def copy(self):
+        """A plain list copy of the shared list (one round trip)."""
         return self._call("copy")
 
     def __add__(self, other):
@@ -317,6 +340,7 @@ class ListProxy(BaseProxy):
 
 
 class NamespaceProxy(BaseProxy):
+    """A namespace on the Manager's server: attributes are its items."""
     __slots__ = ()
 
     def __getattr__(self, name):
@@ -342,12 +366,15 @@ class NamespaceProxy(BaseProxy):
 
 
 class ValueProxy(BaseProxy):
+    """A typed value on the Manager's server (.value, get, set, add, cas)."""
     __slots__ = ()
 
     def get(self):
+        """The value (one round trip)."""
         return self._call("get")
 
     def set(self, value):
+        """Sets the value (one round trip)."""
         self._call("set", value)
 
     value = property(get, set, doc="The value (a round trip each way).")
@@ -365,6 +392,7 @@ class ValueProxy(BaseProxy):
 
 
 class ArrayProxy(BaseProxy):
+    """A typed array on the Manager's server (index, slice, len, tolist)."""
     __slots__ = ()
 
     def __len__(self):
@@ -385,6 +413,7 @@ class ArrayProxy(BaseProxy):
         return iter(self._call("tolist"))
 
     def tolist(self):
+        """A list copy of the elements (one round trip)."""
         return self._call("tolist")
 
     def __str__(self):
@@ -392,9 +421,12 @@ class ArrayProxy(BaseProxy):
 
 
 class AcquirerProxy(BaseProxy):
+    """A Lock, RLock, Semaphore or Condition on the Manager's server."""
     __slots__ = ()
 
     def acquire(self, blocking=True, timeout=None):
+        """Acquires (blocking, with an optional timeout in seconds); True if
+        acquired. OwnerDiedWarning when the previous holder died holding it."""
         if timeout is not None and timeout < 0:
             timeout = None
         if timeout is None:
@@ -402,6 +434,7 @@ class AcquirerProxy(BaseProxy):
         return self._callt(_after(timeout), "acquire", bool(blocking), _ns(timeout))
 
     def release(self):
+        """Releases it (a Lock: from the thread that acquired it)."""
         self._call("release")
 
     def __enter__(self):
@@ -415,35 +448,47 @@ class AcquirerProxy(BaseProxy):
 
 
 class LockProxy(AcquirerProxy):
+    """A Lock or RLock on the Manager's server."""
     __slots__ = ()
 
     def locked(self):
+        """Whether the lock is held now."""
         return self._call("locked")
 
 
 class SemaphoreProxy(AcquirerProxy):
+    """A Semaphore or BoundedSemaphore on the Manager's server."""
     __slots__ = ()
 
     def release(self, n=1):
+        """Gives n permits back."""
         self._call("release", n)
 
     def get_value(self):
+        """The permits available now."""
         return self._call("get_value")
 
 
 class ConditionProxy(AcquirerProxy):
+    """A Condition on the Manager's server."""
     __slots__ = ()
 
     def wait(self, timeout=None):
+        """Releases the lock, waits for a notify or the timeout, takes the lock
+        back; False on timeout."""
         return self._callt(_after(timeout), "wait", _ns(timeout))
 
     def notify(self, n=1):
+        """Wakes up to n waiters."""
         self._call("notify", n)
 
     def notify_all(self):
+        """Wakes every waiter."""
         self._call("notify_all")
 
     def wait_for(self, predicate, timeout=None):
+        """Waits until predicate() is true or the timeout passes; returns its
+        last value."""
         import time
         result = predicate()
         if result:
@@ -461,18 +506,23 @@ class ConditionProxy(AcquirerProxy):
 
 
 class EventProxy(BaseProxy):
+    """An Event on the Manager's server."""
     __slots__ = ()
 
     def is_set(self):
+        """Whether the flag is set."""
         return self._call("is_set")
 
     def set(self):
+        """Sets the flag and wakes every waiter."""
         self._call("set")
 
     def clear(self):
+        """Clears the flag."""
         self._call("clear")
 
     def wait(self, timeout=None):
+        """Waits until the flag is set or the timeout passes; the flag."""
         return self._callt(_after(timeout), "wait", _ns(timeout))
 
     def __str__(self):
@@ -480,29 +530,38 @@ class EventProxy(BaseProxy):
 
 
 class BarrierProxy(BaseProxy):
+    """A Barrier on the Manager's server."""
     __slots__ = ()
 
     def wait(self, timeout=None):
+        """Waits for the other parties; the arrival index. BrokenBarrierError
+        when broken (aborted, reset, timed out)."""
         if timeout is None:
             return self._callt(None, "wait")
         return self._callt(_after(timeout), "wait", _ns(timeout))
 
     def abort(self):
+        """Breaks the barrier: waiters get BrokenBarrierError."""
         self._call("abort")
 
     def reset(self):
+        """Back to the empty, unbroken state (current waiters get
+        BrokenBarrierError)."""
         self._call("reset")
 
     @property
     def parties(self):
+        """The parties needed."""
         return self._call("parties")
 
     @property
     def n_waiting(self):
+        """The parties waiting now."""
         return self._call("n_waiting")
 
     @property
     def broken(self):
+        """Whether the barrier is broken."""
         return self._call("broken")
 
     def __str__(self):
@@ -510,9 +569,11 @@ class BarrierProxy(BaseProxy):
 
 
 class QueueProxy(BaseProxy):
+    """A queue.Queue on the Manager's server."""
     __slots__ = ()
 
     def put(self, item, block=True, timeout=None):
+        """Puts item; a bounded queue waits for room (queue.Full at the timeout)."""
         if not block:
             return self._call("put", item, False)
         if timeout is not None and timeout < 0:
@@ -520,6 +581,8 @@ class QueueProxy(BaseProxy):
         return self._callt(_after(timeout), "put", item, True, _ns(timeout))
 
     def get(self, block=True, timeout=None):
+        """Takes the oldest item (queue.Empty at the timeout, or at once with
+        block=False)."""
         if not block:
             return self._call("get", False)
         if timeout is not None and timeout < 0:
@@ -527,18 +590,23 @@ class QueueProxy(BaseProxy):
         return self._callt(_after(timeout), "get", True, _ns(timeout))
 
     def put_nowait(self, item):
+        """put(item, False)."""
         return self._call("put_nowait", item)
 
     def get_nowait(self):
+        """get(False)."""
         return self._call("get_nowait")
 
     def qsize(self):
+        """The number of items."""
         return self._call("qsize")
 
     def empty(self):
+        """Whether the queue is empty now."""
         return self._call("empty")
 
     def full(self):
+        """Whether a bounded queue is full now."""
         return self._call("full")
 
     def __str__(self):
@@ -546,12 +614,15 @@ class QueueProxy(BaseProxy):
 
 
 class JoinableQueueProxy(QueueProxy):
+    """A queue.Queue with task_done and join, on the Manager's server."""
     __slots__ = ()
 
     def task_done(self):
+        """Marks one taken item as processed."""
         self._call("task_done")
 
     def join(self):
+        """Waits until every item put has been marked task_done()."""
         self._callt(None, "join")
 
 
@@ -590,9 +661,11 @@ class SyncManager:
 
     @property
     def address(self):
+        """The server's address (for connect() from other processes)."""
         return self._address
 
     def start(self, initializer=None, initargs=()):
+        """Starts the server (shmrt's, in C; no initializer: it runs no Python)."""
         if self._state != "initial":
             raise RuntimeError("Manager already started" if self._state == "started"
                                else "Manager has shut down")
@@ -605,6 +678,7 @@ class SyncManager:
         self._finalizer = weakref.finalize(self, _stop, self._server, os.getpid())
 
     def connect(self):
+        """Connects to a server already running at the address given."""
         if self._state != "initial":
             raise RuntimeError("Manager already started")
         self._address = _address(self._address_arg)
@@ -613,6 +687,7 @@ class SyncManager:
         self._state = "connected"
 
     def shutdown(self):
+        """Stops the server this manager started (its objects go with it)."""
         if self._finalizer is not None:
             self._finalizer()
         self._state = "shutdown"
@@ -622,6 +697,7 @@ class SyncManager:
             _keys[self._address] = self._authkey
 
     def join(self, timeout=None):
+        """Returns at once: the server stops in shutdown()."""
         pass
 
     def __enter__(self):
@@ -643,15 +719,19 @@ class SyncManager:
         return p
 
     def dict(self, *args, **kwds):
+        """A new shared dict (dict(*args, **kwds)) on the server: a DictProxy."""
         return self._create("dict", dict(*args, **kwds) or None)
 
     def list(self, sequence=()):
+        """A new shared list of sequence's items on the server: a ListProxy."""
         return self._create("list", list(sequence) or None)
 
     def Namespace(self, **kwds):
+        """A new shared namespace with kwds as attributes: a NamespaceProxy."""
         return self._create("Namespace", kwds or None)
 
     def Value(self, typecode, value, lock=True):
+        """A new shared value of that typecode (or ctypes type): a ValueProxy."""
         from . import _typecode
         tc = _typecode(typecode)
         p = self._create("Value", [tc, value])
@@ -659,6 +739,7 @@ class SyncManager:
         return p
 
     def Array(self, typecode, sequence, lock=True):
+        """A new shared array of that typecode, from a sequence or a length."""
         from . import _typecode
         tc = _typecode(typecode)
         if isinstance(sequence, (bytes, str)) or isinstance(sequence, int):
@@ -670,33 +751,43 @@ class SyncManager:
         return p
 
     def Lock(self):
+        """A new Lock on the server: a proxy with acquire, release, locked."""
         return self._create("Lock")
 
     def RLock(self):
+        """A new RLock on the server."""
         return self._create("RLock")
 
     def Semaphore(self, value=1):
+        """A new Semaphore(value) on the server."""
         return self._create("Semaphore", value)
 
     def BoundedSemaphore(self, value=1):
+        """A new BoundedSemaphore(value) on the server."""
         return self._create("BoundedSemaphore", value)
 
     def Condition(self, lock=None):
+        """A new Condition on the server, on lock (a Lock or RLock proxy) or
+        a new RLock."""
         return self._create("Condition", lock)
 
     def Event(self):
+        """A new Event on the server."""
         return self._create("Event")
 
     def Barrier(self, parties, action=None, timeout=None):
+        """A new Barrier(parties, timeout) on the server (no action callable)."""
         if action is not None:
             raise ValueError("the shmrt Manager's Barrier runs no Python action")
         return self._create("Barrier", parties if timeout is None
                             else [parties, _ns(timeout)])
 
     def Queue(self, maxsize=0):
+        """A new queue.Queue(maxsize) on the server."""
         return self._create("Queue", maxsize or None)
 
     def JoinableQueue(self, maxsize=0):
+        """A new queue.Queue(maxsize) with task_done and join, on the server."""
         return self._create("JoinableQueue", maxsize or None)
 
     def _debug_info(self):

@@ -142,6 +142,7 @@ class Queue:
         self._put("p", _dumps(obj), block, timeout)
 
     def put_nowait(self, obj):
+        """put(obj, False): queue.Full at once if a bounded queue has no room."""
         return self.put(obj, False)
 
     def put_bytes(self, data, block=True, timeout=None):
@@ -167,6 +168,7 @@ class Queue:
         return _loads(*self._get(block, timeout))
 
     def get_nowait(self):
+        """get(False): queue.Empty at once if nothing is there."""
         return self.get(False)
 
     def get_bytes(self, block=True, timeout=None):
@@ -179,7 +181,10 @@ class Queue:
 
     def get_many(self, n, block=True, timeout=None):
         """Takes up to n objects: waits (as get()) for the first, then takes what is
-        there without waiting. A list of 1..n objects."""
+        there without waiting. A list of 1..n objects; queue.Empty (nothing came
+        within the timeout) and EOFError as get(); ValueError if n < 1."""
+        if n < 1:
+            raise ValueError(f"get_many(n) needs n >= 1, not {n}")
         out = [self.get(block, timeout)]
         while len(out) < n:
             r = self._q._get(0.0)
@@ -196,9 +201,11 @@ class Queue:
         return self._q._qsize() + len(self._buffer)
 
     def empty(self):
+        """Whether qsize() is 0 (a snapshot: others may put or get meanwhile)."""
         return self.qsize() == 0
 
     def full(self):
+        """Whether a bounded queue has no room (an unbounded one is never full)."""
         return bool(self._maxsize) and self._q._full()
 
     # ---- closing -------------------------------------------------------------------
@@ -302,9 +309,12 @@ class SimpleQueue(Queue):
         super().__init__(0)
 
     def put(self, obj):
+        """Puts obj (pickled); never blocks (unbounded)."""
         super().put(obj)
 
     def get(self):
+        """Takes the oldest object, waiting as long as it takes (EOFError when
+        drained with no producer left)."""
         return super().get()
 
     @property

@@ -7,7 +7,8 @@
  * them), value.c (RawValue, Synchronized), array.c (RawArray, SynchronizedArray:
  * creation, indexing, slicing, locks), array_view.c (the buffer protocol,
  * snapshots, write brackets), locks.c (Lock, RLock and the locks behind
- * get_lock()), sync.c (Semaphore, BoundedSemaphore, Event, Condition, Barrier).
+ * get_lock()), sync.c (Semaphore, BoundedSemaphore, Event, Condition), barrier.c
+ * (Barrier).
  *
  * Every object of the module lives in the process-tree region (module.c) under a
  * name of its own, "py.<kind>.<n>", n from a counter shared by the whole tree. The

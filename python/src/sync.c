@@ -1,8 +1,8 @@
 /*
- * Semaphore, BoundedSemaphore, Event, Condition, Barrier: the rest of
- * multiprocessing's synchronisation types, on shmrt/sync.h, with its signatures
+ * Semaphore, BoundedSemaphore, Event, Condition: the rest of multiprocessing's
+ * synchronisation types, on shmrt/sync.h, with its signatures
  * (acquire(block=True, timeout=None), wait(timeout=None), context managers). The
- * locks are in locks.c.
+ * locks are in locks.c, the Barrier in barrier.c; all are registered here.
  *
  * Semaphores and Events have no owner: a process that dies having taken a permit
  * does not give it back (as in Python); every wait is bounded by its timeout.
@@ -11,11 +11,8 @@
  * notify made between two slices, while the waiter takes the lock back: the waiter
  * reads the Condition's sequence word (offset 8 of its shared layout, see
  * core/sync.c) before waiting and after each slice, and a change counts as a
- * notify. It releases one level of an RLock (multiprocessing releases all).
- *
- * A Barrier's wait is one call with the GIL released: it is not interrupted by
- * Ctrl-C (a sliced barrier wait would break the barrier at each slice), and the
- * Barrier takes no action callable. A party that dies breaks it for the others.
+ * notify. On an RLock held several levels, wait() releases them all and takes them
+ * all back after, as Python's Condition does.
  */
 #include "pyshmrt.h"
 
@@ -402,6 +399,28 @@ static int cond_try(void *ctx, shmrt_ns_t t)
 	return shmrt_cond_wait(&s->c, &s->lock->l, t);
 }
 
+/* After -EOWNERDEAD on the condition's lock (held now, and kept): consistent, and
+ * the warning. 0, or PYSHMRT_EXC (warnings as errors). */
+static int cond_owner_died(CondObj *s)
+{
+	pyshmrt_lock_consistent(s->lock);
+	if (PyErr_WarnEx(pyshmrt_OwnerDiedWarning,
+			 "the previous holder of this condition's lock died holding it", 1))
+		return PYSHMRT_EXC;
+	return 0;
+}
+
+/* Takes an RLock held once back to `levels` levels (the mutex is ours: immediate). */
+static int cond_restore(CondObj *s, long levels)
+{
+	for (long i = 1; i < levels; i++) {
+		int rc = shmrt_lock_acquire(&s->lock->l, 0);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 static PyObject *cond_wait(CondObj *s, PyObject *args, PyObject *kw)
 {
 	static char *kwl[] = { "timeout", NULL };
@@ -413,6 +432,32 @@ static PyObject *cond_wait(CondObj *s, PyObject *args, PyObject *kw)
 	uint32_t seq0 = cond_seq(s);
 	struct cond_ctx ctx = { s };
 	int rc;
+	/* An RLock held several levels: release them all (Python's Condition does, and
+	 * restores the count after). The pthread mutex keeps the count, so unlock until
+	 * it says we no longer own it, counting, then take it back once for the wait.
+	 * A notify made in between is caught by the sequence check below (seq0 was read
+	 * while we held the lock). */
+	long levels = 1;
+	if (s->lock->recursive) {
+		levels = 0;
+		while ((rc = shmrt_lock_release(&s->lock->l)) == 0)
+			levels++;
+		if (rc != -EPERM)
+			return pyshmrt_err(rc, "releasing a condition's lock");
+		if (levels == 0) {
+			PyErr_SetString(PyExc_RuntimeError, "cannot wait on un-acquired lock");
+			return NULL;
+		}
+		Py_BEGIN_ALLOW_THREADS
+		rc = shmrt_lock_acquire(&s->lock->l, SHMRT_FOREVER);
+		Py_END_ALLOW_THREADS
+		if (rc == -EOWNERDEAD && (rc = cond_owner_died(s)) == PYSHMRT_EXC) {
+			(void)cond_restore(s, levels);
+			return NULL;
+		}
+		if (rc)
+			return pyshmrt_err(rc, "taking a condition's lock");
+	}
 	double left = t;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -437,16 +482,14 @@ static PyObject *cond_wait(CondObj *s, PyObject *args, PyObject *kw)
 			if (left <= 0)
 				break;
 		}
-		if (PyErr_CheckSignals())
+		if (PyErr_CheckSignals()) {
+			(void)cond_restore(s, levels); /* held once again after a slice */
 			return NULL;
+		}
 	}
-	if (rc == -EOWNERDEAD) {
-		pyshmrt_lock_consistent(s->lock);
-		if (PyErr_WarnEx(pyshmrt_OwnerDiedWarning,
-				 "the previous holder of this condition's lock died holding it",
-				 1))
-			return NULL;
-		rc = 0;
+	if (rc == -EOWNERDEAD && (rc = cond_owner_died(s)) == PYSHMRT_EXC) {
+		(void)cond_restore(s, levels);
+		return NULL;
 	}
 	if (rc == -EPERM) {
 		PyErr_SetString(PyExc_RuntimeError, "cannot wait on un-acquired lock");
@@ -454,6 +497,9 @@ static PyObject *cond_wait(CondObj *s, PyObject *args, PyObject *kw)
 	}
 	if (rc && rc != -ETIMEDOUT)
 		return pyshmrt_err(rc, "waiting on a condition");
+	int r2 = cond_restore(s, levels);
+	if (r2)
+		return pyshmrt_err(r2, "restoring a condition's lock levels");
 	return PyBool_FromLong(rc == 0);
 }
 
@@ -568,158 +614,6 @@ PyTypeObject pyshmrt_ConditionType = {
 	.tp_dealloc = (destructor)cond_dealloc,
 	.tp_methods = cond_methods,
 	.tp_getset = cond_getset,
-};
-
-/* ---- Barrier ------------------------------------------------------------------- */
-
-typedef struct {
-	PyObject_HEAD
-	pyshmrt_entry_t e;
-	shmrt_barrier_t b;
-	unsigned parties;
-	double timeout;
-} BarrierObj;
-
-static PyObject *Barrier_new(PyTypeObject *type, PyObject *args, PyObject *kw)
-{
-	static char *kwl[] = { "parties", "action", "timeout", NULL };
-	int parties;
-	PyObject *action = Py_None, *timeout = Py_None;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "i|OO:Barrier", kwl, &parties, &action,
-					 &timeout))
-		return NULL;
-	if (parties < 1) {
-		PyErr_SetString(PyExc_ValueError, "parties must be >= 1");
-		return NULL;
-	}
-	if (action != Py_None) {
-		PyErr_SetString(PyExc_NotImplementedError,
-				"shmrt.Barrier takes no action callable");
-		return NULL;
-	}
-	double t = -1;
-	if (timeout != Py_None && pyshmrt_block_timeout(NULL, timeout, &t))
-		return NULL;
-	BarrierObj *s = (BarrierObj *)type->tp_alloc(type, 0);
-	if (!s)
-		return NULL;
-	s->parties = (unsigned)parties;
-	s->timeout = t;
-	if (pyshmrt_entry_new(&s->e, "barrier")) {
-		Py_DECREF(s);
-		return NULL;
-	}
-	int rc = shmrt_barrier_open(pyshmrt_tree(), s->e.name, SHMRT_O_CREATE | SHMRT_O_EXCL,
-				    (uint32_t)parties, &s->b);
-	if (rc) {
-		s->e.creator = 0;
-		Py_DECREF(s);
-		return pyshmrt_err(rc, "creating a barrier");
-	}
-	return (PyObject *)s;
-}
-
-static PyObject *broken_error(void)
-{
-	PyObject *threading = PyImport_ImportModule("threading");
-	if (!threading)
-		return NULL;
-	PyObject *exc = PyObject_GetAttrString(threading, "BrokenBarrierError");
-	Py_DECREF(threading);
-	if (!exc)
-		return NULL;
-	PyErr_SetNone(exc);
-	Py_DECREF(exc);
-	return NULL;
-}
-
-static PyObject *barrier_wait(BarrierObj *s, PyObject *args, PyObject *kw)
-{
-	static char *kwl[] = { "timeout", NULL };
-	PyObject *timeout = NULL;
-	double t = s->timeout;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:wait", kwl, &timeout))
-		return NULL;
-	if (timeout && timeout != Py_None && pyshmrt_block_timeout(NULL, timeout, &t))
-		return NULL;
-	shmrt_ns_t ns = t < 0 ? SHMRT_FOREVER : (shmrt_ns_t)(t * 1e9);
-	uint32_t idx = 0;
-	int rc;
-	Py_BEGIN_ALLOW_THREADS
-	rc = shmrt_barrier_wait(&s->b, ns, &idx);
-	Py_END_ALLOW_THREADS
-	if (rc == -EPIPE || rc == -ETIMEDOUT)
-		return broken_error();
-	if (rc)
-		return pyshmrt_err(rc, "waiting at a barrier");
-	return PyLong_FromUnsignedLong(idx);
-}
-
-static PyObject *barrier_abort(BarrierObj *s, PyObject *noargs)
-{
-	(void)noargs;
-	shmrt_barrier_abort(&s->b);
-	Py_RETURN_NONE;
-}
-
-static PyObject *barrier_reset(BarrierObj *s, PyObject *noargs)
-{
-	(void)noargs;
-	shmrt_barrier_reset(&s->b);
-	Py_RETURN_NONE;
-}
-
-static PyObject *barrier_parties(BarrierObj *s, void *c)
-{
-	(void)c;
-	return PyLong_FromUnsignedLong(s->parties);
-}
-
-static PyObject *barrier_n_waiting(BarrierObj *s, void *c)
-{
-	(void)c;
-	return PyLong_FromUnsignedLong(shmrt_barrier_n_waiting(&s->b));
-}
-
-static PyObject *barrier_broken(BarrierObj *s, void *c)
-{
-	(void)c;
-	return PyBool_FromLong(shmrt_barrier_broken(&s->b) > 0);
-}
-
-static void barrier_dealloc(BarrierObj *s)
-{
-	if (s->b.shm && s->e.creator == getpid())
-		shmrt_barrier_close(&s->b);
-	pyshmrt_entry_drop(&s->e);
-	Py_TYPE(s)->tp_free((PyObject *)s);
-}
-
-static PyMethodDef barrier_methods[] = {
-	{ "wait", (PyCFunction)(void (*)(void))barrier_wait, METH_VARARGS | METH_KEYWORDS,
-	  "wait(timeout=None) -> index in [0, parties); BrokenBarrierError when broken." },
-	{ "abort", (PyCFunction)barrier_abort, METH_NOARGS, "Breaks the barrier." },
-	{ "reset", (PyCFunction)barrier_reset, METH_NOARGS, "Back to the empty state." },
-	{ NULL, NULL, 0, NULL },
-};
-
-static PyGetSetDef barrier_getset[] = {
-	{ "parties", (getter)barrier_parties, NULL, "parties needed", NULL },
-	{ "n_waiting", (getter)barrier_n_waiting, NULL, "parties waiting now", NULL },
-	{ "broken", (getter)barrier_broken, NULL, "whether the barrier is broken", NULL },
-	{ NULL, NULL, NULL, NULL, NULL },
-};
-
-PyTypeObject pyshmrt_BarrierType = {
-	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmrt.Barrier",
-	.tp_basicsize = sizeof(BarrierObj),
-	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-	.tp_doc = "Barrier(parties, action=None, timeout=None): a process-shared barrier; "
-		  "a party that dies breaks it.",
-	.tp_new = Barrier_new,
-	.tp_dealloc = (destructor)barrier_dealloc,
-	.tp_methods = barrier_methods,
-	.tp_getset = barrier_getset,
 };
 
 int pyshmrt_sync_ready(PyObject *m)

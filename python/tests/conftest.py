@@ -27,3 +27,38 @@ def run_program(text, timeout=60):
 @pytest.fixture
 def run():
     return run_program
+
+
+def run_programs(texts, tmp_path, timeout=60):
+    """Runs several programs at once, each from a file in tmp_path (spawn and
+    forkserver need a main module they can import again); their stdouts. (The seeds
+    mostly wait: side by side they take the time of the slowest.)"""
+    env = dict(os.environ)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.pop("PYTHONUNBUFFERED", None)
+    procs = []
+    try:
+        for i, text in enumerate(texts):
+            path = tmp_path / f"prog{i}.py"
+            path.write_text(text)
+            procs.append(subprocess.Popen([sys.executable, str(path)], env=env, text=True,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        outs = []
+        for p in procs:
+            out, err = p.communicate(timeout=timeout)
+            assert p.returncode == 0, f"exit {p.returncode}\nstdout:\n{out}\nstderr:\n{err}"
+            outs.append(out)
+        return outs
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+                p.stdout.close()
+                p.stderr.close()
+
+
+@pytest.fixture
+def run_files(tmp_path):
+    """run_programs in the test's temporary directory."""
+    return lambda texts, timeout=60: run_programs(texts, tmp_path, timeout)

@@ -26,5 +26,11 @@ v = shmrt.Value("i", 1)
 assert v.add(2) == 1 and v.value == 3
 a = shmrt.Array("d", 8)
 assert np.shares_memory(np.asarray(a), np.frombuffer(a))
+# The type information ships with it (PEP 561): py.typed and every module's stub.
+import os
+pkg = os.path.dirname(shmrt.__file__)
+for f in ("py.typed", "__init__.pyi", "queues.pyi", "connection.pyi",
+          "shared_memory.pyi", "managers.pyi"):
+    assert os.path.exists(os.path.join(pkg, f)), f"{f} is not installed"
 print("pip-installed shmrt works:", v)
 PY

@@ -182,6 +182,43 @@ def test_writer_killed_in_a_bracket_leaves_a_torn_range_that_repair_mends():
     assert a.snapshot(lo=0, hi=1000) == [0] * 1000
 
 
+def _die_mid_numpy_write(a, ready):
+    v = np.asarray(a)
+    with a.writing(100, 200):                 # within the first 4 KiB stripe
+        v[100:150] = 7                         # half the range written
+        ready.set()
+        time.sleep(60)
+        v[150:200] = 7
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_torn_range_is_reported_then_a_covering_write_repairs_it(method):
+    a = shmrt.Array("i", 2048)                 # two stripes of 1024 elements
+    ready = shmrt.Event()
+    p = mp.get_context(method).Process(target=_die_mid_numpy_write, args=(a, ready))
+    p.start()
+    try:
+        assert ready.wait(30)
+    finally:
+        os.kill(p.pid, signal.SIGKILL)
+        p.join(30)
+    # Every consistent read of the torn stripe reports it, never the half write as
+    # good; the other stripe reads fine.
+    with pytest.raises(shmrt.TornError):
+        a.snapshot()
+    with pytest.raises(shmrt.TornError):
+        a[100:200]
+    with pytest.raises(shmrt.TornError):
+        a[0]
+    assert a[1024:2048] == [0] * 1024
+    assert np.asarray(a)[100:150].tolist() == [7] * 50     # the raw memory, as left
+    # A write that covers the whole stripe (as the C Array: a slice assignment is
+    # one write) mends it, without repair().
+    a[0:1024] = list(range(1024))
+    assert a.snapshot() == list(range(1024)) + [0] * 1024
+    assert a[150] == 150
+
+
 def test_writing_bracket_misuse():
     a = shmrt.Array("i", 10)
     b = a.writing(2, 4)

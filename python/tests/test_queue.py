@@ -154,13 +154,37 @@ def test_numpy_arrays_from_a_child():
     p.join(30)
 
 
-def _put_forever(q):
+def _put_forever(q, pad=0):
     i = 0
     while True:
-        q.put(i)
+        q.put(i if not pad else (i, b"x" * pad))
         i += 1
         if i % 500 == 0:
             time.sleep(0.001)
+
+
+def _put_forever_large(q):
+    # Every message larger than a slot: each goes through an arena block.
+    _put_forever(q, 3000)
+
+
+def test_kill_9_of_a_producer_in_a_put_loop_of_large_messages():
+    q = shmrt.Queue(100)
+    p = mp.get_context("fork").Process(target=_put_forever_large, args=(q,))
+    p.start()
+    try:
+        got = [q.get(timeout=30) for _ in range(300)]
+    finally:
+        os.kill(p.pid, signal.SIGKILL)
+        p.join(10)
+    q.close()
+    while True:
+        try:
+            got.append(q.get(timeout=10))
+        except EOFError:
+            break
+    assert [g[0] for g in got] == list(range(len(got)))   # no loss, no duplicate
+    assert all(g[1] == b"x" * 3000 for g in got)
 
 
 def test_kill_9_of_a_producer_in_a_put_loop():
@@ -177,7 +201,6 @@ def test_kill_9_of_a_producer_in_a_put_loop():
         except EOFError:
             break
     assert got == list(range(len(got)))        # nothing lost, nothing duplicated
-    q.put_nowait if False else None
     r = shmrt.Queue(100)
     r.put_bytes(b"still works")
     assert r.get() == b"still works"
@@ -225,3 +248,46 @@ def test_not_through_pickle_outside_spawning():
     import pickle
     with pytest.raises(RuntimeError):
         pickle.dumps(shmrt.Queue())
+
+
+def _put_later(q, delay, items):
+    time.sleep(delay)
+    q.put_many(items)
+
+
+def test_get_many_with_timeouts():
+    q = shmrt.Queue()
+    with pytest.raises(queue.Empty):
+        q.get_many(5, block=False)
+    t0 = time.monotonic()
+    with pytest.raises(queue.Empty):
+        q.get_many(5, timeout=0.05)
+    assert time.monotonic() - t0 >= 0.04       # it did wait (no upper bound asserted)
+    with pytest.raises(ValueError):
+        q.get_many(0)
+    q.put_many(range(7))
+    assert q.get_many(3, timeout=0) == [0, 1, 2]     # at most n
+    assert q.get_many(10, block=False) == [3, 4, 5, 6]
+    # The first object arrives while it waits; the rest of what is there comes too.
+    p = mp.get_context("fork").Process(target=_put_later, args=(q, 0.1, ["a", "b"]))
+    p.start()
+    try:
+        got = q.get_many(5, timeout=30)
+        while len(got) < 2:                   # "b" may land just after the first take
+            got += q.get_many(5, timeout=30)
+        assert got == ["a", "b"]
+    finally:
+        p.join(30)
+        if p.exitcode is None:
+            p.kill()
+            p.join()
+    assert p.exitcode == 0
+    # A drained queue whose producers are all gone: EOFError, as get().
+    r = shmrt.Queue()
+    r.close()
+    p = mp.get_context("fork").Process(target=_put_later, args=(r, 0, [1, 2]))
+    p.start()
+    p.join(30)
+    assert r.get_many(5, timeout=10) == [1, 2]
+    with pytest.raises(EOFError):
+        r.get_many(5, timeout=10)

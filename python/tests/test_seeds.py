@@ -8,6 +8,14 @@ them, tutorial_value_race, prints the result of a race (value += 1 from two
 processes without a lock), which differs from run to run in Python too: there the
 test compares the shape of the line and checks the count is at most the total.
 Every other program's output is deterministic and compared exactly.
+
+Each program runs under each start method, fork, spawn and forkserver: the test
+writes it to a file (spawn and forkserver import the main module again in the
+children, which a `python -c` program does not allow) and puts one line before it,
+`multiprocessing.set_start_method(method, force=True)`, for both runs, which run
+side by side (they mostly wait). A program
+without an `if __name__ == '__main__':` guard is skipped under spawn and
+forkserver (it fails there with multiprocessing as well).
 """
 import ast
 import re
@@ -419,6 +427,25 @@ if __name__ == "__main__":
 ]
 
 
+METHODS = ["fork", "spawn", "forkserver"]
+
+
+def under(method, text):
+    """The program with its start method chosen by a first line (the line numbers of
+    the program shift by one; nothing it prints depends on them)."""
+    return (f"import multiprocessing; multiprocessing.set_start_method({method!r}, "
+            f"force=True)\n" + text)
+
+
+def needs_guard(method, text):
+    """Skips a program without an `if __name__ == '__main__':` guard under spawn and
+    forkserver: the children run it again, and it fails with multiprocessing too."""
+    if method != "fork" and not re.search(r"^if __name__ == ['\"]__main__['\"]:", text,
+                                          flags=re.M):
+        pytest.skip("no __main__ guard: under spawn and forkserver the program fails "
+                    "with multiprocessing too")
+
+
 def as_shmrt(text):
     shmrt_text = re.sub(r"^from multiprocessing import", "from shmrt import", text,
                         flags=re.M)
@@ -428,10 +455,11 @@ def as_shmrt(text):
     return shmrt_text
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("name,how,text", PROGRAMS, ids=[p[0] for p in PROGRAMS])
-def test_seed_prints_what_multiprocessing_prints(run, name, how, text):
-    theirs = run(text)
-    ours = run(as_shmrt(text))
+def test_seed_prints_what_multiprocessing_prints(run_files, name, how, text, method):
+    needs_guard(method, text)
+    theirs, ours = run_files([under(method, text), under(method, as_shmrt(text))])
     assert theirs.strip(), "the program printed nothing"
     if how == "exact":
         assert ours == theirs
@@ -574,11 +602,12 @@ def _unordered(out):
     return [sorted(v.items()) if isinstance(v, dict) else sorted(v) for v in vals]
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("name,how,text", MANAGER_PROGRAMS,
                          ids=[p[0] for p in MANAGER_PROGRAMS])
-def test_manager_seed_prints_what_multiprocessing_prints(run, name, how, text):
-    theirs = run(text)
-    ours = run(as_shmrt(text))
+def test_manager_seed_prints_what_multiprocessing_prints(run_files, name, how, text, method):
+    needs_guard(method, text)
+    theirs, ours = run_files([under(method, text), under(method, as_shmrt(text))])
     assert theirs.strip(), "the program printed nothing"
     if how == "exact":
         assert ours == theirs

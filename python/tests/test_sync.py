@@ -106,10 +106,12 @@ def test_holder_killed_the_next_acquire_succeeds_with_a_warning(kind):
     assert lk.acquire(timeout=0.05) is False
     os.kill(p.pid, signal.SIGKILL)
     p.join(10)
-    # The hand-over is immediate (measured well under a millisecond); the bound only
-    # proves it does not hang, with room for a loaded machine.
+    assert p.exitcode == -signal.SIGKILL
+    # The holder is reaped: the kernel marked the lock's owner dead as it exited,
+    # so the hand-over is the first try (measured well under a millisecond), and
+    # within the 100 ms the issue asks whatever the machine's load.
     with pytest.warns(shmrt.OwnerDiedWarning):
-        assert lk.acquire(timeout=10) is True
+        assert lk.acquire(timeout=0.1) is True
     lk.release()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -228,6 +230,38 @@ def test_condition():
         c2.notify(3)
     with pytest.raises(TypeError):
         shmrt.Condition(object())
+
+
+def _notify_when_free(c, flag):
+    # Takes the Condition's lock: possible only if the waiter released every level.
+    with c:
+        flag.value = 1
+        c.notify()
+
+
+@pytest.mark.parametrize("levels", [1, 2, 3])
+def test_condition_wait_releases_every_level_of_an_rlock(levels):
+    c, flag = shmrt.Condition(), shmrt.Value("i", 0)
+    for _ in range(levels):
+        c.acquire()
+    p = start(_notify_when_free, c, flag)
+    try:
+        assert c.wait_for(lambda: flag.value == 1, timeout=10) is True
+        # The levels are back: as many releases as acquires, then not held.
+        for _ in range(levels):
+            c.release()
+        with pytest.raises(AssertionError):
+            c.release()
+    finally:
+        assert join(p) == 0
+    # A timed-out wait also gives every level back.
+    for _ in range(levels):
+        c.acquire()
+    assert c.wait(0.02) is False
+    for _ in range(levels):
+        c.release()
+    with pytest.raises(AssertionError):
+        c.release()
 
 
 def _consumer(c, items, got):

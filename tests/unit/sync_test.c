@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MS 1000000ll
@@ -289,6 +290,43 @@ static void t_barrier(void **s)
 	shmrt_barrier_close(&t);
 }
 
+/* A party of barrier "D" (2 parties): 0 passed, 2 broken, 1 and 3 other errors. */
+static int barrier_wait_once(void *p)
+{
+	(void)p;
+	shmrt_region_t *r = child_open();
+	shmrt_barrier_t b;
+	if (shmrt_barrier_open(r, "D", 0, 2, &b))
+		return 1;
+	int rc = shmrt_barrier_wait(&b, 10000 * MS, NULL);
+	return rc == 0 ? 0 : rc == -EPIPE ? 2 : 3; /* exits a member: no close */
+}
+
+/* The last arriver completes the generation, then dies at once: a waiter that wakes
+ * to find a member dead must still pass (its generation completed), not call the
+ * barrier broken. The waiter is stopped (SIGSTOP) until the last arriver is dead and
+ * reaped, so that it wakes into exactly that order. */
+static void t_barrier_last_arriver_dies(void **s)
+{
+	(void)s;
+	shmrt_barrier_t d;
+	assert_int_equal(shmrt_barrier_open(R, "D", SHMRT_O_CREATE, 2, &d), 0);
+	shmrt_barrier_close(&d); /* the parent does not take part */
+	pid_t w = tu_fork(barrier_wait_once, NULL);
+	uint64_t t0 = tu_ms();
+	while (shmrt_barrier_n_waiting(&d) < 1 && tu_ms() - t0 < 10000)
+		usleep(1000);
+	assert_int_equal(shmrt_barrier_n_waiting(&d), 1);
+	int st;
+	assert_int_equal(kill(w, SIGSTOP), 0);
+	assert_int_equal(waitpid(w, &st, WUNTRACED), w);
+	assert_true(WIFSTOPPED(st));
+	assert_int_equal(tu_wait(tu_fork(barrier_wait_once, NULL), 10000), 0);
+	assert_int_equal(kill(w, SIGCONT), 0);
+	assert_int_equal(tu_wait(w, 10000), 0);
+	assert_false(shmrt_barrier_broken(&d));
+}
+
 /* 8 processes on 2 cores pass a token around a ring of semaphores: nobody may spin
  * holding the core its successor needs. */
 enum { RING = 8, LAPS = 500 };
@@ -459,6 +497,7 @@ int main(void)
 		cmocka_unit_test(t_event),
 		cmocka_unit_test(t_condition),
 		cmocka_unit_test(t_barrier),
+		cmocka_unit_test(t_barrier_last_arriver_dies),
 		cmocka_unit_test(t_oversubscribed_ring),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
