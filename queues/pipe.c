@@ -58,6 +58,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define PIPE_MAGIC 0x45504950u /* "PIPE" */
@@ -365,6 +366,50 @@ int shmrt_pipe_pair(shmrt_region_t *r, const char *name, uint32_t capacity, uint
 		return rc;
 	}
 	end0->paired = end1->paired = true;
+	return 0;
+}
+
+int shmrt_pipe_fds(const shmrt_pipe_t *p, int fds[3])
+{
+	if (!p || !fds || !p->shm || !p->paired)
+		return -EINVAL;
+	pthread_mutex_lock(&pair_lock);
+	struct pair_fds *e = pair_get(p);
+	if (e) {
+		fds[0] = e->hold;
+		fds[1] = e->self;
+		fds[2] = e->peer;
+	}
+	pthread_mutex_unlock(&pair_lock);
+	return e ? 0 : -EINVAL;
+}
+
+/* Whether fd is the write end (want_write) or the read end of a kernel pipe. */
+static int is_pipe_end(int fd, int want_write)
+{
+	struct stat st;
+	int fl = fcntl(fd, F_GETFL);
+	if (fd < 0 || fl < 0 || fstat(fd, &st) || !S_ISFIFO(st.st_mode))
+		return 0;
+	return want_write ? (fl & O_ACCMODE) == O_WRONLY : (fl & O_ACCMODE) == O_RDONLY;
+}
+
+int shmrt_pipe_adopt(shmrt_region_t *r, const char *name, int end, uint32_t capacity,
+		     uint32_t max_msg, const int fds[3], shmrt_pipe_t *out)
+{
+	if (!fds || !out || !is_pipe_end(fds[0], 1) || !is_pipe_end(fds[1], 0) ||
+	    !is_pipe_end(fds[2], 0))
+		return -EINVAL;
+	shmrt_pipe_t p;
+	int rc = shmrt_pipe_open(r, name, 0, end, capacity, max_msg, &p);
+	if (rc)
+		return rc;
+	if ((rc = pair_new(fds[0], fds[1], fds[2], &p)))
+		return rc;
+	for (int i = 0; i < 3; i++)
+		(void)fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+	p.paired = true;
+	*out = p;
 	return 0;
 }
 

@@ -8,9 +8,10 @@ BrokenPipeError. As with multiprocessing, a process that keeps a copy of the pee
 end (the parent that forked the child using it) keeps that end alive: close the end
 you do not use.
 
-Under spawn and forkserver, an end passes to the child by name: the child takes it
-over, and the parent must then not close() its own copy of that end while the child
-uses it (multiprocessing's programs rarely do; fork has no such rule).
+Under spawn and forkserver, an end passes to the child with its kernel descriptors
+(multiprocessing's DupFd, as its own Connection does): the child becomes one of the
+end's holders, as under fork, so the parent may close its copy once the child is
+started, and the peer sees the end closed when the child ends.
 """
 import pickle as _pickle
 

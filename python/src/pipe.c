@@ -21,16 +21,20 @@
  * that dies in the middle of a message leaves the receiver with EOFError, never with
  * half a message.
  *
- * Under spawn and forkserver an endpoint passes by name (shmrt_pipe_open): the child
- * then takes the endpoint over, and its liveness is that of the child's registry
- * slot, not the kernel descriptors: the parent must not close() its own copy of the
- * endpoint it gave away while the child uses it (closing it closes the endpoint).
+ * Under spawn and forkserver an endpoint passes by name with its kernel descriptors
+ * (shmrt_pipe_fds; the Python layer sends them with multiprocessing's DupFd, as
+ * multiprocessing's own Connection is sent), and the child adopts it
+ * (shmrt_pipe_adopt): it becomes one of the endpoint's holders, as a forked child
+ * is, so the parent may close its copy once the child is started, and the child's
+ * death is seen by the peer. A handle without descriptors (an endpoint opened by
+ * name) is taken over by name, its liveness that of the taker's registry slot.
  */
 #include "pyshmrt.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define PCAP 64u
 #define PMAX 8192u
@@ -127,6 +131,9 @@ static PyObject *conn_handle(ConnObj *c, PyObject *noargs)
 	(void)noargs;
 	if (!c->open)
 		return closed_err();
+	int fds[3];
+	if (c->p.paired && !shmrt_pipe_fds(&c->p, fds))
+		return Py_BuildValue("(ss(iiii))", "pipe", c->name, c->end, fds[0], fds[1], fds[2]);
 	return Py_BuildValue("(ss(i))", "pipe", c->name, c->end);
 }
 
@@ -134,16 +141,23 @@ static PyObject *conn_attach(PyTypeObject *type, PyObject *args)
 {
 	(void)type;
 	const char *name;
-	int end;
-	if (!PyArg_ParseTuple(args, "si:_attach", &name, &end))
+	int end, fds[3] = { -1, -1, -1 };
+	if (!PyArg_ParseTuple(args, "si|iii:_attach", &name, &end, &fds[0], &fds[1], &fds[2]))
 		return NULL;
+	int nfds = (fds[0] >= 0) + (fds[1] >= 0) + (fds[2] >= 0);
 	shmrt_region_t *r = pyshmrt_tree();
-	if (!r)
-		return NULL;
-	ConnObj *c = conn_alloc();
+	ConnObj *c = r ? conn_alloc() : NULL;
+	int rc = -EINVAL;
+	if (c && nfds == 3)
+		rc = shmrt_pipe_adopt(r, name, end, PCAP, PMAX, fds, &c->p);
+	else if (c && nfds == 0)
+		rc = shmrt_pipe_open(r, name, 0, end, PCAP, PMAX, &c->p);
+	if (rc) /* the descriptors are ours to close unless adopted */
+		for (int i = 0; i < 3; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
 	if (!c)
 		return NULL;
-	int rc = shmrt_pipe_open(r, name, 0, end, PCAP, PMAX, &c->p);
 	if (rc) {
 		Py_DECREF(c);
 		return pyshmrt_err(rc, "opening a pipe");

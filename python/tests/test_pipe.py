@@ -109,6 +109,54 @@ def test_pass_to_children(method):
     assert p.exitcode == 0
 
 
+def _echo_until_eof(conn):
+    try:
+        while True:
+            conn.send(("echo", conn.recv()))
+    except EOFError:
+        pass                        # exit code 0: the end was seen
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_spawned_child_holds_the_end(method):
+    """Under spawn and forkserver the child adopts its end with the kernel
+    descriptors: the parent closes its copy at once, as under fork, and the pipe
+    lives on; the child sees the parent's close of the other end as EOFError; the
+    parent sees the child's death (kill -9) as EOFError."""
+    a, b = shmrt.Pipe()
+    p = mp.get_context(method).Process(target=_echo_until_eof, args=(b,))
+    p.start()
+    b.close()                       # the parent's copy of the child's end
+    for i in range(3):
+        a.send(i)
+        assert a.poll(30)
+        assert a.recv() == ("echo", i)
+    # A one-way pipe to a second child, killed while the parent waits.
+    r, w = shmrt.Pipe(duplex=False)
+    q = mp.get_context(method).Process(target=_sender_then_sleep, args=(w,))
+    q.start()
+    w.close()
+    assert r.poll(30) and r.recv() == "up"
+    os.kill(q.pid, signal.SIGKILL)
+    q.join(10)
+    t0 = time.monotonic()
+    with pytest.raises(EOFError):
+        r.recv()
+    assert time.monotonic() - t0 < 5
+    # Closing our end ends the first child's loop.
+    c, d = shmrt.Pipe()            # (another pair in the same region, untouched)
+    a.close()
+    p.join(30)
+    assert p.exitcode == 0
+    c.close()
+    d.close()
+
+
+def _sender_then_sleep(conn):
+    conn.send("up")
+    time.sleep(60)
+
+
 def test_not_through_pickle_outside_spawning():
     import pickle
     with pytest.raises(RuntimeError):
