@@ -32,6 +32,17 @@ class Connection:
         self._c = conn
         self._readable = readable
         self._writable = writable
+        self._bind_fast()
+
+    def _bind_fast(self):
+        # send, recv and recv_bytes as the transport's C methods, bound on the
+        # instance: one call into C per message (python/src/pipe.c, "Fast methods").
+        # Not where a subclass overrides one of them.
+        self._c._bind(self._readable, self._writable)
+        cls = type(self)
+        for name in ("send", "recv", "recv_bytes"):
+            if getattr(cls, name) is getattr(Connection, name):
+                setattr(self, name, getattr(self._c, name))
 
     def __getstate__(self):
         _context.assert_spawning(self)
@@ -39,6 +50,7 @@ class Connection:
 
     def __setstate__(self, state):
         self._c, self._readable, self._writable = state
+        self._bind_fast()
 
     def __repr__(self):
         return (f"<shmrt.Connection {'closed' if self.closed else 'open'} "

@@ -161,3 +161,35 @@ def test_not_through_pickle_outside_spawning():
     import pickle
     with pytest.raises(RuntimeError):
         pickle.dumps(shmrt.Pipe()[0])
+
+
+def test_fast_methods_keep_the_checks():
+    """send, recv and recv_bytes are C methods bound on each Connection; they check
+    what the Python methods checked."""
+    r, w = shmrt.Pipe(duplex=False)
+    assert type(w.send).__name__ == "builtin_function_or_method"
+    with pytest.raises(OSError, match="read-only"):
+        r.send(1)
+    with pytest.raises(OSError, match="write-only"):
+        w.recv()
+    with pytest.raises(OSError, match="write-only"):
+        w.recv_bytes()
+    w.send_bytes(b"abc")
+    with pytest.raises(ValueError, match="negative"):
+        r.recv_bytes(-1)
+    assert r.recv_bytes(maxlength=3) == b"abc"
+    with pytest.raises(TypeError):
+        r.recv_bytes(1, 2)
+
+    class Mine(shmrt.connection.Connection):
+        def send(self, obj):
+            super().send(("mine", obj))
+    a, b = shmrt.Pipe()
+    m = Mine(a._c)
+    m.send(1)
+    assert b.recv() == ("mine", 1)
+    w.close()
+    with pytest.raises(OSError, match="closed"):
+        w.send(1)
+    with pytest.raises(EOFError):
+        r.recv()
