@@ -33,7 +33,7 @@ ext = Extension(
     "shmrt._shmrt",
     sources=["src/module.c", "src/convert.c", "src/value.c", "src/array.c", "src/array_view.c",
              "src/locks.c", "src/sync.c",
-             "src/queue.c", "src/pipe.c", "src/shm.c", "src/mgr.c", "src/mgr_value.c"],
+             "src/queue.c", "src/queue_fast.c", "src/pipe.c", "src/shm.c", "src/mgr.c", "src/mgr_value.c"],
     depends=["src/pyshmrt.h"],
     include_dirs=[f[2:] for f in cflags if f.startswith("-I")],
     library_dirs=libdirs,

@@ -1,7 +1,8 @@
 /*
  * shmrt._shmrt._Queue: the byte transport under shmrt.Queue, JoinableQueue and
- * SimpleQueue (shmrt/queues.py does the pickling, the local buffer and the
- * multiprocessing-compatible surface).
+ * SimpleQueue (shmrt/queues.py does the local buffer and the multiprocessing-
+ * compatible surface; queue_fast.c the per-message methods it binds: put, put_bytes,
+ * get, get_bytes, with the pickling).
  *
  * A _Queue is a shmrt queue (include/shmrt/queue.h) in the process-tree region, of
  * QCAP slots of up to QMAX bytes each, and for a bounded queue (maxsize > 0) a shmrt
@@ -38,7 +39,7 @@
  * unless it said it will put no more (close_producer(): close() without the
  * multiprocessing meaning of forbidding gets).
  */
-#include "pyshmrt.h"
+#include "pyqueue.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -49,20 +50,6 @@
 #define QMAX 1000u   /* bytes per slot */
 #define QMAXPARTS 65536u
 
-typedef struct {
-	PyObject_HEAD
-	pyshmrt_entry_t e, se, xe; /* the queue, a bounded queue's semaphore, the spare */
-	shmrt_queue_t q;
-	shmrt_sem_t sem;
-	shmrt_value_t spare;   /* the offset of the spare table (block_alloc) */
-	uint64_t *spares;      /* the spare table, or NULL */
-	long maxsize;          /* <= 0: unbounded */
-	int joinable;
-	/* The fast methods (put, put_bytes, get, get_bytes; see "Fast methods" below). */
-	PyObject *owner;       /* a weak reference to the shmrt.Queue, or NULL */
-	PyObject *buffer;      /* its local buffer (a deque), or NULL */
-	int open;              /* it may put (not closed) */
-} QueueObj;
 
 struct op {
 	QueueObj *s;
@@ -312,7 +299,7 @@ static void layout_write(char *dst, int kind, Py_buffer *v, Py_ssize_t n)
 
 /* Puts a message of n parts (objects with the buffer protocol): 1, 0 when still
  * full at the timeout, -1 with a Python error. */
-static int put_parts(QueueObj *s, int kind, PyObject *const *parts, Py_ssize_t n, double timeout)
+int pyshmrt_queue_put_parts(QueueObj *s, int kind, PyObject *const *parts, Py_ssize_t n, double timeout)
 {
 	if (n < 1 || n > (Py_ssize_t)QMAXPARTS) {
 		PyErr_SetString(PyExc_ValueError, "a message has 1 to 65536 parts");
@@ -396,7 +383,7 @@ static PyObject *queue_put(QueueObj *s, PyObject *args)
 	double timeout;
 	if (!PyArg_ParseTuple(args, "CO!d:_put", &kind, &PyList_Type, &parts, &timeout))
 		return NULL;
-	int r = put_parts(s, kind, PySequence_Fast_ITEMS(parts), PyList_GET_SIZE(parts), timeout);
+	int r = pyshmrt_queue_put_parts(s, kind, PySequence_Fast_ITEMS(parts), PyList_GET_SIZE(parts), timeout);
 	return r < 0 ? NULL : PyBool_FromLong(r);
 }
 
@@ -443,7 +430,7 @@ bad:
 /* Takes the next message: its one part as bytes, or the list of its parts; *kind
  * gets its kind. Py_None (a new reference) when empty at the timeout; NULL with a
  * Python error (EOFError at the end of the queue). */
-static PyObject *take(QueueObj *s, double timeout, int *kind)
+PyObject *pyshmrt_queue_take(QueueObj *s, double timeout, int *kind)
 {
 	struct op o = { .s = s };
 	int rc = pyshmrt_sliced(get_try, &o, timeout);
@@ -498,7 +485,7 @@ static PyObject *queue_get(QueueObj *s, PyObject *arg)
 	if (timeout == -1 && PyErr_Occurred())
 		return NULL;
 	int kind = 0;
-	PyObject *r = take(s, timeout, &kind);
+	PyObject *r = pyshmrt_queue_take(s, timeout, &kind);
 	if (!r || r == Py_None)
 		return r;
 	if (PyBytes_CheckExact(r))
@@ -564,293 +551,19 @@ static PyObject *queue_join(QueueObj *s, PyObject *arg)
 	Py_RETURN_TRUE;
 }
 
-/*
- * Fast methods. shmrt.Queue (queues.py) binds put, put_bytes, get and get_bytes of
- * its _Queue as attributes of each instance, so that q.put_bytes(b) or q.get() is one
- * call into C, with no Python frame between: at a few hundred nanoseconds a message,
- * the frames, the lock and the argument tuples of the Python methods were half of
- * the cost. They do what queues.py's methods do, and hand the cases that need its
- * state to it: a put goes to the ring here only while the queue is open in this
- * process and its local buffer is empty (else the message must queue behind the
- * buffer: owner._put), and an unbounded queue's put whose ring is full goes to the
- * buffer the same way. The GIL is held from the buffer check to the commit, so the
- * feeder thread (which empties the buffer under the GIL) cannot interleave. The owner
- * is held weakly: a bound method kept after the Queue is gone puts straight into the
- * ring (waiting for room).
- */
-/* An unbounded queue whose ring is full waits this long (seconds) for room before it
- * puts into the local buffer: a consumer that keeps up frees a slot within a get
- * (about 100 ns), and a producer that outruns it then goes at its pace instead of
- * filling the buffer, whose feeder thread moves a message in microseconds. A
- * consumer that is away costs this once per filling of the buffer (puts behind a
- * non-empty buffer go to it at once). */
-#define FULL_WAIT 50e-6
-
-static PyObject *pickle_dumps, *pickle_loads, *queue_empty, *queue_full_exc;
-static PyObject *str_append, *kw_buffer_callback, *kw_buffers, *int_five;
-static PyTypeObject *deque_type;
-
-static int fast_init(void)
-{
-	if (pickle_loads)
-		return 0;
-	PyObject *pk = PyImport_ImportModule("pickle"), *qm = NULL, *cm = NULL;
-	if (!pk || !(qm = PyImport_ImportModule("queue")) ||
-	    !(cm = PyImport_ImportModule("collections")))
-		goto fail;
-	if (!deque_type && !(deque_type = (PyTypeObject *)PyObject_GetAttrString(cm, "deque")))
-		goto fail;
-	if (!(pickle_dumps = PyObject_GetAttrString(pk, "dumps")) ||
-	    !(queue_empty = PyObject_GetAttrString(qm, "Empty")) ||
-	    !(queue_full_exc = PyObject_GetAttrString(qm, "Full")) ||
-	    !(str_append = PyUnicode_InternFromString("append")) ||
-	    !(kw_buffer_callback = Py_BuildValue("(s)", "buffer_callback")) ||
-	    !(kw_buffers = Py_BuildValue("(s)", "buffers")) || !(int_five = PyLong_FromLong(5)) ||
-	    !(pickle_loads = PyObject_GetAttrString(pk, "loads")))
-		goto fail;
-	Py_DECREF(pk);
-	Py_DECREF(qm);
-	Py_DECREF(cm);
-	return 0;
-fail:
-	Py_XDECREF(pk);
-	Py_XDECREF(qm);
-	Py_XDECREF(cm);
-	return -1;
-}
-
-/* Parses [first positional arguments,] block=True, timeout=None into *t as queues.py's
- * _timeout does: < 0 forever, 0 once; ValueError for a negative timeout. */
-static int parse_bt(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, Py_ssize_t npos,
-		    const char *fname, PyObject **block, PyObject **timeout, double *t)
-{
-	*block = Py_True;
-	*timeout = Py_None;
-	if (nargs < npos || nargs > npos + 2) {
-		PyErr_Format(PyExc_TypeError, "%s() takes %zd to %zd positional arguments", fname,
-			     npos, npos + 2);
-		return -1;
-	}
-	if (nargs > npos)
-		*block = args[npos];
-	if (nargs > npos + 1)
-		*timeout = args[npos + 1];
-	Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-	for (Py_ssize_t i = 0; i < nk; i++) {
-		PyObject *k = PyTuple_GET_ITEM(kwnames, i);
-		if (nargs <= npos && !PyUnicode_CompareWithASCIIString(k, "block"))
-			*block = args[nargs + i];
-		else if (nargs <= npos + 1 && !PyUnicode_CompareWithASCIIString(k, "timeout"))
-			*timeout = args[nargs + i];
-		else {
-			PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R",
-				     fname, k);
-			return -1;
-		}
-	}
-	int b = PyObject_IsTrue(*block);
-	if (b < 0)
-		return -1;
-	if (!b) {
-		*t = 0;
-		return 0;
-	}
-	if (*timeout == Py_None) {
-		*t = -1;
-		return 0;
-	}
-	*t = PyFloat_AsDouble(*timeout);
-	if (*t == -1 && PyErr_Occurred())
-		return -1;
-	if (*t < 0) {
-		PyErr_SetString(PyExc_ValueError, "'timeout' must be a non-negative number");
-		return -1;
-	}
-	return 0;
-}
-
-/* Puts parts[0..n) of kind as queues.py's Queue._put would: None, or NULL with a
- * Python error (queue.Full at a bounded queue's timeout). */
-static PyObject *fast_put(QueueObj *s, int kind, PyObject *const *parts, Py_ssize_t n,
-			  PyObject *block, PyObject *timeout, double t)
-{
-	PyObject *owner = s->owner ? PyWeakref_GetObject(s->owner) : Py_None;
-	int direct = owner == Py_None || (s->open && (!s->buffer || Py_SIZE(s->buffer) == 0));
-	if (direct) {
-		/* An unbounded queue's full ring: room for a while, FULL_WAIT (below). */
-		double tt = s->maxsize > 0 || owner == Py_None ? t
-			    : t < 0 || t > FULL_WAIT ? FULL_WAIT : t;
-		int r = put_parts(s, kind, parts, n, tt);
-		if (r > 0)
-			Py_RETURN_NONE;
-		if (r < 0)
-			return NULL;
-		if (s->maxsize > 0 || owner == Py_None) {
-			PyErr_SetNone(queue_full_exc);
-			return NULL;
-		}
-	}
-	/* Closed, or behind the local buffer, or an unbounded queue's ring is full. */
-	PyObject *list = PyList_New(n);
-	if (!list)
-		return NULL;
-	for (Py_ssize_t i = 0; i < n; i++)
-		PyList_SET_ITEM(list, i, Py_NewRef(parts[i]));
-	Py_INCREF(owner);
-	PyObject *r = PyObject_CallMethod(owner, "_put", "COOO", kind, list, block, timeout);
-	Py_DECREF(owner);
-	Py_DECREF(list);
-	return r;
-}
-
-/* put_bytes(data, block=True, timeout=None). */
-static PyObject *queue_fput_bytes(QueueObj *s, PyObject *const *args, Py_ssize_t nargs,
-				  PyObject *kwnames)
-{
-	PyObject *block, *timeout;
-	double t;
-	if (parse_bt(args, nargs, kwnames, 1, "put_bytes", &block, &timeout, &t) ||
-	    (!queue_full_exc && fast_init()))
-		return NULL;
-	return fast_put(s, 'b', args, 1, block, timeout, t);
-}
-
-/* put(obj, block=True, timeout=None): pickled with protocol 5, out-of-band buffers
- * as further parts. */
-static PyObject *queue_fput(QueueObj *s, PyObject *const *args, Py_ssize_t nargs,
-			    PyObject *kwnames)
-{
-	PyObject *block, *timeout;
-	double t;
-	if (parse_bt(args, nargs, kwnames, 1, "put", &block, &timeout, &t) ||
-	    (!pickle_dumps && fast_init()))
-		return NULL;
-	PyObject *bufs = PyList_New(0), *cb = NULL, *data = NULL, *ret = NULL, **parts = NULL;
-	if (!bufs || !(cb = PyObject_GetAttr(bufs, str_append)))
-		goto out;
-	PyObject *dargs[3] = { args[0], int_five, cb };
-	if (!(data = PyObject_Vectorcall(pickle_dumps, dargs, 2, kw_buffer_callback)))
-		goto out;
-	Py_ssize_t nb = PyList_GET_SIZE(bufs);
-	if (nb == 0) {
-		ret = fast_put(s, 'p', &data, 1, block, timeout, t);
-		goto out;
-	}
-	if (!(parts = PyMem_Malloc((size_t)(nb + 1) * sizeof(PyObject *)))) {
-		PyErr_NoMemory();
-		goto out;
-	}
-	parts[0] = data;
-	for (Py_ssize_t i = 0; i < nb; i++)
-		parts[i + 1] = PyList_GET_ITEM(bufs, i); /* held by bufs */
-	ret = fast_put(s, 'p', parts, nb + 1, block, timeout, t);
-out:
-	PyMem_Free(parts);
-	Py_XDECREF(data);
-	Py_XDECREF(cb);
-	Py_XDECREF(bufs);
-	return ret;
-}
-
-/* The next message as take() gives it, queue.Empty at the timeout. */
-static PyObject *fast_take(QueueObj *s, PyObject *const *args, Py_ssize_t nargs,
-			   PyObject *kwnames, const char *fname, int *kind)
-{
-	PyObject *block, *timeout;
-	double t;
-	if (parse_bt(args, nargs, kwnames, 0, fname, &block, &timeout, &t) ||
-	    (!pickle_loads && fast_init()))
-		return NULL;
-	PyObject *r = take(s, t, kind);
-	if (r == Py_None) {
-		Py_DECREF(r);
-		PyErr_SetNone(queue_empty);
-		return NULL;
-	}
-	return r;
-}
-
-/* get(block=True, timeout=None). */
-static PyObject *queue_fget(QueueObj *s, PyObject *const *args, Py_ssize_t nargs,
-			    PyObject *kwnames)
-{
-	int kind = 0;
-	PyObject *r = fast_take(s, args, nargs, kwnames, "get", &kind);
-	if (!r)
-		return NULL;
-	PyObject *ret;
-	if (PyBytes_CheckExact(r)) {
-		if (kind == 'b')
-			return r;
-		ret = PyObject_CallOneArg(pickle_loads, r);
-	} else if (kind == 'b') {
-		ret = Py_NewRef(PyList_GET_ITEM(r, 0));
-	} else {
-		PyObject *rest = PyList_GetSlice(r, 1, PyList_GET_SIZE(r));
-		PyObject *largs[2] = { PyList_GET_ITEM(r, 0), rest };
-		ret = rest ? PyObject_Vectorcall(pickle_loads, largs, 1, kw_buffers) : NULL;
-		Py_XDECREF(rest);
-	}
-	Py_DECREF(r);
-	return ret;
-}
-
-/* get_bytes(block=True, timeout=None): what put_bytes() put, or the pickle of what
- * put() put (TypeError if that pickle has out-of-band buffers). */
-static PyObject *queue_fget_bytes(QueueObj *s, PyObject *const *args, Py_ssize_t nargs,
-				  PyObject *kwnames)
-{
-	int kind = 0;
-	PyObject *r = fast_take(s, args, nargs, kwnames, "get_bytes", &kind);
-	if (!r || PyBytes_CheckExact(r))
-		return r;
-	PyObject *ret = NULL;
-	if (PyList_GET_SIZE(r) == 1)
-		ret = Py_NewRef(PyList_GET_ITEM(r, 0));
-	else
-		PyErr_SetString(PyExc_TypeError,
-				"the message is a pickle with out-of-band buffers, not bytes");
-	Py_DECREF(r);
-	return ret;
-}
-
-/* _bind(owner, buffer, open): the shmrt.Queue the fast methods serve, its local
- * buffer, and whether it may put. */
-static PyObject *queue_bind(QueueObj *s, PyObject *args)
-{
-	PyObject *owner, *buffer;
-	int open;
-	if (!PyArg_ParseTuple(args, "OOp:_bind", &owner, &buffer, &open))
-		return NULL;
-	if (fast_init())
-		return NULL;
-	/* A deque: its length is its Py_SIZE, which fast_put reads. */
-	if (!PyObject_TypeCheck(buffer, deque_type)) {
-		PyErr_SetString(PyExc_TypeError, "_bind: buffer must be a deque");
-		return NULL;
-	}
-	PyObject *wr = PyWeakref_NewRef(owner, NULL);
-	if (!wr)
-		return NULL;
-	Py_XSETREF(s->owner, wr);
-	Py_XSETREF(s->buffer, Py_NewRef(buffer));
-	s->open = open;
-	Py_RETURN_NONE;
-}
-
 static PyMethodDef queue_methods[] = {
 	{ "_handle", (PyCFunction)queue_handle, METH_NOARGS, "What a pickle carries." },
 	{ "_attach", (PyCFunction)queue_attach, METH_VARARGS | METH_CLASS,
 	  "Opens an existing queue by its handle." },
-	{ "put", (PyCFunction)(void (*)(void))queue_fput, METH_FASTCALL | METH_KEYWORDS,
+	{ "put", (PyCFunction)(void (*)(void))pyshmrt_queue_fput, METH_FASTCALL | METH_KEYWORDS,
 	  "put(obj, block=True, timeout=None): the fast path of Queue.put." },
-	{ "put_bytes", (PyCFunction)(void (*)(void))queue_fput_bytes, METH_FASTCALL | METH_KEYWORDS,
+	{ "put_bytes", (PyCFunction)(void (*)(void))pyshmrt_queue_fput_bytes, METH_FASTCALL | METH_KEYWORDS,
 	  "put_bytes(data, block=True, timeout=None): the fast path of Queue.put_bytes." },
-	{ "get", (PyCFunction)(void (*)(void))queue_fget, METH_FASTCALL | METH_KEYWORDS,
+	{ "get", (PyCFunction)(void (*)(void))pyshmrt_queue_fget, METH_FASTCALL | METH_KEYWORDS,
 	  "get(block=True, timeout=None): the fast path of Queue.get." },
-	{ "get_bytes", (PyCFunction)(void (*)(void))queue_fget_bytes, METH_FASTCALL | METH_KEYWORDS,
+	{ "get_bytes", (PyCFunction)(void (*)(void))pyshmrt_queue_fget_bytes, METH_FASTCALL | METH_KEYWORDS,
 	  "get_bytes(block=True, timeout=None): the fast path of Queue.get_bytes." },
-	{ "_bind", (PyCFunction)queue_bind, METH_VARARGS,
+	{ "_bind", (PyCFunction)pyshmrt_queue_bind, METH_VARARGS,
 	  "_bind(owner, buffer, open): the Queue the fast methods serve." },
 	{ "_put", (PyCFunction)queue_put, METH_VARARGS,
 	  "_put(kind, parts, timeout) -> False if still full at the timeout." },
