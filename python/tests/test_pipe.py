@@ -193,3 +193,29 @@ def test_fast_methods_keep_the_checks():
         w.send(1)
     with pytest.raises(EOFError):
         r.recv()
+
+
+def test_sigint_ends_a_blocked_recv():
+    import subprocess
+    import sys
+    import textwrap
+    prog = textwrap.dedent("""
+        import shmrt, time
+        a, b = shmrt.Pipe()
+        print("ready", flush=True)
+        try:
+            a.recv()
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+    """)
+    p = subprocess.Popen([sys.executable, "-c", prog], stdout=subprocess.PIPE, text=True,
+                         env=dict(os.environ))
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        time.sleep(0.2)
+        p.send_signal(signal.SIGINT)
+        out, _ = p.communicate(timeout=10)
+        assert out.strip() == "interrupted" and p.returncode == 0
+    finally:
+        p.kill()
+        p.wait()
