@@ -76,6 +76,8 @@
 			* with a yield every 16 reads */
 #define EMPTY_SPIN 64  /* a receiver on an empty ring spins this long before the clock */
 #define RX_BACKOFF_MAX 16 /* pauses a streaming receiver waits before it polls again */
+#define ROBBED_NS 2000  /* a sched_yield that took longer gave our core to another task */
+#define ROBBED_MAX 4096 /* the longest run of waits that sleep without spinning */
 
 _Static_assert(SLOT_HDR == 8 && SHMRT__PIPE_FORMAT == 1, "the slot format of inline/pipe.h");
 
@@ -363,6 +365,50 @@ int shmrt_pipe_pair(shmrt_region_t *r, const char *name, uint32_t capacity, uint
 	return 0;
 }
 
+int shmrt_pipe_fds(const shmrt_pipe_t *p, int fds[3])
+{
+	if (!p || !fds || !p->shm || !p->paired)
+		return -EINVAL;
+	pthread_mutex_lock(&pair_lock);
+	struct pair_fds *e = pair_get(p);
+	if (e) {
+		fds[0] = e->hold;
+		fds[1] = e->self;
+		fds[2] = e->peer;
+	}
+	pthread_mutex_unlock(&pair_lock);
+	return e ? 0 : -EINVAL;
+}
+
+/* Whether fd is the write end (want_write) or the read end of a kernel pipe. */
+static int is_pipe_end(int fd, int want_write)
+{
+	struct stat st;
+	int fl = fcntl(fd, F_GETFL);
+	if (fd < 0 || fl < 0 || fstat(fd, &st) || !S_ISFIFO(st.st_mode))
+		return 0;
+	return want_write ? (fl & O_ACCMODE) == O_WRONLY : (fl & O_ACCMODE) == O_RDONLY;
+}
+
+int shmrt_pipe_adopt(shmrt_region_t *r, const char *name, int end, uint32_t capacity,
+		     uint32_t max_msg, const int fds[3], shmrt_pipe_t *out)
+{
+	if (!fds || !out || !is_pipe_end(fds[0], 1) || !is_pipe_end(fds[1], 0) ||
+	    !is_pipe_end(fds[2], 0))
+		return -EINVAL;
+	shmrt_pipe_t p;
+	int rc = shmrt_pipe_open(r, name, 0, end, capacity, max_msg, &p);
+	if (rc)
+		return rc;
+	if ((rc = pair_new(fds[0], fds[1], fds[2], &p)))
+		return rc;
+	for (int i = 0; i < 3; i++)
+		(void)fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+	p.paired = true;
+	*out = p;
+	return 0;
+}
+
 /* The peer closed its end: one load, for the fast paths. */
 static inline int peer_closed(const shmrt_pipe_t *p)
 {
@@ -410,6 +456,75 @@ static inline uint32_t *slot_len(char *slot)
 	return (uint32_t *)(void *)(slot + 4);
 }
 
+/*
+ * Spinning pays only while the peer runs on another core. When it shares ours (more
+ * runnable processes than cores: other programs, or both ends of a ping-pong on one
+ * core), the spin holds the core the peer needs to answer: measured with both ends of
+ * a Python ping-pong on one core, 264 pauses of spin before each yield made a round
+ * trip 9.2 us, against 4.5 us for sleeping at once. The sign is a yield that gave the
+ * core away: an idle core's sched_yield returns in under 0.5 us (99.9% of 20 000 here),
+ * one that ran another task took a context switch each way, and more. So each yield of
+ * the spin rounds is timed; one over ROBBED_NS ends the spin (the wait sleeps), and the
+ * next waits of this process sleep at once without spinning: 8 of them, then twice as
+ * many after each further robbed spin, up to ROBBED_MAX; a spin whose yields all came
+ * back at once halves the run (the Manager client's transport does the same). A wait
+ * that sleeps costs a futex wake to its peer and the wake-up latency (20-40 us on a
+ * VM), which the peer's own long spin bridges while its core is free. Process-wide
+ * and relaxed: the state is a hint about the machine's load, and a stale reading
+ * costs one spin or one sleep.
+ */
+static uint32_t robbed_skip; /* waits left that sleep without spinning */
+static uint32_t robbed_next; /* the length of the next such run; 0: none yet */
+
+/* Whether this wait may spin (consumes one wait of a run without spin). */
+static int spin_allowed(void)
+{
+	uint32_t k = load_relaxed(&robbed_skip); /* relaxed: a hint (above) */
+	if (likely(k == 0))
+		return 1;
+	store_relaxed(&robbed_skip, k - 1);
+	return 0;
+}
+
+/* A spin's verdict: robbed (a yield gave our core away) or clean. */
+static void spin_learn(int robbed)
+{
+	uint32_t n = load_relaxed(&robbed_next); /* relaxed: a hint (above) */
+	if (robbed) {
+		n = n == 0 ? 8 : n * 2 > ROBBED_MAX ? ROBBED_MAX : n * 2;
+		store_relaxed(&robbed_next, n);
+		store_relaxed(&robbed_skip, n);
+	} else if (n) {
+		store_relaxed(&robbed_next, n / 2);
+	}
+}
+
+/* The spin rounds before a sleep: rounds of SHMRT_SPIN_ITERS pauses with a timed
+ * sched_yield between them (a peer on our core runs). 1 when *addr changed from val,
+ * 0 when the spin ran out or a yield was robbed (the caller then sleeps). */
+static int spin_rounds(uint32_t *addr, uint32_t val)
+{
+	for (int r = 0;; r++) {
+		for (int i = 0; i < SHMRT_SPIN_ITERS; i++) {
+			if (load_acquire(addr) != val) { /* W0 of base/wait.h: A1 or A2 */
+				spin_learn(0);
+				return 1;
+			}
+			cpu_relax();
+		}
+		if (r == PIPE_SPIN_ROUNDS) {
+			spin_learn(0);
+			return 0;
+		}
+		uint64_t t0 = mono_ns();
+		sched_yield();
+		if (mono_ns() - t0 > ROBBED_NS) {
+			spin_learn(1);
+			return 0;
+		}
+	}
+}
+
 /* Waits for room in the ring (0), or fails: -EAGAIN, -ETIMEDOUT, -EPIPE. */
 static SHMRT_NOINLINE int wait_writable(shmrt_pipe_t *p, uint32_t tail, int64_t timeout)
 {
@@ -424,12 +539,15 @@ static SHMRT_NOINLINE int wait_writable(shmrt_pipe_t *p, uint32_t tail, int64_t 
 			return -EPIPE;
 		if (timeout == 0)
 			return -EAGAIN;
+		int spun = 0;
 		if (!deadline) {
 			/* First poll head at intervals (no clock, no syscall): a sender that
 			 * re-read head after each message the receiver took would move the
 			 * receiver's line once per message and slow the slower side; every
-			 * 16 pauses it finds a batch of room instead. */
-			for (int i = 0; i < FULL_POLLS; i++) {
+			 * 16 pauses it finds a batch of room instead. Not while our core is
+			 * shared (spin_allowed). */
+			spun = spin_allowed();
+			for (int i = 0; spun && i < FULL_POLLS; i++) {
 				for (int k = 0; k < 16; k++)
 					cpu_relax();
 				if (i % 16 == 15)
@@ -440,10 +558,11 @@ static SHMRT_NOINLINE int wait_writable(shmrt_pipe_t *p, uint32_t tail, int64_t 
 			}
 			deadline = shmrt__deadline(timeout);
 		}
+		if (spun && spin_rounds(&d->head, p->cached_head))
+			continue;
 		int rc = shmrt__wait_ne_spin(&d->head, p->cached_head, &d->head_waiters, deadline,
-					     shmrt__slice_ns(PEER_CHECK_NS), gone_check, p,
-					     SHMRT_SPIN_ITERS, PIPE_SPIN_ROUNDS,
-					     SHMRT_WAIT_ASYM | SHMRT_WAIT_SPIN_YIELD);
+					     shmrt__slice_ns(PEER_CHECK_NS), gone_check, p, 0, 0,
+					     SHMRT_WAIT_ASYM);
 		if (rc)
 			return rc; /* -ETIMEDOUT, or -EPIPE: the peer closed or died */
 	}
@@ -559,12 +678,14 @@ static SHMRT_NOINLINE int wait_readable(shmrt_pipe_t *p, int64_t timeout, int tr
 		}
 		if (try_once)
 			return -EAGAIN;
+		int spun = 0;
 		if (!deadline) {
 			/* A short spin before the clock is read: a caught-up receiver comes
 			 * here for most messages, and two clock reads per wait were 4% of
-			 * the profile. */
+			 * the profile. Not while our core is shared (spin_allowed). */
 			int i = 0;
-			while (i < EMPTY_SPIN && load_acquire(seq) == v) { /* A1 */
+			spun = spin_allowed();
+			while (spun && i < EMPTY_SPIN && load_acquire(seq) == v) { /* A1 */
 				cpu_relax();
 				i++;
 			}
@@ -574,10 +695,11 @@ static SHMRT_NOINLINE int wait_readable(shmrt_pipe_t *p, int64_t timeout, int tr
 			}
 			deadline = shmrt__deadline(timeout);
 		}
+		if (spun && spin_rounds(seq, v))
+			continue;
 		int rc = shmrt__wait_ne_spin(seq, v, &d->tail_waiters, deadline,
-					     shmrt__slice_ns(PEER_CHECK_NS), gone_check, p,
-					     SHMRT_SPIN_ITERS, PIPE_SPIN_ROUNDS,
-					     SHMRT_WAIT_ASYM | SHMRT_WAIT_SPIN_YIELD);
+					     shmrt__slice_ns(PEER_CHECK_NS), gone_check, p, 0, 0,
+					     SHMRT_WAIT_ASYM);
 		if (rc == -ETIMEDOUT)
 			return rc;
 		gone = rc == -EPIPE; /* the peer closed or died while we slept */

@@ -91,6 +91,36 @@ SHMRT_API SHMRT_MUST_USE int shmrt_pipe_pair(shmrt_region_t *r, const char *name
 					     uint32_t capacity, uint32_t max_msg,
 					     shmrt_pipe_t *end0, shmrt_pipe_t *end1);
 
+/*
+ * The kernel descriptors that make this process a holder of a pair's endpoint p
+ * (shmrt_pipe_pair): fds[0] keeps the endpoint alive, fds[1] and fds[2] tell whether
+ * the endpoint and its peer have holders left. For passing the endpoint to a process
+ * that is not forked (Python's spawn and forkserver: SCM_RIGHTS, or inheritance
+ * across exec) and there adopting it with shmrt_pipe_adopt. The descriptors stay
+ * this process's (the receiver gets duplicates). Errors: -EINVAL (p is not an open
+ * endpoint of a pair of this process). Concurrency: as shmrt_pipe_close with
+ * respect to p. Ordering: none.
+ */
+SHMRT_API SHMRT_MUST_USE int shmrt_pipe_fds(const shmrt_pipe_t *p, int fds[3]);
+
+/*
+ * Takes over endpoint `end` of the pair `name` in a process that received the
+ * endpoint's descriptors (duplicates of shmrt_pipe_fds's, in that order): the
+ * process becomes one of the endpoint's holders, as a forked child is, so the
+ * endpoint lives while this process or another holder does, and the peer sees it
+ * closed when the last holder closes it or dies. On success the three descriptors
+ * belong to the handle (closed with it; made close-on-exec); on error they are left
+ * to the caller. The sender's and receiver's positions are taken from the ring, as a
+ * shmrt_pipe_open of a taken-over end does: the previous holder must not use the
+ * endpoint any more (one sender and one receiver per direction). capacity and
+ * max_msg as in shmrt_pipe_pair. Errors: those of shmrt_pipe_open, -EINVAL (a
+ * descriptor that is negative, or not a pipe's end of the right direction), -EMFILE.
+ * Concurrency: as shmrt_pipe_open. Ordering: as shmrt_pipe_open.
+ */
+SHMRT_API SHMRT_MUST_USE int shmrt_pipe_adopt(shmrt_region_t *r, const char *name, int end,
+					      uint32_t capacity, uint32_t max_msg,
+					      const int fds[3], shmrt_pipe_t *out);
+
 /* Sends len bytes. 0, -EMSGSIZE (nothing sent), -EAGAIN (full, timeout 0),
  * -ETIMEDOUT, -EPIPE (the peer closed, or died). */
 SHMRT_API int shmrt_pipe_send(shmrt_pipe_t *p, const void *msg, size_t len, shmrt_ns_t timeout);

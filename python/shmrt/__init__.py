@@ -160,6 +160,9 @@ def _reduce(obj):
             f"shmrt {name} objects should only be shared between processes through "
             "inheritance: pass them to Process(), not through a Queue or a Pool")
     kind, oname, args = obj._handle()
+    if kind == "pipe" and len(args) == 4:
+        # A pipe end's kernel descriptors: the child becomes one of its holders.
+        args = (args[0], *(reduction.DupFd(f) for f in args[1:]))
     fd = _shmrt._tree_info()[0]
     # Another process will use the object: its creator must no longer remove it when
     # it drops it, as after a fork.
@@ -188,6 +191,7 @@ def _rebuild(dupfd, ino, cls_name, name, args):
     if fd != _shmrt._tree_info()[0] and fd not in _received:
         _received.add(fd)
         _os.close(fd)
+    args = tuple(a.detach() if hasattr(a, "detach") else a for a in args)
     return _attached(_CLASSES[cls_name]._attach(name, *args))
 
 

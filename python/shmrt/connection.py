@@ -8,9 +8,10 @@ BrokenPipeError. As with multiprocessing, a process that keeps a copy of the pee
 end (the parent that forked the child using it) keeps that end alive: close the end
 you do not use.
 
-Under spawn and forkserver, an end passes to the child by name: the child takes it
-over, and the parent must then not close() its own copy of that end while the child
-uses it (multiprocessing's programs rarely do; fork has no such rule).
+Under spawn and forkserver, an end passes to the child with its kernel descriptors
+(multiprocessing's DupFd, as its own Connection does): the child becomes one of the
+end's holders, as under fork, so the parent may close its copy once the child is
+started, and the peer sees the end closed when the child ends.
 """
 import pickle as _pickle
 
@@ -31,6 +32,17 @@ class Connection:
         self._c = conn
         self._readable = readable
         self._writable = writable
+        self._bind_fast()
+
+    def _bind_fast(self):
+        # send, recv and recv_bytes as the transport's C methods, bound on the
+        # instance: one call into C per message (python/src/pipe.c, "Fast methods").
+        # Not where a subclass overrides one of them.
+        self._c._bind(self._readable, self._writable)
+        cls = type(self)
+        for name in ("send", "recv", "recv_bytes"):
+            if getattr(cls, name) is getattr(Connection, name):
+                setattr(self, name, getattr(self._c, name))
 
     def __getstate__(self):
         _context.assert_spawning(self)
@@ -38,6 +50,7 @@ class Connection:
 
     def __setstate__(self, state):
         self._c, self._readable, self._writable = state
+        self._bind_fast()
 
     def __repr__(self):
         return (f"<shmrt.Connection {'closed' if self.closed else 'open'} "

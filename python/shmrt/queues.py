@@ -88,6 +88,19 @@ class Queue:
         self._jointhread = None
         self._joincancelled = False
         _live.add(self)
+        self._bind_fast()
+
+    def _bind_fast(self):
+        # put, put_bytes, get and get_bytes as the transport's C methods, bound on the
+        # instance: one call into C per message (python/src/queue.c, "Fast methods"),
+        # which hands back to _put what needs this object's buffer or state. Not where
+        # a subclass overrides one of them.
+        q = self._q
+        q._bind(self, self._buffer, not self._closed)
+        cls = type(self)
+        for name in ("put", "put_bytes", "get", "get_bytes"):
+            if getattr(cls, name) in _FAST[name]:
+                setattr(self, name, getattr(q, name))
 
     def _after_fork(self):
         # The parent's buffer and feeder thread are the parent's.
@@ -102,6 +115,7 @@ class Queue:
         self._closed = False
         self._producing = True
         self._q._producer(True)
+        self._bind_fast()
 
     def __getstate__(self):
         _context.assert_spawning(self)
@@ -216,6 +230,7 @@ class Queue:
         if self._closed:
             return
         self._closed = True
+        self._q._bind(self, self._buffer, False)
         with self._lock:
             if self._thread is not None:
                 self._buffer.append(None)
@@ -320,3 +335,12 @@ class SimpleQueue(Queue):
     @property
     def _reader(self):  # noqa: D401  (multiprocessing's attribute, for introspection)
         return self._q
+
+
+# The methods that the transport's C methods stand in for (Queue._bind_fast).
+_FAST = {
+    "put": {Queue.put, SimpleQueue.put},
+    "put_bytes": {Queue.put_bytes},
+    "get": {Queue.get, SimpleQueue.get},
+    "get_bytes": {Queue.get_bytes},
+}

@@ -21,16 +21,20 @@
  * that dies in the middle of a message leaves the receiver with EOFError, never with
  * half a message.
  *
- * Under spawn and forkserver an endpoint passes by name (shmrt_pipe_open): the child
- * then takes the endpoint over, and its liveness is that of the child's registry
- * slot, not the kernel descriptors: the parent must not close() its own copy of the
- * endpoint it gave away while the child uses it (closing it closes the endpoint).
+ * Under spawn and forkserver an endpoint passes by name with its kernel descriptors
+ * (shmrt_pipe_fds; the Python layer sends them with multiprocessing's DupFd, as
+ * multiprocessing's own Connection is sent), and the child adopts it
+ * (shmrt_pipe_adopt): it becomes one of the endpoint's holders, as a forked child
+ * is, so the parent may close its copy once the child is started, and the child's
+ * death is seen by the peer. A handle without descriptors (an endpoint opened by
+ * name) is taken over by name, its liveness that of the taker's registry slot.
  */
 #include "pyshmrt.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define PCAP 64u
 #define PMAX 8192u
@@ -40,6 +44,7 @@ typedef struct {
 	char name[SHMRT_OBJNAME_MAX + 1];
 	shmrt_pipe_t p;
 	int end, open;
+	int readable, writable; /* the Connection's (_bind): checked by send, recv */
 } ConnObj;
 
 extern PyTypeObject pyshmrt_ConnType;
@@ -112,6 +117,7 @@ PyObject *pyshmrt_pipe_pair(PyObject *self, PyObject *noargs)
 	a->end = 0;
 	b->end = 1;
 	a->open = b->open = 1;
+	a->readable = a->writable = b->readable = b->writable = 1;
 	return Py_BuildValue("(NN)", a, b);
 }
 
@@ -127,6 +133,9 @@ static PyObject *conn_handle(ConnObj *c, PyObject *noargs)
 	(void)noargs;
 	if (!c->open)
 		return closed_err();
+	int fds[3];
+	if (c->p.paired && !shmrt_pipe_fds(&c->p, fds))
+		return Py_BuildValue("(ss(iiii))", "pipe", c->name, c->end, fds[0], fds[1], fds[2]);
 	return Py_BuildValue("(ss(i))", "pipe", c->name, c->end);
 }
 
@@ -134,16 +143,23 @@ static PyObject *conn_attach(PyTypeObject *type, PyObject *args)
 {
 	(void)type;
 	const char *name;
-	int end;
-	if (!PyArg_ParseTuple(args, "si:_attach", &name, &end))
+	int end, fds[3] = { -1, -1, -1 };
+	if (!PyArg_ParseTuple(args, "si|iii:_attach", &name, &end, &fds[0], &fds[1], &fds[2]))
 		return NULL;
+	int nfds = (fds[0] >= 0) + (fds[1] >= 0) + (fds[2] >= 0);
 	shmrt_region_t *r = pyshmrt_tree();
-	if (!r)
-		return NULL;
-	ConnObj *c = conn_alloc();
+	ConnObj *c = r ? conn_alloc() : NULL;
+	int rc = -EINVAL;
+	if (c && nfds == 3)
+		rc = shmrt_pipe_adopt(r, name, end, PCAP, PMAX, fds, &c->p);
+	else if (c && nfds == 0)
+		rc = shmrt_pipe_open(r, name, 0, end, PCAP, PMAX, &c->p);
+	if (rc) /* the descriptors are ours to close unless adopted */
+		for (int i = 0; i < 3; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
 	if (!c)
 		return NULL;
-	int rc = shmrt_pipe_open(r, name, 0, end, PCAP, PMAX, &c->p);
 	if (rc) {
 		Py_DECREF(c);
 		return pyshmrt_err(rc, "opening a pipe");
@@ -151,6 +167,7 @@ static PyObject *conn_attach(PyTypeObject *type, PyObject *args)
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	c->end = end;
 	c->open = 1;
+	c->readable = c->writable = 1;
 	return (PyObject *)c;
 }
 
@@ -169,26 +186,24 @@ static int send_piece(ConnObj *c, const void *msg, size_t len)
 	return -1;
 }
 
-/* _send(kind, data). */
-static PyObject *conn_send(ConnObj *c, PyObject *args)
+/* Sends a message of kind: 0, or -1 with a Python error. */
+static int send_msg(ConnObj *c, int kind, const char *src, size_t len)
 {
-	int kind;
-	Py_buffer v;
-	if (!PyArg_ParseTuple(args, "Cy*:_send", &kind, &v))
-		return NULL;
-	PyObject *ret = NULL;
 	if (!c->open) {
 		closed_err();
-		goto out;
+		return -1;
+	}
+	char small[256];
+	if (len + 1 <= sizeof(small)) { /* no 8 KiB frame to touch for a small one */
+		small[0] = (char)kind;
+		memcpy(small + 1, src, len);
+		return send_piece(c, small, len + 1);
 	}
 	char chunk[PMAX];
-	size_t len = (size_t)v.len;
-	const char *src = v.buf;
 	if (len + 1 <= PMAX) {
 		chunk[0] = (char)kind;
 		memcpy(chunk + 1, src, len);
-		if (send_piece(c, chunk, len + 1))
-			goto out;
+		return send_piece(c, chunk, len + 1);
 	} else {
 		uint64_t total = len;
 		memset(chunk, 0, 8);
@@ -197,19 +212,28 @@ static PyObject *conn_send(ConnObj *c, PyObject *args)
 		size_t n = PMAX - 16;
 		memcpy(chunk + 16, src, n);
 		if (send_piece(c, chunk, PMAX))
-			goto out;
+			return -1;
 		for (size_t at = n; at < len; at += n) {
 			n = len - at < PMAX - 1 ? len - at : PMAX - 1;
 			chunk[0] = 'c';
 			memcpy(chunk + 1, src + at, n);
 			if (send_piece(c, chunk, n + 1))
-				goto out;
+				return -1;
 		}
 	}
-	ret = Py_NewRef(Py_None);
-out:
+	return 0;
+}
+
+/* _send(kind, data). */
+static PyObject *conn_send(ConnObj *c, PyObject *args)
+{
+	int kind;
+	Py_buffer v;
+	if (!PyArg_ParseTuple(args, "Cy*:_send", &kind, &v))
+		return NULL;
+	int r = send_msg(c, kind, v.buf, (size_t)v.len);
 	PyBuffer_Release(&v);
-	return ret;
+	return r ? NULL : Py_NewRef(Py_None);
 }
 
 /* Receives one piece into buf (PMAX bytes): its length, or -1 with a Python error
@@ -229,13 +253,11 @@ static Py_ssize_t recv_piece(ConnObj *c, char *buf, double timeout)
 	return -1;
 }
 
-/* _recv(maxlength) -> (kind, bytes). maxlength < 0: no limit; over it: OSError("bad
- * message length") and the connection is closed, as multiprocessing does. */
-static PyObject *conn_recv(ConnObj *c, PyObject *arg)
+/* Receives a message: its bytes, *kind its kind. maxlen < 0: no limit; over it:
+ * OSError("bad message length") and the connection is closed, as multiprocessing
+ * does. NULL with a Python error (EOFError at the end). */
+static PyObject *recv_msg(ConnObj *c, Py_ssize_t maxlen, int *kindp)
 {
-	Py_ssize_t maxlen = PyLong_AsSsize_t(arg);
-	if (maxlen == -1 && PyErr_Occurred())
-		return NULL;
 	if (!c->open)
 		return closed_err();
 	char chunk[PMAX];
@@ -247,8 +269,8 @@ static PyObject *conn_recv(ConnObj *c, PyObject *arg)
 	if (!((unsigned char)chunk[0] & 0x80)) {
 		if (maxlen >= 0 && n - 1 > maxlen)
 			goto toolong;
-		PyObject *b = PyBytes_FromStringAndSize(chunk + 1, n - 1);
-		return b ? Py_BuildValue("(CN)", (int)chunk[0], b) : NULL;
+		*kindp = chunk[0];
+		return PyBytes_FromStringAndSize(chunk + 1, n - 1);
 	}
 	if (n != PMAX)
 		goto bad;
@@ -276,7 +298,8 @@ static PyObject *conn_recv(ConnObj *c, PyObject *arg)
 		memcpy(d + at, chunk + 1, (size_t)n - 1);
 		at += (size_t)n - 1;
 	}
-	return Py_BuildValue("(CN)", kind, b);
+	*kindp = kind;
+	return b;
 bad:
 	PyErr_SetString(PyExc_OSError, "a malformed pipe message");
 	return NULL;
@@ -285,6 +308,119 @@ toolong:
 	c->open = 0;
 	PyErr_SetString(PyExc_OSError, "bad message length");
 	return NULL;
+}
+
+/* _recv(maxlength) -> (kind, bytes): recv_msg. */
+static PyObject *conn_recv(ConnObj *c, PyObject *arg)
+{
+	Py_ssize_t maxlen = PyLong_AsSsize_t(arg);
+	if (maxlen == -1 && PyErr_Occurred())
+		return NULL;
+	int kind = 0;
+	PyObject *b = recv_msg(c, maxlen, &kind);
+	return b ? Py_BuildValue("(CN)", kind, b) : NULL;
+}
+
+/*
+ * Fast methods: send, recv and recv_bytes of shmrt.Connection (connection.py binds
+ * them on each Connection, with its readable and writable flags given by _bind), so
+ * that a message costs one call into C and the pickling, with no Python frame: the
+ * frames and argument tuples were half of a small message's cost.
+ */
+static PyObject *p_dumps, *p_loads, *p_five;
+
+static int pfast_init(void)
+{
+	if (p_loads)
+		return 0;
+	PyObject *pk = PyImport_ImportModule("pickle");
+	if (!pk)
+		return -1;
+	if (!p_five)
+		p_five = PyLong_FromLong(5);
+	if (!p_dumps)
+		p_dumps = PyObject_GetAttrString(pk, "dumps");
+	if (p_five && p_dumps)
+		p_loads = PyObject_GetAttrString(pk, "loads");
+	Py_DECREF(pk);
+	return p_loads ? 0 : -1;
+}
+
+static int check_rw(ConnObj *c, int write)
+{
+	if (write ? c->writable : c->readable)
+		return 0;
+	PyErr_SetString(PyExc_OSError, write ? "connection is read-only" : "connection is write-only");
+	return -1;
+}
+
+/* send(obj): pickled with protocol 5. */
+static PyObject *conn_fsend(ConnObj *c, PyObject *obj)
+{
+	if (check_rw(c, 1) || pfast_init())
+		return NULL;
+	PyObject *args[2] = { obj, p_five };
+	PyObject *data = PyObject_Vectorcall(p_dumps, args, 2, NULL);
+	if (!data)
+		return NULL;
+	int r = send_msg(c, 'p', PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data));
+	Py_DECREF(data);
+	return r ? NULL : Py_NewRef(Py_None);
+}
+
+/* recv(): the next object; EOFError when the peer is gone and all was read. */
+static PyObject *conn_frecv(ConnObj *c, PyObject *noargs)
+{
+	(void)noargs;
+	if (check_rw(c, 0) || pfast_init())
+		return NULL;
+	int kind = 0;
+	PyObject *b = recv_msg(c, -1, &kind);
+	if (!b)
+		return NULL;
+	PyObject *r = PyObject_CallOneArg(p_loads, b);
+	Py_DECREF(b);
+	return r;
+}
+
+/* recv_bytes(maxlength=None). */
+static PyObject *conn_frecv_bytes(ConnObj *c, PyObject *const *args, Py_ssize_t nargs,
+				  PyObject *kwnames)
+{
+	PyObject *ml = Py_None;
+	Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+	if (nargs > 1 || nargs + nk > 1 ||
+	    (nk && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "maxlength"))) {
+		PyErr_SetString(PyExc_TypeError, "recv_bytes(maxlength=None)");
+		return NULL;
+	}
+	if (nargs + nk == 1)
+		ml = args[0];
+	if (check_rw(c, 0))
+		return NULL;
+	Py_ssize_t maxlen = -1;
+	if (ml != Py_None) {
+		maxlen = PyLong_AsSsize_t(ml);
+		if (maxlen == -1 && PyErr_Occurred())
+			return NULL;
+		if (maxlen < 0) {
+			PyErr_SetString(PyExc_ValueError, "negative maxlength");
+			return NULL;
+		}
+	}
+	int kind = 0;
+	return recv_msg(c, maxlen, &kind);
+}
+
+/* _bind(readable, writable). */
+static PyObject *conn_bind(ConnObj *c, PyObject *args)
+{
+	int r, w;
+	if (!PyArg_ParseTuple(args, "pp:_bind", &r, &w))
+		return NULL;
+	c->readable = r;
+	c->writable = w;
+	Py_RETURN_NONE;
 }
 
 /* _poll(timeout) -> bool. */
@@ -330,6 +466,12 @@ static PyMethodDef conn_methods[] = {
 	{ "_recv", (PyCFunction)conn_recv, METH_O,
 	  "_recv(maxlength) -> (kind, bytes); EOFError at the end." },
 	{ "_poll", (PyCFunction)conn_poll, METH_O, "_poll(timeout) -> bool." },
+	{ "send", (PyCFunction)conn_fsend, METH_O, "send(obj): Connection.send's fast path." },
+	{ "recv", (PyCFunction)conn_frecv, METH_NOARGS, "recv(): Connection.recv's fast path." },
+	{ "recv_bytes", (PyCFunction)(void (*)(void))conn_frecv_bytes,
+	  METH_FASTCALL | METH_KEYWORDS, "recv_bytes(maxlength=None): the fast path." },
+	{ "_bind", (PyCFunction)conn_bind, METH_VARARGS,
+	  "_bind(readable, writable): what send and recv allow." },
 	{ "_close", (PyCFunction)conn_close, METH_NOARGS, "Closes this endpoint here." },
 	{ NULL, NULL, 0, NULL },
 };

@@ -1,7 +1,8 @@
 /*
  * shmrt._shmrt._Queue: the byte transport under shmrt.Queue, JoinableQueue and
- * SimpleQueue (shmrt/queues.py does the pickling, the local buffer and the
- * multiprocessing-compatible surface).
+ * SimpleQueue (shmrt/queues.py does the local buffer and the multiprocessing-
+ * compatible surface; queue_fast.c the per-message methods it binds: put, put_bytes,
+ * get, get_bytes, with the pickling).
  *
  * A _Queue is a shmrt queue (include/shmrt/queue.h) in the process-tree region, of
  * QCAP slots of up to QMAX bytes each, and for a bounded queue (maxsize > 0) a shmrt
@@ -38,24 +39,17 @@
  * unless it said it will put no more (close_producer(): close() without the
  * multiprocessing meaning of forbidding gets).
  */
-#include "pyshmrt.h"
+#include "pyqueue.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define QCAP 1024u   /* slots of an unbounded queue (a bounded one: >= maxsize) */
 #define QMAX 1000u   /* bytes per slot */
 #define QMAXPARTS 65536u
 
-typedef struct {
-	PyObject_HEAD
-	pyshmrt_entry_t e, se; /* the queue, the bounded queue's semaphore */
-	shmrt_queue_t q;
-	shmrt_sem_t sem;
-	long maxsize;          /* <= 0: unbounded */
-	int joinable;
-} QueueObj;
 
 struct op {
 	QueueObj *s;
@@ -84,6 +78,89 @@ static int get_try(void *ctx, shmrt_ns_t t)
 {
 	struct op *o = ctx;
 	return shmrt_queue_peek(&o->s->q, &o->pk, t);
+}
+
+/*
+ * Large messages' blocks. The allocator gives a large extent's pages back to the
+ * system when it is freed (alloc/extent.c), so a block allocated afresh for each
+ * message faults every page in again: for a 4 MiB array the put took 3.4 ms, of
+ * which 1 ms was the copy. So a consumer keeps the blocks it emptied in the queue's
+ * spare table, NSPARE words in a small block of the region (each 0 or a block's
+ * offset; the table's offset is in the Value "py.qspare.<n>", set before the queue is
+ * shared), and a producer takes a block from it when one fits (not more than twice
+ * the size plus 64 KiB, so that a small message does not hold a huge block). The
+ * words are exchanged and compared-and-swapped (seq_cst: what the consumer read out
+ * of a block is done before a producer that takes it writes it). A full table frees
+ * the block it replaces, so at most NSPARE blocks per queue are held; a process
+ * that dies holding one loses it to the region, as any block of a message in flight.
+ * NSPARE covers a producer that runs a few messages ahead of its consumer.
+ */
+#define NSPARE 4
+
+static int block_fits(QueueObj *s, shmrt_off_t off, size_t size)
+{
+	size_t have = shmrt_usable_size(s->q.region, off);
+	return have >= size && have <= 2 * size + (64u << 10);
+}
+
+static void block_free(QueueObj *s, shmrt_off_t off)
+{
+	for (int i = 0; s->spares && i < NSPARE; i++) {
+		uint64_t zero = 0;
+		if (__atomic_compare_exchange_n(&s->spares[i], &zero, off, false,
+						__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+			return;
+	}
+	if (s->spares) /* full: keep the newest */
+		off = __atomic_exchange_n(&s->spares[0], off, __ATOMIC_SEQ_CST);
+	if (off)
+		(void)shmrt_free(s->q.region, off);
+}
+
+static int block_alloc(QueueObj *s, size_t size, shmrt_off_t *off)
+{
+	shmrt_off_t misfit[NSPARE];
+	int nm = 0, found = 0;
+	for (int i = 0; s->spares && i < NSPARE && !found; i++) {
+		/* Relaxed look first: an empty word costs no write. */
+		if (!__atomic_load_n(&s->spares[i], __ATOMIC_RELAXED))
+			continue;
+		shmrt_off_t x = __atomic_exchange_n(&s->spares[i], 0, __ATOMIC_SEQ_CST);
+		if (x && block_fits(s, x, size)) {
+			*off = x;
+			found = 1;
+		} else if (x) {
+			misfit[nm++] = x;
+		}
+	}
+	while (nm)
+		block_free(s, misfit[--nm]);
+	return found ? 0 : shmrt_alloc(s->q.region, size, off);
+}
+
+/* The spare table: created (create) or found through the Value. 0, or -errno. */
+static int spares_open(QueueObj *s, int create)
+{
+	shmrt_scalar_t x = { .u64 = 0 };
+	if (create) {
+		shmrt_off_t t;
+		int rc = shmrt_alloc(s->q.region, NSPARE * sizeof(uint64_t), &t);
+		if (rc)
+			return rc;
+		memset(shmrt_ptr(s->q.region, t), 0, NSPARE * sizeof(uint64_t));
+		x.u64 = t;
+		rc = shmrt_value_store(&s->spare, x); /* seq_cst: the zeroes first */
+		if (rc) {
+			(void)shmrt_free(s->q.region, t);
+			return rc;
+		}
+	} else if (shmrt_value_load(&s->spare, &x) || !x.u64 ||
+		   shmrt_usable_size(s->q.region, x.u64) < NSPARE * sizeof(uint64_t) ||
+		   x.u64 % 8) {
+		return -EBADMSG;
+	}
+	s->spares = shmrt_ptr(s->q.region, x.u64);
+	return 0;
 }
 
 static PyObject *queue_new(PyTypeObject *type, PyObject *args, PyObject *kw)
@@ -115,6 +192,18 @@ static PyObject *queue_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 		Py_DECREF(s);
 		return pyshmrt_err(rc, "creating a queue");
 	}
+	if (pyshmrt_entry_new(&s->xe, "qspare")) {
+		Py_DECREF(s);
+		return NULL;
+	}
+	rc = shmrt_value_open(pyshmrt_tree(), s->xe.name, fl, SHMRT_VT_UINT64, NULL, &s->spare);
+	if (!rc)
+		rc = spares_open(s, 1);
+	if (rc) {
+		s->xe.creator = 0;
+		Py_DECREF(s);
+		return pyshmrt_err(rc, "creating a queue's spare block word");
+	}
 	if (maxsize > 0) {
 		if (pyshmrt_entry_new(&s->se, "qsem")) {
 			Py_DECREF(s);
@@ -133,25 +222,39 @@ static PyObject *queue_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 
 static void queue_dealloc(QueueObj *s)
 {
+	Py_CLEAR(s->owner);
+	Py_CLEAR(s->buffer);
 	if (s->q.shm)
 		(void)shmrt_queue_producer_done(&s->q);
+	/* The spare block, where nobody else can know the queue (as entry_drop). */
+	if (s->spares && s->xe.creator == getpid() && s->xe.forks == pyshmrt_forks()) {
+		for (int i = 0; i < NSPARE; i++) {
+			shmrt_off_t x = __atomic_exchange_n(&s->spares[i], 0, __ATOMIC_SEQ_CST);
+			if (x)
+				(void)shmrt_free(s->q.region, x);
+		}
+		(void)shmrt_free(s->q.region, shmrt_offset(s->q.region, s->spares));
+		s->spares = NULL;
+	}
 	pyshmrt_entry_drop(&s->e);
 	pyshmrt_entry_drop(&s->se);
+	pyshmrt_entry_drop(&s->xe);
 	Py_TYPE(s)->tp_free((PyObject *)s);
 }
 
 static PyObject *queue_handle(QueueObj *s, PyObject *noargs)
 {
 	(void)noargs;
-	return Py_BuildValue("(ss(sli))", "queue", s->e.name, s->se.name, s->maxsize, s->joinable);
+	return Py_BuildValue("(ss(ssli))", "queue", s->e.name, s->se.name, s->xe.name, s->maxsize,
+			     s->joinable);
 }
 
 static PyObject *queue_attach(PyTypeObject *type, PyObject *args)
 {
-	const char *name, *sname;
+	const char *name, *sname, *xname;
 	long maxsize;
 	int joinable;
-	if (!PyArg_ParseTuple(args, "ssli:_attach", &name, &sname, &maxsize, &joinable))
+	if (!PyArg_ParseTuple(args, "sssli:_attach", &name, &sname, &xname, &maxsize, &joinable))
 		return NULL;
 	shmrt_region_t *r = pyshmrt_tree();
 	if (!r)
@@ -161,6 +264,7 @@ static PyObject *queue_attach(PyTypeObject *type, PyObject *args)
 		return NULL;
 	snprintf(s->e.name, sizeof(s->e.name), "%s", name);
 	snprintf(s->se.name, sizeof(s->se.name), "%s", sname);
+	snprintf(s->xe.name, sizeof(s->xe.name), "%s", xname);
 	s->maxsize = maxsize;
 	s->joinable = joinable;
 	uint32_t cap = maxsize > 0 ? (uint32_t)maxsize : QCAP;
@@ -168,6 +272,10 @@ static PyObject *queue_attach(PyTypeObject *type, PyObject *args)
 			  : shmrt_queue_open(r, name, 0, cap, QMAX, &s->q);
 	if (!rc && maxsize > 0)
 		rc = shmrt_sem_open(r, sname, 0, (uint32_t)maxsize, 0, &s->sem);
+	if (!rc)
+		rc = shmrt_value_open(r, xname, 0, SHMRT_VT_UINT64, NULL, &s->spare);
+	if (!rc)
+		rc = spares_open(s, 0);
 	if (rc) {
 		Py_DECREF(s);
 		return pyshmrt_err(rc, "opening a queue");
@@ -189,27 +297,24 @@ static void layout_write(char *dst, int kind, Py_buffer *v, Py_ssize_t n)
 	}
 }
 
-/* _put(kind, parts, timeout) -> bool: False when full at the timeout (queue.Full). */
-static PyObject *queue_put(QueueObj *s, PyObject *args)
+/* Puts a message of n parts (objects with the buffer protocol): 1, 0 when still
+ * full at the timeout, -1 with a Python error. */
+int pyshmrt_queue_put_parts(QueueObj *s, int kind, PyObject *const *parts, Py_ssize_t n, double timeout)
 {
-	int kind;
-	PyObject *parts;
-	double timeout;
-	if (!PyArg_ParseTuple(args, "CO!d:_put", &kind, &PyList_Type, &parts, &timeout))
-		return NULL;
-	Py_ssize_t n = PyList_GET_SIZE(parts);
 	if (n < 1 || n > (Py_ssize_t)QMAXPARTS) {
 		PyErr_SetString(PyExc_ValueError, "a message has 1 to 65536 parts");
-		return NULL;
+		return -1;
 	}
-	Py_buffer *v = PyMem_Calloc((size_t)n, sizeof(Py_buffer));
-	if (!v)
-		return PyErr_NoMemory();
-	PyObject *ret = NULL;
+	Py_buffer few[4], *v = few; /* no allocation for the common messages */
+	if (n > 4 && !(v = PyMem_Calloc((size_t)n, sizeof(Py_buffer)))) {
+		PyErr_NoMemory();
+		return -1;
+	}
+	int ret = -1;
 	Py_ssize_t got = 0;
 	size_t total = 8 + 8 * (size_t)n;
 	for (; got < n; got++) {
-		if (PyObject_GetBuffer(PyList_GET_ITEM(parts, got), &v[got], PyBUF_SIMPLE))
+		if (PyObject_GetBuffer(parts[got], &v[got], PyBUF_SIMPLE))
 			goto out;
 		total += (size_t)v[got].len;
 	}
@@ -217,7 +322,7 @@ static PyObject *queue_put(QueueObj *s, PyObject *args)
 	int single = n == 1 && (size_t)v[0].len + 1 <= QMAX;
 	int spill = !single && total + 8 > QMAX;
 	if (spill) {
-		int rc = shmrt_alloc(s->q.region, total, &off);
+		int rc = block_alloc(s, total, &off);
 		if (rc) {
 			pyshmrt_err(rc, "allocating a large message");
 			goto out;
@@ -235,7 +340,7 @@ static PyObject *queue_put(QueueObj *s, PyObject *args)
 		if (spill)
 			(void)shmrt_free(s->q.region, off);
 		if (rc == -ETIMEDOUT)
-			ret = Py_NewRef(Py_False);
+			ret = 0;
 		else if (rc != PYSHMRT_EXC)
 			pyshmrt_err(rc, "putting into a queue");
 		goto out;
@@ -261,17 +366,30 @@ static PyObject *queue_put(QueueObj *s, PyObject *args)
 		pyshmrt_err(rc, "committing a queue message");
 		goto out;
 	}
-	ret = Py_NewRef(Py_True);
+	ret = 1;
 out:
 	for (Py_ssize_t i = 0; i < got; i++)
 		PyBuffer_Release(&v[i]);
-	PyMem_Free(v);
+	if (v != few)
+		PyMem_Free(v);
 	return ret;
 }
 
-/* Builds (kind, [parts]) from a LAYOUT of size bytes (checked: a block's contents
- * are another process's). */
-static PyObject *layout_read(const char *p, size_t size)
+/* _put(kind, parts, timeout) -> bool: False when full at the timeout (queue.Full). */
+static PyObject *queue_put(QueueObj *s, PyObject *args)
+{
+	int kind;
+	PyObject *parts;
+	double timeout;
+	if (!PyArg_ParseTuple(args, "CO!d:_put", &kind, &PyList_Type, &parts, &timeout))
+		return NULL;
+	int r = pyshmrt_queue_put_parts(s, kind, PySequence_Fast_ITEMS(parts), PyList_GET_SIZE(parts), timeout);
+	return r < 0 ? NULL : PyBool_FromLong(r);
+}
+
+/* Builds the list of parts from a LAYOUT of size bytes (checked: a block's contents
+ * are another process's); *kind gets the message's kind. */
+static PyObject *layout_read(const char *p, size_t size, int *kind)
 {
 	uint32_t hdr[2];
 	if (size < 8)
@@ -302,19 +420,18 @@ static PyObject *layout_read(const char *p, size_t size)
 		PyList_SET_ITEM(list, (Py_ssize_t)i, part);
 		at += len;
 	}
-	return Py_BuildValue("(CN)", (int)hdr[1], list);
+	*kind = (int)hdr[1];
+	return list;
 bad:
 	PyErr_SetString(PyExc_RuntimeError, "a malformed queue message");
 	return NULL;
 }
 
-/* _get(timeout) -> (kind, [parts]), or None when empty at the timeout. EOFError at
- * the end of the queue. */
-static PyObject *queue_get(QueueObj *s, PyObject *arg)
+/* Takes the next message: its one part as bytes, or the list of its parts; *kind
+ * gets its kind. Py_None (a new reference) when empty at the timeout; NULL with a
+ * Python error (EOFError at the end of the queue). */
+PyObject *pyshmrt_queue_take(QueueObj *s, double timeout, int *kind)
 {
-	double timeout = PyFloat_AsDouble(arg);
-	if (timeout == -1 && PyErr_Occurred())
-		return NULL;
 	struct op o = { .s = s };
 	int rc = pyshmrt_sliced(get_try, &o, timeout);
 	if (rc) {
@@ -338,10 +455,10 @@ static PyObject *queue_get(QueueObj *s, PyObject *arg)
 	shmrt_off_t off = 0;
 	uint64_t w[2] = { 0, 0 };
 	if (len >= 1 && (d[0] == 'b' || d[0] == 'p')) {
-		PyObject *b = PyBytes_FromStringAndSize(d + 1, (Py_ssize_t)len - 1);
-		ret = b ? Py_BuildValue("(C[N])", (int)d[0], b) : NULL;
+		*kind = d[0];
+		ret = PyBytes_FromStringAndSize(d + 1, (Py_ssize_t)len - 1);
 	} else if (len >= 8 && d[0] == 'i') {
-		ret = layout_read(d + 8, len - 8);
+		ret = layout_read(d + 8, len - 8, kind);
 	} else if (len == 24 && d[0] == 's') {
 		memcpy(w, d + 8, 16);
 		off = w[0];
@@ -354,10 +471,26 @@ static PyObject *queue_get(QueueObj *s, PyObject *arg)
 			PyErr_SetString(PyExc_RuntimeError, "a malformed queue message");
 			return NULL;
 		}
-		ret = layout_read(shmrt_ptr(s->q.region, off), w[1]);
-		(void)shmrt_free(s->q.region, off);
+		ret = layout_read(shmrt_ptr(s->q.region, off), w[1], kind);
+		block_free(s, off);
 	}
 	return ret;
+}
+
+/* _get(timeout) -> (kind, [parts]), or None when empty at the timeout. EOFError at
+ * the end of the queue. */
+static PyObject *queue_get(QueueObj *s, PyObject *arg)
+{
+	double timeout = PyFloat_AsDouble(arg);
+	if (timeout == -1 && PyErr_Occurred())
+		return NULL;
+	int kind = 0;
+	PyObject *r = pyshmrt_queue_take(s, timeout, &kind);
+	if (!r || r == Py_None)
+		return r;
+	if (PyBytes_CheckExact(r))
+		return Py_BuildValue("(C[N])", kind, r);
+	return Py_BuildValue("(CN)", kind, r);
 }
 
 static PyObject *queue_qsize(QueueObj *s, PyObject *noargs)
@@ -422,6 +555,16 @@ static PyMethodDef queue_methods[] = {
 	{ "_handle", (PyCFunction)queue_handle, METH_NOARGS, "What a pickle carries." },
 	{ "_attach", (PyCFunction)queue_attach, METH_VARARGS | METH_CLASS,
 	  "Opens an existing queue by its handle." },
+	{ "put", (PyCFunction)(void (*)(void))pyshmrt_queue_fput, METH_FASTCALL | METH_KEYWORDS,
+	  "put(obj, block=True, timeout=None): the fast path of Queue.put." },
+	{ "put_bytes", (PyCFunction)(void (*)(void))pyshmrt_queue_fput_bytes, METH_FASTCALL | METH_KEYWORDS,
+	  "put_bytes(data, block=True, timeout=None): the fast path of Queue.put_bytes." },
+	{ "get", (PyCFunction)(void (*)(void))pyshmrt_queue_fget, METH_FASTCALL | METH_KEYWORDS,
+	  "get(block=True, timeout=None): the fast path of Queue.get." },
+	{ "get_bytes", (PyCFunction)(void (*)(void))pyshmrt_queue_fget_bytes, METH_FASTCALL | METH_KEYWORDS,
+	  "get_bytes(block=True, timeout=None): the fast path of Queue.get_bytes." },
+	{ "_bind", (PyCFunction)pyshmrt_queue_bind, METH_VARARGS,
+	  "_bind(owner, buffer, open): the Queue the fast methods serve." },
 	{ "_put", (PyCFunction)queue_put, METH_VARARGS,
 	  "_put(kind, parts, timeout) -> False if still full at the timeout." },
 	{ "_get", (PyCFunction)queue_get, METH_O,

@@ -291,3 +291,83 @@ def test_get_many_with_timeouts():
     assert r.get_many(5, timeout=10) == [1, 2]
     with pytest.raises(EOFError):
         r.get_many(5, timeout=10)
+
+
+def test_fast_methods_keep_the_python_semantics():
+    """put, put_bytes, get and get_bytes are C methods bound on the instance; they hand
+    to the Python path what needs it: a closed queue, the local buffer's order."""
+    q = shmrt.Queue()
+    assert type(q.put).__name__ == "builtin_function_or_method"
+    q.put(1, True, None)
+    q.put(2, block=False)
+    q.put_bytes(b"x", timeout=1)
+    assert q.get(True, 1) == 1 and q.get(block=False) == 2
+    assert q.get_bytes(timeout=1) == b"x"
+    with pytest.raises(ValueError, match="non-negative"):
+        q.get(timeout=-1)
+    with pytest.raises(ValueError, match="non-negative"):
+        q.put(1, timeout=-1)
+    with pytest.raises(TypeError):
+        q.put(1, nonsense=True)
+    with pytest.raises(TypeError):
+        q.get(True, 1, 2)
+    q.put(np.arange(1000.0))        # out of band: not bytes
+    with pytest.raises(TypeError, match="out-of-band"):
+        q.get_bytes()
+    # Past the ring, into the local buffer, and FIFO through it: a put behind a
+    # non-empty buffer goes to the buffer even when the ring has room again.
+    n = 3000
+    for i in range(n):
+        q.put_nowait(i)
+    assert q.qsize() == n
+    assert [q.get(timeout=10) for _ in range(n)] == list(range(n))
+    q.close()
+    with pytest.raises(ValueError, match="closed"):
+        q.put_bytes(b"y")
+    with pytest.raises(ValueError, match="closed"):
+        q.put(1)
+    q.join_thread()
+
+
+def test_fast_methods_respect_a_subclass_and_outlive_the_queue():
+    class Mine(shmrt.Queue):
+        def put(self, obj, block=True, timeout=None):
+            super().put(("mine", obj), block, timeout)
+    q = Mine()
+    q.put(1)
+    assert q.get() == ("mine", 1)
+    q2 = shmrt.Queue(2)
+    put, get = q2.put_bytes, q2.get_bytes
+    del q2                          # the bound methods go on without the Queue
+    put(b"a")
+    put(b"b")
+    with pytest.raises(queue.Full):
+        put(b"c", timeout=0.01)
+    assert get() == b"a" and get() == b"b"
+    with pytest.raises(queue.Empty):
+        get(timeout=0.01)
+
+
+def test_large_blocks_reused_across_sizes():
+    """Blocks of large messages go back to the queue's spare table and are taken
+    again by later puts that fit them; every message arrives whole."""
+    q = shmrt.Queue()
+    sizes = [5000, 2 << 20, 100 << 10, 2 << 20, 9 << 20, 3000, 1 << 20] * 3
+    want = []
+    for k, n in enumerate(sizes):
+        q.put_bytes(bytes([k % 251]) * n)
+        want.append((k % 251, n))
+        if k % 3 == 2:                         # some in flight at once
+            for _ in range(2):
+                b, (c, m) = q.get_bytes(), want.pop(0)
+                assert len(b) == m and b.count(c) == m
+    q2 = shmrt.Queue()
+    for k, n in enumerate(sizes):
+        a = np.full(n // 8, k, dtype=np.int64)
+        q2.put(a)
+        b = q2.get()
+        assert b.shape == a.shape and (b == k).all()
+    while want:
+        b, (c, m) = q.get_bytes(), want.pop(0)
+        assert len(b) == m and b.count(c) == m
+    assert q.empty()

@@ -2,7 +2,8 @@
  * Python's Pipe() pattern (shmrt_pipe_pair): both endpoints created in one process,
  * split by fork, each side closing the one it does not use. A side that dies, by exit
  * or SIGKILL, is seen by the other within a bounded time, in recv and in a send
- * waiting for room; the parent dying is seen by the child. All in an anonymous region.
+ * waiting for room; the parent dying is seen by the child. An endpoint adopted from
+ * passed descriptors (shmrt_pipe_adopt) is held as by fork. All in an anonymous region.
  * Every wait is bounded and every child killed at the end.
  */
 #define _GNU_SOURCE
@@ -312,6 +313,60 @@ static void t_orphan_gc(void **s)
 	assert_int_equal(shmrt_pipe_gc(NULL, &k), -EINVAL);
 }
 
+/* The adopting child: drops every endpoint it inherited (as a spawned process has
+ * none), takes end 1 over from the passed descriptors, answers, then waits. */
+static int adopt_fds[3];
+
+static int child_adopt(void *p)
+{
+	(void)p;
+	shmrt_pipe_close(&E0);
+	shmrt_pipe_close(&E1);
+	shmrt_pipe_t e;
+	if (shmrt_pipe_adopt(R, "adopt.pipe", 1, 8, 64, adopt_fds, &e))
+		return 2;
+	char b[64];
+	size_t n;
+	if (shmrt_pipe_recv(&e, b, sizeof(b), &n, 5000000000ll) || n != 4 ||
+	    shmrt_pipe_send(&e, "pong", 4, SHMRT_FOREVER))
+		return 3;
+	for (;;)
+		pause();
+}
+
+static void t_adopt(void **s)
+{
+	(void)s;
+	/* A process that is not forked with the endpoint (Python's spawn) holds it with
+	 * duplicates of its descriptors: the parent closes its copy and the endpoint
+	 * lives; the adopter's death is then seen. */
+	assert_int_equal(shmrt_pipe_pair(R, "adopt.pipe", 8, 64, &E0, &E1), 0);
+	int fds[3];
+	assert_int_equal(shmrt_pipe_fds(&E1, fds), 0);
+	assert_int_equal(shmrt_pipe_fds(&E0, NULL), -EINVAL);
+	for (int i = 0; i < 3; i++)
+		assert_true((adopt_fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 0)) >= 0);
+	int bad[3] = { fds[1], fds[0], fds[2] }; /* the wrong directions */
+	shmrt_pipe_t x;
+	assert_int_equal(shmrt_pipe_adopt(R, "adopt.pipe", 1, 8, 64, bad, &x), -EINVAL);
+	pid_t c = tu_fork(child_adopt, NULL);
+	for (int i = 0; i < 3; i++)
+		close(adopt_fds[i]);
+	shmrt_pipe_close(&E1); /* the child holds end 1 now */
+	assert_int_equal(shmrt_pipe_send(&E0, "ping", 4, SHMRT_FOREVER), 0);
+	char b[64];
+	size_t n;
+	assert_int_equal(shmrt_pipe_recv(&E0, b, sizeof(b), &n, 5000000000ll), 0);
+	assert_int_equal(n, 4);
+	assert_memory_equal(b, "pong", 4);
+	kill(c, SIGKILL);
+	expect_end();
+	assert_int_equal(tu_wait(c, 5000), 128 + SIGKILL);
+	shmrt_pipe_close(&E0);
+	shmrt_pipe_t y;
+	assert_int_equal(shmrt_pipe_open(R, "adopt.pipe", 0, 0, 8, 64, &y), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -321,6 +376,7 @@ int main(void)
 		cmocka_unit_test(t_unused_end_kept),
 		cmocka_unit_test(t_cleanup_and_copies),
 		cmocka_unit_test(t_orphan_gc),
+		cmocka_unit_test(t_adopt),
 	};
 	if (shmrt_region_open(NULL, SHMRT_O_CREATE, NULL, &R))
 		return 1;
