@@ -403,9 +403,13 @@ static void conn_event(server_t *s, conn_t *c, uint32_t events)
 			size_t n;
 			const uint8_t *p = shmrt__frame_data(&c->r, &n);
 			rc = conn_frame(s, c, p ? p : (const uint8_t *)"", n);
+			int drained = shmrt__frame_drained(&c->r);
 			shmrt__frame_next(&c->r);
 			if (rc == 0 && c->doomed)
 				return; /* closed after this batch */
+			if (rc == 0 && drained)
+				break; /* the socket was empty at the last read: epoll
+					* (level-triggered) says when more comes */
 			if (rc == 0)
 				continue;
 		}
