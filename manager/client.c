@@ -374,6 +374,11 @@ int shmrt__client_read_reply(shmrt_manager_conn_t *c, uint64_t deadline, int64_t
 		uint64_t end = mono_ns() + spin;
 		if (end > deadline)
 			end = deadline;
+		/* Nothing read ahead: the request has just gone out, and a read now
+		 * would almost always spend a system call to learn -EAGAIN. Yield first,
+		 * so that the server (or the client it is serving) runs. */
+		if (!shmrt__frame_buffered(&c->r) && !shmrt__frame_partial(&c->r))
+			shmrt__spin_yield();
 		while ((rc = shmrt__frame_read(&c->r, c->fd)) == -EAGAIN && mono_ns() < end)
 			shmrt__spin_yield();
 	}

@@ -276,6 +276,7 @@ int shmrt__frame_read(shmrt__frame_reader_t *r, int fd)
 		}
 		if (k == 0)
 			return shmrt__frame_partial(r) ? -EPROTO : -EPIPE;
+		r->drained = (size_t)k < want;
 		if (direct) {
 			r->got += (uint64_t)k;
 			if (r->got == r->len) {
@@ -297,6 +298,11 @@ int shmrt__frame_read(shmrt__frame_reader_t *r, int fd)
 size_t shmrt__frame_buffered(const shmrt__frame_reader_t *r)
 {
 	return r->a_tail - r->a_head - (r->state == ST_COMPLETE ? r->a_skip : 0);
+}
+
+int shmrt__frame_drained(const shmrt__frame_reader_t *r)
+{
+	return r->drained && shmrt__frame_buffered(r) == 0;
 }
 
 const uint8_t *shmrt__frame_data(const shmrt__frame_reader_t *r, size_t *len)

@@ -67,6 +67,7 @@ typedef struct shmrt__frame_reader {
 	uint8_t hdr_need;  /* 4, or 12 after a -1 */
 	uint8_t state;     /* internal: header, payload, complete, failed */
 	uint8_t exact;     /* no read-ahead (shmrt__frame_reader_exact) */
+	uint8_t drained;   /* the last read() was short: the socket was empty then */
 	int err;           /* the sticky error once failed */
 } shmrt__frame_reader_t;
 
@@ -116,6 +117,13 @@ SHMRT_MUST_USE int shmrt__frame_read(shmrt__frame_reader_t *r, int fd);
  * not 0, shmrt__frame_read has more to give without the socket being readable.
  * Concurrency: the reader's thread. */
 size_t shmrt__frame_buffered(const shmrt__frame_reader_t *r);
+
+/* Whether the socket was found empty by the last read() and nothing is read ahead
+ * (beyond the complete frame, if any): another shmrt__frame_read now would most
+ * likely spend a read() to learn -EAGAIN. A caller woken by level-triggered epoll
+ * may stop here; bytes that arrived since the read wake it again.
+ * Concurrency: the reader's thread. */
+int shmrt__frame_drained(const shmrt__frame_reader_t *r);
 
 /* The complete frame's payload (valid until shmrt__frame_next), its length in *len;
  * NULL with *len 0 for an empty frame, or when no frame is complete (then *len is 0

@@ -39,30 +39,10 @@
  * something, its socket is polled for a hang-up (alive), so a client killed while
  * parked gets nothing even if its EPOLLHUP has not been read yet.
  *
- * Out of descriptors. When accept fails with EMFILE or ENFILE the connection stays
- * in the backlog and the listener stays readable, so a level-triggered loop would
- * wake at once, forever, at 100% CPU. The server keeps a spare descriptor (/dev/null,
- * opened at start, after everything it needs) for that moment, as libuv and libev
- * do: it closes the spare, accepts the connection, closes it at once (the peer sees
- * its connection end: refused, not left hanging) and opens the spare again. Without
- * a spare (none could be opened at start, or another thread of the process took its
- * slot, or the system is out of files) the listeners are paused (no EPOLLIN) for
- * LISTEN_PAUSE_MS, and tried again then.
- *
- * Limits (shmrt_manager_opts_t). A frame begun after the handshake must be whole
- * within frame_timeout (30 s), or its connection is dropped: the authenticated
- * connections mid-frame are on a list in deadline order (the partial-frame timer
- * starts when a frame is begun and restarts whenever one completes). Handshaking
- * connections are on their own list, oldest first; past max_handshakes (128) the
- * oldest is dropped, so a flood of silent connections cannot starve a client whose
- * handshake takes milliseconds, and the loop checks only the lists' heads, never
- * every connection. Past max_conns (4096) a newcomer is closed at once, unless a
- * handshaking connection can make room. Every connection's buffered bytes (its
- * reader's buffers and its unread replies) are summed; past max_buffered (1 GiB)
- * the connection holding the most is dropped, after the batch of events, until the
- * sum fits: dropping, not pausing reads, since a paused hog mid-frame would hold its
- * bytes until its timer while every other client waited. A session's parked calls
- * are capped at max_parked (65536, manager/park.c): one more is answered -EDQUOT.
+ * Limits (manager/server_limits.c): frame_timeout, max_handshakes, max_conns,
+ * max_buffered, max_parked, and the spare descriptor kept for EMFILE. Their lists and
+ * counts live in the loop's state (server_int.h); the loop calls them at accept,
+ * after a read, after a batch of events, and when it computes its timeout.
  *
  * Stopping. shmrt_manager_stop writes a byte to the stop pipe of every running
  * server (a slot table of 8 pipes, made once and never closed, so a stop racing with
@@ -75,10 +55,7 @@
 
 #include "base/atomic.h"
 #include "base/clock.h"
-#include "manager/auth.h"
-#include "manager/frame.h"
 #include "manager/server_int.h"
-#include "manager/transport.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -91,70 +68,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define MAX_LISTENERS 16
+#define MAX_LISTENERS SHMRT__MSRV_LISTENERS
 #define FRAMES_PER_WAKE 64
 #define REPLY_BATCH (64u << 10) /* queued reply bytes written before the wake-up ends */
 #define MAX_QUEUED_DEFAULT (64u << 20)
-#define FRAME_TIMEOUT_DEFAULT (30 * (int64_t)1000000000)
-#define MAX_BUFFERED_DEFAULT ((size_t)1 << 30)
-#define MAX_PARKED_DEFAULT 65536
-#define MAX_CONNS_DEFAULT 4096
-#define MAX_HANDSHAKES_DEFAULT 128
 #define STOP_SLOTS 8
-#define LISTEN_PAUSE_MS 100 /* listeners paused when no descriptor is left at all */
 /* epoll tags below this are listeners (index + 1) or the stop pipe (0). */
 #define TAG_CONN_MIN 4096
 
-typedef struct conn {
-	int fd;
-	int authed;
-	int want_out;                 /* EPOLLOUT is watched */
-	shmrt__auth_t auth;
-	shmrt__frame_reader_t r;
-	shmrt__frame_writer_t w;
-	int doomed;                   /* to close after this batch of events */
-	int pending;                  /* frames read ahead wait to be run */
-	shmrt__msess_t sess;          /* its references and parked calls */
-	struct conn *prev, *next;
-	/* The timer list it is on (on_timer): the handshake list while !authed, the
-	 * partial-frame list while authed and mid-frame. Each list is in deadline order
-	 * (every deadline is its start plus one fixed limit), so only heads are checked. */
-	struct conn *tprev, *tnext;
-	int on_timer;
-	uint64_t deadline;            /* the partial frame's (the handshake's is in auth) */
-	size_t acct;                  /* its bytes counted in server.buffered */
-} conn_t;
-
-typedef struct tlist {
-	conn_t *head, *tail;
-} tlist_t;
-
-typedef struct server {
-	int ep;
-	int stop_fd;
-	int slot;
-	shmrt__listener_t l[MAX_LISTENERS];
-	size_t nl;
-	char tmpdir[SHMRT__UNIX_PATH_MAX + 1]; /* "unix:" alone: our private directory */
-	conn_t *conns;
-	size_t nauth;                 /* connections in the handshake (on hs) */
-	size_t nconns;                /* connections, doomed ones included */
-	tlist_t hs;                   /* handshaking connections, oldest first */
-	tlist_t pf;                   /* authenticated connections mid-frame, oldest first */
-	size_t buffered;              /* sum of the connections' acct */
-	shmrt__mstore_t st;
-	shmrt_mv_buf_t buf;
-	shmrt_mv_buf_t dbuf;          /* late replies */
-	size_t ndoomed;
-	size_t npending;              /* connections marked pending */
-	const shmrt_manager_opts_t *o;
-	size_t max_frame, max_queued;
-	int64_t auth_timeout;
-	int spare_fd;                 /* given up to refuse a connection at EMFILE; -1 */
-	uint64_t paused_until;        /* listeners paused until then (mono ns); 0 */
-	int64_t frame_timeout;
-	size_t max_buffered, max_conns, max_handshakes;
-} server_t;
+typedef shmrt__mconn_t conn_t;
+typedef shmrt__msrv_t server_t;
 
 /* ---- stop slots ------------------------------------------------------------------ */
 
@@ -205,60 +128,9 @@ static int claim_slot(void)
 	return -EBUSY;
 }
 
-/* ---- timer lists and accounting ------------------------------------------------ */
-
-static void tl_push(tlist_t *l, conn_t *c)
-{
-	c->tnext = NULL;
-	c->tprev = l->tail;
-	if (l->tail)
-		l->tail->tnext = c;
-	else
-		l->head = c;
-	l->tail = c;
-	c->on_timer = 1;
-}
-
-static void tl_del(tlist_t *l, conn_t *c)
-{
-	if (!c->on_timer)
-		return;
-	if (c->tprev)
-		c->tprev->tnext = c->tnext;
-	else
-		l->head = c->tnext;
-	if (c->tnext)
-		c->tnext->tprev = c->tprev;
-	else
-		l->tail = c->tprev;
-	c->tprev = c->tnext = NULL;
-	c->on_timer = 0;
-}
-
-/* Takes c out of the handshake count (authenticated, doomed or closed). */
-static void hs_leave(server_t *s, conn_t *c)
-{
-	if (c->authed || !c->on_timer)
-		return;
-	tl_del(&s->hs, c);
-	s->nauth--;
-	s->st.nhandshakes = s->nauth;
-}
-
-/* Re-counts c's buffered bytes: its reader's buffers and its unread replies. */
-static void account(server_t *s, conn_t *c)
-{
-	size_t now = c->r.cap + c->r.a_cap + shmrt__frame_queued(&c->w);
-	s->buffered = s->buffered - c->acct + now;
-	c->acct = now;
-	s->st.nbuffered = s->buffered;
-}
-
 /* ---- connections ---------------------------------------------------------------- */
 
-static void doom(server_t *s, conn_t *c);
-
-static void conn_close(server_t *s, conn_t *c)
+void shmrt__msrv_conn_close(server_t *s, conn_t *c)
 {
 	(void)epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
@@ -268,11 +140,11 @@ static void conn_close(server_t *s, conn_t *c)
 		s->npending--;
 	c->doomed = 1; /* late replies to it are dropped from here on */
 	if (c->authed) {
-		tl_del(&s->pf, c);
+		shmrt__msrv_pf_leave(s, c);
 		s->st.nsessions--;
 		shmrt__mstore_session_end(&s->st, &c->sess);
 	} else {
-		hs_leave(s, c);
+		shmrt__msrv_hs_leave(s, c);
 	}
 	s->nconns--;
 	s->buffered -= c->acct;
@@ -334,55 +206,6 @@ static int auth_flush(server_t *s, conn_t *c)
 	return 0;
 }
 
-static int open_spare(void)
-{
-	return open("/dev/null", O_RDONLY | O_CLOEXEC);
-}
-
-/* Sets the listeners' epoll interest: EPOLLIN, or nothing while paused. */
-static void listeners_watch(server_t *s, int on)
-{
-	for (size_t i = 0; i < s->nl; i++) {
-		struct epoll_event ev = { .events = on ? EPOLLIN : 0, .data.u64 = i + 1 };
-		(void)epoll_ctl(s->ep, EPOLL_CTL_MOD, s->l[i].fd, &ev); /* set up at listen */
-	}
-}
-
-/* accept failed for want of a descriptor (EMFILE, ENFILE): refuses the oldest
- * waiting connection through the spare descriptor, or pauses the listeners when no
- * spare is to be had. Returns 1 if a connection was refused (try the next one). */
-static int refuse_one(server_t *s, shmrt__listener_t *l)
-{
-	if (s->spare_fd >= 0) {
-		close(s->spare_fd);
-		int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
-		int e = fd < 0 ? errno : 0;
-		if (fd >= 0)
-			close(fd);
-		s->spare_fd = open_spare();
-		if (s->spare_fd >= 0 && (fd >= 0 || e == EINTR || e == ECONNABORTED))
-			return 1;
-		if (s->spare_fd >= 0 && (e == EAGAIN || e == EWOULDBLOCK))
-			return 0; /* the backlog emptied meanwhile */
-	}
-	if (!s->paused_until) {
-		listeners_watch(s, 0);
-		s->paused_until = mono_ns() + LISTEN_PAUSE_MS * 1000000ull;
-	}
-	return 0;
-}
-
-/* Resumes paused listeners once their pause is over (and takes a spare again). */
-static void listeners_resume(server_t *s, uint64_t now)
-{
-	if (!s->paused_until || now < s->paused_until)
-		return;
-	s->paused_until = 0;
-	if (s->spare_fd < 0)
-		s->spare_fd = open_spare();
-	listeners_watch(s, 1);
-}
-
 static void accept_all(server_t *s, shmrt__listener_t *l)
 {
 	for (int k = 0; k < 64; k++) {
@@ -390,19 +213,11 @@ static void accept_all(server_t *s, shmrt__listener_t *l)
 		int rc = shmrt__accept(l, &fd);
 		if (rc == -EPERM || rc == -ECONNABORTED)
 			continue;
-		if ((rc == -EMFILE || rc == -ENFILE) && refuse_one(s, l))
+		if ((rc == -EMFILE || rc == -ENFILE) && shmrt__msrv_refuse_one(s, l))
 			continue;
 		if (rc)
 			return; /* -EAGAIN; -ENOBUFS, -ENOMEM: the next wake-up tries again */
-		/* At a cap, the oldest handshake makes room (doomed: it may have an event
-		 * in this batch; closed after it); with none, the newcomer is refused. */
-		if (s->nauth >= s->max_handshakes ||
-		    (s->nconns - s->ndoomed >= s->max_conns && s->nauth)) {
-			conn_t *old = s->hs.head;
-			hs_leave(s, old);
-			doom(s, old);
-		}
-		if (s->nconns - s->ndoomed >= s->max_conns) {
+		if (!shmrt__msrv_admit(s)) {
 			close(fd);
 			continue;
 		}
@@ -428,13 +243,11 @@ static void accept_all(server_t *s, shmrt__listener_t *l)
 			s->conns->prev = c;
 		s->conns = c;
 		s->nconns++;
-		s->nauth++;
-		s->st.nhandshakes = s->nauth;
-		tl_push(&s->hs, c);
+		shmrt__msrv_hs_join(s, c);
 		if (auth_flush(s, c))
-			conn_close(s, c);
+			shmrt__msrv_conn_close(s, c);
 		else
-			account(s, c);
+			shmrt__msrv_account(s, c);
 	}
 }
 
@@ -472,7 +285,7 @@ static int conn_frame(server_t *s, conn_t *c, const uint8_t *p, size_t n)
 		if (frc)
 			return frc;
 		if (rc == 1) {
-			hs_leave(s, c);
+			shmrt__msrv_hs_leave(s, c);
 			c->authed = 1;
 			s->st.nsessions++;
 			shmrt__auth_fini(&c->auth);
@@ -506,7 +319,7 @@ static int conn_frame(server_t *s, conn_t *c, const uint8_t *p, size_t n)
 }
 
 /* Marks c to be closed after this batch of events (it may not be freed now). */
-static void doom(server_t *s, conn_t *c)
+void shmrt__msrv_doom(server_t *s, conn_t *c)
 {
 	if (!c->doomed) {
 		c->doomed = 1;
@@ -528,9 +341,9 @@ static void deliver(void *arg, shmrt__msess_t *sess, shmrt_mv_t *reply)
 		s->dbuf = s->buf;
 		s->buf = keep;
 		if (rc)
-			doom(s, c);
+			shmrt__msrv_doom(s, c);
 		else
-			account(s, c);
+			shmrt__msrv_account(s, c);
 	}
 	shmrt_mv_free(reply);
 }
@@ -555,7 +368,7 @@ static void close_doomed(server_t *s)
 	for (conn_t *c = s->conns, *nx; c && s->ndoomed; c = nx) {
 		nx = c->next;
 		if (c->doomed)
-			conn_close(s, c); /* may doom others: they are later in the list
+			shmrt__msrv_conn_close(s, c); /* may doom others: they are later in the list
 					     or caught by the next call */
 	}
 }
@@ -572,12 +385,12 @@ static void conn_event(server_t *s, conn_t *c, uint32_t events)
 	if (events & EPOLLOUT) {
 		int rc = shmrt__frame_flush(&c->w, c->fd);
 		if ((rc && rc != -EAGAIN) || conn_watch(s, c)) {
-			conn_close(s, c);
+			shmrt__msrv_conn_close(s, c);
 			return;
 		}
 	}
 	if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
-		account(s, c);
+		shmrt__msrv_account(s, c);
 		return;
 	}
 	int done = 0; /* a frame completed */
@@ -590,9 +403,13 @@ static void conn_event(server_t *s, conn_t *c, uint32_t events)
 			size_t n;
 			const uint8_t *p = shmrt__frame_data(&c->r, &n);
 			rc = conn_frame(s, c, p ? p : (const uint8_t *)"", n);
+			int drained = shmrt__frame_drained(&c->r);
 			shmrt__frame_next(&c->r);
 			if (rc == 0 && c->doomed)
 				return; /* closed after this batch */
+			if (rc == 0 && drained)
+				break; /* the socket was empty at the last read: epoll
+					* (level-triggered) says when more comes */
 			if (rc == 0)
 				continue;
 		}
@@ -601,7 +418,7 @@ static void conn_event(server_t *s, conn_t *c, uint32_t events)
 		if (shmrt__frame_flush(&c->w, c->fd)) {
 			/* not waited for: the connection goes either way */
 		}
-		conn_close(s, c);
+		shmrt__msrv_conn_close(s, c);
 		return;
 	}
 	if (shmrt__frame_buffered(&c->r)) {
@@ -609,20 +426,12 @@ static void conn_event(server_t *s, conn_t *c, uint32_t events)
 		s->npending++;
 	}
 	if (conn_flush(s, c)) {
-		conn_close(s, c);
+		shmrt__msrv_conn_close(s, c);
 		return;
 	}
-	account(s, c);
-	/* The partial-frame timer: started when a frame is begun, restarted whenever
-	 * one completes (a peer streaming whole frames is making progress). */
-	if (c->authed) {
-		if (done || !shmrt__frame_partial(&c->r))
-			tl_del(&s->pf, c);
-		if (!c->on_timer && shmrt__frame_partial(&c->r)) {
-			c->deadline = mono_ns() + (uint64_t)s->frame_timeout;
-			tl_push(&s->pf, c);
-		}
-	}
+	shmrt__msrv_account(s, c);
+	if (c->authed)
+		shmrt__msrv_pf_update(s, c, done);
 }
 
 /* Runs the frames that the pending connections have read ahead. */
@@ -635,57 +444,18 @@ static void serve_pending(server_t *s)
 	}
 }
 
-/* Drops the connections whose handshake or partial frame passed its deadline;
- * returns the epoll timeout (ms) until the nearest remaining one, or -1. Each list is
- * in deadline order: only the expired connections and one head each are looked at. */
-static int check_deadlines(server_t *s)
-{
-	if (!s->hs.head && !s->pf.head)
-		return -1;
-	uint64_t now = mono_ns(), next = UINT64_MAX;
-	while (s->hs.head && shmrt__auth_check_time(&s->hs.head->auth, now))
-		conn_close(s, s->hs.head);
-	if (s->hs.head)
-		next = s->hs.head->auth.deadline;
-	while (s->pf.head && s->pf.head->deadline <= now)
-		conn_close(s, s->pf.head);
-	if (s->pf.head && s->pf.head->deadline < next)
-		next = s->pf.head->deadline;
-	if (next == UINT64_MAX)
-		return -1;
-	if (next <= now)
-		return 0;
-	uint64_t ms = (next - now) / 1000000 + 1;
-	return ms > 1000 ? 1000 : (int)ms;
-}
-
-/* Drops the connections holding the most buffered bytes until the server holds at
- * most max_buffered (outside a batch of events: it closes at once). */
-static void check_budget(server_t *s)
-{
-	while (s->buffered > s->max_buffered) {
-		conn_t *big = NULL;
-		for (conn_t *c = s->conns; c; c = c->next)
-			if (!big || c->acct > big->acct)
-				big = c;
-		if (!big)
-			return;
-		conn_close(s, big);
-	}
-}
-
 /* Answers the parked calls that are due, closes what that doomed, and returns the
  * epoll timeout (ms) until the nearest deadline (a handshake's or a parked call's). */
 static int next_timeout(server_t *s)
 {
 	uint64_t now = mono_ns();
-	listeners_resume(s, now);
+	shmrt__msrv_listeners_resume(s, now);
 	uint64_t next = shmrt__mstore_expire(&s->st, now);
 	if (s->paused_until && s->paused_until < next)
 		next = s->paused_until;
 	while (s->ndoomed)
 		close_doomed(s);
-	int ms = check_deadlines(s);
+	int ms = shmrt__msrv_check_deadlines(s);
 	if (next != UINT64_MAX) {
 		uint64_t pms = next > now ? (next - now + 999999) / 1000000 : 0;
 		if (pms > 1000)
@@ -760,7 +530,7 @@ static int report_ready(server_t *s)
 static void server_fini(server_t *s)
 {
 	while (s->conns)
-		conn_close(s, s->conns);
+		shmrt__msrv_conn_close(s, s->conns);
 	for (size_t i = 0; i < s->nl; i++)
 		shmrt__listener_close(&s->l[i]);
 	if (s->tmpdir[0])
@@ -796,10 +566,6 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 	s->max_frame = o->max_frame ? o->max_frame : SHMRT__FRAME_MAX_DEFAULT;
 	s->max_queued = o->max_queued ? o->max_queued : MAX_QUEUED_DEFAULT;
 	s->auth_timeout = o->auth_timeout > 0 ? o->auth_timeout : SHMRT__AUTH_TIMEOUT_DEFAULT;
-	s->frame_timeout = o->frame_timeout > 0 ? o->frame_timeout : FRAME_TIMEOUT_DEFAULT;
-	s->max_buffered = o->max_buffered ? o->max_buffered : MAX_BUFFERED_DEFAULT;
-	s->max_conns = o->max_conns ? o->max_conns : MAX_CONNS_DEFAULT;
-	s->max_handshakes = o->max_handshakes ? o->max_handshakes : MAX_HANDSHAKES_DEFAULT;
 	int rc = shmrt__mstore_init(&s->st, 0);
 	if (rc == 0 && (rc = shmrt__mstore_set_types(&s->st, o->types, o->ntypes)) != 0)
 		shmrt__mstore_fini(&s->st);
@@ -807,7 +573,7 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 		free(s);
 		return rc;
 	}
-	s->st.max_parked = o->max_parked ? o->max_parked : MAX_PARKED_DEFAULT;
+	shmrt__msrv_limits_init(s, o);
 	s->st.deliver = deliver;
 	s->st.alive = alive;
 	s->st.cb_arg = s;
@@ -823,7 +589,7 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 	}
 	if (rc == 0) /* last: what the server needs comes first; -1 is tolerated (then
 		      * an accept at EMFILE pauses the listeners) */
-		s->spare_fd = open_spare();
+		s->spare_fd = shmrt__msrv_spare_open();
 	if (rc == 0)
 		rc = report_ready(s);
 	uint64_t busy_until = 0;
@@ -864,7 +630,7 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 		}
 		while (s->ndoomed)
 			close_doomed(s);
-		check_budget(s);
+		shmrt__msrv_check_budget(s);
 		if (stop)
 			break;
 		uint64_t spin = served ? shmrt__spin_now() : 0;

@@ -27,6 +27,10 @@
  * handing on a lock moves it between lists in O(1) with no allocation, and a
  * session's end visits only its holds (type->sess_end), not every object.
  *
+ * The event loop. Its connections and state (shmrt__mconn_t, shmrt__msrv_t) are here
+ * too, shared by the loop (manager/server.c) and its limits (manager/server_limits.c:
+ * timeouts, connection caps, the memory budget, the spare descriptor).
+ *
  * Concurrency: a store, its objects and its sessions belong to the server's one
  * thread.
  */
@@ -38,7 +42,12 @@
 #include <stdint.h>
 
 #include <shmrt/common.h>
+#include <shmrt/manager.h>
 #include <shmrt/mvalue.h>
+
+#include "manager/auth.h"
+#include "manager/frame.h"
+#include "manager/transport.h"
 
 /* ---- a map of 64-bit ids (never 0) to words (manager/idmap.c) -------------------- */
 
@@ -500,5 +509,104 @@ int shmrt__mlist_getslice(shmrt__mcall_t *c);
  * long as the slice (-EINVAL); else the list grows or shrinks. Returns 0, -EINVAL,
  * check's error, -E2BIG, -ENOMEM; on error the data is unchanged. */
 int shmrt__mlist_setslice(shmrt__mcall_t *c, shmrt__mitem_check_fn check, bool fixed_len);
+
+/* ---- the event loop (manager/server.c) and its limits (manager/server_limits.c) ---- */
+
+#define SHMRT__MSRV_LISTENERS 16
+
+/* A connection of the event loop. */
+typedef struct shmrt__mconn {
+	int fd;
+	int authed;
+	int want_out;                 /* EPOLLOUT is watched */
+	shmrt__auth_t auth;
+	shmrt__frame_reader_t r;
+	shmrt__frame_writer_t w;
+	int doomed;                   /* to close after this batch of events */
+	int pending;                  /* frames read ahead wait to be run */
+	shmrt__msess_t sess;          /* its references and parked calls */
+	struct shmrt__mconn *prev, *next;
+	/* The timer list it is on (on_timer): the handshake list while !authed, the
+	 * partial-frame list while authed and mid-frame. Each list is in deadline order
+	 * (every deadline is its start plus one fixed limit), so only heads are checked. */
+	struct shmrt__mconn *tprev, *tnext;
+	int on_timer;
+	uint64_t deadline;            /* the partial frame's (the handshake's is in auth) */
+	size_t acct;                  /* its bytes counted in the server's buffered */
+} shmrt__mconn_t;
+
+typedef struct shmrt__mconn_list {
+	shmrt__mconn_t *head, *tail;
+} shmrt__mconn_list_t;
+
+/* The event loop's state. */
+typedef struct shmrt__msrv {
+	int ep;
+	int stop_fd;
+	int slot;
+	shmrt__listener_t l[SHMRT__MSRV_LISTENERS];
+	size_t nl;
+	char tmpdir[SHMRT__UNIX_PATH_MAX + 1]; /* "unix:" alone: our private directory */
+	shmrt__mconn_t *conns;
+	size_t nauth;                 /* connections in the handshake (on hs) */
+	size_t nconns;                /* connections, doomed ones included */
+	shmrt__mconn_list_t hs;       /* handshaking connections, oldest first */
+	shmrt__mconn_list_t pf;       /* authenticated connections mid-frame, oldest first */
+	size_t buffered;              /* sum of the connections' acct */
+	shmrt__mstore_t st;
+	shmrt_mv_buf_t buf;
+	shmrt_mv_buf_t dbuf;          /* late replies */
+	size_t ndoomed;
+	size_t npending;              /* connections marked pending */
+	const shmrt_manager_opts_t *o;
+	size_t max_frame, max_queued;
+	int64_t auth_timeout;
+	int spare_fd;                 /* given up to refuse a connection at EMFILE; -1 */
+	uint64_t paused_until;        /* listeners paused until then (mono ns); 0 */
+	int64_t frame_timeout;
+	size_t max_buffered, max_conns, max_handshakes;
+} shmrt__msrv_t;
+
+/* The loop's side (server.c). conn_close closes c at once and frees it; doom marks c
+ * to be closed after the batch of events (it may have an event in this batch). */
+void shmrt__msrv_conn_close(shmrt__msrv_t *s, shmrt__mconn_t *c);
+void shmrt__msrv_doom(shmrt__msrv_t *s, shmrt__mconn_t *c);
+
+/* The limits' side (server_limits.c). All run on the server's thread. */
+
+/* Sets s's limits from o (0: each one's default), and the store's max_parked. */
+void shmrt__msrv_limits_init(shmrt__msrv_t *s, const shmrt_manager_opts_t *o);
+/* A new connection c (accepted, not yet authenticated) joins the handshake list. */
+void shmrt__msrv_hs_join(shmrt__msrv_t *s, shmrt__mconn_t *c);
+/* Takes c out of the handshake count (authenticated, doomed or closed). */
+void shmrt__msrv_hs_leave(shmrt__msrv_t *s, shmrt__mconn_t *c);
+/* Takes c (authenticated) off the partial-frame list. */
+void shmrt__msrv_pf_leave(shmrt__msrv_t *s, shmrt__mconn_t *c);
+/* The partial-frame timer of c (authenticated) after a read; done: a frame completed. */
+void shmrt__msrv_pf_update(shmrt__msrv_t *s, shmrt__mconn_t *c, int done);
+/* Before a newcomer is taken: at a cap, the oldest handshake is doomed to make room.
+ * Returns 1 if the newcomer may stay, 0 if it must be refused. */
+int shmrt__msrv_admit(shmrt__msrv_t *s);
+/* accept on l failed with EMFILE or ENFILE: refuses one waiting connection through
+ * the spare descriptor, or pauses the listeners. Returns 1 if one was refused. */
+int shmrt__msrv_refuse_one(shmrt__msrv_t *s, shmrt__listener_t *l);
+/* Resumes paused listeners once their pause is over (now: mono ns). */
+void shmrt__msrv_listeners_resume(shmrt__msrv_t *s, uint64_t now);
+/* Opens the spare descriptor: it, or -1. */
+int shmrt__msrv_spare_open(void);
+/* Drops the connections past their handshake or partial-frame deadline; returns the
+ * epoll timeout (ms) until the nearest remaining one, or -1. */
+int shmrt__msrv_check_deadlines(shmrt__msrv_t *s);
+/* Drops the connections holding the most until s holds at most max_buffered. */
+void shmrt__msrv_check_budget(shmrt__msrv_t *s);
+
+/* Re-counts c's buffered bytes: its reader's buffers and its unread replies. */
+static inline void shmrt__msrv_account(shmrt__msrv_t *s, shmrt__mconn_t *c)
+{
+	size_t now = c->r.cap + c->r.a_cap + shmrt__frame_queued(&c->w);
+	s->buffered = s->buffered - c->acct + now;
+	c->acct = now;
+	s->st.nbuffered = s->buffered;
+}
 
 #endif /* SHMRT_MANAGER_SERVER_INT_H */

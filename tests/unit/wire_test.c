@@ -397,12 +397,15 @@ static void reader_read_ahead(void **state)
 			assert_int_equal(p[k], i);
 		if (i) /* in place: inside the read-ahead buffer */
 			assert_true(p >= r.ahead && p + len <= r.ahead + r.a_cap);
-		/* everything came with the first read: the rest is buffered */
+		/* everything came with the first read: the rest is buffered, and the
+		 * read was short, so drained only once the buffer is spent */
 		assert_true(i == 39 ? shmrt__frame_buffered(&r) == 0
 				    : shmrt__frame_buffered(&r) > 0);
+		assert_int_equal(shmrt__frame_drained(&r), i == 39);
 		shmrt__frame_next(&r);
 	}
 	assert_int_equal(shmrt__frame_read(&r, sv[0]), -EAGAIN);
+	assert_true(shmrt__frame_drained(&r));
 	assert_true(r.a_cap <= SHMRT__FRAME_AHEAD);
 
 	/* A frame split across two writes, then a large one read straight into buf. */
