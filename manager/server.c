@@ -55,6 +55,7 @@
 
 #include "base/atomic.h"
 #include "base/clock.h"
+#include "manager/mvalue_int.h"
 #include "manager/server_int.h"
 
 #include <errno.h>
@@ -296,14 +297,27 @@ static int conn_frame(server_t *s, conn_t *c, const uint8_t *p, size_t n)
 	}
 	shmrt_mv_limits_t lim = { .max_bytes = s->max_frame };
 	shmrt_mv_t *req, *reply;
+	int64_t id;
 	int rc = shmrt_mv_decode(p, n, &lim, &req);
-	if (rc)
+	if (rc == -ERANGE && shmrt__mv_request_id(p, n, &id) == 0) {
+		/* Well-formed but holding an integer above INT64_MAX (msgpack uint 64),
+		 * which no value holds: answered [id, -ERANGE, None]; the client stays. */
+		if (!(reply = shmrt_mv_list_cap(3)) ||
+		    shmrt_mv_list_append(reply, shmrt_mv_int(id)) ||
+		    shmrt_mv_list_append(reply, shmrt_mv_int(-ERANGE)) ||
+		    shmrt_mv_list_append(reply, shmrt_mv_nil())) {
+			shmrt_mv_free(reply);
+			return -ENOMEM;
+		}
+	} else if (rc) {
 		return rc; /* malformed: the client goes, the server stays */
-	rc = shmrt__mstore_request(&s->st, &c->sess, req, &reply);
-	if (rc)
-		return rc;
-	if (!reply)
-		return 0; /* parked: answered later */
+	} else {
+		rc = shmrt__mstore_request(&s->st, &c->sess, req, &reply);
+		if (rc)
+			return rc;
+		if (!reply)
+			return 0; /* parked: answered later */
+	}
 	rc = encode_reply(s, reply);
 	shmrt_mv_free(reply);
 	if (rc)

@@ -457,6 +457,49 @@ static void ask(int fd, mp_t *m, int64_t id, int rc)
 	mp_reset(m);
 }
 
+static void uint64_args(void **state)
+{
+	(void)state;
+	mp_t m = { 0 };
+	int fd = raw_authed();
+	/* 2**64 - 1 (msgpack's uint 64, what Python's client sends for a big int) as an
+	 * argument, as a dict key, deep in a list: answered -ERANGE, the connection kept,
+	 * nothing stored. */
+	mp_call(&m, 11, good_id, "append", 1);
+	mp_byte(&m, 0xcf);
+	mp_be(&m, UINT64_MAX, 8);
+	ask(fd, &m, 11, -ERANGE);
+	mp_call(&m, 12, good_id, "append", 1);
+	mp_raw(&m, "\x81\xcf\x80\x00\x00\x00\x00\x00\x00\x00\xc0", 11);
+	ask(fd, &m, 12, -ERANGE);
+	mp_call(&m, 13, good_id, "append", 1);
+	mp_raw(&m, "\x91\x91\x92\x01\xcf\x80\x00\x00\x00\x00\x00\x00\x01", 13);
+	ask(fd, &m, 13, -ERANGE);
+	/* INT64_MAX in the same form is an int: stored. */
+	mp_call(&m, 14, good_id, "__len__", 0);
+	ask(fd, &m, 14, 0);
+	mp_call(&m, 15, good_id, "append", 1);
+	mp_byte(&m, 0xcf);
+	mp_be(&m, INT64_MAX, 8);
+	ask(fd, &m, 15, 0);
+	mp_call(&m, 16, good_id, "pop", 0);
+	ask(fd, &m, 16, 0);
+	/* The same connection goes on being served. */
+	mp_op(&m, 17, "ping", 0);
+	ask(fd, &m, 17, 0);
+	close(fd);
+	/* No id to answer (the request id itself out of range, or not an array): the
+	 * client goes, as for any frame that does not decode. */
+	mp_raw(&m, "\x93\xcf\xff\xff\xff\xff\xff\xff\xff\xff\xa4ping\x90", 16);
+	closes_on_frame(&m);
+	mp_reset(&m);
+	mp_byte(&m, 0xcf);
+	mp_be(&m, UINT64_MAX, 8);
+	closes_on_frame(&m);
+	mp_free(&m);
+	healthy();
+}
+
 static void bad_refs(void **state)
 {
 	(void)state;
@@ -908,6 +951,7 @@ int main(void)
 		cmocka_unit_test(lengths),
 		cmocka_unit_test(bombs),
 		cmocka_unit_test(bad_values),
+		cmocka_unit_test(uint64_args),
 		cmocka_unit_test(bad_refs),
 		cmocka_unit_test(arity),
 		cmocka_unit_test(preauth),
