@@ -85,9 +85,8 @@
  *               restored; -EOWNERDEAD held again from a holder that died (notified
  *               or not is then unknown); -EPERM the lock not held by this
  *               connection. notify [n=1], notify_all (-EPERM without the lock):
- *               the oldest waiters first. wait_for takes a Python predicate and is
- *               not served: loop on wait while the predicate, read under the lock,
- *               is false.
+ *               the oldest waiters first. wait_for takes a predicate, code of the
+ *               caller's: it runs in the client (shmrt_proxy_wait_for).
  *  "Barrier"    (init: parties >= 1, or [parties, timeout]) wait [timeout=nil: the
  *               barrier's] -> the arrival index 0..parties-1; -ECANCELED (Python's
  *               BrokenBarrierError) the barrier is broken, or breaks while this
@@ -368,6 +367,24 @@ SHMRT_API SHMRT_MUST_USE int shmrt_proxy_call2(shmrt_proxy_t *p, const char *met
 SHMRT_API SHMRT_MUST_USE int shmrt_proxy_call3(shmrt_proxy_t *p, const char *method,
 					       shmrt_mv_t *a, shmrt_mv_t *b, shmrt_mv_t *c,
 					       shmrt_mv_t **result);
+
+/*
+ * Python's Condition.wait_for: with cond's lock held by this connection, evaluates
+ * pred(arg) and, while it returns 0, waits on cond (the lock released while waiting
+ * and held again after) and evaluates it again, until it returns non-zero or timeout
+ * (negative: forever) has passed; it is evaluated once more after the last wait.
+ * pred runs in the calling thread with the lock held, so it may read what the
+ * condition guards through other proxies of this connection.
+ * Returns pred's last value: non-zero, or 0 when the timeout passed with it false;
+ * -EINVAL cond or pred NULL; a wait's error, the lock then held as that wait says
+ * (-EPERM the lock not held by this connection; -EOWNERDEAD held again from a holder
+ * that died); -ENOMEM; the errors of shmrt_proxy_call. A negative value of pred's
+ * ends the loop and is returned as it is.
+ * Concurrency: the connection's thread. Ordering: pred sees every change made under
+ * the lock before this connection took it back.
+ */
+SHMRT_API SHMRT_MUST_USE int shmrt_proxy_wait_for(shmrt_proxy_t *cond, int (*pred)(void *arg),
+						  void *arg, shmrt_ns_t timeout);
 
 /* One call of a batch (shmrt_proxy_call_batch). */
 typedef struct shmrt_proxy_req {

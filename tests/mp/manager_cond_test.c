@@ -205,6 +205,89 @@ static void cond_notify_order(void **state)
 	pipe_close();
 }
 
+/* ---- Condition: wait_for (the predicate in the client) ---------------------------------- */
+
+/* The predicate: the counter in the dict g_b has reached *want. Reads it through the
+ * waiter's own proxy, under the condition's lock. */
+struct wf {
+	shmrt_proxy_t *d;
+	int64_t want;
+	int calls;
+};
+
+static int reached(void *arg)
+{
+	struct wf *w = arg;
+	shmrt_mv_t *v = NULL;
+	w->calls++;
+	int rc = shmrt_proxy_call2(w->d, "get", S("n"), I(0), &v);
+	int64_t n = 0;
+	if (rc == 0 && shmrt_mv_as_int(v, &n))
+		rc = -EPROTO;
+	shmrt_mv_free(v);
+	return rc < 0 ? rc : n >= w->want;
+}
+
+/* Under the condition's lock: n += 1, notify_all. */
+static int bumper_main(void *arg)
+{
+	(void)arg;
+	shmrt_manager_conn_t *c = child_conn();
+	shmrt_proxy_t *cv = child_proxy(c, g_a), *d = child_proxy(c, g_b);
+	bool b = false;
+	shmrt_mv_t *v = NULL;
+	int64_t n = 0;
+	usleep(20000);
+	if (callb(cv, "acquire", NULL, &b) || !b ||
+	    shmrt_proxy_call2(d, "get", S("n"), I(0), &v) || shmrt_mv_as_int(v, &n) ||
+	    shmrt_proxy_call2(d, "__setitem__", S("n"), I(n + 1), NULL) ||
+	    callb(cv, "notify_all", NULL, NULL) || callb(cv, "release", NULL, NULL))
+		return 3;
+	shmrt_mv_free(v);
+	shmrt_manager_close(c);
+	return 0;
+}
+
+static void cond_wait_for(void **state)
+{
+	(void)state;
+	shmrt_proxy_t *cv = create("Condition", NULL);
+	shmrt_proxy_t *d = create("dict", NULL);
+	g_a = shmrt_proxy_ref(cv);
+	g_b = shmrt_proxy_ref(d);
+	struct wf w = { .d = d, .want = 0 };
+	assert_int_equal(shmrt_proxy_wait_for(cv, NULL, &w, 0), -EINVAL);
+	assert_int_equal(shmrt_proxy_wait_for(NULL, reached, &w, 0), -EINVAL);
+	/* true at once: no wait, so no lock needed and none taken */
+	assert_int_equal(shmrt_proxy_wait_for(cv, reached, &w, 0), 1);
+	assert_int_equal(w.calls, 1);
+	/* false, and the lock not held: the wait's -EPERM */
+	w.want = 1;
+	assert_int_equal(shmrt_proxy_wait_for(cv, reached, &w, SHMRT_FOREVER), -EPERM);
+	/* three processes each add one under the lock and notify_all: the predicate is
+	 * read again after each wake-up until it holds */
+	w.want = 3;
+	w.calls = 0;
+	expect_b(cv, "acquire", NULL, true);
+	pid_t p[3];
+	for (int i = 0; i < 3; i++)
+		p[i] = tu_fork(bumper_main, NULL);
+	assert_int_equal(shmrt_proxy_wait_for(cv, reached, &w, LONG_WAIT), 1);
+	assert_in_range(w.calls, 2, 4); /* once before, then after each wake-up that saw < 3 */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(tu_wait(p[i], 10000), 0);
+	/* still holding the lock: a notify is allowed; then the timeout, predicate false */
+	assert_int_equal(callb(cv, "notify", NULL, NULL), 0);
+	w.want = 4;
+	uint64_t t0 = mono_ns();
+	assert_int_equal(shmrt_proxy_wait_for(cv, reached, &w, 100 * MS), 0);
+	uint64_t took = (mono_ns() - t0) / MS;
+	assert_true(took >= 100); /* never early */
+	assert_int_equal(callb(cv, "notify", NULL, NULL), 0); /* held again after */
+	assert_int_equal(callb(cv, "release", NULL, NULL), 0);
+	assert_int_equal(stat_of(conn, "parked"), 0);
+}
+
 /* ---- Condition: the lock's holder killed ----------------------------------------------- */
 
 /* Waits; writes the answer's rc; with -EOWNERDEAD it holds the lock: releases it. */
@@ -479,6 +562,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(cond_methods, setup, teardown),
 		cmocka_unit_test_setup_teardown(cond_notify_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(cond_wait_for, setup, teardown),
 		cmocka_unit_test_setup_teardown(cond_holder_killed, setup, teardown),
 		cmocka_unit_test_setup_teardown(barrier_parties, setup, teardown),
 		cmocka_unit_test_setup_teardown(barrier_breaking, setup, teardown),
