@@ -150,19 +150,19 @@ void manager_cases()
 void py_cases()
 {
 #ifdef SHMRT_BENCH_PY
-	reg_py("py/value/add/2proc", "py_value.py add", 1000000, 100000, "ops/s", "higher");
-	reg_py("py/array/getitem", "py_value.py getitem", 4000000, 1000000, "ns/op", "lower");
+	reg_py("py/value/add/2proc", "py_value.py add", 3000000, 300000, "ops/s", "higher");
+	reg_py("py/array/getitem", "py_value.py getitem", 8000000, 2000000, "ns/op", "lower");
 #if SHMRT_BENCH_NUMPY
-	reg_py("py/array/numpy_sum/8MiB", "py_value.py numpy_sum", 200, 200, "GB/s", "higher");
+	reg_py("py/array/numpy_sum/8MiB", "py_value.py numpy_sum", 1000, 1000, "GB/s", "higher");
 #endif
-	reg_py("py/queue/1p1c/tuple", "py_queue.py tuple", 200000, 50000, "ops/s", "higher");
+	reg_py("py/queue/1p1c/tuple", "py_queue.py tuple", 200000, 100000, "ops/s", "higher");
 	reg_py("py/queue/1p1c/bytes64", "py_queue.py bytes64", 400000, 50000, "ops/s", "higher");
 #if SHMRT_BENCH_NUMPY
 	reg_py("py/queue/1p1c/ndarray4MiB", "py_queue.py ndarray4MiB", 200, 50, "GB/s",
 	       "higher");
 #endif
-	reg_py("py/pipe/pingpong", "py_queue.py pingpong", 100000, 20000, "us", "lower");
-	reg_py("py/manager/dict_get", "py_manager.py dict_get", 50000, 10000, "ops/s", "higher");
+	reg_py("py/pipe/pingpong", "py_queue.py pingpong", 100000, 40000, "us", "lower");
+	reg_py("py/manager/dict_get", "py_manager.py dict_get", 100000, 20000, "ops/s", "higher");
 #if !SHMRT_BENCH_NUMPY
 	std::fprintf(stderr, "shmrt_bench: py/array/numpy_sum/8MiB and py/queue/1p1c/ndarray4MiB "
 			     "skipped: no numpy for " SHMRT_BENCH_PY " (python3-numpy)\n");

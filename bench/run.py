@@ -60,6 +60,15 @@ TARGETS = {
     ("manager/mixed90/4clients", "python_mp"): 10.0,
     ("manager/mixed90/4clients", "redis"): 1.0,
     ("manager/list_create", "python_mp"): 20.0,
+    # The Python package (issue 15): both implementations in Python, one interpreter.
+    ("py/value/add/2proc", "python_mp"): 20.0,
+    ("py/array/getitem", "python_mp"): 10.0,
+    ("py/array/numpy_sum/8MiB", "python_mp"): 0.95,
+    ("py/queue/1p1c/tuple", "python_mp"): 3.0,
+    ("py/queue/1p1c/bytes64", "python_mp"): 10.0,
+    ("py/queue/1p1c/ndarray4MiB", "python_mp"): 5.0,
+    ("py/pipe/pingpong", "python_mp"): 5.0,
+    ("py/manager/dict_get", "python_mp"): 3.0,
 }
 
 # Derived references: (case, name) -> (source case, conversion) computed from shmrt's
