@@ -119,8 +119,13 @@ def run(binary, flt, reps, raw):
 
 
 def collect(raw):
-    with open(raw) as f:
-        data = json.load(f)
+    """The medians of the run (None if it ran nothing: no case matched the filter,
+    e.g. py/ when the Python package was not built, which the benchmark says)."""
+    try:
+        with open(raw) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
     cases = {}
     for b in data.get("benchmarks", []):
         if b.get("aggregate_name") != "median" or b.get("error_occurred"):
@@ -215,6 +220,10 @@ def main():
     raw = os.path.join(os.path.dirname(args.out), "raw.json")
     run(os.path.join(args.build, "bench", "shmrt_bench"), args.filter, args.repetitions, raw)
     fresh = collect(raw)
+    if fresh is None:
+        print(f"no benchmark ran{' (filter ' + repr(args.filter) + ')' if args.filter else ''}; "
+              f"{args.out} is unchanged")
+        return
 
     merged = {}
     if os.path.exists(args.out):
