@@ -15,8 +15,9 @@ reading the (system-wide, monotonic) clock itself when it ends, so that the pare
 own wake-ups do not count.
 
 Clean exits. Workers are forked (the same start method for both implementations)
-and die with the script (PR_SET_PDEATHSIG), so a script killed by the benchmark
-leaves none behind. Every wait is bounded: a worker that does not get ready or does
+and die with the script (PR_SET_PDEATHSIG), as does multiprocessing's Manager server
+(mp_manager) and shmrt's, so a script killed by the benchmark, even by kill -9,
+leaves no process behind. Every wait is bounded: a worker that does not get ready or does
 not finish in time fails the run, and the script itself ends after DEADLINE seconds
 (SIGALRM); on every way out, live children are killed and reaped.
 """
@@ -65,6 +66,14 @@ def start(target, *args):
     p = CTX.Process(target=run, args=(os.getpid(), *args), daemon=True)
     p.start()
     return p
+
+
+def mp_manager():
+    """A started multiprocessing SyncManager whose server process dies with this one."""
+    from multiprocessing.managers import SyncManager
+    m = SyncManager(ctx=CTX)
+    m.start(_die_with_parent, (os.getpid(),))
+    return m
 
 
 def timed(bodies):

@@ -6,13 +6,14 @@ A Manager() (its server a process of its own, reached over a Unix socket: both's
 default) holds a dict of 1000 keys (str of 16 characters) and 64-byte values (bytes),
 the data of the C case manager/get/1client/unix; this process, its one client, reads
 OPS random keys through the proxy, `d[k]`, one call at a time, after a tenth as many
-to warm up: gets/s. shmrt's server is a C process, multiprocessing's a Python one.
+to warm up: gets/s. shmrt's server is a C process, multiprocessing's a Python one
+(started so that it dies with this script, as shmrt's does).
 """
 import random
 import time
 
 import shmrt
-from py_common import CTX, CaseError, main
+from py_common import CaseError, main, mp_manager
 
 KEYS = 1000
 
@@ -44,4 +45,4 @@ def dict_get(make_manager):
 
 
 if __name__ == "__main__":
-    main({"dict_get": {"shmrt": dict_get(shmrt.Manager), "python_mp": dict_get(CTX.Manager)}})
+    main({"dict_get": {"shmrt": dict_get(shmrt.Manager), "python_mp": dict_get(mp_manager)}})
