@@ -266,17 +266,17 @@ inline void reg_python_gbps(const char *name, const char *args)
 #ifdef SHMRT_BENCH_PY
 // A py/ case: "<case>/shmrt" runs `<script> <sub> shmrt <ops>`, "<case>/python_mp"
 // `<script> <sub> python_mp <mp_ops>` (the slower peer does fewer operations, so that
-// both take about as long).
+// both take about as long); reps > 0: that many repetitions instead of the run's.
 inline void reg_py(const std::string &c, const char *script_sub, int64_t ops, int64_t mp_ops,
-		   const char *unit, const char *better)
+		   const char *unit, const char *better, int reps = 0)
 {
 	// RegisterBenchmark copies the name, and its lambda the arguments.
 	once(benchmark::RegisterBenchmark((c + "/shmrt").c_str(), py_case,
 					  std::string(script_sub) + " shmrt", unit, better)
-		     ->Arg(ops));
+		     ->Arg(ops), reps);
 	once(benchmark::RegisterBenchmark((c + "/python_mp").c_str(), py_case,
 					  std::string(script_sub) + " python_mp", unit, better)
-		     ->Arg(mp_ops));
+		     ->Arg(mp_ops), reps);
 }
 #endif
 
