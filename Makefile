@@ -7,6 +7,7 @@
 #                                     (default /usr/bin/python3: Debian's, with numpy)
 #   make bench [BENCH=regex]          Release build, benchmarks beside their peers, table
 #                                     + build/bench/summary.json, drawn in build/bench/report.html
+#                                     (the py/ cases: the Python package under PYTHON)
 #   make stress                       the crash and multi-process tests (labels crash, mp)
 #                                     with many more kills
 #   make fuzz                         libFuzzer targets: region open, the manager's wire,
@@ -72,7 +73,7 @@ fuzz: deps
 bench:
 	@tools/install-deps.sh bench
 	$(CMAKE) -S . -B $(REL_DIR) -DCMAKE_BUILD_TYPE=Release -DSHMRT_BUILD_TESTS=OFF \
-	  -DSHMRT_BUILD_BENCH=ON >/dev/null
+	  -DSHMRT_BUILD_BENCH=ON -DSHMRT_PYTHON=$(PYTHON) >/dev/null
 	$(CMAKE) --build $(REL_DIR) -j$(JOBS)
 	python3 bench/run.py --build $(REL_DIR) --out build/bench/summary.json $(if $(BENCH),--filter '$(BENCH)')
 

@@ -10,7 +10,8 @@
 //    Benchmark times the loop and picks the number of iterations; the figure is the
 //    real time per operation (ns/op), or a "value" counter (GB/s).
 //  - once per repetition (mp_case, gbps_case, pingpong_case, python_case,
-//    python_gbps_case; registered with reg_mp, reg_once, reg_python, reg_python_gbps):
+//    python_gbps_case, py_case; registered with reg_mp, reg_once, reg_python,
+//    reg_python_gbps, reg_py):
 //    the body forks its processes and times itself; the manual time is the wall clock
 //    of the whole run (so that the repetitions' times add up), in milliseconds, and the
 //    figure is the "value" counter (ops/s, GB/s or us). A body that fails (a negative
@@ -150,12 +151,11 @@ void pingpong_case(benchmark::State &s)
 	label(s, "us", "lower");
 }
 
-// Python peers: runs `python3 bench/python/<args>`; the script times itself and prints
-// its figure on its last output line. The manual time is the wall clock of the whole
+// Python scripts: runs the shell command `cmd`; the script times itself and prints its
+// figure on its last output line. The manual time is the wall clock of the whole
 // script.
-inline double run_python(const std::string &args, double *wall)
+inline double run_script(const std::string &cmd, double *wall)
 {
-	std::string cmd = "python3 " SHMRT_BENCH_PYDIR "/" + args;
 	auto t0 = std::chrono::steady_clock::now();
 	FILE *f = popen(cmd.c_str(), "r");
 	if (!f)
@@ -168,6 +168,12 @@ inline double run_python(const std::string &args, double *wall)
 		return -1;
 	*wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 	return v;
+}
+
+// Python peers of C cases: `python3 bench/python/<args>` (the first python3 on PATH).
+inline double run_python(const std::string &args, double *wall)
+{
+	return run_script("python3 " SHMRT_BENCH_PYDIR "/" + args, wall);
 }
 
 // ops/s: `python3 <script> <ops>`, ops being the case's argument.
@@ -202,6 +208,29 @@ inline void python_gbps_case(benchmark::State &s, const char *args)
 	label(s, "GB/s", "higher");
 }
 
+#ifdef SHMRT_BENCH_PY
+// The py/ cases (both implementations are Python): `<SHMRT_PYTHON>
+// bench/python/<args> <ops>` with the build tree's package first on PYTHONPATH; the
+// figure is in `unit`, better `better`, ops being the case's argument.
+inline void py_case(benchmark::State &s, std::string args, const char *unit,
+		    const char *better)
+{
+	std::string cmd = "PYTHONPATH='" SHMRT_BENCH_PYPATH "' PYTHONDONTWRITEBYTECODE=1 '"
+			  SHMRT_BENCH_PY "' '" SHMRT_BENCH_PYDIR "'/" + args + " " +
+			  std::to_string(s.range(0));
+	for (auto _ : s) {
+		double wall = 0, v = run_script(cmd, &wall);
+		if (v < 0) {
+			s.SkipWithError(SHMRT_BENCH_PY " failed (see above)");
+			break;
+		}
+		s.SetIterationTime(wall);
+		s.counters["value"] = v;
+	}
+	label(s, unit, better);
+}
+#endif
+
 // One iteration per repetition, manual time, in milliseconds. reps > 0: that many
 // repetitions instead of the run's (--benchmark_repetitions).
 inline benchmark::internal::Benchmark *once(benchmark::internal::Benchmark *b, int reps = 0)
@@ -233,5 +262,22 @@ inline void reg_python_gbps(const char *name, const char *args)
 {
 	once(benchmark::RegisterBenchmark(name, python_gbps_case, args));
 }
+
+#ifdef SHMRT_BENCH_PY
+// A py/ case: "<case>/shmrt" runs `<script> <sub> shmrt <ops>`, "<case>/python_mp"
+// `<script> <sub> python_mp <mp_ops>` (the slower peer does fewer operations, so that
+// both take about as long); reps > 0: that many repetitions instead of the run's.
+inline void reg_py(const std::string &c, const char *script_sub, int64_t ops, int64_t mp_ops,
+		   const char *unit, const char *better, int reps = 0)
+{
+	// RegisterBenchmark copies the name, and its lambda the arguments.
+	once(benchmark::RegisterBenchmark((c + "/shmrt").c_str(), py_case,
+					  std::string(script_sub) + " shmrt", unit, better)
+		     ->Arg(ops), reps);
+	once(benchmark::RegisterBenchmark((c + "/python_mp").c_str(), py_case,
+					  std::string(script_sub) + " python_mp", unit, better)
+		     ->Arg(mp_ops), reps);
+}
+#endif
 
 #endif

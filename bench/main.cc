@@ -143,6 +143,42 @@ void manager_cases()
 	reg_python("manager/lock/2clients/python_mp", "manager_peer.py lock2", 5000);
 }
 
+// python/py_value.py, python/py_queue.py, python/py_manager.py (python/py_common.py):
+// the Python package against multiprocessing doing the same work under the same
+// interpreter (SHMRT_PYTHON); reg_py(case, "script sub-case", shmrt's ops, the peer's
+// ops, unit, better)
+void py_cases()
+{
+#ifdef SHMRT_BENCH_PY
+	reg_py("py/value/add/2proc", "py_value.py add", 3000000, 300000, "ops/s", "higher");
+	// A short case (0.2-0.4 s a run) whose ratio moves with the machine's phase (7.5
+	// to 13.7x in runs of one hour): more samples, as the short C cases.
+	reg_py("py/array/getitem", "py_value.py getitem", 8000000, 2000000, "ns/op", "lower",
+	       kShortReps);
+#if SHMRT_BENCH_NUMPY
+	// Equal work on equal memory (1.00x when alternated in one process): the ratio
+	// is the machine's phase of each run (0.86 to 1.5x), so it gets more samples.
+	reg_py("py/array/numpy_sum/8MiB", "py_value.py numpy_sum", 1000, 1000, "GB/s", "higher",
+	       kShortReps);
+#endif
+	reg_py("py/queue/1p1c/tuple", "py_queue.py tuple", 200000, 100000, "ops/s", "higher");
+	reg_py("py/queue/1p1c/bytes64", "py_queue.py bytes64", 400000, 50000, "ops/s", "higher");
+#if SHMRT_BENCH_NUMPY
+	reg_py("py/queue/1p1c/ndarray4MiB", "py_queue.py ndarray4MiB", 200, 50, "GB/s",
+	       "higher");
+#endif
+	reg_py("py/pipe/pingpong", "py_queue.py pingpong", 100000, 40000, "us", "lower");
+	reg_py("py/manager/dict_get", "py_manager.py dict_get", 100000, 20000, "ops/s", "higher");
+#if !SHMRT_BENCH_NUMPY
+	std::fprintf(stderr, "shmrt_bench: py/array/numpy_sum/8MiB and py/queue/1p1c/ndarray4MiB "
+			     "skipped: no numpy for " SHMRT_BENCH_PY " (python3-numpy)\n");
+#endif
+#else
+	std::fprintf(stderr, "shmrt_bench: the py/ cases are skipped: Python package not built: "
+			     "%s\n", SHMRT_BENCH_PY_MISSING);
+#endif
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -152,6 +188,7 @@ int main(int argc, char **argv)
 	queue_cases();
 	dict_cases();
 	manager_cases();
+	py_cases();
 
 	benchmark::Initialize(&argc, argv);
 	if (benchmark::ReportUnrecognizedArguments(argc, argv))

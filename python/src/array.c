@@ -286,6 +286,14 @@ static PyObject *array_item(ArrayObj *o, Py_ssize_t i)
 
 static PyObject *array_subscript(ArrayObj *o, PyObject *key)
 {
+	/* The common arr[i]: an int read directly (no __index__ call); one too large
+	 * for an index takes the general path, which says so. */
+	if (PyLong_CheckExact(key)) {
+		Py_ssize_t i = PyLong_AsSsize_t(key);
+		if (i != -1 || !PyErr_Occurred())
+			return array_item(o, i < 0 ? i + o->n : i);
+		PyErr_Clear();
+	}
 	if (PyIndex_Check(key)) {
 		Py_ssize_t i = PyNumber_AsSsize_t(key, PyExc_IndexError);
 		if (i == -1 && PyErr_Occurred())

@@ -188,10 +188,29 @@ static PyObject *value_add(ValueObj *o, PyObject *x)
 			     o->c->code);
 		return NULL;
 	}
+	/* The common call, add(<int>) on a signed Value: the int read directly (no
+	 * __index__ call, no reference taken); what overflows 64 bits takes the general
+	 * path below, which wraps. */
+	char code = o->c->code;
+	if (PyLong_CheckExact(x) && (code == 'q' || code == 'l' || code == 'i')) {
+		int overflow;
+		long long d = PyLong_AsLongLongAndOverflow(x, &overflow);
+		if (!overflow && !(d == -1 && PyErr_Occurred())) {
+			if (code == 'i') {
+				int32_t r = 0;
+				(void)shmrt_value_fetch_add_i32(&o->v, (int32_t)(uint32_t)d, &r);
+				return PyLong_FromLong(r);
+			}
+			int64_t r = 0;
+			(void)shmrt_value_fetch_add_i64(&o->v, (int64_t)d, &r);
+			return PyLong_FromLongLong(r);
+		}
+		PyErr_Clear();
+	}
 	shmrt_scalar_t s, old;
 	if (pyshmrt_to_scalar(o->c, x, &s))
 		return NULL;
-	switch (o->c->code) {
+	switch (code) {
 	case 'i': {
 		int32_t r = 0;
 		(void)shmrt_value_fetch_add_i32(&o->v, s.i32, &r);
