@@ -537,6 +537,29 @@ static PyObject *array_raw_get(ArrayObj *o, void *closure)
 	return array_full(o);
 }
 
+/* .raw = b: the bytes written from the first element on, as ctypes' char arrays
+ * (ValueError if longer than the Array; the rest is left as it was). */
+static int array_raw_set(ArrayObj *o, PyObject *x, void *closure)
+{
+	(void)closure;
+	if (!x || o->c->code != 'c') {
+		PyErr_SetString(PyExc_AttributeError, "only 'c' Arrays have .raw");
+		return -1;
+	}
+	Py_buffer b;
+	if (PyObject_GetBuffer(x, &b, PyBUF_SIMPLE))
+		return -1;
+	int rc = 0;
+	if (b.len > o->n) {
+		PyErr_SetString(PyExc_ValueError, "byte string too long");
+		rc = -1;
+	} else if (b.len > 0) {
+		rc = pyshmrt_array_write_range(o, 0, b.len, b.buf);
+	}
+	PyBuffer_Release(&b);
+	return rc;
+}
+
 static PyObject *array_typecode(ArrayObj *o, void *closure)
 {
 	(void)closure;
@@ -615,7 +638,8 @@ static PyMethodDef raw_methods[] = {
 static PyGetSetDef raw_getset[] = {
 	{ "value", (getter)array_value_get, (setter)array_value_set,
 	  "'c' and 'u' Arrays: the contents up to the first NUL", NULL },
-	{ "raw", (getter)array_raw_get, NULL, "'c' Arrays: all the bytes", NULL },
+	{ "raw", (getter)array_raw_get, (setter)array_raw_set, "'c' Arrays: all the bytes",
+	  NULL },
 	{ "_typecode", (getter)array_typecode, NULL, "the typecode", NULL },
 	{ "_name", (getter)array_name, NULL, "the name in the process-tree region", NULL },
 	{ NULL, NULL, NULL, NULL, NULL },
