@@ -53,7 +53,10 @@ def _timeout(block, timeout):
         return 0.0
     if timeout is None:
         return -1.0
-    return max(float(timeout), 0.0)
+    t = float(timeout)
+    if t != t:
+        raise ValueError("Invalid value NaN (not a number)")
+    return max(t, 0.0)
 
 
 def _dumps(obj):

@@ -63,7 +63,8 @@ uint64_t pyshmrt_forks(void);
 int pyshmrt_sliced(int (*fn)(void *ctx, shmrt_ns_t slice), void *ctx, double timeout);
 
 /* Parses multiprocessing's (block, timeout) pair into a timeout in seconds: < 0
- * forever, 0 try once. -1 with a Python error for a bad timeout. */
+ * forever, 0 try once. -1 with a Python error for a bad timeout (not a number, or
+ * NaN: ValueError). */
 int pyshmrt_block_timeout(PyObject *block, PyObject *timeout, double *out);
 
 /* ---- convert.c -------------------------------------------------------------------- */

@@ -59,3 +59,29 @@ def test_the_managers_empty_popitem_says_what_dicts_say():
         {}.popitem()
     except KeyError as ref:
         assert str(e.value) == str(ref) and e.value.args == ref.args
+
+
+@pytest.mark.timeout(20)
+def test_a_nan_timeout_is_a_valueerror_not_a_wait_without_end():
+    """threading.Lock's answer to a NaN timeout; the waits treated it as 'forever'."""
+    lock = shmrt.Lock()
+    lock.acquire()
+    rlock, sem, ev, cond = shmrt.RLock(), shmrt.Semaphore(0), shmrt.Event(), shmrt.Condition()
+    q, b = shmrt.Queue(), shmrt.Barrier(2)
+    nan = float("nan")
+    for call in (lambda: lock.acquire(timeout=nan), lambda: sem.acquire(True, nan),
+                 lambda: ev.wait(nan), lambda: q.get(timeout=nan), lambda: q.get(True, nan),
+                 lambda: q.put(1, timeout=nan), lambda: b.wait(nan)):
+        with pytest.raises(ValueError, match="NaN"):
+            call()
+    with cond:
+        with pytest.raises(ValueError, match="NaN"):
+            cond.wait(nan)
+    with pytest.raises(ValueError, match="NaN"):
+        rlock.acquire(timeout=nan)              # even free: the argument is checked first
+    assert not b.broken and q.qsize() == 0
+    lock.release()
+    with shmrt.Manager() as m:
+        mq = m.Queue()
+        with pytest.raises(ValueError, match="NaN"):
+            mq.get(timeout=nan)
