@@ -46,14 +46,17 @@ _os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _timeout(block, timeout):
-    """multiprocessing's (block, timeout) as the transport's: < 0 forever, 0 once."""
+    """multiprocessing's (block, timeout) as the transport's: < 0 forever, 0 once.
+    A negative timeout is 0, as multiprocessing.Queue takes it (a deadline already
+    passed: one try), not queue.Queue's ValueError."""
     if not block:
         return 0.0
     if timeout is None:
         return -1.0
-    if timeout < 0:
-        raise ValueError("'timeout' must be a non-negative number")
-    return float(timeout)
+    t = float(timeout)
+    if t != t:
+        raise ValueError("Invalid value NaN (not a number)")
+    return max(t, 0.0)
 
 
 def _dumps(obj):

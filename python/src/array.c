@@ -165,7 +165,9 @@ int pyshmrt_array_read_range(ArrayObj *o, Py_ssize_t lo, Py_ssize_t cnt, void *d
 	if (cnt <= 0)
 		return 0;
 	int rc;
-	if ((size_t)cnt * o->c->size > BIG_COPY) {
+	if (pyshmrt_brackets_open && pyshmrt_array_bracket_check(o, lo, cnt))
+		return -1;
+	if ((size_t)cnt * o->c->size > BIG_COPY || pyshmrt_brackets_open) {
 		Py_BEGIN_ALLOW_THREADS
 		rc = snap ? shmrt_array_snapshot(&o->a, lo, dst, cnt)
 			  : shmrt_array_read(&o->a, lo, dst, cnt);
@@ -186,7 +188,9 @@ int pyshmrt_array_write_range(ArrayObj *o, Py_ssize_t lo, Py_ssize_t cnt, const 
 	if (cnt <= 0)
 		return 0;
 	int rc;
-	if ((size_t)cnt * o->c->size > BIG_COPY) {
+	if (pyshmrt_brackets_open && pyshmrt_array_bracket_check(o, lo, cnt))
+		return -1;
+	if ((size_t)cnt * o->c->size > BIG_COPY || pyshmrt_brackets_open) {
 		Py_BEGIN_ALLOW_THREADS
 		rc = shmrt_array_write(&o->a, lo, src, cnt);
 		Py_END_ALLOW_THREADS
@@ -209,6 +213,8 @@ static int write_whole(ArrayObj *o, Py_ssize_t lo, Py_ssize_t cnt, const void *s
 	void *p;
 	int rc;
 	size_t bytes = (size_t)cnt * o->c->size;
+	if (pyshmrt_brackets_open && pyshmrt_array_bracket_check(o, lo, cnt))
+		return -1;
 	Py_BEGIN_ALLOW_THREADS
 	rc = shmrt_array_begin_write(&o->a, lo, cnt, &p);
 	if (!rc) {
@@ -278,6 +284,11 @@ static PyObject *array_item(ArrayObj *o, Py_ssize_t i)
 		return NULL;
 	}
 	shmrt_scalar_t s;
+	if (pyshmrt_brackets_open) { /* it may wait for a bracket: without the GIL */
+		if (pyshmrt_array_read_range(o, i, 1, &s, 0))
+			return NULL;
+		return pyshmrt_from_mem(o->c, &s);
+	}
 	int rc = shmrt_array_read(&o->a, (uint64_t)i, &s, 1);
 	if (rc)
 		return pyshmrt_err(rc, "reading an Array");
@@ -534,6 +545,29 @@ static PyObject *array_raw_get(ArrayObj *o, void *closure)
 	return array_full(o);
 }
 
+/* .raw = b: the bytes written from the first element on, as ctypes' char arrays
+ * (ValueError if longer than the Array; the rest is left as it was). */
+static int array_raw_set(ArrayObj *o, PyObject *x, void *closure)
+{
+	(void)closure;
+	if (!x || o->c->code != 'c') {
+		PyErr_SetString(PyExc_AttributeError, "only 'c' Arrays have .raw");
+		return -1;
+	}
+	Py_buffer b;
+	if (PyObject_GetBuffer(x, &b, PyBUF_SIMPLE))
+		return -1;
+	int rc = 0;
+	if (b.len > o->n) {
+		PyErr_SetString(PyExc_ValueError, "byte string too long");
+		rc = -1;
+	} else if (b.len > 0) {
+		rc = pyshmrt_array_write_range(o, 0, b.len, b.buf);
+	}
+	PyBuffer_Release(&b);
+	return rc;
+}
+
 static PyObject *array_typecode(ArrayObj *o, void *closure)
 {
 	(void)closure;
@@ -612,7 +646,8 @@ static PyMethodDef raw_methods[] = {
 static PyGetSetDef raw_getset[] = {
 	{ "value", (getter)array_value_get, (setter)array_value_set,
 	  "'c' and 'u' Arrays: the contents up to the first NUL", NULL },
-	{ "raw", (getter)array_raw_get, NULL, "'c' Arrays: all the bytes", NULL },
+	{ "raw", (getter)array_raw_get, (setter)array_raw_set, "'c' Arrays: all the bytes",
+	  NULL },
 	{ "_typecode", (getter)array_typecode, NULL, "the typecode", NULL },
 	{ "_name", (getter)array_name, NULL, "the name in the process-tree region", NULL },
 	{ NULL, NULL, NULL, NULL, NULL },

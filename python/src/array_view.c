@@ -13,6 +13,12 @@
  * snapshot() sees all of the bracketed writes or none. A process killed inside the
  * bracket leaves its stripes torn: snapshots and reads of them raise TornError
  * until the range is written whole again or repair(lo, hi) is called.
+ *
+ * Threads: the thread inside a bracket holds its stripes' locks and needs the GIL to
+ * end it. While any bracket is open in the process, the Array's calls that may wait
+ * for stripes (indexing, slices, snapshot(), writing()) wait without the GIL, and a
+ * call that needs stripes its own thread holds in a bracket raises RuntimeError
+ * instead of waiting for itself forever.
  */
 #include "pyshmrt.h"
 
@@ -108,17 +114,82 @@ PyObject *pyshmrt_array_repair(ArrayObj *o, PyObject *args, PyObject *kw)
 }
 
 /* The bracket returned by writing(lo, hi). */
-typedef struct {
+typedef struct BracketObj {
 	PyObject_HEAD
 	ArrayObj *arr;
 	Py_ssize_t lo, hi;
 	int open;
+	unsigned long thread;    /* the thread inside it, while open */
+	struct BracketObj *next; /* in open_brackets, while open */
 } BracketObj;
+
+/*
+ * The brackets open in this process, or being opened (listed before the GIL is
+ * released to take their stripes). The thread inside a bracket needs the GIL to end
+ * it, so while one is listed, the Array's other calls that may wait for stripes wait
+ * without the GIL; and a call that would wait for stripes its own thread holds in a
+ * bracket (forever) raises RuntimeError. Read and changed under the GIL only.
+ */
+static BracketObj *open_brackets;
+int pyshmrt_brackets_open;
+
+/* The stripes of [lo, lo+cnt) of a, as [*k0, *k1]. */
+static void stripes_of(const shmrt_array_t *a, Py_ssize_t lo, Py_ssize_t cnt, uint64_t *k0,
+		       uint64_t *k1)
+{
+	uint64_t se = a->stripe_elems ? a->stripe_elems : 1;
+	*k0 = (uint64_t)lo / se;
+	*k1 = (uint64_t)(lo + (cnt > 0 ? cnt : 1) - 1) / se;
+}
+
+int pyshmrt_array_bracket_check(ArrayObj *o, Py_ssize_t lo, Py_ssize_t cnt)
+{
+	unsigned long me = PyThread_get_thread_ident();
+	uint64_t k0, k1;
+	stripes_of(&o->a, lo, cnt, &k0, &k1);
+	for (BracketObj *b = open_brackets; b; b = b->next) {
+		uint64_t b0, b1;
+		if (b->thread != me || b->arr->a.data != o->a.data || b->hi <= b->lo)
+			continue;
+		stripes_of(&b->arr->a, b->lo, b->hi - b->lo, &b0, &b1);
+		if (b0 <= k1 && k0 <= b1) {
+			PyErr_Format(PyExc_RuntimeError,
+				     "this thread's writing() bracket of [%zd, %zd) holds stripes "
+				     "that [%zd, %zd) of the same Array needs (it would wait for "
+				     "itself): write through the numpy view, or end the bracket first",
+				     b->lo, b->hi, lo, lo + cnt);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void bracket_list(BracketObj *b)
+{
+	b->thread = PyThread_get_thread_ident();
+	b->next = open_brackets;
+	open_brackets = b;
+	pyshmrt_brackets_open = 1;
+}
+
+static void bracket_unlist(BracketObj *b)
+{
+	for (BracketObj **p = &open_brackets; *p; p = &(*p)->next) {
+		if (*p == b) {
+			*p = b->next;
+			break;
+		}
+	}
+	b->next = NULL;
+	pyshmrt_brackets_open = open_brackets != NULL;
+}
 
 static void bracket_dealloc(BracketObj *b)
 {
 	if (b->open && b->hi > b->lo)
 		(void)shmrt_array_end_write(&b->arr->a, b->lo, b->hi - b->lo);
+	if (b->open)
+		bracket_unlist(b);
 	Py_XDECREF(b->arr);
 	Py_TYPE(b)->tp_free((PyObject *)b);
 }
@@ -130,14 +201,22 @@ static PyObject *bracket_enter(BracketObj *b, PyObject *noargs)
 		PyErr_SetString(PyExc_RuntimeError, "writing() bracket already entered");
 		return NULL;
 	}
+	if (b->hi > b->lo && pyshmrt_brackets_open &&
+	    pyshmrt_array_bracket_check(b->arr, b->lo, b->hi - b->lo))
+		return NULL;
+	/* Listed before the GIL is released: a thread that then finds no bracket
+	 * listed never waits for these stripes with the GIL. */
+	bracket_list(b);
 	if (b->hi > b->lo) {
 		void *p;
 		int rc;
 		Py_BEGIN_ALLOW_THREADS
 		rc = shmrt_array_begin_write(&b->arr->a, b->lo, b->hi - b->lo, &p);
 		Py_END_ALLOW_THREADS
-		if (rc)
+		if (rc) {
+			bracket_unlist(b);
 			return pyshmrt_err(rc, "opening a write bracket");
+		}
 	}
 	b->open = 1;
 	return Py_NewRef((PyObject *)b->arr);
@@ -150,7 +229,13 @@ static PyObject *bracket_exit(BracketObj *b, PyObject *args)
 		PyErr_SetString(PyExc_RuntimeError, "writing() bracket not entered");
 		return NULL;
 	}
+	if (b->thread != PyThread_get_thread_ident()) {
+		PyErr_SetString(PyExc_RuntimeError,
+				"a writing() bracket ends in the thread that entered it");
+		return NULL;
+	}
 	b->open = 0;
+	bracket_unlist(b);
 	if (b->hi > b->lo) {
 		int rc = shmrt_array_end_write(&b->arr->a, b->lo, b->hi - b->lo);
 		if (rc)

@@ -52,6 +52,10 @@ static shmrt_ns_t to_ns(PyObject *timeout)
 	double t = PyFloat_AsDouble(timeout);
 	if (t == -1.0 && PyErr_Occurred())
 		return -2;
+	if (t != t) {
+		PyErr_SetString(PyExc_ValueError, "Invalid value NaN (not a number)");
+		return -2;
+	}
 	if (t < 0)
 		t = 0;
 	if (t > 1e9)

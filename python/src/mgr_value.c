@@ -282,7 +282,7 @@ static void key_error(PyObject *const *args, Py_ssize_t nargs, const char *metho
 	if (nargs > 0 && !is(method, "popitem"))
 		PyErr_SetObject(PyExc_KeyError, args[0]);
 	else
-		PyErr_SetString(PyExc_KeyError, "'popitem(): dictionary is empty'");
+		PyErr_SetString(PyExc_KeyError, "popitem(): dictionary is empty");
 }
 
 PyObject *pyshmrt_mgr_err(int rc, const char *type, const char *method,

@@ -161,6 +161,10 @@ int pyshmrt_block_timeout(PyObject *block, PyObject *timeout, double *out)
 	double t = PyFloat_AsDouble(timeout);
 	if (t == -1 && PyErr_Occurred())
 		return -1;
+	if (t != t) { /* NaN: threading.Lock's error, not a wait without end */
+		PyErr_SetString(PyExc_ValueError, "Invalid value NaN (not a number)");
+		return -1;
+	}
 	*out = t < 0 ? 0 : t;
 	return 0;
 }

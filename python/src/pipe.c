@@ -21,6 +21,11 @@
  * that dies in the middle of a message leaves the receiver with EOFError, never with
  * half a message.
  *
+ * Threads: the rings are single-producer single-consumer, and a message's chunks
+ * must stay together, so the threads that share an end take turns per message and
+ * direction (turn[0] for sending, turn[1] for receiving), waiting for their turn
+ * without the GIL and interruptibly.
+ *
  * Under spawn and forkserver an endpoint passes by name with its kernel descriptors
  * (shmrt_pipe_fds; the Python layer sends them with multiprocessing's DupFd, as
  * multiprocessing's own Connection is sent), and the child adopts it
@@ -45,6 +50,7 @@ typedef struct {
 	shmrt_pipe_t p;
 	int end, open;
 	int readable, writable; /* the Connection's (_bind): checked by send, recv */
+	PyThread_type_lock turn[2]; /* one sending thread, one receiving thread at once */
 } ConnObj;
 
 extern PyTypeObject pyshmrt_ConnType;
@@ -89,7 +95,31 @@ static PyObject *eof_err(void)
 
 static ConnObj *conn_alloc(void)
 {
-	return (ConnObj *)pyshmrt_ConnType.tp_alloc(&pyshmrt_ConnType, 0);
+	ConnObj *c = (ConnObj *)pyshmrt_ConnType.tp_alloc(&pyshmrt_ConnType, 0);
+	if (c && (!(c->turn[0] = PyThread_allocate_lock()) ||
+		  !(c->turn[1] = PyThread_allocate_lock()))) {
+		Py_DECREF(c);
+		return (ConnObj *)PyErr_NoMemory();
+	}
+	return c;
+}
+
+/* Waits for this thread's turn at a direction of the end (turn_end gives it back):
+ * 0, or -1 with a Python error (a signal's exception). */
+static int turn_take(PyThread_type_lock lk)
+{
+	if (PyThread_acquire_lock(lk, NOWAIT_LOCK))
+		return 0;
+	for (;;) {
+		PyLockStatus st;
+		Py_BEGIN_ALLOW_THREADS
+		st = PyThread_acquire_lock_timed(lk, 50000, 0); /* 50 ms, then signals */
+		Py_END_ALLOW_THREADS
+		if (st == PY_LOCK_ACQUIRED)
+			return 0;
+		if (PyErr_CheckSignals())
+			return -1;
+	}
 }
 
 /* _pipe_pair() -> (end0, end1). */
@@ -125,6 +155,9 @@ static void conn_dealloc(ConnObj *c)
 {
 	if (c->open)
 		shmrt_pipe_close(&c->p);
+	for (int i = 0; i < 2; i++)
+		if (c->turn[i])
+			PyThread_free_lock(c->turn[i]);
 	Py_TYPE(c)->tp_free((PyObject *)c);
 }
 
@@ -186,8 +219,8 @@ static int send_piece(ConnObj *c, const void *msg, size_t len)
 	return -1;
 }
 
-/* Sends a message of kind: 0, or -1 with a Python error. */
-static int send_msg(ConnObj *c, int kind, const char *src, size_t len)
+/* Sends a message of kind, in this thread's turn: 0, or -1 with a Python error. */
+static int send_msg_turn(ConnObj *c, int kind, const char *src, size_t len)
 {
 	if (!c->open) {
 		closed_err();
@@ -224,6 +257,16 @@ static int send_msg(ConnObj *c, int kind, const char *src, size_t len)
 	return 0;
 }
 
+/* Sends a message of kind: 0, or -1 with a Python error. */
+static int send_msg(ConnObj *c, int kind, const char *src, size_t len)
+{
+	if (turn_take(c->turn[0]))
+		return -1;
+	int r = send_msg_turn(c, kind, src, len);
+	PyThread_release_lock(c->turn[0]);
+	return r;
+}
+
 /* _send(kind, data). */
 static PyObject *conn_send(ConnObj *c, PyObject *args)
 {
@@ -256,7 +299,7 @@ static Py_ssize_t recv_piece(ConnObj *c, char *buf, double timeout)
 /* Receives a message: its bytes, *kind its kind. maxlen < 0: no limit; over it:
  * OSError("bad message length") and the connection is closed, as multiprocessing
  * does. NULL with a Python error (EOFError at the end). */
-static PyObject *recv_msg(ConnObj *c, Py_ssize_t maxlen, int *kindp)
+static PyObject *recv_msg_turn(ConnObj *c, Py_ssize_t maxlen, int *kindp)
 {
 	if (!c->open)
 		return closed_err();
@@ -308,6 +351,16 @@ toolong:
 	c->open = 0;
 	PyErr_SetString(PyExc_OSError, "bad message length");
 	return NULL;
+}
+
+/* recv_msg_turn in this thread's turn at receiving. */
+static PyObject *recv_msg(ConnObj *c, Py_ssize_t maxlen, int *kindp)
+{
+	if (turn_take(c->turn[1]))
+		return NULL;
+	PyObject *r = recv_msg_turn(c, maxlen, kindp);
+	PyThread_release_lock(c->turn[1]);
+	return r;
 }
 
 /* _recv(maxlength) -> (kind, bytes): recv_msg. */

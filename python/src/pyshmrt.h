@@ -63,7 +63,8 @@ uint64_t pyshmrt_forks(void);
 int pyshmrt_sliced(int (*fn)(void *ctx, shmrt_ns_t slice), void *ctx, double timeout);
 
 /* Parses multiprocessing's (block, timeout) pair into a timeout in seconds: < 0
- * forever, 0 try once. -1 with a Python error for a bad timeout. */
+ * forever, 0 try once. -1 with a Python error for a bad timeout (not a number, or
+ * NaN: ValueError). */
 int pyshmrt_block_timeout(PyObject *block, PyObject *timeout, double *out);
 
 /* ---- convert.c -------------------------------------------------------------------- */
@@ -148,6 +149,12 @@ int pyshmrt_array_getbuffer(ArrayObj *o, Py_buffer *view, int flags);
 PyObject *pyshmrt_array_snapshot(ArrayObj *o, PyObject *args, PyObject *kw);
 PyObject *pyshmrt_array_repair(ArrayObj *o, PyObject *args, PyObject *kw);
 PyObject *pyshmrt_array_writing(ArrayObj *o, PyObject *args, PyObject *kw);
+/* Nonzero while a writing() bracket is open (or opening) in this process; then calls
+ * that may wait for stripes release the GIL, and first call bracket_check: -1 with
+ * RuntimeError if this thread holds, in a bracket, a stripe of [lo, lo+cnt) of o's
+ * Array (it would wait for itself), else 0. Under the GIL. */
+extern int pyshmrt_brackets_open;
+int pyshmrt_array_bracket_check(ArrayObj *o, Py_ssize_t lo, Py_ssize_t cnt);
 int pyshmrt_bracket_ready(void);
 
 

@@ -98,10 +98,12 @@ static int parse_bt(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, 
 	*t = PyFloat_AsDouble(*timeout);
 	if (*t == -1 && PyErr_Occurred())
 		return -1;
-	if (*t < 0) {
-		PyErr_SetString(PyExc_ValueError, "'timeout' must be a non-negative number");
+	if (*t != *t) {
+		PyErr_SetString(PyExc_ValueError, "Invalid value NaN (not a number)");
 		return -1;
 	}
+	if (*t < 0)
+		*t = 0; /* a deadline already passed: one try, as multiprocessing.Queue */
 	return 0;
 }
 

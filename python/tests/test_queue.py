@@ -303,10 +303,8 @@ def test_fast_methods_keep_the_python_semantics():
     q.put_bytes(b"x", timeout=1)
     assert q.get(True, 1) == 1 and q.get(block=False) == 2
     assert q.get_bytes(timeout=1) == b"x"
-    with pytest.raises(ValueError, match="non-negative"):
+    with pytest.raises(queue.Empty):    # a negative timeout: one try (multiprocessing)
         q.get(timeout=-1)
-    with pytest.raises(ValueError, match="non-negative"):
-        q.put(1, timeout=-1)
     with pytest.raises(TypeError):
         q.put(1, nonsense=True)
     with pytest.raises(TypeError):
