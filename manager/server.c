@@ -271,6 +271,89 @@ static int encode_reply(server_t *s, shmrt_mv_t *reply)
 	return shmrt_mv_encode(reply, &s->buf);
 }
 
+/* Queues the reply [id, rc, res] (res consumed; NULL: nil) on c, as conn_frame does
+ * with a built one. Returns 0, or an error that drops c. */
+static int put_reply(server_t *s, conn_t *c, int64_t id, int rc, shmrt_mv_t *res)
+{
+	static const uint8_t head = 0x93; /* the array of three */
+	static const shmrt_mv_t nil = { .kind = SHMRT_MV_NIL };
+	shmrt_mv_t vid = { .kind = SHMRT_MV_INT, .u.i = id }, vrc = { .kind = SHMRT_MV_INT, .u.i = rc };
+	s->buf.len = 0;
+	int erc = shmrt_mv_encode(&vid, &s->buf);
+	if (erc == 0)
+		erc = shmrt_mv_encode(&vrc, &s->buf);
+	if (erc == 0)
+		erc = shmrt_mv_encode(res ? res : &nil, &s->buf);
+	shmrt_mv_free(res);
+	if (erc == -ENOMEM)
+		return erc;
+	if (erc || 1 + s->buf.len > s->max_frame) { /* as encode_reply: [id, error, nil] */
+		vrc.u.i = erc ? erc : -EMSGSIZE;
+		s->buf.len = 0;
+		if (shmrt_mv_encode(&vid, &s->buf) || shmrt_mv_encode(&vrc, &s->buf) ||
+		    shmrt_mv_encode(&nil, &s->buf))
+			return -ENOMEM;
+	}
+	erc = shmrt__frame_put2(&c->w, &head, 1, s->buf.data, s->buf.len);
+	if (erc == 0 && shmrt__frame_queued(&c->w) > REPLY_BATCH)
+		erc = conn_flush(s, c);
+	return erc;
+}
+
+/*
+ * The request of the usual shape, [id, "call", [ref, name, args]] with a plain
+ * unsigned id, the ref as fixext 8 and an ASCII name, run without building its head
+ * as a tree: only args is decoded (with the limits that the whole frame's decoding
+ * would leave it: 6 values and 2 levels fewer), and the reply is encoded from its
+ * parts. Returns 0 or conn_frame's error; 1: not of that shape, or args would not
+ * decode (the general path then decides, exactly as before).
+ */
+static int call_fast(server_t *s, conn_t *c, const uint8_t *p, size_t n)
+{
+	size_t off = 1;
+	uint64_t id = 0, obj = 0;
+	if (n < 20 || n > s->max_frame || p[0] != 0x93)
+		return 1;
+	uint8_t t = p[off++];
+	int w = t < 0x80 ? 0 : t >= 0xcc && t <= 0xcf ? 1 << (t - 0xcc) : -1;
+	if (w < 0 || n - off < (size_t)w + 18)
+		return 1;
+	id = w ? 0 : t;
+	for (int i = 0; i < w; i++)
+		id = id << 8 | p[off++];
+	if (id > INT64_MAX || memcmp(p + off, "\xa4" "call" "\x93\xd7\x01", 8))
+		return 1;
+	off += 8;
+	for (int i = 0; i < 8; i++)
+		obj = obj << 8 | p[off++];
+	t = p[off++];
+	size_t ln = t >= 0xa1 && t <= 0xbf ? (size_t)(t - 0xa0) : 0;
+	if (!ln || n - off < ln + 1)
+		return 1;
+	char name[32];
+	for (size_t i = 0; i < ln; i++) {
+		if (p[off + i] < 0x21 || p[off + i] > 0x7e)
+			return 1;
+		name[i] = (char)p[off + i];
+	}
+	name[ln] = 0;
+	off += ln;
+	shmrt_mv_limits_t lim = { .max_bytes = s->max_frame,
+				  .max_elems = SHMRT_MV_MAX_ELEMS_DEFAULT - 6,
+				  .max_depth = SHMRT_MV_MAX_DEPTH_DEFAULT - 2 };
+	shmrt_mv_t *args, *res;
+	if (shmrt_mv_decode(p + off, n - off, &lim, &args))
+		return 1;
+	if (args->kind != SHMRT_MV_LIST) {
+		shmrt_mv_free(args);
+		return 1;
+	}
+	int rc;
+	if (shmrt__mstore_call(&s->st, &c->sess, (int64_t)id, obj, name, args, &rc, &res))
+		return 0; /* parked: answered later */
+	return put_reply(s, c, (int64_t)id, rc, res);
+}
+
 /* One complete frame of c. Returns 0, or an error that drops c. */
 static int conn_frame(server_t *s, conn_t *c, const uint8_t *p, size_t n)
 {
@@ -295,10 +378,13 @@ static int conn_frame(server_t *s, conn_t *c, const uint8_t *p, size_t n)
 		}
 		return 0;
 	}
+	int rc = call_fast(s, c, p, n);
+	if (rc != 1)
+		return rc;
 	shmrt_mv_limits_t lim = { .max_bytes = s->max_frame };
 	shmrt_mv_t *req, *reply;
 	int64_t id;
-	int rc = shmrt_mv_decode(p, n, &lim, &req);
+	rc = shmrt_mv_decode(p, n, &lim, &req);
 	if (rc == -ERANGE && shmrt__mv_request_id(p, n, &id) == 0) {
 		/* Well-formed but holding an integer above INT64_MAX (msgpack uint 64),
 		 * which no value holds: answered [id, -ERANGE, None]; the client stays. */

@@ -416,6 +416,17 @@ void shmrt__mstore_drop(shmrt__mstore_t *st, shmrt_mv_t *v);
 SHMRT_MUST_USE int shmrt__mstore_hand(shmrt__mstore_t *st, shmrt__msess_t *sess,
 				      const shmrt_mv_t *v, bool counted);
 
+/*
+ * Runs "call" with its parts already read (the server's path for a request of the
+ * usual shape, decoded without a tree for its head): object id, method name, args (a
+ * list, consumed). The same as shmrt__mstore_request on [req_id, "call", [ref id,
+ * name, args]], the reply left unbuilt: *rrc its rc, *res its result (NULL: nil).
+ * Returns: 0 and *rrc, *res; SHMRT__MPARKED (the call parked: answered later).
+ * Concurrency: the server's thread.
+ */
+int shmrt__mstore_call(shmrt__mstore_t *st, shmrt__msess_t *sess, int64_t req_id, uint64_t id,
+		       const char *name, shmrt_mv_t *args, int *rrc, shmrt_mv_t **res);
+
 /* Destroys the objects on the dead list, and those their destruction kills. */
 void shmrt__mstore_reap(shmrt__mstore_t *st);
 
