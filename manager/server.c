@@ -300,58 +300,19 @@ static int put_reply(server_t *s, conn_t *c, int64_t id, int rc, shmrt_mv_t *res
 	return erc;
 }
 
-/*
- * The request of the usual shape, [id, "call", [ref, name, args]] with a plain
- * unsigned id, the ref as fixext 8 and an ASCII name, run without building its head
- * as a tree: only args is decoded (with the limits that the whole frame's decoding
- * would leave it: 6 values and 2 levels fewer), and the reply is encoded from its
- * parts. Returns 0 or conn_frame's error; 1: not of that shape, or args would not
- * decode (the general path then decides, exactly as before).
- */
+/* A call request of the usual shape (shmrt__mcall_read), run and answered without
+ * building its head or its reply as trees. Returns 0 or conn_frame's error; 1: not of
+ * that shape (the general path then decides, exactly as before). */
 static int call_fast(server_t *s, conn_t *c, const uint8_t *p, size_t n)
 {
-	size_t off = 1;
-	uint64_t id = 0, obj = 0;
-	if (n < 20 || n > s->max_frame || p[0] != 0x93)
-		return 1;
-	uint8_t t = p[off++];
-	int w = t < 0x80 ? 0 : t >= 0xcc && t <= 0xcf ? 1 << (t - 0xcc) : -1;
-	if (w < 0 || n - off < (size_t)w + 18)
-		return 1;
-	id = w ? 0 : t;
-	for (int i = 0; i < w; i++)
-		id = id << 8 | p[off++];
-	if (id > INT64_MAX || memcmp(p + off, "\xa4" "call" "\x93\xd7\x01", 8))
-		return 1;
-	off += 8;
-	for (int i = 0; i < 8; i++)
-		obj = obj << 8 | p[off++];
-	t = p[off++];
-	size_t ln = t >= 0xa1 && t <= 0xbf ? (size_t)(t - 0xa0) : 0;
-	if (!ln || n - off < ln + 1)
-		return 1;
-	char name[32];
-	for (size_t i = 0; i < ln; i++) {
-		if (p[off + i] < 0x21 || p[off + i] > 0x7e)
-			return 1;
-		name[i] = (char)p[off + i];
-	}
-	name[ln] = 0;
-	off += ln;
-	shmrt_mv_limits_t lim = { .max_bytes = s->max_frame,
-				  .max_elems = SHMRT_MV_MAX_ELEMS_DEFAULT - 6,
-				  .max_depth = SHMRT_MV_MAX_DEPTH_DEFAULT - 2 };
+	shmrt__mcall_head_t h;
 	shmrt_mv_t *args, *res;
-	if (shmrt_mv_decode(p + off, n - off, &lim, &args))
-		return 1;
-	if (args->kind != SHMRT_MV_LIST) {
-		shmrt_mv_free(args);
-		return 1;
-	}
 	int rc;
-	if (shmrt__mstore_call(&s->st, &c->sess, (int64_t)id, obj, name, args, &rc, &res))
+	if (shmrt__mcall_read(p, n, s->max_frame, &h, &args))
+		return 1;
+	if (shmrt__mstore_call(&s->st, &c->sess, h.id, h.obj, h.name, args, &rc, &res))
 		return 0; /* parked: answered later */
-	return put_reply(s, c, (int64_t)id, rc, res);
+	return put_reply(s, c, h.id, rc, res);
 }
 
 /* One complete frame of c. Returns 0, or an error that drops c. */
