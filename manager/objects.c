@@ -420,6 +420,9 @@ static int op_create(shmrt__mstore_t *st, shmrt__msess_t *sess, shmrt_mv_t *args
 	return 0;
 }
 
+static int call_obj(shmrt__mstore_t *st, shmrt__msess_t *sess, int64_t req_id, uint64_t id,
+		    const char *name, shmrt_mv_t *args, shmrt_mv_t **res);
+
 static int op_call(shmrt__mstore_t *st, shmrt__msess_t *sess, int64_t req_id,
 		   shmrt_mv_t *args, shmrt_mv_t **res)
 {
@@ -429,6 +432,34 @@ static int op_call(shmrt__mstore_t *st, shmrt__msess_t *sess, int64_t req_id,
 	    shmrt_mv_as_str(shmrt_mv_list_get(args, 1), &name, NULL) ||
 	    shmrt_mv_kind(shmrt_mv_list_get(args, 2)) != SHMRT_MV_LIST)
 		return -EINVAL;
+	return call_obj(st, sess, req_id, id, name, shmrt_mv_list_get(args, 2), res);
+}
+
+int shmrt__mstore_call(shmrt__mstore_t *st, shmrt__msess_t *sess, int64_t req_id, uint64_t id,
+		       const char *name, shmrt_mv_t *args, int *rrc, shmrt_mv_t **res)
+{
+	shmrt_mv_t *r = NULL;
+	args->flags |= MV_OWNED; /* an item of the request, as in shmrt__mstore_request */
+	int rc = call_obj(st, sess, req_id, id, name, args, &r);
+	args->flags &= (uint8_t)~MV_OWNED;
+	shmrt_mv_free(args);
+	shmrt__mstore_reap(st);
+	if (rc == SHMRT__MPARKED)
+		return rc;
+	if (rc) {
+		shmrt_mv_free(r);
+		r = NULL;
+	}
+	*rrc = rc;
+	*res = r;
+	return 0;
+}
+
+/* "call [ref, name, args]" once its parts are read: id names the object, args (a
+ * list, borrowed) the method's arguments. Returns op_call's. */
+static int call_obj(shmrt__mstore_t *st, shmrt__msess_t *sess, int64_t req_id, uint64_t id,
+		    const char *name, shmrt_mv_t *args, shmrt_mv_t **res)
+{
 	shmrt__mobj_t *o;
 	int rc = shmrt__mstore_lookup(st, id, &o);
 	if (rc)
@@ -444,7 +475,7 @@ static int op_call(shmrt__mstore_t *st, shmrt__msess_t *sess, int64_t req_id,
 			m = &o->type->methods[i];
 	if (!m && !shmrt__mutype_of(o->type))
 		return -ENOENT;
-	shmrt__mcall_t c = { .st = st, .o = o, .args = shmrt_mv_list_get(args, 2), .res = NULL,
+	shmrt__mcall_t c = { .st = st, .o = o, .args = args, .res = NULL,
 			     .sess = sess, .req_id = req_id };
 	rc = shmrt__mstore_refs_check(st, c.args);
 	if (rc)

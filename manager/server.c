@@ -271,6 +271,50 @@ static int encode_reply(server_t *s, shmrt_mv_t *reply)
 	return shmrt_mv_encode(reply, &s->buf);
 }
 
+/* Queues the reply [id, rc, res] (res consumed; NULL: nil) on c, as conn_frame does
+ * with a built one. Returns 0, or an error that drops c. */
+static int put_reply(server_t *s, conn_t *c, int64_t id, int rc, shmrt_mv_t *res)
+{
+	static const uint8_t head = 0x93; /* the array of three */
+	static const shmrt_mv_t nil = { .kind = SHMRT_MV_NIL };
+	shmrt_mv_t vid = { .kind = SHMRT_MV_INT, .u.i = id }, vrc = { .kind = SHMRT_MV_INT, .u.i = rc };
+	s->buf.len = 0;
+	int erc = shmrt_mv_encode(&vid, &s->buf);
+	if (erc == 0)
+		erc = shmrt_mv_encode(&vrc, &s->buf);
+	if (erc == 0)
+		erc = shmrt_mv_encode(res ? res : &nil, &s->buf);
+	shmrt_mv_free(res);
+	if (erc == -ENOMEM)
+		return erc;
+	if (erc || 1 + s->buf.len > s->max_frame) { /* as encode_reply: [id, error, nil] */
+		vrc.u.i = erc ? erc : -EMSGSIZE;
+		s->buf.len = 0;
+		if (shmrt_mv_encode(&vid, &s->buf) || shmrt_mv_encode(&vrc, &s->buf) ||
+		    shmrt_mv_encode(&nil, &s->buf))
+			return -ENOMEM;
+	}
+	erc = shmrt__frame_put2(&c->w, &head, 1, s->buf.data, s->buf.len);
+	if (erc == 0 && shmrt__frame_queued(&c->w) > REPLY_BATCH)
+		erc = conn_flush(s, c);
+	return erc;
+}
+
+/* A call request of the usual shape (shmrt__mcall_read), run and answered without
+ * building its head or its reply as trees. Returns 0 or conn_frame's error; 1: not of
+ * that shape (the general path then decides, exactly as before). */
+static int call_fast(server_t *s, conn_t *c, const uint8_t *p, size_t n)
+{
+	shmrt__mcall_head_t h;
+	shmrt_mv_t *args, *res;
+	int rc;
+	if (shmrt__mcall_read(p, n, s->max_frame, &h, &args))
+		return 1;
+	if (shmrt__mstore_call(&s->st, &c->sess, h.id, h.obj, h.name, args, &rc, &res))
+		return 0; /* parked: answered later */
+	return put_reply(s, c, h.id, rc, res);
+}
+
 /* One complete frame of c. Returns 0, or an error that drops c. */
 static int conn_frame(server_t *s, conn_t *c, const uint8_t *p, size_t n)
 {
@@ -295,10 +339,13 @@ static int conn_frame(server_t *s, conn_t *c, const uint8_t *p, size_t n)
 		}
 		return 0;
 	}
+	int rc = call_fast(s, c, p, n);
+	if (rc != 1)
+		return rc;
 	shmrt_mv_limits_t lim = { .max_bytes = s->max_frame };
 	shmrt_mv_t *req, *reply;
 	int64_t id;
-	int rc = shmrt_mv_decode(p, n, &lim, &req);
+	rc = shmrt_mv_decode(p, n, &lim, &req);
 	if (rc == -ERANGE && shmrt__mv_request_id(p, n, &id) == 0) {
 		/* Well-formed but holding an integer above INT64_MAX (msgpack uint 64),
 		 * which no value holds: answered [id, -ERANGE, None]; the client stays. */

@@ -416,6 +416,36 @@ void shmrt__mstore_drop(shmrt__mstore_t *st, shmrt_mv_t *v);
 SHMRT_MUST_USE int shmrt__mstore_hand(shmrt__mstore_t *st, shmrt__msess_t *sess,
 				      const shmrt_mv_t *v, bool counted);
 
+/*
+ * Runs "call" with its parts already read (the server's path for a request of the
+ * usual shape, decoded without a tree for its head): object id, method name, args (a
+ * list, consumed). The same as shmrt__mstore_request on [req_id, "call", [ref id,
+ * name, args]], the reply left unbuilt: *rrc its rc, *res its result (NULL: nil).
+ * Returns: 0 and *rrc, *res; SHMRT__MPARKED (the call parked: answered later).
+ * Concurrency: the server's thread.
+ */
+int shmrt__mstore_call(shmrt__mstore_t *st, shmrt__msess_t *sess, int64_t req_id, uint64_t id,
+		       const char *name, shmrt_mv_t *args, int *rrc, shmrt_mv_t **res);
+
+/* The head of [id, "call", [ref obj, name, args]] (manager/objects_call.c). */
+typedef struct shmrt__mcall_head {
+	int64_t id;
+	uint64_t obj;
+	char name[32];
+} shmrt__mcall_head_t;
+
+/*
+ * Reads the frame p[0, n) as a call request of the usual shape without decoding its
+ * head into a tree (manager/objects_call.c says which shape), and decodes its args
+ * (a list) into *args (the caller's) with the limits that decoding the whole frame
+ * under max_bytes and the default limits would leave it.
+ * Returns: 0, *h and *args: the general decoder gives the same request; 1: not of
+ * that shape, or args would not decode (use the general path).
+ * Concurrency: any thread.
+ */
+int shmrt__mcall_read(const uint8_t *p, size_t n, size_t max_bytes, shmrt__mcall_head_t *h,
+		      shmrt_mv_t **args);
+
 /* Destroys the objects on the dead list, and those their destruction kills. */
 void shmrt__mstore_reap(shmrt__mstore_t *st);
 

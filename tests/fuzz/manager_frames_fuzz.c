@@ -28,11 +28,15 @@
  * a live object; a session's unclaimed references (made by a Box method) are part of
  * its own. At the end, once every session has ended: what is left holds only
  * references from containers (cycles, which the store never collects), and the
- * store frees everything (LeakSanitizer checks).
+ * store frees everything (LeakSanitizer checks). Every frame that the server's fast
+ * path for calls reads (shmrt__mcall_read) must decode, by the general decoder, into
+ * the same request; control bit 3 runs such frames as the server does
+ * (shmrt__mstore_call), the others through shmrt__mstore_request.
  * Built with clang -fsanitize=fuzzer,address,undefined.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,6 +257,21 @@ static void check_reply(const shmrt_mv_t *req_copy, const shmrt_mv_t *reply, shm
 		abort();
 }
 
+/* Whether req (the general decoder's) is [h->id, "call", [ref h->obj, h->name, args]]. */
+static bool same_call(const shmrt_mv_t *req, const shmrt__mcall_head_t *h, const shmrt_mv_t *args)
+{
+	shmrt_mv_t *inner = shmrt_mv_list_get(req, 2);
+	int64_t id;
+	uint64_t obj;
+	const char *op, *name;
+	return shmrt_mv_list_len(req) == 3 && shmrt_mv_as_int(shmrt_mv_list_get(req, 0), &id) == 0 &&
+	       id == h->id && shmrt_mv_as_str(shmrt_mv_list_get(req, 1), &op, NULL) == 0 &&
+	       strcmp(op, "call") == 0 && shmrt_mv_list_len(inner) == 3 &&
+	       shmrt_mv_as_ref(shmrt_mv_list_get(inner, 0), &obj) == 0 && obj == h->obj &&
+	       shmrt_mv_as_str(shmrt_mv_list_get(inner, 1), &name, NULL) == 0 &&
+	       strcmp(name, h->name) == 0 && shmrt_mv_identical(shmrt_mv_list_get(inner, 2), args);
+}
+
 static void end_session(shmrt__mstore_t *st, shmrt__msess_t *sess)
 {
 	st->nsessions--;
@@ -293,22 +312,43 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t n;
 		const uint8_t *p = shmrt__frame_data(&r, &n);
 		unsigned s = (ctrl & 1) ? k & 1 : 0;
-		shmrt_mv_t *req, *reply;
+		shmrt_mv_t *req, *reply, *fargs = NULL;
+		shmrt__mcall_head_t h;
+		int fast = p && shmrt__mcall_read(p, n, MAX_FRAME, &h, &fargs) == 0;
 		rc = shmrt_mv_decode(p ? p : (const uint8_t *)"", n, &lim, &req);
 		shmrt__frame_next(&r);
+		if (fast && (rc || !same_call(req, &h, fargs)))
+			abort(); /* the fast path read what the general one does not */
 		if (rc) {
 			end_session(&st, &sess[s]);
 		} else {
 			shmrt_mv_t *copy = shmrt_mv_copy(req);
 			if (!copy)
 				abort();
-			if (shmrt__mstore_request(&st, &sess[s], req, &reply))
+			if (fast && (ctrl & 8)) { /* as the server runs it: head unbuilt */
+				shmrt_mv_t *res;
+				int crc;
+				shmrt_mv_free(req);
+				reply = NULL;
+				if (!shmrt__mstore_call(&st, &sess[s], h.id, h.obj, h.name, fargs, &crc,
+							&res)) {
+					fargs = NULL;
+					reply = shmrt_mv_list_cap(3);
+					if (!reply || shmrt_mv_list_append(reply, shmrt_mv_int(h.id)) ||
+					    shmrt_mv_list_append(reply, shmrt_mv_int(crc)) ||
+					    shmrt_mv_list_append(reply, res ? res : shmrt_mv_nil()))
+						abort();
+				}
+				fargs = NULL; /* consumed either way */
+			} else if (shmrt__mstore_request(&st, &sess[s], req, &reply)) {
 				abort(); /* -ENOMEM only, which the fuzzer's limits never reach */
+			}
 			if (reply) /* NULL: the call parked (its late answer is dropped) */
 				check_reply(copy, reply, &buf);
 			shmrt_mv_free(copy);
 			shmrt_mv_free(reply);
 		}
+		shmrt_mv_free(fargs);
 		if ((ctrl & 2) && k % 4 == 3)
 			end_session(&st, &sess[0]);
 		if (ctrl & 4) /* every parked call's deadline passes */
