@@ -227,12 +227,6 @@ class DictProxy(BaseProxy):
         """A plain dict copy of the shared dict (one round trip)."""
         return self._call("copy")
 
-    def __eq__(self, other):
-        return self._call("copy") == other
-
-    __hash__ = None
-
-
 def _slice_args(s, n=None):
     return (s.start, s.stop, s.step)
 
@@ -332,12 +326,6 @@ class ListProxy(BaseProxy):
     def __imul__(self, n):
         self._call("__setslice__", None, None, None, self._call("copy") * n)
         return self
-
-    def __eq__(self, other):
-        return self._call("copy") == other
-
-    __hash__ = None
-
 
 class NamespaceProxy(BaseProxy):
     """A namespace on the Manager's server: attributes are its items."""

@@ -85,3 +85,15 @@ def test_a_nan_timeout_is_a_valueerror_not_a_wait_without_end():
         mq = m.Queue()
         with pytest.raises(ValueError, match="NaN"):
             mq.get(timeout=nan)
+
+
+@pytest.mark.parametrize("m", [mp, shmrt], ids=["multiprocessing", "shmrt"])
+def test_manager_proxies_compare_by_identity_and_hash(m):
+    """A proxy is not its value: it equals only itself and is hashable, as
+    multiprocessing's, so proxies go in sets and dict keys."""
+    with m.Manager() as man:
+        d, l = man.dict({1: 2}), man.list([1])
+        assert not (d == {1: 2}) and not (l == [1])
+        assert d == d and l != man.list([1])
+        assert len({d, l, d}) == 2
+        assert d.copy() == {1: 2} and l[:] == [1]
