@@ -201,6 +201,11 @@ int shmrt__pmutex_release(shmrt_pmutex_t *pm)
 	return -pthread_mutex_unlock(&pm->m);
 }
 
+int shmrt__pmutex_held(const shmrt_pmutex_t *pm)
+{
+	return (load_relaxed(word_of((shmrt_pmutex_t *)pm)) & FUTEX_TID_MASK) == shmrt__tid();
+}
+
 void shmrt__pmutex_unlock(shmrt_pmutex_t *pm)
 {
 	(void)shmrt__pmutex_release(pm);

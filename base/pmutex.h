@@ -69,6 +69,10 @@ int shmrt__pmutex_lock(shmrt_pmutex_t *m, int fd, void (*recover)(void *ctx), vo
 /* Releases m: 0, or -EPERM (the caller does not hold it: nothing changes). */
 int shmrt__pmutex_release(shmrt_pmutex_t *m);
 
+/* Whether the calling thread holds m (its TID is in the lock word: only the holder
+ * puts it there, so a relaxed read answers for the caller exactly). */
+int shmrt__pmutex_held(const shmrt_pmutex_t *m);
+
 /* As shmrt__pmutex_release, for internal callers that hold m. */
 void shmrt__pmutex_unlock(shmrt_pmutex_t *m);
 

@@ -212,6 +212,13 @@ int shmrt_lock_release(const shmrt_lock_t *l)
 	return shmrt__pmutex_release(&((struct lock_shm *)l->shm)->m);
 }
 
+int shmrt_lock_held(const shmrt_lock_t *l)
+{
+	if (!l || !l->shm)
+		return -EINVAL;
+	return shmrt__pmutex_held(&((struct lock_shm *)l->shm)->m);
+}
+
 int shmrt_lock_consistent(const shmrt_lock_t *l)
 {
 	if (!l || !l->shm)

@@ -86,6 +86,11 @@ SHMRT_API SHMRT_MUST_USE int shmrt_lock_open(shmrt_region_t *r, const char *name
 SHMRT_API int shmrt_lock_acquire(const shmrt_lock_t *l, shmrt_ns_t timeout);
 /* Returns 0, or -EPERM when the caller does not hold it. */
 SHMRT_API int shmrt_lock_release(const shmrt_lock_t *l);
+/* 1 if the calling thread holds l, 0 if not (held by another thread, process, or
+ * nobody); -EINVAL l not open. Exact for the caller: only the holder's own acquire
+ * and release change the answer. Concurrency: any. (Python's Condition.notify uses
+ * it to refuse a notify without the lock.) */
+SHMRT_API int shmrt_lock_held(const shmrt_lock_t *l);
 /* After -EOWNERDEAD, once repaired: marks the lock consistent. 0 or -EINVAL. */
 SHMRT_API int shmrt_lock_consistent(const shmrt_lock_t *l);
 

@@ -509,6 +509,10 @@ static PyObject *cond_notify(CondObj *s, PyObject *args, PyObject *kw)
 	int n = 1;
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "|i:notify", kwl, &n))
 		return NULL;
+	if (shmrt_lock_held(&s->lock->l) != 1) {
+		PyErr_SetString(PyExc_RuntimeError, "cannot notify on un-acquired lock");
+		return NULL;
+	}
 	if (n > 0)
 		shmrt_cond_notify(&s->c, n);
 	Py_RETURN_NONE;
@@ -517,6 +521,10 @@ static PyObject *cond_notify(CondObj *s, PyObject *args, PyObject *kw)
 static PyObject *cond_notify_all(CondObj *s, PyObject *noargs)
 {
 	(void)noargs;
+	if (shmrt_lock_held(&s->lock->l) != 1) {
+		PyErr_SetString(PyExc_RuntimeError, "cannot notify on un-acquired lock");
+		return NULL;
+	}
 	shmrt_cond_notify_all(&s->c);
 	Py_RETURN_NONE;
 }

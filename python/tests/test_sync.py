@@ -228,6 +228,13 @@ def test_condition():
         assert lk.acquire(False) is False
         c2.notify()
         c2.notify(3)
+        c2.notify_all()
+    # A notify without the lock is refused, as threading's (multiprocessing asserts).
+    for cond in (c, c2):
+        with pytest.raises(RuntimeError, match="un-acquired"):
+            cond.notify()
+        with pytest.raises(RuntimeError, match="un-acquired"):
+            cond.notify_all()
     with pytest.raises(TypeError):
         shmrt.Condition(object())
 

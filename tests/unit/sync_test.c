@@ -52,6 +52,11 @@ static __attribute__((unused)) void *release_other(void *p)
 	return (void *)(intptr_t)shmrt_lock_release(p);
 }
 
+static void *held_other(void *p)
+{
+	return (void *)(intptr_t)shmrt_lock_held(p);
+}
+
 static int hold_lock_100ms(void *p)
 {
 	(void)p;
@@ -69,16 +74,23 @@ static void t_lock(void **s)
 	shmrt_lock_t l, rl, x;
 	assert_int_equal(shmrt_lock_open(R, "L", SHMRT_O_CREATE, 0, &l), 0);
 	assert_int_equal(shmrt_lock_open(R, "L", 0, 1, &x), -EPROTOTYPE);
+	assert_int_equal(shmrt_lock_held(&l), 0);
+	assert_int_equal(shmrt_lock_held(NULL), -EINVAL);
 	assert_int_equal(shmrt_lock_acquire(&l, -1), 0);
+	assert_int_equal(shmrt_lock_held(&l), 1);
 	assert_int_equal(shmrt_lock_acquire(&l, 0), -EDEADLK);
-#ifndef __SANITIZE_THREAD__ /* TSan reports the deliberate misuse itself */
 	pthread_t t;
 	void *ret;
+	assert_int_equal(pthread_create(&t, NULL, held_other, &l), 0);
+	pthread_join(t, &ret);
+	assert_int_equal((intptr_t)ret, 0); /* held, but not by that thread */
+#ifndef __SANITIZE_THREAD__ /* TSan reports the deliberate misuse itself */
 	assert_int_equal(pthread_create(&t, NULL, release_other, &l), 0);
 	pthread_join(t, &ret);
 	assert_int_equal((intptr_t)ret, -EPERM); /* not the holder */
 #endif
 	assert_int_equal(shmrt_lock_release(&l), 0);
+	assert_int_equal(shmrt_lock_held(&l), 0);
 	MISUSE(assert_int_equal(shmrt_lock_release(&l), -EPERM));
 
 	/* Held by another process: try fails, a timed wait times out, then succeeds. */
@@ -89,6 +101,7 @@ static void t_lock(void **s)
 		usleep(1000);
 	}
 	assert_int_equal(shmrt_lock_acquire(&l, 0), -EAGAIN);
+	assert_int_equal(shmrt_lock_held(&l), 0); /* held, by the child */
 	uint64_t t0 = tu_ms();
 	int rc = shmrt_lock_acquire(&l, 20 * MS);
 	assert_true(rc == -ETIMEDOUT || rc == 0);
@@ -104,8 +117,11 @@ static void t_lock(void **s)
 	assert_int_equal(shmrt_lock_open(R, "RL", SHMRT_O_CREATE, 1, &rl), 0);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(shmrt_lock_acquire(&rl, 0), 0);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(shmrt_lock_held(&rl), 1);
 		assert_int_equal(shmrt_lock_release(&rl), 0);
+	}
+	assert_int_equal(shmrt_lock_held(&rl), 0);
 	MISUSE(assert_int_equal(shmrt_lock_release(&rl), -EPERM));
 }
 
