@@ -113,6 +113,20 @@ void pyshmrt_entry_drop(pyshmrt_entry_t *e)
 	e->creator = 0;
 }
 
+int pyshmrt_lock_arg(PyObject *lock, PyObject **out)
+{
+	*out = NULL;
+	if (lock == Py_True || lock == Py_None)
+		return 0;
+	if (!PyObject_HasAttrString(lock, "acquire") || !PyObject_HasAttrString(lock, "release")) {
+		PyErr_Format(PyExc_AttributeError, "'%.100s' object has no attribute 'acquire'",
+			     Py_TYPE(lock)->tp_name);
+		return -1;
+	}
+	*out = Py_NewRef(lock);
+	return 0;
+}
+
 static double now_s(void)
 {
 	struct timespec ts;

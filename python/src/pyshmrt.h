@@ -51,6 +51,11 @@ typedef struct pyshmrt_entry {
 int pyshmrt_entry_new(pyshmrt_entry_t *e, const char *kind);
 /* Removes the entry if this process created it and has not forked since. */
 void pyshmrt_entry_drop(pyshmrt_entry_t *e);
+/* The `lock` argument of a synchronized Value or Array: True or None (the object's
+ * own lock) leaves *out NULL; anything with acquire and release is kept in *out (a
+ * new reference), as multiprocessing accepts any lock-like object. 0, or -1 with
+ * AttributeError (multiprocessing's message). */
+int pyshmrt_lock_arg(PyObject *lock, PyObject **out);
 /* The number of forks this process made (os.register_at_fork, see __init__.py). */
 uint64_t pyshmrt_forks(void);
 

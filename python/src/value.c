@@ -76,17 +76,8 @@ static PyObject *Synchronized_new(PyTypeObject *type, PyObject *args, PyObject *
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|OO:Value", kwl, &code, &init, &lock))
 		return NULL;
 	ValueObj *o = (ValueObj *)value_create(type, code, init);
-	if (o && lock != Py_True && lock != Py_None) {
-		if (!PyObject_HasAttrString(lock, "acquire") ||
-		    !PyObject_HasAttrString(lock, "release")) {
-			Py_DECREF(o);
-			PyErr_Format(PyExc_AttributeError,
-				     "'%.100s' object has no attribute 'acquire'",
-				     Py_TYPE(lock)->tp_name);
-			return NULL;
-		}
-		o->lock = Py_NewRef(lock);
-	}
+	if (o && pyshmrt_lock_arg(lock, &o->lock))
+		Py_CLEAR(o);
 	return (PyObject *)o;
 }
 
