@@ -433,8 +433,8 @@ int shmrt__mv_request_id(const void *p, size_t len, int64_t *id)
 	 * allocated, a scalar made whole (and freed). */
 	shmrt_mv_t *v;
 	int rc = read_one(&s, end, &lim, &elems, lim.max_depth, &v, &count);
-	if (rc)
-		return rc == -ELOOP ? -EBADMSG : rc;
+	if (rc) /* the documented codes only: whatever else the item is, nothing to answer */
+		return rc == -ERANGE || rc == -ENOMEM ? rc : -EBADMSG;
 	rc = shmrt_mv_as_int(v, id) ? -EBADMSG : 0;
 	shmrt_mv_free(v);
 	return rc;

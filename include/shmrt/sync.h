@@ -88,8 +88,9 @@ SHMRT_API int shmrt_lock_acquire(const shmrt_lock_t *l, shmrt_ns_t timeout);
 SHMRT_API int shmrt_lock_release(const shmrt_lock_t *l);
 /* 1 if the calling thread holds l, 0 if not (held by another thread, process, or
  * nobody); -EINVAL l not open. Exact for the caller: only the holder's own acquire
- * and release change the answer. Concurrency: any. (Python's Condition.notify uses
- * it to refuse a notify without the lock.) */
+ * and release change the answer. Concurrency: any. Ordering: none (a relaxed read
+ * of the lock word; the caller's own acquire and release order it for the caller).
+ * (Python's Condition.notify uses it to refuse a notify without the lock.) */
 SHMRT_API int shmrt_lock_held(const shmrt_lock_t *l);
 /* After -EOWNERDEAD, once repaired: marks the lock consistent. 0 or -EINVAL. */
 SHMRT_API int shmrt_lock_consistent(const shmrt_lock_t *l);
