@@ -327,8 +327,10 @@ static void calls_over_tls(void **state)
 		r[i] = (shmrt_proxy_req_t){ .proxy = d, .method = "__setitem__",
 					    .args = L(2, I(1000 + i), I(i)) };
 	assert_int_equal(shmrt_proxy_call_batch(c, r, NB, 20 * SEC), 0);
-	for (int i = 0; i < NB; i++)
+	for (int i = 0; i < NB; i++) {
 		assert_int_equal(r[i].rc, 0);
+		shmrt_mv_free(r[i].result);
+	}
 	for (int i = 0; i < NB; i++)
 		r[i] = (shmrt_proxy_req_t){ .proxy = d, .method = "__getitem__",
 					    .args = L(1, I(1000 + i)) };
