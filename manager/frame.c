@@ -32,10 +32,10 @@
  * MSG_NOSIGNAL (a closed peer is -EPIPE, never SIGPIPE) and MSG_DONTWAIT.
  *
  * An io (frame.h: TLS) replaces read() and sendmsg(): a short read of it says
- * nothing about the socket (a TLS record is at most 16 KiB, and what it decoded
- * beyond the read waits in the io), so the reader goes on reading until the io says
- * -EAGAIN, and counts the io's pending bytes as read ahead; a frame sent through it
- * is queued whole, then flushed (the io takes one buffer at a time).
+ * nothing about the socket (a TLS record is at most 16 KiB, and what it decoded or
+ * read beyond the read waits in the io), so the io says when the socket was found
+ * empty (drained), and its pending bytes count as read ahead; a frame sent through
+ * it is queued whole, then flushed (the io takes one buffer at a time).
  *
  * A process that dies mid-frame leaves its peer a partial frame: the reader reports
  * -EPROTO at the end of the stream (shmrt__frame_partial tells the server's partial-
@@ -291,8 +291,8 @@ int shmrt__frame_read(shmrt__frame_reader_t *r, int fd)
 		}
 		if (k == 0)
 			return shmrt__frame_partial(r) ? -EPROTO : -EPIPE;
-		/* A short read of an io is one record, not an empty socket. */
-		r->drained = !r->io && (size_t)k < want;
+		/* A short read of an io is one record, not an empty socket: the io says. */
+		r->drained = r->io ? r->io->drained(r->io->ctx) : (size_t)k < want;
 		if (direct) {
 			r->got += (uint64_t)k;
 			if (r->got == r->len) {
@@ -306,7 +306,7 @@ int shmrt__frame_read(shmrt__frame_reader_t *r, int fd)
 			if (rc)
 				return rc;
 		}
-		if ((size_t)k < want && !r->io)
+		if (r->drained)
 			return -EAGAIN; /* the socket was empty: no read to find that out */
 	}
 }

@@ -48,12 +48,16 @@
  * read and write return a count (> 0), 0 at the end of the stream (read), or a
  * negative errno: -EAGAIN when the stream must wait for the poll events want()
  * gives (a TLS read may need the socket writable, a write readable). pending is
- * what it holds decoded already: readable without the descriptor being readable.
+ * not 0 when it holds bytes that a read may give without the descriptor being
+ * readable (none after a read's -EAGAIN: what it holds then needs more from the
+ * socket). drained: the socket was found empty by the stream's last read of it, and
+ * the stream holds nothing (as a short read() says of a plain socket).
  */
 typedef struct shmrt__frame_io {
 	ssize_t (*read)(void *ctx, void *buf, size_t n);
 	ssize_t (*write)(void *ctx, const void *buf, size_t n);
 	size_t (*pending)(void *ctx);
+	int (*drained)(void *ctx);
 	short (*want)(void *ctx);
 	void *ctx;
 } shmrt__frame_io_t;

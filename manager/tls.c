@@ -24,9 +24,13 @@
  * now lies: the writer retries with the same bytes first (it only appends behind
  * them), which is what libssl requires.
  *
- * Reads. SSL_read returns at most one record's bytes (16 KiB); what it decrypted
- * beyond the buffer given stays in the SSL (SSL_pending) where epoll cannot see it:
- * the io's pending reports it, and the frame reader counts it as read ahead.
+ * Reads. With read-ahead, one recv takes whatever the socket holds (not a record's
+ * header, then its body: two system calls a record). SSL_read returns at most one
+ * record's bytes (16 KiB); what it decrypted beyond the buffer given, and the
+ * records read ahead, stay in the SSL where epoll cannot see them: the io's pending
+ * reports them (but a record cut short: see io_pending), and the frame reader counts
+ * them as read ahead. The BIO notes whether its last recv was short, so the io can
+ * say the socket was found empty (drained) without another recv to learn -EAGAIN.
  *
  * Errors are mapped to errnos as tls_int.h lists; a certificate refused on either
  * side is -EKEYREJECTED, found from the verify result or the alert's reason.
@@ -65,6 +69,8 @@ struct shmrt__tls {
 	SSL *ssl;
 	int fd;
 	int eof;       /* the socket's read returned 0 */
+	uint8_t short_read; /* the socket's last recv gave less than asked, or EAGAIN */
+	uint8_t starved;    /* the last SSL_read wanted more from the socket */
 	short want;    /* POLLIN or POLLOUT: what the last -EAGAIN waits for */
 	uint8_t r_out; /* the last read waits for POLLOUT */
 	uint8_t w_in;  /* the last write waits for POLLIN */
@@ -100,6 +106,7 @@ static int bio_read(BIO *b, char *p, size_t n, size_t *done)
 	BIO_clear_retry_flags(b);
 	for (;;) {
 		ssize_t k = recv(t->fd, p, n, MSG_DONTWAIT);
+		t->short_read = k < 0 || (size_t)k < n;
 		if (k > 0) {
 			*done = (size_t)k;
 			return 1;
@@ -174,6 +181,8 @@ static SSL_CTX *ctx_new(int server)
 	}
 	SSL_CTX_set_options(c, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* One recv takes what the socket holds (records, not a header then a body). */
+	SSL_CTX_set_read_ahead(c, 1);
 	if (server) {
 		/* No tickets: nothing to write after the handshake but replies. */
 		SSL_CTX_set_num_tickets(c, 0);
@@ -296,6 +305,7 @@ void shmrt__tls_ctx_free(shmrt__tls_ctx_t *t)
 static ssize_t io_read(void *ctx, void *buf, size_t n);
 static ssize_t io_write(void *ctx, const void *buf, size_t n);
 static size_t io_pending(void *ctx);
+static int io_drained(void *ctx);
 static short io_want(void *ctx);
 
 int shmrt__tls_new(shmrt__tls_ctx_t *ctx, int fd, shmrt__tls_t **out)
@@ -307,7 +317,7 @@ int shmrt__tls_new(shmrt__tls_ctx_t *ctx, int fd, shmrt__tls_t **out)
 		return -ENOMEM;
 	t->fd = fd;
 	t->want = POLLIN;
-	t->io = (shmrt__frame_io_t){ io_read, io_write, io_pending, io_want, t };
+	t->io = (shmrt__frame_io_t){ io_read, io_write, io_pending, io_drained, io_want, t };
 	BIO *b = NULL;
 	int rc = -ENOMEM;
 	if (!(t->ssl = SSL_new(ctx->ctx)) || !(b = BIO_new(bio_method)))
@@ -454,11 +464,13 @@ static ssize_t io_read(void *ctx, void *buf, size_t n)
 	ERR_clear_error();
 	t->r_out = 0;
 	int r = SSL_read_ex(t->ssl, buf, n, &got);
+	t->starved = 0;
 	if (r == 1)
 		return (ssize_t)got;
 	int rc = map_err(t, r);
 	if (rc == -EAGAIN) {
 		t->r_out = t->want == POLLOUT;
+		t->starved = t->want == POLLIN;
 		return rc;
 	}
 	return rc == -EPIPE ? 0 : rc; /* the end of the stream, announced or not */
@@ -479,11 +491,22 @@ static ssize_t io_write(void *ctx, const void *buf, size_t n)
 	return rc;
 }
 
+/* Decrypted bytes, or read-ahead bytes that may hold a whole record: not after a
+ * read that wanted more (what is held then is part of a record: epoll tells when
+ * the rest comes; counting it would spin the server's loop). */
 static size_t io_pending(void *ctx)
 {
 	shmrt__tls_t *t = ctx;
 	int n = SSL_pending(t->ssl);
-	return n > 0 ? (size_t)n : 0;
+	if (n > 0)
+		return (size_t)n;
+	return !t->starved && SSL_has_pending(t->ssl) ? 1 : 0;
+}
+
+static int io_drained(void *ctx)
+{
+	shmrt__tls_t *t = ctx;
+	return t->short_read && !SSL_has_pending(t->ssl);
 }
 
 static short io_want(void *ctx)

@@ -2,14 +2,14 @@
  * The Manager over TLS 1.3 (opts.tls_*, shmrt_manager_connect_tls), against forked
  * servers (shmrt_manager_start) on loopback TCP.
  *
- * The certificates are made here, at setup, with libcrypto into a fresh temporary
- * directory (removed at the end): a CA and a server certificate it signs (for
+ * The certificates are made at setup (tests/util/tlscert.h, libcrypto) in a fresh
+ * temporary directory, removed at the end: a CA and a server certificate it signs (for
  * "localhost" and 127.0.0.1), a client certificate it signs, another CA with a
  * client certificate of its own, and a key that belongs to no certificate.
  *
  * Checked: calls over TLS (values of every size up to 1 MiB, spanning many TLS
  * records; a pipelined batch; a call parked in the server and answered by another
- * process's put; a reconnect); a client trusting another CA, or expecting another
+ * process's put; a reconnect); a TLS client killed while parked takes nothing; a client trusting another CA, or expecting another
  * host, is refused (-EKEYREJECTED) and the server goes on; a server whose key is not
  * its certificate's does not start (-EKEYREJECTED), nor one with a missing file
  * (-ENOENT) or half a pair (-EINVAL); a plain client to a TLS server gets nothing
@@ -38,10 +38,9 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
+
+#include "tlscert.h"
 
 #define MMU_OWN_FIXTURES
 #include "manager_mp_util.h"
@@ -50,65 +49,6 @@ static char dir[256];
 static char ca_pem[300], srv_pem[300], srv_key[300], wrong_key[300];
 static char other_ca_pem[300], cli_pem[300], cli_key[300], other_cli_pem[300],
 	other_cli_key[300];
-
-/* ---- certificates ------------------------------------------------------------------ */
-
-static void add_ext(X509 *x, X509 *issuer, int nid, const char *value)
-{
-	X509V3_CTX v;
-	X509V3_set_ctx_nodb(&v);
-	X509V3_set_ctx(&v, issuer, x, NULL, NULL, 0);
-	X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &v, nid, value);
-	assert_non_null(e);
-	assert_int_equal(X509_add_ext(x, e, -1), 1);
-	X509_EXTENSION_free(e);
-}
-
-/* A certificate for key named cn, signed by issuer (NULL: self-signed, a CA). */
-static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key,
-		       const char *san)
-{
-	static long serial = 1;
-	X509 *x = X509_new();
-	assert_non_null(x);
-	assert_int_equal(X509_set_version(x, 2), 1);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
-	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-	assert_int_equal(X509_set_pubkey(x, key), 1);
-	X509_NAME *n = X509_get_subject_name(x);
-	assert_int_equal(X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
-						    (const unsigned char *)cn, -1, -1, 0), 1);
-	assert_int_equal(X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : n), 1);
-	add_ext(x, issuer ? issuer : x, NID_subject_key_identifier, "hash");
-	if (!issuer) {
-		add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE");
-		add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign");
-	} else {
-		add_ext(x, issuer, NID_basic_constraints, "CA:FALSE");
-		add_ext(x, issuer, NID_authority_key_identifier, "keyid");
-		if (san)
-			add_ext(x, issuer, NID_subject_alt_name, san);
-	}
-	assert_true(X509_sign(x, issuer ? issuer_key : key, EVP_sha256()) > 0);
-	return x;
-}
-
-static void write_cert(const char *path, X509 *x)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	assert_int_equal(PEM_write_X509(f, x), 1);
-	assert_int_equal(fclose(f), 0);
-}
-
-static void write_key(const char *path, EVP_PKEY *k)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	assert_int_equal(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL), 1);
-	assert_int_equal(fclose(f), 0);
-}
 
 static void path(char *out, const char *name)
 {
@@ -131,30 +71,7 @@ static int group_setup(void **state)
 	path(other_cli_pem, "other-client.pem");
 	path(other_cli_key, "other-client.key");
 
-	EVP_PKEY *ca_k = EVP_EC_gen("P-256"), *srv_k = EVP_EC_gen("P-256");
-	EVP_PKEY *wrong_k = EVP_EC_gen("P-256"), *oca_k = EVP_EC_gen("P-256");
-	EVP_PKEY *cli_k = EVP_EC_gen("P-256"), *ocli_k = EVP_EC_gen("P-256");
-	assert_true(ca_k && srv_k && wrong_k && oca_k && cli_k && ocli_k);
-	X509 *ca = make_cert(ca_k, "shmrt test CA", NULL, NULL, NULL);
-	X509 *oca = make_cert(oca_k, "shmrt other CA", NULL, NULL, NULL);
-	X509 *s = make_cert(srv_k, "localhost", ca, ca_k, "DNS:localhost,IP:127.0.0.1");
-	X509 *c = make_cert(cli_k, "client", ca, ca_k, NULL);
-	X509 *oc = make_cert(ocli_k, "other client", oca, oca_k, NULL);
-	write_cert(ca_pem, ca);
-	write_cert(other_ca_pem, oca);
-	write_cert(srv_pem, s);
-	write_cert(cli_pem, c);
-	write_cert(other_cli_pem, oc);
-	write_key(srv_key, srv_k);
-	write_key(wrong_key, wrong_k);
-	write_key(cli_key, cli_k);
-	write_key(other_cli_key, ocli_k);
-	X509 *xs[] = { ca, oca, s, c, oc };
-	EVP_PKEY *ks[] = { ca_k, srv_k, wrong_k, oca_k, cli_k, ocli_k };
-	for (size_t i = 0; i < sizeof(xs) / sizeof(xs[0]); i++)
-		X509_free(xs[i]);
-	for (size_t i = 0; i < sizeof(ks) / sizeof(ks[0]); i++)
-		EVP_PKEY_free(ks[i]);
+	assert_int_equal(tlscert_make(dir), 0);
 	return 0;
 }
 
@@ -369,6 +286,58 @@ static void calls_over_tls(void **state)
 	stop();
 }
 
+/* A TLS client parked in a Queue get, then killed (SIGKILL by the parent). */
+static int parked_getter(void *arg)
+{
+	const char *addr = arg;
+	shmrt_manager_tls_t t = { .ca_file = ca_pem };
+	shmrt_manager_conn_t *c;
+	shmrt_proxy_t *q;
+	if (shmrt_manager_connect_tls(addr, KEY, KEYLEN, &t, 10 * SEC, &c) ||
+	    shmrt_manager_proxy(c, (uint64_t)strtoull(getenv("SHMRT_TLS_TEST_Q"), NULL, 10), &q))
+		return 1;
+	int rc = shmrt_proxy_call(q, "get", L(2, B(true), I(60 * SEC)), 60 * SEC, NULL);
+	return rc ? 3 : 2; /* not reached: killed while parked */
+}
+
+static void killed_client(void **state)
+{
+	(void)state;
+	shmrt_manager_opts_t o = tls_opts();
+	assert_int_equal(start("tcp:127.0.0.1:0", &o), 0);
+	shmrt_manager_conn_t *c = good_conn();
+	shmrt_proxy_t *q;
+	assert_int_equal(shmrt_manager_create(c, "Queue", NULL, &q), 0);
+	char env[32];
+	snprintf(env, sizeof(env), "%llu", (unsigned long long)shmrt_proxy_ref(q));
+	setenv("SHMRT_TLS_TEST_Q", env, 1);
+	static char addr[128];
+	snprintf(addr, sizeof(addr), "%s", shmrt_manager_address(srv));
+	pid_t child = tu_fork(parked_getter, addr);
+	/* wait (bounded) until the child's get is parked in the server */
+	uint64_t end = tu_ms() + 20000;
+	shmrt_mv_t *st = NULL;
+	int64_t parked = 0;
+	while (tu_ms() < end) {
+		assert_int_equal(shmrt_manager_stats(c, &st), 0);
+		(void)shmrt_mv_as_int(shmrt_mv_map_get_str(st, "parked"), &parked);
+		shmrt_mv_free(st);
+		if (parked == 1)
+			break;
+		usleep(10 * 1000);
+	}
+	assert_int_equal(parked, 1);
+	assert_int_equal(kill(child, SIGKILL), 0);
+	assert_int_equal(tu_wait(child, 20000), 128 + SIGKILL);
+	/* the dead getter takes nothing: the item put now is ours */
+	assert_int_equal(shmrt_proxy_call(q, "put", L(1, I(42)), 20 * SEC, NULL), 0);
+	expect(q, "get", L(2, B(true), I(10 * SEC)), 0, "42");
+	assert_int_equal(shmrt_proxy_release(q), 0);
+	shmrt_manager_close(c);
+	still_serves();
+	stop();
+}
+
 static void wrong_ca_or_host_refused(void **state)
 {
 	(void)state;
@@ -438,8 +407,14 @@ static void plain_client_refused(void **state)
 	assert_int_equal(write(fd, frame, sizeof(frame)), (ssize_t)sizeof(frame));
 	assert_true(closed_within(fd, 5000));
 	close(fd);
-	/* a silent TCP client: dropped at the handshake deadline */
+	/* a silent TCP client, and one that stops inside its ClientHello: dropped at the
+	 * handshake deadline */
 	fd = raw_connect(port_of(addr));
+	assert_true(closed_within(fd, 5000));
+	close(fd);
+	fd = raw_connect(port_of(addr));
+	static const uint8_t hello_start[] = { 0x16, 0x03, 0x01, 0x01, 0x00, 0x01 };
+	assert_int_equal(write(fd, hello_start, sizeof(hello_start)), (ssize_t)sizeof(hello_start));
 	assert_true(closed_within(fd, 5000));
 	close(fd);
 	still_serves();
@@ -526,6 +501,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(calls_over_tls),
+		cmocka_unit_test(killed_client),
 		cmocka_unit_test(wrong_ca_or_host_refused),
 		cmocka_unit_test(bad_server_files),
 		cmocka_unit_test(plain_client_refused),
