@@ -14,7 +14,7 @@
  * its certificate's does not start (-EKEYREJECTED), nor one with a missing file
  * (-ENOENT) or half a pair (-EINVAL); a plain client to a TLS server gets nothing
  * (bytes that are not TLS close its connection, a silent one is dropped at the
- * handshake deadline) and the server goes on; a TLS client to a plain server is
+ * handshake deadline, or for a newcomer at max_handshakes) and the server goes on; a TLS client to a plain server is
  * -EPROTO; a TLS 1.2-only client is refused; client certificates required by
  * tls_ca_file: none or another CA's refused, the right one served; a listener on
  * 0.0.0.0 without TLS is -EPERM, allowed with SHMRT_MANAGER_INSECURE_NO_TLS or TLS.
@@ -425,6 +425,27 @@ static void plain_client_refused(void **state)
 	stop();
 }
 
+/* Silent TLS handshakes count against max_handshakes: past it the oldest goes, long
+ * before its deadline. */
+static void handshake_cap(void **state)
+{
+	(void)state;
+	shmrt_manager_opts_t o = tls_opts();
+	o.max_handshakes = 2;
+	o.auth_timeout = 60 * SEC;
+	assert_int_equal(start("tcp:127.0.0.1:0", &o), 0);
+	int port = port_of(shmrt_manager_address(srv));
+	int a = raw_connect(port), b = raw_connect(port);
+	usleep(100 * 1000); /* the server accepts in arrival order: a is the oldest */
+	int c = raw_connect(port);
+	assert_true(closed_within(a, 10000)); /* the oldest made room for c */
+	still_serves(); /* and the next made room for this client */
+	close(a);
+	close(b);
+	close(c);
+	stop();
+}
+
 static void tls12_client_refused(void **state)
 {
 	(void)state;
@@ -505,6 +526,7 @@ int main(void)
 		cmocka_unit_test(wrong_ca_or_host_refused),
 		cmocka_unit_test(bad_server_files),
 		cmocka_unit_test(plain_client_refused),
+		cmocka_unit_test(handshake_cap),
 		cmocka_unit_test(tls12_client_refused),
 		cmocka_unit_test(client_certificates),
 		cmocka_unit_test(non_loopback_needs_tls),
