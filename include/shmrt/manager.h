@@ -233,7 +233,9 @@ typedef struct shmrt_manager_opts {
  * max_handshakes as the authkey's does, so a silent TLS client is dropped like a
  * silent plain one; a client that does not speak TLS 1.3, presents no acceptable
  * certificate (with tls_ca_file), or is not TLS at all, is dropped and the server
- * goes on.
+ * goes on. A plain client (shmrt_manager_connect, Python's multiprocessing) waits
+ * for a challenge that never comes: its connect fails at its timeout (-ETIMEDOUT)
+ * or when the server drops it at auth_timeout (-EPIPE, -ECONNRESET).
  * Returns 0 after a stop; -EINVAL (no address, a malformed one, no key, a bad table
  * of user types: see above; only one of tls_cert_file and tls_key_file); -EBUSY
  * (more than 8 servers run in this process); the errors of listening (-EADDRINUSE,
