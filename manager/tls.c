@@ -514,7 +514,7 @@ static short io_want(void *ctx)
 	return ((shmrt__tls_t *)ctx)->want;
 }
 
-/* ---- the listen policy's helper -------------------------------------------------- */
+/* ---- the listen policy: loopback or not ---------------------------------------- */
 
 int shmrt__tls_fd_loopback(int fd)
 {
