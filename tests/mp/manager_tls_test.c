@@ -7,8 +7,8 @@
  * "localhost" and 127.0.0.1), a client certificate it signs, another CA with a
  * client certificate of its own, and a key that belongs to no certificate.
  *
- * Checked: calls over TLS (values of every size up to 1 MiB, spanning many TLS
- * records; a pipelined batch; a call parked in the server and answered by another
+ * Checked: calls over TLS (values of every size up to 8 MiB, spanning many TLS
+ * records and overflowing the sockets' buffers; a pipelined batch; a call parked in the server and answered by another
  * process's put; a reconnect); a TLS client killed while parked takes nothing; a client trusting another CA, or expecting another
  * host, is refused (-EKEYREJECTED) and the server goes on; a server whose key is not
  * its certificate's does not start (-EKEYREJECTED), nor one with a missing file
@@ -217,11 +217,12 @@ static void calls_over_tls(void **state)
 	shmrt_manager_conn_t *c = good_conn();
 	shmrt_proxy_t *d, *q, *ns;
 	assert_int_equal(shmrt_manager_create(c, "dict", NULL, &d), 0);
-	/* values of every size: a frame spans many TLS records past 16 KiB */
-	static const size_t sizes[] = { 0, 1, 100, 16383, 16384, 16385, 70000, 1 << 20 };
-	uint8_t *big = malloc(1 << 20);
+	/* values of every size: a frame spans many TLS records past 16 KiB, and 8 MiB
+	 * overflow the sockets' buffers (writes wait for the peer, on both sides) */
+	static const size_t sizes[] = { 0, 1, 100, 16383, 16384, 16385, 70000, 1 << 20, 8 << 20 };
+	uint8_t *big = malloc(8 << 20);
 	assert_non_null(big);
-	for (size_t i = 0; i < (1u << 20); i++)
+	for (size_t i = 0; i < (8u << 20); i++)
 		big[i] = (uint8_t)(i * 131 + 7);
 	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
 		assert_int_equal(shmrt_proxy_call2(d, "__setitem__", I((int64_t)k),
