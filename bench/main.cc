@@ -119,7 +119,8 @@ void dict_cases()
 }
 
 // manager_bench.c, python/manager_peer.py
-// manager_shmrt(ops, tcp, clients, depth, mixed), manager_redis(ops, clients, depth, mixed),
+// manager_shmrt(ops, tcp (0 unix, 1 tcp, 2 tcp with TLS), clients, depth, mixed),
+// manager_redis(ops, clients, depth, mixed),
 // manager_list_create(ops), manager_lock(ops, clients), manager_unix_echo(ops, clients);
 // ops per client
 void manager_cases()
@@ -130,6 +131,7 @@ void manager_cases()
 	reg_mp("manager/get/1client/unix/unix_echo_raw", mp_case<manager_unix_echo, 1>, 100000);
 	reg_mp("manager/get/1client/tcp/shmrt", mp_case<manager_shmrt, 1, 1, 1, 0>, 100000);
 	reg_python("manager/get/1client/tcp/python_mp", "manager_peer.py get1tcp", 20000);
+	reg_mp("manager/get/1client/tls/shmrt", mp_case<manager_shmrt, 2, 1, 1, 0>, 100000);
 	reg_mp("manager/get/pipelined32/shmrt", mp_case<manager_shmrt, 0, 1, 32, 0>, 1000000);
 	reg_mp("manager/get/pipelined32/redis_pipelined32", mp_case<manager_redis, 1, 32, 0>,
 	       1000000);

@@ -14,6 +14,11 @@
  * each connect, take a proxy of it by id and run their calls. Redis is the server the
  * Dict cases use too (redis_bench.c), with these 1000 keys under their own prefix.
  *
+ * tls: the get case over loopback TCP with TLS 1.3 (opts.tls_*, the client's
+ * shmrt_manager_connect_tls), certificates made at the first use in a temporary
+ * directory (tests/util/tlscert.h) removed at exit: beside the tcp figure, the cost
+ * of TLS per call (the handshakes are outside the timed part).
+ *
  * list_create: one client creates a list, asks its len and releases it, as Python's
  * `l = manager.list(); len(l); del l` does; the rate is lists per second.
  *
@@ -36,10 +41,56 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tlscert.h"
+
 #define SEC 1000000000ll
 
 static const char KEY[] = "shmrt-bench-manager";
 #define KEYLEN (sizeof(KEY) - 1)
+
+/* The TLS case's files (tlscert.h); tls_dir[0] == 0 until made. */
+static char tls_dir[128], tls_ca[160], tls_cert[160], tls_key[160];
+
+static int tls_files(void)
+{
+	if (tls_dir[0])
+		return 0;
+	const char *t = getenv("TMPDIR");
+	snprintf(tls_dir, sizeof(tls_dir), "%s/shmrt-bench-tls-XXXXXX",
+		 t && t[0] == '/' && strlen(t) < 64 ? t : "/tmp");
+	if (!mkdtemp(tls_dir) || tlscert_make(tls_dir)) {
+		tls_dir[0] = 0;
+		return -1;
+	}
+	snprintf(tls_ca, sizeof(tls_ca), "%s/ca.pem", tls_dir);
+	snprintf(tls_cert, sizeof(tls_cert), "%s/server.pem", tls_dir);
+	snprintf(tls_key, sizeof(tls_key), "%s/server.key", tls_dir);
+	return 0;
+}
+
+static void tls_files_remove(void)
+{
+	static const char *names[] = { "ca.pem", "server.pem", "server.key", "wrong.key",
+				       "other-ca.pem", "client.pem", "client.key",
+				       "other-client.pem", "other-client.key" };
+	if (!tls_dir[0])
+		return;
+	char p[200];
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", tls_dir, names[i]);
+		(void)unlink(p);
+	}
+	(void)rmdir(tls_dir);
+}
+
+/* Connects to srv: over TLS for the tls server (index 2). */
+static int mconnect(int tls, const shmrt_manager_server_t *srv, shmrt_manager_conn_t **c)
+{
+	shmrt_manager_tls_t t = { .ca_file = tls_ca };
+	return tls ? shmrt_manager_connect_tls(shmrt_manager_address(srv), KEY, KEYLEN, &t,
+					       10 * SEC, c)
+		   : shmrt_manager_connect(shmrt_manager_address(srv), KEY, KEYLEN, 10 * SEC, c);
+}
 
 static char mkeys[MGR_KEYS][16]; /* not NUL-terminated */
 
@@ -61,17 +112,18 @@ static struct server {
 	shmrt_manager_server_t *srv;
 	shmrt_manager_conn_t *conn; /* the parent's: keeps the dict alive */
 	uint64_t dict;
-} servers[2];
+} servers[3]; /* unix, tcp, tcp with TLS */
 
 static void manager_teardown(void)
 {
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 3; i++) {
 		if (servers[i].srv) {
 			shmrt_manager_close(servers[i].conn);
 			(void)shmrt_manager_shutdown(servers[i].srv);
 			servers[i].srv = NULL;
 		}
 	}
+	tls_files_remove();
 }
 
 static struct server *manager_ready(int tcp)
@@ -84,7 +136,15 @@ static struct server *manager_ready(int tcp)
 		make_keys();
 		atexit(manager_teardown);
 	}
-	if (shmrt_manager_start(tcp ? "tcp:127.0.0.1:0" : "unix:", KEY, KEYLEN, NULL, &s->srv))
+	shmrt_manager_opts_t o;
+	memset(&o, 0, sizeof(o));
+	if (tcp == 2) {
+		if (tls_files())
+			return NULL;
+		o.tls_cert_file = tls_cert;
+		o.tls_key_file = tls_key;
+	}
+	if (shmrt_manager_start(tcp ? "tcp:127.0.0.1:0" : "unix:", KEY, KEYLEN, &o, &s->srv))
 		return NULL;
 	shmrt_mv_t *init = shmrt_mv_map();
 	char v[64];
@@ -97,8 +157,7 @@ static struct server *manager_ready(int tcp)
 	}
 	shmrt_proxy_t *d;
 	if (!init ||
-	    shmrt_manager_connect(shmrt_manager_address(s->srv), KEY, KEYLEN, 10 * SEC, &s->conn) ||
-	    shmrt_manager_create(s->conn, "dict", init, &d)) {
+	    mconnect(tcp == 2, s->srv, &s->conn) || shmrt_manager_create(s->conn, "dict", init, &d)) {
 		shmrt_manager_close(s->conn);
 		(void)shmrt_manager_shutdown(s->srv);
 		s->srv = NULL;
@@ -125,7 +184,7 @@ static void *manager_setup(int worker, void *arg)
 {
 	const struct mparams *p = arg;
 	static struct mstate w;
-	if (shmrt_manager_connect(shmrt_manager_address(p->s->srv), KEY, KEYLEN, 10 * SEC, &w.c))
+	if (mconnect(p->s == &servers[2], p->s->srv, &w.c))
 		return NULL;
 	if (shmrt_manager_proxy(w.c, p->s->dict, &w.d)) {
 		shmrt_manager_close(w.c);

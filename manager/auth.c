@@ -315,6 +315,12 @@ void shmrt__auth_fini(shmrt__auth_t *a)
 
 int shmrt__auth_run(int fd, int role, const void *key, size_t keylen, int64_t timeout_ns)
 {
+	return shmrt__auth_run_io(fd, NULL, role, key, keylen, timeout_ns);
+}
+
+int shmrt__auth_run_io(int fd, const shmrt__frame_io_t *io, int role, const void *key,
+		       size_t keylen, int64_t timeout_ns)
+{
 	shmrt__auth_t a;
 	int rc = shmrt__auth_init(&a, role, key, keylen, timeout_ns, NULL);
 	if (rc)
@@ -324,6 +330,7 @@ int shmrt__auth_run(int fd, int role, const void *key, size_t keylen, int64_t ti
 	shmrt__frame_reader_init(&r, SHMRT__AUTH_FRAME_MAX);
 	shmrt__frame_reader_exact(&r); /* what follows the handshake is the caller's */
 	shmrt__frame_writer_init(&w, 4096);
+	r.io = w.io = io;
 	const uint8_t *p;
 	size_t n;
 	for (;;) {

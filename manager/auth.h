@@ -31,6 +31,8 @@
 
 #include <shmrt/common.h>
 
+#include "manager/frame.h"
+
 #define SHMRT__AUTH_FRAME_MAX 256
 #define SHMRT__AUTH_NONCE 40 /* Python's MESSAGE_LENGTH */
 /* The handshake's default time limit (10 s). */
@@ -129,5 +131,11 @@ SHMRT_MUST_USE int shmrt__auth_verify(const void *key, size_t keylen, const uint
  */
 SHMRT_MUST_USE int shmrt__auth_run(int fd, int role, const void *key, size_t keylen,
 				   int64_t timeout_ns);
+
+/* shmrt__auth_run with the frames going through io (frame.h: a TLS stream over fd;
+ * NULL: fd itself). Reads no byte of the stream past the handshake (what the io
+ * decoded beyond it stays in the io). Returns as shmrt__auth_run. */
+SHMRT_MUST_USE int shmrt__auth_run_io(int fd, const shmrt__frame_io_t *io, int role,
+				      const void *key, size_t keylen, int64_t timeout_ns);
 
 #endif /* SHMRT_MANAGER_AUTH_H */

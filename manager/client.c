@@ -44,6 +44,11 @@
  * SHMRT_MV_DEPTH_MAX, so any reply the server can encode is read (requests stay
  * capped at 16 MiB, the server's default).
  *
+ * TLS (shmrt_manager_connect_tls, manager/tls.c): the connection keeps a TLS
+ * context, and each socket conn_open makes a stream of it, handshaken before the
+ * authkey's handshake; the reader and writer then go through the stream's io
+ * (frame.h), and nothing else here changes.
+ *
  * A dead server: the kernel closes its sockets, so a waiting call sees the end of
  * the stream at once (-EPIPE, or -ECONNRESET if it had unread bytes); over TCP to a
  * host that vanished, the call's timeout bounds the wait.
@@ -57,6 +62,7 @@
 #include "manager/auth.h"
 #include "manager/client_int.h"
 #include "manager/frame.h"
+#include "manager/tls_int.h"
 #include "manager/transport.h"
 
 #include <errno.h>
@@ -73,6 +79,8 @@
 
 static void conn_drop(shmrt_manager_conn_t *c)
 {
+	shmrt__tls_free(c->tls);
+	c->tls = NULL;
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -98,8 +106,23 @@ static int conn_open(shmrt_manager_conn_t *c, shmrt_ns_t timeout)
 		uint64_t now = mono_ns();
 		left = deadline > now ? (int64_t)(deadline - now) : 1;
 	}
-	rc = shmrt__auth_run(fd, SHMRT__AUTH_CLIENT, c->key, c->keylen, left);
+	const shmrt__frame_io_t *io = NULL;
+	if (c->tls_ctx) { /* TLS first; the authkey's handshake inside it */
+		rc = shmrt__tls_new(c->tls_ctx, fd, &c->tls);
+		if (rc == 0)
+			rc = shmrt__tls_handshake_wait(c->tls, deadline);
+		if (rc) {
+			shmrt__tls_free(c->tls);
+			c->tls = NULL;
+			close(fd);
+			return rc;
+		}
+		io = shmrt__tls_io(c->tls);
+	}
+	rc = shmrt__auth_run_io(fd, io, SHMRT__AUTH_CLIENT, c->key, c->keylen, left);
 	if (rc) {
+		shmrt__tls_free(c->tls);
+		c->tls = NULL;
 		close(fd);
 		return rc;
 	}
@@ -108,16 +131,15 @@ static int conn_open(shmrt_manager_conn_t *c, shmrt_ns_t timeout)
 	c->instance = 0;
 	shmrt__frame_reader_init(&c->r, REPLY_FRAME_MAX);
 	shmrt__frame_writer_init(&c->w, 0);
+	c->r.io = c->w.io = io;
 	return hello(c, deadline);
 }
 
-/*
- * Connects and authenticates (see shmrt/manager.h).
- * Returns: 0 and *out; -EINVAL; the errors of connect and of the handshake; -ENOMEM.
- * Concurrency: any thread.
- */
-int shmrt_manager_connect(const char *address, const void *authkey, size_t keylen,
-			  shmrt_ns_t timeout, shmrt_manager_conn_t **out)
+/* A connection to address, over TLS when tls is not NULL (its context made once
+ * here, each socket then a stream of it). Returns as shmrt_manager_connect_tls. */
+static int connect_with(const char *address, const void *authkey, size_t keylen,
+			const shmrt_manager_tls_t *tls, shmrt_ns_t timeout,
+			shmrt_manager_conn_t **out)
 {
 	if (!address || !authkey || !keylen || keylen > INT_MAX || !out)
 		return -EINVAL;
@@ -139,14 +161,43 @@ int shmrt_manager_connect(const char *address, const void *authkey, size_t keyle
 	c->keylen = keylen;
 	c->timeout = DEFAULT_TIMEOUT_NS;
 	c->next_id = 1;
-	int rc = conn_open(c, timeout);
+	int rc = 0;
+	if (tls) {
+		const char *host = tls->host ? tls->host : c->addr.host;
+		rc = c->addr.kind != SHMRT__ADDR_TCP
+			     ? -EINVAL
+			     : shmrt__tls_client_ctx(tls->ca_file, host, tls->cert_file,
+						     tls->key_file, &c->tls_ctx, NULL);
+	}
+	if (rc == 0)
+		rc = conn_open(c, timeout);
 	if (rc) {
+		shmrt__tls_ctx_free(c->tls_ctx);
 		free(c->key);
 		free(c);
 		return rc;
 	}
 	*out = c;
 	return 0;
+}
+
+/*
+ * Connects and authenticates (see shmrt/manager.h).
+ * Returns: 0 and *out; -EINVAL; the errors of connect and of the handshake; -ENOMEM.
+ * Concurrency: any thread.
+ */
+int shmrt_manager_connect(const char *address, const void *authkey, size_t keylen,
+			  shmrt_ns_t timeout, shmrt_manager_conn_t **out)
+{
+	return connect_with(address, authkey, keylen, NULL, timeout, out);
+}
+
+/* The same over TLS 1.3 (see shmrt/manager.h). Concurrency: any thread. */
+int shmrt_manager_connect_tls(const char *address, const void *authkey, size_t keylen,
+			      const shmrt_manager_tls_t *tls, shmrt_ns_t timeout,
+			      shmrt_manager_conn_t **out)
+{
+	return tls ? connect_with(address, authkey, keylen, tls, timeout, out) : -EINVAL;
 }
 
 /* Connects conn again. Returns as shmrt_manager_connect. Concurrency: conn's thread. */
@@ -191,6 +242,7 @@ void shmrt_manager_close(shmrt_manager_conn_t *conn)
 	if (!conn)
 		return;
 	conn_drop(conn);
+	shmrt__tls_ctx_free(conn->tls_ctx);
 	shmrt_mv_buf_free(&conn->buf);
 	if (conn->key)
 		memset(conn->key, 0, conn->keylen);

@@ -34,6 +34,8 @@ struct shmrt_manager_conn {
 	shmrt_mv_buf_t buf;
 	uint64_t gen;           /* counts the sockets opened: a proxy of another is stale */
 	uint64_t instance;      /* the server run's id (hello; 0: an older server) */
+	struct shmrt__tls_ctx *tls_ctx; /* TLS: its context (each socket a stream); NULL */
+	struct shmrt__tls *tls; /* the socket's TLS stream, or NULL */
 };
 
 struct shmrt_proxy {

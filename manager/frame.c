@@ -31,6 +31,12 @@
  * whose buffer grew past 64 KiB gives it back. Writes go through sendmsg with
  * MSG_NOSIGNAL (a closed peer is -EPIPE, never SIGPIPE) and MSG_DONTWAIT.
  *
+ * An io (frame.h: TLS) replaces read() and sendmsg(): a short read of it says
+ * nothing about the socket (a TLS record is at most 16 KiB, and what it decoded or
+ * read beyond the read waits in the io), so the io says when the socket was found
+ * empty (drained), and its pending bytes count as read ahead; a frame sent through
+ * it is queued whole, then flushed (the io takes one buffer at a time).
+ *
  * A process that dies mid-frame leaves its peer a partial frame: the reader reports
  * -EPROTO at the end of the stream (shmrt__frame_partial tells the server's partial-
  * frame timer the same: server.c drops a peer mid-frame past its frame_timeout).
@@ -266,17 +272,27 @@ int shmrt__frame_read(shmrt__frame_reader_t *r, int fd)
 				return rc;
 			dst = r->buf + r->got;
 		}
-		ssize_t k = read(fd, dst, want);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return -EAGAIN;
-			return -errno;
+		ssize_t k;
+		if (r->io) {
+			k = r->io->read(r->io->ctx, dst, want);
+			if (k == -EAGAIN)
+				r->drained = 1;
+			if (k < 0)
+				return (int)k;
+		} else {
+			k = read(fd, dst, want);
+			if (k < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EAGAIN || errno == EWOULDBLOCK)
+					return -EAGAIN;
+				return -errno;
+			}
 		}
 		if (k == 0)
 			return shmrt__frame_partial(r) ? -EPROTO : -EPIPE;
-		r->drained = (size_t)k < want;
+		/* A short read of an io is one record, not an empty socket: the io says. */
+		r->drained = r->io ? r->io->drained(r->io->ctx) : (size_t)k < want;
 		if (direct) {
 			r->got += (uint64_t)k;
 			if (r->got == r->len) {
@@ -290,14 +306,15 @@ int shmrt__frame_read(shmrt__frame_reader_t *r, int fd)
 			if (rc)
 				return rc;
 		}
-		if ((size_t)k < want)
+		if (r->drained)
 			return -EAGAIN; /* the socket was empty: no read to find that out */
 	}
 }
 
 size_t shmrt__frame_buffered(const shmrt__frame_reader_t *r)
 {
-	return r->a_tail - r->a_head - (r->state == ST_COMPLETE ? r->a_skip : 0);
+	size_t io = r->io ? r->io->pending(r->io->ctx) : 0;
+	return r->a_tail - r->a_head - (r->state == ST_COMPLETE ? r->a_skip : 0) + io;
 }
 
 int shmrt__frame_drained(const shmrt__frame_reader_t *r)
@@ -471,6 +488,12 @@ int shmrt__frame_send(shmrt__frame_writer_t *w, int fd, const void *p, size_t n)
 {
 	uint8_t hdr[SHMRT__FRAME_HDR_MAX];
 	size_t hn = shmrt__frame_header(n, hdr);
+	if (w->io) { /* one buffer per write: queued whole, then written */
+		int rc = queue_part(w, hdr, hn, p, n);
+		if (rc == 0)
+			rc = shmrt__frame_flush(w, fd);
+		return rc == -EAGAIN ? 0 : rc;
+	}
 	if (shmrt__frame_queued(w))
 		return queue_part(w, hdr, hn, p, n);
 	ssize_t k = send2(fd, hdr, hn, p, n);
@@ -488,7 +511,8 @@ int shmrt__frame_send(shmrt__frame_writer_t *w, int fd, const void *p, size_t n)
 int shmrt__frame_flush(shmrt__frame_writer_t *w, int fd)
 {
 	while (w->tail > w->head) {
-		ssize_t k = send2(fd, w->buf + w->head, w->tail - w->head, NULL, 0);
+		ssize_t k = w->io ? w->io->write(w->io->ctx, w->buf + w->head, w->tail - w->head)
+				  : send2(fd, w->buf + w->head, w->tail - w->head, NULL, 0);
 		if (k < 0)
 			return (int)k;
 		w->head += (size_t)k;
@@ -507,7 +531,7 @@ int shmrt__frame_send_wait(shmrt__frame_writer_t *w, int fd, const void *p, size
 		rc = shmrt__frame_flush(w, fd);
 		if (rc != -EAGAIN)
 			break;
-		rc = shmrt__wait_fd(fd, POLLOUT, deadline);
+		rc = shmrt__wait_fd(fd, w->io ? w->io->want(w->io->ctx) : POLLOUT, deadline);
 	}
 	return rc;
 }
@@ -518,7 +542,7 @@ int shmrt__frame_recv_wait(shmrt__frame_reader_t *r, int fd, uint64_t deadline)
 		int rc = shmrt__frame_read(r, fd);
 		if (rc != -EAGAIN)
 			return rc;
-		rc = shmrt__wait_fd(fd, POLLIN, deadline);
+		rc = shmrt__wait_fd(fd, r->io ? r->io->want(r->io->ctx) : POLLIN, deadline);
 		if (rc)
 			return rc;
 	}

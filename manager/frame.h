@@ -38,8 +38,29 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <shmrt/common.h>
+
+/*
+ * A byte stream layered on the descriptor (TLS, manager/tls_int.h), for a reader or
+ * writer whose io is set: its bytes go through these instead of read() and sendmsg().
+ * read and write return a count (> 0), 0 at the end of the stream (read), or a
+ * negative errno: -EAGAIN when the stream must wait for the poll events want()
+ * gives (a TLS read may need the socket writable, a write readable). pending is
+ * not 0 when it holds bytes that a read may give without the descriptor being
+ * readable (none after a read's -EAGAIN: what it holds then needs more from the
+ * socket). drained: the socket was found empty by the stream's last read of it, and
+ * the stream holds nothing (as a short read() says of a plain socket).
+ */
+typedef struct shmrt__frame_io {
+	ssize_t (*read)(void *ctx, void *buf, size_t n);
+	ssize_t (*write)(void *ctx, const void *buf, size_t n);
+	size_t (*pending)(void *ctx);
+	int (*drained)(void *ctx);
+	short (*want)(void *ctx);
+	void *ctx;
+} shmrt__frame_io_t;
 
 /* The default cap of a frame's payload. */
 #define SHMRT__FRAME_MAX_DEFAULT (16u << 20)
@@ -69,6 +90,7 @@ typedef struct shmrt__frame_reader {
 	uint8_t exact;     /* no read-ahead (shmrt__frame_reader_exact) */
 	uint8_t drained;   /* the last read() was short: the socket was empty then */
 	int err;           /* the sticky error once failed */
+	const shmrt__frame_io_t *io; /* NULL: read() on the descriptor */
 } shmrt__frame_reader_t;
 
 /* Initialises r with a payload cap (0: SHMRT__FRAME_MAX_DEFAULT). Allocates nothing.
@@ -113,8 +135,9 @@ SHMRT_MUST_USE int shmrt__frame_feed(shmrt__frame_reader_t *r, const void *p, si
  */
 SHMRT_MUST_USE int shmrt__frame_read(shmrt__frame_reader_t *r, int fd);
 
-/* Bytes read ahead and not yet handed out (beyond the complete frame, if any): when
- * not 0, shmrt__frame_read has more to give without the socket being readable.
+/* Bytes read ahead and not yet handed out (beyond the complete frame, if any), and
+ * those the io holds decoded: when not 0, shmrt__frame_read has more to give without
+ * the socket being readable.
  * Concurrency: the reader's thread. */
 size_t shmrt__frame_buffered(const shmrt__frame_reader_t *r);
 
@@ -147,6 +170,7 @@ typedef struct shmrt__frame_writer {
 	size_t tail;
 	size_t cap;
 	size_t limit;   /* most queued bytes (a lone frame may exceed it) */
+	const shmrt__frame_io_t *io; /* NULL: sendmsg() on the descriptor */
 } shmrt__frame_writer_t;
 
 /* Initialises w with a queue limit in bytes (0: SHMRT__FRAME_MAX_DEFAULT + 4 KiB).
@@ -193,7 +217,8 @@ SHMRT_MUST_USE int shmrt__frame_flush(shmrt__frame_writer_t *w, int fd);
 /*
  * Blocking forms for clients, on a non-blocking fd, until the absolute monotonic
  * deadline (base/clock.h). send_wait: shmrt__frame_send then flush until the queue is
- * empty. recv_wait: shmrt__frame_read until a frame is complete.
+ * empty. recv_wait: shmrt__frame_read until a frame is complete. With an io, each
+ * wait is for the events its want() gives.
  * Returns: 0 (send_wait) or 1 (recv_wait); -ETIMEDOUT; the errors of the calls above.
  * Concurrency: the reader's or writer's thread.
  */

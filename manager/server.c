@@ -44,6 +44,11 @@
  * counts live in the loop's state (server_int.h); the loop calls them at accept,
  * after a read, after a batch of events, and when it computes its timeout.
  *
+ * TLS (manager/server_tls.c): a connection accepted on a TLS listener first does its
+ * TLS handshake (on the handshake list, under the same deadline); conn_event hands
+ * it to server_tls.c before anything else, and its frames then go through its
+ * stream's io. The loop itself is unchanged.
+ *
  * Stopping. shmrt_manager_stop writes a byte to the stop pipe of every running
  * server (a slot table of 8 pipes, made once and never closed, so a stop racing with
  * a server's end never writes into a recycled descriptor); it is async-signal-safe.
@@ -57,6 +62,7 @@
 #include "base/clock.h"
 #include "manager/mvalue_int.h"
 #include "manager/server_int.h"
+#include "manager/tls_int.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -134,6 +140,7 @@ static int claim_slot(void)
 void shmrt__msrv_conn_close(server_t *s, conn_t *c)
 {
 	(void)epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	shmrt__tls_free(c->tls);
 	close(c->fd);
 	if (c->doomed)
 		s->ndoomed--;
@@ -166,6 +173,8 @@ void shmrt__msrv_conn_close(server_t *s, conn_t *c)
 static int conn_watch(server_t *s, conn_t *c)
 {
 	int want = shmrt__frame_queued(&c->w) > 0;
+	if (c->tls)
+		want = shmrt__msrv_tls_want_out(c, want);
 	if (want == c->want_out)
 		return 0;
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0),
@@ -180,6 +189,8 @@ static int conn_watch(server_t *s, conn_t *c)
  * replies passed the limit). */
 static int conn_send(server_t *s, conn_t *c, const void *p, size_t n)
 {
+	if (c->tls_hs) /* sent once the TLS handshake is done */
+		return shmrt__frame_put(&c->w, p, n);
 	int rc = shmrt__frame_send(&c->w, c->fd, p, n);
 	return rc ? rc : conn_watch(s, c);
 }
@@ -233,8 +244,9 @@ static void accept_all(server_t *s, shmrt__listener_t *l)
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };
 		if (shmrt__auth_init(&c->auth, SHMRT__AUTH_SERVER, s->o->authkey, s->o->keylen,
 				     s->auth_timeout, NULL) ||
-		    epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev)) {
+		    shmrt__msrv_tls_accept(s, c, l) || epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev)) {
 			shmrt__frame_reader_fini(&c->r);
+			shmrt__tls_free(c->tls);
 			close(fd);
 			free(c);
 			continue;
@@ -443,6 +455,14 @@ static void conn_event(server_t *s, conn_t *c, uint32_t events)
 	}
 	if (c->doomed)
 		return;
+	if (c->tls) { /* its TLS handshake; what its stream waits for */
+		int rc = shmrt__msrv_tls_event(s, c, &events);
+		if (rc) {
+			if (rc < 0)
+				shmrt__msrv_conn_close(s, c);
+			return;
+		}
+	}
 	if (events & EPOLLOUT) {
 		int rc = shmrt__frame_flush(&c->w, c->fd);
 		if ((rc && rc != -EAGAIN) || conn_watch(s, c)) {
@@ -562,6 +582,10 @@ static int listen_one(server_t *s, const char *addr)
 	int rc = shmrt__listen(&a, fl, 0, &s->l[s->nl]);
 	if (rc)
 		return rc;
+	if ((rc = shmrt__msrv_tls_listen_check(s, &s->l[s->nl])) != 0) {
+		shmrt__listener_close(&s->l[s->nl]);
+		return rc;
+	}
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = s->nl + 1 };
 	if (epoll_ctl(s->ep, EPOLL_CTL_ADD, s->l[s->nl].fd, &ev)) {
 		rc = -errno;
@@ -600,6 +624,7 @@ static void server_fini(server_t *s)
 		close(s->ep);
 	if (s->spare_fd >= 0)
 		close(s->spare_fd);
+	shmrt__msrv_tls_fini(s);
 	shmrt__mstore_fini(&s->st);
 	shmrt_mv_buf_free(&s->buf);
 	shmrt_mv_buf_free(&s->dbuf);
@@ -638,8 +663,9 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 	s->st.deliver = deliver;
 	s->st.alive = alive;
 	s->st.cb_arg = s;
+	rc = shmrt__msrv_tls_init(s);
 	s->ep = epoll_create1(EPOLL_CLOEXEC);
-	if (s->ep < 0)
+	if (rc == 0 && s->ep < 0)
 		rc = -errno;
 	for (size_t i = 0; rc == 0 && i < o->naddresses; i++)
 		rc = o->addresses[i] ? listen_one(s, o->addresses[i]) : -EINVAL;

@@ -563,6 +563,8 @@ typedef struct shmrt__mconn {
 	int on_timer;
 	uint64_t deadline;            /* the partial frame's (the handshake's is in auth) */
 	size_t acct;                  /* its bytes counted in the server's buffered */
+	struct shmrt__tls *tls;       /* its TLS stream (server_tls.c), or NULL */
+	int tls_hs;                   /* in the TLS handshake: frames are queued only */
 } shmrt__mconn_t;
 
 typedef struct shmrt__mconn_list {
@@ -595,6 +597,7 @@ typedef struct shmrt__msrv {
 	uint64_t paused_until;        /* listeners paused until then (mono ns); 0 */
 	int64_t frame_timeout;
 	size_t max_buffered, max_conns, max_handshakes;
+	struct shmrt__tls_ctx *tls;   /* TCP listeners speak TLS (server_tls.c); NULL */
 } shmrt__msrv_t;
 
 /* The loop's side (server.c). conn_close closes c at once and frees it; doom marks c
@@ -629,6 +632,29 @@ int shmrt__msrv_spare_open(void);
 int shmrt__msrv_check_deadlines(shmrt__msrv_t *s);
 /* Drops the connections holding the most until s holds at most max_buffered. */
 void shmrt__msrv_check_budget(shmrt__msrv_t *s);
+
+/* TLS (server_tls.c). All run on the server's thread. */
+
+/* Makes s's TLS context from its options (none without a certificate). Returns 0,
+ * -EINVAL (a certificate without a key or the reverse), or shmrt__tls_server_ctx's
+ * errors. */
+SHMRT_MUST_USE int shmrt__msrv_tls_init(shmrt__msrv_t *s);
+/* The listen policy for l, just bound: a TCP listener not on loopback needs TLS or
+ * SHMRT_MANAGER_INSECURE_NO_TLS. Returns 0 or -EPERM (the caller closes l). */
+SHMRT_MUST_USE int shmrt__msrv_tls_listen_check(shmrt__msrv_t *s, const shmrt__listener_t *l);
+/* A connection c accepted on l: over TCP with TLS on, it gets its stream and starts
+ * in the TLS handshake. Returns 0 or -ENOMEM. */
+SHMRT_MUST_USE int shmrt__msrv_tls_accept(shmrt__msrv_t *s, shmrt__mconn_t *c,
+					  const shmrt__listener_t *l);
+/* Before c (with a stream) serves events: drives its TLS handshake and widens events
+ * by what the stream waits for. Returns 0 (serve *events), 1 (nothing to serve: the
+ * handshake waits), or a negative errno (the handshake failed: close c). */
+SHMRT_MUST_USE int shmrt__msrv_tls_event(shmrt__msrv_t *s, shmrt__mconn_t *c,
+					 uint32_t *events);
+/* Whether c (with a stream) needs EPOLLOUT, its queue holding bytes or not (queued). */
+int shmrt__msrv_tls_want_out(const shmrt__mconn_t *c, int queued);
+/* Frees s's context. */
+void shmrt__msrv_tls_fini(shmrt__msrv_t *s);
 
 /* Re-counts c's buffered bytes: its reader's buffers and its unread replies. */
 static inline void shmrt__msrv_account(shmrt__msrv_t *s, shmrt__mconn_t *c)

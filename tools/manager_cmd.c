@@ -2,14 +2,23 @@
  * shmrt manager: run a Manager server, and list what one holds.
  *
  *   shmrt manager serve --address ADDR [--address ADDR]... --authkey-file FILE
- *                       [--any-host]
+ *                       [--any-host] [--tls-cert FILE --tls-key FILE
+ *                       [--tls-client-ca FILE]] [--insecure-no-tls]
  *       Serves in the foreground until SIGINT or SIGTERM, then closes every
  *       connection and exits 0. Prints "listening on ADDR" (the real address: a
  *       "unix:" made a path, a TCP port 0 the kernel's pick) once per address when
- *       it is ready. --any-host lets a TCP address be other than loopback.
- *   shmrt manager ls [--json] ADDRESS --authkey-file FILE
+ *       it is ready. --any-host lets a TCP address be other than loopback; such an
+ *       address needs TLS 1.3 (--tls-cert, --tls-key: PEM files; every TCP address
+ *       then speaks TLS; --tls-client-ca: clients must present a certificate that
+ *       CA signed), or --insecure-no-tls, which prints a warning: the authkey then
+ *       guards the handshake only, and every call crosses the network in clear.
+ *   shmrt manager ls [--json] ADDRESS --authkey-file FILE [--tls] [--tls-ca FILE]
+ *                    [--tls-host NAME] [--tls-cert FILE --tls-key FILE]
  *       The server's epoch, sessions (this one included) and objects: id, type, len
- *       (Python's len()), bytes (the value's size in msgpack), references.
+ *       (Python's len()), bytes (the value's size in msgpack), references. Any
+ *       --tls option connects over TLS 1.3: the server's certificate checked against
+ *       --tls-ca (default: the system's CAs) and for --tls-host (default: ADDRESS's
+ *       host).
  *
  * The authkey is the file's bytes, exactly (a trailing newline is part of it; 1 byte
  * to 64 KiB). The file must be a regular file of the caller (or root) that neither
@@ -41,7 +50,11 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: shmrt manager serve --address ADDR [--address ADDR]... "
 		"--authkey-file FILE [--any-host]\n"
-		"       shmrt manager ls [--json] ADDRESS --authkey-file FILE\n"
+		"         [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] "
+		"[--insecure-no-tls]\n"
+		"       shmrt manager ls [--json] ADDRESS --authkey-file FILE [--tls] "
+		"[--tls-ca FILE]\n"
+		"         [--tls-host NAME] [--tls-cert FILE --tls-key FILE]\n"
 		"ADDR: unix:/PATH, unix: (a private temporary directory), tcp:HOST:PORT\n");
 	exit(2);
 }
@@ -112,7 +125,7 @@ static void on_ready(const char *const *addresses, size_t n, void *arg)
 
 static int cmd_serve(int argc, char **argv)
 {
-	const char *addrs[ADDR_MAX], *keyfile = NULL;
+	const char *addrs[ADDR_MAX], *keyfile = NULL, *cert = NULL, *tkey = NULL, *ca = NULL;
 	size_t naddrs = 0;
 	unsigned flags = 0;
 	for (int i = 0; i < argc; i++) {
@@ -122,11 +135,23 @@ static int cmd_serve(int argc, char **argv)
 			keyfile = argv[++i];
 		else if (!strcmp(argv[i], "--any-host"))
 			flags |= SHMRT_MANAGER_ANY_HOST;
+		else if (!strcmp(argv[i], "--insecure-no-tls"))
+			flags |= SHMRT_MANAGER_INSECURE_NO_TLS;
+		else if (!strcmp(argv[i], "--tls-cert") && i + 1 < argc && !cert)
+			cert = argv[++i];
+		else if (!strcmp(argv[i], "--tls-key") && i + 1 < argc && !tkey)
+			tkey = argv[++i];
+		else if (!strcmp(argv[i], "--tls-client-ca") && i + 1 < argc && !ca)
+			ca = argv[++i];
 		else
 			usage();
 	}
-	if (!naddrs || !keyfile)
+	if (!naddrs || !keyfile || !cert != !tkey || (ca && !cert))
 		usage();
+	if ((flags & SHMRT_MANAGER_INSECURE_NO_TLS) && !cert)
+		fprintf(stderr, "shmrt: WARNING: --insecure-no-tls: TCP connections are not "
+				"encrypted; anyone on the network path can read every call and "
+				"take over an authenticated connection\n");
 	unsigned char *key;
 	size_t keylen;
 	if (read_key(keyfile, &key, &keylen))
@@ -148,11 +173,25 @@ static int cmd_serve(int argc, char **argv)
 	o.keylen = keylen;
 	o.flags = flags;
 	o.on_ready = on_ready;
+	o.tls_cert_file = cert;
+	o.tls_key_file = tkey;
+	o.tls_ca_file = ca;
 	int rc = shmrt_manager_serve(&o);
 	memset(key, 0, keylen);
 	free(key);
 	if (rc) {
-		fprintf(stderr, "shmrt: manager serve: %s\n", shmrt_strerror(rc));
+		const char *why = shmrt_strerror(rc);
+		if (rc == -EPERM && (flags & SHMRT_MANAGER_ANY_HOST) && !cert)
+			why = "a TCP address that is not loopback needs TLS (--tls-cert and "
+			      "--tls-key), or --insecure-no-tls";
+		else if (rc == -EKEYREJECTED)
+			why = "the TLS key does not match the certificate";
+		else if (rc == -EBADMSG && cert)
+			why = "a TLS file holds no PEM certificate or key";
+		else if ((rc == -ENOENT || rc == -EACCES) && cert)
+			why = rc == -ENOENT ? "a TLS file (or an address's directory) does not exist"
+					    : "a TLS file (or an address's directory) may not be read";
+		fprintf(stderr, "shmrt: manager serve: %s\n", why);
 		return 1;
 	}
 	return 0;
@@ -182,10 +221,22 @@ static int64_t int_at(const shmrt_mv_t *m, const char *k)
 static int cmd_ls(int argc, char **argv)
 {
 	const char *addr = NULL, *keyfile = NULL;
-	int json = 0;
+	shmrt_manager_tls_t tls;
+	memset(&tls, 0, sizeof(tls));
+	int json = 0, use_tls = 0;
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
 			json = 1;
+		else if (!strcmp(argv[i], "--tls"))
+			use_tls = 1;
+		else if (!strcmp(argv[i], "--tls-ca") && i + 1 < argc && !tls.ca_file)
+			use_tls = 1, tls.ca_file = argv[++i];
+		else if (!strcmp(argv[i], "--tls-host") && i + 1 < argc && !tls.host)
+			use_tls = 1, tls.host = argv[++i];
+		else if (!strcmp(argv[i], "--tls-cert") && i + 1 < argc && !tls.cert_file)
+			use_tls = 1, tls.cert_file = argv[++i];
+		else if (!strcmp(argv[i], "--tls-key") && i + 1 < argc && !tls.key_file)
+			use_tls = 1, tls.key_file = argv[++i];
 		else if (!strcmp(argv[i], "--authkey-file") && i + 1 < argc && !keyfile)
 			keyfile = argv[++i];
 		else if (argv[i][0] != '-' && !addr)
@@ -193,18 +244,20 @@ static int cmd_ls(int argc, char **argv)
 		else
 			usage();
 	}
-	if (!addr || !keyfile)
+	if (!addr || !keyfile || !tls.cert_file != !tls.key_file)
 		usage();
 	unsigned char *key;
 	size_t keylen;
 	if (read_key(keyfile, &key, &keylen))
 		return 1;
 	shmrt_manager_conn_t *conn;
-	int rc = shmrt_manager_connect(addr, key, keylen, 10000000000LL, &conn);
+	int rc = use_tls ? shmrt_manager_connect_tls(addr, key, keylen, &tls, 10000000000LL, &conn)
+			 : shmrt_manager_connect(addr, key, keylen, 10000000000LL, &conn);
 	memset(key, 0, keylen);
 	free(key);
 	if (rc) {
-		fprintf(stderr, "shmrt: %s: %s\n", addr, shmrt_strerror(rc));
+		fprintf(stderr, "shmrt: %s: %s%s\n", addr, shmrt_strerror(rc),
+			rc == -EKEYREJECTED ? " (a TLS certificate was refused)" : "");
 		return 1;
 	}
 	shmrt_manager_set_timeout(conn, 10000000000LL);

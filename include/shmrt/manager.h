@@ -160,8 +160,13 @@
 extern "C" {
 #endif
 
-/* opts.flags: TCP listeners may bind non-loopback addresses. */
+/* opts.flags: TCP listeners may bind non-loopback addresses (which then need TLS,
+ * or SHMRT_MANAGER_INSECURE_NO_TLS). */
 #define SHMRT_MANAGER_ANY_HOST 0x1u
+/* opts.flags: a non-loopback TCP listener may go without TLS: its traffic, the
+ * authkey's HMAC exchange and every value, crosses the network in clear, and anyone
+ * on the path can read it and take over an authenticated connection. */
+#define SHMRT_MANAGER_INSECURE_NO_TLS 0x2u
 
 typedef struct shmrt_manager_opts {
 	const char *const *addresses; /* serve: naddresses listening addresses */
@@ -195,6 +200,14 @@ typedef struct shmrt_manager_opts {
 	                                 one is closed at once (0: 4096) */
 	size_t max_handshakes;        /* connections in the handshake; past it the oldest
 	                                 is dropped (0: 128) */
+	/* TLS (serve). With a certificate and key, every TCP listener (loopback ones
+	 * included; never a Unix one) speaks TLS 1.3 only, and the authkey's handshake
+	 * runs inside it. A TCP listener bound to an address that is not loopback
+	 * (SHMRT_MANAGER_ANY_HOST) needs them, or SHMRT_MANAGER_INSECURE_NO_TLS. */
+	const char *tls_cert_file;    /* PEM: the server's certificate, then its chain */
+	const char *tls_key_file;     /* PEM: its private key */
+	const char *tls_ca_file;      /* PEM CAs: set, a client must present a certificate
+	                                 one of them signed; NULL: none asked */
 } shmrt_manager_opts_t;
 
 /* ---- user-registered types -------------------------------------------------------
@@ -216,10 +229,20 @@ typedef struct shmrt_manager_opts {
  * SHMRT_MANAGER_ANY_HOST; port 0: the kernel picks), or "unix:" alone: a socket in a
  * fresh private directory (mkdtemp under $TMPDIR or /tmp), removed when the server
  * ends; on_ready tells the path.
+ * TLS (opts.tls_*): the TLS handshake counts against auth_timeout and
+ * max_handshakes as the authkey's does, so a silent TLS client is dropped like a
+ * silent plain one; a client that does not speak TLS 1.3, presents no acceptable
+ * certificate (with tls_ca_file), or is not TLS at all, is dropped and the server
+ * goes on. A plain client (shmrt_manager_connect, Python's multiprocessing) waits
+ * for a challenge that never comes: its connect fails at its timeout (-ETIMEDOUT)
+ * or when the server drops it at auth_timeout (-EPIPE, -ECONNRESET).
  * Returns 0 after a stop; -EINVAL (no address, a malformed one, no key, a bad table
- * of user types: see above); -EBUSY (more
- * than 8 servers run in this process); the errors of listening (-EADDRINUSE,
- * -EACCES, -EPERM ...); -ENOMEM; the errno of epoll.
+ * of user types: see above; only one of tls_cert_file and tls_key_file); -EBUSY
+ * (more than 8 servers run in this process); the errors of listening (-EADDRINUSE,
+ * -EACCES, -EPERM ...); -EPERM also a TCP address that is not loopback without TLS
+ * nor SHMRT_MANAGER_INSECURE_NO_TLS; TLS files: the errno of opening one (-ENOENT,
+ * -EACCES), -EBADMSG (no PEM certificate or key in it), -EKEYREJECTED (the key does
+ * not match the certificate); -ENOMEM; the errno of epoll.
  * Concurrency: any thread; the server is single-threaded. Ordering: see above.
  */
 SHMRT_API SHMRT_MUST_USE int shmrt_manager_serve(const shmrt_manager_opts_t *opts);
@@ -283,6 +306,39 @@ typedef struct shmrt_proxy shmrt_proxy_t;
 SHMRT_API SHMRT_MUST_USE int shmrt_manager_connect(const char *address, const void *authkey,
 						   size_t keylen, shmrt_ns_t timeout,
 						   shmrt_manager_conn_t **out);
+
+/* How a client speaks TLS to a server with opts.tls_* (shmrt_manager_connect_tls). */
+typedef struct shmrt_manager_tls {
+	const char *ca_file;   /* PEM CAs the server's certificate must chain to; NULL:
+	                          the system's trusted CAs */
+	const char *host;      /* the DNS name or IP address the server's certificate
+	                          must carry; NULL: the address's host */
+	const char *cert_file; /* PEM: a client certificate (and chain) for a server
+	                          that asks for one; NULL: none */
+	const char *key_file;  /* PEM: its private key (with cert_file only) */
+} shmrt_manager_tls_t;
+
+/*
+ * shmrt_manager_connect over TLS 1.3 to a "tcp:" address: the server's certificate
+ * is verified (its chain to ca_file, its name or IP against host) before the
+ * authkey's handshake, which then runs inside TLS, as every call after it. The
+ * files are read once, here; shmrt_manager_reconnect speaks TLS again with them.
+ * Returns as shmrt_manager_connect, and: -EINVAL (tls NULL, a "unix:" address,
+ * key_file without cert_file or the reverse); a file's errno (-ENOENT, -EACCES),
+ * -EBADMSG (no PEM certificate or key in it), -EKEYREJECTED (our key does not
+ * match our certificate; or, in the handshake, a certificate refused: the server's
+ * by us (another CA, another host, expired), or ours by the server (none given, or
+ * not signed by its CA)); -EPROTONOSUPPORT (the server does not speak TLS 1.3);
+ * -EPROTO (the server does not speak TLS: a plain one); -EPIPE (it closed the
+ * connection in the TLS handshake).
+ * Concurrency: any thread. Ordering: none (a new connection; its calls then order
+ * as any connection's).
+ */
+SHMRT_API SHMRT_MUST_USE int shmrt_manager_connect_tls(const char *address,
+						       const void *authkey, size_t keylen,
+						       const shmrt_manager_tls_t *tls,
+						       shmrt_ns_t timeout,
+						       shmrt_manager_conn_t **out);
 
 /*
  * Connects conn again to its address (after its server restarted, or after the

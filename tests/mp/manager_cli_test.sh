@@ -2,12 +2,16 @@
 # `shmrt manager serve` and `shmrt manager ls`: a server on a private Unix socket with
 # a 0600 key file, listed in text and JSON, empty and then holding a client's dict and
 # list; a key file others may read is refused (by serve and by ls); SIGTERM stops the
-# server with exit status 0 and removes nothing but what it made. Every wait is
-# bounded, and whatever was started is killed at the end.
-# usage: manager_cli_test.sh SHMRT_TOOL MANAGER_CLI_CLIENT
+# server with exit status 0 and removes nothing but what it made. TLS: a
+# non-loopback address without TLS is refused with a reason, --insecure-no-tls
+# warns and serves; a TLS server is listed by ls --tls-ca and refused to a client
+# trusting another CA; a key that is not the certificate's is refused with a reason.
+# Every wait is bounded, and whatever was started is killed at the end.
+# usage: manager_cli_test.sh SHMRT_TOOL MANAGER_CLI_CLIENT TLSCERT_MAKE
 set -u
 TOOL=$1
 CLIENT=$2
+TLSCERT=$3
 dir=$(mktemp -d "${TMPDIR:-/tmp}/shmrt-mcli-test.XXXXXX") || exit 1
 chmod 700 "$dir"
 pids=()
@@ -112,4 +116,39 @@ rc=$?
 [ $rc -eq 0 ] || fail "serve exited $rc after SIGTERM"
 timeout 20 "$TOOL" manager ls "$addr" --authkey-file "$key" > /dev/null 2>&1 &&
 	fail "ls succeeded after the server stopped"
+# TLS. A non-loopback address needs TLS or --insecure-no-tls, and says so.
+timeout 10 "$TOOL" manager serve --address tcp:0.0.0.0:0 --any-host --authkey-file "$key" \
+	> "$dir/notls.out" 2> "$dir/notls.err"
+rc=$?
+[ $rc -eq 1 ] || fail "serve on 0.0.0.0 without TLS exited $rc, not 1"
+grep -q 'needs TLS' "$dir/notls.err" || fail "serve on 0.0.0.0 without TLS did not say why"
+"$TOOL" manager serve --address tcp:0.0.0.0:0 --any-host --insecure-no-tls --authkey-file "$key" \
+	> "$dir/insecure.out" 2> "$dir/insecure.err" &
+ins=$!
+pids+=("$ins")
+wait_for "$dir/insecure.out" "^listening on tcp:0.0.0.0:[0-9]+\$"
+grep -q 'WARNING: --insecure-no-tls' "$dir/insecure.err" || fail "--insecure-no-tls did not warn"
+kill -TERM "$ins"
+wait "$ins" || fail "the insecure server did not stop cleanly"
+mkdir "$dir/tls" && "$TLSCERT" "$dir/tls" || fail "could not make the test certificates"
+timeout 10 "$TOOL" manager serve --address tcp:127.0.0.1:0 --authkey-file "$key" \
+	--tls-cert "$dir/tls/server.pem" --tls-key "$dir/tls/wrong.key" \
+	> "$dir/wrongkey.out" 2> "$dir/wrongkey.err"
+[ $? -eq 1 ] || fail "serve with a key not of its certificate did not exit 1"
+grep -q 'does not match the certificate' "$dir/wrongkey.err" || fail "no reason for a wrong TLS key"
+"$TOOL" manager serve --address tcp:127.0.0.1:0 --authkey-file "$key" \
+	--tls-cert "$dir/tls/server.pem" --tls-key "$dir/tls/server.key" \
+	> "$dir/tls.out" 2> "$dir/tls.err" &
+tsrv=$!
+pids+=("$tsrv")
+wait_for "$dir/tls.out" "^listening on tcp:127.0.0.1:[0-9]+\$"
+taddr=$(sed -n 's/^listening on //p' "$dir/tls.out")
+timeout 20 "$TOOL" manager ls "$taddr" --authkey-file "$key" --tls-ca "$dir/tls/ca.pem" \
+	> "$dir/tlsls.out" 2>&1 || fail "ls over TLS failed"
+grep -q ", 1 sessions (this one included), 0 objects\$" "$dir/tlsls.out" || fail "ls over TLS"
+timeout 20 "$TOOL" manager ls "$taddr" --authkey-file "$key" --tls-ca "$dir/tls/other-ca.pem" \
+	> /dev/null 2> "$dir/tlsother.err" && fail "ls trusting another CA succeeded"
+grep -q 'certificate was refused' "$dir/tlsother.err" || fail "no reason for a refused certificate"
+kill -TERM "$tsrv"
+wait "$tsrv" || fail "the TLS server did not stop cleanly"
 echo "manager_cli_test: ok"
