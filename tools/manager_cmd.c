@@ -2,11 +2,13 @@
  * shmrt manager: run a Manager server, and list what one holds.
  *
  *   shmrt manager serve --address ADDR [--address ADDR]... --authkey-file FILE
- *                       [--any-host]
+ *                       [--any-host] [--region NAME]...
  *       Serves in the foreground until SIGINT or SIGTERM, then closes every
  *       connection and exits 0. Prints "listening on ADDR" (the real address: a
  *       "unix:" made a path, a TCP port 0 the kernel's pick) once per address when
  *       it is ready. --any-host lets a TCP address be other than loopback.
+ *       --region NAME attaches the existing shmrt region NAME (never creating it)
+ *       and lets clients open its objects (shmrt/remote.h).
  *   shmrt manager ls [--json] ADDRESS --authkey-file FILE
  *       The server's epoch, sessions (this one included) and objects: id, type, len
  *       (Python's len()), bytes (the value's size in msgpack), references.
@@ -35,14 +37,16 @@ int shmrt_tool_manager(int argc, char **argv);
 
 #define KEY_MAX (64 * 1024)
 #define ADDR_MAX 16
+#define REGION_MAX 64 /* SHMRT_REMOTE_REGIONS_MAX */
 
 static void usage(void)
 {
 	fprintf(stderr,
 		"usage: shmrt manager serve --address ADDR [--address ADDR]... "
-		"--authkey-file FILE [--any-host]\n"
+		"--authkey-file FILE [--any-host] [--region NAME]...\n"
 		"       shmrt manager ls [--json] ADDRESS --authkey-file FILE\n"
-		"ADDR: unix:/PATH, unix: (a private temporary directory), tcp:HOST:PORT\n");
+		"ADDR: unix:/PATH, unix: (a private temporary directory), tcp:HOST:PORT\n"
+		"--region NAME: attach that shmrt region and serve its objects to clients\n");
 	exit(2);
 }
 
@@ -112,8 +116,8 @@ static void on_ready(const char *const *addresses, size_t n, void *arg)
 
 static int cmd_serve(int argc, char **argv)
 {
-	const char *addrs[ADDR_MAX], *keyfile = NULL;
-	size_t naddrs = 0;
+	const char *addrs[ADDR_MAX], *keyfile = NULL, *regions[REGION_MAX + 1];
+	size_t naddrs = 0, nregions = 0;
 	unsigned flags = 0;
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--address") && i + 1 < argc && naddrs < ADDR_MAX)
@@ -122,11 +126,14 @@ static int cmd_serve(int argc, char **argv)
 			keyfile = argv[++i];
 		else if (!strcmp(argv[i], "--any-host"))
 			flags |= SHMRT_MANAGER_ANY_HOST;
+		else if (!strcmp(argv[i], "--region") && i + 1 < argc && nregions < REGION_MAX)
+			regions[nregions++] = argv[++i];
 		else
 			usage();
 	}
 	if (!naddrs || !keyfile)
 		usage();
+	regions[nregions] = NULL;
 	unsigned char *key;
 	size_t keylen;
 	if (read_key(keyfile, &key, &keylen))
@@ -148,6 +155,7 @@ static int cmd_serve(int argc, char **argv)
 	o.keylen = keylen;
 	o.flags = flags;
 	o.on_ready = on_ready;
+	o.regions = nregions ? regions : NULL;
 	int rc = shmrt_manager_serve(&o);
 	memset(key, 0, keylen);
 	free(key);

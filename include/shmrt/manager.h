@@ -195,6 +195,11 @@ typedef struct shmrt_manager_opts {
 	                                 one is closed at once (0: 4096) */
 	size_t max_handshakes;        /* connections in the handshake; past it the oldest
 	                                 is dropped (0: 128) */
+	/* serve and start: shmrt regions (NULL-terminated names, as shmrt_region_open
+	 * takes them; NULL: none) whose named objects authenticated clients may open
+	 * (shmrt/remote.h). Each is opened, never created, when the server starts (a
+	 * missing one fails the start: -ENOENT) and held attached until it stops. */
+	const char *const *regions;
 } shmrt_manager_opts_t;
 
 /* ---- user-registered types -------------------------------------------------------
