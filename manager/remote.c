@@ -358,13 +358,16 @@ static int q_put(shmrt__mcall_t *c)
 	return shmrt_queue_put(&H(c)->u.q, p, n, 0);
 }
 
-/* The cap argument i: 0 and *cap (at most the scratch's size), or -EINVAL. */
+/* The cap argument i: 0 and *cap, or -EINVAL. The cap is at most the scratch's size
+ * and the range cap: a message larger than that stays queued (-EMSGSIZE) rather than
+ * be taken into a reply the frame cap would refuse, and so lost. */
 static int q_cap(const shmrt__mcall_t *c, size_t i, size_t *cap)
 {
 	int64_t x;
 	if (arg_int(c, i, &x) || x < 0)
 		return -EINVAL;
-	*cap = (uint64_t)x < H(c)->nscratch ? (size_t)x : H(c)->nscratch;
+	size_t m = H(c)->nscratch < SHMRT_REMOTE_RANGE_MAX ? H(c)->nscratch : SHMRT_REMOTE_RANGE_MAX;
+	*cap = (uint64_t)x < m ? (size_t)x : m;
 	return 0;
 }
 
