@@ -12,6 +12,7 @@
  *    producer) and one Dict (every acknowledged set visible, locally and remotely)
  *  - a TCP client SIGKILLed mid-burst and mid-write: the server lives, the queue's
  *    messages stay whole and in order per producer, the array's writes whole
+ *  - `shmrt manager serve --region`: a TCP client changes the Value the test sees
  */
 #define MMU_OWN_FIXTURES
 #include "testutil.h"
@@ -19,8 +20,10 @@
 
 #include <shmrt/remote.h>
 
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 static const char *rname;
 static shmrt_region_t *reg;
@@ -609,6 +612,69 @@ static void killed_mid_burst(void **state)
 	assert_int_equal(stat_of(conn, "objects"), 0);  /* and their handles */
 }
 
+/* ---- `shmrt manager serve --region` ------------------------------------------------------ */
+
+static int cli_pipe[2];
+static char cli_key[600];
+
+static int run_cli(void *arg)
+{
+	(void)arg;
+	dup2(cli_pipe[1], 1);
+	close(cli_pipe[0]);
+	execl(getenv("SHMRT_TOOL"), "shmrt", "manager", "serve", "--address", "tcp:127.0.0.1:0",
+	      "--authkey-file", cli_key, "--region", rname, (char *)NULL);
+	return 127;
+}
+
+static void cli_serve_region(void **state)
+{
+	(void)state;
+	if (!getenv("SHMRT_TOOL"))
+		skip(); /* run outside ctest */
+	const char *tmp = getenv("TMPDIR");
+	char dir[512];
+	snprintf(dir, sizeof(dir), "%s/shmrt-remote-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	assert_non_null(mkdtemp(dir));
+	snprintf(cli_key, sizeof(cli_key), "%s/key", dir);
+	FILE *f = fopen(cli_key, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(KEY, 1, KEYLEN, f), KEYLEN);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(cli_key, 0600), 0);
+	assert_int_equal(pipe(cli_pipe), 0);
+	pid_t pid = tu_fork(run_cli, NULL);
+	close(cli_pipe[1]);
+	/* "listening on tcp:127.0.0.1:PORT\n", within 10 s */
+	char line[256] = { 0 };
+	size_t n = 0;
+	while (n < sizeof(line) - 1 && !strchr(line, '\n')) {
+		struct pollfd pf = { cli_pipe[0], POLLIN, 0 };
+		assert_int_equal(poll(&pf, 1, 10000), 1);
+		ssize_t k = read(cli_pipe[0], line + n, sizeof(line) - 1 - n);
+		assert_true(k > 0);
+		n += (size_t)k;
+	}
+	close(cli_pipe[0]);
+	assert_int_equal(strncmp(line, "listening on ", 13), 0);
+	*strchr(line, '\n') = 0;
+	shmrt_manager_conn_t *c;
+	MMU_OK(shmrt_manager_connect(line + 13, KEY, KEYLEN, 10 * SEC, &c));
+	shmrt_remote_value_t v;
+	MMU_OK(shmrt_remote_value_open(c, rname, "v", &v));
+	shmrt_scalar_t x = { .i64 = 40 }, two = { .i64 = 2 }, cur;
+	MMU_OK(shmrt_value_store(&lv, x));
+	MMU_OK(shmrt_remote_value_fetch(&v, SHMRT_OP_ADD, two, NULL));
+	MMU_OK(shmrt_value_load(&lv, &cur));
+	assert_int_equal(cur.i64, 42);
+	MMU_OK(shmrt_remote_value_release(&v));
+	shmrt_manager_close(c);
+	kill(pid, SIGTERM);
+	assert_int_equal(tu_wait(pid, 10000), 0);
+	unlink(cli_key);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -617,6 +683,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(errors, setup_r, teardown_r),
 		cmocka_unit_test_setup_teardown(all_at_once, setup_r, teardown_r),
 		cmocka_unit_test_setup_teardown(killed_mid_burst, setup_r, teardown_r),
+		cmocka_unit_test_setup_teardown(cli_serve_region, setup_r, teardown_r),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
