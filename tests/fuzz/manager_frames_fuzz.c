@@ -38,7 +38,7 @@
  * 16 bytes) and a Dict "d" (keys of 16, values of 64 bytes), and attached to every
  * input's store, so that "ropen [region, kind, name]" and the remote.* methods meet
  * the input's arguments. Their contents carry over from input to input (a full
- * queue, a dict out of room: each a clear error).
+ * queue, a dict out of room: each a clear error); it is unlinked at exit.
  * Built with clang -fsanitize=fuzzer,address,undefined.
  */
 #define _GNU_SOURCE
@@ -290,6 +290,11 @@ static void end_session(shmrt__mstore_t *st, shmrt__msess_t *sess)
 
 #define FUZZ_REGION "shmrt-fuzz-remote"
 
+static void remote_unlink(void)
+{
+	(void)shmrt_region_unlink(FUZZ_REGION); /* a fuzzer sharing it keeps its mapping */
+}
+
 /* The attached region, made and attached once (a store of its own holds it). */
 static struct shmrt__mremote *remote_once(void)
 {
@@ -304,6 +309,7 @@ static struct shmrt__mremote *remote_once(void)
 	ro.size = 16u << 20;
 	if (shmrt_region_open(FUZZ_REGION, SHMRT_O_CREATE | SHMRT_O_FRESH, &ro, &r))
 		abort();
+	atexit(remote_unlink);
 	shmrt_value_t v;
 	shmrt_counter_t c;
 	shmrt_array_t a;
