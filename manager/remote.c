@@ -47,8 +47,12 @@
  * tell it about (its futex wake goes to sleeping processes, not to an epoll loop).
  * A queue made SHMRT_QUEUE_SP (SC) promised one producer (consumer) thread among all
  * processes: the server would be one more, so remote puts (gets) on it are -EPERM.
- * A range read or a burst is capped at SHMRT_REMOTE_RANGE_MAX bytes (-EMSGSIZE
- * before anything is taken), well under the server's frame cap.
+ * A range read is capped at SHMRT_REMOTE_RANGE_MAX bytes (-EMSGSIZE before anything
+ * is read), well under the server's frame cap; a get burst stops before its reply
+ * would pass it, and a single get leaves a message above it queued (-EMSGSIZE), so
+ * no reply the default frame cap (16 MiB) refuses carries a message taken out of a
+ * queue. (A server given a smaller max_frame must serve queues of messages that fit
+ * it: a get whose reply it refuses has taken its message, which is lost.)
  *
  * Crashes. A client that dies mid-call costs nothing here: each method is one local
  * call, run whole in the server's thread. What a get took before its reply was lost
