@@ -50,9 +50,8 @@
  * A range read is capped at SHMRT_REMOTE_RANGE_MAX bytes (-EMSGSIZE before anything
  * is read), well under the server's frame cap; a get burst stops before its reply
  * would pass it, and a single get leaves a message above it queued (-EMSGSIZE), so
- * no reply the default frame cap (16 MiB) refuses carries a message taken out of a
- * queue. (A server given a smaller max_frame must serve queues of messages that fit
- * it: a get whose reply it refuses has taken its message, which is lost.)
+ * no reply the frame cap refuses carries a message taken out of a queue. (With a
+ * max_frame below 8 MiB + REPLY_OVERHEAD the cap is the frame's less that overhead.)
  *
  * Crashes. A client that dies mid-call costs nothing here: each method is one local
  * call, run whole in the server's thread. What a get took before its reply was lost
@@ -83,7 +82,11 @@ typedef struct mreg {
 struct shmrt__mremote {
 	mreg_t *regs;
 	size_t n;
+	size_t max_data; /* the most data bytes one reply carries (see the top) */
 };
+
+/* A reply's bytes beyond its data: [id, rc, [bin, ...]] with a burst's headers. */
+#define REPLY_OVERHEAD (64u + 8u * SHMRT_REMOTE_BURST_MAX)
 
 enum { K_VALUE, K_COUNTER, K_ARRAY, K_QUEUE, K_DICT, K_COUNT };
 
@@ -122,7 +125,7 @@ void shmrt__remote_detach(shmrt__mstore_t *st)
 	st->remote = NULL;
 }
 
-int shmrt__remote_attach(shmrt__mstore_t *st, const char *const *names)
+int shmrt__remote_attach(shmrt__mstore_t *st, const char *const *names, size_t max_frame)
 {
 	if (!names || !names[0])
 		return 0;
@@ -136,6 +139,9 @@ int shmrt__remote_attach(shmrt__mstore_t *st, const char *const *names)
 		free(m);
 		return -ENOMEM;
 	}
+	m->max_data = max_frame > REPLY_OVERHEAD ? max_frame - REPLY_OVERHEAD : 0;
+	if (m->max_data > SHMRT_REMOTE_RANGE_MAX)
+		m->max_data = SHMRT_REMOTE_RANGE_MAX;
 	st->remote = m;
 	for (size_t i = 0; i < n; i++) {
 		for (size_t j = 0; j < i; j++)
@@ -303,7 +309,7 @@ static int a_read(shmrt__mcall_t *c)
 	int rc = a_range(a, off, count);
 	if (rc)
 		return rc;
-	if ((uint64_t)count > SHMRT_REMOTE_RANGE_MAX / a->elem)
+	if ((uint64_t)count > c->st->remote->max_data / a->elem)
 		return -EMSGSIZE;
 	size_t n = (size_t)count * a->elem;
 	void *buf = malloc(n ? n : 1);
@@ -370,7 +376,8 @@ static int q_cap(const shmrt__mcall_t *c, size_t i, size_t *cap)
 	int64_t x;
 	if (arg_int(c, i, &x) || x < 0)
 		return -EINVAL;
-	size_t m = H(c)->nscratch < SHMRT_REMOTE_RANGE_MAX ? H(c)->nscratch : SHMRT_REMOTE_RANGE_MAX;
+	size_t lim = c->st->remote->max_data;
+	size_t m = H(c)->nscratch < lim ? H(c)->nscratch : lim;
 	*cap = (uint64_t)x < m ? (size_t)x : m;
 	return 0;
 }
@@ -436,7 +443,7 @@ static int q_get_burst(shmrt__mcall_t *c)
 	/* One get at a time, each taking the oldest message: FIFO per producer as the
 	 * local burst; stops at the first that cannot move now, or before the reply
 	 * would pass the range cap. */
-	while (shmrt_mv_list_len(l) < (size_t)want && total + cap <= SHMRT_REMOTE_RANGE_MAX) {
+	while (shmrt_mv_list_len(l) < (size_t)want && total + cap <= c->st->remote->max_data) {
 		size_t len = 0;
 		rc = shmrt_queue_get(&h->u.q, h->scratch, cap, &len, 0);
 		if (rc)

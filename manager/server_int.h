@@ -302,10 +302,12 @@ int shmrt__mstore_release(shmrt__mstore_t *st, shmrt__msess_t *sess, uint64_t id
 /* ---- remote region objects (manager/remote.c) ----------------------------------- */
 
 /* Attaches the regions named in names (NULL-terminated; NULL: none) to st, opening
- * each without creating it. Returns 0; -EINVAL (a name twice); -E2BIG (more than
+ * each without creating it; max_frame: the server's frame cap, which bounds the data
+ * of one reply. Returns 0; -EINVAL (a name twice); -E2BIG (more than
  * SHMRT_REMOTE_REGIONS_MAX); the errors of shmrt_region_open (-ENOENT ...); -ENOMEM.
  * On failure nothing stays attached. Concurrency: the server's thread. */
-SHMRT_MUST_USE int shmrt__remote_attach(shmrt__mstore_t *st, const char *const *names);
+SHMRT_MUST_USE int shmrt__remote_attach(shmrt__mstore_t *st, const char *const *names,
+					size_t max_frame);
 /* Closes the attached regions (their handles' objects destroyed first). */
 void shmrt__remote_detach(shmrt__mstore_t *st);
 /* The "ropen [region, kind, name]" request: 0 and *res [ref, a, b]; -EINVAL (bad

@@ -323,7 +323,7 @@ static struct shmrt__mremote *remote_once(void)
 	    shmrt_dict_open(r, "d", SHMRT_O_CREATE, &dopt, &d))
 		abort();
 	static const char *const names[] = { FUZZ_REGION, NULL };
-	if (shmrt__remote_attach(&holder, names))
+	if (shmrt__remote_attach(&holder, names, MAX_FRAME))
 		abort();
 	(void)shmrt_region_close(r); /* the holder's attachment keeps it */
 	return holder.remote;

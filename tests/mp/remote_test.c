@@ -6,7 +6,8 @@
  *  - semantics: every call against the local call on the same object; geometry
  *  - errors: unknown region and object, wrong kind, bad arguments, ranges out of
  *    bounds and over the cap, oversize messages, a missing region at start; the
- *    server serves on after each
+ *    server serves on after each; under a small frame cap a message too large for a
+ *    reply stays queued
  *  - all at once: two local processes and two TCP clients on one Value (the exact
  *    count of fetch_adds), one Queue (multiset got == multiset put, FIFO per
  *    producer) and one Dict (every acknowledged set visible, locally and remotely)
@@ -305,6 +306,44 @@ static void errors(void **state)
 	twice[0] = twice[1] = rname;
 	o.regions = twice;
 	assert_int_equal(shmrt_manager_start("tcp:127.0.0.1:0", KEY, KEYLEN, &o, &s2), -EINVAL);
+}
+
+/* A server with a small frame cap: what would not fit a reply stays where it is. */
+static void small_frames(void **state)
+{
+	(void)state;
+	shmrt_queue_t lqb;
+	MMU_OK(shmrt_queue_open(reg, "qbig", SHMRT_O_CREATE | SHMRT_QUEUE_NO_EOF, 4, 60000, &lqb));
+	static const char *regions[2];
+	regions[0] = rname;
+	shmrt_manager_opts_t o = { .regions = regions, .max_frame = 64u << 10 };
+	shmrt_manager_server_t *s2;
+	shmrt_manager_conn_t *c2;
+	MMU_OK(shmrt_manager_start("tcp:127.0.0.1:0", KEY, KEYLEN, &o, &s2));
+	MMU_OK(shmrt_manager_connect(shmrt_manager_address(s2), KEY, KEYLEN, 10 * SEC, &c2));
+	shmrt_remote_queue_t q;
+	shmrt_remote_array_t big;
+	MMU_OK(shmrt_remote_queue_open(c2, rname, "qbig", &q));
+	MMU_OK(shmrt_remote_array_open(c2, rname, "big", &big));
+	static char m[60000];
+	memset(m, 'x', sizeof(m));
+	MMU_OK(shmrt_queue_put(&lqb, m, 59000, 0));
+	size_t len = 0;
+	assert_int_equal(shmrt_remote_queue_get(&q, m, sizeof(m), &len, 0), -EMSGSIZE);
+	assert_int_equal(len, 59000); /* too large for a reply: it stays queued */
+	void *bufs[1] = { m };
+	assert_int_equal(shmrt_remote_queue_get_burst(&q, bufs, sizeof(m), &len, 1, 0), -EMSGSIZE);
+	MMU_OK(shmrt_queue_get(&lqb, m, sizeof(m), &len, 0));
+	assert_int_equal(len, 59000);
+	MMU_OK(shmrt_remote_queue_put(&q, m, 1000, 0)); /* a small one goes through */
+	MMU_OK(shmrt_remote_queue_get(&q, m, sizeof(m), &len, 0));
+	assert_int_equal(len, 1000);
+	assert_int_equal(shmrt_remote_array_read(&big, 0, m, 60000), -EMSGSIZE);
+	MMU_OK(shmrt_remote_array_read(&big, 0, m, 50000));
+	MMU_OK(shmrt_remote_queue_release(&q));
+	MMU_OK(shmrt_remote_array_release(&big));
+	shmrt_manager_close(c2);
+	assert_int_equal(shmrt_manager_shutdown(s2), 0);
 }
 
 /* ---- all at once ------------------------------------------------------------------------ */
@@ -681,6 +720,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(semantics, setup_r, teardown_r),
 		cmocka_unit_test_setup_teardown(errors, setup_r, teardown_r),
+		cmocka_unit_test_setup_teardown(small_frames, setup_r, teardown_r),
 		cmocka_unit_test_setup_teardown(all_at_once, setup_r, teardown_r),
 		cmocka_unit_test_setup_teardown(killed_mid_burst, setup_r, teardown_r),
 		cmocka_unit_test_setup_teardown(cli_serve_region, setup_r, teardown_r),
