@@ -130,7 +130,8 @@ SHMRT_API int shmrt_remote_counter_sum(const shmrt_remote_counter_t *c, int64_t 
  * Array: read copies elements [off, off + count) into dst as one instant's state
  * (shmrt_array_snapshot); write copies count elements from src (shmrt_array_write);
  * fetch is shmrt_array_fetch. Returns 0; -EINVAL (a range outside the array);
- * -EMSGSIZE (more than SHMRT_REMOTE_RANGE_MAX bytes: nothing read or written);
+ * -EMSGSIZE (more than SHMRT_REMOTE_RANGE_MAX bytes, or than a reply of the
+ * server's max_frame carries: nothing read or written);
  * -EUCLEAN (read: a stripe torn by a dead writer); the local call's errors; the
  * transport's.
  */
@@ -145,7 +146,8 @@ SHMRT_API int shmrt_remote_array_fetch(const shmrt_remote_array_t *a, uint64_t i
  * Queue: as shmrt_queue_put, _get, _put_burst, _get_burst (shmrt/queue.h), with
  * their results: -EAGAIN (timeout 0), -ETIMEDOUT, -EPIPE (closed, or every producer
  * gone and drained), -EMSGSIZE (get: *len says the size needed, the message stays
- * queued); bursts move 1..n (n at most SHMRT_REMOTE_BURST_MAX, -EINVAL above) in one
+ * queued; also for a message larger than a reply can carry: SHMRT_REMOTE_RANGE_MAX,
+ * or the server's max_frame less a few KiB); bursts move 1..n (n at most SHMRT_REMOTE_BURST_MAX, -EINVAL above) in one
  * round trip, a get burst stopping before SHMRT_REMOTE_RANGE_MAX bytes; -EPERM (a
  * queue made SHMRT_QUEUE_SP refuses remote puts, SHMRT_QUEUE_SC remote gets: the
  * server would be a second producer or consumer); the transport's errors.
