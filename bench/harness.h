@@ -143,6 +143,22 @@ int bench_redis_fill(const char (*keys)[16], uint64_t nkeys);
 double bench_redis_run(const char (*keys)[16], uint64_t nkeys, uint64_t ops, int workers,
 		       int depth, int mixed, double *wall);
 
+/* Redis over loopback TCP (a second server, on a free port, started once per
+ * benchmark process and stopped at exit): its port, or 0. */
+int bench_redis_tcp_port(void);
+/* A connection to it (TCP_NODELAY), a redisContext *, or NULL. */
+struct redisContext *bench_redis_tcp_connect(void);
+
+/* ---- remote: remote_bench.c --------------------------------------------------------
+ * Remote region objects over loopback TCP (shmrt/remote.h) and their Redis peers on one
+ * TCP connection each. fetch_add: `ops` round trips of one client (Redis: INCR);
+ * queue 1p1c: `n` messages of 64 B from one producer client to one consumer client,
+ * in bursts of `burst` (Redis: LPUSH and RPOP pipelined `burst` deep): messages/s. */
+double remote_fetch_add_tcp(uint64_t ops, double *wall);
+double remote_redis_incr_tcp(uint64_t ops, double *wall);
+double remote_queue_tcp(uint64_t n, int burst, double *wall);
+double remote_redis_queue_tcp(uint64_t n, int burst, double *wall);
+
 /* ---- manager: manager_bench.c, python/manager_peer.py ----------------------------
  * A dict of MGR_KEYS keys of 16 B, values of 64 B; `ops` per client; depth: calls in
  * flight per client (1, or a batch of up to 32); mixed: 90% gets, 10% sets. */

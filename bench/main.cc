@@ -181,6 +181,18 @@ void py_cases()
 #endif
 }
 
+// remote_bench.c (Redis over TCP: redis_bench.c)
+// remote_fetch_add_tcp(ops), remote_redis_incr_tcp(ops), remote_queue_tcp(n, burst),
+// remote_redis_queue_tcp(n, burst)
+void remote_cases()
+{
+	reg_mp("remote/value/fetch_add/tcp/shmrt", mp_case<remote_fetch_add_tcp>, 100000);
+	reg_mp("remote/value/fetch_add/tcp/redis", mp_case<remote_redis_incr_tcp>, 100000);
+	reg_mp("remote/queue/1p1c/64B/tcp/shmrt", mp_case<remote_queue_tcp, 32>, 1000000);
+	reg_mp("remote/queue/1p1c/64B/tcp/redis_pipelined32", mp_case<remote_redis_queue_tcp, 32>,
+	       1000000);
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -190,6 +202,7 @@ int main(int argc, char **argv)
 	queue_cases();
 	dict_cases();
 	manager_cases();
+	remote_cases();
 	py_cases();
 
 	benchmark::Initialize(&argc, argv);

@@ -9,13 +9,21 @@
  * each, that draw keys uniformly at random (all hits) and send `depth` commands per
  * round trip (1: `redis`; 32: `redis_pipelined32`), GETs, or 10% SETs when mixed.
  * Every reply is checked; a wrong one makes the total fall short and the case fail.
+ *
+ * The remote cases (remote_bench.c) need Redis over TCP, as their shmrt side runs:
+ * bench_redis_tcp_port starts a second redis-server bound to 127.0.0.1 on a free
+ * port (one the kernel picked for a socket just closed), stopped at exit as the first.
  */
 #define _GNU_SOURCE
 #include "harness.h"
 
 #include <hiredis/hiredis.h>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +31,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static pid_t redis_pid;
+static pid_t redis_pid, redis_tcp_pid;
 static char redis_dir[64], redis_sock[128];
+static int redis_port;
 
 static void redis_teardown(void)
 {
@@ -35,6 +44,86 @@ static void redis_teardown(void)
 		unlink(redis_sock);
 		rmdir(redis_dir);
 	}
+}
+
+static void redis_tcp_teardown(void)
+{
+	if (redis_tcp_pid > 0) {
+		kill(redis_tcp_pid, SIGTERM);
+		waitpid(redis_tcp_pid, NULL, 0);
+		redis_tcp_pid = 0;
+	}
+}
+
+/* A loopback TCP port free a moment ago (the kernel's pick), or 0. */
+static int free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t n = sizeof(a);
+	int port = 0;
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &n) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+redisContext *bench_redis_tcp_connect(void)
+{
+	redisContext *c = redis_port ? redisConnect("127.0.0.1", redis_port) : NULL;
+	if (!c || c->err) {
+		if (c)
+			redisFree(c);
+		return NULL;
+	}
+	int one = 1;
+	(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return c;
+}
+
+int bench_redis_tcp_port(void)
+{
+	if (redis_tcp_pid > 0)
+		return redis_port;
+	char dir[64];
+	snprintf(dir, sizeof(dir), "/tmp/shmrt-bench-redis-tcp-XXXXXX");
+	if (!mkdtemp(dir))
+		return 0;
+	for (int attempt = 0; attempt < 5; attempt++) {
+		int port = free_port();
+		char ps[16];
+		snprintf(ps, sizeof(ps), "%d", port);
+		redis_tcp_pid = fork();
+		if (redis_tcp_pid == 0) {
+			int devnull = open("/dev/null", O_WRONLY);
+			dup2(devnull, 1);
+			execlp("redis-server", "redis-server", "--port", ps, "--bind", "127.0.0.1",
+			       "--save", "", "--appendonly", "no", "--dir", dir, (char *)NULL);
+			_exit(127);
+		}
+		redis_port = port;
+		redisContext *c = NULL;
+		for (int i = 0; i < 300 && !c; i++) {
+			usleep(10000);
+			c = bench_redis_tcp_connect();
+			if (!c && waitpid(redis_tcp_pid, NULL, WNOHANG) == redis_tcp_pid)
+				break; /* the port was taken meanwhile: another one */
+		}
+		if (c) {
+			redisFree(c);
+			static int once;
+			if (!once++)
+				atexit(redis_tcp_teardown);
+			rmdir(dir); /* nothing is written there (no persistence) */
+			return port;
+		}
+		redis_tcp_teardown();
+		redis_port = 0;
+	}
+	rmdir(dir);
+	return 0;
 }
 
 static redisContext *redis_connect(void)

@@ -60,6 +60,9 @@ TARGETS = {
     ("manager/mixed90/4clients", "python_mp"): 10.0,
     ("manager/mixed90/4clients", "redis"): 1.0,
     ("manager/list_create", "python_mp"): 20.0,
+    # Remote region objects (issue 16), over loopback TCP.
+    ("remote/value/fetch_add/tcp", "redis"): 1.0,
+    ("remote/queue/1p1c/64B/tcp", "redis_pipelined32"): 1.0,
     # The Python package (issue 15): both implementations in Python, one interpreter.
     ("py/value/add/2proc", "python_mp"): 20.0,
     ("py/array/getitem", "python_mp"): 10.0,

@@ -22,5 +22,6 @@
 /* Library shmrt_manager (-lshmrt_manager): */
 #include "shmrt/mvalue.h"
 #include "shmrt/manager.h"
+#include "shmrt/remote.h"
 
 #endif /* SHMRT_H */

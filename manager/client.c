@@ -626,6 +626,19 @@ int shmrt_manager_create(shmrt_manager_conn_t *conn, const char *type_name, shmr
 	return rc ? rc : new_proxy(conn, id, out);
 }
 
+/* Internal hooks for the remote handles (manager/client_remote.c): a request of any
+ * op, and a proxy of a reference the server gave this session. */
+int shmrt__client_request(shmrt_manager_conn_t *conn, const char *op, shmrt_mv_t *args,
+			  shmrt_mv_t **res)
+{
+	return call(conn, op, args, conn->timeout, res);
+}
+
+int shmrt__client_proxy_new(shmrt_manager_conn_t *conn, uint64_t id, shmrt_proxy_t **out)
+{
+	return new_proxy(conn, id, out);
+}
+
 /* A proxy of an existing object (incref). Concurrency: conn's thread. */
 int shmrt_manager_proxy(shmrt_manager_conn_t *conn, uint64_t ref, shmrt_proxy_t **out)
 {

@@ -73,4 +73,12 @@ int shmrt__client_read_reply(shmrt_manager_conn_t *c, uint64_t deadline, int64_t
 int shmrt__client_cancel_send(shmrt_manager_conn_t *c, const int64_t *ids, size_t n,
 			      int64_t *cid, uint64_t *deadline);
 
+/* [id, op, args] (args consumed) with the connection's timeout: 0 and *res (may be
+ * NULL), the reply's error, a transport error. For manager/client_remote.c. */
+int shmrt__client_request(shmrt_manager_conn_t *conn, const char *op, shmrt_mv_t *args,
+			  shmrt_mv_t **res);
+/* A proxy of id, a reference the server gave this session (no incref): 0, -ENOMEM
+ * (the reference released). */
+int shmrt__client_proxy_new(shmrt_manager_conn_t *conn, uint64_t id, shmrt_proxy_t **out);
+
 #endif /* SHMRT_MANAGER_CLIENT_INT_H */

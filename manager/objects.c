@@ -83,6 +83,7 @@ void shmrt__mstore_fini(shmrt__mstore_t *st)
 	free(st->utypes); /* after the destructors, which it points to */
 	st->utypes = NULL;
 	st->nutypes = 0;
+	shmrt__remote_detach(st); /* after the handles that point into its regions */
 	free(st->heap);
 	st->heap = NULL;
 	st->nheap = st->capheap = 0;
@@ -648,6 +649,8 @@ int shmrt__mstore_request(shmrt__mstore_t *st, shmrt__msess_t *sess, shmrt_mv_t 
 			rc = op_cancel(st, sess, args, &res);
 		else if (!strcmp(op, "hello"))
 			rc = op_hello(st, args, &res);
+		else if (!strcmp(op, "ropen")) /* manager/remote.c */
+			rc = shmrt__remote_open(st, sess, args, &res);
 		else
 			rc = -ENOSYS;
 	}

@@ -653,7 +653,9 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 	s->max_queued = o->max_queued ? o->max_queued : MAX_QUEUED_DEFAULT;
 	s->auth_timeout = o->auth_timeout > 0 ? o->auth_timeout : SHMRT__AUTH_TIMEOUT_DEFAULT;
 	int rc = shmrt__mstore_init(&s->st, 0);
-	if (rc == 0 && (rc = shmrt__mstore_set_types(&s->st, o->types, o->ntypes)) != 0)
+	if (rc == 0 && (rc = shmrt__mstore_set_types(&s->st, o->types, o->ntypes)) == 0)
+		rc = shmrt__remote_attach(&s->st, o->regions, s->max_frame); /* remote.c */
+	if (rc)
 		shmrt__mstore_fini(&s->st);
 	if (rc) {
 		free(s);

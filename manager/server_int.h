@@ -246,6 +246,7 @@ typedef struct shmrt__mstore {
 	void *cb_arg;
 	struct shmrt__mutype *utypes; /* the user-registered types (mtype_user.c) */
 	size_t nutypes;
+	struct shmrt__mremote *remote; /* the attached regions (manager/remote.c); NULL */
 } shmrt__mstore_t;
 
 #define SHMRT__MID_EPOCH_SHIFT 48
@@ -297,6 +298,23 @@ int shmrt__mtype_reserved(const char *name);
 /* Drops one of sess's references to id. Returns 0; -ENOENT (sess holds none; or no
  * such object); -ESTALE. Concurrency: the server's thread. */
 int shmrt__mstore_release(shmrt__mstore_t *st, shmrt__msess_t *sess, uint64_t id);
+
+/* ---- remote region objects (manager/remote.c) ----------------------------------- */
+
+/* Attaches the regions named in names (NULL-terminated; NULL: none) to st, opening
+ * each without creating it; max_frame: the server's frame cap, which bounds the data
+ * of one reply. Returns 0; -EINVAL (a name twice); -E2BIG (more than
+ * SHMRT_REMOTE_REGIONS_MAX); the errors of shmrt_region_open (-ENOENT ...); -ENOMEM.
+ * On failure nothing stays attached. Concurrency: the server's thread. */
+SHMRT_MUST_USE int shmrt__remote_attach(shmrt__mstore_t *st, const char *const *names,
+					size_t max_frame);
+/* Closes the attached regions (their handles' objects destroyed first). */
+void shmrt__remote_detach(shmrt__mstore_t *st);
+/* The "ropen [region, kind, name]" request: 0 and *res [ref, a, b]; -EINVAL (bad
+ * args, unknown kind); -ENXIO (no such region served); -ENOENT (no such object);
+ * -EPROTOTYPE (another kind); the local open's errors; -ENOMEM. */
+SHMRT_MUST_USE int shmrt__remote_open(shmrt__mstore_t *st, shmrt__msess_t *sess,
+				      const shmrt_mv_t *args, shmrt_mv_t **res);
 
 /* ---- user-registered types (manager/mtype_user.c) --------------------------------- */
 

@@ -2,7 +2,7 @@
  * shmrt manager: run a Manager server, and list what one holds.
  *
  *   shmrt manager serve --address ADDR [--address ADDR]... --authkey-file FILE
- *                       [--any-host] [--tls-cert FILE --tls-key FILE
+ *                       [--any-host] [--region NAME]... [--tls-cert FILE --tls-key FILE
  *                       [--tls-client-ca FILE]] [--insecure-no-tls]
  *       Serves in the foreground until SIGINT or SIGTERM, then closes every
  *       connection and exits 0. Prints "listening on ADDR" (the real address: a
@@ -12,6 +12,8 @@
  *       then speaks TLS; --tls-client-ca: clients must present a certificate that
  *       CA signed), or --insecure-no-tls, which prints a warning: the authkey then
  *       guards the handshake only, and every call crosses the network in clear.
+ *       --region NAME attaches the existing shmrt region NAME (never creating it)
+ *       and lets clients open its objects (shmrt/remote.h).
  *   shmrt manager ls [--json] ADDRESS --authkey-file FILE [--tls] [--tls-ca FILE]
  *                    [--tls-host NAME] [--tls-cert FILE --tls-key FILE]
  *       The server's epoch, sessions (this one included) and objects: id, type, len
@@ -44,18 +46,20 @@ int shmrt_tool_manager(int argc, char **argv);
 
 #define KEY_MAX (64 * 1024)
 #define ADDR_MAX 16
+#define REGION_MAX 64 /* SHMRT_REMOTE_REGIONS_MAX */
 
 static void usage(void)
 {
 	fprintf(stderr,
 		"usage: shmrt manager serve --address ADDR [--address ADDR]... "
-		"--authkey-file FILE [--any-host]\n"
+		"--authkey-file FILE [--any-host] [--region NAME]...\n"
 		"         [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] "
 		"[--insecure-no-tls]\n"
 		"       shmrt manager ls [--json] ADDRESS --authkey-file FILE [--tls] "
 		"[--tls-ca FILE]\n"
 		"         [--tls-host NAME] [--tls-cert FILE --tls-key FILE]\n"
-		"ADDR: unix:/PATH, unix: (a private temporary directory), tcp:HOST:PORT\n");
+		"ADDR: unix:/PATH, unix: (a private temporary directory), tcp:HOST:PORT\n"
+		"--region NAME: attach that shmrt region and serve its objects to clients\n");
 	exit(2);
 }
 
@@ -126,7 +130,8 @@ static void on_ready(const char *const *addresses, size_t n, void *arg)
 static int cmd_serve(int argc, char **argv)
 {
 	const char *addrs[ADDR_MAX], *keyfile = NULL, *cert = NULL, *tkey = NULL, *ca = NULL;
-	size_t naddrs = 0;
+	const char *regions[REGION_MAX + 1];
+	size_t naddrs = 0, nregions = 0;
 	unsigned flags = 0;
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--address") && i + 1 < argc && naddrs < ADDR_MAX)
@@ -143,6 +148,8 @@ static int cmd_serve(int argc, char **argv)
 			tkey = argv[++i];
 		else if (!strcmp(argv[i], "--tls-client-ca") && i + 1 < argc && !ca)
 			ca = argv[++i];
+		else if (!strcmp(argv[i], "--region") && i + 1 < argc && nregions < REGION_MAX)
+			regions[nregions++] = argv[++i];
 		else
 			usage();
 	}
@@ -152,6 +159,7 @@ static int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "shmrt: WARNING: --insecure-no-tls: TCP connections are not "
 				"encrypted; anyone on the network path can read every call and "
 				"take over an authenticated connection\n");
+	regions[nregions] = NULL;
 	unsigned char *key;
 	size_t keylen;
 	if (read_key(keyfile, &key, &keylen))
@@ -176,6 +184,7 @@ static int cmd_serve(int argc, char **argv)
 	o.tls_cert_file = cert;
 	o.tls_key_file = tkey;
 	o.tls_ca_file = ca;
+	o.regions = nregions ? regions : NULL;
 	int rc = shmrt_manager_serve(&o);
 	memset(key, 0, keylen);
 	free(key);

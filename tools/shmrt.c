@@ -37,6 +37,7 @@ static void usage(void)
 			"       shmrt rm [-f|--force] NAME...\n"
 			"       shmrt gc [--json] [NAME...]\n"
 			"       shmrt manager serve --address ADDR... --authkey-file FILE [--any-host]\n"
+			"                           [--region NAME]...\n"
 			"       shmrt manager ls [--json] ADDRESS --authkey-file FILE\n");
 	exit(2);
 }

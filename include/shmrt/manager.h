@@ -208,6 +208,11 @@ typedef struct shmrt_manager_opts {
 	const char *tls_key_file;     /* PEM: its private key */
 	const char *tls_ca_file;      /* PEM CAs: set, a client must present a certificate
 	                                 one of them signed; NULL: none asked */
+	/* serve and start: shmrt regions (NULL-terminated names, as shmrt_region_open
+	 * takes them; NULL: none) whose named objects authenticated clients may open
+	 * (shmrt/remote.h). Each is opened, never created, when the server starts (a
+	 * missing one fails the start: -ENOENT) and held attached until it stops. */
+	const char *const *regions;
 } shmrt_manager_opts_t;
 
 /* ---- user-registered types -------------------------------------------------------

@@ -32,6 +32,13 @@
  * path for calls reads (shmrt__mcall_read) must decode, by the general decoder, into
  * the same request; control bit 3 runs such frames as the server does
  * (shmrt__mstore_call), the others through shmrt__mstore_request.
+ * Remote region objects (manager/remote.c): a region, "shmrt-fuzz-remote", is made
+ * once per process (replacing one that only dead fuzzers held) with a Value "v"
+ * (int64), a Counter "c", an Array "a" (8 int32), a Queue "q" (8 messages of up to
+ * 16 bytes) and a Dict "d" (keys of 16, values of 64 bytes), and attached to every
+ * input's store, so that "ropen [region, kind, name]" and the remote.* methods meet
+ * the input's arguments. Their contents carry over from input to input (a full
+ * queue, a dict out of room: each a clear error); it is unlinked at exit.
  * Built with clang -fsanitize=fuzzer,address,undefined.
  */
 #define _GNU_SOURCE
@@ -44,6 +51,7 @@
 #include "manager/frame.h"
 #include "manager/server_int.h"
 
+#include <shmrt.h>
 #include <shmrt/mtype.h>
 
 #define MAX_FRAME (64u << 10)
@@ -280,6 +288,47 @@ static void end_session(shmrt__mstore_t *st, shmrt__msess_t *sess)
 	st->nsessions++; /* the client comes back at once */
 }
 
+#define FUZZ_REGION "shmrt-fuzz-remote"
+
+static void remote_unlink(void)
+{
+	(void)shmrt_region_unlink(FUZZ_REGION); /* a fuzzer sharing it keeps its mapping */
+}
+
+/* The attached region, made and attached once (a store of its own holds it). */
+static struct shmrt__mremote *remote_once(void)
+{
+	static shmrt__mstore_t holder;
+	static int done;
+	if (done)
+		return holder.remote;
+	done = 1;
+	shmrt_region_t *r;
+	shmrt_region_opts_t ro;
+	shmrt_region_opts_init(&ro);
+	ro.size = 16u << 20;
+	if (shmrt_region_open(FUZZ_REGION, SHMRT_O_CREATE | SHMRT_O_FRESH, &ro, &r))
+		abort();
+	atexit(remote_unlink);
+	shmrt_value_t v;
+	shmrt_counter_t c;
+	shmrt_array_t a;
+	shmrt_queue_t q;
+	shmrt_dict_t d;
+	shmrt_dict_opts_t dopt = { .max_key = 16, .max_value = 64, .partitions = 4 };
+	if (shmrt_value_open(r, "v", SHMRT_O_CREATE, SHMRT_VT_INT64, NULL, &v) ||
+	    shmrt_counter_open(r, "c", SHMRT_O_CREATE, &c) ||
+	    shmrt_array_open(r, "a", SHMRT_O_CREATE, SHMRT_VT_INT32, 8, NULL, &a) ||
+	    shmrt_queue_open(r, "q", SHMRT_O_CREATE | SHMRT_QUEUE_NO_EOF, 8, 16, &q) ||
+	    shmrt_dict_open(r, "d", SHMRT_O_CREATE, &dopt, &d))
+		abort();
+	static const char *const names[] = { FUZZ_REGION, NULL };
+	if (shmrt__remote_attach(&holder, names, MAX_FRAME))
+		abort();
+	(void)shmrt_region_close(r); /* the holder's attachment keeps it */
+	return holder.remote;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
@@ -290,6 +339,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	shmrt__mstore_t st;
 	if (shmrt__mstore_init(&st, 1) || shmrt__mstore_set_types(&st, user_types, 1))
 		abort();
+	st.remote = remote_once(); /* lent: taken back before the store ends */
 	shmrt__msess_t sess[NSESS];
 	for (unsigned s = 0; s < NSESS; s++)
 		shmrt__mstore_session_start(&st, &sess[s], NULL);
@@ -367,6 +417,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (st.nsessions != 0)
 		abort();
 	shmrt_mv_buf_free(&buf);
-	shmrt__mstore_fini(&st);
+	struct shmrt__mremote *lent = st.remote;
+	st.remote = NULL;
+	shmrt__mstore_fini(&st); /* the handles go; the attachment stays */
+	(void)lent;
 	return 0;
 }

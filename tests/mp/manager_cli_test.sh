@@ -1,8 +1,9 @@
 #!/bin/bash
 # `shmrt manager serve` and `shmrt manager ls`: a server on a private Unix socket with
 # a 0600 key file, listed in text and JSON, empty and then holding a client's dict and
-# list; a key file others may read is refused (by serve and by ls); SIGTERM stops the
-# server with exit status 0 and removes nothing but what it made. TLS: a
+# list; a key file others may read is refused (by serve and by ls), and so is a --region
+# that does not exist; SIGTERM stops the server with exit status 0 and removes nothing
+# but what it made. TLS: a
 # non-loopback address without TLS is refused with a reason, --insecure-no-tls
 # warns and serves; a TLS server is listed by ls --tls-ca and refused to a client
 # trusting another CA; a key that is not the certificate's is refused with a reason.
@@ -49,6 +50,14 @@ grep -q 'group or others' "$dir/bad.err" || fail "serve did not say why it refus
 [ -e "$dir/sock/manager" ] && fail "serve with a refused key created its socket"
 "$TOOL" manager serve --address "$addr" > /dev/null 2>&1
 [ $? -eq 2 ] || fail "serve without --authkey-file is not a usage error"
+
+# --region of a region that does not exist: the server does not start, and says why.
+timeout 10 "$TOOL" manager serve --address "$addr" --authkey-file "$key" \
+	--region "shmrt-cli-test-no-region-$$" > "$dir/noreg.out" 2> "$dir/noreg.err"
+rc=$?
+[ $rc -eq 1 ] || fail "serve --region of a missing region exited $rc, not 1"
+grep -q 'no such region' "$dir/noreg.err" || fail "serve --region did not say the region is missing"
+grep -q 'listening' "$dir/noreg.out" && fail "serve --region of a missing region listened"
 
 "$TOOL" manager serve --address "$addr" --authkey-file "$key" > "$dir/serve.out" 2> "$dir/serve.err" &
 srv=$!
