@@ -34,6 +34,8 @@ struct shmrt_manager_conn {
 	shmrt_mv_buf_t buf;
 	uint64_t gen;           /* counts the sockets opened: a proxy of another is stale */
 	uint64_t instance;      /* the server run's id (hello; 0: an older server) */
+	unsigned flags;         /* SHMRT_MANAGER_CONNECT_* */
+	struct shmrt__cshm *shm; /* the shared-memory channel (client_shm.c), or NULL */
 };
 
 struct shmrt_proxy {
@@ -70,5 +72,24 @@ int shmrt__client_read_reply(shmrt_manager_conn_t *c, uint64_t deadline, int64_t
  */
 int shmrt__client_cancel_send(shmrt_manager_conn_t *c, const int64_t *ids, size_t n,
 			      int64_t *cid, uint64_t *deadline);
+
+/* ---- the shared-memory channel (manager/client_shm.c) ----------------------------- */
+
+/*
+ * Asks the server of c's fresh socket for a shared-memory channel (see
+ * manager/shmchan_int.h) when c's flags want one and its address is a Unix socket.
+ * A server that refuses (another PID namespace, a server without the channel) leaves
+ * c on its socket. Returns 0, or a transport error (the caller drops c).
+ */
+int shmrt__client_shm_open(shmrt_manager_conn_t *c, uint64_t deadline);
+/* Closes c's channel, if any. */
+void shmrt__client_shm_close(shmrt_manager_conn_t *c);
+/* Writes c's queued request bytes (c->w) into the channel, waiting for room until
+ * the deadline; the doorbell rung if the server sleeps. Returns 0, -ETIMEDOUT (the
+ * rest stays queued, framing intact), -EPIPE (the server closed or died). */
+int shmrt__client_shm_flush(shmrt_manager_conn_t *c, uint64_t deadline);
+/* Completes the next reply frame in c->r from the channel: 1, -ETIMEDOUT, -EPIPE,
+ * the frame reader's errors. */
+int shmrt__client_shm_read(shmrt_manager_conn_t *c, uint64_t deadline);
 
 #endif /* SHMRT_MANAGER_CLIENT_INT_H */

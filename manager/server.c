@@ -57,6 +57,7 @@
 #include "base/clock.h"
 #include "manager/mvalue_int.h"
 #include "manager/server_int.h"
+#include "manager/shmchan_int.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -133,6 +134,7 @@ static int claim_slot(void)
 
 void shmrt__msrv_conn_close(server_t *s, conn_t *c)
 {
+	shmrt__shmchan_close(s, c); /* shm channel (shmchan.c): its Pipe end and region */
 	(void)epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	if (c->doomed)
@@ -165,7 +167,7 @@ void shmrt__msrv_conn_close(server_t *s, conn_t *c)
 /* Watches EPOLLOUT while c's queue holds bytes. Returns 0 or -errno. */
 static int conn_watch(server_t *s, conn_t *c)
 {
-	int want = shmrt__frame_queued(&c->w) > 0;
+	int want = !c->shm && shmrt__frame_queued(&c->w) > 0; /* shm: no socket output */
 	if (want == c->want_out)
 		return 0;
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0),
@@ -180,6 +182,10 @@ static int conn_watch(server_t *s, conn_t *c)
  * replies passed the limit). */
 static int conn_send(server_t *s, conn_t *c, const void *p, size_t n)
 {
+	if (c->shm) { /* shm channel (shmchan.c): queued, then into the client's ring */
+		int src = shmrt__frame_put(&c->w, p, n);
+		return src ? src : shmrt__shmchan_flush(s, c);
+	}
 	int rc = shmrt__frame_send(&c->w, c->fd, p, n);
 	return rc ? rc : conn_watch(s, c);
 }
@@ -188,6 +194,8 @@ static int conn_send(server_t *s, conn_t *c, const void *p, size_t n)
  * that drops c. */
 static int conn_flush(server_t *s, conn_t *c)
 {
+	if (c->shm) /* shm channel (shmchan.c) */
+		return shmrt__shmchan_flush(s, c);
 	int rc = shmrt__frame_flush(&c->w, c->fd);
 	if (rc && rc != -EAGAIN)
 		return rc;
@@ -358,6 +366,12 @@ static int conn_frame(server_t *s, conn_t *c, const uint8_t *p, size_t n)
 		}
 	} else if (rc) {
 		return rc; /* malformed: the client goes, the server stays */
+	} else if (shmrt__shmchan_is_request(req)) {
+		/* shm channel (shmchan.c): answered with its descriptors, or refused */
+		rc = shmrt__shmchan_open(s, c, req, &reply);
+		shmrt_mv_free(req);
+		if (rc || !reply)
+			return rc;
 	} else {
 		rc = shmrt__mstore_request(&s->st, &c->sess, req, &reply);
 		if (rc)
@@ -377,6 +391,11 @@ static int conn_frame(server_t *s, conn_t *c, const uint8_t *p, size_t n)
 	if (rc == 0 && shmrt__frame_queued(&c->w) > REPLY_BATCH)
 		rc = conn_flush(s, c);
 	return rc;
+}
+
+int shmrt__msrv_frame(server_t *s, conn_t *c, const uint8_t *p, size_t n)
+{
+	return conn_frame(s, c, p, n);
 }
 
 /* Marks c to be closed after this batch of events (it may not be freed now). */
@@ -443,6 +462,10 @@ static void conn_event(server_t *s, conn_t *c, uint32_t events)
 	}
 	if (c->doomed)
 		return;
+	if (c->shm) { /* shm channel (shmchan.c): its socket only tells liveness */
+		shmrt__shmchan_sock_event(s, c, events);
+		return;
+	}
 	if (events & EPOLLOUT) {
 		int rc = shmrt__frame_flush(&c->w, c->fd);
 		if ((rc && rc != -EAGAIN) || conn_watch(s, c)) {
@@ -592,6 +615,7 @@ static void server_fini(server_t *s)
 {
 	while (s->conns)
 		shmrt__msrv_conn_close(s, s->conns);
+	shmrt__shmsrv_fini(s); /* shm channels (shmchan.c) */
 	for (size_t i = 0; i < s->nl; i++)
 		shmrt__listener_close(&s->l[i]);
 	if (s->tmpdir[0])
@@ -664,10 +688,15 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 		 * awake. Bounded by spin after the last request, however many connections;
 		 * none while strangers crowd the machine (shmrt__spin_now). */
 		while (busy_until && (n = epoll_wait(s->ep, evs, 64, 0)) == 0 &&
-		       mono_ns() < busy_until)
+		       !shmrt__shmsrv_spin(s) && mono_ns() < busy_until) /* shm rings */
 			shmrt__spin_yield();
-		if (n == 0)
+		if (n == 0 && !(busy_until && s->shm && mono_ns() < busy_until)) {
+			/* shm channels (shmchan.c): announce the sleep, look once more */
+			if (ms != 0 && shmrt__shmsrv_sleep(s, &ms))
+				ms = 0;
 			n = epoll_wait(s->ep, evs, 64, ms);
+			shmrt__shmsrv_awake(s);
+		}
 		if (n < 0) {
 			if (errno != EINTR)
 				rc = -errno;
@@ -678,6 +707,8 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 			uint64_t tag = evs[i].data.u64;
 			if (tag == 0) {
 				stop = 1;
+			} else if (tag == SHMRT__SHM_TAG) { /* shm channels' doorbell */
+				shmrt__shmsrv_doorbell(s);
 			} else if (tag < TAG_CONN_MIN) {
 				accept_all(s, &s->l[tag - 1]);
 			} else {
@@ -689,6 +720,8 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 			serve_pending(s);
 			served = 1;
 		}
+		if (!stop && shmrt__shmsrv_poll(s)) /* shm channels (shmchan.c) */
+			served = 1;
 		while (s->ndoomed)
 			close_doomed(s);
 		shmrt__msrv_check_budget(s);

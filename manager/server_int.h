@@ -563,6 +563,8 @@ typedef struct shmrt__mconn {
 	int on_timer;
 	uint64_t deadline;            /* the partial frame's (the handshake's is in auth) */
 	size_t acct;                  /* its bytes counted in the server's buffered */
+	struct shmrt__shmchan *shm;   /* its shared-memory channel (manager/shmchan.c), or
+	                                 NULL: requests and replies on its socket */
 } shmrt__mconn_t;
 
 typedef struct shmrt__mconn_list {
@@ -595,12 +597,17 @@ typedef struct shmrt__msrv {
 	uint64_t paused_until;        /* listeners paused until then (mono ns); 0 */
 	int64_t frame_timeout;
 	size_t max_buffered, max_conns, max_handshakes;
+	struct shmrt__shmsrv *shm;    /* the shared-memory channels (manager/shmchan.c),
+	                                 made at the first; NULL: none yet */
 } shmrt__msrv_t;
 
 /* The loop's side (server.c). conn_close closes c at once and frees it; doom marks c
  * to be closed after the batch of events (it may have an event in this batch). */
 void shmrt__msrv_conn_close(shmrt__msrv_t *s, shmrt__mconn_t *c);
 void shmrt__msrv_doom(shmrt__msrv_t *s, shmrt__mconn_t *c);
+/* Runs one complete frame of c (a request; the handshake's before it), as read from
+ * its socket or its shared-memory channel. Returns 0, or an error that drops c. */
+int shmrt__msrv_frame(shmrt__msrv_t *s, shmrt__mconn_t *c, const uint8_t *p, size_t n);
 
 /* The limits' side (server_limits.c). All run on the server's thread. */
 
