@@ -129,11 +129,17 @@ void manager_cases()
 	reg_python("manager/get/1client/unix/python_mp", "manager_peer.py get1", 20000);
 	reg_mp("manager/get/1client/unix/unix_echo_raw", mp_case<manager_unix_echo, 1>, 100000);
 	reg_mp("manager/get/1client/tcp/shmrt", mp_case<manager_shmrt, 1, 1, 1, 0>, 100000);
+	// The shared-memory channel (issue 16): the same calls through each client's Pipe;
+	// peers: Python's Manager (its Unix figure) and shmrt's own Unix-socket figure
+	// (derived in run.py).
+	reg_mp("manager/get/1client/shm/shmrt", mp_case<manager_shmrt, 2, 1, 1, 0>, 300000);
+	reg_python("manager/get/1client/shm/python_mp", "manager_peer.py get1", 20000);
 	reg_python("manager/get/1client/tcp/python_mp", "manager_peer.py get1tcp", 20000);
 	reg_mp("manager/get/pipelined32/shmrt", mp_case<manager_shmrt, 0, 1, 32, 0>, 1000000);
 	reg_mp("manager/get/pipelined32/redis_pipelined32", mp_case<manager_redis, 1, 32, 0>,
 	       1000000);
 	reg_mp("manager/mixed90/4clients/shmrt", mp_case<manager_shmrt, 0, 4, 1, 1>, 40000);
+	reg_mp("manager/mixed90/4clients/shm/shmrt", mp_case<manager_shmrt, 2, 4, 1, 1>, 200000);
 	reg_mp("manager/mixed90/4clients/redis", mp_case<manager_redis, 4, 1, 1>, 40000);
 	reg_python("manager/mixed90/4clients/python_mp", "manager_peer.py mixed4", 5000);
 	reg_mp("manager/mixed90/4clients/unix_echo_raw", mp_case<manager_unix_echo, 4>, 40000);

@@ -15,15 +15,18 @@
  * connection's writer and written, as a stream, into the Pipe in messages of at most
  * max_msg bytes (a request larger than that is cut into several, and the server's
  * frame reader joins them: no size limit of its own, order kept); after each message
- * the light barrier and a look at the server's sleeping word (D2) decide whether to
- * ring the doorbell. The reply is read from the Pipe: its receive spins a while,
- * then sleeps on its futex (shmrt/pipe.h), woken by the server's send; the
- * messages' bytes are fed to the connection's frame reader, which cuts the frames
+ * a fence and a look at the server's sleeping word (D2) decide whether to ring the
+ * doorbell. The reply is read from the Pipe; the messages' bytes are fed to the connection's frame reader, which cuts the frames
  * as from a socket. Timeouts and cancels are client.c's: a send that times out keeps
  * the rest of its frame queued, to go first next time.
  *
- * The server's death is the Pipe's dead peer (its owner's registry slot, checked
- * every 50 ms while waiting): -EPIPE within about 50 ms. A server that drops the
+ * Waiting for a reply: the ring is polled (SPIN_RECV_NS, no system call), then the
+ * client sleeps on its control block's futex word (D3 in shmchan_int.h), in slices
+ * of GONE_CHECK_NS between which it polls its socket: the server's death closes the
+ * socket, so a waiting call sees it within about 50 ms (-EPIPE). The client adopts
+ * end 1 of the Pipe pair (shmrt_pipe_adopt): a send that waits for room in a full
+ * ring sees a dead server through the Pipe's own liveness (the kernel's, as between
+ * forked processes). A server that drops the
  * connection closes its end: -EPIPE at once. The socket stays open: the server sees
  * this client's death as its hang-up.
  *
@@ -33,9 +36,11 @@
 #include "manager/client_int.h"
 #include "manager/shmchan_int.h"
 
-#include "base/asym.h"
+#include "base/futex.h"
 #include "base/atomic.h"
 #include "base/clock.h"
+#include "base/cpu.h"
+#include "manager/transport.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,6 +49,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#define SPIN_RECV_NS 20000ull
+/* A sleeping client's look at its socket for the server's end (a killed server's
+ * socket hangs up when the kernel closes it). */
+#define GONE_CHECK_NS 50000000ull
 
 struct shmrt__cshm {
 	shmrt_region_t *r;
@@ -88,13 +98,14 @@ static int encode_open(shmrt_mv_buf_t *b, int64_t id, pid_t server_pid)
 }
 
 /* Reads one reply frame from the socket with recvmsg, into r, keeping the
- * descriptors that come with it (at most 2; *nfds). Returns 1 or an error. */
-static int recv_reply(int fd, shmrt__frame_reader_t *r, int fds[2], int *nfds, uint64_t deadline)
+ * descriptors that come with it (at most SHMRT__SHM_NFDS; *nfds). Returns 1 or an
+ * error. */
+static int recv_reply(int fd, shmrt__frame_reader_t *r, int *fds, int *nfds, uint64_t deadline)
 {
 	uint8_t buf[512];
 	for (;;) {
 		union {
-			char b[CMSG_SPACE(4 * sizeof(int))];
+			char b[CMSG_SPACE((SHMRT__SHM_NFDS + 2) * sizeof(int))];
 			struct cmsghdr align;
 		} u;
 		struct iovec iov = { buf, sizeof(buf) };
@@ -118,7 +129,7 @@ static int recv_reply(int fd, shmrt__frame_reader_t *r, int fds[2], int *nfds, u
 			for (size_t i = 0; i < n; i++) {
 				int f;
 				memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-				if (*nfds < 2)
+				if (*nfds < SHMRT__SHM_NFDS)
 					fds[(*nfds)++] = f;
 				else
 					close(f);
@@ -136,7 +147,7 @@ static int recv_reply(int fd, shmrt__frame_reader_t *r, int fds[2], int *nfds, u
 }
 
 /* The channel from the reply's result and descriptors. */
-static int attach(shmrt_manager_conn_t *c, const shmrt_mv_t *res, int fds[2])
+static int attach(shmrt_manager_conn_t *c, const shmrt_mv_t *res, int *fds)
 {
 	int64_t cap = 0, max_msg = 0, ver = 0;
 	if (shmrt_mv_as_int(shmrt_mv_map_get_str(res, "capacity"), &cap) ||
@@ -159,9 +170,12 @@ static int attach(shmrt_manager_conn_t *c, const shmrt_mv_t *res, int fds[2])
 		    load_relaxed(&sh->ctl->magic) != SHMRT__SHM_MAGIC) /* relaxed: see shmchan.c */
 			rc = -EPROTO;
 	}
-	if (rc == 0)
-		rc = shmrt_pipe_open(sh->r, SHMRT__SHM_PIPE, 0, 1, (uint32_t)cap, (uint32_t)max_msg,
-				     &sh->p);
+	if (rc == 0) { /* on success the three descriptors are the handle's */
+		rc = shmrt_pipe_adopt(sh->r, SHMRT__SHM_PIPE, 1, (uint32_t)cap, (uint32_t)max_msg,
+				      fds + 2, &sh->p);
+		if (rc == 0)
+			fds[2] = fds[3] = fds[4] = -1;
+	}
 	if (rc) {
 		if (sh->r)
 			(void)shmrt_region_close(sh->r);
@@ -191,7 +205,7 @@ int shmrt__client_shm_open(shmrt_manager_conn_t *c, uint64_t deadline)
 		rc = shmrt__frame_send_wait(&c->w, c->fd, c->buf.data, c->buf.len, deadline);
 	if (rc)
 		return rc;
-	int fds[2] = { -1, -1 }, nfds = 0;
+	int fds[SHMRT__SHM_NFDS] = { -1, -1, -1, -1, -1 }, nfds = 0;
 	shmrt__frame_reader_t r;
 	shmrt__frame_reader_init(&r, 4096);
 	rc = recv_reply(c->fd, &r, fds, &nfds, deadline);
@@ -209,7 +223,7 @@ int shmrt__client_shm_open(shmrt_manager_conn_t *c, uint64_t deadline)
 			shmrt_mv_as_int(shmrt_mv_list_get(reply, 1), &rrc)))
 		rc = -EPROTO;
 	if (rc == 0 && rrc == 0)
-		rc = nfds == 2 ? attach(c, shmrt_mv_list_get(reply, 2), fds) : -EPROTO;
+		rc = nfds == SHMRT__SHM_NFDS ? attach(c, shmrt_mv_list_get(reply, 2), fds) : -EPROTO;
 	/* rrc < 0: refused (another namespace, an older server's -ENOSYS ...): the
 	 * connection stays on its socket, as it was */
 	shmrt_mv_free(reply);
@@ -236,9 +250,8 @@ void shmrt__client_shm_close(shmrt_manager_conn_t *c)
 /* D2: after a message went into the ring, wakes the server if it sleeps. */
 static void ring_doorbell(struct shmrt__cshm *sh)
 {
-	/* LB: pairs with the heavy barrier (HB) after the server's announcement (D1). */
-	shmrt__light_barrier();
-	if (load_relaxed(&sh->ctl->srv_sleeping)) { /* after LB */
+	fence_seq_cst(); /* D2: pairs with the fence after the server's announcement (D1) */
+	if (load_relaxed(&sh->ctl->srv_sleeping)) { /* after the fence */
 		uint64_t one = 1;
 		if (write(sh->evfd, &one, sizeof(one)) < 0) {
 			/* EAGAIN: the counter is full, so the server has a wake-up pending */
@@ -270,6 +283,69 @@ int shmrt__client_shm_flush(shmrt_manager_conn_t *c, uint64_t deadline)
 	return 0;
 }
 
+/*
+ * Before the Pipe's own wait: a reply takes the server a few microseconds, less than
+ * the Pipe's first yield and far less than a futex sleep and wake-up (tens of
+ * microseconds on a VM). So poll the ring without a system call for up to
+ * SPIN_RECV_NS, unless strangers crowd the machine (shmrt__spin_now: a recent yield
+ * of ours was robbed), where a poll holds a core that the server may need.
+ * Returns as shmrt_pipe_recv with timeout 0.
+ */
+static int spin_recv(shmrt_manager_conn_t *c, struct shmrt__cshm *sh, size_t *n, uint64_t deadline)
+{
+	(void)c;
+	uint64_t spin = shmrt__spin_now();
+	if (!spin)
+		return -EAGAIN;
+	uint64_t end = mono_ns() + (spin < SPIN_RECV_NS ? spin : SPIN_RECV_NS);
+	if (end > deadline)
+		end = deadline;
+	for (int i = 1;; i++) {
+		int rc = shmrt_pipe_recv(&sh->p, sh->rx, sh->max_msg, n, 0);
+		if (rc != -EAGAIN)
+			return rc;
+		cpu_relax();
+		if (i % 64 == 0 && mono_ns() >= end)
+			return -EAGAIN;
+	}
+}
+
+/* Whether the server's end of the socket hung up (it closed it, or died). */
+static int server_gone(int fd)
+{
+	struct pollfd pf = { .fd = fd, .events = POLLRDHUP };
+	return poll(&pf, 1, 0) == 1 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}
+
+/* Sleeps until a reply message comes (D3), the deadline, or the server's end: as
+ * shmrt_pipe_recv, with -ETIMEDOUT and -EPIPE. */
+static int sleep_recv(shmrt_manager_conn_t *c, struct shmrt__cshm *sh, size_t *n,
+		      uint64_t deadline)
+{
+	uint32_t *w = &sh->ctl->cli_wait;
+	for (;;) {
+		store_relaxed(w, 1); /* D3: the announcement, ordered by the fence */
+		fence_seq_cst();     /* D3: pairs with the server's D4 fence */
+		int rc = shmrt_pipe_recv(&sh->p, sh->rx, sh->max_msg, n, 0);
+		if (rc != -EAGAIN) {
+			store_relaxed(w, 0);
+			return rc;
+		}
+		uint64_t now = mono_ns();
+		if (now >= deadline) {
+			store_relaxed(w, 0);
+			return -ETIMEDOUT;
+		}
+		uint64_t d = deadline - now > GONE_CHECK_NS ? now + GONE_CHECK_NS : deadline;
+		(void)shmrt__futex_wait(w, 1, d);
+		if (server_gone(c->fd)) {
+			store_relaxed(w, 0);
+			rc = shmrt_pipe_recv(&sh->p, sh->rx, sh->max_msg, n, 0);
+			return rc == -EAGAIN ? -EPIPE : rc; /* what it sent before, then -EPIPE */
+		}
+	}
+}
+
 int shmrt__client_shm_read(shmrt_manager_conn_t *c, uint64_t deadline)
 {
 	struct shmrt__cshm *sh = c->shm;
@@ -284,12 +360,10 @@ int shmrt__client_shm_read(shmrt_manager_conn_t *c, uint64_t deadline)
 		}
 		size_t n = 0;
 		int rc = shmrt_pipe_recv(&sh->p, sh->rx, sh->max_msg, &n, 0);
-		if (rc == -EAGAIN) {
-			shmrt_ns_t left = left_of(deadline);
-			rc = left == 0 ? -ETIMEDOUT : shmrt_pipe_recv(&sh->p, sh->rx, sh->max_msg, &n, left);
-		}
 		if (rc == -EAGAIN)
-			rc = -ETIMEDOUT;
+			rc = spin_recv(c, sh, &n, deadline);
+		if (rc == -EAGAIN)
+			rc = sleep_recv(c, sh, &n, deadline);
 		if (rc == -EMSGSIZE || rc == -EBADMSG)
 			rc = -EPROTO; /* longer than the server said: broken */
 		if (rc)

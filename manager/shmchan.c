@@ -21,9 +21,11 @@
  * parked calls, same limits), and the replies go into the client's ring. A wake-up
  * that served anything makes the loop spin (SHMRT_MANAGER_SPIN_US, with the robbed-
  * yield back-off of transport.c), looking at the rings without a system call and at
- * epoll between; then it sleeps in epoll_wait, after the announcement of D1 in every
- * channel's control block. Each client's send rings the doorbell only when the
- * announcement is up (D2), so a busy server costs its clients no system call.
+ * epoll between (a ring that holds a request is served before epoll is asked, at
+ * most FIRST_RUN_MAX turns in a row); then it sleeps in epoll_wait, after the
+ * announcement of D1 in every channel's control block. Each client's send rings the
+ * doorbell only when the announcement is up (D2), so a busy server costs its clients
+ * no system call; a reply wakes its client only when it sleeps (D4).
  *
  * A client that does not read. Replies go into its ring with timeout 0; what does not
  * fit stays in the connection's writer, whose limit (max_queued) is the socket
@@ -43,7 +45,7 @@
 #define _GNU_SOURCE
 #include "manager/shmchan_int.h"
 
-#include "base/asym.h"
+#include "base/futex.h"
 #include "base/atomic.h"
 #include "base/clock.h"
 #include "base/cpu.h"
@@ -58,7 +60,10 @@
 #include <unistd.h>
 
 #define CHAN_MSGS 64    /* ring messages taken from one channel per pass */
-#define SPIN_LOOKS 128  /* looks at the rings per shmrt__shmsrv_spin */
+#define SPIN_LOOKS 32   /* looks at the rings between two clock reads */
+#define SPIN_SLICE_NS 20000ull /* a spin's length before the loop looks at epoll and
+				  yields (sockets are served, a peer on our core runs) */
+#define FIRST_RUN_MAX 16 /* turns in a row that serve the rings without asking epoll */
 #define KEEP_MAX (64u << 10) /* a writer's buffer above this is freed once empty */
 
 typedef shmrt__mconn_t conn_t;
@@ -67,6 +72,8 @@ typedef shmrt__msrv_t server_t;
 struct shmrt__shmchan {
 	shmrt_region_t *r;
 	shmrt_pipe_t p;              /* end 0 */
+	shmrt_pipe_t p1;             /* end 1, held until the client adopted it */
+	int held1;                   /* p1 still held */
 	struct shmrt__shm_ctl *ctl;
 	conn_t *c;
 	struct shmrt__shmchan *prev, *next;
@@ -77,6 +84,7 @@ struct shmrt__shmsrv {
 	struct shmrt__shmchan *chans;
 	size_t n;
 	uint8_t *rx;                 /* one ring message */
+	int first_run;               /* turns in a row that skipped epoll */
 };
 
 int shmrt__shmchan_is_request(const shmrt_mv_t *req)
@@ -181,8 +189,9 @@ static int chan_make(struct shmrt__shmchan *ch)
 		/* Relaxed: published to the client by the socket's sendmsg (a system call
 		 * between the stores and its recvmsg). */
 		store_relaxed(&ch->ctl->magic, SHMRT__SHM_MAGIC);
-		rc = shmrt_pipe_open(ch->r, SHMRT__SHM_PIPE, SHMRT_O_CREATE | SHMRT_O_EXCL, 0,
-				     SHMRT__SHM_CAPACITY, SHMRT__SHM_MAX_MSG, &ch->p);
+		rc = shmrt_pipe_pair(ch->r, SHMRT__SHM_PIPE, SHMRT__SHM_CAPACITY,
+				     SHMRT__SHM_MAX_MSG, &ch->p, &ch->p1);
+		ch->held1 = rc == 0;
 	}
 	if (rc) {
 		(void)shmrt_region_close(ch->r);
@@ -191,10 +200,10 @@ static int chan_make(struct shmrt__shmchan *ch)
 	return rc;
 }
 
-/* Sends the frame of reply with the descriptors fds[0, 2) attached. The socket is
- * empty of our bytes (refusal checked it) and the reply is small: it goes whole, or
- * the connection goes. */
-static int send_with_fds(int sock, const shmrt_mv_t *reply, const int fds[2])
+/* Sends the frame of reply with the descriptors fds[0, SHMRT__SHM_NFDS) attached. The
+ * socket is empty of our bytes (refusal checked it) and the reply is small: it goes
+ * whole, or the connection goes. */
+static int send_with_fds(int sock, const shmrt_mv_t *reply, const int *fds)
 {
 	shmrt_mv_buf_t b;
 	shmrt_mv_buf_init(&b);
@@ -206,7 +215,7 @@ static int send_with_fds(int sock, const shmrt_mv_t *reply, const int fds[2])
 	uint8_t hdr[SHMRT__FRAME_HDR_MAX];
 	struct iovec iov[2] = { { hdr, shmrt__frame_header(b.len, hdr) }, { b.data, b.len } };
 	union {
-		char buf[CMSG_SPACE(2 * sizeof(int))];
+		char buf[CMSG_SPACE(SHMRT__SHM_NFDS * sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	memset(&u, 0, sizeof(u));
@@ -215,8 +224,8 @@ static int send_with_fds(int sock, const shmrt_mv_t *reply, const int fds[2])
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
 	cm->cmsg_level = SOL_SOCKET;
 	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(2 * sizeof(int));
-	memcpy(CMSG_DATA(cm), fds, 2 * sizeof(int));
+	cm->cmsg_len = CMSG_LEN(SHMRT__SHM_NFDS * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, SHMRT__SHM_NFDS * sizeof(int));
 	ssize_t k;
 	do
 		k = sendmsg(sock, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -226,6 +235,16 @@ static int send_with_fds(int sock, const shmrt_mv_t *reply, const int fds[2])
 	if (k < 0)
 		return -errno;
 	return (size_t)k == want ? 0 : -ENOBUFS;
+}
+
+/* Closes a channel's ends and region, and frees it. */
+static void chan_free(struct shmrt__shmchan *ch)
+{
+	if (ch->held1)
+		shmrt_pipe_close(&ch->p1);
+	shmrt_pipe_close(&ch->p);
+	(void)shmrt_region_close(ch->r);
+	free(ch);
 }
 
 int shmrt__shmchan_open(server_t *s, conn_t *c, const shmrt_mv_t *req, shmrt_mv_t **reply)
@@ -255,21 +274,21 @@ int shmrt__shmchan_open(server_t *s, conn_t *c, const shmrt_mv_t *req, shmrt_mv_
 		rc = make_reply(id, 0, res, &ok);
 	else
 		shmrt_mv_free(res);
+	int fds[SHMRT__SHM_NFDS] = { shmrt_region_fd(ch->r), s->shm->evfd };
+	if (rc == 0)
+		rc = shmrt_pipe_fds(&ch->p1, fds + 2);
 	if (rc == 0) {
-		int fds[2] = { shmrt_region_fd(ch->r), s->shm->evfd };
 		rc = send_with_fds(c->fd, ok, fds);
 		shmrt_mv_free(ok);
 		if (rc) { /* the socket took none or part of it: the connection goes */
-			shmrt_pipe_close(&ch->p);
-			(void)shmrt_region_close(ch->r);
-			free(ch);
+			chan_free(ch);
 			return rc;
 		}
+	} else {
+		shmrt_mv_free(ok);
 	}
 	if (rc) {
-		shmrt_pipe_close(&ch->p);
-		(void)shmrt_region_close(ch->r);
-		free(ch);
+		chan_free(ch);
 		return make_reply(id, rc, NULL, reply);
 	}
 	ch->c = c;
@@ -281,6 +300,16 @@ int shmrt__shmchan_open(server_t *s, conn_t *c, const shmrt_mv_t *req, shmrt_mv_
 	s->shm->n++;
 	/* The frame reader's cap stays the server's; the frame timer keeps counting. */
 	return 0;
+}
+
+/* D4: after a message went into the client's ring, wakes the client if it sleeps. */
+static void wake_client(struct shmrt__shmchan *ch)
+{
+	fence_seq_cst(); /* D4: pairs with the client's D3 fence */
+	if (load_relaxed(&ch->ctl->cli_wait)) { /* after the fence */
+		store_relaxed(&ch->ctl->cli_wait, 0); /* a client about to sleep sees it */
+		shmrt__futex_wake(&ch->ctl->cli_wait, 1);
+	}
 }
 
 int shmrt__shmchan_flush(server_t *s, conn_t *c)
@@ -298,6 +327,7 @@ int shmrt__shmchan_flush(server_t *s, conn_t *c)
 		if (rc)
 			return rc;
 		w->head += n;
+		wake_client(ch);
 	}
 	w->head = w->tail = 0;
 	if (w->cap > KEEP_MAX)
@@ -321,8 +351,6 @@ void shmrt__shmchan_close(server_t *s, conn_t *c)
 	struct shmrt__shmchan *ch = c->shm;
 	if (!ch)
 		return;
-	shmrt_pipe_close(&ch->p);
-	(void)shmrt_region_close(ch->r);
 	if (ch->prev)
 		ch->prev->next = ch->next;
 	else
@@ -331,7 +359,7 @@ void shmrt__shmchan_close(server_t *s, conn_t *c)
 		ch->next->prev = ch->prev;
 	s->shm->n--;
 	c->shm = NULL;
-	free(ch);
+	chan_free(ch);
 }
 
 /* Feeds one ring message to c's frame reader and runs the frames it completes.
@@ -376,6 +404,10 @@ static int chan_serve(server_t *s, conn_t *c)
 		}
 		if (rc == 0) {
 			busy = 1;
+			if (ch->held1) { /* the client adopted end 1: its liveness is its own */
+				shmrt_pipe_close(&ch->p1);
+				ch->held1 = 0;
+			}
 			rc = feed(s, c, s->shm->rx, n, &done);
 		}
 	}
@@ -415,16 +447,35 @@ static int any_ready(server_t *s)
 	return 0;
 }
 
+int shmrt__shmsrv_first(server_t *s)
+{
+	if (!s->shm || !s->shm->chans)
+		return 0;
+	if (s->shm->first_run < FIRST_RUN_MAX && any_ready(s)) {
+		s->shm->first_run++;
+		return 1;
+	}
+	s->shm->first_run = 0;
+	return 0;
+}
+
 int shmrt__shmsrv_spin(server_t *s)
 {
 	if (!s->shm || !s->shm->chans)
 		return 0;
-	for (int i = 0; i < SPIN_LOOKS; i++) {
+	uint64_t end = 0;
+	for (int i = 1;; i++) {
 		if (any_ready(s))
 			return 1;
 		cpu_relax();
+		if (i % SPIN_LOOKS == 0) { /* the clock only now and then */
+			uint64_t now = mono_ns();
+			if (!end)
+				end = now + SPIN_SLICE_NS;
+			else if (now >= end)
+				return 0;
+		}
 	}
-	return 0;
 }
 
 int shmrt__shmsrv_sleep(server_t *s, int *ms)
@@ -433,18 +484,17 @@ int shmrt__shmsrv_sleep(server_t *s, int *ms)
 		return 0;
 	int waiting_room = 0;
 	for (struct shmrt__shmchan *ch = s->shm->chans; ch; ch = ch->next) {
-		/* D1: the announcement; ordered before the look below by the heavy
-		 * barrier, pairs with a client's light barrier after its send (D2). */
+		/* D1: the announcement, ordered before the look below by the fence */
 		store_relaxed(&ch->ctl->srv_sleeping, 1);
 		waiting_room |= shmrt__frame_queued(&ch->c->w) != 0;
 	}
-	int hb = shmrt__heavy_barrier(); /* HB */
+	fence_seq_cst(); /* D1: pairs with the fence of a client's D2 */
 	if (any_ready(s)) {
 		shmrt__shmsrv_awake(s);
 		return 1;
 	}
-	if ((hb < 0 || waiting_room) && (*ms < 0 || *ms > 1))
-		*ms = 1; /* no barrier (a fence only), or replies wait for room: poll */
+	if (waiting_room && (*ms < 0 || *ms > 1))
+		*ms = 1; /* replies wait for room: a reader does not tell us */
 	return 0;
 }
 

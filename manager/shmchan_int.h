@@ -4,27 +4,37 @@
  *
  * A client on the server's machine, once authenticated over a Unix socket, may ask
  * for the channel with the request [id, "shm", [pid]]. The server answers with
- * [id, 0, {"pid", "version", "capacity", "max_msg"}] and, on the same sendmsg, two
+ * [id, 0, {"pid", "version", "capacity", "max_msg"}] and, on the same sendmsg, five
  * descriptors (SCM_RIGHTS): a memfd region of its own making, private to that
- * client (never a name another process could open), and the server's doorbell, an
- * eventfd. From then on the client's requests and the server's replies are the same
+ * client (never a name another process could open), the server's doorbell (an
+ * eventfd), and the three that make the client a holder of end 1 of the Pipe pair
+ * in it (shmrt_pipe_fds, shmrt_pipe_adopt). From then on the client's requests and the server's replies are the same
  * frames, written as a byte stream into a shmrt Pipe of that region ("mgr.pipe": end
  * 0 the server's, end 1 the client's) cut into messages of at most max_msg bytes;
  * the socket stays open for liveness only.
  *
- * The region also holds the control block below ("mgr.ctl", a bytes object): the
- * server's "sleeping" word for that client, which is the Pipe's waiter count of the
- * client-to-server direction in another form. The server cannot sleep on every
- * client's futex at once, so it sleeps in epoll_wait; before it does, it announces
- * itself in every client's word and runs the heavy barrier, then looks at each
- * receive ring once more (D1). A client, after its send, runs the light barrier and
- * reads the word (D2): if set, it writes the doorbell. Either the server's last look
- * sees the message, or the client sees the word (base/asym.h).
+ * Waking. The region also holds the control block below ("mgr.ctl", a bytes object)
+ * with two words, one per side, that replace the Pipe's own waiting (the rings are
+ * only ever read with timeout 0):
+ *  - srv_sleeping: the server cannot sleep on every client's futex at once, so it
+ *    sleeps in epoll_wait; before it does, it sets the word in every channel, runs a
+ *    full fence and looks at each receive ring once more (D1). A client, after its
+ *    send, runs a full fence and reads the word (D2): if set, it writes the doorbell.
+ *  - cli_wait: a client that found no reply sets it, fences and looks at its ring
+ *    once more (D3), then sleeps on it (a futex, in slices: between them it polls its
+ *    socket, whose hang-up is the server's end). The server, after putting replies in
+ *    that ring, fences and reads it (D4): if set, it clears it and wakes the client.
+ * Each is Dekker's pattern with a full fence on both sides: either the last look
+ * sees the message, or the sender sees the word. The Pipe's asymmetric barrier
+ * would spare the sender its fence but charge every sleep a membarrier, which on
+ * this VM costs more than the call (IPIs to every CPU); a fence costs nanoseconds
+ * against a call's microseconds.
  *
- * Layout of the control block (128 bytes, two cache lines):
+ * Layout of the control block (192 bytes, three cache lines):
  *   0  magic "MSHM"   4 version   8 capacity   12 max_msg   (written once, by the
  *                                                             server, before it answers)
- *  64  srv_sleeping (the server's, read by the client)
+ *  64  srv_sleeping (written by the server, read by the client)
+ * 128  cli_wait     (set by the client, cleared by either: a futex word)
  */
 #ifndef SHMRT_MANAGER_SHMCHAN_INT_H
 #define SHMRT_MANAGER_SHMCHAN_INT_H
@@ -44,6 +54,10 @@
  * message of the stream is at most that long; a longer frame is cut into several. */
 #define SHMRT__SHM_CAPACITY 64u
 #define SHMRT__SHM_MAX_MSG (32768u - 8u)
+/* The descriptors of the reply: the region, the doorbell, then end 1's three
+ * (shmrt_pipe_fds: the client adopts the endpoint, and the Pipe's liveness is then
+ * the kernel's, as for a forked pair). */
+#define SHMRT__SHM_NFDS 5
 /* The epoll tag of the server's doorbell (below the connections' tags). */
 #define SHMRT__SHM_TAG 4095u
 
@@ -55,10 +69,13 @@ struct shmrt__shm_ctl {
 	uint8_t pad0[48];
 	uint32_t srv_sleeping; /* 1: the server may sleep in epoll_wait (D1/D2) */
 	uint8_t pad1[60];
+	uint32_t cli_wait;     /* 1: the client may sleep on this word (D3/D4) */
+	uint8_t pad2[60];
 };
 
-_Static_assert(sizeof(struct shmrt__shm_ctl) == 128, "shm channel control block");
+_Static_assert(sizeof(struct shmrt__shm_ctl) == 192, "shm channel control block");
 _Static_assert(offsetof(struct shmrt__shm_ctl, srv_sleeping) == 64, "its own line");
+_Static_assert(offsetof(struct shmrt__shm_ctl, cli_wait) == 128, "its own line");
 
 /* ---- the server's side (manager/shmchan.c); all on the server's thread ---------- */
 
@@ -93,14 +110,17 @@ void shmrt__shmchan_close(struct shmrt__msrv *s, struct shmrt__mconn *c);
  * Returns 1 if any channel was busy (the loop then spins before it sleeps). */
 int shmrt__shmsrv_poll(struct shmrt__msrv *s);
 
+/* Whether a receive ring holds a request now, and the loop may serve it without
+ * asking epoll first (FIRST_RUN_MAX turns in a row at most, so sockets are served). */
+int shmrt__shmsrv_first(struct shmrt__msrv *s);
+
 /* Spins a short while (no system call) looking at the receive rings: 1 as soon as
  * one holds a message. */
 int shmrt__shmsrv_spin(struct shmrt__msrv *s);
 
 /* Before epoll_wait with timeout *ms (not 0): announces the sleep to every client
  * and looks at the rings again (D1). Returns 1 if a message came (do not sleep);
- * otherwise 0 and *ms bounded when a wake-up cannot be promised (no membarrier, or
- * replies waiting for room in a ring: 1 ms). */
+ * otherwise 0 and *ms bounded to 1 ms while replies wait for room in a ring. */
 int shmrt__shmsrv_sleep(struct shmrt__msrv *s, int *ms);
 
 /* After epoll_wait: withdraws the announcement. */
