@@ -242,7 +242,11 @@ static void chan_free(struct shmrt__shmchan *ch)
 {
 	if (ch->held1)
 		shmrt_pipe_close(&ch->p1);
-	shmrt_pipe_close(&ch->p);
+	shmrt_pipe_close(&ch->p); /* the client's next look at its ring: -EPIPE */
+	if (ch->ctl) { /* a client asleep waiting for a reply looks now */
+		store_relaxed(&ch->ctl->cli_wait, 0);
+		shmrt__futex_wake(&ch->ctl->cli_wait, 1);
+	}
 	(void)shmrt_region_close(ch->r);
 	free(ch);
 }
