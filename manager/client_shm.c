@@ -50,7 +50,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define SPIN_RECV_NS 20000ull
+#define SPIN_RECV_NS 50000ull
+#define SPIN_POLLS 64         /* looks at the ring between two yields (about 2 us) */
+#define ROBBED_NS 200000ull   /* a yield that took longer gave our core away */
 /* A sleeping client's look at its socket for the server's end (a killed server's
  * socket hangs up when the kernel closes it). */
 #define GONE_CHECK_NS 50000000ull
@@ -284,28 +286,34 @@ int shmrt__client_shm_flush(shmrt_manager_conn_t *c, uint64_t deadline)
 }
 
 /*
- * Before the Pipe's own wait: a reply takes the server a few microseconds, less than
- * the Pipe's first yield and far less than a futex sleep and wake-up (tens of
- * microseconds on a VM). So poll the ring without a system call for up to
- * SPIN_RECV_NS, unless strangers crowd the machine (shmrt__spin_now: a recent yield
- * of ours was robbed), where a poll holds a core that the server may need.
- * Returns as shmrt_pipe_recv with timeout 0.
+ * Before sleeping: a reply takes the server a few microseconds, far less than a
+ * futex sleep and wake-up (tens of microseconds on a VM). So poll the ring without a
+ * system call, in rounds of SPIN_POLLS looks with a timed yield between them (a
+ * server on our core runs), for up to SPIN_RECV_NS; not at all while strangers
+ * crowd the machine (shmrt__spin_now: a recent yield of ours was robbed), and no
+ * further once a yield of this wait was robbed (ROBBED_NS), where a poll only holds
+ * a core that the server may need. Returns as shmrt_pipe_recv with timeout 0.
  */
-static int spin_recv(shmrt_manager_conn_t *c, struct shmrt__cshm *sh, size_t *n, uint64_t deadline)
+static int spin_recv(struct shmrt__cshm *sh, size_t *n, uint64_t deadline)
 {
-	(void)c;
 	uint64_t spin = shmrt__spin_now();
 	if (!spin)
 		return -EAGAIN;
 	uint64_t end = mono_ns() + (spin < SPIN_RECV_NS ? spin : SPIN_RECV_NS);
 	if (end > deadline)
 		end = deadline;
-	for (int i = 1;; i++) {
-		int rc = shmrt_pipe_recv(&sh->p, sh->rx, sh->max_msg, n, 0);
-		if (rc != -EAGAIN)
-			return rc;
-		cpu_relax();
-		if (i % 64 == 0 && mono_ns() >= end)
+	for (;;) {
+		for (int i = 0; i < SPIN_POLLS; i++) {
+			int rc = shmrt_pipe_recv(&sh->p, sh->rx, sh->max_msg, n, 0);
+			if (rc != -EAGAIN)
+				return rc;
+			cpu_relax();
+		}
+		uint64_t t0 = mono_ns();
+		if (t0 >= end)
+			return -EAGAIN;
+		shmrt__spin_yield();
+		if (mono_ns() - t0 > ROBBED_NS)
 			return -EAGAIN;
 	}
 }
@@ -361,7 +369,7 @@ int shmrt__client_shm_read(shmrt_manager_conn_t *c, uint64_t deadline)
 		size_t n = 0;
 		int rc = shmrt_pipe_recv(&sh->p, sh->rx, sh->max_msg, &n, 0);
 		if (rc == -EAGAIN)
-			rc = spin_recv(c, sh, &n, deadline);
+			rc = spin_recv(sh, &n, deadline);
 		if (rc == -EAGAIN)
 			rc = sleep_recv(c, sh, &n, deadline);
 		if (rc == -EMSGSIZE || rc == -EBADMSG)

@@ -61,7 +61,7 @@
 
 #define CHAN_MSGS 64    /* ring messages taken from one channel per pass */
 #define SPIN_LOOKS 32   /* looks at the rings between two clock reads */
-#define SPIN_SLICE_NS 20000ull /* a spin's length before the loop looks at epoll and
+#define SPIN_SLICE_NS 4000ull /* a spin's length before the loop looks at epoll and
 				  yields (sockets are served, a peer on our core runs) */
 #define FIRST_RUN_MAX 16 /* turns in a row that serve the rings without asking epoll */
 #define KEEP_MAX (64u << 10) /* a writer's buffer above this is freed once empty */
