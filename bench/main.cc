@@ -134,6 +134,8 @@ void manager_cases()
 	// (derived in run.py).
 	reg_mp("manager/get/1client/shm/shmrt", mp_case<manager_shmrt, 2, 1, 1, 0>, 300000);
 	reg_python("manager/get/1client/shm/python_mp", "manager_peer.py get1", 20000);
+	// The channel's work bound: 32 calls per wake-up (no target; read with 1client/shm).
+	reg_mp("manager/get/pipelined32/shm/shmrt", mp_case<manager_shmrt, 2, 1, 32, 0>, 1000000);
 	reg_python("manager/get/1client/tcp/python_mp", "manager_peer.py get1tcp", 20000);
 	reg_mp("manager/get/pipelined32/shmrt", mp_case<manager_shmrt, 0, 1, 32, 0>, 1000000);
 	reg_mp("manager/get/pipelined32/redis_pipelined32", mp_case<manager_redis, 1, 32, 0>,

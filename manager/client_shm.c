@@ -53,6 +53,7 @@
 #define SPIN_RECV_NS 50000ull
 #define SPIN_POLLS 64         /* looks at the ring between two yields (about 2 us) */
 #define ROBBED_NS 200000ull   /* a yield that took longer gave our core away */
+#define SWITCH_NS 5000ull     /* a yield that took longer let another task run here */
 /* A sleeping client's look at its socket for the server's end (a killed server's
  * socket hangs up when the kernel closes it). */
 #define GONE_CHECK_NS 50000000ull
@@ -63,6 +64,7 @@ struct shmrt__cshm {
 	struct shmrt__shm_ctl *ctl;
 	int evfd;                    /* the server's doorbell */
 	uint32_t max_msg;
+	int shared;                  /* the server seems to share our core (spin_recv) */
 	uint8_t *rx;                 /* the last ring message: rx[off, len) not yet fed */
 	size_t off, len;
 };
@@ -289,7 +291,9 @@ int shmrt__client_shm_flush(shmrt_manager_conn_t *c, uint64_t deadline)
  * Before sleeping: a reply takes the server a few microseconds, far less than a
  * futex sleep and wake-up (tens of microseconds on a VM). So poll the ring without a
  * system call, in rounds of SPIN_POLLS looks with a timed yield between them (a
- * server on our core runs), for up to SPIN_RECV_NS; not at all while strangers
+ * server on our core runs), for up to SPIN_RECV_NS; a server found sharing our core
+ * (its reply came at the first look after a yield that switched) gets the core at
+ * once next time, until a reply is found without a switch before it; not at all while strangers
  * crowd the machine (shmrt__spin_now: a recent yield of ours was robbed), and no
  * further once a yield of this wait was robbed (ROBBED_NS), where a poll only holds
  * a core that the server may need. Returns as shmrt_pipe_recv with timeout 0.
@@ -302,19 +306,27 @@ static int spin_recv(struct shmrt__cshm *sh, size_t *n, uint64_t deadline)
 	uint64_t end = mono_ns() + (spin < SPIN_RECV_NS ? spin : SPIN_RECV_NS);
 	if (end > deadline)
 		end = deadline;
-	for (;;) {
-		for (int i = 0; i < SPIN_POLLS; i++) {
+	int switched = 0; /* the last yield let another task run here */
+	for (int r = 0;; r++) {
+		/* The server shares our core (its reply came only after we gave the core
+		 * away, last time): give it at once rather than poll first. */
+		int polls = r == 0 && sh->shared ? 1 : SPIN_POLLS;
+		for (int i = 0; i < polls; i++) {
 			int rc = shmrt_pipe_recv(&sh->p, sh->rx, sh->max_msg, n, 0);
-			if (rc != -EAGAIN)
+			if (rc != -EAGAIN) {
+				sh->shared = i == 0 && switched;
 				return rc;
+			}
 			cpu_relax();
 		}
 		uint64_t t0 = mono_ns();
 		if (t0 >= end)
 			return -EAGAIN;
 		shmrt__spin_yield();
-		if (mono_ns() - t0 > ROBBED_NS)
+		uint64_t dt = mono_ns() - t0;
+		if (dt > ROBBED_NS)
 			return -EAGAIN;
+		switched = dt > SWITCH_NS;
 	}
 }
 

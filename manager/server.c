@@ -687,8 +687,9 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 		 * shmrt__spin_ns): a client that calls again within it finds the server
 		 * awake. Bounded by spin after the last request, however many connections;
 		 * none while strangers crowd the machine (shmrt__spin_now). */
-		/* shm channels (shmchan.c): a ring holding a request is served before
-		 * epoll is asked, a few turns in a row at most */
+		/* shm channels (shmchan.c): a ring holding a request (or given one
+		 * within a short spin) is served before epoll is asked, a few turns in
+		 * a row at most */
 		int shm_first = busy_until && shmrt__shmsrv_first(s);
 		while (!shm_first && busy_until && (n = epoll_wait(s->ep, evs, 64, 0)) == 0 &&
 		       !shmrt__shmsrv_spin(s) && mono_ns() < busy_until) /* shm rings */

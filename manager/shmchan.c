@@ -61,7 +61,9 @@
 
 #define CHAN_MSGS 64    /* ring messages taken from one channel per pass */
 #define SPIN_LOOKS 32   /* looks at the rings between two clock reads */
-#define SPIN_SLICE_NS 4000ull /* a spin's length before the loop looks at epoll and
+#define SPIN_SLICE_NS 4000ull
+#define SWITCH_NS 5000ull      /* a yield or epoll look that took longer let another
+				  task run on our core */ /* a spin's length before the loop looks at epoll and
 				  yields (sockets are served, a peer on our core runs) */
 #define FIRST_RUN_MAX 16 /* turns in a row that serve the rings without asking epoll */
 #define KEEP_MAX (64u << 10) /* a writer's buffer above this is freed once empty */
@@ -85,6 +87,8 @@ struct shmrt__shmsrv {
 	size_t n;
 	uint8_t *rx;                 /* one ring message */
 	int first_run;               /* turns in a row that skipped epoll */
+	int shared;                  /* a client seems to share our core: no spin */
+	uint64_t spun_at;            /* when the last fruitless spin ended; 0: none */
 };
 
 int shmrt__shmchan_is_request(const shmrt_mv_t *req)
@@ -455,7 +459,7 @@ int shmrt__shmsrv_first(server_t *s)
 {
 	if (!s->shm || !s->shm->chans)
 		return 0;
-	if (s->shm->first_run < FIRST_RUN_MAX && any_ready(s)) {
+	if (s->shm->first_run < FIRST_RUN_MAX && shmrt__shmsrv_spin(s)) {
 		s->shm->first_run++;
 		return 1;
 	}
@@ -463,23 +467,36 @@ int shmrt__shmsrv_first(server_t *s)
 	return 0;
 }
 
+/*
+ * The spin pays while the clients run on other cores. When one shares ours (another
+ * program holds the other core), the request comes only once we give the core away:
+ * every spin then costs its whole slice, and a call two of them. The sign is a
+ * request found at the first look of a spin that came after a switch (the loop's
+ * yield or epoll took over SWITCH_NS: another task ran here); then the next spins
+ * take one look only, until a request is found without a switch before it.
+ */
 int shmrt__shmsrv_spin(server_t *s)
 {
-	if (!s->shm || !s->shm->chans)
+	struct shmrt__shmsrv *h = s->shm;
+	if (!h || !h->chans)
 		return 0;
-	uint64_t end = 0;
+	uint64_t t0 = mono_ns(), end = t0 + SPIN_SLICE_NS;
+	int switched = h->spun_at && t0 - h->spun_at > SWITCH_NS;
 	for (int i = 1;; i++) {
-		if (any_ready(s))
+		if (any_ready(s)) {
+			h->shared = i == 1 && switched; /* found by spinning, or while we
+							 * ran: the client has a core */
+			h->spun_at = 0;
 			return 1;
-		cpu_relax();
-		if (i % SPIN_LOOKS == 0) { /* the clock only now and then */
-			uint64_t now = mono_ns();
-			if (!end)
-				end = now + SPIN_SLICE_NS;
-			else if (now >= end)
-				return 0;
 		}
+		if (h->shared)
+			break;
+		cpu_relax();
+		if (i % SPIN_LOOKS == 0 && mono_ns() >= end) /* the clock only now and then */
+			break;
 	}
+	h->spun_at = mono_ns();
+	return 0;
 }
 
 int shmrt__shmsrv_sleep(server_t *s, int *ms)

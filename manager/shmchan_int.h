@@ -110,8 +110,9 @@ void shmrt__shmchan_close(struct shmrt__msrv *s, struct shmrt__mconn *c);
  * Returns 1 if any channel was busy (the loop then spins before it sleeps). */
 int shmrt__shmsrv_poll(struct shmrt__msrv *s);
 
-/* Whether a receive ring holds a request now, and the loop may serve it without
- * asking epoll first (FIRST_RUN_MAX turns in a row at most, so sockets are served). */
+/* Whether a receive ring holds a request, now or within a spin slice (about 4 us: a
+ * client's next call), so that the loop serves it without asking epoll first
+ * (FIRST_RUN_MAX turns in a row at most, so sockets are served). */
 int shmrt__shmsrv_first(struct shmrt__msrv *s);
 
 /* Spins a short while (no system call) looking at the receive rings: 1 as soon as
