@@ -35,9 +35,7 @@ static void asym_init(void)
 	pthread_atfork(NULL, NULL, asym_child);
 }
 
-/* Exported (not public): the Manager's shared-memory channel (libshmrt_manager) pairs
- * its doorbell with these. */
-__attribute__((visibility("default"))) int shmrt__asym_register(void)
+int shmrt__asym_register(void)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	/* Relaxed: the state changes only in this process. */
@@ -55,7 +53,7 @@ __attribute__((visibility("default"))) int shmrt__asym_register(void)
 	return s;
 }
 
-__attribute__((visibility("default"))) int shmrt__heavy_barrier(void)
+int shmrt__heavy_barrier(void)
 {
 	if (unlikely(asym_test_off())) {
 		fence_seq_cst(); /* HB in test mode: every waker fences too (LB) */

@@ -77,6 +77,8 @@
 #define STOP_SLOTS 8
 /* epoll tags below this are listeners (index + 1) or the stop pipe (0). */
 #define TAG_CONN_MIN 4096
+_Static_assert(SHMRT__SHM_TAG > MAX_LISTENERS && SHMRT__SHM_TAG < TAG_CONN_MIN,
+	       "the shm doorbell's tag is neither a listener's nor a connection's");
 
 typedef shmrt__mconn_t conn_t;
 typedef shmrt__msrv_t server_t;
