@@ -119,7 +119,7 @@ void dict_cases()
 }
 
 // manager_bench.c, python/manager_peer.py
-// manager_shmrt(ops, tcp (0 unix, 1 tcp, 2 tcp with TLS), clients, depth, mixed),
+// manager_shmrt(ops, transport (0 unix, 1 tcp, 2 unix+shm channel, 3 tcp with TLS), clients, depth, mixed),
 // manager_redis(ops, clients, depth, mixed),
 // manager_list_create(ops), manager_lock(ops, clients), manager_unix_echo(ops, clients);
 // ops per client
@@ -130,12 +130,20 @@ void manager_cases()
 	reg_python("manager/get/1client/unix/python_mp", "manager_peer.py get1", 20000);
 	reg_mp("manager/get/1client/unix/unix_echo_raw", mp_case<manager_unix_echo, 1>, 100000);
 	reg_mp("manager/get/1client/tcp/shmrt", mp_case<manager_shmrt, 1, 1, 1, 0>, 100000);
+	// The shared-memory channel (issue 16): the same calls through each client's Pipe;
+	// peers: Python's Manager (its Unix figure) and shmrt's own Unix-socket figure
+	// (derived in run.py).
+	reg_mp("manager/get/1client/shm/shmrt", mp_case<manager_shmrt, 2, 1, 1, 0>, 300000);
+	reg_python("manager/get/1client/shm/python_mp", "manager_peer.py get1", 20000);
+	// The channel's work bound: 32 calls per wake-up (no target; read with 1client/shm).
+	reg_mp("manager/get/pipelined32/shm/shmrt", mp_case<manager_shmrt, 2, 1, 32, 0>, 1000000);
 	reg_python("manager/get/1client/tcp/python_mp", "manager_peer.py get1tcp", 20000);
-	reg_mp("manager/get/1client/tls/shmrt", mp_case<manager_shmrt, 2, 1, 1, 0>, 100000);
+	reg_mp("manager/get/1client/tls/shmrt", mp_case<manager_shmrt, 3, 1, 1, 0>, 100000);
 	reg_mp("manager/get/pipelined32/shmrt", mp_case<manager_shmrt, 0, 1, 32, 0>, 1000000);
 	reg_mp("manager/get/pipelined32/redis_pipelined32", mp_case<manager_redis, 1, 32, 0>,
 	       1000000);
 	reg_mp("manager/mixed90/4clients/shmrt", mp_case<manager_shmrt, 0, 4, 1, 1>, 40000);
+	reg_mp("manager/mixed90/4clients/shm/shmrt", mp_case<manager_shmrt, 2, 4, 1, 1>, 200000);
 	reg_mp("manager/mixed90/4clients/redis", mp_case<manager_redis, 4, 1, 1>, 40000);
 	reg_python("manager/mixed90/4clients/python_mp", "manager_peer.py mixed4", 5000);
 	reg_mp("manager/mixed90/4clients/unix_echo_raw", mp_case<manager_unix_echo, 4>, 40000);

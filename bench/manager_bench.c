@@ -33,6 +33,7 @@
 #include <shmrt.h>
 #include <shmrt/manager.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,16 +108,32 @@ static void make_keys(void)
 
 /* ---- shmrt's Manager ------------------------------------------------------------ */
 
-/* [0]: Unix socket, [1]: loopback TCP. */
+/* [0]: Unix socket, [1]: loopback TCP, [2]: Unix socket with the shared-memory
+ * channel (SHMRT_MANAGER_CONNECT_SHM: every client's calls go through its Pipe),
+ * [3]: loopback TCP with TLS 1.3. */
 static struct server {
 	shmrt_manager_server_t *srv;
 	shmrt_manager_conn_t *conn; /* the parent's: keeps the dict alive */
 	uint64_t dict;
-} servers[3]; /* unix, tcp, tcp with TLS */
+	unsigned flags;             /* the clients' connect flags */
+} servers[4]; /* unix, tcp, unix with the shm channel, tcp with TLS */
+
+static int connect_to(struct server *s, shmrt_manager_conn_t **c)
+{
+	if (s == &servers[3])
+		return mconnect(1, s->srv, c);
+	int rc = shmrt_manager_connect_flags(shmrt_manager_address(s->srv), KEY, KEYLEN, 10 * SEC,
+					     s->flags, c);
+	if (rc == 0 && s->flags && shmrt_manager_channel(*c) != SHMRT_MANAGER_CHANNEL_SHM) {
+		shmrt_manager_close(*c); /* the case would measure the socket */
+		return -EPROTO;
+	}
+	return rc;
+}
 
 static void manager_teardown(void)
 {
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		if (servers[i].srv) {
 			shmrt_manager_close(servers[i].conn);
 			(void)shmrt_manager_shutdown(servers[i].srv);
@@ -138,13 +155,15 @@ static struct server *manager_ready(int tcp)
 	}
 	shmrt_manager_opts_t o;
 	memset(&o, 0, sizeof(o));
-	if (tcp == 2) {
+	if (tcp == 3) {
 		if (tls_files())
 			return NULL;
 		o.tls_cert_file = tls_cert;
 		o.tls_key_file = tls_key;
 	}
-	if (shmrt_manager_start(tcp ? "tcp:127.0.0.1:0" : "unix:", KEY, KEYLEN, &o, &s->srv))
+	s->flags = tcp == 2 ? SHMRT_MANAGER_CONNECT_SHM : 0;
+	if (shmrt_manager_start(tcp == 1 || tcp == 3 ? "tcp:127.0.0.1:0" : "unix:", KEY, KEYLEN, &o,
+				&s->srv))
 		return NULL;
 	shmrt_mv_t *init = shmrt_mv_map();
 	char v[64];
@@ -157,7 +176,8 @@ static struct server *manager_ready(int tcp)
 	}
 	shmrt_proxy_t *d;
 	if (!init ||
-	    mconnect(tcp == 2, s->srv, &s->conn) || shmrt_manager_create(s->conn, "dict", init, &d)) {
+	    connect_to(s, &s->conn) ||
+	    shmrt_manager_create(s->conn, "dict", init, &d)) {
 		shmrt_manager_close(s->conn);
 		(void)shmrt_manager_shutdown(s->srv);
 		s->srv = NULL;
@@ -184,7 +204,7 @@ static void *manager_setup(int worker, void *arg)
 {
 	const struct mparams *p = arg;
 	static struct mstate w;
-	if (mconnect(p->s == &servers[2], p->s->srv, &w.c))
+	if (connect_to(p->s, &w.c))
 		return NULL;
 	if (shmrt_manager_proxy(w.c, p->s->dict, &w.d)) {
 		shmrt_manager_close(w.c);

@@ -60,6 +60,9 @@ TARGETS = {
     ("manager/mixed90/4clients", "python_mp"): 10.0,
     ("manager/mixed90/4clients", "redis"): 1.0,
     ("manager/list_create", "python_mp"): 20.0,
+    ("manager/get/1client/shm", "python_mp"): 30.0,
+    ("manager/get/1client/shm", "shmrt_unix"): 10.0,
+    ("manager/mixed90/4clients/shm", "shmrt_unix"): 2.0,
     # Remote region objects (issue 16), over loopback TCP.
     ("remote/value/fetch_add/tcp", "redis"): 1.0,
     ("remote/queue/1p1c/64B/tcp", "redis_pipelined32"): 1.0,
@@ -83,6 +86,8 @@ DERIVED = {
         ("queue/1p1c/64B", "peer:boost_message_queue"),
     ("queue/4p4c/64B", "shmrt_1p1c"): ("queue/1p1c/64B", "same"),
     ("dict/get/2proc", "shmrt_1proc"): ("dict/get/1proc", "same"),
+    ("manager/get/1client/shm", "shmrt_unix"): ("manager/get/1client/unix", "same"),
+    ("manager/mixed90/4clients/shm", "shmrt_unix"): ("manager/mixed90/4clients", "same"),
 }
 
 

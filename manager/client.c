@@ -81,6 +81,7 @@ static void conn_drop(shmrt_manager_conn_t *c)
 {
 	shmrt__tls_free(c->tls);
 	c->tls = NULL;
+	shmrt__client_shm_close(c); /* shm channel (client_shm.c) */
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -132,16 +133,21 @@ static int conn_open(shmrt_manager_conn_t *c, shmrt_ns_t timeout)
 	shmrt__frame_reader_init(&c->r, REPLY_FRAME_MAX);
 	shmrt__frame_writer_init(&c->w, 0);
 	c->r.io = c->w.io = io;
-	return hello(c, deadline);
+	rc = hello(c, deadline);
+	if (rc == 0 && (rc = shmrt__client_shm_open(c, deadline)) != 0) /* shm channel */
+		conn_drop(c);
+	return rc;
 }
 
 /* A connection to address, over TLS when tls is not NULL (its context made once
- * here, each socket then a stream of it). Returns as shmrt_manager_connect_tls. */
+ * here, each socket then a stream of it), asking for what flags say
+ * (SHMRT_MANAGER_CONNECT_*). Returns as shmrt_manager_connect_flags. */
 static int connect_with(const char *address, const void *authkey, size_t keylen,
-			const shmrt_manager_tls_t *tls, shmrt_ns_t timeout,
+			const shmrt_manager_tls_t *tls, shmrt_ns_t timeout, unsigned flags,
 			shmrt_manager_conn_t **out)
 {
-	if (!address || !authkey || !keylen || keylen > INT_MAX || !out)
+	if (!address || !authkey || !keylen || keylen > INT_MAX || !out ||
+	    (flags & ~SHMRT_MANAGER_CONNECT_SHM))
 		return -EINVAL;
 	shmrt_manager_conn_t *c = calloc(1, sizeof(*c));
 	if (!c)
@@ -161,6 +167,7 @@ static int connect_with(const char *address, const void *authkey, size_t keylen,
 	c->keylen = keylen;
 	c->timeout = DEFAULT_TIMEOUT_NS;
 	c->next_id = 1;
+	c->flags = flags;
 	int rc = 0;
 	if (tls) {
 		const char *host = tls->host ? tls->host : c->addr.host;
@@ -182,22 +189,36 @@ static int connect_with(const char *address, const void *authkey, size_t keylen,
 }
 
 /*
- * Connects and authenticates (see shmrt/manager.h).
+ * Connects and authenticates (see shmrt/manager.h); SHMRT_MANAGER_SHM=1 in the
+ * environment asks for the shared-memory channel.
  * Returns: 0 and *out; -EINVAL; the errors of connect and of the handshake; -ENOMEM.
  * Concurrency: any thread.
  */
 int shmrt_manager_connect(const char *address, const void *authkey, size_t keylen,
 			  shmrt_ns_t timeout, shmrt_manager_conn_t **out)
 {
-	return connect_with(address, authkey, keylen, NULL, timeout, out);
+	const char *e = getenv("SHMRT_MANAGER_SHM");
+	unsigned flags = e && e[0] == '1' && !e[1] ? SHMRT_MANAGER_CONNECT_SHM : 0;
+	return connect_with(address, authkey, keylen, NULL, timeout, flags, out);
 }
 
-/* The same over TLS 1.3 (see shmrt/manager.h). Concurrency: any thread. */
+/*
+ * Connects with flags (see shmrt/manager.h). Returns as shmrt_manager_connect, and
+ * -EINVAL for an unknown flag. Concurrency: any thread.
+ */
+int shmrt_manager_connect_flags(const char *address, const void *authkey, size_t keylen,
+				shmrt_ns_t timeout, unsigned flags, shmrt_manager_conn_t **out)
+{
+	return connect_with(address, authkey, keylen, NULL, timeout, flags, out);
+}
+
+/* The same over TLS 1.3 (see shmrt/manager.h): a TCP address, so never the
+ * shared-memory channel. Concurrency: any thread. */
 int shmrt_manager_connect_tls(const char *address, const void *authkey, size_t keylen,
 			      const shmrt_manager_tls_t *tls, shmrt_ns_t timeout,
 			      shmrt_manager_conn_t **out)
 {
-	return tls ? connect_with(address, authkey, keylen, tls, timeout, out) : -EINVAL;
+	return tls ? connect_with(address, authkey, keylen, tls, timeout, 0, out) : -EINVAL;
 }
 
 /* Connects conn again. Returns as shmrt_manager_connect. Concurrency: conn's thread. */
@@ -228,6 +249,16 @@ static int hello(shmrt_manager_conn_t *c, uint64_t deadline)
 	if (rc)
 		conn_drop(c);
 	return rc;
+}
+
+/* Which channel conn's calls take. Concurrency: conn's thread. */
+int shmrt_manager_channel(const shmrt_manager_conn_t *conn)
+{
+	if (!conn)
+		return -EINVAL;
+	if (conn->fd < 0)
+		return -ENOTCONN;
+	return conn->shm ? SHMRT_MANAGER_CHANNEL_SHM : SHMRT_MANAGER_CHANNEL_SOCKET;
 }
 
 /* The server run's id. Concurrency: conn's thread. */
@@ -417,7 +448,7 @@ int shmrt__client_read_reply(shmrt_manager_conn_t *c, uint64_t deadline, int64_t
 			     shmrt_mv_t **res)
 {
 	int rc = -EAGAIN;
-	uint64_t spin = shmrt__spin_now();
+	uint64_t spin = c->shm ? 0 : shmrt__spin_now(); /* shm: the Pipe spins itself */
 	if (spin) {
 		/* Poll for the reply a while before sleeping (see shmrt__spin_ns): a
 		 * server that answers within it saves this process a wake-up. Not while
@@ -434,7 +465,9 @@ int shmrt__client_read_reply(shmrt_manager_conn_t *c, uint64_t deadline, int64_t
 		while ((rc = shmrt__frame_read(&c->r, c->fd)) == -EAGAIN && mono_ns() < end)
 			shmrt__spin_yield();
 	}
-	if (rc == -EAGAIN)
+	if (c->shm) /* shm channel (client_shm.c) */
+		rc = shmrt__client_shm_read(c, deadline);
+	else if (rc == -EAGAIN)
 		rc = shmrt__frame_recv_wait(&c->r, c->fd, deadline);
 	if (rc != 1)
 		return shmrt__client_fail(c, rc);
@@ -498,12 +531,19 @@ static int send_frame(shmrt_manager_conn_t *c, const uint8_t *h, size_t hn, uint
 {
 	int rc;
 	while ((rc = shmrt__frame_put2(&c->w, h, hn, c->buf.data, c->buf.len)) == -ENOBUFS) {
+		if (c->shm) { /* shm channel (client_shm.c) */
+			if ((rc = shmrt__client_shm_flush(c, deadline)) != 0)
+				return rc;
+			continue;
+		}
 		rc = shmrt__frame_flush(&c->w, c->fd);
 		if (rc == -EAGAIN)
 			rc = shmrt__wait_fd(c->fd, POLLOUT, deadline);
 		if (rc)
 			return rc;
 	}
+	if (c->shm) /* shm channel (client_shm.c) */
+		return rc ? rc : shmrt__client_shm_flush(c, deadline);
 	while (rc == 0 && (rc = shmrt__frame_flush(&c->w, c->fd)) == -EAGAIN)
 		rc = shmrt__wait_fd(c->fd, POLLOUT, deadline);
 	return rc;

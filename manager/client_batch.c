@@ -56,6 +56,10 @@ static int batch_send(shmrt_manager_conn_t *c, shmrt_proxy_req_t *reqs, size_t n
 					       args, h, &hn);
 		while (!rc &&
 		       (rc = shmrt__frame_put2(&c->w, h, hn, c->buf.data, c->buf.len)) == -ENOBUFS) {
+			if (c->shm) { /* shm channel (client_shm.c) */
+				rc = shmrt__client_shm_flush(c, deadline);
+				continue;
+			}
 			rc = shmrt__frame_flush(&c->w, c->fd);
 			if (rc == -EAGAIN)
 				rc = shmrt__wait_fd(c->fd, POLLOUT, deadline);
@@ -63,6 +67,8 @@ static int batch_send(shmrt_manager_conn_t *c, shmrt_proxy_req_t *reqs, size_t n
 		if (!rc)
 			*nput = i + 1;
 	}
+	if (c->shm) /* shm channel (client_shm.c) */
+		return rc ? rc : shmrt__client_shm_flush(c, deadline);
 	while (rc == 0 && (rc = shmrt__frame_flush(&c->w, c->fd)) == -EAGAIN)
 		rc = shmrt__wait_fd(c->fd, POLLOUT, deadline);
 	return rc;

@@ -36,6 +36,8 @@ struct shmrt_manager_conn {
 	uint64_t instance;      /* the server run's id (hello; 0: an older server) */
 	struct shmrt__tls_ctx *tls_ctx; /* TLS: its context (each socket a stream); NULL */
 	struct shmrt__tls *tls; /* the socket's TLS stream, or NULL */
+	unsigned flags;         /* SHMRT_MANAGER_CONNECT_* */
+	struct shmrt__cshm *shm; /* the shared-memory channel (client_shm.c), or NULL */
 };
 
 struct shmrt_proxy {
@@ -80,5 +82,24 @@ int shmrt__client_request(shmrt_manager_conn_t *conn, const char *op, shmrt_mv_t
 /* A proxy of id, a reference the server gave this session (no incref): 0, -ENOMEM
  * (the reference released). */
 int shmrt__client_proxy_new(shmrt_manager_conn_t *conn, uint64_t id, shmrt_proxy_t **out);
+
+/* ---- the shared-memory channel (manager/client_shm.c) ----------------------------- */
+
+/*
+ * Asks the server of c's fresh socket for a shared-memory channel (see
+ * manager/shmchan_int.h) when c's flags want one and its address is a Unix socket.
+ * A server that refuses (another PID namespace, a server without the channel) leaves
+ * c on its socket. Returns 0, or a transport error (the caller drops c).
+ */
+int shmrt__client_shm_open(shmrt_manager_conn_t *c, uint64_t deadline);
+/* Closes c's channel, if any. */
+void shmrt__client_shm_close(shmrt_manager_conn_t *c);
+/* Writes c's queued request bytes (c->w) into the channel, waiting for room until
+ * the deadline; the doorbell rung if the server sleeps. Returns 0, -ETIMEDOUT (the
+ * rest stays queued, framing intact), -EPIPE (the server closed or died). */
+int shmrt__client_shm_flush(shmrt_manager_conn_t *c, uint64_t deadline);
+/* Completes the next reply frame in c->r from the channel: 1, -ETIMEDOUT, -EPIPE,
+ * the frame reader's errors. */
+int shmrt__client_shm_read(shmrt_manager_conn_t *c, uint64_t deadline);
 
 #endif /* SHMRT_MANAGER_CLIENT_INT_H */

@@ -63,6 +63,7 @@
 #include "manager/mvalue_int.h"
 #include "manager/server_int.h"
 #include "manager/tls_int.h"
+#include "manager/shmchan_int.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -82,6 +83,8 @@
 #define STOP_SLOTS 8
 /* epoll tags below this are listeners (index + 1) or the stop pipe (0). */
 #define TAG_CONN_MIN 4096
+_Static_assert(SHMRT__SHM_TAG > MAX_LISTENERS && SHMRT__SHM_TAG < TAG_CONN_MIN,
+	       "the shm doorbell's tag is neither a listener's nor a connection's");
 
 typedef shmrt__mconn_t conn_t;
 typedef shmrt__msrv_t server_t;
@@ -139,6 +142,7 @@ static int claim_slot(void)
 
 void shmrt__msrv_conn_close(server_t *s, conn_t *c)
 {
+	shmrt__shmchan_close(s, c); /* shm channel (shmchan.c): its Pipe end and region */
 	(void)epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	shmrt__tls_free(c->tls);
 	close(c->fd);
@@ -172,7 +176,7 @@ void shmrt__msrv_conn_close(server_t *s, conn_t *c)
 /* Watches EPOLLOUT while c's queue holds bytes. Returns 0 or -errno. */
 static int conn_watch(server_t *s, conn_t *c)
 {
-	int want = shmrt__frame_queued(&c->w) > 0;
+	int want = !c->shm && shmrt__frame_queued(&c->w) > 0; /* shm: no socket output */
 	if (c->tls)
 		want = shmrt__msrv_tls_want_out(c, want);
 	if (want == c->want_out)
@@ -191,6 +195,10 @@ static int conn_send(server_t *s, conn_t *c, const void *p, size_t n)
 {
 	if (c->tls_hs) /* sent once the TLS handshake is done */
 		return shmrt__frame_put(&c->w, p, n);
+	if (c->shm) { /* shm channel (shmchan.c): queued, then into the client's ring */
+		int src = shmrt__frame_put(&c->w, p, n);
+		return src ? src : shmrt__shmchan_flush(s, c);
+	}
 	int rc = shmrt__frame_send(&c->w, c->fd, p, n);
 	return rc ? rc : conn_watch(s, c);
 }
@@ -199,6 +207,8 @@ static int conn_send(server_t *s, conn_t *c, const void *p, size_t n)
  * that drops c. */
 static int conn_flush(server_t *s, conn_t *c)
 {
+	if (c->shm) /* shm channel (shmchan.c) */
+		return shmrt__shmchan_flush(s, c);
 	int rc = shmrt__frame_flush(&c->w, c->fd);
 	if (rc && rc != -EAGAIN)
 		return rc;
@@ -370,6 +380,12 @@ static int conn_frame(server_t *s, conn_t *c, const uint8_t *p, size_t n)
 		}
 	} else if (rc) {
 		return rc; /* malformed: the client goes, the server stays */
+	} else if (shmrt__shmchan_is_request(req)) {
+		/* shm channel (shmchan.c): answered with its descriptors, or refused */
+		rc = shmrt__shmchan_open(s, c, req, &reply);
+		shmrt_mv_free(req);
+		if (rc || !reply)
+			return rc;
 	} else {
 		rc = shmrt__mstore_request(&s->st, &c->sess, req, &reply);
 		if (rc)
@@ -389,6 +405,11 @@ static int conn_frame(server_t *s, conn_t *c, const uint8_t *p, size_t n)
 	if (rc == 0 && shmrt__frame_queued(&c->w) > REPLY_BATCH)
 		rc = conn_flush(s, c);
 	return rc;
+}
+
+int shmrt__msrv_frame(server_t *s, conn_t *c, const uint8_t *p, size_t n)
+{
+	return conn_frame(s, c, p, n);
 }
 
 /* Marks c to be closed after this batch of events (it may not be freed now). */
@@ -455,6 +476,10 @@ static void conn_event(server_t *s, conn_t *c, uint32_t events)
 	}
 	if (c->doomed)
 		return;
+	if (c->shm) { /* shm channel (shmchan.c): its socket only tells liveness */
+		shmrt__shmchan_sock_event(s, c, events);
+		return;
+	}
 	if (c->tls) { /* its TLS handshake; what its stream waits for */
 		int rc = shmrt__msrv_tls_event(s, c, &events);
 		if (rc) {
@@ -616,6 +641,7 @@ static void server_fini(server_t *s)
 {
 	while (s->conns)
 		shmrt__msrv_conn_close(s, s->conns);
+	shmrt__shmsrv_fini(s); /* shm channels (shmchan.c) */
 	for (size_t i = 0; i < s->nl; i++)
 		shmrt__listener_close(&s->l[i]);
 	if (s->tmpdir[0])
@@ -691,11 +717,20 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 		 * shmrt__spin_ns): a client that calls again within it finds the server
 		 * awake. Bounded by spin after the last request, however many connections;
 		 * none while strangers crowd the machine (shmrt__spin_now). */
-		while (busy_until && (n = epoll_wait(s->ep, evs, 64, 0)) == 0 &&
-		       mono_ns() < busy_until)
+		/* shm channels (shmchan.c): a ring holding a request (or given one
+		 * within a short spin) is served before epoll is asked, a few turns in
+		 * a row at most */
+		int shm_first = busy_until && shmrt__shmsrv_first(s);
+		while (!shm_first && busy_until && (n = epoll_wait(s->ep, evs, 64, 0)) == 0 &&
+		       !shmrt__shmsrv_spin(s) && mono_ns() < busy_until) /* shm rings */
 			shmrt__spin_yield();
-		if (n == 0)
+		if (n == 0 && !shm_first && !(busy_until && s->shm && mono_ns() < busy_until)) {
+			/* shm channels (shmchan.c): announce the sleep, look once more */
+			if (ms != 0 && shmrt__shmsrv_sleep(s, &ms))
+				ms = 0;
 			n = epoll_wait(s->ep, evs, 64, ms);
+			shmrt__shmsrv_awake(s);
+		}
 		if (n < 0) {
 			if (errno != EINTR)
 				rc = -errno;
@@ -706,6 +741,8 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 			uint64_t tag = evs[i].data.u64;
 			if (tag == 0) {
 				stop = 1;
+			} else if (tag == SHMRT__SHM_TAG) { /* shm channels' doorbell */
+				shmrt__shmsrv_doorbell(s);
 			} else if (tag < TAG_CONN_MIN) {
 				accept_all(s, &s->l[tag - 1]);
 			} else {
@@ -717,6 +754,8 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 			serve_pending(s);
 			served = 1;
 		}
+		if (!stop && shmrt__shmsrv_poll(s)) /* shm channels (shmchan.c) */
+			served = 1;
 		while (s->ndoomed)
 			close_doomed(s);
 		shmrt__msrv_check_budget(s);

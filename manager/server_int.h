@@ -583,6 +583,8 @@ typedef struct shmrt__mconn {
 	size_t acct;                  /* its bytes counted in the server's buffered */
 	struct shmrt__tls *tls;       /* its TLS stream (server_tls.c), or NULL */
 	int tls_hs;                   /* in the TLS handshake: frames are queued only */
+	struct shmrt__shmchan *shm;   /* its shared-memory channel (manager/shmchan.c), or
+	                                 NULL: requests and replies on its socket */
 } shmrt__mconn_t;
 
 typedef struct shmrt__mconn_list {
@@ -616,12 +618,17 @@ typedef struct shmrt__msrv {
 	int64_t frame_timeout;
 	size_t max_buffered, max_conns, max_handshakes;
 	struct shmrt__tls_ctx *tls;   /* TCP listeners speak TLS (server_tls.c); NULL */
+	struct shmrt__shmsrv *shm;    /* the shared-memory channels (manager/shmchan.c),
+	                                 made at the first; NULL: none yet */
 } shmrt__msrv_t;
 
 /* The loop's side (server.c). conn_close closes c at once and frees it; doom marks c
  * to be closed after the batch of events (it may have an event in this batch). */
 void shmrt__msrv_conn_close(shmrt__msrv_t *s, shmrt__mconn_t *c);
 void shmrt__msrv_doom(shmrt__msrv_t *s, shmrt__mconn_t *c);
+/* Runs one complete frame of c (a request; the handshake's before it), as read from
+ * its socket or its shared-memory channel. Returns 0, or an error that drops c. */
+int shmrt__msrv_frame(shmrt__msrv_t *s, shmrt__mconn_t *c, const uint8_t *p, size_t n);
 
 /* The limits' side (server_limits.c). All run on the server's thread. */
 

@@ -345,6 +345,45 @@ SHMRT_API SHMRT_MUST_USE int shmrt_manager_connect_tls(const char *address,
 						       shmrt_ns_t timeout,
 						       shmrt_manager_conn_t **out);
 
+/* shmrt_manager_connect_flags: ask for the shared-memory channel (below). */
+#define SHMRT_MANAGER_CONNECT_SHM 0x1u
+
+/*
+ * As shmrt_manager_connect, with flags. SHMRT_MANAGER_CONNECT_SHM asks, after the
+ * handshake, for a shared-memory channel: a client of a Unix socket address whose
+ * server runs in the same PID namespace is handed (SCM_RIGHTS: nothing is named) a
+ * private memfd region holding a shmrt Pipe pair, and its calls, replies and parked
+ * calls then travel through the Pipe, with the same frames and the same semantics;
+ * the socket stays open to tell each side of the other's end. A request or reply of
+ * any size is carried (cut into the Pipe's messages and joined again, in order).
+ * Where the channel cannot be had (a TCP address, another PID namespace, a server
+ * without it) the connection stays on its socket, silently: shmrt_manager_channel
+ * says which it got. shmrt_manager_reconnect asks again. shmrt_manager_connect
+ * asks for it when the environment has SHMRT_MANAGER_SHM=1.
+ * Errors: those of shmrt_manager_connect; -EINVAL (an unknown flag); -EPROTO (a
+ * server's channel that does not fit its description); the errors of opening a
+ * region and a Pipe (-ENOMEM, -EMFILE ...).
+ * The server's death is seen by a call waiting on the channel within about 50 ms
+ * (-EPIPE); a server that drops the connection, at once (-EPIPE).
+ * Concurrency: any thread. Ordering: as every call (above); a call's request is
+ * visible to the server before the call waits (the Pipe's release/acquire, and the
+ * server's doorbell when it sleeps).
+ */
+SHMRT_API SHMRT_MUST_USE int shmrt_manager_connect_flags(const char *address,
+							 const void *authkey, size_t keylen,
+							 shmrt_ns_t timeout, unsigned flags,
+							 shmrt_manager_conn_t **out);
+
+/* shmrt_manager_channel's answers. */
+#define SHMRT_MANAGER_CHANNEL_SOCKET 0
+#define SHMRT_MANAGER_CHANNEL_SHM 1
+
+/*
+ * Which channel conn's calls take: SHMRT_MANAGER_CHANNEL_SOCKET or _SHM; -ENOTCONN
+ * (broken), -EINVAL (NULL). Concurrency: conn's thread. Ordering: none.
+ */
+SHMRT_API int shmrt_manager_channel(const shmrt_manager_conn_t *conn);
+
 /*
  * Connects conn again to its address (after its server restarted, or after the
  * connection broke): the proxies made before it are stale (-ESTALE, see above),

@@ -1,0 +1,396 @@
+/*
+ * The Manager's shared-memory channel (manager/shmchan.c, manager/client_shm.c):
+ * what only it can get wrong. The rest of its behaviour is the socket's, checked by
+ * running the Manager's tests again with SHMRT_MANAGER_SHM=1 (the *_shm CTest
+ * variants), where every connection must have the channel.
+ *  - which connections get it: a Unix one asking for it does, a TCP one stays on
+ *    its socket, one not asking stays too; a reconnect asks again (older proxies
+ *    stale); an unknown flag is -EINVAL;
+ *  - frames larger than the Pipe's messages (1 MiB, 15 MiB values both ways, cut
+ *    and joined), a request above 16 MiB refused before sending with the connection
+ *    intact, and a pipelined batch mixing large and small calls kept in order;
+ *  - a client SIGKILLed holding a Lock and parked in a Queue get: its lock goes to
+ *    the parked waiter with -EOWNERDEAD, its get takes no item;
+ *  - the server SIGKILLed under three shm clients parked in the server: each call
+ *    returns -EPIPE or -ECONNRESET (the time is printed: the bound is about 50 ms);
+ *  - a client that sends and never reads its ring: dropped once its unread replies
+ *    pass max_queued, while another client is served throughout;
+ *  - four shm clients and the server on one CPU (oversubscribed): exact counts.
+ * Every wait is bounded; children are killed at the end.
+ */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "manager/client_int.h"
+
+#define MMU_BLOCKING
+#define MMU_OWN_FIXTURES
+#include "manager_mp_util.h"
+
+static int setup(void **state)
+{
+	(void)state;
+	server_up(NULL);
+	assert_int_equal(shmrt_manager_channel(conn), SHMRT_MANAGER_CHANNEL_SHM);
+	return 0;
+}
+
+/* ---- which connections get the channel ----------------------------------------- */
+
+static void channel_kinds(void **state)
+{
+	(void)state;
+	const char *addr = shmrt_manager_address(srv);
+	shmrt_manager_conn_t *c;
+	assert_int_equal(shmrt_manager_connect_flags(addr, KEY, KEYLEN, 10 * SEC, 0, &c), 0);
+	assert_int_equal(shmrt_manager_channel(c), SHMRT_MANAGER_CHANNEL_SOCKET);
+	assert_int_equal(shmrt_manager_ping(c), 0);
+	shmrt_manager_close(c);
+	assert_int_equal(shmrt_manager_connect_flags(addr, KEY, KEYLEN, 10 * SEC, 0x80, &c),
+			 -EINVAL);
+	assert_int_equal(shmrt_manager_channel(NULL), -EINVAL);
+
+	/* A TCP server: the flag is ignored, the socket serves. */
+	shmrt_manager_server_t *t;
+	assert_int_equal(shmrt_manager_start("tcp:127.0.0.1:0", KEY, KEYLEN, NULL, &t), 0);
+	assert_int_equal(shmrt_manager_connect_flags(shmrt_manager_address(t), KEY, KEYLEN,
+						     10 * SEC, SHMRT_MANAGER_CONNECT_SHM, &c), 0);
+	assert_int_equal(shmrt_manager_channel(c), SHMRT_MANAGER_CHANNEL_SOCKET);
+	shmrt_proxy_t *d;
+	assert_int_equal(shmrt_manager_create(c, "dict", NULL, &d), 0);
+	expect(d, "__setitem__", L(2, S("a"), I(1)), 0, "None");
+	expect(d, "get", L(1, S("a")), 0, "1");
+	assert_int_equal(shmrt_proxy_release(d), 0);
+	shmrt_manager_close(c);
+	assert_int_equal(shmrt_manager_shutdown(t), 0);
+
+	/* A reconnect asks again; the proxies of the old channel are stale. */
+	shmrt_proxy_t *l = create("list", NULL);
+	expect(l, "append", L(1, I(7)), 0, "None");
+	assert_int_equal(shmrt_manager_reconnect(conn, 10 * SEC), 0);
+	assert_int_equal(shmrt_manager_channel(conn), SHMRT_MANAGER_CHANNEL_SHM);
+	assert_int_equal(shmrt_proxy_call0(l, "__len__", NULL), -ESTALE);
+	nmade--;
+	assert_int_equal(shmrt_proxy_release(l), -ESTALE);
+	assert_int_equal(shmrt_manager_ping(conn), 0);
+}
+
+/* ---- frames larger than the Pipe's messages --------------------------------------- */
+
+static shmrt_mv_t *big_bytes(size_t n, unsigned seed)
+{
+	uint8_t *b = malloc(n);
+	assert_non_null(b);
+	for (size_t i = 0; i < n; i++)
+		b[i] = (uint8_t)(i * 131 + seed + (i >> 12));
+	shmrt_mv_t *v = shmrt_mv_bytes(b, n);
+	free(b);
+	return v;
+}
+
+static void expect_big(shmrt_proxy_t *p, const char *method, shmrt_mv_t *args, size_t n,
+		       unsigned seed)
+{
+	shmrt_mv_t *res = NULL, *want = big_bytes(n, seed);
+	assert_int_equal(shmrt_proxy_call(p, method, args, 60 * SEC, &res), 0);
+	assert_true(shmrt_mv_equal(res, want));
+	shmrt_mv_free(res);
+	shmrt_mv_free(want);
+}
+
+static void large_values(void **state)
+{
+	(void)state;
+	shmrt_proxy_t *d = create("dict", NULL);
+	size_t sizes[] = { 40000, 1u << 20, 15u << 20 };
+	for (unsigned k = 0; k < 3; k++) {
+		expect(d, "__setitem__", L(2, I(k), big_bytes(sizes[k], k)), 0, "None");
+		expect_big(d, "__getitem__", L(1, I(k)), sizes[k], k);
+	}
+	/* Above the 16 MiB request cap: refused before sending, the channel intact. */
+	assert_int_equal(shmrt_proxy_call(d, "__setitem__", L(2, I(9), big_bytes(17u << 20, 9)),
+					  20 * SEC, NULL),
+			 -EMSGSIZE);
+	expect(d, "__len__", NULL, 0, "3");
+
+	/* A pipelined batch of large and small calls: run and answered in order. */
+	shmrt_proxy_t *l = create("list", NULL);
+	shmrt_proxy_req_t r[16];
+	for (int i = 0; i < 16; i++) {
+		r[i].proxy = l;
+		r[i].method = i % 4 == 3 ? "__len__" : "append";
+		r[i].args = i % 4 == 3 ? NULL
+				       : L(1, i % 2 ? I(i) : big_bytes(100000 + 1000 * i, i));
+	}
+	assert_int_equal(shmrt_proxy_call_batch(conn, r, 16, 60 * SEC), 0);
+	for (int i = 0; i < 16; i++) {
+		assert_int_equal(r[i].rc, 0);
+		if (i % 4 == 3) { /* three appends before each __len__ */
+			int64_t n;
+			assert_int_equal(shmrt_mv_as_int(r[i].result, &n), 0);
+			assert_int_equal(n, 3 * (i / 4 + 1));
+		}
+		shmrt_mv_free(r[i].result);
+	}
+	for (int i = 0, at = 0; i < 16; i++) {
+		if (i % 4 == 3)
+			continue;
+		if (i % 2)
+			expect(l, "__getitem__", L(1, I(at)), 0, NULL);
+		else
+			expect_big(l, "__getitem__", L(1, I(at)), 100000 + 1000 * (size_t)i,
+				   (unsigned)i);
+		at++;
+	}
+}
+
+/* ---- a client killed mid-call ----------------------------------------------------- */
+
+/* Takes the lock (g_a), tells the parent, then parks in a get on the queue (g_b). */
+static int holder_main(void *arg)
+{
+	(void)arg;
+	shmrt_manager_conn_t *c = child_conn();
+	if (shmrt_manager_channel(c) != SHMRT_MANAGER_CHANNEL_SHM)
+		return 5;
+	shmrt_proxy_t *lk = child_proxy(c, g_a), *q = child_proxy(c, g_b);
+	bool b;
+	if (callb(lk, "acquire", NULL, &b) || !b)
+		return 2;
+	char x = 'h';
+	if (write(pfd[1], &x, 1) != 1)
+		return 3;
+	(void)callb(q, "get", NULL, NULL); /* parked until killed */
+	return 4;
+}
+
+/* Parks in an acquire of the lock (g_a); exits 0 if it is handed over with
+ * -EOWNERDEAD. */
+static int waiter_main(void *arg)
+{
+	(void)arg;
+	shmrt_manager_conn_t *c = child_conn();
+	shmrt_proxy_t *lk = child_proxy(c, g_a);
+	int rc = callb(lk, "acquire", NULL, NULL);
+	return rc == -EOWNERDEAD ? 0 : 10;
+}
+
+static void client_killed(void **state)
+{
+	(void)state;
+	assert_int_equal(pipe(pfd), 0);
+	shmrt_proxy_t *lk = create("Lock", NULL), *q = create("Queue", NULL);
+	g_a = shmrt_proxy_ref(lk);
+	g_b = shmrt_proxy_ref(q);
+	int64_t sessions = stat_of(conn, "sessions");
+	pid_t h = tu_fork(holder_main, NULL);
+	struct pollfd pp = { .fd = pfd[0], .events = POLLIN };
+	assert_int_equal(poll(&pp, 1, 10000), 1);
+	char x;
+	assert_int_equal(read(pfd[0], &x, 1), 1);
+	wait_stat("parked", 1); /* the holder's get */
+	pid_t w = tu_fork(waiter_main, NULL);
+	wait_stat("parked", 2); /* the waiter's acquire */
+	assert_int_equal(kill(h, SIGKILL), 0);
+	assert_int_equal(tu_wait(h, 10000), 128 + SIGKILL);
+	assert_int_equal(tu_wait(w, 10000), 0);
+	wait_stat("sessions", sessions);
+	assert_int_equal(stat_of(conn, "parked"), 0);
+	/* The dead client's get took nothing: the item is the parent's. */
+	expect(q, "put", L(1, S("item")), 0, "None");
+	expect(q, "get_nowait", NULL, 0, "'item'");
+	/* The waiter exited holding it: the next acquire takes it with -EOWNERDEAD. */
+	assert_int_equal(callb(lk, "acquire", L(2, B(false), NIL), NULL), -EOWNERDEAD);
+	expect(lk, "release", NULL, 0, "None");
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
+/* ---- the server killed under waiting shm clients -------------------------------------- */
+
+static const char *const park_calls[] = { "get", "wait", "acquire" };
+static uint64_t park_refs[3];
+
+/* Parks in call i on park_refs[i]; exits 0 if the server's death gave -EPIPE or
+ * -ECONNRESET. */
+static int parked_main(void *arg)
+{
+	int i = (int)(intptr_t)arg;
+	shmrt_manager_conn_t *c = child_conn();
+	if (shmrt_manager_channel(c) != SHMRT_MANAGER_CHANNEL_SHM)
+		return 5;
+	shmrt_proxy_t *p = child_proxy(c, park_refs[i]);
+	int rc = callb(p, park_calls[i], NULL, NULL);
+	return rc == -EPIPE || rc == -ECONNRESET ? 0 : 4;
+}
+
+static void server_killed(void **state)
+{
+	(void)state;
+	shmrt_proxy_t *objs[3] = { create("Queue", NULL), create("Event", NULL),
+				   create("Lock", NULL) };
+	expect_b(objs[2], "acquire", NULL, true);
+	pid_t p[3];
+	for (int i = 0; i < 3; i++) {
+		park_refs[i] = shmrt_proxy_ref(objs[i]);
+		p[i] = tu_fork(parked_main, (void *)(intptr_t)i);
+		wait_stat("parked", i + 1);
+	}
+	uint64_t t0 = tu_ms();
+	assert_int_equal(kill(shmrt_manager_pid(srv), SIGKILL), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(tu_wait(p[i], 10000), 0);
+	printf("3 shm clients parked in the server returned -EPIPE within %llu ms of its "
+	       "SIGKILL\n",
+	       (unsigned long long)(tu_ms() - t0));
+	assert_int_equal(shmrt_manager_ping(conn) < 0, 1);
+	while (nmade)
+		(void)shmrt_proxy_release(made[--nmade]);
+}
+
+static int teardown_dead(void **state)
+{
+	(void)state;
+	tu_kill_all();
+	shmrt_manager_close(conn);
+	conn = NULL;
+	assert_int_equal(shmrt_manager_shutdown(srv), -SIGKILL);
+	srv = NULL;
+	return 0;
+}
+
+/* ---- a client that never reads ----------------------------------------------------- */
+
+static int setup_small_queue(void **state)
+{
+	(void)state;
+	shmrt_manager_opts_t o = { .max_queued = 1u << 20 };
+	server_up(&o);
+	return 0;
+}
+
+/* Sends 200 gets of a 64 KiB value (12.8 MiB of replies) into its ring, never
+ * reading, until the server drops it (its sends then fail: -EPIPE), then tells the
+ * parent and sleeps. */
+static int nonreader_main(void *arg)
+{
+	(void)arg;
+	shmrt_manager_conn_t *c = child_conn();
+	shmrt_proxy_t *d = child_proxy(c, g_a);
+	if (!c->shm)
+		return 5;
+	int rc = 0;
+	for (int i = 0; i < 200 && rc == 0; i++) {
+		uint8_t h[CALL_HEAD_MAX];
+		size_t hn;
+		rc = shmrt__client_encode_call(c, c->next_id++, d, "__getitem__", L(1, S("v")), h,
+					       &hn);
+		if (rc == 0)
+			rc = shmrt__frame_put2(&c->w, h, hn, c->buf.data, c->buf.len);
+		if (rc == 0)
+			rc = shmrt__client_shm_flush(c, shmrt__deadline(10 * SEC));
+	}
+	if (rc && rc != -EPIPE)
+		return 6;
+	char x = 'n';
+	if (write(pfd[1], &x, 1) != 1)
+		return 7;
+	pause();
+	return 0;
+}
+
+static void nonreader_dropped(void **state)
+{
+	(void)state;
+	assert_int_equal(pipe(pfd), 0);
+	shmrt_proxy_t *d = create("dict", NULL);
+	expect(d, "__setitem__", L(2, S("v"), big_bytes(64 << 10, 1)), 0, "None");
+	g_a = shmrt_proxy_ref(d);
+	int64_t sessions = stat_of(conn, "sessions");
+	pid_t n = tu_fork(nonreader_main, NULL);
+	struct pollfd pp = { .fd = pfd[0], .events = POLLIN };
+	assert_int_equal(poll(&pp, 1, 10000), 1);
+	char x;
+	assert_int_equal(read(pfd[0], &x, 1), 1);
+	/* Its replies filled its ring (2 MiB) and then passed max_queued (1 MiB): the
+	 * server dropped it; this connection was served throughout. */
+	wait_stat("sessions", sessions);
+	expect_big(d, "__getitem__", L(1, S("v")), 64 << 10, 1);
+	assert_true(stat_of(conn, "buffered") < (1 << 20)); /* its queue went with it */
+	assert_int_equal(kill(n, SIGKILL), 0);
+	assert_int_equal(tu_wait(n, 10000), 128 + SIGKILL);
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
+/* ---- oversubscribed: four clients and the server on one CPU ------------------------- */
+
+#define OVER_CLIENTS 4
+#define OVER_CALLS 3000
+
+static void pin_cpu0(pid_t pid)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	(void)sched_setaffinity(pid, sizeof(set), &set); /* best effort: a test of progress */
+}
+
+/* OVER_CALLS adds of 1 on the Value (g_a), with a get every tenth. */
+static int adder_main(void *arg)
+{
+	(void)arg;
+	pin_cpu0(0);
+	shmrt_manager_conn_t *c = child_conn();
+	if (shmrt_manager_channel(c) != SHMRT_MANAGER_CHANNEL_SHM)
+		return 5;
+	shmrt_proxy_t *v = child_proxy(c, g_a);
+	for (int i = 0; i < OVER_CALLS; i++) {
+		if (shmrt_proxy_call1(v, "add", I(1), NULL))
+			return 6;
+		if (i % 10 == 0 && shmrt_proxy_call0(v, "get", NULL))
+			return 7;
+	}
+	return 0;
+}
+
+static void oversubscribed(void **state)
+{
+	(void)state;
+	shmrt_proxy_t *v = create("Value", L(2, S("q"), I(0)));
+	g_a = shmrt_proxy_ref(v);
+	pin_cpu0(shmrt_manager_pid(srv));
+	uint64_t t0 = tu_ms();
+	pid_t p[OVER_CLIENTS];
+	for (int i = 0; i < OVER_CLIENTS; i++)
+		p[i] = tu_fork(adder_main, NULL);
+	for (int i = 0; i < OVER_CLIENTS; i++)
+		assert_int_equal(tu_wait(p[i], 120000), 0);
+	printf("%d shm clients and the server on one CPU: %d calls in %llu ms\n", OVER_CLIENTS,
+	       OVER_CLIENTS * OVER_CALLS * 11 / 10, (unsigned long long)(tu_ms() - t0));
+	expect(v, "get", NULL, 0, "12000");
+}
+
+int main(void)
+{
+	/* Every connection of this test (the children's too) asks for the channel. */
+	setenv("SHMRT_MANAGER_SHM", "1", 1);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(channel_kinds, setup, teardown),
+		cmocka_unit_test_setup_teardown(large_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(client_killed, setup, teardown),
+		cmocka_unit_test_setup_teardown(nonreader_dropped, setup_small_queue, teardown),
+		cmocka_unit_test_setup_teardown(oversubscribed, setup, teardown),
+		cmocka_unit_test_setup_teardown(server_killed, setup, teardown_dead),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
