@@ -1,0 +1,251 @@
+/*
+ * shmrt cluster mode: shared objects across the nodes of an MPI job, with the work
+ * inside a node kept in shmrt shared memory and only the work between nodes on MPI.
+ *
+ * A cluster is opened collectively over an MPI communicator. Its ranks are grouped
+ * into nodes (MPI_Comm_split_type(MPI_COMM_TYPE_SHARED), or pretend nodes of a fixed
+ * number of ranks, so that one machine exercises the cross-node paths). Each node has
+ * one shmrt region (its first rank, the node's leader, creates it; the others open it
+ * after a barrier), and the cluster has one MPI RMA window, allocated with
+ * MPI_Win_allocate, whose memory lives on the node leaders. The window is locked
+ * (MPI_Win_lock_all) for the cluster's whole life: every remote operation is a
+ * passive-target RMA call followed by MPI_Win_flush.
+ *
+ * THE RULE: no word is ever touched by both CPU atomics and MPI atomics. Open MPI's
+ * osc/sm implements MPI atomics with a lock of its own; a CPU atomic on the same word
+ * would not take it, and the word would tear. So each object says which words are
+ * MPI words (in the window: every rank, the home node's included, uses MPI calls on
+ * them, never a pointer) and which are shmrt words (in the node's region: CPU atomics,
+ * never MPI).
+ *
+ *  object   | where its words live                | which path each call takes
+ *  ---------+-------------------------------------+----------------------------------
+ *  Value    | one int64 word in the window of the | every call: MPI (1 round trip:
+ *           | home node's leader (home = hash of  | the RMA atomic + MPI_Win_flush to
+ *           | the name over the nodes)            | the home leader); none are local
+ *  Counter  | node-local stripes: a shmrt Counter | add: shmrt (CPU, 0 round trips)
+ *           | in each node's region; plus one     | read_node: shmrt (CPU)
+ *           | published total per node, an MPI    | publish: MPI (1 round trip)
+ *           | word in that node leader's window   | read: MPI (1 flush over all nodes)
+ *           |                                     | sum: collective (barrier+allreduce)
+ *
+ * Calls per object (Value and Counter handles are plain structs; they stay valid
+ * until shmrt_cluster_close):
+ *
+ *  call                            | concurrent with
+ *  --------------------------------+------------------------------------------------
+ *  shmrt_cluster_open/close        | collective over the communicator: every rank
+ *  *_open (value, counter)         | calls them, in the same order, same arguments
+ *  value load/store/fetch_add/cas  | every call of every rank (MPI atomics); one
+ *                                  | thread per rank calls MPI (MPI_THREAD_SINGLE)
+ *  counter add / read_node         | everything, any thread of any process of the node
+ *  counter publish / read          | everything (stale by design, see each call)
+ *  counter sum                     | collective
+ *
+ * Fault model. Within a node every guarantee of shmrt holds: the region is a shmrt
+ * region, a process of the node killed at any point loses no acknowledged counter
+ * add, and a node's region (persistent unless opts.region_flags says otherwise)
+ * survives the job, for a restart to re-attach. Across nodes the model is fail-stop:
+ * Open MPI 4.1 aborts the whole job when a rank dies, and the window (Values, the
+ * published counter totals) dies with it.
+ *
+ * Not (yet) here: the cluster Array, Queue and Dict of the design.
+ */
+#ifndef SHMRT_CLUSTER_H
+#define SHMRT_CLUSTER_H
+
+#include <stdbool.h>
+#include <mpi.h>
+#include "common.h"
+#include "region.h"
+#include "value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct shmrt_cluster shmrt_cluster_t;
+
+/* Longest cluster name (it is the prefix of the node regions' names). */
+#define SHMRT_CLUSTER_NAME_MAX 160
+/* Longest object name in a cluster. */
+#define SHMRT_CLUSTER_OBJNAME_MAX 48
+
+typedef struct shmrt_cluster_opts {
+	int ranks_per_node;     /* 0: the real nodes (MPI_COMM_TYPE_SHARED), unless the
+	                           environment variable SHMRT_CLUSTER_RANKS_PER_NODE
+	                           says otherwise; N > 0: each real node is split into
+	                           pretend nodes of N consecutive ranks (the last may
+	                           have fewer) */
+	size_t window_bytes;    /* window memory per node leader; 0 = 64 KiB (8192 words:
+	                           each Value takes one word on its home node, each
+	                           Counter one word on every node) */
+	size_t region_size;     /* size of each node's region (shmrt_region_opts_t.size);
+	                           0 = the default */
+	uint32_t region_flags;  /* SHMRT_REGION_* for the node regions (default 0:
+	                           persistent, so that a restart re-attaches) */
+	bool fresh;             /* the node leader creates its region with
+	                           SHMRT_O_EXCL | SHMRT_O_FRESH: a region left by dead
+	                           processes is replaced, one in use is -EEXIST */
+} shmrt_cluster_opts_t;
+
+/* Initialises opts to the defaults above. */
+SHMRT_API void shmrt_cluster_opts_init(shmrt_cluster_opts_t *opts);
+
+/*
+ * Opens a cluster over comm (collective: every rank of comm calls it, with the same
+ * name and options). MPI must be initialised (any thread level; only one thread per
+ * rank may call into the cluster at a time). The node regions are named
+ * "NAME.nodeK" (K = 0 .. nodes-1); the window is allocated, zeroed and locked.
+ * opts may be NULL (defaults).
+ *
+ * Returns 0 and *out on every rank, or the same error on every rank:
+ *  -EINVAL        bad name, options, or ranks that disagree on them
+ *  -ENAMETOOLONG  name longer than SHMRT_CLUSTER_NAME_MAX
+ *  -ENOMEM        out of process memory
+ *  -EEXIST, -ENOSPC, ...  a node region could not be created or opened (the errors
+ *                 of shmrt_region_open; reported by every rank)
+ *  -EIO           an MPI call failed (with MPI_ERRORS_RETURN on the communicator;
+ *                 with the default MPI_ERRORS_ARE_FATAL the job aborts instead)
+ * Concurrency: collective over comm. Ordering: on return every rank's region and
+ * window are ready (the call ends with a barrier).
+ */
+SHMRT_API SHMRT_MUST_USE int shmrt_cluster_open(const char *name, MPI_Comm comm,
+						const shmrt_cluster_opts_t *opts,
+						shmrt_cluster_t **out);
+
+/*
+ * Closes the cluster (collective): unlocks and frees the window, closes this rank's
+ * node region (its contents stay, unless the region was AUTO_UNLINK) and frees the
+ * communicators. Handles of the cluster's objects become invalid.
+ * Returns 0, or -EINVAL for a NULL cluster.
+ * Concurrency: collective; no other call on this cluster meanwhile. Ordering: every
+ * RMA operation of every rank completes before any rank returns (barrier).
+ */
+SHMRT_API int shmrt_cluster_close(shmrt_cluster_t *cl);
+
+/*
+ * Removes the node regions of a cluster named name, for nodes 0 .. nodes-1 (after a
+ * run whose regions were persistent). Returns 0 or the first error other than
+ * -ENOENT of shmrt_region_unlink. Concurrency: any time (mappings stay valid).
+ */
+SHMRT_API int shmrt_cluster_unlink(const char *name, int nodes);
+
+/* This rank's place: its rank in the cluster's communicator, its node, the number of
+ * nodes, its rank within its node and the node's size, and its node's region. */
+SHMRT_API int shmrt_cluster_rank(const shmrt_cluster_t *cl);
+SHMRT_API int shmrt_cluster_size(const shmrt_cluster_t *cl);
+SHMRT_API int shmrt_cluster_node(const shmrt_cluster_t *cl);
+SHMRT_API int shmrt_cluster_nodes(const shmrt_cluster_t *cl);
+SHMRT_API int shmrt_cluster_node_rank(const shmrt_cluster_t *cl);
+SHMRT_API int shmrt_cluster_node_size(const shmrt_cluster_t *cl);
+SHMRT_API shmrt_region_t *shmrt_cluster_region(const shmrt_cluster_t *cl);
+/* The node an object name is homed on (hash of the name over the nodes). */
+SHMRT_API int shmrt_cluster_home(const shmrt_cluster_t *cl, const char *name);
+
+/* ---- Value: one int64 homed on one node, every access by MPI atomics ------------- */
+
+/* Handle (fields private). */
+typedef struct shmrt_cluster_value {
+	shmrt_cluster_t *cl;
+	int target;       /* rank (in the cluster's communicator) holding the word */
+	int64_t disp;     /* its displacement in the window, in words */
+	int home;         /* home node */
+} shmrt_cluster_value_t;
+
+/*
+ * Opens the int64 Value `name` (collective). The first open of a name in a cluster
+ * creates it holding init; opening it again returns the same Value (init ignored).
+ * Returns 0, or on every rank: -EINVAL (bad name, ranks that disagree on name or
+ * init), -ENAMETOOLONG, -EPROTOTYPE (the name is a Counter), -ENOSPC (the home
+ * node's window is full), -EIO (MPI).
+ * Concurrency: collective. Ordering: init is visible to every rank on return.
+ */
+SHMRT_API SHMRT_MUST_USE int shmrt_cluster_value_open(shmrt_cluster_t *cl, const char *name,
+						      int64_t init, shmrt_cluster_value_t *out);
+
+/*
+ * The operations. Path: MPI, also on the home node (the rule above); each is one RMA
+ * atomic on the home leader's window plus MPI_Win_flush: 1 round trip.
+ *  load       MPI_Fetch_and_op(MPI_NO_OP)
+ *  store      MPI_Accumulate(MPI_REPLACE)
+ *  fetch_add  MPI_Fetch_and_op(MPI_SUM); *old (may be NULL) gets the previous value
+ *  cas        MPI_Compare_and_swap: if the value equals *expected, stores desired and
+ *             returns 0; otherwise -EAGAIN with *expected set to the current value
+ * Return 0 (cas: or -EAGAIN), -EINVAL for a bad handle, -EIO when MPI fails.
+ * Concurrency: any rank, at any time (one thread per rank in MPI). Ordering: each
+ * call is atomic on the word and complete (flushed) when it returns, so the calls on
+ * one Value are linearizable; calls on two Values are not ordered with each other
+ * beyond that (accumulate_ordering=none), nor with the node's shared memory.
+ */
+SHMRT_API int shmrt_cluster_value_load(const shmrt_cluster_value_t *v, int64_t *out);
+SHMRT_API int shmrt_cluster_value_store(const shmrt_cluster_value_t *v, int64_t x);
+SHMRT_API int shmrt_cluster_value_fetch_add(const shmrt_cluster_value_t *v, int64_t x,
+					    int64_t *old);
+SHMRT_API int shmrt_cluster_value_cas(const shmrt_cluster_value_t *v, int64_t *expected,
+				      int64_t desired);
+
+/* ---- Counter: node-local stripes, cross-node sums --------------------------------- */
+
+/* Handle (fields private). */
+typedef struct shmrt_cluster_counter {
+	shmrt_cluster_t *cl;
+	shmrt_counter_t local;  /* the node's shmrt Counter (its region) */
+	int64_t disp;           /* the published total's word, on every node's leader */
+} shmrt_cluster_counter_t;
+
+/*
+ * Opens the Counter `name` (collective): a shmrt Counter named "c.NAME" in every
+ * node's region (created by the first open; a node region re-attached after a restart
+ * keeps its count) and one word per node in the window for the published totals.
+ * Returns 0, or on every rank: -EINVAL, -ENAMETOOLONG, -EPROTOTYPE (the name is a
+ * Value), -ENOSPC (window or region full), the errors of shmrt_counter_open, -EIO.
+ * Concurrency: collective. Ordering: none beyond the call's barrier.
+ */
+SHMRT_API SHMRT_MUST_USE int shmrt_cluster_counter_open(shmrt_cluster_t *cl, const char *name,
+							shmrt_cluster_counter_t *out);
+
+/*
+ * Adds x to the node's count. Path: shmrt (the calling thread's stripe in the node's
+ * region, a plain store: 0 round trips, no MPI). Any process attached to the node's
+ * region may add, MPI rank or not (a process forked by a rank, with the Counter
+ * opened through shmrt_counter_open on the region).
+ * Concurrency: everything. Ordering: relaxed. An add is never lost once it returned.
+ */
+SHMRT_API void shmrt_cluster_counter_add(const shmrt_cluster_counter_t *c, int64_t x);
+
+/* The node's count (the sum of its stripes). Path: shmrt. Ordering: relaxed. */
+SHMRT_API int64_t shmrt_cluster_counter_read_node(const shmrt_cluster_counter_t *c);
+
+/*
+ * Publishes the node's current count to the node's word in the window
+ * (MPI_Accumulate(MPI_REPLACE) to the node leader + flush: 1 round trip), for
+ * shmrt_cluster_counter_read on other nodes. Any rank of the node may publish; the
+ * last publication wins. Returns 0, -EINVAL, -EIO.
+ * Concurrency: any rank. Ordering: complete on return.
+ */
+SHMRT_API int shmrt_cluster_counter_publish(const shmrt_cluster_counter_t *c);
+
+/*
+ * One-sided cluster total: this node's count read now (shmrt) plus every other node's
+ * last published count (MPI_Fetch_and_op(MPI_NO_OP) to each other node's leader, all
+ * in flight at once, then one MPI_Win_flush_all: 1 round trip). Stale by whatever the
+ * other nodes added since they last published. Returns 0 and *out, -EINVAL, -EIO.
+ * Concurrency: any rank. Ordering: relaxed.
+ */
+SHMRT_API int shmrt_cluster_counter_read(const shmrt_cluster_counter_t *c, int64_t *out);
+
+/*
+ * Exact cluster total (collective): a barrier in each node, then each node's leader
+ * reads the node's count and an MPI_Allreduce sums them. Every add that returned on
+ * any rank before that rank entered this call is counted (adds by other processes of
+ * a node: those that returned before the node's barrier ended). Returns 0 and *out
+ * on every rank, -EINVAL, -EIO. Concurrency: collective. Ordering: the barrier.
+ */
+SHMRT_API int shmrt_cluster_counter_sum(const shmrt_cluster_counter_t *c, int64_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHMRT_CLUSTER_H */
