@@ -36,40 +36,11 @@
  * the node's region to shmrt's own recovery; a rank that dies ends the job (Open MPI
  * 4.1 is fail-stop).
  */
-#include "shmrt/cluster.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_WINDOW_BYTES (64u * 1024u)
-
-enum { KIND_VALUE = 1, KIND_COUNTER = 2 };
-
-struct object {
-	char name[SHMRT_CLUSTER_OBJNAME_MAX + 1];
-	int kind;
-	int home;         /* Value: its home node; Counter: -1 (every node) */
-	int64_t disp;     /* in words */
-};
-
-struct shmrt_cluster {
-	MPI_Comm comm;          /* dup of the user's communicator */
-	MPI_Comm node_comm;     /* this rank's node */
-	MPI_Win win;
-	int64_t *base;          /* this rank's window memory (leaders); never touched
-	                           after the open but by MPI */
-	int64_t words;          /* window words per leader */
-	int rank, size, node, nodes, node_rank, node_size;
-	int *leader;            /* leader[k]: rank of node k's leader */
-	int *scratch_int;       /* size ints, for the open */
-	int64_t *next;          /* next[k]: next free word of node k's window */
-	int64_t *scratch;       /* nodes results of shmrt_cluster_counter_read */
-	struct object *objs;
-	size_t nobjs, capobjs;
-	shmrt_region_t *region;
-	char name[SHMRT_CLUSTER_NAME_MAX + 1];
-};
+#include "cluster_int.h"
 
 static bool good_name(const char *s, size_t max)
 {
@@ -99,8 +70,10 @@ static uint64_t fnv1a(const char *s)
 }
 
 /* Every rank's rc in, the same rc out on every rank: the most negative one (0 when
- * all are 0). -EIO if the reduction itself fails. */
-static int agree(MPI_Comm comm, int rc)
+ * all are 0). -EIO if the reduction itself fails. A collective call that returned an
+ * error on some ranks and 0 on others would leave the others waiting in their next
+ * collective. */
+int shmrt__cl_agree(MPI_Comm comm, int rc)
 {
 	int all;
 	if (MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
@@ -264,6 +237,10 @@ SHMRT_API int shmrt_cluster_open(const char *name, MPI_Comm comm, const shmrt_cl
 		return -EIO;
 	}
 	MPI_Comm_set_errhandler(cl->comm, MPI_ERRORS_RETURN);
+	{
+		const char *e = getenv("SHMRT_CLUSTER_SPLIT_WRITES");
+		cl->split_writes = e && *e && strcmp(e, "0") != 0;
+	}
 	MPI_Comm_rank(cl->comm, &cl->rank);
 	MPI_Comm_size(cl->comm, &cl->size);
 
@@ -279,7 +256,7 @@ SHMRT_API int shmrt_cluster_open(const char *name, MPI_Comm comm, const shmrt_cl
 		strcpy(cl->name, name);
 	key = (rc == 0 ? fnv1a(name) : 0) ^ ((uint64_t)rpn << 1) ^ ((uint64_t)o.window_bytes << 21) ^
 	      ((uint64_t)o.fresh << 60);
-	rc = agree(cl->comm, rc);
+	rc = shmrt__cl_agree(cl->comm, rc);
 	if (rc == 0)
 		rc = same_everywhere(cl->comm, key);
 	if (rc != 0)
@@ -287,22 +264,22 @@ SHMRT_API int shmrt_cluster_open(const char *name, MPI_Comm comm, const shmrt_cl
 
 	cl->leader = malloc(sizeof(int) * (size_t)cl->size);
 	cl->scratch_int = malloc(sizeof(int) * (size_t)cl->size);
-	rc = agree(cl->comm, (cl->leader && cl->scratch_int) ? 0 : -ENOMEM);
+	rc = shmrt__cl_agree(cl->comm, (cl->leader && cl->scratch_int) ? 0 : -ENOMEM);
 	if (rc != 0)
 		goto fail;
-	rc = agree(cl->comm, split_nodes(cl, rpn));
+	rc = shmrt__cl_agree(cl->comm, split_nodes(cl, rpn));
 	if (rc != 0)
 		goto fail;
 	cl->words = (int64_t)((o.window_bytes ? o.window_bytes : DEFAULT_WINDOW_BYTES) / 8);
 	cl->next = calloc((size_t)cl->nodes, sizeof *cl->next);
 	cl->scratch = calloc((size_t)cl->nodes, sizeof *cl->scratch);
-	rc = agree(cl->comm, (cl->next && cl->scratch) ? 0 : -ENOMEM);
+	rc = shmrt__cl_agree(cl->comm, (cl->next && cl->scratch) ? 0 : -ENOMEM);
 	if (rc != 0)
 		goto fail;
-	rc = agree(cl->comm, open_region(cl, &o));
+	rc = shmrt__cl_agree(cl->comm, open_region(cl, &o));
 	if (rc != 0)
 		goto fail;
-	rc = agree(cl->comm, make_window(cl));
+	rc = shmrt__cl_agree(cl->comm, make_window(cl));
 	if (rc != 0)
 		goto fail;
 	if (MPI_Barrier(cl->comm) != MPI_SUCCESS) {
@@ -383,10 +360,8 @@ static struct object *find_object(shmrt_cluster_t *cl, const char *name)
 	return NULL;
 }
 
-/* Checks a collective object open's arguments on every rank, and finds or places the
- * object: *obj is the existing object, or a new one (added to the table) of kind. */
-static int place_object(shmrt_cluster_t *cl, const char *name, int kind, uint64_t extra,
-			struct object **obj)
+int shmrt__cl_place(shmrt_cluster_t *cl, const char *name, int kind, uint64_t extra, int home,
+		    int64_t words, struct object **obj)
 {
 	struct object *ob;
 	int rc = 0;
@@ -395,7 +370,7 @@ static int place_object(shmrt_cluster_t *cl, const char *name, int kind, uint64_
 		rc = -ENAMETOOLONG;
 	else if (!good_name(name, SHMRT_CLUSTER_OBJNAME_MAX))
 		rc = -EINVAL;
-	rc = agree(cl->comm, rc);
+	rc = shmrt__cl_agree(cl->comm, rc);
 	if (rc == 0)
 		rc = same_everywhere(cl->comm, fnv1a(name) ^ ((uint64_t)kind << 56) ^ extra);
 	if (rc != 0)
@@ -414,26 +389,28 @@ static int place_object(shmrt_cluster_t *cl, const char *name, int kind, uint64_
 			cl->capobjs = cap;
 		}
 	}
-	rc = agree(cl->comm, rc);
+	rc = shmrt__cl_agree(cl->comm, rc);
 	if (rc != 0)
 		return rc;
 	ob = &cl->objs[cl->nobjs];
 	memset(ob, 0, sizeof *ob);
 	strcpy(ob->name, name);
 	ob->kind = kind;
-	if (kind == KIND_VALUE) {
-		ob->home = shmrt_cluster_home(cl, name);
-		if (cl->next[ob->home] >= cl->words)
-			return -ENOSPC;  /* the same on every rank */
-		ob->disp = cl->next[ob->home]++;
+	/* The same outcome on every rank: the same history of opens. */
+	if (home >= 0) {
+		if (words > cl->words - cl->next[home])
+			return -ENOSPC;
+		ob->home = home;
+		ob->disp = cl->next[home];
+		cl->next[home] += words;
 	} else {
 		int64_t d = 0;
 		for (int k = 0; k < cl->nodes; k++)
 			d = cl->next[k] > d ? cl->next[k] : d;
-		if (d >= cl->words)
+		if (words > cl->words - d)
 			return -ENOSPC;
 		for (int k = 0; k < cl->nodes; k++)
-			cl->next[k] = d + 1;
+			cl->next[k] = d + words;
 		ob->home = -1;
 		ob->disp = d;
 	}
@@ -451,7 +428,8 @@ SHMRT_API int shmrt_cluster_value_open(shmrt_cluster_t *cl, const char *name, in
 
 	if (cl == NULL || out == NULL)
 		return -EINVAL;
-	rc = place_object(cl, name, KIND_VALUE, (uint64_t)init * 0x9e3779b97f4a7c15ull, &ob);
+	rc = shmrt__cl_place(cl, name, KIND_VALUE, (uint64_t)init * 0x9e3779b97f4a7c15ull,
+			     shmrt_cluster_home(cl, name), 1, &ob);
 	if (rc < 0)
 		return rc;
 	v.cl = cl;
@@ -465,7 +443,7 @@ SHMRT_API int shmrt_cluster_value_open(shmrt_cluster_t *cl, const char *name, in
 		    MPI_Win_flush(v.target, cl->win) != MPI_SUCCESS)
 			rc = -EIO;
 	}
-	rc = agree(cl->comm, rc < 0 ? rc : 0);  /* also the barrier that publishes init */
+	rc = shmrt__cl_agree(cl->comm, rc < 0 ? rc : 0);  /* also the barrier that publishes init */
 	if (rc != 0)
 		return rc;
 	*out = v;
@@ -545,14 +523,14 @@ SHMRT_API int shmrt_cluster_counter_open(shmrt_cluster_t *cl, const char *name,
 
 	if (cl == NULL || out == NULL)
 		return -EINVAL;
-	rc = place_object(cl, name, KIND_COUNTER, 0, &ob);
+	rc = shmrt__cl_place(cl, name, KIND_COUNTER, 0, -1, 1, &ob);
 	if (rc < 0)
 		return rc;
 	memset(&c, 0, sizeof c);
 	c.cl = cl;
 	c.disp = ob->disp;
 	snprintf(oname, sizeof oname, "c.%s", name);
-	rc = agree(cl->comm, shmrt_counter_open(cl->region, oname, SHMRT_O_CREATE, &c.local));
+	rc = shmrt__cl_agree(cl->comm, shmrt_counter_open(cl->region, oname, SHMRT_O_CREATE, &c.local));
 	if (rc != 0)
 		return rc;  /* the word stays placed: a retry reuses it */
 	*out = c;

@@ -28,6 +28,10 @@
  *           | published total per node, an MPI    | publish: MPI (1 round trip)
  *           | word in that node leader's window   | read: MPI (1 flush over all nodes)
  *           |                                     | sum: collective (barrier+allreduce)
+ *  Array    | int64 elements block-distributed    | every call: MPI (range read: 3
+ *           | over the nodes' windows, one block  | round trips per block, range
+ *           | per node, each with a sequence word | write: 3 or more, element
+ *           | (a seqlock driven by MPI atomics)   | atomics: 1)
  *
  * Calls per object (Value and Counter handles are plain structs; they stay valid
  * until shmrt_cluster_close):
@@ -41,6 +45,8 @@
  *  counter add / read_node         | everything, any thread of any process of the node
  *  counter publish / read          | everything (stale by design, see each call)
  *  counter sum                     | collective
+ *  array read/write/load/store/... | every call of every rank (a range write waits
+ *                                  | for another on the same block)
  *
  * Fault model. Within a node every guarantee of shmrt holds: the region is a shmrt
  * region, a process of the node killed at any point loses no acknowledged counter
@@ -49,7 +55,7 @@
  * Open MPI 4.1 aborts the whole job when a rank dies, and the window (Values, the
  * published counter totals) dies with it.
  *
- * Not (yet) here: the cluster Array, Queue and Dict of the design.
+ * Not (yet) here: the cluster Queue and Dict of the design.
  */
 #ifndef SHMRT_CLUSTER_H
 #define SHMRT_CLUSTER_H
@@ -243,6 +249,75 @@ SHMRT_API int shmrt_cluster_counter_read(const shmrt_cluster_counter_t *c, int64
  * on every rank, -EINVAL, -EIO. Concurrency: collective. Ordering: the barrier.
  */
 SHMRT_API int shmrt_cluster_counter_sum(const shmrt_cluster_counter_t *c, int64_t *out);
+
+/* ---- Array: int64 elements block-distributed over the nodes --------------------- */
+
+/* Handle (fields private). */
+typedef struct shmrt_cluster_array {
+	shmrt_cluster_t *cl;
+	int64_t len;      /* elements */
+	int64_t block;    /* elements per node (the last nodes may hold fewer, or none) */
+	int64_t disp;     /* on every node's leader: the block's sequence word, then its
+	                     elements */
+} shmrt_cluster_array_t;
+
+/*
+ * Opens the Array `name` of len int64 elements, all zero at creation (collective).
+ * Node k holds elements [k*B, (k+1)*B) with B = ceil(len / nodes), after a sequence
+ * word of its own: each node's window takes B + 1 words whatever its share. Opening
+ * a name again returns the same Array (len must match).
+ * Returns 0, or on every rank: -EINVAL (bad name, len < 1, ranks that disagree, len
+ * other than the existing Array's), -ENAMETOOLONG, -EPROTOTYPE (the name is another
+ * kind of object), -ENOSPC (the window cannot hold B + 1 more words: raise
+ * opts.window_bytes), -EIO.
+ * Concurrency: collective. Ordering: the zeroes are visible to every rank on return.
+ */
+SHMRT_API SHMRT_MUST_USE int shmrt_cluster_array_open(shmrt_cluster_t *cl, const char *name,
+						      int64_t len, shmrt_cluster_array_t *out);
+
+/*
+ * Reads elements [start, start+count) into buf. Path: MPI. Per block the range
+ * touches: a seqlock read on the block's node leader: MPI_Fetch_and_op(MPI_NO_OP) of
+ * the sequence word, MPI_Get_accumulate(MPI_NO_OP) of the elements, the sequence
+ * word again, each flushed (3 round trips), retried (with backoff) while a write of
+ * the block runs or ran meanwhile. So each block's part is one state of the block
+ * between range writes, never a torn write; two blocks' parts may be of different
+ * moments. Element atomics (below) do not take the block's seqlock: a range read sees
+ * each element as of some moment of the read.
+ * Returns 0, -EINVAL (bad handle, buf NULL with count > 0), -ERANGE (the range is not
+ * inside the Array), -EIO.
+ * Concurrency: everything. Ordering: each block's part as of one moment.
+ */
+SHMRT_API int shmrt_cluster_array_read(const shmrt_cluster_array_t *a, int64_t start,
+				       int64_t count, int64_t *buf);
+
+/*
+ * Writes buf to elements [start, start+count). Path: MPI. Per block: takes the
+ * block's seqlock (MPI_Compare_and_swap of its sequence word from even to odd,
+ * retried with backoff while another writer holds it), MPI_Accumulate(MPI_REPLACE)
+ * of the elements, then the sequence word to the next even value, each flushed (3
+ * round trips uncontended). Element-wise atomic with the element atomics.
+ * Returns 0, -EINVAL, -ERANGE, -EIO.
+ * (With SHMRT_CLUSTER_SPLIT_WRITES=1 in the environment at shmrt_cluster_open, for
+ * tests, each block's part is written one element per call, yielding between, so
+ * that only the seqlock keeps reads whole.)
+ * Concurrency: everything; writers of one block are serialised. Ordering: each
+ * block's part is complete (flushed) before its sequence word is released, and the
+ * whole write before the call returns.
+ */
+SHMRT_API int shmrt_cluster_array_write(const shmrt_cluster_array_t *a, int64_t start,
+					int64_t count, const int64_t *buf);
+
+/*
+ * Element atomics, as a Value's (1 round trip to the element's node leader, MPI only):
+ * load (MPI_NO_OP), store (MPI_REPLACE), fetch_add (MPI_SUM; *old may be NULL).
+ * Returns 0, -EINVAL, -ERANGE (i outside the Array), -EIO.
+ * Concurrency: everything. Ordering: atomic on the element, complete on return.
+ */
+SHMRT_API int shmrt_cluster_array_load(const shmrt_cluster_array_t *a, int64_t i, int64_t *out);
+SHMRT_API int shmrt_cluster_array_store(const shmrt_cluster_array_t *a, int64_t i, int64_t x);
+SHMRT_API int shmrt_cluster_array_fetch_add(const shmrt_cluster_array_t *a, int64_t i, int64_t x,
+					    int64_t *old);
 
 #ifdef __cplusplus
 }
