@@ -11,14 +11,14 @@
 
 #define DEFAULT_WINDOW_BYTES (64u * 1024u)
 
-enum { KIND_VALUE = 1, KIND_COUNTER = 2, KIND_ARRAY = 3 };
+enum { KIND_VALUE = 1, KIND_COUNTER = 2, KIND_ARRAY = 3, KIND_QUEUE = 4 };
 
 struct object {
 	char name[SHMRT_CLUSTER_OBJNAME_MAX + 1];
 	int kind;
 	int home;         /* Value: its home node; Counter: -1 (every node) */
 	int64_t disp;     /* in words */
-	int64_t len;      /* Array: its length */
+	int64_t len;      /* Array: its length; Queue: capacity << 32 | msg_max */
 };
 
 struct shmrt_cluster {

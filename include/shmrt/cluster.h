@@ -32,6 +32,9 @@
  *           | over the nodes' windows, one block  | round trips per block, range
  *           | per node, each with a sequence word | write: 3 or more, element
  *           | (a seqlock driven by MPI atomics)   | atomics: 1)
+ *  Queue    | a ring in the window of the home    | every call: MPI (push: 5 round
+ *           | node's leader: head, tail, and per  | trips uncontended, pop: 6; more
+ *           | slot a state word of laps           | while full, empty or contended)
  *
  * Calls per object (Value and Counter handles are plain structs; they stay valid
  * until shmrt_cluster_close):
@@ -47,6 +50,7 @@
  *  counter sum                     | collective
  *  array read/write/load/store/... | every call of every rank (a range write waits
  *                                  | for another on the same block)
+ *  queue push / pop                | every call of every rank (MPMC)
  *
  * Fault model. Within a node every guarantee of shmrt holds: the region is a shmrt
  * region, a process of the node killed at any point loses no acknowledged counter
@@ -55,7 +59,7 @@
  * Open MPI 4.1 aborts the whole job when a rank dies, and the window (Values, the
  * published counter totals) dies with it.
  *
- * Not (yet) here: the cluster Queue and Dict of the design.
+ * Not (yet) here: the cluster Dict of the design.
  */
 #ifndef SHMRT_CLUSTER_H
 #define SHMRT_CLUSTER_H
@@ -318,6 +322,63 @@ SHMRT_API int shmrt_cluster_array_load(const shmrt_cluster_array_t *a, int64_t i
 SHMRT_API int shmrt_cluster_array_store(const shmrt_cluster_array_t *a, int64_t i, int64_t x);
 SHMRT_API int shmrt_cluster_array_fetch_add(const shmrt_cluster_array_t *a, int64_t i, int64_t x,
 					    int64_t *old);
+
+/* ---- Queue: MPMC byte messages, homed on one node --------------------------------- */
+
+/* Handle (fields private). */
+typedef struct shmrt_cluster_queue {
+	shmrt_cluster_t *cl;
+	int target;          /* the home node's leader */
+	int home;
+	int64_t disp;        /* head, tail, then the slots */
+	int64_t cap;         /* slots */
+	int64_t slot_words;  /* state, length, bytes */
+	size_t msg_max;
+} shmrt_cluster_queue_t;
+
+/*
+ * Opens the Queue `name` of capacity messages of at most msg_max bytes (collective),
+ * homed on the node shmrt_cluster_home(name), in its leader's window (2 + capacity *
+ * (2 + ceil(msg_max / 8)) words). Opening a name again returns the same Queue
+ * (capacity and msg_max must match).
+ * Returns 0, or on every rank: -EINVAL (bad name; capacity not in 1 .. 2^24, msg_max
+ * not in 1 .. 1 MiB; ranks that disagree; another capacity or msg_max than the
+ * existing Queue's), -ENAMETOOLONG, -EPROTOTYPE, -ENOSPC (raise opts.window_bytes),
+ * -EIO. Concurrency: collective. Ordering: empty on return.
+ */
+SHMRT_API SHMRT_MUST_USE int shmrt_cluster_queue_open(shmrt_cluster_t *cl, const char *name,
+						      size_t capacity, size_t msg_max,
+						      shmrt_cluster_queue_t *out);
+
+/*
+ * Appends a copy of msg (len bytes, 0 allowed). Path: MPI to the home leader: read
+ * head and tail (1 round trip), CAS tail (1), CAS the slot's state to claimed (1),
+ * put length and bytes (1), state to full (1): 5 round trips uncontended. While the
+ * queue is full it waits (backing off) up to timeout (ns; 0: do not wait; < 0:
+ * forever) without taking a ticket, so a full queue is left as it was.
+ * Returns 0; -EAGAIN (full, timeout 0); -ETIMEDOUT (still full at the timeout);
+ * -EMSGSIZE (len > msg_max); -EINVAL; -EIO.
+ * Concurrency: every rank (MPMC). Ordering: the bytes are complete at the home before
+ * the slot reads full: a pop that returns the message returns all of it.
+ */
+SHMRT_API int shmrt_cluster_queue_push(const shmrt_cluster_queue_t *q, const void *msg,
+				       size_t len, shmrt_ns_t timeout);
+
+/*
+ * Removes the oldest message into buf (cap >= msg_max) and its length into *len.
+ * Path: MPI: read head and tail (1), CAS head (1), poll the slot's state (1 or more),
+ * get the length (1) and the bytes (1), free the slot (1): 6 round trips. While the
+ * queue is empty it waits up to timeout (as push) without taking a ticket. A ticket
+ * whose producer has not yet claimed its slot when the timeout expires is skipped
+ * (that producer retries with another ticket: nothing is lost); a slot a producer is
+ * writing is waited for, beyond the timeout if need be (fail-stop: it finishes).
+ * Returns 0; -EAGAIN (empty, timeout 0); -ETIMEDOUT; -EMSGSIZE (cap < msg_max);
+ * -EINVAL; -EIO.
+ * Concurrency: every rank (MPMC). Ordering: messages leave in ticket order: FIFO per
+ * producer for each consumer; a message is returned whole.
+ */
+SHMRT_API int shmrt_cluster_queue_pop(const shmrt_cluster_queue_t *q, void *buf, size_t cap,
+				      size_t *len, shmrt_ns_t timeout);
 
 #ifdef __cplusplus
 }
