@@ -11,7 +11,7 @@
 
 #define DEFAULT_WINDOW_BYTES (64u * 1024u)
 
-enum { KIND_VALUE = 1, KIND_COUNTER = 2, KIND_ARRAY = 3, KIND_QUEUE = 4 };
+enum { KIND_VALUE = 1, KIND_COUNTER = 2, KIND_ARRAY = 3, KIND_QUEUE = 4, KIND_DICT = 5 };
 
 struct object {
 	char name[SHMRT_CLUSTER_OBJNAME_MAX + 1];

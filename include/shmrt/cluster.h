@@ -35,6 +35,10 @@
  *  Queue    | a ring in the window of the home    | every call: MPI (push: 5 round
  *           | node's leader: head, tail, and per  | trips uncontended, pop: 6; more
  *           | slot a state word of laps           | while full, empty or contended)
+ *  Dict     | a table of buckets per node, in its | every call: MPI (get: 3 round
+ *           | leader's window; a key is homed on  | trips per bucket probed, one-
+ *           | a node by its hash; per bucket a    | sided; set/del: the probe, a CAS,
+ *           | seqlock word                        | a re-read, the write, a release)
  *
  * Calls per object (Value and Counter handles are plain structs; they stay valid
  * until shmrt_cluster_close):
@@ -51,6 +55,8 @@
  *  array read/write/load/store/... | every call of every rank (a range write waits
  *                                  | for another on the same block)
  *  queue push / pop                | every call of every rank (MPMC)
+ *  dict get / set / del            | every call of every rank (writers of one
+ *                                  | bucket are serialised by its seqlock)
  *
  * Fault model. Within a node every guarantee of shmrt holds: the region is a shmrt
  * region, a process of the node killed at any point loses no acknowledged counter
@@ -59,7 +65,8 @@
  * Open MPI 4.1 aborts the whole job when a rank dies, and the window (Values, the
  * published counter totals) dies with it.
  *
- * Not (yet) here: the cluster Dict of the design.
+ * The node-local fast paths are the Counter's add and whatever the node's region holds
+ * (any shmrt object opened on shmrt_cluster_region()); every other cluster call is MPI.
  */
 #ifndef SHMRT_CLUSTER_H
 #define SHMRT_CLUSTER_H
@@ -379,6 +386,57 @@ SHMRT_API int shmrt_cluster_queue_push(const shmrt_cluster_queue_t *q, const voi
  */
 SHMRT_API int shmrt_cluster_queue_pop(const shmrt_cluster_queue_t *q, void *buf, size_t cap,
 				      size_t *len, shmrt_ns_t timeout);
+
+/* ---- Dict: byte keys to byte values, homed by key over the nodes ------------------ */
+
+/* Handle (fields private). */
+typedef struct shmrt_cluster_dict {
+	shmrt_cluster_t *cl;
+	int64_t buckets;  /* per node */
+	int64_t disp;
+	size_t key_max, val_max;
+} shmrt_cluster_dict_t;
+
+/*
+ * Opens the Dict `name` (collective): `buckets` buckets on every node (each of
+ * 2 + ceil(key_max / 8) + ceil(val_max / 8) words of its leader's window), for keys of
+ * 1 .. key_max bytes (at most 4096) and values of 0 .. val_max bytes (at most 65535).
+ * A key lives on the node its hash names, in the first free bucket of a linear probe;
+ * a deleted key keeps its bucket (a tombstone), so a node holds at most `buckets`
+ * distinct keys over the Dict's life. Opening a name again returns the same Dict
+ * (same sizes). Returns 0, or on every rank: -EINVAL, -ENAMETOOLONG, -EPROTOTYPE,
+ * -ENOSPC (raise opts.window_bytes), -EIO. Concurrency: collective. Ordering: empty.
+ */
+SHMRT_API SHMRT_MUST_USE int shmrt_cluster_dict_open(shmrt_cluster_t *cl, const char *name,
+						     size_t buckets, size_t key_max,
+						     size_t val_max, shmrt_cluster_dict_t *out);
+
+/*
+ * Copies key's value into val (cap bytes) and its length into *vlen. Path: MPI,
+ * one-sided: seqlock reads of the buckets probed on the key's home node (3 round trips
+ * each; one when the key is in its first bucket).
+ * Returns 0; -ENOENT; -EMSGSIZE (key longer than key_max, or the value longer than cap:
+ * *vlen says how long); -EINVAL; -EIO.
+ * Concurrency: everything. Ordering: the value of one completed set, never torn.
+ */
+SHMRT_API int shmrt_cluster_dict_get(const shmrt_cluster_dict_t *d, const void *key, size_t klen,
+				     void *val, size_t cap, size_t *vlen);
+
+/*
+ * Sets key to a copy of val (vlen bytes). Path: MPI: the probe (as get), then the
+ * bucket's seqlock (CAS), a re-read under it, the write (MPI_Accumulate(MPI_REPLACE))
+ * and the release: 6 round trips when the key is in its first bucket.
+ * Returns 0; -ENOSPC (no free bucket on the key's node); -EMSGSIZE (key or value too
+ * long); -EINVAL; -EIO.
+ * Concurrency: everything (sets of one key are serialised). Ordering: complete when it
+ * returns: a get that starts afterwards, on any rank, sees it (or a later set).
+ */
+SHMRT_API int shmrt_cluster_dict_set(const shmrt_cluster_dict_t *d, const void *key, size_t klen,
+				     const void *val, size_t vlen);
+
+/* Deletes key (its bucket stays the key's). Path and costs as set. Returns 0, -ENOENT,
+ * -EMSGSIZE, -EINVAL, -EIO. Concurrency and Ordering: as set. */
+SHMRT_API int shmrt_cluster_dict_del(const shmrt_cluster_dict_t *d, const void *key, size_t klen);
 
 #ifdef __cplusplus
 }

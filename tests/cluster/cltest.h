@@ -55,6 +55,7 @@ static inline shmrt_cluster_t *cltest_open(const char *prefix, char *name, size_
 	o.fresh = true;
 	o.region_flags = SHMRT_REGION_AUTO_UNLINK;
 	o.region_size = 64u << 20;
+	o.window_bytes = 1u << 20;
 	CHECK_RC(shmrt_cluster_open(name, MPI_COMM_WORLD, &o, &cl));
 	return cl;
 }
