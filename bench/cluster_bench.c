@@ -20,6 +20,11 @@
  *                                  word                                       adds/s
  *  cluster/array/read/1MiB/remote  rank 0 reads node 1's 1 MiB block | peer mpi_get:
  *                                  MPI_Get of 1 MiB + flush from rank 2       MiB/s
+ *  cluster/queue/64B/remote        rank 0 pushes and pops 64 B on a Queue homed on
+ *                                  node 1 | peer bcl_rma: a BCL-style queue in plain
+ *                                  RMA (below)                          ns per pair
+ *  cluster/dict/get/remote, local  rank 0 gets a 16 B value of a key homed on node 1,
+ *                                  on node 0 (no peer here)                   ns/op
  * The repetitions of all cases run in one random order (the same on every rank), as
  * run.py asks of Google Benchmark, so that a case and its peers sample the same
  * phases of a shared machine. Ranks not timed wait in a barrier.
@@ -106,6 +111,70 @@ static void raw_get(uint64_t n)
 			die("MPI_Get", -1);
 }
 
+/* The queue cases: n push+pop pairs of 64 B by rank 0 on a queue homed on node 1. */
+static shmrt_cluster_queue_t queue;
+static shmrt_cluster_dict_t dict;
+static char key_remote[16], key_local[16];
+
+static void queue_pair(uint64_t n)
+{
+	char m[64] = {1}, b[64];
+	size_t len;
+	for (uint64_t i = 0; i < n; i++)
+		if (shmrt_cluster_queue_push(&queue, m, sizeof m, SHMRT_FOREVER) != 0 ||
+		    shmrt_cluster_queue_pop(&queue, b, sizeof b, &len, SHMRT_FOREVER) != 0)
+			die("queue", -1);
+}
+
+/*
+ * The peer: a BCL-style queue written with plain RMA on the raw window of node 1's
+ * leader (rank 2), from BCL_BASE: head, tail, ready (the ordered commit), then 64 B
+ * slots.
+ * push: fetch-add tail, put the message, flush, then advance `ready` from the ticket
+ * by CAS (in ticket order); pop: fetch-add head, wait until ready > ticket, get the
+ * message. No full/empty checks (the bench never fills it), no skipping: a producer
+ * that dies between its fetch-add and its commit wedges it for good.
+ */
+#define BCL_CAP 1024
+#define BCL_BASE (BLOCK_WORDS + 8)  /* after the words of the other peers */
+static void bcl_pair(uint64_t n)
+{
+	char m[64] = {1}, b[64];
+	int64_t one = 1, t, h, r, rdy;
+	for (uint64_t i = 0; i < n; i++) {
+		MPI_Fetch_and_op(&one, &t, MPI_INT64_T, 2, BCL_BASE + 1, MPI_SUM, raw_win);
+		MPI_Win_flush(2, raw_win);
+		MPI_Put(m, 64, MPI_BYTE, 2, BCL_BASE + 8 + (t % BCL_CAP) * 8, 64, MPI_BYTE, raw_win);
+		MPI_Win_flush(2, raw_win);
+		for (;;) {
+			int64_t next = t + 1;
+			MPI_Compare_and_swap(&next, &t, &r, MPI_INT64_T, 2, BCL_BASE + 2, raw_win);
+			MPI_Win_flush(2, raw_win);
+			if (r == t)
+				break;
+		}
+		MPI_Fetch_and_op(&one, &h, MPI_INT64_T, 2, BCL_BASE, MPI_SUM, raw_win);
+		MPI_Win_flush(2, raw_win);
+		do {
+			MPI_Fetch_and_op(NULL, &rdy, MPI_INT64_T, 2, BCL_BASE + 2, MPI_NO_OP, raw_win);
+			MPI_Win_flush(2, raw_win);
+		} while (rdy <= h);
+		MPI_Get(b, 64, MPI_BYTE, 2, BCL_BASE + 8 + (h % BCL_CAP) * 8, 64, MPI_BYTE, raw_win);
+		MPI_Win_flush(2, raw_win);
+	}
+}
+
+static void dict_get(const char *key, uint64_t n)
+{
+	char v[64];
+	size_t len;
+	for (uint64_t i = 0; i < n; i++)
+		if (shmrt_cluster_dict_get(&dict, key, strlen(key), v, sizeof v, &len) != 0)
+			die("dict_get", -1);
+}
+static void dict_get_remote(uint64_t n) { dict_get(key_remote, n); }
+static void dict_get_local(uint64_t n) { dict_get(key_local, n); }
+
 static bcase_t cases[] = {
 	{"cluster/value/fetch_add/remote/shmrt", "ns/op", "lower", 0, 20000, 0, value_remote, 0},
 	{"cluster/value/fetch_add/remote/mpi_fetch_and_op", "ns/op", "lower", 0, 20000, 0,
@@ -117,6 +186,10 @@ static bcase_t cases[] = {
 	{"cluster/counter/add/mpi_fetch_and_op", "adds/s", "higher", 1, 200000, 0, raw_remote, 0},
 	{"cluster/array/read/1MiB/remote/shmrt", "MiB/s", "higher", 0, 200, 1.0, array_read, 0},
 	{"cluster/array/read/1MiB/remote/mpi_get", "MiB/s", "higher", 0, 200, 1.0, raw_get, 0},
+	{"cluster/queue/64B/remote/shmrt", "ns/op", "lower", 0, 5000, 0, queue_pair, 0},
+	{"cluster/queue/64B/remote/bcl_rma", "ns/op", "lower", 0, 5000, 0, bcl_pair, 0},
+	{"cluster/dict/get/remote/shmrt", "ns/op", "lower", 0, 20000, 0, dict_get_remote, 0},
+	{"cluster/dict/get/local/shmrt", "ns/op", "lower", 0, 20000, 0, dict_get_local, 0},
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 
@@ -188,7 +261,7 @@ int main(int argc, char **argv)
 	o.ranks_per_node = 2;
 	o.fresh = true;
 	o.region_flags = SHMRT_REGION_AUTO_UNLINK;
-	o.window_bytes = (2 * BLOCK_WORDS + 1024) * 8;
+	o.window_bytes = (2 * BLOCK_WORDS + 65536) * 8;
 	int rc = shmrt_cluster_open(name, MPI_COMM_WORLD, &o, &cl);
 	if (rc)
 		die("shmrt_cluster_open", rc);
@@ -204,17 +277,41 @@ int main(int argc, char **argv)
 	if ((rc = shmrt_cluster_value_open(cl, nm[1], 0, &v_remote)) ||
 	    (rc = shmrt_cluster_value_open(cl, nm[0], 0, &v_local)) ||
 	    (rc = shmrt_cluster_counter_open(cl, "adds", &counter)) ||
-	    (rc = shmrt_cluster_array_open(cl, "big", 2 * BLOCK_WORDS, &arr)))
+	    (rc = shmrt_cluster_array_open(cl, "big", 2 * BLOCK_WORDS, &arr)) ||
+	    (rc = shmrt_cluster_dict_open(cl, "kv", 256, 16, 64, &dict)))
 		die("object open", rc);
+	/* A queue homed on node 1; keys homed on node 1 and node 0 (in their first bucket
+	 * or not: the Dict is nearly empty). */
+	for (int i = 0;; i++) {
+		char t[16];
+		snprintf(t, sizeof t, "q%d", i);
+		if (shmrt_cluster_home(cl, t) == 1) {
+			if ((rc = shmrt_cluster_queue_open(cl, t, 1024, 64, &queue)))
+				die("queue open", rc);
+			break;
+		}
+	}
+	for (int i = 0; !key_remote[0] || !key_local[0]; i++) {
+		char t[16];
+		snprintf(t, sizeof t, "key%d", i);
+		if ((rc = shmrt_cluster_dict_set(&dict, t, strlen(t), "0123456789abcdef", 16)))
+			die("dict set", rc);
+		int target = shmrt_cluster_dict_home(&dict, t, strlen(t));
+		if (target == 1 && !key_remote[0])
+			strcpy(key_remote, t);
+		if (target == 0 && !key_local[0])
+			strcpy(key_local, t);
+	}
 
 	/* The peers' window, created as the cluster's. */
 	MPI_Info_create(&info);
 	MPI_Info_set(info, "accumulate_ordering", "none");
-	MPI_Win_allocate(rank % 2 == 0 ? (BLOCK_WORDS + 8) * 8 : 0, 8, info, MPI_COMM_WORLD,
+	MPI_Win_allocate(rank % 2 == 0 ? (BLOCK_WORDS + 8 + 8 * BCL_CAP) * 8 : 0, 8, info,
+			 MPI_COMM_WORLD,
 			 &raw_base, &raw_win);
 	MPI_Info_free(&info);
 	if (rank % 2 == 0)
-		memset(raw_base, 0, (BLOCK_WORDS + 8) * 8);
+		memset(raw_base, 0, (BLOCK_WORDS + 8 + 8 * BCL_CAP) * 8);
 	MPI_Win_lock_all(MPI_MODE_NOCHECK, raw_win);
 	MPI_Win_sync(raw_win);
 	MPI_Barrier(MPI_COMM_WORLD);

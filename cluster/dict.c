@@ -309,3 +309,10 @@ SHMRT_API int shmrt_cluster_dict_del(const shmrt_cluster_dict_t *d, const void *
 		return rc ? rc : rc2;
 	return was ? 0 : -ENOENT;
 }
+
+SHMRT_API int shmrt_cluster_dict_home(const shmrt_cluster_dict_t *d, const void *key, size_t klen)
+{
+	if (bad_dict(d) || key == NULL || klen == 0)
+		return -EINVAL;
+	return (int)(key_hash(key, klen) % (uint64_t)d->cl->nodes);
+}

@@ -33,6 +33,7 @@
  */
 #include "cluster_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -202,51 +203,61 @@ SHMRT_API int shmrt_cluster_queue_push(const shmrt_cluster_queue_t *q, const voi
 SHMRT_API int shmrt_cluster_queue_pop(const shmrt_cluster_queue_t *q, void *buf, size_t cap,
 				      size_t *len, shmrt_ns_t timeout)
 {
-	int64_t deadline, h, st, lap, slot, r, lenw;
+	int64_t deadline, h, st, lap, slot, r, lenw, nw, small[1 + 8], *words;
 	int rc;
 
 	if (bad_queue(q) || buf == NULL || len == NULL)
 		return -EINVAL;
 	if (cap < q->msg_max)
 		return -EMSGSIZE;
+	/* The bounce for the length and bytes, before the ticket: a pop that took one
+	 * must complete. */
+	nw = 1 + (int64_t)((q->msg_max + 7) / 8);
+	words = nw <= 9 ? small : malloc(sizeof(int64_t) * (size_t)nw);
+	if (words == NULL)
+		return -ENOMEM;
 	deadline = deadline_of(timeout);
-	for (;;) {
-		if ((rc = take_ticket(q, 0, deadline, &h)) != 0)
-			return rc;
-		lap = h / q->cap;
-		slot = 2 + (h % q->cap) * q->slot_words;
-		for (unsigned tries = 0;; tries++) {
-			if ((rc = fop(q, slot + SLOT_STATE, MPI_NO_OP, 0, &st)) != 0)
-				return rc;
-			if (st == 4 * lap + 2)
-				break;
-			if (st == 4 * lap && deadline >= 0 && now_ns() >= deadline) {
-				/* The producer of ticket h has not claimed the slot: skip it. */
-				if ((rc = cas(q, slot + SLOT_STATE, 4 * lap, 4 * (lap + 1), &r)) != 0)
-					return rc;
-				if (r == 4 * lap)
-					return -ETIMEDOUT;
-				continue;  /* it claimed meanwhile: wait for it */
+	if ((rc = take_ticket(q, 0, deadline, &h)) != 0)
+		goto out;
+	lap = h / q->cap;
+	slot = 2 + (h % q->cap) * q->slot_words;
+	for (unsigned tries = 0;; tries++) {
+		if ((rc = fop(q, slot + SLOT_STATE, MPI_NO_OP, 0, &st)) != 0)
+			goto out;
+		if (st == 4 * lap + 2)
+			break;
+		if (st == 4 * lap && deadline >= 0 && now_ns() >= deadline) {
+			/* The producer of ticket h has not claimed the slot: skip it. */
+			if ((rc = cas(q, slot + SLOT_STATE, 4 * lap, 4 * (lap + 1), &r)) != 0)
+				goto out;
+			if (r == 4 * lap) {
+				rc = -ETIMEDOUT;
+				goto out;
 			}
-			shmrt__cl_backoff(tries);
+			continue;  /* it claimed meanwhile: wait for it */
 		}
-		break;
+		shmrt__cl_backoff(tries);
 	}
-	/* Q2: the state read full (flushed) before the bytes are fetched. */
-	if (MPI_Get(&lenw, 1, MPI_INT64_T, q->target, q->disp + slot + SLOT_LEN, 1, MPI_INT64_T,
-		    q->cl->win) != MPI_SUCCESS ||
-	    MPI_Win_flush(q->target, q->cl->win) != MPI_SUCCESS)
-		return -EIO;
-	if (lenw < 0 || (uint64_t)lenw > q->msg_max)
-		return -EIO;  /* impossible: only push writes it */
-	if (lenw > 0 &&
-	    (MPI_Get(buf, (int)lenw, MPI_BYTE, q->target, q->disp + slot + SLOT_DATA, (int)lenw,
-		     MPI_BYTE, q->cl->win) != MPI_SUCCESS ||
-	     MPI_Win_flush(q->target, q->cl->win) != MPI_SUCCESS))
-		return -EIO;
+	/* Q2: the state read full (flushed) before the length and bytes are fetched, in
+	 * one MPI_Get of whole words. */
+	if (MPI_Get(words, (int)nw, MPI_INT64_T, q->target, q->disp + slot + SLOT_LEN, (int)nw,
+		    MPI_INT64_T, q->cl->win) != MPI_SUCCESS ||
+	    MPI_Win_flush(q->target, q->cl->win) != MPI_SUCCESS) {
+		rc = -EIO;
+		goto out;
+	}
+	lenw = words[0];
+	if (lenw < 0 || (uint64_t)lenw > q->msg_max) {
+		rc = -EIO;  /* impossible: only push writes it */
+		goto out;
+	}
+	memcpy(buf, &words[1], (size_t)lenw);
 	/* Q3: the bytes are read (flushed) before the slot is freed for the next lap. */
 	if ((rc = fop(q, slot + SLOT_STATE, MPI_REPLACE, 4 * (lap + 1), &r)) != 0)
-		return rc;
+		goto out;
 	*len = (size_t)lenw;
-	return 0;
+out:
+	if (words != small)
+		free(words);
+	return rc;
 }

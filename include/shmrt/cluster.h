@@ -33,7 +33,7 @@
  *           | per node, each with a sequence word | write: 3 or more, element
  *           | (a seqlock driven by MPI atomics)   | atomics: 1)
  *  Queue    | a ring in the window of the home    | every call: MPI (push: 5 round
- *           | node's leader: head, tail, and per  | trips uncontended, pop: 6; more
+ *           | node's leader: head, tail, and per  | trips uncontended, pop: 5; more
  *           | slot a state word of laps           | while full, empty or contended)
  *  Dict     | a table of buckets per node, in its | every call: MPI (get: 3 round
  *           | leader's window; a key is homed on  | trips per bucket probed, one-
@@ -374,12 +374,13 @@ SHMRT_API int shmrt_cluster_queue_push(const shmrt_cluster_queue_t *q, const voi
 /*
  * Removes the oldest message into buf (cap >= msg_max) and its length into *len.
  * Path: MPI: read head and tail (1), CAS head (1), poll the slot's state (1 or more),
- * get the length (1) and the bytes (1), free the slot (1): 6 round trips. While the
+ * get the length and bytes (1), free the slot (1): 5 round trips. While the
  * queue is empty it waits up to timeout (as push) without taking a ticket. A ticket
  * whose producer has not yet claimed its slot when the timeout expires is skipped
  * (that producer retries with another ticket: nothing is lost); a slot a producer is
  * writing is waited for, beyond the timeout if need be (fail-stop: it finishes).
  * Returns 0; -EAGAIN (empty, timeout 0); -ETIMEDOUT; -EMSGSIZE (cap < msg_max);
+ * -ENOMEM (msg_max > 64 and no memory for the bounce buffer; no ticket taken);
  * -EINVAL; -EIO.
  * Concurrency: every rank (MPMC). Ordering: messages leave in ticket order: FIFO per
  * producer for each consumer; a message is returned whole.
@@ -433,6 +434,9 @@ SHMRT_API int shmrt_cluster_dict_get(const shmrt_cluster_dict_t *d, const void *
  */
 SHMRT_API int shmrt_cluster_dict_set(const shmrt_cluster_dict_t *d, const void *key, size_t klen,
 				     const void *val, size_t vlen);
+
+/* The node key is homed on, or -EINVAL. Concurrency: any. */
+SHMRT_API int shmrt_cluster_dict_home(const shmrt_cluster_dict_t *d, const void *key, size_t klen);
 
 /* Deletes key (its bucket stays the key's). Path and costs as set. Returns 0, -ENOENT,
  * -EMSGSIZE, -EINVAL, -EIO. Concurrency and Ordering: as set. */
