@@ -12,8 +12,10 @@
  * passive-target RMA call followed by MPI_Win_flush.
  *
  * THE RULE: no word is ever touched by both CPU atomics and MPI atomics. Open MPI's
- * osc/sm implements MPI atomics with a lock of its own; a CPU atomic on the same word
- * would not take it, and the word would tear. So each object says which words are
+ * osc/sm implements MPI atomics as a read-modify-write under a lock of its own; a CPU
+ * atomic on the same word would not take it, and an update would be lost (other
+ * osc components differ, and MPI promises nothing for such a mix). So each object
+ * says which words are
  * MPI words (in the window: every rank, the home node's included, uses MPI calls on
  * them, never a pointer) and which are shmrt words (in the node's region: CPU atomics,
  * never MPI).
@@ -40,13 +42,13 @@
  *           | a node by its hash; per bucket a    | sided; set/del: the probe, a CAS,
  *           | seqlock word                        | a re-read, the write, a release)
  *
- * Calls per object (Value and Counter handles are plain structs; they stay valid
- * until shmrt_cluster_close):
+ * Calls per object (handles are plain structs, copied freely; they stay valid until
+ * shmrt_cluster_close):
  *
  *  call                            | concurrent with
  *  --------------------------------+------------------------------------------------
  *  shmrt_cluster_open/close        | collective over the communicator: every rank
- *  *_open (value, counter)         | calls them, in the same order, same arguments
+ *  *_open (every kind of object)   | calls them, in the same order, same arguments
  *  value load/store/fetch_add/cas  | every call of every rank (MPI atomics); one
  *                                  | thread per rank calls MPI (MPI_THREAD_SINGLE)
  *  counter add / read_node         | everything, any thread of any process of the node
@@ -62,8 +64,9 @@
  * region, a process of the node killed at any point loses no acknowledged counter
  * add, and a node's region (persistent unless opts.region_flags says otherwise)
  * survives the job, for a restart to re-attach. Across nodes the model is fail-stop:
- * Open MPI 4.1 aborts the whole job when a rank dies, and the window (Values, the
- * published counter totals) dies with it.
+ * Open MPI 4.1 aborts the whole job when a rank dies, and the window (Values,
+ * Arrays, Queues, Dicts, the published counter totals) dies with it. A rank that dies
+ * holding a seqlock or a claimed queue slot therefore never wedges a live job.
  *
  * The node-local fast paths are the Counter's add and whatever the node's region holds
  * (any shmrt object opened on shmrt_cluster_region()); every other cluster call is MPI.
