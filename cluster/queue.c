@@ -27,6 +27,16 @@
  * the model is fail-stop (a producer that dies ends the job), so the consumer waits
  * for it, beyond its timeout if need be. No slot is ever left unusable.
  *
+ * Bursts. push_burst takes k tickets with one CAS of tail, claims the k slots with k
+ * CAS in flight and one flush, puts the k messages with one flush, and marks them full
+ * with one flush: the round trips of one message. When a consumer skipped one of the
+ * k tickets (its claim fails), the producer gives up that ticket and every later one
+ * of the round: those of the later slots it did claim get a hole (length SLOT_HOLE),
+ * which consumers free and pass over, and their messages go again with new tickets,
+ * so that a producer's messages stay in ticket order. pop_burst takes up to k tickets,
+ * reads the k states at once, waits for those not yet full one by one, gets the k
+ * slots at once and frees them at once. The single push and pop are bursts of one.
+ *
  * The rule of cluster.h: head, tail and the states are touched by MPI atomics only; the
  * length and bytes by MPI_Put and MPI_Get, only by the one rank that holds the slot
  * (the claimer, then the consumer of that ticket), ordered by the states' flushes.
@@ -40,6 +50,7 @@
 #define SLOT_STATE 0
 #define SLOT_LEN 1
 #define SLOT_DATA 2
+#define SLOT_HOLE (-1)  /* a length that says: no message (a burst's ticket given up) */
 
 static int64_t now_ns(void)
 {
@@ -122,26 +133,28 @@ static int ends(const shmrt_cluster_queue_t *q, int64_t *head, int64_t *tail)
 	return 0;
 }
 
-/* Takes a ticket of word `which` (0 head, 1 tail) when the queue allows it: the
- * ticket, -EAGAIN (empty or full; timeout 0) or -ETIMEDOUT. */
-static int take_ticket(const shmrt_cluster_queue_t *q, int which, int64_t deadline,
-		       int64_t *ticket)
+/* Takes up to `want` consecutive tickets of word `which` (0 head, 1 tail) when the
+ * queue allows it: the first in *ticket and how many in *got; -EAGAIN (empty or full,
+ * deadline 0) or -ETIMEDOUT. */
+static int take_tickets(const shmrt_cluster_queue_t *q, int which, int64_t deadline,
+			int64_t want, int64_t *ticket, int64_t *got)
 {
 	int64_t h, t, r;
 	int rc;
 	for (unsigned tries = 0;; tries++) {
 		if ((rc = ends(q, &h, &t)) != 0)
 			return rc;
-		bool can = which == 0 ? t - h > 0 : t - h < q->cap;
-		if (can) {
-			int64_t cur = which == 0 ? h : t;
-			if ((rc = cas(q, which, cur, cur + 1, &r)) != 0)
+		int64_t room = which == 0 ? t - h : q->cap - (t - h);
+		if (room > 0) {
+			int64_t cur = which == 0 ? h : t, k = room < want ? room : want;
+			if ((rc = cas(q, which, cur, cur + k, &r)) != 0)
 				return rc;
 			if (r == cur) {
 				*ticket = cur;
+				*got = k;
 				return 0;
 			}
-			continue;  /* another rank took it: look again at once */
+			continue;  /* another rank took some: look again at once */
 		}
 		if (deadline == 0)
 			return -EAGAIN;
@@ -160,104 +173,226 @@ static int64_t deadline_of(shmrt_ns_t timeout)
 	return now_ns() + timeout;
 }
 
+static int64_t slot_of(const shmrt_cluster_queue_t *q, int64_t ticket)
+{
+	return 2 + (ticket % q->cap) * q->slot_words;
+}
+
+SHMRT_API int shmrt_cluster_queue_push_burst(const shmrt_cluster_queue_t *q,
+					     const void *const *msgs, const size_t *lens,
+					     size_t n, shmrt_ns_t timeout, size_t *pushed)
+{
+	MPI_Win win;
+	int64_t deadline, t, k, st[SHMRT_CLUSTER_BURST_MAX], full[SHMRT_CLUSTER_BURST_MAX];
+	size_t done = 0;
+	int rc = 0;
+
+	if (bad_queue(q) || pushed == NULL || (n > 0 && (msgs == NULL || lens == NULL)))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (msgs[i] == NULL && lens[i] > 0)
+			return -EINVAL;
+		if (lens[i] > q->msg_max)
+			return -EMSGSIZE;
+	}
+	win = q->cl->win;
+	deadline = deadline_of(timeout);
+	while (done < n) {
+		int64_t want = (int64_t)(n - done) < SHMRT_CLUSTER_BURST_MAX ?
+				       (int64_t)(n - done) : SHMRT_CLUSTER_BURST_MAX;
+		if ((rc = take_tickets(q, 1, deadline, want, &t, &k)) != 0)
+			break;
+		/* Claim every slot at once: 4L -> 4L+1, all in flight, one flush. */
+		for (int64_t j = 0; j < k; j++) {
+			int64_t lap = (t + j) / q->cap, from = 4 * lap, to = 4 * lap + 1;
+			if (MPI_Compare_and_swap(&to, &from, &st[j], MPI_INT64_T, q->target,
+						 q->disp + slot_of(q, t + j) + SLOT_STATE,
+						 win) != MPI_SUCCESS)
+				return -EIO;
+		}
+		if (MPI_Win_flush(q->target, win) != MPI_SUCCESS)
+			return -EIO;
+		/* In ticket order: a slot the previous lap's consumer still reads is claimed
+		 * again until it is free; a slot a consumer skipped (its timeout ran out before
+		 * we claimed it) loses its ticket. From the first lost one on, the claimed
+		 * slots carry holes and their messages go again with new tickets, so that this
+		 * producer's messages stay in order. */
+		int64_t lost = -1;
+		for (int64_t j = 0; j < k; j++) {
+			int64_t lap = (t + j) / q->cap;
+			for (unsigned tries = 0; st[j] < 4 * lap; tries++) {
+				shmrt__cl_backoff(tries);
+				if ((rc = cas(q, slot_of(q, t + j) + SLOT_STATE, 4 * lap, 4 * lap + 1,
+					      &st[j])) != 0)
+					return rc;
+			}
+			if (st[j] != 4 * lap && lost < 0)
+				lost = j;
+		}
+		/* The lengths and bytes (or holes) of the claimed slots, one flush. */
+		static const int64_t hole = SLOT_HOLE;
+		for (int64_t j = 0; j < k; j++) {
+			int64_t lap = (t + j) / q->cap, at = q->disp + slot_of(q, t + j);
+			if (st[j] != 4 * lap)
+				continue;  /* skipped: not ours */
+			const size_t len = lens[done + (size_t)j];
+			if (lost >= 0 && j > lost) {
+				if (MPI_Put(&hole, 1, MPI_INT64_T, q->target, at + SLOT_LEN, 1,
+					    MPI_INT64_T, win) != MPI_SUCCESS)
+					return -EIO;
+				continue;
+			}
+			if (MPI_Put(&lens[done + (size_t)j], 1, MPI_INT64_T, q->target, at + SLOT_LEN, 1,
+				    MPI_INT64_T, win) != MPI_SUCCESS ||
+			    (len > 0 && MPI_Put(msgs[done + (size_t)j], (int)len, MPI_BYTE, q->target,
+						at + SLOT_DATA, (int)len, MPI_BYTE, win) != MPI_SUCCESS))
+				return -EIO;
+		}
+		if (MPI_Win_flush(q->target, win) != MPI_SUCCESS)
+			return -EIO;
+		/* Q1: the bytes are complete at the target (flushed) before the slots say
+		 * full: all released at once, one flush. */
+		for (int64_t j = 0; j < k; j++) {
+			int64_t lap = (t + j) / q->cap;
+			full[j] = 4 * lap + 2;
+			if (st[j] == 4 * lap &&
+			    MPI_Accumulate(&full[j], 1, MPI_INT64_T, q->target,
+					   q->disp + slot_of(q, t + j) + SLOT_STATE, 1, MPI_INT64_T,
+					   MPI_REPLACE, win) != MPI_SUCCESS)
+				return -EIO;
+		}
+		if (MPI_Win_flush(q->target, win) != MPI_SUCCESS)
+			return -EIO;
+		done += (size_t)(lost >= 0 ? lost : k);
+	}
+	*pushed = done;
+	return done > 0 ? 0 : rc;
+}
+
 SHMRT_API int shmrt_cluster_queue_push(const shmrt_cluster_queue_t *q, const void *msg,
 				       size_t len, shmrt_ns_t timeout)
 {
-	int64_t deadline, t, st, lap, slot, r, lenw;
-	int rc;
+	size_t pushed;
+	return shmrt_cluster_queue_push_burst(q, &msg, &len, 1, timeout, &pushed);
+}
 
-	if (bad_queue(q) || (msg == NULL && len > 0))
+SHMRT_API int shmrt_cluster_queue_pop_burst(const shmrt_cluster_queue_t *q, void *buf,
+					    size_t stride, size_t *lens, size_t n,
+					    shmrt_ns_t timeout, size_t *popped)
+{
+	MPI_Win win;
+	int64_t deadline, h, k, nw, st[SHMRT_CLUSTER_BURST_MAX], r, *words;
+	bool mine[SHMRT_CLUSTER_BURST_MAX];
+	size_t got = 0;
+	int rc = 0;
+
+	if (bad_queue(q) || buf == NULL || lens == NULL || popped == NULL || n == 0)
 		return -EINVAL;
-	if (len > q->msg_max)
+	if (stride < q->msg_max)
 		return -EMSGSIZE;
+	if (n > SHMRT_CLUSTER_BURST_MAX)
+		n = SHMRT_CLUSTER_BURST_MAX;
+	/* The bounce for lengths and bytes, before any ticket: a pop that took tickets
+	 * must complete. */
+	nw = 1 + (int64_t)((q->msg_max + 7) / 8);
+	words = malloc(sizeof(int64_t) * (size_t)nw * n);
+	if (words == NULL)
+		return -ENOMEM;
+	win = q->cl->win;
 	deadline = deadline_of(timeout);
-	for (;;) {
-		if ((rc = take_ticket(q, 1, deadline, &t)) != 0)
-			return rc;
-		lap = t / q->cap;
-		slot = 2 + (t % q->cap) * q->slot_words;
-		/* Claim: 4L -> 4L+1, waiting for the previous lap's consumer to free it. */
-		for (unsigned tries = 0;; tries++) {
-			if ((rc = cas(q, slot + SLOT_STATE, 4 * lap, 4 * lap + 1, &st)) != 0)
-				return rc;
-			if (st >= 4 * lap)
-				break;
-			shmrt__cl_backoff(tries);  /* the consumer of ticket t - cap reads */
+	while (got == 0) {
+		if ((rc = take_tickets(q, 0, deadline, (int64_t)n, &h, &k)) != 0)
+			goto out;
+		/* Wait for every slot to be full: their states at once, then each one not yet
+		 * full on its own. A slot whose producer has not claimed it when the deadline
+		 * passes is skipped (CAS 4L -> 4(L+1)): its producer retries; a claimed one
+		 * is waited for. */
+		for (int64_t j = 0; j < k; j++)
+			if (MPI_Fetch_and_op(NULL, &st[j], MPI_INT64_T, q->target,
+					     q->disp + slot_of(q, h + j) + SLOT_STATE, MPI_NO_OP,
+					     win) != MPI_SUCCESS) {
+				rc = -EIO;
+				goto out;
+			}
+		if (MPI_Win_flush(q->target, win) != MPI_SUCCESS) {
+			rc = -EIO;
+			goto out;
 		}
-		if (st == 4 * lap)
-			break;
-		/* Skipped by a consumer that timed out: this ticket is gone, take another. */
+		for (int64_t j = 0; j < k; j++) {
+			int64_t lap = (h + j) / q->cap, at = slot_of(q, h + j) + SLOT_STATE;
+			mine[j] = true;
+			for (unsigned tries = 0; st[j] != 4 * lap + 2; tries++) {
+				if (st[j] == 4 * lap && deadline >= 0 && now_ns() >= deadline) {
+					if ((rc = cas(q, at, 4 * lap, 4 * (lap + 1), &r)) != 0)
+						goto out;
+					if (r == 4 * lap) {
+						mine[j] = false;  /* skipped: freed for the next lap */
+						break;
+					}
+					st[j] = r;
+					continue;
+				}
+				shmrt__cl_backoff(tries);
+				if ((rc = fop(q, at, MPI_NO_OP, 0, &st[j])) != 0)
+					goto out;
+			}
+		}
+		/* Q2: the states read full (flushed) before the lengths and bytes are fetched,
+		 * all at once. */
+		for (int64_t j = 0; j < k; j++)
+			if (mine[j] && MPI_Get(&words[j * nw], (int)nw, MPI_INT64_T, q->target,
+					       q->disp + slot_of(q, h + j) + SLOT_LEN, (int)nw,
+					       MPI_INT64_T, win) != MPI_SUCCESS) {
+				rc = -EIO;
+				goto out;
+			}
+		if (MPI_Win_flush(q->target, win) != MPI_SUCCESS) {
+			rc = -EIO;
+			goto out;
+		}
+		/* Q3: read (flushed) before the slots are freed for the next lap. */
+		for (int64_t j = 0; j < k; j++) {
+			int64_t next = 4 * ((h + j) / q->cap + 1);
+			if (mine[j] && MPI_Fetch_and_op(&next, &r, MPI_INT64_T, q->target,
+							q->disp + slot_of(q, h + j) + SLOT_STATE,
+							MPI_REPLACE, win) != MPI_SUCCESS) {
+				rc = -EIO;
+				goto out;
+			}
+		}
+		if (MPI_Win_flush(q->target, win) != MPI_SUCCESS) {
+			rc = -EIO;
+			goto out;
+		}
+		for (int64_t j = 0; j < k; j++) {
+			int64_t lenw = words[j * nw];
+			if (!mine[j] || lenw == SLOT_HOLE)
+				continue;
+			if (lenw < 0 || (uint64_t)lenw > q->msg_max) {
+				rc = -EIO;  /* impossible: only push writes it */
+				goto out;
+			}
+			memcpy((char *)buf + got * stride, &words[j * nw + 1], (size_t)lenw);
+			lens[got++] = (size_t)lenw;
+		}
+		/* Only holes and skipped slots: take more tickets (or time out). */
+		if (got == 0 && deadline >= 0 && now_ns() >= deadline) {
+			rc = deadline == 0 ? -EAGAIN : -ETIMEDOUT;
+			goto out;
+		}
 	}
-	lenw = (int64_t)len;
-	if (MPI_Put(&lenw, 1, MPI_INT64_T, q->target, q->disp + slot + SLOT_LEN, 1, MPI_INT64_T,
-		    q->cl->win) != MPI_SUCCESS ||
-	    (len > 0 && MPI_Put(msg, (int)len, MPI_BYTE, q->target,
-				(q->disp + slot + SLOT_DATA), (int)len, MPI_BYTE,
-				q->cl->win) != MPI_SUCCESS) ||
-	    MPI_Win_flush(q->target, q->cl->win) != MPI_SUCCESS)
-		return -EIO;
-	/* Q1: the bytes are complete at the target (flushed) before the slot says full. */
-	return fop(q, slot + SLOT_STATE, MPI_REPLACE, 4 * lap + 2, &r);
+	rc = 0;
+out:
+	free(words);
+	*popped = got;
+	return rc;
 }
 
 SHMRT_API int shmrt_cluster_queue_pop(const shmrt_cluster_queue_t *q, void *buf, size_t cap,
 				      size_t *len, shmrt_ns_t timeout)
 {
-	int64_t deadline, h, st, lap, slot, r, lenw, nw, small[1 + 8], *words;
-	int rc;
-
-	if (bad_queue(q) || buf == NULL || len == NULL)
+	size_t popped;
+	if (len == NULL)
 		return -EINVAL;
-	if (cap < q->msg_max)
-		return -EMSGSIZE;
-	/* The bounce for the length and bytes, before the ticket: a pop that took one
-	 * must complete. */
-	nw = 1 + (int64_t)((q->msg_max + 7) / 8);
-	words = nw <= 9 ? small : malloc(sizeof(int64_t) * (size_t)nw);
-	if (words == NULL)
-		return -ENOMEM;
-	deadline = deadline_of(timeout);
-	if ((rc = take_ticket(q, 0, deadline, &h)) != 0)
-		goto out;
-	lap = h / q->cap;
-	slot = 2 + (h % q->cap) * q->slot_words;
-	for (unsigned tries = 0;; tries++) {
-		if ((rc = fop(q, slot + SLOT_STATE, MPI_NO_OP, 0, &st)) != 0)
-			goto out;
-		if (st == 4 * lap + 2)
-			break;
-		if (st == 4 * lap && deadline >= 0 && now_ns() >= deadline) {
-			/* The producer of ticket h has not claimed the slot: skip it. */
-			if ((rc = cas(q, slot + SLOT_STATE, 4 * lap, 4 * (lap + 1), &r)) != 0)
-				goto out;
-			if (r == 4 * lap) {
-				rc = -ETIMEDOUT;
-				goto out;
-			}
-			continue;  /* it claimed meanwhile: wait for it */
-		}
-		shmrt__cl_backoff(tries);
-	}
-	/* Q2: the state read full (flushed) before the length and bytes are fetched, in
-	 * one MPI_Get of whole words. */
-	if (MPI_Get(words, (int)nw, MPI_INT64_T, q->target, q->disp + slot + SLOT_LEN, (int)nw,
-		    MPI_INT64_T, q->cl->win) != MPI_SUCCESS ||
-	    MPI_Win_flush(q->target, q->cl->win) != MPI_SUCCESS) {
-		rc = -EIO;
-		goto out;
-	}
-	lenw = words[0];
-	if (lenw < 0 || (uint64_t)lenw > q->msg_max) {
-		rc = -EIO;  /* impossible: only push writes it */
-		goto out;
-	}
-	memcpy(buf, &words[1], (size_t)lenw);
-	/* Q3: the bytes are read (flushed) before the slot is freed for the next lap. */
-	if ((rc = fop(q, slot + SLOT_STATE, MPI_REPLACE, 4 * (lap + 1), &r)) != 0)
-		goto out;
-	*len = (size_t)lenw;
-out:
-	if (words != small)
-		free(words);
-	return rc;
+	return shmrt_cluster_queue_pop_burst(q, buf, cap, len, 1, timeout, &popped);
 }

@@ -35,8 +35,9 @@
  *           | per node, each with a sequence word | write: 3 or more, element
  *           | (a seqlock driven by MPI atomics)   | atomics: 1)
  *  Queue    | a ring in the window of the home    | every call: MPI (push: 5 round
- *           | node's leader: head, tail, and per  | trips uncontended, pop: 5; more
- *           | slot a state word of laps           | while full, empty or contended)
+ *           | node's leader: head, tail, and per  | trips uncontended, pop: 5, a
+ *           | slot a state word of laps           | burst of up to 64: 5; more while
+ *           |                                     | full, empty or contended)
  *  Dict     | a table of buckets per node, in its | every call: MPI (get: 3 round
  *           | leader's window; a key is homed on  | trips per bucket probed, one-
  *           | a node by its hash; per bucket a    | sided; set/del: the probe, a CAS,
@@ -335,6 +336,9 @@ SHMRT_API int shmrt_cluster_array_fetch_add(const shmrt_cluster_array_t *a, int6
 
 /* ---- Queue: MPMC byte messages, homed on one node --------------------------------- */
 
+/* Most messages one burst call moves per round of round trips. */
+#define SHMRT_CLUSTER_BURST_MAX 64
+
 /* Handle (fields private). */
 typedef struct shmrt_cluster_queue {
 	shmrt_cluster_t *cl;
@@ -390,6 +394,36 @@ SHMRT_API int shmrt_cluster_queue_push(const shmrt_cluster_queue_t *q, const voi
  */
 SHMRT_API int shmrt_cluster_queue_pop(const shmrt_cluster_queue_t *q, void *buf, size_t cap,
 				      size_t *len, shmrt_ns_t timeout);
+
+/*
+ * Bursts: the same protocol for many messages, with the operations of each step in
+ * flight together and one flush per step, so that a burst costs the round trips of
+ * one message (5 per SHMRT_CLUSTER_BURST_MAX messages).
+ *
+ * push_burst appends msgs[0..n) (lengths lens[]) in order: it takes as many tickets
+ * as there is room for (at most SHMRT_CLUSTER_BURST_MAX per round), claims their slots
+ * at once, puts every message, and marks them full at once; it goes on until all are
+ * in or the timeout. A ticket a consumer skipped meanwhile (its timeout ran out first)
+ * is given up with every later ticket of the round (their slots carry holes, which
+ * pops pass over), and those messages go again with new tickets: a producer's
+ * messages stay in order. *pushed: how many of the first messages are in. Returns 0
+ * when at least one is in; else as push (-EAGAIN, -ETIMEDOUT); -EMSGSIZE or -EINVAL
+ * for a bad message (checked before anything is pushed); -EIO.
+ *
+ * pop_burst removes up to n (at most SHMRT_CLUSTER_BURST_MAX) of the oldest messages:
+ * message i into buf + i * stride (stride >= msg_max), its length into lens[i];
+ * *popped says how many (at least 1 on success). Waits and skips as pop. Returns 0;
+ * -EAGAIN; -ETIMEDOUT; -EMSGSIZE (stride < msg_max); -ENOMEM (the bounce buffer, before
+ * any ticket); -EINVAL (n = 0, NULL pointers); -EIO.
+ * Concurrency: as push and pop (the single calls are bursts of one). Ordering: as push
+ * and pop; the messages of one push_burst are FIFO among themselves.
+ */
+SHMRT_API int shmrt_cluster_queue_push_burst(const shmrt_cluster_queue_t *q,
+					     const void *const *msgs, const size_t *lens,
+					     size_t n, shmrt_ns_t timeout, size_t *pushed);
+SHMRT_API int shmrt_cluster_queue_pop_burst(const shmrt_cluster_queue_t *q, void *buf,
+					    size_t stride, size_t *lens, size_t n,
+					    shmrt_ns_t timeout, size_t *popped);
 
 /* ---- Dict: byte keys to byte values, homed by key over the nodes ------------------ */
 
