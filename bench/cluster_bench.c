@@ -23,6 +23,9 @@
  *  cluster/queue/64B/remote        rank 0 pushes and pops 64 B on a Queue homed on
  *                                  node 1 | peer bcl_rma: a BCL-style queue in plain
  *                                  RMA (below)                          ns per pair
+ *  cluster/queue/64B/remote/burst64  the same in bursts of 64 (push_burst then
+ *                                  pop_burst) | peers: shmrt single, bcl_rma
+ *                                                                    ns per message
  *  cluster/dict/get/remote, local  rank 0 gets a 16 B value of a key homed on node 1,
  *                                  on node 0 (no peer here)                   ns/op
  * The repetitions of all cases run in one random order (the same on every rank), as
@@ -126,6 +129,27 @@ static void queue_pair(uint64_t n)
 			die("queue", -1);
 }
 
+/* n messages as push_burst + pop_burst of 64 (n a multiple of 64): ns per message. */
+static void queue_burst(uint64_t n)
+{
+	static char m[64][64], b[64][64];
+	const void *ptrs[64];
+	size_t lens[64], moved;
+	for (int i = 0; i < 64; i++) {
+		ptrs[i] = m[i];
+		lens[i] = 64;
+	}
+	for (uint64_t i = 0; i < n; i += 64) {
+		if (shmrt_cluster_queue_push_burst(&queue, ptrs, lens, 64, SHMRT_FOREVER, &moved) != 0 ||
+		    moved != 64)
+			die("push_burst", -1);
+		for (size_t got = 0; got < 64; got += moved)
+			if (shmrt_cluster_queue_pop_burst(&queue, b, 64, lens, 64 - got, SHMRT_FOREVER,
+							  &moved) != 0)
+				die("pop_burst", -1);
+	}
+}
+
 /*
  * The peer: a BCL-style queue written with plain RMA on the raw window of node 1's
  * leader (rank 2), from BCL_BASE: head, tail, ready (the ordered commit), then 64 B
@@ -188,6 +212,9 @@ static bcase_t cases[] = {
 	{"cluster/array/read/1MiB/remote/mpi_get", "MiB/s", "higher", 0, 200, 1.0, raw_get, 0},
 	{"cluster/queue/64B/remote/shmrt", "ns/op", "lower", 0, 5000, 0, queue_pair, 0},
 	{"cluster/queue/64B/remote/bcl_rma", "ns/op", "lower", 0, 5000, 0, bcl_pair, 0},
+	{"cluster/queue/64B/remote/burst64/shmrt", "ns/op", "lower", 0, 64 * 500, 0, queue_burst, 0},
+	{"cluster/queue/64B/remote/burst64/shmrt_single", "ns/op", "lower", 0, 5000, 0, queue_pair, 0},
+	{"cluster/queue/64B/remote/burst64/bcl_rma", "ns/op", "lower", 0, 5000, 0, bcl_pair, 0},
 	{"cluster/dict/get/remote/shmrt", "ns/op", "lower", 0, 20000, 0, dict_get_remote, 0},
 	{"cluster/dict/get/local/shmrt", "ns/op", "lower", 0, 20000, 0, dict_get_local, 0},
 };

@@ -64,6 +64,7 @@ TARGETS = {
     ("cluster/value/fetch_add/local", "mpi_fetch_and_op"): 10.0,
     ("cluster/array/read/1MiB/remote", "mpi_get"): 0.8,
     ("cluster/queue/64B/remote", "bcl_rma"): 1.0,
+    ("cluster/queue/64B/remote/burst64", "shmrt_single"): 5.0,
     ("manager/mixed90/4clients", "redis"): 1.0,
     ("manager/list_create", "python_mp"): 20.0,
     # The Python package (issue 15): both implementations in Python, one interpreter.

@@ -50,6 +50,7 @@
 #define SLOT_STATE 0
 #define SLOT_LEN 1
 #define SLOT_DATA 2
+#define SMALL_WORDS 64  /* staging on the stack up to this many words */
 #define SLOT_HOLE (-1)  /* a length that says: no message (a burst's ticket given up) */
 
 static int64_t now_ns(void)
@@ -178,12 +179,97 @@ static int64_t slot_of(const shmrt_cluster_queue_t *q, int64_t ticket)
 	return 2 + (ticket % q->cap) * q->slot_words;
 }
 
+/* How many of tickets [t+j, t+k) lie in consecutive slots (up to the ring's end). */
+static int64_t run_len(const shmrt_cluster_queue_t *q, int64_t t, int64_t j, int64_t k)
+{
+	int64_t to_end = q->cap - (t + j) % q->cap;
+	return k - j < to_end ? k - j : to_end;
+}
+
+/* The target datatype of cnt consecutive slots, blen words of each: a vector with the
+ * slots' stride (one call for a run of slots), or blen plain words for one slot. */
+static int slot_vec(const shmrt_cluster_queue_t *q, int64_t cnt, int64_t blen, MPI_Datatype *ty,
+		    int *tcount)
+{
+	if (cnt == 1) {
+		*ty = MPI_INT64_T;
+		*tcount = (int)blen;
+		return 0;
+	}
+	if (MPI_Type_vector((int)cnt, (int)blen, (int)q->slot_words, MPI_INT64_T, ty) !=
+		    MPI_SUCCESS ||
+	    MPI_Type_commit(ty) != MPI_SUCCESS)
+		return -EIO;
+	*tcount = 1;
+	return 0;
+}
+
+static void slot_vec_free(MPI_Datatype *ty)
+{
+	if (*ty != MPI_INT64_T)
+		MPI_Type_free(ty);  /* operations issued with it complete normally */
+}
+
+/* Whether every slot of [j, j+cnt) is this call's. */
+static bool all_ours(const bool *ours, int64_t j, int64_t cnt)
+{
+	for (int64_t i = j; i < j + cnt; i++)
+		if (!ours[i])
+			return false;
+	return true;
+}
+
+enum vop { VPUT, VGET, VREPLACE, VFETCH };
+
+/* One operation over the slots of tickets [t, t+k) that are ours, at word `off` of
+ * each slot, blen words each (origin: blen words per slot, consecutive): one call per
+ * run of consecutive slots that are all ours, else one per slot. Not flushed. */
+static int over_slots(const shmrt_cluster_queue_t *q, enum vop op, int64_t t, int64_t k,
+		      const bool *ours, int64_t off, int64_t blen, int64_t *origin)
+{
+	MPI_Win win = q->cl->win;
+	for (int64_t j = 0; j < k;) {
+		int64_t cnt = run_len(q, t, j, k);
+		if (!all_ours(ours, j, cnt))
+			cnt = 1;
+		if (ours[j]) {
+			MPI_Datatype ty;
+			int tc, rc;
+			int64_t disp = q->disp + slot_of(q, t + j) + off, *o = origin + j * blen;
+			int oc = (int)(cnt * blen);
+			if (slot_vec(q, cnt, blen, &ty, &tc) != 0)
+				return -EIO;
+			switch (op) {
+			case VPUT:
+				rc = MPI_Put(o, oc, MPI_INT64_T, q->target, disp, tc, ty, win);
+				break;
+			case VGET:
+				rc = MPI_Get(o, oc, MPI_INT64_T, q->target, disp, tc, ty, win);
+				break;
+			case VREPLACE:
+				rc = MPI_Accumulate(o, oc, MPI_INT64_T, q->target, disp, tc, ty,
+						    MPI_REPLACE, win);
+				break;
+			default:
+				rc = MPI_Get_accumulate(NULL, 0, MPI_INT64_T, o, oc, MPI_INT64_T,
+							q->target, disp, tc, ty, MPI_NO_OP, win);
+				break;
+			}
+			slot_vec_free(&ty);
+			if (rc != MPI_SUCCESS)
+				return -EIO;
+		}
+		j += cnt;
+	}
+	return 0;
+}
+
 SHMRT_API int shmrt_cluster_queue_push_burst(const shmrt_cluster_queue_t *q,
 					     const void *const *msgs, const size_t *lens,
 					     size_t n, shmrt_ns_t timeout, size_t *pushed)
 {
 	MPI_Win win;
-	int64_t deadline, t, k, st[SHMRT_CLUSTER_BURST_MAX], full[SHMRT_CLUSTER_BURST_MAX];
+	int64_t deadline, t, k, nw, *stage, st[SHMRT_CLUSTER_BURST_MAX], full[SHMRT_CLUSTER_BURST_MAX];
 	size_t done = 0;
 	int rc = 0;
 
@@ -195,6 +281,13 @@ SHMRT_API int shmrt_cluster_queue_push_burst(const shmrt_cluster_queue_t *q,
 		if (lens[i] > q->msg_max)
 			return -EMSGSIZE;
 	}
+	/* The staging of whole slots (length word, bytes), before any ticket. */
+	nw = 1 + (int64_t)((q->msg_max + 7) / 8);
+	size_t sn = (size_t)nw * (n < SHMRT_CLUSTER_BURST_MAX ? (n ? n : 1) : SHMRT_CLUSTER_BURST_MAX);
+	int64_t small[SMALL_WORDS];
+	stage = sn <= SMALL_WORDS ? small : malloc(sizeof(int64_t) * sn);
+	if (stage == NULL)
+		return -ENOMEM;
 	win = q->cl->win;
 	deadline = deadline_of(timeout);
 	while (done < n) {
@@ -207,11 +300,15 @@ SHMRT_API int shmrt_cluster_queue_push_burst(const shmrt_cluster_queue_t *q,
 			int64_t lap = (t + j) / q->cap, from = 4 * lap, to = 4 * lap + 1;
 			if (MPI_Compare_and_swap(&to, &from, &st[j], MPI_INT64_T, q->target,
 						 q->disp + slot_of(q, t + j) + SLOT_STATE,
-						 win) != MPI_SUCCESS)
-				return -EIO;
+						 win) != MPI_SUCCESS) {
+				rc = -EIO;
+				goto out;
+			}
 		}
-		if (MPI_Win_flush(q->target, win) != MPI_SUCCESS)
-			return -EIO;
+		if (MPI_Win_flush(q->target, win) != MPI_SUCCESS) {
+			rc = -EIO;
+			goto out;
+		}
 		/* In ticket order: a slot the previous lap's consumer still reads is claimed
 		 * again until it is free; a slot a consumer skipped (its timeout ran out before
 		 * we claimed it) loses its ticket. From the first lost one on, the claimed
@@ -224,49 +321,50 @@ SHMRT_API int shmrt_cluster_queue_push_burst(const shmrt_cluster_queue_t *q,
 				shmrt__cl_backoff(tries);
 				if ((rc = cas(q, slot_of(q, t + j) + SLOT_STATE, 4 * lap, 4 * lap + 1,
 					      &st[j])) != 0)
-					return rc;
+					goto out;
 			}
 			if (st[j] != 4 * lap && lost < 0)
 				lost = j;
 		}
-		/* The lengths and bytes (or holes) of the claimed slots, one flush. */
-		static const int64_t hole = SLOT_HOLE;
+		/* The lengths and bytes (or holes) of the claimed slots, staged as whole
+		 * slots and put in one call per run of consecutive slots, one flush. */
+		bool ours[SHMRT_CLUSTER_BURST_MAX];
 		for (int64_t j = 0; j < k; j++) {
-			int64_t lap = (t + j) / q->cap, at = q->disp + slot_of(q, t + j);
-			if (st[j] != 4 * lap)
-				continue;  /* skipped: not ours */
-			const size_t len = lens[done + (size_t)j];
+			int64_t *w = stage + j * nw;
+			ours[j] = st[j] == 4 * ((t + j) / q->cap);
 			if (lost >= 0 && j > lost) {
-				if (MPI_Put(&hole, 1, MPI_INT64_T, q->target, at + SLOT_LEN, 1,
-					    MPI_INT64_T, win) != MPI_SUCCESS)
-					return -EIO;
+				w[0] = SLOT_HOLE;
 				continue;
 			}
-			if (MPI_Put(&lens[done + (size_t)j], 1, MPI_INT64_T, q->target, at + SLOT_LEN, 1,
-				    MPI_INT64_T, win) != MPI_SUCCESS ||
-			    (len > 0 && MPI_Put(msgs[done + (size_t)j], (int)len, MPI_BYTE, q->target,
-						at + SLOT_DATA, (int)len, MPI_BYTE, win) != MPI_SUCCESS))
-				return -EIO;
+			w[0] = (int64_t)lens[done + (size_t)j];
+			if (lens[done + (size_t)j])
+				memcpy(&w[1], msgs[done + (size_t)j], lens[done + (size_t)j]);
 		}
-		if (MPI_Win_flush(q->target, win) != MPI_SUCCESS)
-			return -EIO;
+		if ((rc = over_slots(q, VPUT, t, k, ours, SLOT_LEN, nw, stage)) != 0)
+			goto out;
+		if (MPI_Win_flush(q->target, win) != MPI_SUCCESS) {
+			rc = -EIO;
+			goto out;
+		}
 		/* Q1: the bytes are complete at the target (flushed) before the slots say
 		 * full: all released at once, one flush. */
-		for (int64_t j = 0; j < k; j++) {
-			int64_t lap = (t + j) / q->cap;
-			full[j] = 4 * lap + 2;
-			if (st[j] == 4 * lap &&
-			    MPI_Accumulate(&full[j], 1, MPI_INT64_T, q->target,
-					   q->disp + slot_of(q, t + j) + SLOT_STATE, 1, MPI_INT64_T,
-					   MPI_REPLACE, win) != MPI_SUCCESS)
-				return -EIO;
+		for (int64_t j = 0; j < k; j++)
+			full[j] = 4 * ((t + j) / q->cap) + 2;
+		if ((rc = over_slots(q, VREPLACE, t, k, ours, SLOT_STATE, 1, full)) != 0)
+			goto out;
+		if (MPI_Win_flush(q->target, win) != MPI_SUCCESS) {
+			rc = -EIO;
+			goto out;
 		}
-		if (MPI_Win_flush(q->target, win) != MPI_SUCCESS)
-			return -EIO;
 		done += (size_t)(lost >= 0 ? lost : k);
 	}
+	if (done > 0)
+		rc = 0;
+out:
+	if (stage != small)
+		free(stage);
 	*pushed = done;
-	return done > 0 ? 0 : rc;
+	return rc;
 }
 
 SHMRT_API int shmrt_cluster_queue_push(const shmrt_cluster_queue_t *q, const void *msg,
@@ -281,7 +379,8 @@ SHMRT_API int shmrt_cluster_queue_pop_burst(const shmrt_cluster_queue_t *q, void
 					    shmrt_ns_t timeout, size_t *popped)
 {
 	MPI_Win win;
-	int64_t deadline, h, k, nw, st[SHMRT_CLUSTER_BURST_MAX], r, *words;
+	int64_t deadline, h, k, nw, st[SHMRT_CLUSTER_BURST_MAX], nx[SHMRT_CLUSTER_BURST_MAX], r,
+		*words;
 	bool mine[SHMRT_CLUSTER_BURST_MAX];
 	size_t got = 0;
 	int rc = 0;
@@ -295,7 +394,8 @@ SHMRT_API int shmrt_cluster_queue_pop_burst(const shmrt_cluster_queue_t *q, void
 	/* The bounce for lengths and bytes, before any ticket: a pop that took tickets
 	 * must complete. */
 	nw = 1 + (int64_t)((q->msg_max + 7) / 8);
-	words = malloc(sizeof(int64_t) * (size_t)nw * n);
+	int64_t small[SMALL_WORDS];
+	words = (size_t)nw * n <= SMALL_WORDS ? small : malloc(sizeof(int64_t) * (size_t)nw * n);
 	if (words == NULL)
 		return -ENOMEM;
 	win = q->cl->win;
@@ -308,19 +408,15 @@ SHMRT_API int shmrt_cluster_queue_pop_burst(const shmrt_cluster_queue_t *q, void
 		 * passes is skipped (CAS 4L -> 4(L+1)): its producer retries; a claimed one
 		 * is waited for. */
 		for (int64_t j = 0; j < k; j++)
-			if (MPI_Fetch_and_op(NULL, &st[j], MPI_INT64_T, q->target,
-					     q->disp + slot_of(q, h + j) + SLOT_STATE, MPI_NO_OP,
-					     win) != MPI_SUCCESS) {
-				rc = -EIO;
-				goto out;
-			}
+			mine[j] = true;
+		if ((rc = over_slots(q, VFETCH, h, k, mine, SLOT_STATE, 1, st)) != 0)
+			goto out;
 		if (MPI_Win_flush(q->target, win) != MPI_SUCCESS) {
 			rc = -EIO;
 			goto out;
 		}
 		for (int64_t j = 0; j < k; j++) {
 			int64_t lap = (h + j) / q->cap, at = slot_of(q, h + j) + SLOT_STATE;
-			mine[j] = true;
 			for (unsigned tries = 0; st[j] != 4 * lap + 2; tries++) {
 				if (st[j] == 4 * lap && deadline >= 0 && now_ns() >= deadline) {
 					if ((rc = cas(q, at, 4 * lap, 4 * (lap + 1), &r)) != 0)
@@ -338,28 +434,18 @@ SHMRT_API int shmrt_cluster_queue_pop_burst(const shmrt_cluster_queue_t *q, void
 			}
 		}
 		/* Q2: the states read full (flushed) before the lengths and bytes are fetched,
-		 * all at once. */
-		for (int64_t j = 0; j < k; j++)
-			if (mine[j] && MPI_Get(&words[j * nw], (int)nw, MPI_INT64_T, q->target,
-					       q->disp + slot_of(q, h + j) + SLOT_LEN, (int)nw,
-					       MPI_INT64_T, win) != MPI_SUCCESS) {
-				rc = -EIO;
-				goto out;
-			}
+		 * one call per run of consecutive slots, one flush. */
+		if ((rc = over_slots(q, VGET, h, k, mine, SLOT_LEN, nw, words)) != 0)
+			goto out;
 		if (MPI_Win_flush(q->target, win) != MPI_SUCCESS) {
 			rc = -EIO;
 			goto out;
 		}
-		/* Q3: read (flushed) before the slots are freed for the next lap. */
-		for (int64_t j = 0; j < k; j++) {
-			int64_t next = 4 * ((h + j) / q->cap + 1);
-			if (mine[j] && MPI_Fetch_and_op(&next, &r, MPI_INT64_T, q->target,
-							q->disp + slot_of(q, h + j) + SLOT_STATE,
-							MPI_REPLACE, win) != MPI_SUCCESS) {
-				rc = -EIO;
-				goto out;
-			}
-		}
+		/* Q3: read (flushed) before the slots are freed for the next lap, at once. */
+		for (int64_t j = 0; j < k; j++)
+			nx[j] = 4 * ((h + j) / q->cap + 1);
+		if ((rc = over_slots(q, VREPLACE, h, k, mine, SLOT_STATE, 1, nx)) != 0)
+			goto out;
 		if (MPI_Win_flush(q->target, win) != MPI_SUCCESS) {
 			rc = -EIO;
 			goto out;
@@ -383,7 +469,8 @@ SHMRT_API int shmrt_cluster_queue_pop_burst(const shmrt_cluster_queue_t *q, void
 	}
 	rc = 0;
 out:
-	free(words);
+	if (words != small)
+		free(words);
 	*popped = got;
 	return rc;
 }
