@@ -101,7 +101,8 @@ static void home_of(const shmrt_cluster_dict_t *d, const void *key, size_t klen,
 
 /* A consistent copy of bucket b (all its words, after seq) into w; 3 round trips or
  * more (retried while written). */
-static int read_bucket(const shmrt_cluster_dict_t *d, int t, int64_t b, uint64_t *w)
+static int read_bucket(const shmrt_cluster_dict_t *d, int t, int64_t b, uint64_t *w,
+		       int64_t *seq)
 {
 	MPI_Win win = d->cl->win;
 	int64_t bw = bucket_words(d), at = d->disp + b * bw, s1, s2;
@@ -121,17 +122,21 @@ static int read_bucket(const shmrt_cluster_dict_t *d, int t, int64_t b, uint64_t
 		if (MPI_Fetch_and_op(NULL, &s2, MPI_INT64_T, t, at, MPI_NO_OP, win) != MPI_SUCCESS ||
 		    MPI_Win_flush(t, win) != MPI_SUCCESS)
 			return -EIO;
-		if (s1 == s2)
+		if (s1 == s2) {
+			*seq = s1;
 			return 0;
+		}
 		shmrt__cl_backoff(tries);
 	}
 }
 
-/* Takes bucket b's seqlock: its even value before (release with +2). */
-static int lock_bucket(const shmrt_cluster_dict_t *d, int t, int64_t b, int64_t *held)
+/* Takes bucket b's seqlock (first guess: its sequence as last read): its even value
+ * before (release with +2). */
+static int lock_bucket(const shmrt_cluster_dict_t *d, int t, int64_t b, int64_t guess,
+		       int64_t *held)
 {
 	MPI_Win win = d->cl->win;
-	int64_t at = d->disp + b * bucket_words(d), s = 0, r;
+	int64_t at = d->disp + b * bucket_words(d), s = guess, r;
 	for (unsigned tries = 0;; tries++) {
 		int64_t want = s + 1;
 		if (MPI_Compare_and_swap(&want, &s, &r, MPI_INT64_T, t, at, win) != MPI_SUCCESS ||
@@ -201,7 +206,7 @@ SHMRT_API int shmrt_cluster_dict_get(const shmrt_cluster_dict_t *d, const void *
 {
 	uint64_t w[2 + 512 + 8192];  /* meta, key (<= 4096 B), value (<= 65535 B) */
 	int t, rc;
-	int64_t first;
+	int64_t first, seq;
 
 	if ((rc = check_key(d, key, klen)) != 0)
 		return rc;
@@ -210,7 +215,7 @@ SHMRT_API int shmrt_cluster_dict_get(const shmrt_cluster_dict_t *d, const void *
 	home_of(d, key, klen, &t, &first);
 	for (int64_t i = 0; i < d->buckets; i++) {
 		int64_t b = (first + i) % d->buckets;
-		if ((rc = read_bucket(d, t, b, w)) != 0)
+		if ((rc = read_bucket(d, t, b, w, &seq)) != 0)
 			return rc;
 		if (w[0] == 0)
 			return -ENOENT;  /* never used: the key is nowhere further */
@@ -233,16 +238,17 @@ SHMRT_API int shmrt_cluster_dict_get(const shmrt_cluster_dict_t *d, const void *
 static int find_locked(const shmrt_cluster_dict_t *d, int t, int64_t first, const void *key,
 		       size_t klen, bool create, uint64_t *w, int64_t *b_out, int64_t *held)
 {
+	int64_t seq;
 	int rc;
 	for (int64_t i = 0; i < d->buckets; i++) {
 		int64_t b = (first + i) % d->buckets;
-		if ((rc = read_bucket(d, t, b, w)) != 0)
+		if ((rc = read_bucket(d, t, b, w, &seq)) != 0)
 			return rc;
 		if (w[0] != 0 && !key_is(d, w, key, klen))
 			continue;
 		if (w[0] == 0 && !create)
 			return -ENOENT;
-		if ((rc = lock_bucket(d, t, b, held)) != 0)
+		if ((rc = lock_bucket(d, t, b, seq, held)) != 0)
 			return rc;
 		/* Again under the lock: a bucket seen never used may have been taken. */
 		int64_t bw = bucket_words(d), at = d->disp + b * bw;

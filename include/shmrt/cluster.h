@@ -463,7 +463,7 @@ SHMRT_API int shmrt_cluster_dict_get(const shmrt_cluster_dict_t *d, const void *
 /*
  * Sets key to a copy of val (vlen bytes). Path: MPI: the probe (as get), then the
  * bucket's seqlock (CAS), a re-read under it, the write (MPI_Accumulate(MPI_REPLACE))
- * and the release: 6 round trips when the key is in its first bucket.
+ * and the release: 7 round trips when the key is in its first bucket.
  * Returns 0; -ENOSPC (no free bucket on the key's node); -EMSGSIZE (key or value too
  * long); -EINVAL; -EIO.
  * Concurrency: everything (sets of one key are serialised). Ordering: complete when it
