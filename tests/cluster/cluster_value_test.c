@@ -1,5 +1,7 @@
 /*
- * Cluster Value, on 4 ranks in two pretend nodes of two ranks:
+ * Cluster Value, on 4 ranks in two pretend nodes of two ranks (and, as
+ * cluster_value_test_4nodes and _1node, in four nodes of one rank and in the one real
+ * node of this machine):
  *  - fetch_add uniqueness: the values returned by 4N fetch_adds on one Value are
  *    exactly 0 .. 4N-1 (gathered and checked on rank 0), for a Value homed on each
  *    node (so that every rank uses the home node's and the remote node's path);
@@ -50,8 +52,8 @@ int main(int argc, char **argv)
 	shmrt_cluster_t *cl;
 	shmrt_cluster_value_t v, v2;
 	shmrt_cluster_counter_t c;
-	const char *home_name[2] = {NULL, NULL};
-	static char names[16][16];
+	const char *home_name[4] = {NULL, NULL, NULL, NULL};
+	static char names[64][16];
 	int rank, size, nodes;
 	int64_t x, e;
 
@@ -60,24 +62,33 @@ int main(int argc, char **argv)
 	rank = shmrt_cluster_rank(cl);
 	size = shmrt_cluster_size(cl);
 	nodes = shmrt_cluster_nodes(cl);
+	/* Ranks per node: 2 (cltest_open's default), or the environment's; 0 is the real
+	 * split: one node on this machine. */
+	const char *env = getenv("SHMRT_CLUSTER_RANKS_PER_NODE");
+	int rpn = env ? atoi(env) : 2;
+	if (rpn == 0)
+		rpn = size;
 	CHECK(size == 4);
-	CHECK(nodes == 2);
-	CHECK(shmrt_cluster_node_size(cl) == 2);
-	CHECK(shmrt_cluster_node(cl) == rank / 2);
-	CHECK(shmrt_cluster_node_rank(cl) == rank % 2);
+	CHECK(nodes == size / rpn);
+	CHECK(shmrt_cluster_node_size(cl) == rpn);
+	CHECK(shmrt_cluster_node(cl) == rank / rpn);
+	CHECK(shmrt_cluster_node_rank(cl) == rank % rpn);
 	CHECK(shmrt_cluster_region(cl) != NULL);
 
-	/* A name homed on each node. */
-	for (int i = 0; i < 16 && (!home_name[0] || !home_name[1]); i++) {
+	/* A name homed on each node: every rank uses the home node's path and the others'. */
+	int found = 0;
+	for (int i = 0; i < 64 && found < nodes; i++) {
 		snprintf(names[i], sizeof names[i], "ticket%d", i);
 		int h = shmrt_cluster_home(cl, names[i]);
 		CHECK(h >= 0 && h < nodes);
-		if (!home_name[h])
+		if (!home_name[h]) {
 			home_name[h] = names[i];
+			found++;
+		}
 	}
-	CHECK(home_name[0] && home_name[1]);
-	fetch_add_unique(cl, home_name[0]);
-	fetch_add_unique(cl, home_name[1]);
+	CHECK(found == nodes);
+	for (int h = 0; h < nodes; h++)
+		fetch_add_unique(cl, home_name[h]);
 
 	/* CAS increments. */
 	CHECK_RC(shmrt_cluster_value_open(cl, "cas", 100, &v));
