@@ -32,7 +32,7 @@
  *           |                                     | sum: collective (barrier+allreduce)
  *  Array    | int64 elements block-distributed    | every call: MPI (range read: 3
  *           | over the nodes' windows, one block  | round trips per block, range
- *           | per node, each with a sequence word | write: 3 or more, element
+ *           | per node, each with a sequence word | write: 4 per block, element
  *           | (a seqlock driven by MPI atomics)   | atomics: 1)
  *  Queue    | a ring in the window of the home    | every call: MPI (push: 5 round
  *           | node's leader: head, tail, and per  | trips uncontended, pop: 5, a
@@ -310,8 +310,9 @@ SHMRT_API int shmrt_cluster_array_read(const shmrt_cluster_array_t *a, int64_t s
  * Writes buf to elements [start, start+count). Path: MPI. Per block: takes the
  * block's seqlock (MPI_Compare_and_swap of its sequence word from even to odd,
  * retried with backoff while another writer holds it), MPI_Accumulate(MPI_REPLACE)
- * of the elements, then the sequence word to the next even value, each flushed (3
- * round trips uncontended). Element-wise atomic with the element atomics.
+ * of the elements, then the sequence word to the next even value, each flushed (4
+ * round trips uncontended: the first CAS guesses the sequence word is 0 and learns
+ * it; 3 on a block never written). Element-wise atomic with the element atomics.
  * Returns 0, -EINVAL, -ERANGE, -EIO.
  * (With SHMRT_CLUSTER_SPLIT_WRITES=1 in the environment at shmrt_cluster_open, for
  * tests, each block's part is written one element per call, yielding between, so
