@@ -17,7 +17,7 @@
 #   make clean
 #
 # Every test has a CTest label: unit, mp (several processes), crash (kill -9), fuzz,
-# install, example (see tests/CMakeLists.txt). After `make test`, select by label in
+# install, example, cluster (mpirun -np 4; skipped without MPI) (see tests/CMakeLists.txt). After `make test`, select by label in
 # the build directory (-L takes a regular expression matched anywhere in a label, so
 # anchor it: "mp" alone also matches "example"):
 #   cd build/test && ctest -L unit                  the single-process tests

@@ -58,6 +58,13 @@ TARGETS = {
     ("manager/get/1client/tcp", "python_mp"): 2.0,
     ("manager/get/pipelined32", "redis_pipelined32"): 1.5,
     ("manager/mixed90/4clients", "python_mp"): 10.0,
+    # Cluster (bench/cluster_bench.c, mpiexec -n 4, two pretend nodes on one machine:
+    # shmrt's overhead over the same MPI path, not a network).
+    ("cluster/value/fetch_add/remote", "mpi_fetch_and_op"): 1 / 1.2,
+    ("cluster/value/fetch_add/local", "mpi_fetch_and_op"): 10.0,
+    ("cluster/array/read/1MiB/remote", "mpi_get"): 0.8,
+    ("cluster/queue/64B/remote", "bcl_rma"): 1.0,
+    ("cluster/queue/64B/remote/burst64", "shmrt_single"): 5.0,
     ("manager/mixed90/4clients", "redis"): 1.0,
     ("manager/list_create", "python_mp"): 20.0,
     ("manager/get/1client/shm", "python_mp"): 30.0,
@@ -124,6 +131,35 @@ def run(binary, flt, reps, raw):
     proc = subprocess.run(cmd)
     if proc.returncode != 0:
         sys.exit(f"benchmark binary failed with status {proc.returncode}")
+
+
+# Open MPI's settings for one machine (ignored by other MPIs), as the cluster tests
+# use them (tests/cluster/CMakeLists.txt).
+CLUSTER_ENV = {
+    "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+    "OMPI_MCA_rmaps_base_oversubscribe": "1", "OMPI_MCA_btl": "self,vader",
+    "OMPI_MCA_btl_vader_single_copy_mechanism": "none", "OMPI_MCA_osc": "sm,pt2pt",
+    "OMPI_MCA_mpi_yield_when_idle": "1",
+}
+
+
+def run_cluster(build, flt, reps, raw):
+    """The cluster cases: cluster_bench under mpiexec (4 ranks), writing Google
+    Benchmark's JSON shape to raw. False if it was not built (no MPI)."""
+    exe = os.path.join(build, "bench", "cluster_bench")
+    if not os.path.exists(exe):
+        print("no cluster_bench (MPI not found when configuring): no cluster/ cases")
+        return False
+    if os.path.exists(raw):
+        os.remove(raw)
+    cmd = ["mpiexec", "-n", "4", exe, f"--reps={reps}", f"--out={raw}"]
+    if flt:
+        cmd.append(f"--filter={flt}")
+    print("running:", " ".join(cmd), flush=True)
+    proc = subprocess.run(cmd, env=dict(os.environ, **CLUSTER_ENV), timeout=900)
+    if proc.returncode != 0:
+        sys.exit(f"cluster_bench failed with status {proc.returncode}")
+    return True
 
 
 def collect(raw):
@@ -228,6 +264,11 @@ def main():
     raw = os.path.join(os.path.dirname(args.out), "raw.json")
     run(os.path.join(args.build, "bench", "shmrt_bench"), args.filter, args.repetitions, raw)
     fresh = collect(raw)
+    raw_cluster = os.path.join(os.path.dirname(args.out), "raw_cluster.json")
+    if run_cluster(args.build, args.filter, args.repetitions, raw_cluster):
+        more = collect(raw_cluster)
+        if more:
+            fresh = dict(fresh or {}, **more)
     if fresh is None:
         print(f"no benchmark ran{' (filter ' + repr(args.filter) + ')' if args.filter else ''}; "
               f"{args.out} is unchanged")

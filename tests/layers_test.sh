@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Layering check: no library file includes a file of a layer above its own.
 #
-#   base < alloc < core < queues < manager
+#   base < alloc < core < queues < manager < cluster (on MPI)
 #
 # A folder may include its own files and those of the folders before it; public
 # headers (include/) may include only public headers; base/ (the platform layer)
@@ -20,9 +20,9 @@ set -euo pipefail
 root=$(cd "${1:-$(dirname "$0")/..}" && pwd -P)
 cd "$root"
 
-declare -A rank=([base]=0 [alloc]=1 [core]=2 [queues]=3 [manager]=4)
-order="base < alloc < core < queues < manager"
-folders=(base alloc core queues manager include)
+declare -A rank=([base]=0 [alloc]=1 [core]=2 [queues]=3 [manager]=4 [cluster]=5)
+order="base < alloc < core < queues < manager < cluster"
+folders=(base alloc core queues manager cluster include)
 
 # allowed FROM TO: whether a file of folder FROM may include a file of folder TO.
 allowed() {

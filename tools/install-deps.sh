@@ -5,9 +5,11 @@
 #          (make build, make install)
 #   test   build + cmocka, clang (for make fuzz), python3 with its headers, numpy,
 #          setuptools and venv (pip install ./python is tested),
-#          pytest and pytest-timeout (the Python package's tests) (make test, stress, fuzz)
+#          pytest and pytest-timeout (the Python package's tests), Open MPI (the
+#          cluster library and its mpirun tests) (make test, stress, fuzz)
 #   bench  build + the peers benchmarked against, python3 for bench/run.py, and its
-#          headers and numpy for the Python package's py/ cases (make bench; the
+#          headers and numpy for the Python package's py/ cases, Open MPI for the
+#          cluster/ cases (make bench; the
 #          benchmarks build without the tests)
 # Each mode is the build packages plus its own. Installs only what is missing. Needs
 # root (apt-get); without root it prints the exact command to run and exits 1.
@@ -15,8 +17,8 @@ set -euo pipefail
 what=${1:-test}
 
 pkgs_build="build-essential cmake pkg-config libck-dev liburcu-dev libhwloc-dev hwloc libssl-dev"
-pkgs_test="libcmocka-dev clang python3 python3-dev python3-numpy python3-pytest python3-pytest-timeout python3-setuptools python3-venv"
-pkgs_bench="libbenchmark-dev libboost-dev libhiredis-dev redis-server iceoryx libiceoryx-binding-c-dev python3 python3-matplotlib python3-dev python3-numpy"
+pkgs_test="libcmocka-dev clang python3 python3-dev python3-numpy python3-pytest python3-pytest-timeout python3-setuptools python3-venv libopenmpi-dev openmpi-bin"
+pkgs_bench="libbenchmark-dev libboost-dev libhiredis-dev redis-server iceoryx libiceoryx-binding-c-dev python3 python3-matplotlib python3-dev python3-numpy libopenmpi-dev openmpi-bin"
 
 case "$what" in
   build) want="$pkgs_build" ;;
