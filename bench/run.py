@@ -94,6 +94,7 @@ DERIVED = {
     ("queue/4p4c/64B", "shmrt_1p1c"): ("queue/1p1c/64B", "same"),
     ("dict/get/2proc", "shmrt_1proc"): ("dict/get/1proc", "same"),
     ("manager/get/1client/shm", "shmrt_unix"): ("manager/get/1client/unix", "same"),
+    ("manager/get/1client/shm", "python_mp"): ("manager/get/1client/unix", "peer:python_mp"),
     ("manager/mixed90/4clients/shm", "shmrt_unix"): ("manager/mixed90/4clients", "same"),
 }
 
