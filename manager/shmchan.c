@@ -73,6 +73,8 @@ typedef shmrt__msrv_t server_t;
 
 struct shmrt__shmchan {
 	shmrt_region_t *r;
+	int evfd;                    /* this client's doorbell (edge-triggered in epoll) */
+	int ep;                      /* the server's epoll, to take the doorbell out */
 	shmrt_pipe_t p;              /* end 0 */
 	shmrt_pipe_t p1;             /* end 1, held until the client adopted it */
 	int held1;                   /* p1 still held */
@@ -82,7 +84,6 @@ struct shmrt__shmchan {
 };
 
 struct shmrt__shmsrv {
-	int evfd;                    /* the doorbell */
 	struct shmrt__shmchan *chans;
 	size_t n;
 	uint8_t *rx;                 /* one ring message */
@@ -109,17 +110,9 @@ static int srv_state(server_t *s)
 	if (!h)
 		return -ENOMEM;
 	h->rx = malloc(SHMRT__SHM_MAX_MSG);
-	h->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = SHMRT__SHM_TAG };
-	int rc = !h->rx ? -ENOMEM : h->evfd < 0 ? -errno : 0;
-	if (rc == 0 && epoll_ctl(s->ep, EPOLL_CTL_ADD, h->evfd, &ev))
-		rc = -errno;
-	if (rc) {
-		if (h->evfd >= 0)
-			close(h->evfd);
-		free(h->rx);
+	if (!h->rx) {
 		free(h);
-		return rc;
+		return -ENOMEM;
 	}
 	s->shm = h;
 	return 0;
@@ -167,6 +160,30 @@ static int refusal(server_t *s, conn_t *c, const shmrt_mv_t *req)
 	if (shmrt__frame_queued(&c->w) || shmrt__frame_buffered(&c->r) || c->sess.nwaits)
 		return -EBUSY;
 	(void)s;
+	return 0;
+}
+
+/*
+ * The doorbell of a new channel: an eventfd of its own (one shared by every client
+ * would let any of them drain it, with a read between another client's write and
+ * the server's epoll_wait, and so leave that client's request unserved while the
+ * server sleeps). Edge-triggered and never drained: each write of the client is an
+ * edge that wakes the loop, and the counter (2^64 - 2 writes) never fills; a client
+ * that reads or fills its own counter loses only its own wake-ups.
+ */
+static int chan_doorbell(server_t *s, struct shmrt__shmchan *ch)
+{
+	ch->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ch->evfd < 0)
+		return -errno;
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = SHMRT__SHM_TAG };
+	if (epoll_ctl(s->ep, EPOLL_CTL_ADD, ch->evfd, &ev)) {
+		int rc = -errno;
+		close(ch->evfd);
+		ch->evfd = -1;
+		return rc;
+	}
+	ch->ep = s->ep;
 	return 0;
 }
 
@@ -251,7 +268,12 @@ static void chan_free(struct shmrt__shmchan *ch)
 		store_relaxed(&ch->ctl->cli_wait, 0);
 		shmrt__futex_wake(&ch->ctl->cli_wait, 1);
 	}
-	(void)shmrt_region_close(ch->r);
+	if (ch->evfd >= 0) { /* out of epoll now: the client may keep its copy open */
+		(void)epoll_ctl(ch->ep, EPOLL_CTL_DEL, ch->evfd, NULL);
+		close(ch->evfd);
+	}
+	if (ch->r)
+		(void)shmrt_region_close(ch->r);
 	free(ch);
 }
 
@@ -265,9 +287,13 @@ int shmrt__shmchan_open(server_t *s, conn_t *c, const shmrt_mv_t *req, shmrt_mv_
 	if (why)
 		return make_reply(id, why, NULL, reply);
 	struct shmrt__shmchan *ch = calloc(1, sizeof(*ch));
+	if (ch)
+		ch->evfd = -1;
 	int rc = ch ? srv_state(s) : -ENOMEM;
 	if (rc == 0)
 		rc = chan_make(ch);
+	if (rc == 0 && (rc = chan_doorbell(s, ch)) != 0)
+		chan_free(ch), ch = NULL;
 	if (rc) {
 		free(ch);
 		return make_reply(id, rc, NULL, reply);
@@ -282,7 +308,7 @@ int shmrt__shmchan_open(server_t *s, conn_t *c, const shmrt_mv_t *req, shmrt_mv_
 		rc = make_reply(id, 0, res, &ok);
 	else
 		shmrt_mv_free(res);
-	int fds[SHMRT__SHM_NFDS] = { shmrt_region_fd(ch->r), s->shm->evfd };
+	int fds[SHMRT__SHM_NFDS] = { shmrt_region_fd(ch->r), ch->evfd };
 	if (rc == 0)
 		rc = shmrt_pipe_fds(&ch->p1, fds + 2);
 	if (rc == 0) {
@@ -529,10 +555,7 @@ void shmrt__shmsrv_awake(server_t *s)
 
 void shmrt__shmsrv_doorbell(server_t *s)
 {
-	uint64_t v;
-	if (s->shm && read(s->shm->evfd, &v, sizeof(v)) < 0) {
-		/* EAGAIN: drained already */
-	}
+	(void)s; /* edge-triggered, never drained (chan_doorbell): the wake-up was all */
 }
 
 void shmrt__shmsrv_fini(server_t *s)
@@ -542,7 +565,6 @@ void shmrt__shmsrv_fini(server_t *s)
 		return;
 	while (h->chans)
 		shmrt__shmchan_close(s, h->chans->c);
-	close(h->evfd);
 	free(h->rx);
 	free(h);
 	s->shm = NULL;

@@ -15,6 +15,8 @@
  *    returns -EPIPE or -ECONNRESET (the time is printed: the bound is about 50 ms);
  *  - a client that sends and never reads its ring: dropped once its unread replies
  *    pass max_queued, while another client is served throughout;
+ *  - a hostile client that reads the eventfd it was handed in a loop: the others'
+ *    calls still wake the sleeping server (each client has a doorbell of its own);
  *  - four shm clients and the server on one CPU (oversubscribed): exact counts.
  * Every wait is bounded; children are killed at the end.
  */
@@ -332,6 +334,87 @@ static void nonreader_dropped(void **state)
 	close(pfd[1]);
 }
 
+/* ---- a client that drains doorbells ------------------------------------------------ */
+
+#define THIEF_MS 20000 /* the thief's bound: killed long before */
+#define VICTIM_CALLS 60
+
+/* A hostile client of the same user: it reads every eventfd it was handed (the
+ * doorbell it got with its channel) in a tight loop. With one doorbell shared by
+ * every client, its reads took the wake-ups of the others: a request rung while the
+ * server slept was left in its ring until the caller's timeout. */
+static int eventfds(int *fds, int max)
+{
+	int n = 0;
+	for (int fd = 3; fd < 256 && n < max; fd++) {
+		char path[64], link[64];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		ssize_t k = readlink(path, link, sizeof(link) - 1);
+		if (k > 0 && (link[k] = 0, strstr(link, "eventfd")))
+			fds[n++] = fd;
+	}
+	return n;
+}
+
+static int thief_main(void *arg)
+{
+	(void)arg;
+	/* Not the parent's doorbell, inherited by the fork: only what a stranger gets. */
+	int fds[8], n = eventfds(fds, 8);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	shmrt_manager_conn_t *c = child_conn();
+	if (shmrt_manager_channel(c) != SHMRT_MANAGER_CHANNEL_SHM)
+		return 5;
+	n = eventfds(fds, 8);
+	if (n == 0)
+		return 6;
+	char x = 't';
+	if (write(pfd[1], &x, 1) != 1)
+		return 7;
+	uint64_t end = tu_ms() + THIEF_MS;
+	while (tu_ms() < end)
+		for (int i = 0; i < n; i++) {
+			uint64_t v;
+			if (read(fds[i], &v, sizeof(v)) < 0) {
+				/* EAGAIN: nothing to take this time */
+			}
+		}
+	return 0;
+}
+
+static void doorbell_thief(void **state)
+{
+	(void)state;
+	assert_int_equal(pipe(pfd), 0);
+	shmrt_proxy_t *v = create("Value", L(2, S("q"), I(0)));
+	pid_t t = tu_fork(thief_main, NULL);
+	struct pollfd pp = { .fd = pfd[0], .events = POLLIN };
+	assert_int_equal(poll(&pp, 1, 10000), 1);
+	char x;
+	assert_int_equal(read(pfd[0], &x, 1), 1);
+	/* Each call after a pause in which the server went to sleep in epoll_wait: the
+	 * request must wake it through this connection's doorbell, whatever the thief
+	 * reads. A lost wake-up is a call that times out (the connection's 2 s). */
+	shmrt_manager_set_timeout(conn, 2 * SEC);
+	int failed = 0;
+	for (int i = 0; i < VICTIM_CALLS && !failed; i++) {
+		struct timespec ts = { 0, 3 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+		uint64_t t0 = tu_ms();
+		int rc = shmrt_proxy_call1(v, "add", I(1), NULL);
+		if (rc)
+			printf("call %d: %d after %llu ms\n", i, rc, (unsigned long long)(tu_ms() - t0));
+		failed = rc != 0;
+	}
+	assert_int_equal(kill(t, SIGKILL), 0);
+	assert_int_equal(tu_wait(t, 10000), 128 + SIGKILL);
+	close(pfd[0]);
+	close(pfd[1]);
+	assert_false(failed);
+	expect(v, "get", NULL, 0, "60");
+}
+
 /* ---- oversubscribed: four clients and the server on one CPU ------------------------- */
 
 #define OVER_CLIENTS 4
@@ -389,6 +472,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(large_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(client_killed, setup, teardown),
 		cmocka_unit_test_setup_teardown(nonreader_dropped, setup_small_queue, teardown),
+		cmocka_unit_test_setup_teardown(doorbell_thief, setup, teardown),
 		cmocka_unit_test_setup_teardown(oversubscribed, setup, teardown),
 		cmocka_unit_test_setup_teardown(server_killed, setup, teardown_dead),
 	};
