@@ -52,6 +52,7 @@
 #include "manager/server_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -199,6 +200,16 @@ static int chan_make(struct shmrt__shmchan *ch)
 	int rc = shmrt_region_open(NULL, SHMRT_O_CREATE, &o, &ch->r);
 	if (rc)
 		return rc;
+	/* The client gets the memfd read-write: sealed against shrinking, or its
+	 * ftruncate would make our next touch of the control block or a ring a SIGBUS
+	 * (the server's death, under every client). Growing it or writing garbage in it
+	 * harms only that client's channel. */
+	if (fcntl(shmrt_region_fd(ch->r), F_ADD_SEALS, F_SEAL_SHRINK)) {
+		rc = -errno;
+		(void)shmrt_region_close(ch->r);
+		ch->r = NULL;
+		return rc;
+	}
 	shmrt_object_info_t info;
 	rc = shmrt_object_open(ch->r, SHMRT__SHM_CTL, SHMRT_O_CREATE | SHMRT_O_EXCL,
 			       SHMRT_TYPE_BYTES, sizeof(struct shmrt__shm_ctl), NULL, &info);

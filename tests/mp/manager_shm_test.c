@@ -17,6 +17,8 @@
  *    pass max_queued, while another client is served throughout;
  *  - a hostile client that reads the eventfd it was handed in a loop: the others'
  *    calls still wake the sleeping server (each client has a doorbell of its own);
+ *  - a hostile client that truncates its region's memfd: the server, which maps it
+ *    too, is not killed by a SIGBUS (the memfd is sealed against shrinking);
  *  - four shm clients and the server on one CPU (oversubscribed): exact counts.
  * Every wait is bounded; children are killed at the end.
  */
@@ -415,6 +417,76 @@ static void doorbell_thief(void **state)
 	expect(v, "get", NULL, 0, "60");
 }
 
+/* ---- a client that truncates its region ---------------------------------------------- */
+
+/* A hostile client of the same user: it truncates the memfd of its channel's region
+ * to 0 bytes. The server maps that region too: its next touch of the control block
+ * (announcing a sleep) or the rings would be a SIGBUS, killing it under every
+ * client, unless the memfd is sealed against shrinking. */
+static void close_memfds(void)
+{
+	for (int fd = 3; fd < 256; fd++) {
+		char path[64], link[128];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		ssize_t k = readlink(path, link, sizeof(link) - 1);
+		if (k > 0 && (link[k] = 0, strstr(link, "memfd:")))
+			close(fd);
+	}
+}
+
+static int truncator_main(void *arg)
+{
+	(void)arg;
+	close_memfds(); /* not the parent's region, inherited by the fork */
+	shmrt_manager_conn_t *c = child_conn();
+	if (shmrt_manager_channel(c) != SHMRT_MANAGER_CHANNEL_SHM)
+		return 5;
+	int found = 0;
+	for (int fd = 3; fd < 256; fd++) {
+		char path[64], link[128];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		ssize_t k = readlink(path, link, sizeof(link) - 1);
+		if (k > 0 && (link[k] = 0, strstr(link, "memfd:"))) {
+			found = 1;
+			if (ftruncate(fd, 0)) {
+				/* sealed (EPERM): what the server must do */
+			}
+		}
+	}
+	char x = found ? 'm' : '?';
+	if (write(pfd[1], &x, 1) != 1)
+		return 7;
+	pause(); /* touches nothing of its region again */
+	return 0;
+}
+
+static void region_truncated(void **state)
+{
+	(void)state;
+	assert_int_equal(pipe(pfd), 0);
+	shmrt_proxy_t *v = create("Value", L(2, S("q"), I(0)));
+	pid_t t = tu_fork(truncator_main, NULL);
+	struct pollfd pp = { .fd = pfd[0], .events = POLLIN };
+	assert_int_equal(poll(&pp, 1, 10000), 1);
+	char x;
+	assert_int_equal(read(pfd[0], &x, 1), 1);
+	assert_int_equal(x, 'm');
+	/* Calls after pauses: the server serves, then sleeps (announcing it in every
+	 * channel's control block, the truncator's too), and is woken again. */
+	int rc = 0;
+	for (int i = 0; i < 10 && rc == 0; i++) {
+		struct timespec ts = { 0, 3 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+		rc = shmrt_proxy_call1(v, "add", I(1), NULL);
+	}
+	assert_int_equal(rc, 0);
+	expect(v, "get", NULL, 0, "10");
+	assert_int_equal(kill(t, SIGKILL), 0);
+	assert_int_equal(tu_wait(t, 10000), 128 + SIGKILL);
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
 /* ---- oversubscribed: four clients and the server on one CPU ------------------------- */
 
 #define OVER_CLIENTS 4
@@ -473,6 +545,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(client_killed, setup, teardown),
 		cmocka_unit_test_setup_teardown(nonreader_dropped, setup_small_queue, teardown),
 		cmocka_unit_test_setup_teardown(doorbell_thief, setup, teardown),
+		cmocka_unit_test_setup_teardown(region_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(oversubscribed, setup, teardown),
 		cmocka_unit_test_setup_teardown(server_killed, setup, teardown_dead),
 	};
