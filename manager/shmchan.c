@@ -50,6 +50,8 @@
 #include "base/clock.h"
 #include "base/cpu.h"
 #include "manager/server_int.h"
+#include "core/region_int.h"
+#include "queues/pipe_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -269,12 +271,16 @@ static int send_with_fds(int sock, const shmrt_mv_t *reply, const int *fds)
 	return (size_t)k == want ? 0 : -ENOBUFS;
 }
 
-/* Closes a channel's ends and region, and frees it. */
+/* Closes a channel's ends and region, and frees it. Nothing here waits for a lock
+ * in the region: the client maps it read-write and may hold its robust locks (the
+ * directory's, the life lock) for as long as it lives, so the Pipe is closed without
+ * its removal from the directory and the region is abandoned, not detached (its
+ * memory goes with the last descriptor; our registry slot in it with it). */
 static void chan_free(struct shmrt__shmchan *ch)
 {
 	if (ch->held1)
-		shmrt_pipe_close(&ch->p1);
-	shmrt_pipe_close(&ch->p); /* the client's next look at its ring: -EPIPE */
+		shmrt__pipe_close_keep(&ch->p1);
+	shmrt__pipe_close_keep(&ch->p); /* the client's next look at its ring: -EPIPE */
 	if (ch->ctl) { /* a client asleep waiting for a reply looks now */
 		store_relaxed(&ch->ctl->cli_wait, 0);
 		shmrt__futex_wake(&ch->ctl->cli_wait, 1);
@@ -284,7 +290,7 @@ static void chan_free(struct shmrt__shmchan *ch)
 		close(ch->evfd);
 	}
 	if (ch->r)
-		(void)shmrt_region_close(ch->r);
+		(void)shmrt__region_abandon(ch->r);
 	free(ch);
 }
 

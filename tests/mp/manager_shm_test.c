@@ -19,6 +19,8 @@
  *    calls still wake the sleeping server (each client has a doorbell of its own);
  *  - a hostile client that truncates its region's memfd: the server, which maps it
  *    too, is not killed by a SIGBUS (the memfd is sealed against shrinking);
+ *  - a hostile client that holds its region's robust locks, closes its Pipe end and
+ *    hangs up: the server drops it without waiting for them;
  *  - four shm clients and the server on one CPU (oversubscribed): exact counts.
  * Every wait is bounded; children are killed at the end.
  */
@@ -31,9 +33,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/pmutex.h"
+#include "core/region_int.h"
 #include "manager/client_int.h"
 
 #define MMU_BLOCKING
@@ -487,6 +492,77 @@ static void region_truncated(void **state)
 	close(pfd[1]);
 }
 
+/* ---- a client that holds its region's locks ------------------------------------------ */
+
+/* A hostile client of the same user: it attaches to its channel's region, takes the
+ * region's life and directory locks (robust mutexes in that shared memory) and keeps
+ * them, closes its end of the Pipe and hangs up. The server, dropping it, must not
+ * wait for those locks (closing the Pipe removed it from the directory, detaching
+ * released a registry slot under the life lock): its one thread would hang for as
+ * long as the client lives. */
+static int locker_main(void *arg)
+{
+	(void)arg;
+	close_memfds(); /* not the parent's region, inherited by the fork */
+	shmrt_manager_conn_t *c = child_conn();
+	if (shmrt_manager_channel(c) != SHMRT_MANAGER_CHANNEL_SHM)
+		return 5;
+	shmrt_region_t *r = NULL;
+	for (int fd = 3; fd < 256 && !r; fd++) {
+		char path[64], link[128];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		ssize_t k = readlink(path, link, sizeof(link) - 1);
+		if (k > 0 && (link[k] = 0, strstr(link, "memfd:")) && shmrt_region_open_fd(fd, &r))
+			return 6;
+	}
+	if (!r)
+		return 7;
+	struct shmrt_region *R = (struct shmrt_region *)r;
+	if (shmrt__pmutex_lock(&R->hdr->life_lock, R->fd, NULL, NULL) ||
+	    shmrt__pmutex_lock(&R->hdr->dir_lock, R->fd, NULL, NULL))
+		return 8;
+	for (int fd = 3; fd < 256; fd++) { /* our Pipe end's descriptors: the end closes */
+		char path[64], link[128];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		ssize_t k = readlink(path, link, sizeof(link) - 1);
+		if (fd != pfd[0] && fd != pfd[1] && k > 0 && (link[k] = 0, !strncmp(link, "pipe:", 5)))
+			close(fd);
+	}
+	if (shutdown(c->fd, SHUT_RDWR))
+		return 9;
+	char x = 'l';
+	if (write(pfd[1], &x, 1) != 1)
+		return 10;
+	pause(); /* holding both locks */
+	return 0;
+}
+
+static void region_locked(void **state)
+{
+	(void)state;
+	assert_int_equal(pipe(pfd), 0);
+	shmrt_proxy_t *v = create("Value", L(2, S("q"), I(0)));
+	int64_t sessions = stat_of(conn, "sessions");
+	pid_t t = tu_fork(locker_main, NULL);
+	struct pollfd pp = { .fd = pfd[0], .events = POLLIN };
+	assert_int_equal(poll(&pp, 1, 10000), 1);
+	char x;
+	assert_int_equal(read(pfd[0], &x, 1), 1);
+	assert_int_equal(x, 'l');
+	/* A server stuck in a lock answers nothing: each call has 2 s. */
+	shmrt_manager_set_timeout(conn, 2 * SEC);
+	int rc = 0;
+	for (int i = 0; i < 5 && rc == 0; i++)
+		rc = shmrt_proxy_call1(v, "add", I(1), NULL);
+	int64_t now = rc == 0 ? stat_of(conn, "sessions") : -1;
+	assert_int_equal(kill(t, SIGKILL), 0); /* a stuck server recovers the locks now */
+	assert_int_equal(tu_wait(t, 10000), 128 + SIGKILL);
+	close(pfd[0]);
+	close(pfd[1]);
+	assert_int_equal(rc, 0);
+	assert_int_equal(now, sessions); /* the locker was dropped */
+}
+
 /* ---- oversubscribed: four clients and the server on one CPU ------------------------- */
 
 #define OVER_CLIENTS 4
@@ -546,6 +622,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(nonreader_dropped, setup_small_queue, teardown),
 		cmocka_unit_test_setup_teardown(doorbell_thief, setup, teardown),
 		cmocka_unit_test_setup_teardown(region_truncated, setup, teardown),
+		cmocka_unit_test_setup_teardown(region_locked, setup, teardown),
 		cmocka_unit_test_setup_teardown(oversubscribed, setup, teardown),
 		cmocka_unit_test_setup_teardown(server_killed, setup, teardown_dead),
 	};
