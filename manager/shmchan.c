@@ -63,6 +63,8 @@
 #include <unistd.h>
 
 #define CHAN_MSGS 64    /* ring messages taken from one channel per pass */
+#define CHAN_FRAMES 64  /* frames run for one channel per pass (a socket's per wake-up):
+			 * a ring message may hold thousands of small calls */
 #define SPIN_LOOKS 32   /* looks at the rings between two clock reads */
 #define SPIN_SLICE_NS 4000ull
 #define SWITCH_NS 5000ull      /* a yield or epoll look that took longer let another
@@ -83,13 +85,14 @@ struct shmrt__shmchan {
 	int held1;                   /* p1 still held */
 	struct shmrt__shm_ctl *ctl;
 	conn_t *c;
+	uint8_t *rx;                 /* the last ring message: rx[off, len) not yet fed */
+	size_t off, len;
 	struct shmrt__shmchan *prev, *next;
 };
 
 struct shmrt__shmsrv {
 	struct shmrt__shmchan *chans;
 	size_t n;
-	uint8_t *rx;                 /* one ring message */
 	int first_run;               /* turns in a row that skipped epoll */
 	int shared;                  /* a client seems to share our core: no spin */
 	uint64_t spun_at;            /* when the last fruitless spin ended; 0: none */
@@ -112,11 +115,6 @@ static int srv_state(server_t *s)
 	struct shmrt__shmsrv *h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
-	h->rx = malloc(SHMRT__SHM_MAX_MSG);
-	if (!h->rx) {
-		free(h);
-		return -ENOMEM;
-	}
 	s->shm = h;
 	return 0;
 }
@@ -291,6 +289,7 @@ static void chan_free(struct shmrt__shmchan *ch)
 	}
 	if (ch->r)
 		(void)shmrt__region_abandon(ch->r);
+	free(ch->rx);
 	free(ch);
 }
 
@@ -307,11 +306,15 @@ int shmrt__shmchan_open(server_t *s, conn_t *c, const shmrt_mv_t *req, shmrt_mv_
 	if (ch)
 		ch->evfd = -1;
 	int rc = ch ? srv_state(s) : -ENOMEM;
+	if (rc == 0 && !(ch->rx = malloc(SHMRT__SHM_MAX_MSG)))
+		rc = -ENOMEM;
 	if (rc == 0)
 		rc = chan_make(ch);
 	if (rc == 0 && (rc = chan_doorbell(s, ch)) != 0)
 		chan_free(ch), ch = NULL;
 	if (rc) {
+		if (ch)
+			free(ch->rx);
 		free(ch);
 		return make_reply(id, rc, NULL, reply);
 	}
@@ -413,15 +416,15 @@ void shmrt__shmchan_close(server_t *s, conn_t *c)
 	chan_free(ch);
 }
 
-/* Feeds one ring message to c's frame reader and runs the frames it completes.
+/* Feeds the rest of c's last ring message to its frame reader and runs the frames it
+ * completes, until *frames reaches CHAN_FRAMES (the rest waits for the next pass).
  * Returns 0, or an error that drops c. */
-static int feed(server_t *s, conn_t *c, const uint8_t *p, size_t n, int *done)
+static int feed(server_t *s, conn_t *c, struct shmrt__shmchan *ch, int *frames, int *done)
 {
-	size_t off = 0;
-	while (off < n) {
+	while (ch->off < ch->len && *frames < CHAN_FRAMES) {
 		size_t used = 0;
-		int rc = shmrt__frame_feed(&c->r, p + off, n - off, &used);
-		off += used;
+		int rc = shmrt__frame_feed(&c->r, ch->rx + ch->off, ch->len - ch->off, &used);
+		ch->off += used;
 		if (rc < 0)
 			return rc;
 		if (rc == 0)
@@ -431,6 +434,7 @@ static int feed(server_t *s, conn_t *c, const uint8_t *p, size_t n, int *done)
 		rc = shmrt__msrv_frame(s, c, f ? f : (const uint8_t *)"", fn);
 		shmrt__frame_next(&c->r);
 		*done = 1;
+		++*frames;
 		if (rc)
 			return rc;
 		if (c->doomed)
@@ -445,10 +449,14 @@ static int chan_serve(server_t *s, conn_t *c)
 	struct shmrt__shmchan *ch = c->shm;
 	size_t before = shmrt__frame_queued(&c->w);
 	int rc = before ? shmrt__shmchan_flush(s, c) : 0;
-	int busy = shmrt__frame_queued(&c->w) != before, done = 0;
-	for (int k = 0; rc == 0 && k < CHAN_MSGS && !c->doomed; k++) {
+	int busy = shmrt__frame_queued(&c->w) != before, done = 0, frames = 0;
+	if (rc == 0 && ch->off < ch->len) { /* what the last pass left of its message */
+		busy = 1;
+		rc = feed(s, c, ch, &frames, &done);
+	}
+	for (int k = 0; rc == 0 && k < CHAN_MSGS && frames < CHAN_FRAMES && !c->doomed; k++) {
 		size_t n;
-		rc = shmrt_pipe_recv(&ch->p, s->shm->rx, SHMRT__SHM_MAX_MSG, &n, 0);
+		rc = shmrt_pipe_recv(&ch->p, ch->rx, SHMRT__SHM_MAX_MSG, &n, 0);
 		if (rc == -EAGAIN) {
 			rc = 0;
 			break;
@@ -456,10 +464,12 @@ static int chan_serve(server_t *s, conn_t *c)
 		if (rc == 0) {
 			busy = 1;
 			if (ch->held1) { /* the client adopted end 1: its liveness is its own */
-				shmrt_pipe_close(&ch->p1);
+				shmrt__pipe_close_keep(&ch->p1);
 				ch->held1 = 0;
 			}
-			rc = feed(s, c, s->shm->rx, n, &done);
+			ch->off = 0;
+			ch->len = n;
+			rc = feed(s, c, ch, &frames, &done);
 		}
 	}
 	if (rc == 0 && !c->doomed)
@@ -489,11 +499,12 @@ int shmrt__shmsrv_poll(server_t *s)
 	return busy;
 }
 
-/* Whether some receive ring holds a message (or its end closed). */
+/* Whether some channel has bytes to feed: the rest of a message cut by the frame
+ * budget, or a message in its receive ring (or its end closed). */
 static int any_ready(server_t *s)
 {
 	for (struct shmrt__shmchan *ch = s->shm->chans; ch; ch = ch->next)
-		if (shmrt_pipe_poll(&ch->p, 0) == 0)
+		if (ch->off < ch->len || shmrt_pipe_poll(&ch->p, 0) == 0)
 			return 1;
 	return 0;
 }
@@ -582,7 +593,6 @@ void shmrt__shmsrv_fini(server_t *s)
 		return;
 	while (h->chans)
 		shmrt__shmchan_close(s, h->chans->c);
-	free(h->rx);
 	free(h);
 	s->shm = NULL;
 }
