@@ -18,7 +18,14 @@
  * up to CHAN_MSGS messages are taken from its receive ring and fed to the
  * connection's frame reader (the stream's cuts fall anywhere: the reader rebuilds
  * the frames), each frame is run exactly as a socket's (server.c's conn_frame, same
- * parked calls, same limits), and the replies go into the client's ring. A wake-up
+ * parked calls, same limits), and the replies go into the client's ring. At most
+ * CHAN_FRAMES frames run per channel and pass, as a socket's FRAMES_PER_WAKE (one
+ * message may hold thousands of small calls): the rest of the message waits in the
+ * channel's buffer for the next pass, and counts as a ring that holds a request. A
+ * client's region is its to scribble on: the server trusts no byte of it (lengths
+ * and indices checked by the Pipe), the memfd is sealed against shrinking (a SIGBUS
+ * otherwise), no lock in it is ever waited for (chan_free), and each client has a
+ * doorbell of its own (chan_doorbell). A wake-up
  * that served anything makes the loop spin (SHMRT_MANAGER_SPIN_US, with the robbed-
  * yield back-off of transport.c), looking at the rings without a system call and at
  * epoll between (a ring that holds a request is served before epoll is asked, at
