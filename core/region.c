@@ -624,6 +624,26 @@ int shmrt_region_close(shmrt_region_t *r)
 	return 0;
 }
 
+int shmrt__region_abandon(shmrt_region_t *r)
+{
+	if (!r)
+		return -EINVAL;
+	int found = 0;
+	pthread_mutex_lock(&shmrt__handles_lock);
+	for (struct shmrt_region **pp = &shmrt__handles; *pp; pp = &(*pp)->next) {
+		if (*pp == r) {
+			*pp = r->next;
+			found = 1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&shmrt__handles_lock);
+	if (!found)
+		return -EINVAL;
+	destroy(r); /* no lock taken, no slot released: see region_int.h */
+	return 0;
+}
+
 int shmrt_region_gc(shmrt_region_t *r, unsigned *reclaimed)
 {
 	if (!r)

@@ -78,7 +78,10 @@ int shmrt__backing_open(const char *name, shmrt_backing_t backing, int flags, mo
 	} else if (backing == SHMRT_BACKING_FILE) {
 		fd = open(name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
 	} else {
-		fd = memfd_create(name, MFD_CLOEXEC);
+		/* Sealable: an owner that hands the descriptor to a less trusted process
+		 * can forbid shrinking it (F_SEAL_SHRINK), which would turn the owner's
+		 * next touch of the mapping into a SIGBUS (the Manager's shm channel). */
+		fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	}
 	return fd < 0 ? -errno : fd;
 }

@@ -219,6 +219,17 @@ int shmrt__object_open(struct shmrt_region *r, const char *name, int oflags,
 /* Removes the READY object of this type at offset off (as shmrt_object_remove). */
 int shmrt__object_remove_at(struct shmrt_region *r, uint64_t off, uint32_t type);
 
+/*
+ * Closes the handle r (unmapped, its descriptor closed, freed) without taking any of
+ * the region's locks and without releasing its registry slot, which stays claimed
+ * until this process ends. For a region shared with a process that may hold its
+ * robust locks forever (the Manager's shm channel, whose client maps it
+ * read-write): shmrt_region_close would wait for them. Returns 0, or -EINVAL (not
+ * an open handle).
+ * Concurrency: as shmrt_region_close.
+ */
+SHMRT_API int shmrt__region_abandon(shmrt_region_t *r); /* the Manager's library calls it */
+
 /* region.c */
 uint64_t shmrt__fnv1a(const void *p, size_t n);
 

@@ -62,7 +62,7 @@ struct shmrt__cshm {
 	shmrt_region_t *r;
 	shmrt_pipe_t p;              /* end 1 */
 	struct shmrt__shm_ctl *ctl;
-	int evfd;                    /* the server's doorbell */
+	int evfd;                    /* our doorbell (the server wakes on its writes) */
 	uint32_t max_msg;
 	int shared;                  /* the server seems to share our core (spin_recv) */
 	uint8_t *rx;                 /* the last ring message: rx[off, len) not yet fed */

@@ -18,7 +18,14 @@
  * up to CHAN_MSGS messages are taken from its receive ring and fed to the
  * connection's frame reader (the stream's cuts fall anywhere: the reader rebuilds
  * the frames), each frame is run exactly as a socket's (server.c's conn_frame, same
- * parked calls, same limits), and the replies go into the client's ring. A wake-up
+ * parked calls, same limits), and the replies go into the client's ring. At most
+ * CHAN_FRAMES frames run per channel and pass, as a socket's FRAMES_PER_WAKE (one
+ * message may hold thousands of small calls): the rest of the message waits in the
+ * channel's buffer for the next pass, and counts as a ring that holds a request. A
+ * client's region is its to scribble on: the server trusts no byte of it (lengths
+ * and indices checked by the Pipe), the memfd is sealed against shrinking (a SIGBUS
+ * otherwise), no lock in it is ever waited for (chan_free), and each client has a
+ * doorbell of its own (chan_doorbell). A wake-up
  * that served anything makes the loop spin (SHMRT_MANAGER_SPIN_US, with the robbed-
  * yield back-off of transport.c), looking at the rings without a system call and at
  * epoll between (a ring that holds a request is served before epoll is asked, at
@@ -50,8 +57,11 @@
 #include "base/clock.h"
 #include "base/cpu.h"
 #include "manager/server_int.h"
+#include "core/region_int.h"
+#include "queues/pipe_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -60,6 +70,8 @@
 #include <unistd.h>
 
 #define CHAN_MSGS 64    /* ring messages taken from one channel per pass */
+#define CHAN_FRAMES 64  /* frames run for one channel per pass (a socket's per wake-up):
+			 * a ring message may hold thousands of small calls */
 #define SPIN_LOOKS 32   /* looks at the rings between two clock reads */
 #define SPIN_SLICE_NS 4000ull
 #define SWITCH_NS 5000ull      /* a yield or epoll look that took longer let another
@@ -73,19 +85,21 @@ typedef shmrt__msrv_t server_t;
 
 struct shmrt__shmchan {
 	shmrt_region_t *r;
+	int evfd;                    /* this client's doorbell (edge-triggered in epoll) */
+	int ep;                      /* the server's epoll, to take the doorbell out */
 	shmrt_pipe_t p;              /* end 0 */
 	shmrt_pipe_t p1;             /* end 1, held until the client adopted it */
 	int held1;                   /* p1 still held */
 	struct shmrt__shm_ctl *ctl;
 	conn_t *c;
+	uint8_t *rx;                 /* the last ring message: rx[off, len) not yet fed */
+	size_t off, len;
 	struct shmrt__shmchan *prev, *next;
 };
 
 struct shmrt__shmsrv {
-	int evfd;                    /* the doorbell */
 	struct shmrt__shmchan *chans;
 	size_t n;
-	uint8_t *rx;                 /* one ring message */
 	int first_run;               /* turns in a row that skipped epoll */
 	int shared;                  /* a client seems to share our core: no spin */
 	uint64_t spun_at;            /* when the last fruitless spin ended; 0: none */
@@ -108,19 +122,6 @@ static int srv_state(server_t *s)
 	struct shmrt__shmsrv *h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
-	h->rx = malloc(SHMRT__SHM_MAX_MSG);
-	h->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = SHMRT__SHM_TAG };
-	int rc = !h->rx ? -ENOMEM : h->evfd < 0 ? -errno : 0;
-	if (rc == 0 && epoll_ctl(s->ep, EPOLL_CTL_ADD, h->evfd, &ev))
-		rc = -errno;
-	if (rc) {
-		if (h->evfd >= 0)
-			close(h->evfd);
-		free(h->rx);
-		free(h);
-		return rc;
-	}
 	s->shm = h;
 	return 0;
 }
@@ -170,6 +171,30 @@ static int refusal(server_t *s, conn_t *c, const shmrt_mv_t *req)
 	return 0;
 }
 
+/*
+ * The doorbell of a new channel: an eventfd of its own (one shared by every client
+ * would let any of them drain it, with a read between another client's write and
+ * the server's epoll_wait, and so leave that client's request unserved while the
+ * server sleeps). Edge-triggered and never drained: each write of the client is an
+ * edge that wakes the loop, and the counter (2^64 - 2 writes) never fills; a client
+ * that reads or fills its own counter loses only its own wake-ups.
+ */
+static int chan_doorbell(server_t *s, struct shmrt__shmchan *ch)
+{
+	ch->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ch->evfd < 0)
+		return -errno;
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = SHMRT__SHM_TAG };
+	if (epoll_ctl(s->ep, EPOLL_CTL_ADD, ch->evfd, &ev)) {
+		int rc = -errno;
+		close(ch->evfd);
+		ch->evfd = -1;
+		return rc;
+	}
+	ch->ep = s->ep;
+	return 0;
+}
+
 /* The region, control block and Pipe of a new channel. */
 static int chan_make(struct shmrt__shmchan *ch)
 {
@@ -182,6 +207,16 @@ static int chan_make(struct shmrt__shmchan *ch)
 	int rc = shmrt_region_open(NULL, SHMRT_O_CREATE, &o, &ch->r);
 	if (rc)
 		return rc;
+	/* The client gets the memfd read-write: sealed against shrinking, or its
+	 * ftruncate would make our next touch of the control block or a ring a SIGBUS
+	 * (the server's death, under every client). Growing it or writing garbage in it
+	 * harms only that client's channel. */
+	if (fcntl(shmrt_region_fd(ch->r), F_ADD_SEALS, F_SEAL_SHRINK)) {
+		rc = -errno;
+		(void)shmrt_region_close(ch->r);
+		ch->r = NULL;
+		return rc;
+	}
 	shmrt_object_info_t info;
 	rc = shmrt_object_open(ch->r, SHMRT__SHM_CTL, SHMRT_O_CREATE | SHMRT_O_EXCL,
 			       SHMRT_TYPE_BYTES, sizeof(struct shmrt__shm_ctl), NULL, &info);
@@ -241,17 +276,27 @@ static int send_with_fds(int sock, const shmrt_mv_t *reply, const int *fds)
 	return (size_t)k == want ? 0 : -ENOBUFS;
 }
 
-/* Closes a channel's ends and region, and frees it. */
+/* Closes a channel's ends and region, and frees it. Nothing here waits for a lock
+ * in the region: the client maps it read-write and may hold its robust locks (the
+ * directory's, the life lock) for as long as it lives, so the Pipe is closed without
+ * its removal from the directory and the region is abandoned, not detached (its
+ * memory goes with the last descriptor; our registry slot in it with it). */
 static void chan_free(struct shmrt__shmchan *ch)
 {
 	if (ch->held1)
-		shmrt_pipe_close(&ch->p1);
-	shmrt_pipe_close(&ch->p); /* the client's next look at its ring: -EPIPE */
+		shmrt__pipe_close_keep(&ch->p1);
+	shmrt__pipe_close_keep(&ch->p); /* the client's next look at its ring: -EPIPE */
 	if (ch->ctl) { /* a client asleep waiting for a reply looks now */
 		store_relaxed(&ch->ctl->cli_wait, 0);
 		shmrt__futex_wake(&ch->ctl->cli_wait, 1);
 	}
-	(void)shmrt_region_close(ch->r);
+	if (ch->evfd >= 0) { /* out of epoll now: the client may keep its copy open */
+		(void)epoll_ctl(ch->ep, EPOLL_CTL_DEL, ch->evfd, NULL);
+		close(ch->evfd);
+	}
+	if (ch->r)
+		(void)shmrt__region_abandon(ch->r);
+	free(ch->rx);
 	free(ch);
 }
 
@@ -265,10 +310,18 @@ int shmrt__shmchan_open(server_t *s, conn_t *c, const shmrt_mv_t *req, shmrt_mv_
 	if (why)
 		return make_reply(id, why, NULL, reply);
 	struct shmrt__shmchan *ch = calloc(1, sizeof(*ch));
+	if (ch)
+		ch->evfd = -1;
 	int rc = ch ? srv_state(s) : -ENOMEM;
+	if (rc == 0 && !(ch->rx = malloc(SHMRT__SHM_MAX_MSG)))
+		rc = -ENOMEM;
 	if (rc == 0)
 		rc = chan_make(ch);
+	if (rc == 0 && (rc = chan_doorbell(s, ch)) != 0)
+		chan_free(ch), ch = NULL;
 	if (rc) {
+		if (ch)
+			free(ch->rx);
 		free(ch);
 		return make_reply(id, rc, NULL, reply);
 	}
@@ -282,7 +335,7 @@ int shmrt__shmchan_open(server_t *s, conn_t *c, const shmrt_mv_t *req, shmrt_mv_
 		rc = make_reply(id, 0, res, &ok);
 	else
 		shmrt_mv_free(res);
-	int fds[SHMRT__SHM_NFDS] = { shmrt_region_fd(ch->r), s->shm->evfd };
+	int fds[SHMRT__SHM_NFDS] = { shmrt_region_fd(ch->r), ch->evfd };
 	if (rc == 0)
 		rc = shmrt_pipe_fds(&ch->p1, fds + 2);
 	if (rc == 0) {
@@ -370,15 +423,15 @@ void shmrt__shmchan_close(server_t *s, conn_t *c)
 	chan_free(ch);
 }
 
-/* Feeds one ring message to c's frame reader and runs the frames it completes.
+/* Feeds the rest of c's last ring message to its frame reader and runs the frames it
+ * completes, until *frames reaches CHAN_FRAMES (the rest waits for the next pass).
  * Returns 0, or an error that drops c. */
-static int feed(server_t *s, conn_t *c, const uint8_t *p, size_t n, int *done)
+static int feed(server_t *s, conn_t *c, struct shmrt__shmchan *ch, int *frames, int *done)
 {
-	size_t off = 0;
-	while (off < n) {
+	while (ch->off < ch->len && *frames < CHAN_FRAMES) {
 		size_t used = 0;
-		int rc = shmrt__frame_feed(&c->r, p + off, n - off, &used);
-		off += used;
+		int rc = shmrt__frame_feed(&c->r, ch->rx + ch->off, ch->len - ch->off, &used);
+		ch->off += used;
 		if (rc < 0)
 			return rc;
 		if (rc == 0)
@@ -388,6 +441,7 @@ static int feed(server_t *s, conn_t *c, const uint8_t *p, size_t n, int *done)
 		rc = shmrt__msrv_frame(s, c, f ? f : (const uint8_t *)"", fn);
 		shmrt__frame_next(&c->r);
 		*done = 1;
+		++*frames;
 		if (rc)
 			return rc;
 		if (c->doomed)
@@ -402,10 +456,14 @@ static int chan_serve(server_t *s, conn_t *c)
 	struct shmrt__shmchan *ch = c->shm;
 	size_t before = shmrt__frame_queued(&c->w);
 	int rc = before ? shmrt__shmchan_flush(s, c) : 0;
-	int busy = shmrt__frame_queued(&c->w) != before, done = 0;
-	for (int k = 0; rc == 0 && k < CHAN_MSGS && !c->doomed; k++) {
+	int busy = shmrt__frame_queued(&c->w) != before, done = 0, frames = 0;
+	if (rc == 0 && ch->off < ch->len) { /* what the last pass left of its message */
+		busy = 1;
+		rc = feed(s, c, ch, &frames, &done);
+	}
+	for (int k = 0; rc == 0 && k < CHAN_MSGS && frames < CHAN_FRAMES && !c->doomed; k++) {
 		size_t n;
-		rc = shmrt_pipe_recv(&ch->p, s->shm->rx, SHMRT__SHM_MAX_MSG, &n, 0);
+		rc = shmrt_pipe_recv(&ch->p, ch->rx, SHMRT__SHM_MAX_MSG, &n, 0);
 		if (rc == -EAGAIN) {
 			rc = 0;
 			break;
@@ -413,10 +471,12 @@ static int chan_serve(server_t *s, conn_t *c)
 		if (rc == 0) {
 			busy = 1;
 			if (ch->held1) { /* the client adopted end 1: its liveness is its own */
-				shmrt_pipe_close(&ch->p1);
+				shmrt__pipe_close_keep(&ch->p1);
 				ch->held1 = 0;
 			}
-			rc = feed(s, c, s->shm->rx, n, &done);
+			ch->off = 0;
+			ch->len = n;
+			rc = feed(s, c, ch, &frames, &done);
 		}
 	}
 	if (rc == 0 && !c->doomed)
@@ -446,11 +506,12 @@ int shmrt__shmsrv_poll(server_t *s)
 	return busy;
 }
 
-/* Whether some receive ring holds a message (or its end closed). */
+/* Whether some channel has bytes to feed: the rest of a message cut by the frame
+ * budget, or a message in its receive ring (or its end closed). */
 static int any_ready(server_t *s)
 {
 	for (struct shmrt__shmchan *ch = s->shm->chans; ch; ch = ch->next)
-		if (shmrt_pipe_poll(&ch->p, 0) == 0)
+		if (ch->off < ch->len || shmrt_pipe_poll(&ch->p, 0) == 0)
 			return 1;
 	return 0;
 }
@@ -529,10 +590,7 @@ void shmrt__shmsrv_awake(server_t *s)
 
 void shmrt__shmsrv_doorbell(server_t *s)
 {
-	uint64_t v;
-	if (s->shm && read(s->shm->evfd, &v, sizeof(v)) < 0) {
-		/* EAGAIN: drained already */
-	}
+	(void)s; /* edge-triggered, never drained (chan_doorbell): the wake-up was all */
 }
 
 void shmrt__shmsrv_fini(server_t *s)
@@ -542,8 +600,6 @@ void shmrt__shmsrv_fini(server_t *s)
 		return;
 	while (h->chans)
 		shmrt__shmchan_close(s, h->chans->c);
-	close(h->evfd);
-	free(h->rx);
 	free(h);
 	s->shm = NULL;
 }

@@ -6,8 +6,9 @@
  * for the channel with the request [id, "shm", [pid]]. The server answers with
  * [id, 0, {"pid", "version", "capacity", "max_msg"}] and, on the same sendmsg, five
  * descriptors (SCM_RIGHTS): a memfd region of its own making, private to that
- * client (never a name another process could open), the server's doorbell (an
- * eventfd), and the three that make the client a holder of end 1 of the Pipe pair
+ * client (never a name another process could open), that client's doorbell (an
+ * eventfd of its own: one shared by all would let a client drain the others'
+ * wake-ups), and the three that make the client a holder of end 1 of the Pipe pair
  * in it (shmrt_pipe_fds, shmrt_pipe_adopt). From then on the client's requests and the server's replies are the same
  * frames, written as a byte stream into a shmrt Pipe of that region ("mgr.pipe": end
  * 0 the server's, end 1 the client's) cut into messages of at most max_msg bytes;
@@ -58,7 +59,7 @@
  * (shmrt_pipe_fds: the client adopts the endpoint, and the Pipe's liveness is then
  * the kernel's, as for a forked pair). */
 #define SHMRT__SHM_NFDS 5
-/* The epoll tag of the server's doorbell (below the connections' tags). */
+/* The epoll tag of the channels' doorbells (below the connections' tags). */
 #define SHMRT__SHM_TAG 4095u
 
 struct shmrt__shm_ctl {
@@ -127,7 +128,7 @@ int shmrt__shmsrv_sleep(struct shmrt__msrv *s, int *ms);
 /* After epoll_wait: withdraws the announcement. */
 void shmrt__shmsrv_awake(struct shmrt__msrv *s);
 
-/* The doorbell's event: drains it. */
+/* A doorbell's event (edge-triggered: nothing to drain). */
 void shmrt__shmsrv_doorbell(struct shmrt__msrv *s);
 
 /* Frees the server's channel state (its connections are closed first). */

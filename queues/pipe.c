@@ -763,7 +763,21 @@ int shmrt_pipe_poll(shmrt_pipe_t *p, shmrt_ns_t timeout)
 	return rc == -EPIPE ? 0 : rc; /* end of stream is readable: recv says -EPIPE */
 }
 
+static void pipe_close(shmrt_pipe_t *p, int may_remove);
+
 void shmrt_pipe_close(shmrt_pipe_t *p)
+{
+	pipe_close(p, 1);
+}
+
+void shmrt__pipe_close_keep(shmrt_pipe_t *p)
+{
+	pipe_close(p, 0);
+}
+
+/* Closes p's end; the last closer removes the pair from the directory if
+ * may_remove. */
+static void pipe_close(shmrt_pipe_t *p, int may_remove)
 {
 	if (!p || !p->shm)
 		return;
@@ -792,7 +806,8 @@ void shmrt_pipe_close(shmrt_pipe_t *p)
 	 * (the CAS elects one when both endpoints close at once), last of all: nothing
 	 * here touches it after. */
 	uint32_t zero = 0;
-	if (peer_gone && __atomic_compare_exchange_n(&h->removed, &zero, 1, false,
+	if (may_remove && peer_gone &&
+	    __atomic_compare_exchange_n(&h->removed, &zero, 1, false,
 						     __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 		(void)shmrt__object_remove_at((struct shmrt_region *)p->region,
 					      shmrt_offset(p->region, h), SHMRT_TYPE_PIPE);

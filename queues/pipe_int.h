@@ -9,6 +9,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <shmrt/pipe.h>
+
+/*
+ * Closes p's end as shmrt_pipe_close does, except that a pair nobody holds any more
+ * is not taken out of the directory (no directory lock is taken): for a Pipe in a
+ * region shared with a process that may hold that robust lock forever (the
+ * Manager's shm channel); the region is then abandoned whole.
+ * Concurrency: as shmrt_pipe_close.
+ */
+SHMRT_API void shmrt__pipe_close_keep(shmrt_pipe_t *p);
+
 #define PIPE_MAGIC 0x45504950u /* "PIPE" */
 #define SLOT_HDR 8u
 

@@ -15,6 +15,14 @@
  *    returns -EPIPE or -ECONNRESET (the time is printed: the bound is about 50 ms);
  *  - a client that sends and never reads its ring: dropped once its unread replies
  *    pass max_queued, while another client is served throughout;
+ *  - a hostile client that reads the eventfd it was handed in a loop: the others'
+ *    calls still wake the sleeping server (each client has a doorbell of its own);
+ *  - a hostile client that truncates its region's memfd: the server, which maps it
+ *    too, is not killed by a SIGBUS (the memfd is sealed against shrinking);
+ *  - a hostile client that holds its region's robust locks, closes its Pipe end and
+ *    hangs up: the server drops it without waiting for them;
+ *  - a client whose ring holds a flood of small pipelined calls: another client's
+ *    call is served after a bounded share of them, not after all (fairness);
  *  - four shm clients and the server on one CPU (oversubscribed): exact counts.
  * Every wait is bounded; children are killed at the end.
  */
@@ -27,9 +35,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/pmutex.h"
+#include "core/region_int.h"
 #include "manager/client_int.h"
 
 #define MMU_BLOCKING
@@ -332,6 +343,309 @@ static void nonreader_dropped(void **state)
 	close(pfd[1]);
 }
 
+/* ---- a client that drains doorbells ------------------------------------------------ */
+
+#define THIEF_MS 20000 /* the thief's bound: killed long before */
+#define VICTIM_CALLS 60
+
+/* A hostile client of the same user: it reads every eventfd it was handed (the
+ * doorbell it got with its channel) in a tight loop. With one doorbell shared by
+ * every client, its reads took the wake-ups of the others: a request rung while the
+ * server slept was left in its ring until the caller's timeout. */
+static int eventfds(int *fds, int max)
+{
+	int n = 0;
+	for (int fd = 3; fd < 256 && n < max; fd++) {
+		char path[64], link[64];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		ssize_t k = readlink(path, link, sizeof(link) - 1);
+		if (k > 0 && (link[k] = 0, strstr(link, "eventfd")))
+			fds[n++] = fd;
+	}
+	return n;
+}
+
+static int thief_main(void *arg)
+{
+	(void)arg;
+	/* Not the parent's doorbell, inherited by the fork: only what a stranger gets. */
+	int fds[8], n = eventfds(fds, 8);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	shmrt_manager_conn_t *c = child_conn();
+	if (shmrt_manager_channel(c) != SHMRT_MANAGER_CHANNEL_SHM)
+		return 5;
+	n = eventfds(fds, 8);
+	if (n == 0)
+		return 6;
+	char x = 't';
+	if (write(pfd[1], &x, 1) != 1)
+		return 7;
+	uint64_t end = tu_ms() + THIEF_MS;
+	while (tu_ms() < end)
+		for (int i = 0; i < n; i++) {
+			uint64_t v;
+			if (read(fds[i], &v, sizeof(v)) < 0) {
+				/* EAGAIN: nothing to take this time */
+			}
+		}
+	return 0;
+}
+
+static void doorbell_thief(void **state)
+{
+	(void)state;
+	assert_int_equal(pipe(pfd), 0);
+	shmrt_proxy_t *v = create("Value", L(2, S("q"), I(0)));
+	pid_t t = tu_fork(thief_main, NULL);
+	struct pollfd pp = { .fd = pfd[0], .events = POLLIN };
+	assert_int_equal(poll(&pp, 1, 10000), 1);
+	char x;
+	assert_int_equal(read(pfd[0], &x, 1), 1);
+	/* Each call after a pause in which the server went to sleep in epoll_wait: the
+	 * request must wake it through this connection's doorbell, whatever the thief
+	 * reads. A lost wake-up is a call that times out (the connection's 2 s). */
+	shmrt_manager_set_timeout(conn, 2 * SEC);
+	int failed = 0;
+	for (int i = 0; i < VICTIM_CALLS && !failed; i++) {
+		struct timespec ts = { 0, 3 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+		uint64_t t0 = tu_ms();
+		int rc = shmrt_proxy_call1(v, "add", I(1), NULL);
+		if (rc)
+			printf("call %d: %d after %llu ms\n", i, rc, (unsigned long long)(tu_ms() - t0));
+		failed = rc != 0;
+	}
+	assert_int_equal(kill(t, SIGKILL), 0);
+	assert_int_equal(tu_wait(t, 10000), 128 + SIGKILL);
+	close(pfd[0]);
+	close(pfd[1]);
+	assert_false(failed);
+	expect(v, "get", NULL, 0, "60");
+}
+
+/* ---- a client that truncates its region ---------------------------------------------- */
+
+/* A hostile client of the same user: it truncates the memfd of its channel's region
+ * to 0 bytes. The server maps that region too: its next touch of the control block
+ * (announcing a sleep) or the rings would be a SIGBUS, killing it under every
+ * client, unless the memfd is sealed against shrinking. */
+static void close_memfds(void)
+{
+	for (int fd = 3; fd < 256; fd++) {
+		char path[64], link[128];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		ssize_t k = readlink(path, link, sizeof(link) - 1);
+		if (k > 0 && (link[k] = 0, strstr(link, "memfd:")))
+			close(fd);
+	}
+}
+
+static int truncator_main(void *arg)
+{
+	(void)arg;
+	close_memfds(); /* not the parent's region, inherited by the fork */
+	shmrt_manager_conn_t *c = child_conn();
+	if (shmrt_manager_channel(c) != SHMRT_MANAGER_CHANNEL_SHM)
+		return 5;
+	int found = 0;
+	for (int fd = 3; fd < 256; fd++) {
+		char path[64], link[128];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		ssize_t k = readlink(path, link, sizeof(link) - 1);
+		if (k > 0 && (link[k] = 0, strstr(link, "memfd:"))) {
+			found = 1;
+			if (ftruncate(fd, 0)) {
+				/* sealed (EPERM): what the server must do */
+			}
+		}
+	}
+	char x = found ? 'm' : '?';
+	if (write(pfd[1], &x, 1) != 1)
+		return 7;
+	pause(); /* touches nothing of its region again */
+	return 0;
+}
+
+static void region_truncated(void **state)
+{
+	(void)state;
+	assert_int_equal(pipe(pfd), 0);
+	shmrt_proxy_t *v = create("Value", L(2, S("q"), I(0)));
+	pid_t t = tu_fork(truncator_main, NULL);
+	struct pollfd pp = { .fd = pfd[0], .events = POLLIN };
+	assert_int_equal(poll(&pp, 1, 10000), 1);
+	char x;
+	assert_int_equal(read(pfd[0], &x, 1), 1);
+	assert_int_equal(x, 'm');
+	/* Calls after pauses: the server serves, then sleeps (announcing it in every
+	 * channel's control block, the truncator's too), and is woken again. */
+	int rc = 0;
+	for (int i = 0; i < 10 && rc == 0; i++) {
+		struct timespec ts = { 0, 3 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+		rc = shmrt_proxy_call1(v, "add", I(1), NULL);
+	}
+	assert_int_equal(rc, 0);
+	expect(v, "get", NULL, 0, "10");
+	assert_int_equal(kill(t, SIGKILL), 0);
+	assert_int_equal(tu_wait(t, 10000), 128 + SIGKILL);
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
+/* ---- a client that holds its region's locks ------------------------------------------ */
+
+/* A hostile client of the same user: it attaches to its channel's region, takes the
+ * region's life and directory locks (robust mutexes in that shared memory) and keeps
+ * them, closes its end of the Pipe and hangs up. The server, dropping it, must not
+ * wait for those locks (closing the Pipe removed it from the directory, detaching
+ * released a registry slot under the life lock): its one thread would hang for as
+ * long as the client lives. */
+static int locker_main(void *arg)
+{
+	(void)arg;
+	close_memfds(); /* not the parent's region, inherited by the fork */
+	shmrt_manager_conn_t *c = child_conn();
+	if (shmrt_manager_channel(c) != SHMRT_MANAGER_CHANNEL_SHM)
+		return 5;
+	shmrt_region_t *r = NULL;
+	for (int fd = 3; fd < 256 && !r; fd++) {
+		char path[64], link[128];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		ssize_t k = readlink(path, link, sizeof(link) - 1);
+		if (k > 0 && (link[k] = 0, strstr(link, "memfd:")) && shmrt_region_open_fd(fd, &r))
+			return 6;
+	}
+	if (!r)
+		return 7;
+	struct shmrt_region *R = (struct shmrt_region *)r;
+	if (shmrt__pmutex_lock(&R->hdr->life_lock, R->fd, NULL, NULL) ||
+	    shmrt__pmutex_lock(&R->hdr->dir_lock, R->fd, NULL, NULL))
+		return 8;
+	for (int fd = 3; fd < 256; fd++) { /* our Pipe end's descriptors: the end closes */
+		char path[64], link[128];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		ssize_t k = readlink(path, link, sizeof(link) - 1);
+		if (fd != pfd[0] && fd != pfd[1] && k > 0 && (link[k] = 0, !strncmp(link, "pipe:", 5)))
+			close(fd);
+	}
+	if (shutdown(c->fd, SHUT_RDWR))
+		return 9;
+	char x = 'l';
+	if (write(pfd[1], &x, 1) != 1)
+		return 10;
+	pause(); /* holding both locks */
+	return 0;
+}
+
+static void region_locked(void **state)
+{
+	(void)state;
+	assert_int_equal(pipe(pfd), 0);
+	shmrt_proxy_t *v = create("Value", L(2, S("q"), I(0)));
+	int64_t sessions = stat_of(conn, "sessions");
+	pid_t t = tu_fork(locker_main, NULL);
+	struct pollfd pp = { .fd = pfd[0], .events = POLLIN };
+	assert_int_equal(poll(&pp, 1, 10000), 1);
+	char x;
+	assert_int_equal(read(pfd[0], &x, 1), 1);
+	assert_int_equal(x, 'l');
+	/* A server stuck in a lock answers nothing: each call has 2 s. */
+	shmrt_manager_set_timeout(conn, 2 * SEC);
+	int rc = 0;
+	for (int i = 0; i < 5 && rc == 0; i++)
+		rc = shmrt_proxy_call1(v, "add", I(1), NULL);
+	int64_t now = rc == 0 ? stat_of(conn, "sessions") : -1;
+	assert_int_equal(kill(t, SIGKILL), 0); /* a stuck server recovers the locks now */
+	assert_int_equal(tu_wait(t, 10000), 128 + SIGKILL);
+	close(pfd[0]);
+	close(pfd[1]);
+	assert_int_equal(rc, 0);
+	assert_int_equal(now, sessions); /* the locker was dropped */
+}
+
+/* ---- a client that floods its ring ------------------------------------------------ */
+
+#define FLOOD_ADDS 20000 /* about 600 KiB of frames: they fit the ring (2 MiB) */
+static int go[2];
+
+/* Fills its ring with FLOOD_ADDS pipelined adds while the server is stopped (told by
+ * the parent), then tells the parent and sleeps (its replies fit its ring). */
+static int flooder_main(void *arg)
+{
+	(void)arg;
+	shmrt_manager_conn_t *c = child_conn();
+	if (shmrt_manager_channel(c) != SHMRT_MANAGER_CHANNEL_SHM)
+		return 5;
+	shmrt_proxy_t *v = child_proxy(c, g_a);
+	char x = 'r';
+	if (write(pfd[1], &x, 1) != 1 || read(go[0], &x, 1) != 1)
+		return 6;
+	for (int i = 0; i < FLOOD_ADDS; i++) {
+		uint8_t h[CALL_HEAD_MAX];
+		size_t hn;
+		if (shmrt__client_encode_call(c, c->next_id++, v, "add", L(1, I(1)), h, &hn) ||
+		    shmrt__frame_put2(&c->w, h, hn, c->buf.data, c->buf.len))
+			return 7;
+	}
+	if (shmrt__client_shm_flush(c, shmrt__deadline(10 * SEC)))
+		return 8;
+	x = 'f';
+	if (write(pfd[1], &x, 1) != 1)
+		return 9;
+	pause();
+	return 0;
+}
+
+static void flood_fair(void **state)
+{
+	(void)state;
+	assert_int_equal(pipe(pfd), 0);
+	assert_int_equal(pipe(go), 0);
+	shmrt_proxy_t *v = create("Value", L(2, S("q"), I(0)));
+	g_a = shmrt_proxy_ref(v);
+	pid_t f = tu_fork(flooder_main, NULL); /* a newer channel: served first in a pass */
+	struct pollfd pp = { .fd = pfd[0], .events = POLLIN };
+	char x;
+	assert_int_equal(poll(&pp, 1, 10000), 1);
+	assert_int_equal(read(pfd[0], &x, 1), 1);
+	/* The server stopped: the flood, then this connection's get, wait in their rings,
+	 * and the server finds both at its next pass. */
+	pid_t sp = shmrt_manager_pid(srv);
+	assert_int_equal(kill(sp, SIGSTOP), 0);
+	assert_int_equal(write(go[1], "g", 1), 1);
+	assert_int_equal(poll(&pp, 1, 10000), 1);
+	assert_int_equal(read(pfd[0], &x, 1), 1);
+	assert_int_equal(x, 'f');
+	uint8_t h[CALL_HEAD_MAX];
+	size_t hn;
+	int64_t id = conn->next_id++, rid = 0;
+	assert_int_equal(shmrt__client_encode_call(conn, id, v, "get", NULL, h, &hn), 0);
+	assert_int_equal(shmrt__frame_put2(&conn->w, h, hn, conn->buf.data, conn->buf.len), 0);
+	assert_int_equal(shmrt__client_shm_flush(conn, shmrt__deadline(10 * SEC)), 0);
+	assert_int_equal(kill(sp, SIGCONT), 0);
+	int rrc = -1;
+	shmrt_mv_t *res = NULL;
+	assert_int_equal(shmrt__client_read_reply(conn, shmrt__deadline(30 * SEC), &rid, &rrc, &res),
+			 0);
+	assert_int_equal(rid, id);
+	assert_int_equal(rrc, 0);
+	int64_t seen = ival(res);
+	shmrt_mv_free(res);
+	printf("a get behind a flood of %d adds in another ring saw %lld of them\n", FLOOD_ADDS,
+	       (long long)seen);
+	assert_int_equal(kill(f, SIGKILL), 0);
+	assert_int_equal(tu_wait(f, 10000), 128 + SIGKILL);
+	for (int i = 0; i < 2; i++) {
+		close(pfd[i]);
+		close(go[i]);
+	}
+	/* Served in turn, as on sockets (a bounded number of frames per channel and
+	 * pass), not after every frame the flooder's ring held. */
+	assert_true(seen < FLOOD_ADDS);
+}
+
 /* ---- oversubscribed: four clients and the server on one CPU ------------------------- */
 
 #define OVER_CLIENTS 4
@@ -389,6 +703,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(large_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(client_killed, setup, teardown),
 		cmocka_unit_test_setup_teardown(nonreader_dropped, setup_small_queue, teardown),
+		cmocka_unit_test_setup_teardown(doorbell_thief, setup, teardown),
+		cmocka_unit_test_setup_teardown(region_truncated, setup, teardown),
+		cmocka_unit_test_setup_teardown(region_locked, setup, teardown),
+		cmocka_unit_test_setup_teardown(flood_fair, setup, teardown),
 		cmocka_unit_test_setup_teardown(oversubscribed, setup, teardown),
 		cmocka_unit_test_setup_teardown(server_killed, setup, teardown_dead),
 	};
