@@ -556,7 +556,14 @@ static void region_locked(void **state)
 	int rc = 0;
 	for (int i = 0; i < 5 && rc == 0; i++)
 		rc = shmrt_proxy_call1(v, "add", I(1), NULL);
-	int64_t now = rc == 0 ? stat_of(conn, "sessions") : -1;
+	/* The server sees the hang-up in its own time: calls go on answering while it
+	 * drops the locker (bounded: 10 s). */
+	int64_t now = -1;
+	uint64_t until = tu_ms() + 10000;
+	while (rc == 0 && (now = stat_of(conn, "sessions")) != sessions && tu_ms() < until) {
+		usleep(2000);
+		rc = shmrt_proxy_call1(v, "add", I(1), NULL);
+	}
 	assert_int_equal(kill(t, SIGKILL), 0); /* a stuck server recovers the locks now */
 	assert_int_equal(tu_wait(t, 10000), 128 + SIGKILL);
 	close(pfd[0]);
