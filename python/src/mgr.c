@@ -4,7 +4,8 @@
  *
  * _MgrServer starts a server process (shmrt_manager_start: forked, dies with the
  * thread that started it) and shuts it down. _MgrConn is one process's connection
- * to a server (shmrt_manager_connect, authenticated with the authkey). _MgrProxy is
+ * to a server (shmrt_manager_connect_flags, authenticated with the authkey; over the
+ * shared-memory channel when the server is local, unless SHMRT_MANAGER_SHM=0). _MgrProxy is
  * the base of every proxy class: it holds the object's ref id, its type id and the
  * server's address, and a reference of its own process's connection.
  *
@@ -196,10 +197,15 @@ static int conn_init(MgrConnObj *c, PyObject *args, PyObject *kw)
 		PyErr_NoMemory();
 		return -1;
 	}
+	/* A local server's calls take the shared-memory channel (about 1 us against
+	 * 4.5 us on the socket; the same semantics), unless SHMRT_MANAGER_SHM=0; a TCP
+	 * address, or a server in another PID namespace, stays on its socket. */
+	const char *e = getenv("SHMRT_MANAGER_SHM");
+	unsigned flags = e && !strcmp(e, "0") ? 0 : SHMRT_MANAGER_CONNECT_SHM;
 	shmrt_manager_conn_t *conn = NULL;
 	int rc;
 	Py_BEGIN_ALLOW_THREADS
-	rc = shmrt_manager_connect(a, key.buf, (size_t)key.len, t, &conn);
+	rc = shmrt_manager_connect_flags(a, key.buf, (size_t)key.len, t, flags, &conn);
 	Py_END_ALLOW_THREADS
 	PyBuffer_Release(&key);
 	if (rc == -EACCES) {
@@ -364,7 +370,22 @@ static PyObject *conn_objects(MgrConnObj *c, PyObject *noargs)
 	return conn_value(c, 1);
 }
 
+/* "shm" (the shared-memory channel) or "socket". */
+static PyObject *conn_channel(MgrConnObj *c, PyObject *noargs)
+{
+	(void)noargs;
+	if (!conn_ok(c))
+		return NULL;
+	int rc;
+	CONN_RUN(c, rc = shmrt_manager_channel(c->c));
+	if (rc < 0)
+		return pyshmrt_mgr_err(rc, NULL, NULL, NULL, 0);
+	return PyUnicode_FromString(rc == SHMRT_MANAGER_CHANNEL_SHM ? "shm" : "socket");
+}
+
 static PyMethodDef conn_methods[] = {
+	{ "channel", (PyCFunction)conn_channel, METH_NOARGS,
+	  "The channel this connection's calls take: \"shm\" or \"socket\"." },
 	{ "create", (PyCFunction)conn_create, METH_VARARGS,
 	  "create(cls, typeid, init=None): a new object and its proxy (an instance of cls)." },
 	{ "stats", (PyCFunction)conn_stats, METH_NOARGS, "The server's figures (a dict)." },
