@@ -34,10 +34,12 @@
  *           | over the nodes' windows, one block  | round trips per block, range
  *           | per node, each with a sequence word | write: 4 per block, element
  *           | (a seqlock driven by MPI atomics)   | atomics: 1)
- *  Queue    | a ring in the window of the home    | every call: MPI (push: 5 round
- *           | node's leader: head, tail, and per  | trips uncontended, pop: 5, a
- *           | slot a state word of laps           | burst of up to 64: 5; more while
- *           |                                     | full, empty or contended)
+ *  Queue    | a ring in the window of the home    | every call: MPI (push: 3 round
+ *           | node's leader: head, tail, and per  | trips uncontended, pop: 3, each
+ *           | slot a state word of laps           | 5 when this rank's hints of head
+ *           |                                     | and tail are stale; a burst of
+ *           |                                     | up to 64: 5; more while full,
+ *           |                                     | empty or contended)
  *  Dict     | a table of buckets per node, in its | every call: MPI (get: 3 round
  *           | leader's window; a key is homed on  | trips per bucket probed, one-
  *           | a node by its hash; per bucket a    | sided; set/del: the probe, a CAS,
