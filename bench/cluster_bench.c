@@ -27,7 +27,13 @@
  *                                  pop_burst) | peers: shmrt single, bcl_rma
  *                                                                    ns per message
  *  cluster/dict/get/remote, local  rank 0 gets a 16 B value of a key homed on node 1,
- *                                  on node 0 (no peer here)                   ns/op
+ *                                  on node 0 | peer redis_cluster (remote; run.py
+ *                                  shows the same figure beside local): three
+ *                                  masters on loopback (bench/redis_cluster.c,
+ *                                  started by rank 0, holding the same 64 keys and
+ *                                  values), rank 0 GETs the keys in turn, each from
+ *                                  its slot's master on that master's one hiredis
+ *                                  connection, one at a time                  ns/op
  * The repetitions of all cases run in one random order (the same on every rank), as
  * run.py asks of Google Benchmark, so that a case and its peers sample the same
  * phases of a shared machine. Ranks not timed wait in a barrier.
@@ -43,6 +49,8 @@
 #include <mpi.h>
 #include <shmrt/cluster.h>
 
+#include "redis_cluster.h"
+
 #define BLOCK_WORDS (1 << 17)  /* 1 MiB of int64 */
 
 static shmrt_cluster_t *cl;
@@ -57,6 +65,7 @@ static int rank, size;
 static void die(const char *what, int rc)
 {
 	fprintf(stderr, "cluster_bench: rank %d: %s: %d\n", rank, what, rc);
+	redis_cluster_stop();
 	MPI_Abort(MPI_COMM_WORLD, 1);
 }
 
@@ -199,6 +208,21 @@ static void dict_get(const char *key, uint64_t n)
 static void dict_get_remote(uint64_t n) { dict_get(key_remote, n); }
 static void dict_get_local(uint64_t n) { dict_get(key_local, n); }
 
+/* The Dict's keys (key0 .. key63, 16 B values), also in the Redis Cluster. */
+#define NKEYS 64
+static const char dict_val[] = "0123456789abcdef";
+static void redis_cluster_gets(uint64_t n)
+{
+	char k[16], v[64];
+	size_t len;
+	for (uint64_t i = 0; i < n; i++) {
+		int kl = snprintf(k, sizeof k, "key%d", (int)(i % NKEYS));
+		if (redis_cluster_get(k, (size_t)kl, v, sizeof v, &len) != 0 || len != 16 ||
+		    memcmp(v, dict_val, 16) != 0)
+			die("redis_cluster_get", -EIO);
+	}
+}
+
 static bcase_t cases[] = {
 	{"cluster/value/fetch_add/remote/shmrt", "ns/op", "lower", 0, 20000, 0, value_remote, 0},
 	{"cluster/value/fetch_add/remote/mpi_fetch_and_op", "ns/op", "lower", 0, 20000, 0,
@@ -217,6 +241,8 @@ static bcase_t cases[] = {
 	{"cluster/queue/64B/remote/burst64/bcl_rma", "ns/op", "lower", 0, 5000, 0, bcl_pair, 0},
 	{"cluster/dict/get/remote/shmrt", "ns/op", "lower", 0, 20000, 0, dict_get_remote, 0},
 	{"cluster/dict/get/local/shmrt", "ns/op", "lower", 0, 20000, 0, dict_get_local, 0},
+	{"cluster/dict/get/remote/redis_cluster", "ns/op", "lower", 0, 10000, 0, redis_cluster_gets,
+	 0},
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 
@@ -318,10 +344,10 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
-	for (int i = 0; !key_remote[0] || !key_local[0]; i++) {
+	for (int i = 0; i < NKEYS; i++) {
 		char t[16];
 		snprintf(t, sizeof t, "key%d", i);
-		if ((rc = shmrt_cluster_dict_set(&dict, t, strlen(t), "0123456789abcdef", 16)))
+		if (rank == 0 && (rc = shmrt_cluster_dict_set(&dict, t, strlen(t), dict_val, 16)))
 			die("dict set", rc);
 		int target = shmrt_cluster_dict_home(&dict, t, strlen(t));
 		if (target == 1 && !key_remote[0])
@@ -347,9 +373,31 @@ int main(int argc, char **argv)
 		die("malloc", -ENOMEM);
 
 	/* The repetitions, in one random order (seeded on rank 0). */
-	int sel[NCASES], nsel = 0, *order, norder;
+	int sel[NCASES], nsel = 0, *order, norder, want_redis = 0, redis_ok = 0;
+	for (int i = 0; i < NCASES; i++)
+		if (cases[i].body == redis_cluster_gets &&
+		    !(flt && regexec(&re, cases[i].name, 0, NULL, 0) != 0))
+			want_redis = 1;
+	/* The Redis Cluster, on rank 0 (which alone times it), filled as the Dict. */
+	if (want_redis && rank == 0) {
+		rc = redis_cluster_start();
+		for (int i = 0; !rc && i < NKEYS; i++) {
+			char t[16];
+			int kl = snprintf(t, sizeof t, "key%d", i);
+			rc = redis_cluster_set(t, (size_t)kl, dict_val, 16);
+		}
+		if (rc) {
+			fprintf(stderr, "cluster_bench: no Redis Cluster (%s): no redis_cluster peer\n",
+				strerror(-rc));
+			redis_cluster_stop();
+		}
+		redis_ok = !rc;
+	}
+	MPI_Bcast(&redis_ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
 	for (int i = 0; i < NCASES; i++) {
 		if (flt && regexec(&re, cases[i].name, 0, NULL, 0) != 0)
+			continue;
+		if (cases[i].body == redis_cluster_gets && !redis_ok)
 			continue;
 		sel[nsel++] = i;
 		cases[i].samples = calloc((size_t)reps, sizeof(double));
@@ -405,6 +453,7 @@ int main(int argc, char **argv)
 			fclose(f);
 		}
 	}
+	redis_cluster_stop();
 	MPI_Win_unlock_all(raw_win);
 	MPI_Win_free(&raw_win);
 	rc = shmrt_cluster_close(cl);

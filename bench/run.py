@@ -65,6 +65,7 @@ TARGETS = {
     ("cluster/array/read/1MiB/remote", "mpi_get"): 0.8,
     ("cluster/queue/64B/remote", "bcl_rma"): 1.0,
     ("cluster/queue/64B/remote/burst64", "shmrt_single"): 5.0,
+    ("cluster/dict/get/remote", "redis_cluster"): 2.0,
     ("manager/mixed90/4clients", "redis"): 1.0,
     ("manager/list_create", "python_mp"): 20.0,
     ("manager/get/1client/shm", "python_mp"): 30.0,
@@ -96,6 +97,10 @@ DERIVED = {
     ("manager/get/1client/shm", "shmrt_unix"): ("manager/get/1client/unix", "same"),
     ("manager/get/1client/shm", "python_mp"): ("manager/get/1client/unix", "peer:python_mp"),
     ("manager/mixed90/4clients/shm", "shmrt_unix"): ("manager/mixed90/4clients", "same"),
+    # One Redis Cluster measurement (a GET costs a loopback round trip wherever the
+    # key lives), shown beside both Dict cases.
+    ("cluster/dict/get/local", "redis_cluster"):
+        ("cluster/dict/get/remote", "peer:redis_cluster"),
 }
 
 

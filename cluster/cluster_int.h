@@ -19,6 +19,9 @@ struct object {
 	int home;         /* Value: its home node; Counter: -1 (every node) */
 	int64_t disp;     /* in words */
 	int64_t len;      /* Array: its length; Queue: capacity << 32 | msg_max */
+	int64_t hint_head, hint_tail;  /* Queue: the last head and tail this rank saw
+	                                  (lower bounds: both only grow), for the fast
+	                                  paths of cluster/queue.c */
 };
 
 struct shmrt_cluster {

@@ -34,10 +34,12 @@
  *           | over the nodes' windows, one block  | round trips per block, range
  *           | per node, each with a sequence word | write: 4 per block, element
  *           | (a seqlock driven by MPI atomics)   | atomics: 1)
- *  Queue    | a ring in the window of the home    | every call: MPI (push: 5 round
- *           | node's leader: head, tail, and per  | trips uncontended, pop: 5, a
- *           | slot a state word of laps           | burst of up to 64: 5; more while
- *           |                                     | full, empty or contended)
+ *  Queue    | a ring in the window of the home    | every call: MPI (push: 3 round
+ *           | node's leader: head, tail, and per  | trips uncontended, pop: 3, each
+ *           | slot a state word of laps           | 5 when this rank's hints of head
+ *           |                                     | and tail are stale; a burst of
+ *           |                                     | up to 64: 5; more while full,
+ *           |                                     | empty or contended)
  *  Dict     | a table of buckets per node, in its | every call: MPI (get: 3 round
  *           | leader's window; a key is homed on  | trips per bucket probed, one-
  *           | a node by its hash; per bucket a    | sided; set/del: the probe, a CAS,
@@ -349,6 +351,7 @@ typedef struct shmrt_cluster_queue {
 	int64_t cap;         /* slots */
 	int64_t slot_words;  /* state, length, bytes */
 	size_t msg_max;
+	size_t obj;          /* the cluster's record of it (this rank's hints) */
 } shmrt_cluster_queue_t;
 
 /*
@@ -366,10 +369,13 @@ SHMRT_API SHMRT_MUST_USE int shmrt_cluster_queue_open(shmrt_cluster_t *cl, const
 						      shmrt_cluster_queue_t *out);
 
 /*
- * Appends a copy of msg (len bytes, 0 allowed). Path: MPI to the home leader: read
- * head and tail (1 round trip), CAS tail (1), CAS the slot's state to claimed (1),
- * put length and bytes (1), state to full (1): 5 round trips uncontended. While the
- * queue is full it waits (backing off) up to timeout (ns; 0: do not wait; < 0:
+ * Appends a copy of msg (len bytes, 0 allowed). Path: MPI to the home leader: CAS
+ * tail from the tail this rank last saw and CAS the slot's state to claimed, in flight
+ * together (1 round trip; head read along when this rank's hints leave less than half
+ * the ring), put length and bytes (1), state to full (1): 3 round trips uncontended.
+ * When another rank took that ticket (a claim made for it is given back: +1) or the
+ * hints say full: read head and tail (1), CAS tail (1), claim (1), put, full: 5. While
+ * the queue is full it waits (backing off) up to timeout (ns; 0: do not wait; < 0:
  * forever) without taking a ticket, so a full queue is left as it was.
  * Returns 0; -EAGAIN (full, timeout 0); -ETIMEDOUT (still full at the timeout);
  * -EMSGSIZE (len > msg_max); -EINVAL; -EIO.
@@ -381,8 +387,11 @@ SHMRT_API int shmrt_cluster_queue_push(const shmrt_cluster_queue_t *q, const voi
 
 /*
  * Removes the oldest message into buf (cap >= msg_max) and its length into *len.
- * Path: MPI: read head and tail (1), CAS head (1), poll the slot's state (1 or more),
- * get the length and bytes (1), free the slot (1): 5 round trips. While the
+ * Path: MPI: CAS head from the head this rank last saw and read the slot's state, in
+ * flight together, when this rank's hints say the queue is not empty (1), get the
+ * length and bytes (1), free the slot (1): 3 round trips; else read head and tail (1),
+ * CAS head (1), the state (1), get (1), free (1): 5; more while the slot's producer
+ * has not marked it full. While the
  * queue is empty it waits up to timeout (as push) without taking a ticket. A ticket
  * whose producer has not yet claimed its slot when the timeout expires is skipped
  * (that producer retries with another ticket: nothing is lost); a slot a producer is

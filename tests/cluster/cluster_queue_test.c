@@ -10,7 +10,9 @@
  *    pop_burst (up to 64, with a timeout, until every message is counted);
  *  - edges: pop on an empty queue (timeout 0: -EAGAIN, 1 ms: -ETIMEDOUT), push on a
  *    full one (-EAGAIN, -ETIMEDOUT), then the queue works on (nothing wedged); a zero
- *    length message; -EMSGSIZE both ways; reopen with other sizes is -EINVAL.
+ *    length message; -EMSGSIZE both ways; reopen with other sizes is -EINVAL;
+ *  - tight: every rank pushes and pops single messages, with timeouts, through 2
+ *    slots (the fast paths' stale hints and given-back claims, skipped tickets).
  */
 #include "cltest.h"
 
@@ -208,6 +210,66 @@ int main(int argc, char **argv)
 			int p = all[2 * i], sq = all[2 * i + 1];
 			CHECK(!seen[p * M + sq]);
 			seen[p * M + sq] = 1;
+		}
+		free(seen);
+	}
+	MPI_Barrier(MPI_COMM_WORLD);
+
+	/* Tight: every rank pushes M2 messages one at a time (100 us timeout, again until
+	 * in) and pops one after each try (20 us timeout) through a queue of 2 slots, then
+	 * all drain it: the single calls' fast paths with hints that go stale (tickets
+	 * other ranks took, claims given back), and pops that time out on a ticket whose
+	 * producer has not claimed yet (skips, the producer retries). Multiset and FIFO
+	 * per producer at each consumer as above. */
+	shmrt_cluster_queue_t qt;
+	enum { M2 = 500 };
+	CHECK_RC(shmrt_cluster_queue_open(cl, "tight", 2, MSG_MAX, &qt));
+	int tl[4] = {-1, -1, -1, -1}, rc;
+	ngot = 0;
+	for (int s = 0, drain = 0;;) {
+		if (!drain) {
+			m.producer = rank;
+			m.seq = s;
+			rc = shmrt_cluster_queue_push(&qt, &m, 8, 100000);
+			CHECK(rc == 0 || rc == -ETIMEDOUT);
+			s += rc == 0;
+			rc = shmrt_cluster_queue_pop(&qt, buf, sizeof buf, &len, 20000);
+			CHECK(rc == 0 || rc == -ETIMEDOUT || rc == -EAGAIN);
+		} else {
+			rc = shmrt_cluster_queue_pop(&qt, buf, sizeof buf, &len, 0);
+			CHECK(rc == 0 || rc == -EAGAIN);
+			if (rc == -EAGAIN)
+				break;  /* no push is left anywhere: empty for good */
+		}
+		if (rc == 0) {
+			CHECK(len == 8 && ngot < 2 * M);
+			memcpy(&m, buf, 8);
+			CHECK(m.producer >= 0 && m.producer < 4 && m.seq >= 0 && m.seq < M2);
+			CHECK(m.seq > tl[m.producer]);  /* FIFO per producer */
+			tl[m.producer] = m.seq;
+			got[2 * ngot] = m.producer;
+			got[2 * ngot + 1] = m.seq;
+			ngot++;
+		}
+		if (!drain && s == M2) {
+			MPI_Barrier(MPI_COMM_WORLD);  /* every push is in: drain */
+			drain = 1;
+		}
+	}
+	mine = 2 * ngot;
+	MPI_Gather(&mine, 1, MPI_INT, counts, 1, MPI_INT, 0, MPI_COMM_WORLD);
+	if (rank == 0)
+		for (int r = 1; r < size; r++)
+			displs[r] = displs[r - 1] + counts[r - 1];
+	MPI_Gatherv(got, mine, MPI_INT32_T, all, counts, displs, MPI_INT32_T, 0, MPI_COMM_WORLD);
+	if (rank == 0) {
+		char *seen = calloc(4 * M2, 1);
+		int n = (displs[3] + counts[3]) / 2;
+		CHECK(seen && n == 4 * M2);
+		for (int i = 0; i < n; i++) {
+			int p = all[2 * i], sq = all[2 * i + 1];
+			CHECK(!seen[p * M2 + sq]);
+			seen[p * M2 + sq] = 1;
 		}
 		free(seen);
 	}
