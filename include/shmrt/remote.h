@@ -100,7 +100,8 @@ SHMRT_API SHMRT_MUST_USE int shmrt_remote_dict_open(shmrt_manager_conn_t *conn,
 						    shmrt_remote_dict_t *out);
 
 /* Release a handle (the server drops it; the object stays). Returns 0 or the
- * transport's error (the handle is freed anyway). NULL or a zeroed handle: 0. */
+ * transport's error (the handle is freed anyway). NULL or a zeroed handle: 0.
+ * Concurrency: the connection's thread. Ordering: after every earlier call on it. */
 SHMRT_API int shmrt_remote_value_release(shmrt_remote_value_t *v);
 SHMRT_API int shmrt_remote_counter_release(shmrt_remote_counter_t *c);
 SHMRT_API int shmrt_remote_array_release(shmrt_remote_array_t *a);
@@ -111,6 +112,8 @@ SHMRT_API int shmrt_remote_dict_release(shmrt_remote_dict_t *d);
  * Value: as shmrt_value_load, _store, _exchange, _fetch and _cas (shmrt/value.h),
  * with their errors (-EINVAL an op the type does not have; cas: -EAGAIN and
  * *expected updated) and the transport's. fetch is one round trip.
+ * Concurrency: the connection's thread; any local process at once. Ordering: the
+ * local call's (sequentially consistent on the value), run in the server.
  */
 SHMRT_API int shmrt_remote_value_load(const shmrt_remote_value_t *v, shmrt_scalar_t *out);
 SHMRT_API int shmrt_remote_value_store(const shmrt_remote_value_t *v, shmrt_scalar_t x);
@@ -122,7 +125,8 @@ SHMRT_API int shmrt_remote_value_cas(const shmrt_remote_value_t *v, shmrt_scalar
 				     shmrt_scalar_t desired);
 
 /* Counter: add x (0 or the transport's error; local adds cannot fail) and the sum
- * of the stripes (shmrt_counter_read's relaxed sum) into *sum. */
+ * of the stripes (shmrt_counter_read's relaxed sum) into *sum.
+ * Concurrency: the connection's thread. Ordering: relaxed, as the local Counter's. */
 SHMRT_API int shmrt_remote_counter_add(const shmrt_remote_counter_t *c, int64_t x);
 SHMRT_API int shmrt_remote_counter_sum(const shmrt_remote_counter_t *c, int64_t *sum);
 
@@ -134,6 +138,8 @@ SHMRT_API int shmrt_remote_counter_sum(const shmrt_remote_counter_t *c, int64_t 
  * server's max_frame carries: nothing read or written);
  * -EUCLEAN (read: a stripe torn by a dead writer); the local call's errors; the
  * transport's.
+ * Concurrency: the connection's thread. Ordering: the local calls' (a read is one
+ * instant's state of the range; a write is seen whole by snapshots).
  */
 SHMRT_API int shmrt_remote_array_read(const shmrt_remote_array_t *a, uint64_t off, void *dst,
 				      uint64_t count);
@@ -153,6 +159,9 @@ SHMRT_API int shmrt_remote_array_fetch(const shmrt_remote_array_t *a, uint64_t i
  * server would be a second producer or consumer); the transport's errors.
  * The server process becomes one of the queue's producers at its first remote put
  * and stays one while it runs (consumers see the end only after it stops).
+ * Concurrency: the connection's thread. Ordering: the local queue's (a get observes
+ * what its producer wrote before the put; FIFO per producer, a connection's puts in
+ * the order it sent them).
  */
 SHMRT_API int shmrt_remote_queue_put(const shmrt_remote_queue_t *q, const void *msg, size_t len,
 				     shmrt_ns_t timeout);
@@ -170,6 +179,8 @@ SHMRT_API int shmrt_remote_queue_get_burst(const shmrt_remote_queue_t *q, void *
  * (-ENOENT absent, -EMSGSIZE a key or value over the maxima or cap too small (*vlen
  * then says how much is needed), -EAGAIN a cas that did not replace) and the
  * transport's.
+ * Concurrency: the connection's thread. Ordering: the local Dict's (a get observes
+ * the whole value of a set that completed before it).
  */
 SHMRT_API int shmrt_remote_dict_get(const shmrt_remote_dict_t *d, const void *key, size_t klen,
 				    void *buf, size_t cap, size_t *vlen);
