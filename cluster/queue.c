@@ -2,8 +2,11 @@
  * The cluster Queue: an MPMC queue of byte messages, homed on one node (hash of the
  * name), in the window of that node's leader, driven by MPI atomics from every rank.
  *
- * Layout (words, at the Queue's displacement): head, tail, then cap slots of
- * 2 + ceil(msg_max / 8) words each: the slot's state, the message's length, its bytes.
+ * Layout (words, at the Queue's displacement): head, tail, the cap slots' states (one
+ * word each), then the cap slots' records of 1 + ceil(msg_max / 8) words each: the
+ * message's length, its bytes. Consecutive slots have consecutive states and
+ * consecutive records, so a burst's run of slots is one contiguous range of each:
+ * one call of plain MPI_INT64_T words per run, no derived datatype.
  *
  * Tickets and slot states (Vyukov's bounded queue, with the per-slot sequence kept as
  * a state word of laps): ticket t uses slot t % cap in lap L = t / cap. The slot's
@@ -49,9 +52,14 @@
  * claimed slot, which was and is waited for (fail-stop across nodes: the job ends),
  * and so does a death between a claim for another rank's ticket and its return.
  *
- * Bursts. push_burst takes k tickets with one CAS of tail, claims the k slots with k
- * CAS in flight and one flush, puts the k messages with one flush, and marks them full
- * with one flush: the round trips of one message. When a consumer skipped one of the
+ * Bursts. push_burst takes k tickets with one CAS of tail (the states of the k slots
+ * from its hinted tail read along with head and tail), claims the k slots in flight
+ * and one flush, puts the k messages with one flush, and marks them full with one
+ * flush: the round trips of one message. The claim of a run of slots is one
+ * MPI_Get_accumulate(MPI_MAX, 4L+1) when the states read along show every slot at 4L
+ * or above (a state never goes back below 4L; from 4L the MAX claims, above it changes
+ * nothing, and the value it returns says which); else one CAS per slot (a MAX would
+ * jump over a previous lap's message). When a consumer skipped one of the
  * k tickets (its claim fails), the producer gives up that ticket and every later one
  * of the round: those of the later slots it did claim get a hole (length SLOT_HOLE),
  * which consumers free and pass over, and their messages go again with new tickets,
@@ -60,7 +68,8 @@
  * slots at once and frees them at once. The single push and pop are bursts of one.
  *
  * The rule of cluster.h: head, tail and the states are touched by MPI atomics only (a
- * lone state is set by MPI_Fetch_and_op(MPI_REPLACE), runs of them by MPI_Accumulate);
+ * lone state is set by MPI_Fetch_and_op(MPI_REPLACE), runs of them by MPI_Accumulate,
+ * claimed by CAS or MPI_Get_accumulate(MPI_MAX));
  * the length and bytes by MPI_Put and MPI_Get, only by the one rank that holds the slot
  * (the claimer, then the consumer of that ticket), ordered by the states' flushes.
  */
@@ -70,9 +79,6 @@
 #include <string.h>
 #include <time.h>
 
-#define SLOT_STATE 0
-#define SLOT_LEN 1
-#define SLOT_DATA 2
 #define SMALL_WORDS 64  /* staging on the stack up to this many words */
 #define SLOT_HOLE (-1)  /* a length that says: no message (a burst's ticket given up) */
 
@@ -162,28 +168,50 @@ static void hint(const shmrt_cluster_queue_t *q, int64_t head, int64_t tail)
 		ob->hint_tail = tail;
 }
 
-/* head and tail, each an atomic read (both in flight, one flush). */
-static int ends(const shmrt_cluster_queue_t *q, int64_t *head, int64_t *tail)
+/* The states of the slots of tickets [t, t+n), read before a push took them. */
+struct pre {
+	int64_t t, n, st[SHMRT_CLUSTER_BURST_MAX];
+};
+
+enum vop { VPUT, VGET, VREPLACE, VFETCH, VMAX };
+static const bool all_true[SHMRT_CLUSTER_BURST_MAX] = {
+	[0 ... SHMRT_CLUSTER_BURST_MAX - 1] = true};
+static int over_slots(const shmrt_cluster_queue_t *q, enum vop op, int64_t t, int64_t k,
+		      const bool *ours, bool data, int64_t *origin, int64_t *scratch);
+
+/* head and tail, each an atomic read, and with pre the states of the `want` slots
+ * from the hinted tail on (a push's next tickets, if its hint is right): all in
+ * flight, one flush. */
+static int ends(const shmrt_cluster_queue_t *q, int64_t *head, int64_t *tail, int64_t want,
+		struct pre *pre)
 {
 	if (MPI_Fetch_and_op(NULL, head, MPI_INT64_T, q->target, q->disp, MPI_NO_OP,
 			     q->cl->win) != MPI_SUCCESS ||
 	    MPI_Fetch_and_op(NULL, tail, MPI_INT64_T, q->target, q->disp + 1, MPI_NO_OP,
-			     q->cl->win) != MPI_SUCCESS ||
-	    MPI_Win_flush(q->target, q->cl->win) != MPI_SUCCESS)
+			     q->cl->win) != MPI_SUCCESS)
+		return -EIO;
+	if (pre != NULL) {
+		pre->t = obj_of(q)->hint_tail;
+		pre->n = want < q->cap ? want : q->cap;
+		if (over_slots(q, VFETCH, pre->t, pre->n, all_true, false, pre->st, NULL) != 0)
+			return -EIO;
+	}
+	if (MPI_Win_flush(q->target, q->cl->win) != MPI_SUCCESS)
 		return -EIO;
 	return 0;
 }
 
 /* Takes up to `want` consecutive tickets of word `which` (0 head, 1 tail) when the
  * queue allows it: the first in *ticket and how many in *got; -EAGAIN (empty or full,
- * deadline 0) or -ETIMEDOUT. */
+ * deadline 0) or -ETIMEDOUT. With pre (push), the states of the slots from the hinted
+ * tail on are read along with head and tail (see ends()). */
 static int take_tickets(const shmrt_cluster_queue_t *q, int which, int64_t deadline,
-			int64_t want, int64_t *ticket, int64_t *got)
+			int64_t want, int64_t *ticket, int64_t *got, struct pre *pre)
 {
 	int64_t h, t, r;
 	int rc;
 	for (unsigned tries = 0;; tries++) {
-		if ((rc = ends(q, &h, &t)) != 0)
+		if ((rc = ends(q, &h, &t, want, pre)) != 0)
 			return rc;
 		hint(q, h, t);
 		int64_t room = which == 0 ? t - h : q->cap - (t - h);
@@ -219,9 +247,17 @@ static int64_t deadline_of(shmrt_ns_t timeout)
 	return now_ns() + timeout;
 }
 
-static int64_t slot_of(const shmrt_cluster_queue_t *q, int64_t ticket)
+/* Where ticket's slot state lies (a word of the state array), and where its length
+ * and bytes do (a record of the data array): both relative to the queue's
+ * displacement. Consecutive slots are consecutive words, and consecutive records. */
+static int64_t state_of(const shmrt_cluster_queue_t *q, int64_t ticket)
 {
-	return 2 + (ticket % q->cap) * q->slot_words;
+	return 2 + ticket % q->cap;
+}
+
+static int64_t data_of(const shmrt_cluster_queue_t *q, int64_t ticket)
+{
+	return 2 + q->cap + (ticket % q->cap) * (q->slot_words - 1);
 }
 
 /*
@@ -241,7 +277,7 @@ static int fast_push_ticket(const shmrt_cluster_queue_t *q, int64_t *ticket, int
 	MPI_Win win = q->cl->win;
 	int64_t t = ob->hint_tail, h = ob->hint_head, next = t + 1, rt, hh, r;
 	int64_t lap = t / q->cap, from = 4 * lap, to = 4 * lap + 1;
-	int64_t at = q->disp + slot_of(q, t) + SLOT_STATE;
+	int64_t at = q->disp + state_of(q, t);
 
 	if (t - h >= q->cap)
 		return -EAGAIN;
@@ -291,7 +327,7 @@ static int fast_pop_ticket(const shmrt_cluster_queue_t *q, int64_t *ticket, int6
 	if (MPI_Compare_and_swap(&next, &h, &rh, MPI_INT64_T, q->target, q->disp, win) !=
 		    MPI_SUCCESS ||
 	    MPI_Fetch_and_op(NULL, st, MPI_INT64_T, q->target,
-			     q->disp + slot_of(q, h) + SLOT_STATE, MPI_NO_OP, win) != MPI_SUCCESS ||
+			     q->disp + state_of(q, h), MPI_NO_OP, win) != MPI_SUCCESS ||
 	    MPI_Win_flush(q->target, win) != MPI_SUCCESS)
 		return -EIO;
 	hint(q, rh == h ? h + 1 : rh, tt);
@@ -308,28 +344,19 @@ static int64_t run_len(const shmrt_cluster_queue_t *q, int64_t t, int64_t j, int
 	return k - j < to_end ? k - j : to_end;
 }
 
-/* The target datatype of cnt consecutive slots, blen words of each: a vector with the
- * slots' stride (one call for a run of slots), or blen plain words for one slot. */
-static int slot_vec(const shmrt_cluster_queue_t *q, int64_t cnt, int64_t blen, MPI_Datatype *ty,
-		    int *tcount)
+/* The free state of each ticket of [t, t+k), 4L with L its lap, into f[0..k): one
+ * division for the burst (a 64-bit division costs tens of cycles; per message, in
+ * every step of a burst, they were a good part of its cost). */
+static void free_states(const shmrt_cluster_queue_t *q, int64_t t, int64_t k, int64_t *f)
 {
-	if (cnt == 1) {
-		*ty = MPI_INT64_T;
-		*tcount = (int)blen;
-		return 0;
+	int64_t lap = t / q->cap, idx = t - lap * q->cap;
+	for (int64_t j = 0; j < k; j++) {
+		f[j] = 4 * lap;
+		if (++idx == q->cap) {
+			idx = 0;
+			lap++;
+		}
 	}
-	if (MPI_Type_vector((int)cnt, (int)blen, (int)q->slot_words, MPI_INT64_T, ty) !=
-		    MPI_SUCCESS ||
-	    MPI_Type_commit(ty) != MPI_SUCCESS)
-		return -EIO;
-	*tcount = 1;
-	return 0;
-}
-
-static void slot_vec_free(MPI_Datatype *ty)
-{
-	if (*ty != MPI_INT64_T)
-		MPI_Type_free(ty);  /* operations issued with it complete normally */
 }
 
 /* Whether every slot of [j, j+cnt) is this call's. */
@@ -341,54 +368,55 @@ static bool all_ours(const bool *ours, int64_t j, int64_t cnt)
 	return true;
 }
 
-enum vop { VPUT, VGET, VREPLACE, VFETCH };
-
-/* One operation over the slots of tickets [t, t+k) that are ours, at word `off` of
- * each slot, blen words each (origin: blen words per slot, consecutive): one call per
- * run of consecutive slots that are all ours, else one per slot. Not flushed. VREPLACE
- * of one word per slot with scratch (k words, alive until the flush) goes as
- * MPI_Fetch_and_op(MPI_REPLACE) on each slot alone. */
+/* One operation over the slots of tickets [t, t+k) that are ours: on their states
+ * (data false: one word each) or on their records (data true: length and bytes, nw
+ * words each); origin holds as many words per slot, consecutive. Consecutive slots
+ * are consecutive words of the window, so a run of consecutive slots that are all
+ * ours is one call of one contiguous count of MPI_INT64_T (no derived datatype); a
+ * slot not ours breaks the run. Not flushed. VREPLACE of a lone state with scratch
+ * (k words, alive until the flush) goes as MPI_Fetch_and_op(MPI_REPLACE), osc/sm's
+ * cheaper call for one word; a run's states go as one MPI_Accumulate(MPI_REPLACE).
+ * VMAX (states only): MAX of each state with origin's, the old values into scratch. */
 static int over_slots(const shmrt_cluster_queue_t *q, enum vop op, int64_t t, int64_t k,
-		      const bool *ours, int64_t off, int64_t blen, int64_t *origin,
-		      int64_t *scratch)
+		      const bool *ours, bool data, int64_t *origin, int64_t *scratch)
 {
 	MPI_Win win = q->cl->win;
+	int64_t blen = data ? q->slot_words - 1 : 1;
 	for (int64_t j = 0; j < k;) {
 		int64_t cnt = run_len(q, t, j, k);
 		if (!all_ours(ours, j, cnt))
 			cnt = 1;
 		if (ours[j]) {
-			MPI_Datatype ty;
-			int tc, rc;
-			int64_t disp = q->disp + slot_of(q, t + j) + off, *o = origin + j * blen;
-			int oc = (int)(cnt * blen);
-			if (slot_vec(q, cnt, blen, &ty, &tc) != 0)
-				return -EIO;
+			int rc;
+			int64_t disp = q->disp + (data ? data_of(q, t + j) : state_of(q, t + j));
+			int64_t *o = origin + j * blen;
+			int c = (int)(cnt * blen);
 			switch (op) {
 			case VPUT:
-				rc = MPI_Put(o, oc, MPI_INT64_T, q->target, disp, tc, ty, win);
+				rc = MPI_Put(o, c, MPI_INT64_T, q->target, disp, c, MPI_INT64_T, win);
 				break;
 			case VGET:
-				rc = MPI_Get(o, oc, MPI_INT64_T, q->target, disp, tc, ty, win);
+				rc = MPI_Get(o, c, MPI_INT64_T, q->target, disp, c, MPI_INT64_T, win);
 				break;
 			case VREPLACE:
-				if (oc == 1 && scratch) {
-					/* One word: the atomic's own call (osc/sm's is cheaper
-					 * than its general accumulate); the old value goes to
-					 * scratch[j], alive until the flush. */
+				if (c == 1 && scratch) {
 					rc = MPI_Fetch_and_op(o, &scratch[j], MPI_INT64_T, q->target,
 							      disp, MPI_REPLACE, win);
 					break;
 				}
-				rc = MPI_Accumulate(o, oc, MPI_INT64_T, q->target, disp, tc, ty,
+				rc = MPI_Accumulate(o, c, MPI_INT64_T, q->target, disp, c, MPI_INT64_T,
 						    MPI_REPLACE, win);
 				break;
+			case VMAX:
+				rc = MPI_Get_accumulate(o, c, MPI_INT64_T, scratch + j, c,
+							MPI_INT64_T, q->target, disp, c,
+							MPI_INT64_T, MPI_MAX, win);
+				break;
 			default:
-				rc = MPI_Get_accumulate(NULL, 0, MPI_INT64_T, o, oc, MPI_INT64_T,
-							q->target, disp, tc, ty, MPI_NO_OP, win);
+				rc = MPI_Get_accumulate(NULL, 0, MPI_INT64_T, o, c, MPI_INT64_T,
+							q->target, disp, c, MPI_INT64_T, MPI_NO_OP, win);
 				break;
 			}
-			slot_vec_free(&ty);
 			if (rc != MPI_SUCCESS)
 				return -EIO;
 		}
@@ -402,7 +430,9 @@ SHMRT_API int shmrt_cluster_queue_push_burst(const shmrt_cluster_queue_t *q,
 					     size_t n, shmrt_ns_t timeout, size_t *pushed)
 {
 	MPI_Win win;
-	int64_t deadline, t, k, nw, *stage, st[SHMRT_CLUSTER_BURST_MAX], full[SHMRT_CLUSTER_BURST_MAX];
+	int64_t deadline, t, k, nw, *stage, st[SHMRT_CLUSTER_BURST_MAX], full[SHMRT_CLUSTER_BURST_MAX],
+		f4[SHMRT_CLUSTER_BURST_MAX];
+	struct pre pre;
 	size_t done = 0;
 	int rc = 0;
 
@@ -439,18 +469,34 @@ SHMRT_API int shmrt_cluster_queue_push_burst(const shmrt_cluster_queue_t *q,
 			fast = fast == 1;
 			k = 1;
 		}
-		if (!fast && (rc = take_tickets(q, 1, deadline, want, &t, &k)) != 0)
+		if (!fast && (rc = take_tickets(q, 1, deadline, want, &t, &k, &pre)) != 0)
 			break;
 		/* Claim every slot at once: 4L -> 4L+1, all in flight, one flush (done by
-		 * the fast path). */
-		for (int64_t j = 0; j < k && !fast; j++) {
-			int64_t lap = (t + j) / q->cap, from = 4 * lap, to = 4 * lap + 1;
-			if (MPI_Compare_and_swap(&to, &from, &st[j], MPI_INT64_T, q->target,
-						 q->disp + slot_of(q, t + j) + SLOT_STATE,
-						 win) != MPI_SUCCESS) {
+		 * the fast path). When the states read along with the tickets (pre) show
+		 * every slot at 4L or above (the previous lap done: a state never goes back
+		 * below 4L), the claim is MAX(state, 4L+1) over each run of slots, one call
+		 * per run: from 4L it claims; above, it changes nothing (4L+1: another
+		 * rank's fast claim, given back at once, so we claim again below; 4(L+1): a
+		 * consumer skipped the ticket). Else one CAS 4L -> 4L+1 per slot, as a MAX
+		 * would jump over a previous lap's slot. The origin words (full[], f4[])
+		 * live to the flush. */
+		free_states(q, t, k, f4);
+		bool by_max = !fast;
+		for (int64_t j = 0; j < k && by_max; j++) {
+			full[j] = f4[j] + 1;
+			int64_t x = t + j - pre.t;
+			by_max = x >= 0 && x < pre.n && pre.st[x] >= f4[j];
+		}
+		if (by_max && (rc = over_slots(q, VMAX, t, k, all_true, false, full, st)) != 0)
+			goto out;
+		for (int64_t j = 0, at = q->disp + state_of(q, t); j < k && !fast && !by_max; j++) {
+			full[j] = f4[j] + 1;
+			if (MPI_Compare_and_swap(&full[j], &f4[j], &st[j], MPI_INT64_T, q->target,
+						 at, win) != MPI_SUCCESS) {
 				rc = -EIO;
 				goto out;
 			}
+			at = at + 1 == q->disp + 2 + q->cap ? q->disp + 2 : at + 1;
 		}
 		if (!fast && MPI_Win_flush(q->target, win) != MPI_SUCCESS) {
 			rc = -EIO;
@@ -465,14 +511,12 @@ SHMRT_API int shmrt_cluster_queue_push_burst(const shmrt_cluster_queue_t *q,
 		 * in order. */
 		int64_t lost = -1;
 		for (int64_t j = 0; j < k; j++) {
-			int64_t lap = (t + j) / q->cap;
-			for (unsigned tries = 0; st[j] < 4 * lap || st[j] == 4 * lap + 1; tries++) {
+			for (unsigned tries = 0; st[j] < f4[j] || st[j] == f4[j] + 1; tries++) {
 				shmrt__cl_backoff(tries);
-				if ((rc = cas(q, slot_of(q, t + j) + SLOT_STATE, 4 * lap, 4 * lap + 1,
-					      &st[j])) != 0)
+				if ((rc = cas(q, state_of(q, t + j), f4[j], f4[j] + 1, &st[j])) != 0)
 					goto out;
 			}
-			if (st[j] != 4 * lap && lost < 0)
+			if (st[j] != f4[j] && lost < 0)
 				lost = j;
 		}
 		/* The lengths and bytes (or holes) of the claimed slots, staged as whole
@@ -480,7 +524,7 @@ SHMRT_API int shmrt_cluster_queue_push_burst(const shmrt_cluster_queue_t *q,
 		bool ours[SHMRT_CLUSTER_BURST_MAX];
 		for (int64_t j = 0; j < k; j++) {
 			int64_t *w = stage + j * nw;
-			ours[j] = st[j] == 4 * ((t + j) / q->cap);
+			ours[j] = st[j] == f4[j];
 			if (lost >= 0 && j > lost) {
 				w[0] = SLOT_HOLE;
 				continue;
@@ -489,7 +533,7 @@ SHMRT_API int shmrt_cluster_queue_push_burst(const shmrt_cluster_queue_t *q,
 			if (lens[done + (size_t)j])
 				memcpy(&w[1], msgs[done + (size_t)j], lens[done + (size_t)j]);
 		}
-		if ((rc = over_slots(q, VPUT, t, k, ours, SLOT_LEN, nw, stage, NULL)) != 0)
+		if ((rc = over_slots(q, VPUT, t, k, ours, true, stage, NULL)) != 0)
 			goto out;
 		if (MPI_Win_flush(q->target, win) != MPI_SUCCESS) {
 			rc = -EIO;
@@ -498,8 +542,8 @@ SHMRT_API int shmrt_cluster_queue_push_burst(const shmrt_cluster_queue_t *q,
 		/* Q1: the bytes are complete at the target (flushed) before the slots say
 		 * full: all released at once, one flush. */
 		for (int64_t j = 0; j < k; j++)
-			full[j] = 4 * ((t + j) / q->cap) + 2;
-		if ((rc = over_slots(q, VREPLACE, t, k, ours, SLOT_STATE, 1, full,
+			full[j] = f4[j] + 2;
+		if ((rc = over_slots(q, VREPLACE, t, k, ours, false, full,
 				      k == 1 ? st : NULL)) != 0)
 			goto out;
 		if (MPI_Win_flush(q->target, win) != MPI_SUCCESS) {
@@ -530,7 +574,7 @@ SHMRT_API int shmrt_cluster_queue_pop_burst(const shmrt_cluster_queue_t *q, void
 {
 	MPI_Win win;
 	int64_t deadline, h, k, nw, st[SHMRT_CLUSTER_BURST_MAX], nx[SHMRT_CLUSTER_BURST_MAX], r,
-		*words;
+		f4[SHMRT_CLUSTER_BURST_MAX], *words;
 	bool mine[SHMRT_CLUSTER_BURST_MAX];
 	size_t got = 0;
 	int rc = 0;
@@ -563,7 +607,7 @@ SHMRT_API int shmrt_cluster_queue_pop_burst(const shmrt_cluster_queue_t *q, void
 		fast = fast == 1;
 		if (fast)
 			k = 1;
-		else if ((rc = take_tickets(q, 0, deadline, (int64_t)n, &h, &k)) != 0)
+		else if ((rc = take_tickets(q, 0, deadline, (int64_t)n, &h, &k, NULL)) != 0)
 			goto out;
 		/* Wait for every slot to be full: their states at once (read by the fast
 		 * path), then each one not yet full on its own. A slot whose producer has not
@@ -571,19 +615,20 @@ SHMRT_API int shmrt_cluster_queue_pop_burst(const shmrt_cluster_queue_t *q, void
 		 * producer retries; a claimed one is waited for. */
 		for (int64_t j = 0; j < k; j++)
 			mine[j] = true;
-		if (!fast && (rc = over_slots(q, VFETCH, h, k, mine, SLOT_STATE, 1, st, NULL)) != 0)
+		if (!fast && (rc = over_slots(q, VFETCH, h, k, mine, false, st, NULL)) != 0)
 			goto out;
 		if (!fast && MPI_Win_flush(q->target, win) != MPI_SUCCESS) {
 			rc = -EIO;
 			goto out;
 		}
+		free_states(q, h, k, f4);
 		for (int64_t j = 0; j < k; j++) {
-			int64_t lap = (h + j) / q->cap, at = slot_of(q, h + j) + SLOT_STATE;
-			for (unsigned tries = 0; st[j] != 4 * lap + 2; tries++) {
-				if (st[j] == 4 * lap && deadline >= 0 && now_ns() >= deadline) {
-					if ((rc = cas(q, at, 4 * lap, 4 * (lap + 1), &r)) != 0)
+			for (unsigned tries = 0; st[j] != f4[j] + 2; tries++) {
+				int64_t at = state_of(q, h + j);
+				if (st[j] == f4[j] && deadline >= 0 && now_ns() >= deadline) {
+					if ((rc = cas(q, at, f4[j], f4[j] + 4, &r)) != 0)
 						goto out;
-					if (r == 4 * lap) {
+					if (r == f4[j]) {
 						mine[j] = false;  /* skipped: freed for the next lap */
 						break;
 					}
@@ -597,7 +642,7 @@ SHMRT_API int shmrt_cluster_queue_pop_burst(const shmrt_cluster_queue_t *q, void
 		}
 		/* Q2: the states read full (flushed) before the lengths and bytes are fetched,
 		 * one call per run of consecutive slots, one flush. */
-		if ((rc = over_slots(q, VGET, h, k, mine, SLOT_LEN, nw, words, NULL)) != 0)
+		if ((rc = over_slots(q, VGET, h, k, mine, true, words, NULL)) != 0)
 			goto out;
 		if (MPI_Win_flush(q->target, win) != MPI_SUCCESS) {
 			rc = -EIO;
@@ -605,8 +650,8 @@ SHMRT_API int shmrt_cluster_queue_pop_burst(const shmrt_cluster_queue_t *q, void
 		}
 		/* Q3: read (flushed) before the slots are freed for the next lap, at once. */
 		for (int64_t j = 0; j < k; j++)
-			nx[j] = 4 * ((h + j) / q->cap + 1);
-		if ((rc = over_slots(q, VREPLACE, h, k, mine, SLOT_STATE, 1, nx,
+			nx[j] = f4[j] + 4;
+		if ((rc = over_slots(q, VREPLACE, h, k, mine, false, nx,
 				      k == 1 ? st : NULL)) != 0)
 			goto out;
 		if (MPI_Win_flush(q->target, win) != MPI_SUCCESS) {

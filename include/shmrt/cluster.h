@@ -349,7 +349,7 @@ typedef struct shmrt_cluster_queue {
 	int home;
 	int64_t disp;        /* head, tail, then the slots */
 	int64_t cap;         /* slots */
-	int64_t slot_words;  /* state, length, bytes */
+	int64_t slot_words;  /* per slot: its state, then its record (length, bytes) */
 	size_t msg_max;
 	size_t obj;          /* the cluster's record of it (this rank's hints) */
 } shmrt_cluster_queue_t;
