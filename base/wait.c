@@ -1,7 +1,9 @@
-/* The sleepers' self-check period (wait.h). */
+/* The sleepers' self-check period and the yield that tells whether it switched (wait.h). */
+#define _GNU_SOURCE /* RUSAGE_THREAD */
 #include "wait.h"
 
 #include <stdlib.h>
+#include <sys/resource.h>
 
 uint64_t shmrt__slice_ns(uint64_t dflt)
 {
@@ -14,4 +16,25 @@ uint64_t shmrt__slice_ns(uint64_t dflt)
 		store_relaxed(&test_ns, v);
 	}
 	return v ? (uint64_t)v : dflt;
+}
+
+static long nivcsw_now(void)
+{
+	struct rusage u;
+	return getrusage(RUSAGE_THREAD, &u) == 0 ? u.ru_nivcsw : -1;
+}
+
+int shmrt__yield_switched(struct shmrt__yield_probe *p)
+{
+	if (!p->armed) {
+		p->nivcsw = nivcsw_now();
+		p->armed = 1;
+	}
+	uint64_t t0 = mono_ns();
+	sched_yield();
+	if (mono_ns() - t0 <= SHMRT_YIELD_QUICK_NS)
+		return 0;
+	long n = nivcsw_now();
+	/* Unreadable counts (never seen on Linux): the slow yield decides. */
+	return n < 0 || p->nivcsw < 0 || n != p->nivcsw;
 }

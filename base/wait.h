@@ -141,6 +141,26 @@ static inline void shmrt__spin_leave(uint32_t *spinners)
 	fetch_sub_relaxed(spinners, 1);
 }
 
+/*
+ * One sched_yield of a spinning wait, and whether another task has run on our core
+ * since the wait's first yield: the sign that the spin holds a core someone else
+ * needs (a peer that shares ours, or strangers). A yield's time alone cannot tell: on
+ * a VM with page-table isolation a system call costs over 1 us, and 1-2% of yields on
+ * an idle core take 2-100 us (interrupts, the host), while a yield that ran a peer
+ * takes 9 us (measured, EPYC guest with PTI). Nor can one yield's switch count: CFS
+ * runs a busy peer for its whole slice at one yield and returns at once from the next.
+ * So the wait reads the thread's involuntary context switches (getrusage) before its
+ * first yield, and a yield slower than SHMRT_YIELD_QUICK_NS compares them again:
+ * 1 (switched) or 0. A wait starts with a zeroed probe; the check costs one system
+ * call per wait that yields, and one per slow yield.
+ */
+#define SHMRT_YIELD_QUICK_NS 2000ull
+struct shmrt__yield_probe {
+	long nivcsw; /* the thread's count before the wait's first yield */
+	int armed;   /* nivcsw was read */
+};
+int shmrt__yield_switched(struct shmrt__yield_probe *p);
+
 /* Wakes up to n waiters of addr if any announced themselves. Call after the store
  * that changes *addr. */
 static inline void shmrt__wake(uint32_t *addr, uint32_t *waiters, int n)

@@ -76,7 +76,6 @@
 			* with a yield every 16 reads */
 #define EMPTY_SPIN 64  /* a receiver on an empty ring spins this long before the clock */
 #define RX_BACKOFF_MAX 16 /* pauses a streaming receiver waits before it polls again */
-#define ROBBED_NS 2000  /* a sched_yield that took longer gave our core to another task */
 #define ROBBED_MAX 4096 /* the longest run of waits that sleep without spinning */
 
 _Static_assert(SLOT_HDR == 8 && SHMRT__PIPE_FORMAT == 1, "the slot format of inline/pipe.h");
@@ -462,9 +461,10 @@ static inline uint32_t *slot_len(char *slot)
  * core), the spin holds the core the peer needs to answer: measured with both ends of
  * a Python ping-pong on one core, 264 pauses of spin before each yield made a round
  * trip 9.2 us, against 4.5 us for sleeping at once. The sign is a yield that gave the
- * core away: an idle core's sched_yield returns in under 0.5 us (99.9% of 20 000 here),
- * one that ran another task took a context switch each way, and more. So each yield of
- * the spin rounds is timed; one over ROBBED_NS ends the spin (the wait sleeps), and the
+ * core away (shmrt__yield_switched, base/wait.h: a slow yield checked against the
+ * kernel's count of switches; timing alone misread the noise of a VM whose system
+ * calls cost 1.2 us as a shared core, and made a ping-pong sleep: 74 us a round trip
+ * instead of 0.6). One such yield ends the spin (the wait sleeps), and the
  * next waits of this process sleep at once without spinning: 8 of them, then twice as
  * many after each further robbed spin, up to ROBBED_MAX; a spin whose yields all came
  * back at once halves the run (the Manager client's transport does the same). A wait
@@ -504,6 +504,7 @@ static void spin_learn(int robbed)
  * 0 when the spin ran out or a yield was robbed (the caller then sleeps). */
 static int spin_rounds(uint32_t *addr, uint32_t val)
 {
+	struct shmrt__yield_probe probe = { 0 };
 	for (int r = 0;; r++) {
 		for (int i = 0; i < SHMRT_SPIN_ITERS; i++) {
 			if (load_acquire(addr) != val) { /* W0 of base/wait.h: A1 or A2 */
@@ -516,9 +517,7 @@ static int spin_rounds(uint32_t *addr, uint32_t val)
 			spin_learn(0);
 			return 0;
 		}
-		uint64_t t0 = mono_ns();
-		sched_yield();
-		if (mono_ns() - t0 > ROBBED_NS) {
+		if (shmrt__yield_switched(&probe)) {
 			spin_learn(1);
 			return 0;
 		}
