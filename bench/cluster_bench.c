@@ -11,8 +11,11 @@
  *  cluster/value/fetch_add/remote  rank 0 (node 0) on a Value homed on node 1 | peer
  *                                  mpi_fetch_and_op: MPI_Fetch_and_op + flush to
  *                                  rank 2 (node 1's leader)                   ns/op
- *  cluster/value/fetch_add/local   rank 0 on a Value homed on node 0 | peer the same
- *                                  raw call to rank 0 itself                  ns/op
+ *  cluster/value/fetch_add/local   rank 0 on a Value homed on node 0 | peers the same
+ *                                  raw call to rank 0 itself; cpu_atomic_raw: a bare
+ *                                  CPU fetch-and-add (lock xadd) on a word of a shared
+ *                                  mapping, alone, as the MPI peer is: the floor of
+ *                                  any node-local path                        ns/op
  *  cluster/counter/add             all 4 ranks add at once (node-local stripes),
  *                                  timed on rank 0 from barrier to barrier
  *                                  | peer mpi_fetch_and_op: all 4 ranks
@@ -44,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 #include <mpi.h>
@@ -100,6 +104,12 @@ static void raw_fop(int target, uint64_t n)
 		if (MPI_Fetch_and_op(&one, &r, MPI_INT64_T, target, 0, MPI_SUM, raw_win) != MPI_SUCCESS ||
 		    MPI_Win_flush(target, raw_win) != MPI_SUCCESS)
 			die("MPI_Fetch_and_op", -1);
+}
+static int64_t *cpu_word; /* a word of a MAP_SHARED mapping (main) */
+static void cpu_atomic(uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++)
+		(void)__atomic_fetch_add(cpu_word, 1, __ATOMIC_SEQ_CST);
 }
 static void raw_remote(uint64_t n) { raw_fop(2, n); }
 static void raw_local(uint64_t n) { raw_fop(0, n); }
@@ -230,6 +240,8 @@ static bcase_t cases[] = {
 	{"cluster/value/fetch_add/local/shmrt", "ns/op", "lower", 0, 20000, 0, value_local, 0},
 	{"cluster/value/fetch_add/local/mpi_fetch_and_op", "ns/op", "lower", 0, 20000, 0,
 	 raw_local, 0},
+	{"cluster/value/fetch_add/local/cpu_atomic_raw", "ns/op", "lower", 0, 2000000, 0,
+	 cpu_atomic, 0},
 	{"cluster/counter/add/shmrt", "adds/s", "higher", 1, 20000000, 0, counter_add, 0},
 	{"cluster/counter/add/mpi_fetch_and_op", "adds/s", "higher", 1, 200000, 0, raw_remote, 0},
 	{"cluster/array/read/1MiB/remote/shmrt", "MiB/s", "higher", 0, 200, 1.0, array_read, 0},
@@ -371,6 +383,9 @@ int main(int argc, char **argv)
 	rbuf = malloc(BLOCK_WORDS * 8);
 	if (!rbuf)
 		die("malloc", -ENOMEM);
+	cpu_word = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (cpu_word == MAP_FAILED)
+		die("mmap", -ENOMEM);
 
 	/* The repetitions, in one random order (seeded on rank 0). */
 	int sel[NCASES], nsel = 0, *order, norder, want_redis = 0, redis_ok = 0;
