@@ -6,6 +6,8 @@
  *    exactly 0 .. 4N-1 (gathered and checked on rank 0), for a Value homed on each
  *    node (so that every rank uses the home node's and the remote node's path);
  *  - CAS increments from every rank sum exactly; a failed CAS reports the current value;
+ *  - fetch_adds and CAS increments on one word at once sum exactly (mixed operations;
+ *    also run on osc/pt2pt, as cluster_*_test_pt2pt);
  *  - store then load (after a barrier) sees the store on every rank;
  *  - collective opens: a second open returns the same Value (init ignored), a bad name
  *    is -EINVAL and a Value's name opened as a Counter is -EPROTOTYPE, on every rank.
@@ -107,6 +109,30 @@ int main(int argc, char **argv)
 	e = -5;
 	CHECK(shmrt_cluster_value_cas(&v, &e, 7) == -EAGAIN);
 	CHECK(e == x);
+	MPI_Barrier(MPI_COMM_WORLD);
+
+	/* Mixed operations on one word at once (MPI_SUM, compare-and-swap, MPI_NO_OP
+	 * loads): even ranks fetch_add, odd ranks CAS-increment. An implementation that
+	 * applied one kind without excluding the other (MPI's default accumulate_ops
+	 * lets it assume one operation per word) would lose increments here. */
+	shmrt_cluster_value_t vm;
+	CHECK_RC(shmrt_cluster_value_open(cl, "mixed", 0, &vm));
+	for (int i = 0; i < N; i++) {
+		if (rank % 2 == 0) {
+			CHECK_RC(shmrt_cluster_value_fetch_add(&vm, 1, NULL));
+			continue;
+		}
+		CHECK_RC(shmrt_cluster_value_load(&vm, &e));
+		for (;;) {
+			int rc = shmrt_cluster_value_cas(&vm, &e, e + 1);
+			if (rc == 0)
+				break;
+			CHECK(rc == -EAGAIN);
+		}
+	}
+	MPI_Barrier(MPI_COMM_WORLD);
+	CHECK_RC(shmrt_cluster_value_load(&vm, &x));
+	CHECK(x == (int64_t)N * size);
 	MPI_Barrier(MPI_COMM_WORLD);
 
 	/* Store, then load everywhere. */
