@@ -48,6 +48,19 @@ static void fetch_add_unique(shmrt_cluster_t *cl, const char *name)
 	free(all);
 }
 
+/* One increment by compare-and-swap, retried until it lands. */
+static void cas_increment(shmrt_cluster_value_t *v)
+{
+	int64_t e;
+	CHECK_RC(shmrt_cluster_value_load(v, &e));
+	for (;;) {
+		int rc = shmrt_cluster_value_cas(v, &e, e + 1);
+		if (rc == 0)
+			return;
+		CHECK(rc == -EAGAIN);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	char name[64];
@@ -94,15 +107,8 @@ int main(int argc, char **argv)
 
 	/* CAS increments. */
 	CHECK_RC(shmrt_cluster_value_open(cl, "cas", 100, &v));
-	for (int i = 0; i < M; i++) {
-		CHECK_RC(shmrt_cluster_value_load(&v, &e));
-		for (;;) {
-			int rc = shmrt_cluster_value_cas(&v, &e, e + 1);
-			if (rc == 0)
-				break;
-			CHECK(rc == -EAGAIN);
-		}
-	}
+	for (int i = 0; i < M; i++)
+		cas_increment(&v);
 	MPI_Barrier(MPI_COMM_WORLD);
 	CHECK_RC(shmrt_cluster_value_load(&v, &x));
 	CHECK(x == 100 + (int64_t)M * size);
@@ -118,17 +124,10 @@ int main(int argc, char **argv)
 	shmrt_cluster_value_t vm;
 	CHECK_RC(shmrt_cluster_value_open(cl, "mixed", 0, &vm));
 	for (int i = 0; i < N; i++) {
-		if (rank % 2 == 0) {
+		if (rank % 2 == 0)
 			CHECK_RC(shmrt_cluster_value_fetch_add(&vm, 1, NULL));
-			continue;
-		}
-		CHECK_RC(shmrt_cluster_value_load(&vm, &e));
-		for (;;) {
-			int rc = shmrt_cluster_value_cas(&vm, &e, e + 1);
-			if (rc == 0)
-				break;
-			CHECK(rc == -EAGAIN);
-		}
+		else
+			cas_increment(&vm);
 	}
 	MPI_Barrier(MPI_COMM_WORLD);
 	CHECK_RC(shmrt_cluster_value_load(&vm, &x));
