@@ -276,7 +276,13 @@ static void t_counter_adds_survive_kills(void **s)
 	int kills = 0;
 	for (int w = 0; w < 40; w++) {
 		pid_t pid = tu_fork(counter_worker, (void *)(intptr_t)w);
-		usleep(2000 + (unsigned)w * 97 % 3000);
+		/* Killed while it adds, not while it opens the region (which may take
+		 * longer than the kill delay on a slow machine, under ASan): wait for its
+		 * first logged add (bounded), then let it run 0-3 ms more. */
+		uint64_t end = tu_ms() + 5000;
+		while (__atomic_load_n(&logs[w], __ATOMIC_ACQUIRE) == 0 && tu_ms() < end)
+			usleep(200);
+		usleep((unsigned)w * 97 % 3000);
 		kill(pid, SIGKILL);
 		assert_int_equal(tu_wait(pid, 5000), 128 + SIGKILL);
 		kills++;
