@@ -142,17 +142,18 @@ static inline void shmrt__spin_leave(uint32_t *spinners)
 }
 
 /*
- * One sched_yield of a spinning wait, and whether another task has run on our core
- * since the wait's first yield: the sign that the spin holds a core someone else
- * needs (a peer that shares ours, or strangers). A yield's time alone cannot tell: on
- * a VM with page-table isolation a system call costs over 1 us, and 1-2% of yields on
- * an idle core take 2-100 us (interrupts, the host), while a yield that ran a peer
- * takes 9 us (measured, EPYC guest with PTI). Nor can one yield's switch count: CFS
- * runs a busy peer for its whole slice at one yield and returns at once from the next.
- * So the wait reads the thread's involuntary context switches (getrusage) before its
- * first yield, and a yield slower than SHMRT_YIELD_QUICK_NS compares them again:
- * 1 (switched) or 0. A wait starts with a zeroed probe; the check costs one system
- * call per wait that yields, and one per slow yield.
+ * One sched_yield of a spinning wait, and whether it gave our core away: the sign
+ * that the spin holds a core someone else needs (a peer that shares ours, or
+ * strangers). A yield's time alone cannot tell: on a VM with page-table isolation a
+ * system call costs over 1 us, and 1-2% of yields on an idle core took 2-100 us in a
+ * noisy period (interrupts, the host), while a yield that ran a peer takes 9 us
+ * (measured, EPYC guest with PTI). So a slow yield (over SHMRT_YIELD_QUICK_NS) counts
+ * only if the kernel counted an involuntary context switch of this thread since the
+ * wait's first yield (getrusage, read before that yield and again after the slow
+ * one): 1 (switched) or 0. A wait starts with a zeroed probe. The check costs one
+ * system call per wait that yields (made before its first yield, so a wake-up in
+ * that moment is seen up to one system call later) and one per slow yield. Where the
+ * count cannot be read, the slow yield decides, as before.
  */
 #define SHMRT_YIELD_QUICK_NS 2000ull
 struct shmrt__yield_probe {

@@ -13,9 +13,10 @@
  *                                  rank 2 (node 1's leader)                   ns/op
  *  cluster/value/fetch_add/local   rank 0 on a Value homed on node 0 | peers the same
  *                                  raw call to rank 0 itself; cpu_atomic_raw: a bare
- *                                  CPU fetch-and-add (lock xadd) on a word of a shared
- *                                  mapping, alone, as the MPI peer is: the floor of
- *                                  any node-local path                        ns/op
+ *                                  CPU fetch-and-add (lock xadd) on a word of the
+ *                                  rank's own shared mapping, alone, as the MPI peer
+ *                                  is: the floor of any fetch_add that does one
+ *                                  atomic on a shared word                    ns/op
  *  cluster/counter/add             all 4 ranks add at once (node-local stripes),
  *                                  timed on rank 0 from barrier to barrier
  *                                  | peer mpi_fetch_and_op: all 4 ranks
@@ -105,11 +106,16 @@ static void raw_fop(int target, uint64_t n)
 		    MPI_Win_flush(target, raw_win) != MPI_SUCCESS)
 			die("MPI_Fetch_and_op", -1);
 }
-static int64_t *cpu_word; /* a word of a MAP_SHARED mapping (main) */
+static int64_t *cpu_word; /* a word of this rank's own MAP_SHARED mapping (main) */
+static volatile int64_t cpu_sink;
 static void cpu_atomic(uint64_t n)
 {
+	int64_t s = 0;
+	/* The old values are used, so that this is a lock xadd, as a fetch_add must be
+	 * (a discarded result compiles to lock add). */
 	for (uint64_t i = 0; i < n; i++)
-		(void)__atomic_fetch_add(cpu_word, 1, __ATOMIC_SEQ_CST);
+		s += __atomic_fetch_add(cpu_word, 1, __ATOMIC_SEQ_CST);
+	cpu_sink = s;
 }
 static void raw_remote(uint64_t n) { raw_fop(2, n); }
 static void raw_local(uint64_t n) { raw_fop(0, n); }
