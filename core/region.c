@@ -595,12 +595,11 @@ static void maybe_auto_unlink(struct shmrt_region *r)
 		shmrt__region_unlink_if_same(r);
 }
 
-int shmrt_region_close(shmrt_region_t *r)
+/* Takes r out of the process's list of handles: 1, or 0 if it is not there. A
+ * handle is closed (or abandoned) once: one that is not (or no longer) in the list
+ * is not touched at all (a second close would free it twice). */
+static int unlink_handle(struct shmrt_region *r)
 {
-	if (!r)
-		return -EINVAL;
-	/* A handle is closed once: one that is not (or no longer) in the list is not
-	 * touched at all (a second close would free it twice). */
 	int found = 0;
 	pthread_mutex_lock(&shmrt__handles_lock);
 	for (struct shmrt_region **pp = &shmrt__handles; *pp; pp = &(*pp)->next) {
@@ -611,7 +610,12 @@ int shmrt_region_close(shmrt_region_t *r)
 		}
 	}
 	pthread_mutex_unlock(&shmrt__handles_lock);
-	if (!found)
+	return found;
+}
+
+int shmrt_region_close(shmrt_region_t *r)
+{
+	if (!r || !unlink_handle(r))
 		return -EINVAL;
 	if (r->attached && r->slot != REC_NONE && r->pid == getpid()) {
 		if (shmrt__pmutex_lock(&r->hdr->life_lock, r->fd, NULL, NULL) == 0) {
@@ -626,19 +630,7 @@ int shmrt_region_close(shmrt_region_t *r)
 
 int shmrt__region_abandon(shmrt_region_t *r)
 {
-	if (!r)
-		return -EINVAL;
-	int found = 0;
-	pthread_mutex_lock(&shmrt__handles_lock);
-	for (struct shmrt_region **pp = &shmrt__handles; *pp; pp = &(*pp)->next) {
-		if (*pp == r) {
-			*pp = r->next;
-			found = 1;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&shmrt__handles_lock);
-	if (!found)
+	if (!r || !unlink_handle(r))
 		return -EINVAL;
 	destroy(r); /* no lock taken, no slot released: see region_int.h */
 	return 0;
