@@ -57,7 +57,9 @@ static void t_lock_holders_killed(void **s)
 {
 	(void)s;
 	const char *e = getenv("SHMRT_KILLS");
-	int kills = e ? atoi(e) / 4 : 30;
+	/* 90: a kill lands inside the lock 9-26% of the time (3 of 34 under TSan on a
+	 * slow VM), and the test needs one: 30 left a few percent of runs without. */
+	int kills = e ? atoi(e) / 4 : 90;
 	NAME = tu_name("lockkill");
 	shmrt_region_t *r = tu_create(NAME, 8 << 20, 0);
 	shmrt_lock_t l;
