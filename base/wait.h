@@ -154,6 +154,8 @@ static inline void shmrt__spin_leave(uint32_t *spinners)
  * system call per wait that yields (made before its first yield, so a wake-up in
  * that moment is seen up to one system call later) and one per slow yield. Where the
  * count cannot be read, the slow yield decides, as before.
+ * Concurrency: the waiting thread only (the probe is its own, on its stack; the
+ * count read is the calling thread's). Ordering: none (a hint, no memory published).
  */
 #define SHMRT_YIELD_QUICK_NS 2000ull
 struct shmrt__yield_probe {

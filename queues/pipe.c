@@ -458,20 +458,21 @@ static inline uint32_t *slot_len(char *slot)
 /*
  * Spinning pays only while the peer runs on another core. When it shares ours (more
  * runnable processes than cores: other programs, or both ends of a ping-pong on one
- * core), the spin holds the core the peer needs to answer: measured with both ends of
- * a Python ping-pong on one core, 264 pauses of spin before each yield made a round
- * trip 9.2 us, against 4.5 us for sleeping at once. The sign is a yield that gave the
- * core away (shmrt__yield_switched, base/wait.h: a slow yield checked against the
- * kernel's count of switches; timing alone misread the noise of a VM whose system
- * calls cost 1.2 us as a shared core, and made a ping-pong sleep: 74 us a round trip
- * instead of 0.6). One such yield ends the spin (the wait sleeps), and the
+ * core), the spin holds the core the peer needs to answer: measured with both ends of a
+ * Python ping-pong on one core, 264 pauses of spin before each yield made a round trip
+ * 9.2 us, against 4.5 us for sleeping at once. The sign is a yield that gave the core
+ * away (shmrt__yield_switched, base/wait.h: a slow yield checked against the kernel's
+ * count of switches; timing alone misread the noise of a VM whose system calls cost 1.2
+ * us as a shared core, and made a ping-pong sleep: 0.80-33.5 us a round trip idle
+ * against 0.50-0.58, 198-200 us with a busy loop on the receiver's core against 10-63;
+ * docs/DESIGN.md 8, the Pipe). One such yield ends the spin (the wait sleeps), and the
  * next waits of this process sleep at once without spinning: 8 of them, then twice as
  * many after each further robbed spin, up to ROBBED_MAX; a spin whose yields all came
  * back at once halves the run (the Manager client's transport does the same). A wait
  * that sleeps costs a futex wake to its peer and the wake-up latency (20-40 us on a
- * VM), which the peer's own long spin bridges while its core is free. Process-wide
- * and relaxed: the state is a hint about the machine's load, and a stale reading
- * costs one spin or one sleep.
+ * VM), which the peer's own long spin bridges while its core is free. Process-wide and
+ * relaxed: the state is a hint about the machine's load, and a stale reading costs one
+ * spin or one sleep.
  */
 static uint32_t robbed_skip; /* waits left that sleep without spinning */
 static uint32_t robbed_next; /* the length of the next such run; 0: none yet */
