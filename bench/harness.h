@@ -171,7 +171,7 @@ double manager_list_create(uint64_t ops, double *wall);
 double manager_lock(uint64_t ops, int workers, double *wall);
 /* The raw round trip: 48-byte messages echoed by one epoll process over Unix
  * sockets, blocking reads, `ops` per client: total round trips/s. */
-double manager_unix_echo(uint64_t ops, int workers, double *wall);
+double manager_unix_echo(uint64_t ops, int workers, int spin, double *wall);
 
 #ifdef __cplusplus
 }

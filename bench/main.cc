@@ -121,14 +121,15 @@ void dict_cases()
 // manager_bench.c, python/manager_peer.py
 // manager_shmrt(ops, transport (0 unix, 1 tcp, 2 unix+shm channel, 3 tcp with TLS), clients, depth, mixed),
 // manager_redis(ops, clients, depth, mixed),
-// manager_list_create(ops), manager_lock(ops, clients), manager_unix_echo(ops, clients);
+// manager_list_create(ops), manager_lock(ops, clients), manager_unix_echo(ops, clients, spin);
 // ops per client
 void manager_cases()
 {
 	reg_mp("manager/get/1client/unix/shmrt", mp_case<manager_shmrt, 0, 1, 1, 0>, 100000);
 	reg_mp("manager/get/1client/unix/redis", mp_case<manager_redis, 1, 1, 0>, 30000);
 	reg_python("manager/get/1client/unix/python_mp", "manager_peer.py get1", 20000);
-	reg_mp("manager/get/1client/unix/unix_echo_raw", mp_case<manager_unix_echo, 1>, 100000);
+	reg_mp("manager/get/1client/unix/unix_echo_raw", mp_case<manager_unix_echo, 1, 0>, 100000);
+	reg_mp("manager/get/1client/unix/unix_echo_spin", mp_case<manager_unix_echo, 1, 1>, 100000);
 	reg_mp("manager/get/1client/tcp/shmrt", mp_case<manager_shmrt, 1, 1, 1, 0>, 100000);
 	// The shared-memory channel (issue 16): the same calls through each client's Pipe;
 	// peers: Python's Manager and shmrt's own Unix-socket figure, both those of the
@@ -147,7 +148,8 @@ void manager_cases()
 	reg_mp("manager/mixed90/4clients/shm/shmrt", mp_case<manager_shmrt, 2, 4, 1, 1>, 200000);
 	reg_mp("manager/mixed90/4clients/redis", mp_case<manager_redis, 4, 1, 1>, 40000);
 	reg_python("manager/mixed90/4clients/python_mp", "manager_peer.py mixed4", 5000);
-	reg_mp("manager/mixed90/4clients/unix_echo_raw", mp_case<manager_unix_echo, 4>, 40000);
+	reg_mp("manager/mixed90/4clients/unix_echo_raw", mp_case<manager_unix_echo, 4, 0>, 40000);
+	reg_mp("manager/mixed90/4clients/unix_echo_spin", mp_case<manager_unix_echo, 4, 1>, 40000);
 	reg_mp("manager/list_create/shmrt", mp_case<manager_list_create>, 20000);
 	reg_python("manager/list_create/python_mp", "manager_peer.py list_create", 2000);
 	reg_mp("manager/lock/2clients/shmrt", mp_case<manager_lock, 2>, 20000);

@@ -34,12 +34,15 @@
 #include <shmrt/manager.h>
 
 #include <errno.h>
+#include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tlscert.h"
@@ -375,14 +378,32 @@ double manager_lock(uint64_t ops, int workers, double *wall)
 
 /* The bound of any server behind a Unix socket on this machine: an echo server (one
  * process, epoll) and clients that write a 48-byte message (a get's request frame is
- * about that) and block in read() for its echo, one at a time. No encoding, no
- * lookup, no polling before sleeping: a round trip is what the kernel and the
- * scheduler cost. */
+ * about that) and wait for its echo, one at a time. No encoding, no lookup: a round
+ * trip is what the kernel and the scheduler cost. Two forms: blocking (the client
+ * sleeps in read(), the server in epoll_wait: unix_echo_raw), and polling as shmrt's
+ * client and server do (unix_echo_spin: after a request the client polls read() with
+ * a sched_yield between looks for ECHO_SPIN_NS before it sleeps in poll(); after
+ * serving, the server polls the same way, see echo_serve): the second is the bound of
+ * shmrt's socket design itself, everything but the work. */
 #define ECHO_MSG 48
+#define ECHO_SPIN_NS 50000u
 
 static int echo_fds[8];
+static int echo_spin;
 
-static void echo_serve(const int *fds, int n)
+static uint64_t echo_now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Answers each fd's message with the same bytes until every fd is closed. spin: poll
+ * after serving as shmrt's server does (manager/server.c: hot_look), looks of
+ * epoll_wait(0) and a yield for ECHO_SPIN_NS, three looks in four a direct read of
+ * the one fd that ECHO_HOT_TURNS wake-ups in a row served alone. */
+#define ECHO_HOT_TURNS 8
+static void echo_serve(const int *fds, int n, int spin)
 {
 	int ep = epoll_create1(0), open = n;
 	for (int i = 0; i < n; i++) {
@@ -391,19 +412,48 @@ static void echo_serve(const int *fds, int n)
 			_exit(1);
 	}
 	char b[4096];
+	uint64_t until = 0; /* polling until then (spin) */
+	int hot = -1;
+	unsigned turns = 0, look = 0;
 	while (open > 0) {
 		struct epoll_event evs[8];
-		int k = epoll_wait(ep, evs, 8, -1);
+		if (until && hot >= 0 && turns >= ECHO_HOT_TURNS && (++look & 3) != 0) {
+			ssize_t r = recv(hot, b, sizeof(b), MSG_DONTWAIT);
+			if (r > 0) {
+				if (send(hot, b, (size_t)r, MSG_NOSIGNAL) != r)
+					_exit(1);
+				until = echo_now() + ECHO_SPIN_NS;
+				continue;
+			}
+			if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+				hot = -1; /* epoll reports the hang-up */
+			sched_yield();
+			if (echo_now() > until)
+				until = 0;
+			continue;
+		}
+		int k = epoll_wait(ep, evs, 8, until ? 0 : -1);
+		if (k == 0) { /* polling, nothing yet */
+			sched_yield();
+			if (echo_now() > until)
+				until = 0;
+			continue;
+		}
+		turns = k == 1 && evs[0].data.fd == hot ? turns + 1 : 1;
+		hot = k == 1 ? evs[0].data.fd : -1;
 		for (int i = 0; i < k; i++) {
 			ssize_t r = read(evs[i].data.fd, b, sizeof(b));
 			if (r <= 0) {
 				(void)epoll_ctl(ep, EPOLL_CTL_DEL, evs[i].data.fd, NULL);
 				close(evs[i].data.fd);
 				open--;
-			} else if (write(evs[i].data.fd, b, (size_t)r) != r) {
+				hot = -1;
+			} else if (send(evs[i].data.fd, b, (size_t)r, MSG_NOSIGNAL) != r) {
 				_exit(1);
 			}
 		}
+		if (spin)
+			until = echo_now() + ECHO_SPIN_NS;
 	}
 	_exit(0);
 }
@@ -414,6 +464,26 @@ static void *echo_setup(int worker, void *arg)
 	return &echo_fds[worker];
 }
 
+/* Reads into p[0, n) from fd: blocking, or (spin) polling first as described above. */
+static ssize_t echo_read(int fd, char *p, size_t n)
+{
+	if (!echo_spin)
+		return read(fd, p, n);
+	uint64_t until = echo_now() + ECHO_SPIN_NS;
+	for (;;) {
+		ssize_t r = recv(fd, p, n, MSG_DONTWAIT);
+		if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			return r;
+		if (echo_now() < until) {
+			sched_yield();
+			continue;
+		}
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		if (poll(&pf, 1, -1) < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
 static uint64_t echo_run(void *st, uint64_t n)
 {
 	int fd = *(int *)st;
@@ -421,11 +491,11 @@ static uint64_t echo_run(void *st, uint64_t n)
 	memset(m, 'm', sizeof(m));
 	uint64_t ok = 0;
 	for (uint64_t i = 0; i < n; i++) {
-		if (write(fd, m, sizeof(m)) != (ssize_t)sizeof(m))
+		if (send(fd, m, sizeof(m), MSG_NOSIGNAL) != (ssize_t)sizeof(m))
 			break;
 		size_t got = 0;
 		while (got < sizeof(m)) {
-			ssize_t r = read(fd, m + got, sizeof(m) - got);
+			ssize_t r = echo_read(fd, m + got, sizeof(m) - got);
 			if (r <= 0)
 				return ok;
 			got += (size_t)r;
@@ -435,11 +505,12 @@ static uint64_t echo_run(void *st, uint64_t n)
 	return ok;
 }
 
-double manager_unix_echo(uint64_t ops, int workers, double *wall)
+double manager_unix_echo(uint64_t ops, int workers, int spin, double *wall)
 {
 	int srv[8];
 	if (workers < 1 || workers > 8)
 		return -1;
+	echo_spin = spin;
 	for (int i = 0; i < workers; i++) {
 		int sv[2];
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
@@ -451,7 +522,7 @@ double manager_unix_echo(uint64_t ops, int workers, double *wall)
 	if (pid == 0) {
 		for (int i = 0; i < workers; i++)
 			close(echo_fds[i]);
-		echo_serve(srv, workers);
+		echo_serve(srv, workers, spin);
 	}
 	for (int i = 0; i < workers; i++)
 		close(srv[i]);
