@@ -620,6 +620,10 @@ typedef struct shmrt__msrv {
 	struct shmrt__tls_ctx *tls;   /* TCP listeners speak TLS (server_tls.c); NULL */
 	struct shmrt__shmsrv *shm;    /* the shared-memory channels (manager/shmchan.c),
 	                                 made at the first; NULL: none yet */
+	shmrt__mconn_t *hot;          /* the one plain connection the last wake-ups served
+	                                 (server.c: hot_look); NULL */
+	unsigned hot_turns;           /* how many wake-ups in a row served it alone */
+	uint64_t frames;              /* request frames run, ever (hot_look's witness) */
 } shmrt__msrv_t;
 
 /* The loop's side (server.c). conn_close closes c at once and frees it; doom marks c
