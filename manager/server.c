@@ -14,7 +14,8 @@
  * (frame.h's bounded writer) when not; EPOLLOUT is watched while a queue is not
  * empty. A client whose unread replies would pass max_queued is dropped, so one that
  * never reads costs at most that much. At most 64 frames of one connection are run
- * per wake-up, so one busy client does not starve the others.
+ * per wake-up, so one busy client does not starve the others (and while the server
+ * reads a lone busy client directly, hot_look below, every fourth look is epoll's).
  *
  * Reading and writing in bulk. A connection's reader reads ahead (frame.h): one
  * read() per wake-up takes every request the socket holds, and the frames are run
@@ -668,12 +669,16 @@ static void server_fini(server_t *s)
  * system call, on the round trip's critical path. When HOT_TURNS wake-ups in a row
  * served one plain connection alone (not TLS, not a shared-memory channel: s->hot),
  * three looks in four read that connection directly instead (one system call that
- * both finds and takes the request), and the fourth asks epoll for everything else
- * (other connections, the listeners, the stop pipe), so nothing waits more than four
- * looks; a wake-up that serves another connection ends it. Measured (bench/
- * manager_bench.c's echo peers and get/1client): a lone client's round trip gains
- * about a sixth; several busy clients lose as much when the server reads one of them
- * directly, hence the streak (they take turns, so none is served alone for long).
+ * both finds and takes the request), and every fourth look asks epoll for everything
+ * else (other connections, the listeners, the stop pipe, the shared-memory doorbell).
+ * The looks are counted across wake-ups (s->looks), so a client that always has its
+ * next request in flight cannot keep epoll waiting for more than three looks. A
+ * wake-up that serves anything else (another connection, a shared-memory ring, a
+ * connection left pending) ends the streak, so a hot connection that went quiet while
+ * others keep the server busy costs no more reads. Measured (bench/manager_bench.c's
+ * echo peers and get/1client): a lone client's round trip gains about a sixth;
+ * several busy clients lose as much when the server reads one of them directly,
+ * hence the streak (they take turns, so none is served alone for long).
  * Returns whether a frame was run.
  */
 #define HOT_TURNS 8
@@ -682,6 +687,22 @@ static int hot_look(server_t *s)
 	uint64_t before = s->frames;
 	conn_event(s, s->hot, EPOLLIN); /* may close it: s->hot is then NULL */
 	return s->frames != before;
+}
+
+/* After a wake-up: was_hot the hot connection before it, nconn the connections epoll
+ * reported (s->hot the last of them, NULL if closed), hot_served whether a hot look
+ * ran a frame, other whether anything else was served. */
+static void hot_update(server_t *s, conn_t *was_hot, int nconn, int hot_served, int other)
+{
+	conn_t *h = s->hot;
+	if (nconn > 1 || other || (h && (h->tls || h->shm || !h->authed)))
+		h = s->hot = NULL;
+	if (!h)
+		s->hot_turns = 0;
+	else if (hot_served || (nconn == 1 && h == was_hot))
+		s->hot_turns++;
+	else if (nconn == 1)
+		s->hot_turns = 1;
 }
 
 /*
@@ -748,9 +769,8 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 		 * a row at most */
 		int shm_first = busy_until && shmrt__shmsrv_first(s);
 		int hot_served = 0; /* see hot_look */
-		unsigned look = 0;
 		while (!shm_first && busy_until) {
-			if (s->hot && s->hot_turns >= HOT_TURNS && (++look & 3) != 0) {
+			if (s->hot && s->hot_turns >= HOT_TURNS && (++s->looks & 3) != 0) {
 				if ((hot_served = hot_look(s)) != 0)
 					break;
 			} else if ((n = epoll_wait(s->ep, evs, 64, 0)) != 0) {
@@ -773,7 +793,7 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 				rc = -errno;
 			continue;
 		}
-		int stop = 0, served = hot_served, nconn = 0;
+		int stop = 0, served = hot_served, nconn = 0, other = 0;
 		conn_t *was_hot = s->hot;
 		for (int i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64;
@@ -781,6 +801,7 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 				stop = 1;
 			} else if (tag == SHMRT__SHM_TAG) { /* shm channels' doorbell */
 				shmrt__shmsrv_doorbell(s);
+				other = 1;
 			} else if (tag < TAG_CONN_MIN) {
 				accept_all(s, &s->l[tag - 1]);
 			} else {
@@ -790,21 +811,13 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 				served = 1;
 			}
 		}
-		/* hot_look: one plain connection served alone, wake-up after wake-up */
-		if (nconn > 1 || (s->hot && (s->hot->tls || s->hot->shm || !s->hot->authed)))
-			s->hot = NULL;
-		if (!s->hot)
-			s->hot_turns = 0;
-		else if (hot_served || (nconn == 1 && s->hot == was_hot))
-			s->hot_turns++;
-		else if (nconn == 1)
-			s->hot_turns = 1;
 		if (s->npending && !stop) {
 			serve_pending(s);
-			served = 1;
+			served = other = 1;
 		}
 		if (!stop && shmrt__shmsrv_poll(s)) /* shm channels (shmchan.c) */
-			served = 1;
+			served = other = 1;
+		hot_update(s, was_hot, nconn, hot_served, other);
 		while (s->ndoomed)
 			close_doomed(s);
 		shmrt__msrv_check_budget(s);

@@ -623,7 +623,8 @@ typedef struct shmrt__msrv {
 	shmrt__mconn_t *hot;          /* the one plain connection the last wake-ups served
 	                                 (server.c: hot_look); NULL */
 	unsigned hot_turns;           /* how many wake-ups in a row served it alone */
-	uint64_t frames;              /* request frames run, ever (hot_look's witness) */
+	unsigned looks;               /* polling looks in hot mode, across wake-ups */
+	uint64_t frames;              /* frames read, ever (hot_look's witness) */
 } shmrt__msrv_t;
 
 /* The loop's side (server.c). conn_close closes c at once and frees it; doom marks c

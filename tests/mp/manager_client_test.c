@@ -5,9 +5,9 @@
  * the old proxies are -ESTALE without asking it, and releasing one frees it locally
  * (the object a newer proxy holds stays alive); both connections learn the same run
  * id. Replies of any legal size are read: copy() of a list of 1.2 million items, the
- * 100000 entries of shmrt_manager_objects, the connection usable after each. A
- * client that keeps the server busy alone does not starve another's calls, nor a new
- * connection's handshake. A call
+ * 100000 entries of shmrt_manager_objects, the connection usable after each. While
+ * a client that keeps the server busy alone is read directly, another connection's
+ * calls and a new connection are served and nothing is lost or reordered. A call
  * whose client timeout passes while parked is cancelled: a timed-out Lock acquire
  * does not own the lock later, a timed-out Queue get takes no item, a timed-out put
  * puts nothing and drops its item's refs, a batch's parked call likewise.
