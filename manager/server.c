@@ -674,7 +674,8 @@ static void server_fini(server_t *s)
  * The looks are counted across wake-ups (s->looks), so a client that always has its
  * next request in flight cannot keep epoll waiting for more than three looks. A
  * wake-up that serves anything else (another connection, a shared-memory ring, a
- * connection left pending) ends the streak, so a hot connection that went quiet while
+ * connection left pending, the hot one included: a client past 64 frames a wake-up
+ * is no lone ping-pong) ends the streak, so a hot connection that went quiet while
  * others keep the server busy costs no more reads. Measured (bench/manager_bench.c's
  * echo peers and get/1client): a lone client's round trip gains about a sixth;
  * several busy clients lose as much when the server reads one of them directly,
@@ -691,7 +692,8 @@ static int hot_look(server_t *s)
 
 /* After a wake-up: was_hot the hot connection before it, nconn the connections epoll
  * reported (s->hot the last of them, NULL if closed), hot_served whether a hot look
- * ran a frame, other whether anything else was served. */
+ * read a frame, other whether a ring, the doorbell or a pending connection (any,
+ * the hot one too) was served. */
 static void hot_update(server_t *s, conn_t *was_hot, int nconn, int hot_served, int other)
 {
 	conn_t *h = s->hot;
