@@ -226,7 +226,7 @@ static int child(void *arg)
 	(void)arg;
 	shmrt_manager_conn_t *c;
 	shmrt_proxy_t *l;
-	if (shmrt_manager_connect(shmrt_manager_address(srv), KEY, KEYLEN, 10 * SEC, &c) ||
+	if (child_connect(&c) ||
 	    shmrt_manager_proxy(c, shared_list, &l))
 		return 1;
 	append_batches(c, l, 1);

@@ -117,7 +117,7 @@ static int busy_main(void *arg)
 	(void)arg;
 	shmrt_manager_conn_t *c;
 	shmrt_proxy_t *d;
-	if (shmrt_manager_connect(shmrt_manager_address(srv), KEY, KEYLEN, 10 * SEC, &c) ||
+	if (child_connect(&c) ||
 	    shmrt_manager_proxy(c, hot_ref, &d))
 		return 2;
 	shmrt_manager_set_timeout(c, 20 * SEC);

@@ -154,7 +154,7 @@ static int parker_main(void *arg)
 	uint64_t ref = *(const uint64_t *)arg;
 	shmrt_manager_conn_t *c;
 	shmrt_proxy_t *ev;
-	if (shmrt_manager_connect(shmrt_manager_address(srv), KEY, KEYLEN, 10 * SEC, &c) ||
+	if (child_connect(&c) ||
 	    shmrt_manager_proxy(c, ref, &ev))
 		return 10;
 	shmrt_proxy_req_t r[9];

@@ -80,6 +80,13 @@ static inline shmrt_manager_conn_t *connect_srv(void)
 	return c;
 }
 
+/* In a forked child: a new connection to srv. No assertion (a child reports through
+ * its exit status). Returns shmrt_manager_connect's result. */
+static inline int child_connect(shmrt_manager_conn_t **c)
+{
+	return shmrt_manager_connect(shmrt_manager_address(srv), KEY, KEYLEN, 10 * SEC, c);
+}
+
 /* Starts srv (o: its options, NULL: the defaults) and connects conn to it. */
 static inline void server_up(const shmrt_manager_opts_t *o)
 {
@@ -245,7 +252,7 @@ static inline void wait_stat(const char *name, int64_t want)
 static inline shmrt_manager_conn_t *child_conn(void)
 {
 	shmrt_manager_conn_t *c;
-	if (shmrt_manager_connect(shmrt_manager_address(srv), KEY, KEYLEN, 10 * SEC, &c))
+	if (child_connect(&c))
 		_exit(90);
 	shmrt_manager_set_timeout(c, 20 * SEC);
 	return c;

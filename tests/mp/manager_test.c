@@ -178,7 +178,7 @@ static int client_main(void *arg)
 	int64_t me = (int64_t)(intptr_t)arg;
 	shmrt_manager_conn_t *c;
 	shmrt_proxy_t *l, *ns;
-	if (shmrt_manager_connect(shmrt_manager_address(srv), KEY, KEYLEN, 10 * SEC, &c) ||
+	if (child_connect(&c) ||
 	    shmrt_manager_proxy(c, shared_l, &l) || shmrt_manager_proxy(c, shared_ns, &ns))
 		return 2;
 	for (int64_t k = 0; k < PER_CLIENT; k++) {
@@ -244,7 +244,7 @@ static int leaver_main(void *arg)
 	(void)arg;
 	shmrt_manager_conn_t *c;
 	shmrt_proxy_t *p;
-	if (shmrt_manager_connect(shmrt_manager_address(srv), KEY, KEYLEN, 10 * SEC, &c) ||
+	if (child_connect(&c) ||
 	    shmrt_manager_create(c, "dict", NULL, &p) || shmrt_manager_create(c, "list", NULL, &p))
 		return 2;
 	_exit(0); /* neither released nor closed: the kernel closes the socket */

@@ -513,7 +513,7 @@ static int client_main(void *arg)
 	int me = (int)(intptr_t)arg;
 	shmrt_manager_conn_t *c;
 	shmrt_proxy_t *add, *cas, *arr;
-	if (shmrt_manager_connect(shmrt_manager_address(srv), KEY, KEYLEN, 10 * SEC, &c) ||
+	if (child_connect(&c) ||
 	    shmrt_manager_proxy(c, shared_add, &add) || shmrt_manager_proxy(c, shared_cas, &cas) ||
 	    shmrt_manager_proxy(c, shared_arr, &arr))
 		return 2;

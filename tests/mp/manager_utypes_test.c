@@ -517,7 +517,7 @@ static int leaver_main(void *arg)
 	shmrt_proxy_t *p, *h;
 	shmrt_mv_t *r;
 	uint64_t id;
-	if (shmrt_manager_connect(shmrt_manager_address(srv), KEY, KEYLEN, 10 * SEC, &c) ||
+	if (child_connect(&c) ||
 	    shmrt_manager_proxy(c, shared_c, &p))
 		return 2;
 	for (int i = 0; i < 3; i++) {
@@ -558,7 +558,7 @@ static int incr_main(void *arg)
 	(void)arg;
 	shmrt_manager_conn_t *c;
 	shmrt_proxy_t *p;
-	if (shmrt_manager_connect(shmrt_manager_address(srv), KEY, KEYLEN, 10 * SEC, &c) ||
+	if (child_connect(&c) ||
 	    shmrt_manager_proxy(c, shared_c, &p))
 		return 2;
 	for (int k = 0; k < PER_CLIENT; k++)
