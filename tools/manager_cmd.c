@@ -259,9 +259,9 @@ static int cmd_ls(int argc, char **argv)
 	size_t keylen;
 	if (read_key(keyfile, &key, &keylen))
 		return 1;
-	shmrt_manager_conn_t *conn;
+	shmrt_manager_conn_t *conn; /* one call: the socket, no shared-memory channel */
 	int rc = use_tls ? shmrt_manager_connect_tls(addr, key, keylen, &tls, 10000000000LL, &conn)
-			 : shmrt_manager_connect(addr, key, keylen, 10000000000LL, &conn);
+			 : shmrt_manager_connect_flags(addr, key, keylen, 10000000000LL, 0, &conn);
 	memset(key, 0, keylen);
 	free(key);
 	if (rc) {

@@ -302,7 +302,13 @@ typedef struct shmrt_proxy shmrt_proxy_t;
 /*
  * Connects to a server and authenticates (Python 3.12's handshake), both within
  * timeout. The key is copied. The connection's calls without a timeout argument use
- * 60 s (shmrt_manager_set_timeout changes it).
+ * 60 s (shmrt_manager_set_timeout changes it). A "unix:" address's server in this
+ * PID namespace hands the connection its shared-memory channel (as
+ * shmrt_manager_connect_flags with SHMRT_MANAGER_CONNECT_SHM: the same calls at
+ * several times the socket's rate, for about 0.6 MiB of shared memory per connection
+ * once used, up to 4 MiB with large values) unless the environment has
+ * SHMRT_MANAGER_SHM=0; shmrt_manager_connect_flags with 0 keeps one connection on
+ * its socket.
  * Returns 0 and *out; -EINVAL (bad address, empty key); -ENOENT, -ECONNREFUSED (no
  * server); -EACCES (wrong key: the server said #FAILURE#, or answered wrongly);
  * -ETIMEDOUT; -EPERM (a Unix server of another user); -ENOMEM; the errors of connect.
@@ -359,7 +365,7 @@ SHMRT_API SHMRT_MUST_USE int shmrt_manager_connect_tls(const char *address,
  * Where the channel cannot be had (a TCP address, another PID namespace, a server
  * without it) the connection stays on its socket, silently: shmrt_manager_channel
  * says which it got. shmrt_manager_reconnect asks again. shmrt_manager_connect
- * asks for it when the environment has SHMRT_MANAGER_SHM=1.
+ * asks for it unless the environment has SHMRT_MANAGER_SHM=0; flags 0 never do.
  * Errors: those of shmrt_manager_connect; -EINVAL (an unknown flag); -EPROTO (a
  * server's channel that does not fit its description); the errors of opening a
  * region and a Pipe (-ENOMEM, -EMFILE ...).
