@@ -358,6 +358,13 @@ static int sleep_recv(shmrt_manager_conn_t *c, struct shmrt__cshm *sh, size_t *n
 		}
 		uint64_t d = deadline - now > GONE_CHECK_NS ? now + GONE_CHECK_NS : deadline;
 		(void)shmrt__futex_wait(w, 1, d);
+		/* Woken by a reply (D4: it was in the ring before the wake), most often: no
+		 * look at the socket then. */
+		rc = shmrt_pipe_recv(&sh->p, sh->rx, sh->max_msg, n, 0);
+		if (rc != -EAGAIN) {
+			store_relaxed(w, 0);
+			return rc;
+		}
 		if (server_gone(c->fd)) {
 			store_relaxed(w, 0);
 			rc = shmrt_pipe_recv(&sh->p, sh->rx, sh->max_msg, n, 0);
