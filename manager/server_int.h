@@ -657,6 +657,8 @@ int shmrt__msrv_refuse_one(shmrt__msrv_t *s, shmrt__listener_t *l);
 void shmrt__msrv_listeners_resume(shmrt__msrv_t *s, uint64_t now);
 /* Opens the spare descriptor: it, or -1. */
 int shmrt__msrv_spare_open(void);
+/* Raises the process's soft RLIMIT_NOFILE to its hard limit (best effort). */
+void shmrt__msrv_fd_limit_raise(void);
 /* Drops the connections past their handshake or partial-frame deadline; returns the
  * epoll timeout (ms) until the nearest remaining one, or -1. */
 int shmrt__msrv_check_deadlines(shmrt__msrv_t *s);

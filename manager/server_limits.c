@@ -26,7 +26,11 @@
  * every other client waited. A session's parked calls are capped at max_parked
  * (65536, manager/park.c): one more is answered -EDQUOT.
  *
- * Out of descriptors. When accept fails with EMFILE or ENFILE the connection stays
+ * Out of descriptors. The server raises its soft descriptor limit to the hard one
+ * when it starts (shmrt__msrv_fd_limit_raise, as Redis does for its clients): a
+ * connection holds one descriptor, a shared-memory channel five more, and a soft
+ * limit of 1024 would end a server of local clients long before max_conns (the
+ * channels may take half of the limit: shmchan.c). When accept fails with EMFILE or ENFILE the connection stays
  * in the backlog and the listener stays readable, so a level-triggered loop would
  * wake at once, forever, at 100% CPU. The server keeps a spare descriptor (/dev/null,
  * opened at start, after everything it needs) for that moment, as libuv and libev
@@ -45,6 +49,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -190,6 +195,15 @@ void shmrt__msrv_check_budget(server_t *s)
 int shmrt__msrv_spare_open(void)
 {
 	return open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+void shmrt__msrv_fd_limit_raise(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl); /* best effort: the old limit stands */
+	}
 }
 
 /* Sets the listeners' epoll interest: EPOLLIN, or nothing while paused. */

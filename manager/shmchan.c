@@ -66,6 +66,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -79,6 +80,7 @@
 				  yields (sockets are served, a peer on our core runs) */
 #define FIRST_RUN_MAX 16 /* turns in a row that serve the rings without asking epoll */
 #define KEEP_MAX (64u << 10) /* a writer's buffer above this is freed once empty */
+#define CHAN_FDS 5 /* our descriptors per channel: the region, the doorbell, the Pipe's */
 
 typedef shmrt__mconn_t conn_t;
 typedef shmrt__msrv_t server_t;
@@ -167,7 +169,14 @@ static int refusal(server_t *s, conn_t *c, const shmrt_mv_t *req)
 	 * sent or we queued before belongs to the socket. */
 	if (shmrt__frame_queued(&c->w) || shmrt__frame_buffered(&c->r) || c->sess.nwaits)
 		return -EBUSY;
-	(void)s;
+	/* Descriptors: channels may hold half of our limit, so that sockets keep the
+	 * rest; past it a client stays on its socket (an exhausted table would refuse
+	 * every new connection). */
+	struct rlimit rl;
+	size_t chans = s->shm ? s->shm->n : 0;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    (chans + 1) * CHAN_FDS > rl.rlim_cur / 2)
+		return -EMFILE;
 	return 0;
 }
 

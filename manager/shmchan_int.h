@@ -90,7 +90,8 @@ int shmrt__shmchan_is_request(const shmrt_mv_t *req);
  * Answers the channel request req of c. On success the reply went out with its
  * descriptors and c is a channel connection: *reply is NULL. A refusal is an
  * ordinary reply (*reply: [id, -EOPNOTSUPP (not a local Unix client, or another
- * PID namespace), -EALREADY, -EBUSY (replies queued), -EINVAL, -ENOMEM ...]) that
+ * PID namespace), -EALREADY, -EBUSY (replies queued), -EMFILE (the channels hold
+ * half the server's descriptor limit), -EINVAL, -ENOMEM ...]) that
  * the caller sends. Returns 0, or an error that drops c.
  */
 int shmrt__shmchan_open(struct shmrt__msrv *s, struct shmrt__mconn *c, const shmrt_mv_t *req,

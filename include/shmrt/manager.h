@@ -241,6 +241,9 @@ typedef struct shmrt_manager_opts {
  * goes on. A plain client (shmrt_manager_connect, Python's multiprocessing) waits
  * for a challenge that never comes: its connect fails at its timeout (-ETIMEDOUT)
  * or when the server drops it at auth_timeout (-EPIPE, -ECONNRESET).
+ * Descriptors: the server raises the process's soft RLIMIT_NOFILE to its hard limit
+ * (a connection holds one descriptor, a shared-memory channel five more); channels
+ * may take half of that limit, and a local client past it stays on its socket.
  * Returns 0 after a stop; -EINVAL (no address, a malformed one, no key, a bad table
  * of user types: see above; only one of tls_cert_file and tls_key_file); -EBUSY
  * (more than 8 servers run in this process); the errors of listening (-EADDRINUSE,

@@ -1,8 +1,8 @@
 /*
  * The Manager's shared-memory channel (manager/shmchan.c, manager/client_shm.c):
  * what only it can get wrong. The rest of its behaviour is the socket's, checked by
- * running the Manager's tests again with SHMRT_MANAGER_SHM=1 (the *_shm CTest
- * variants), where every connection must have the channel.
+ * the Manager's tests, which run on the channel (shmrt_manager_connect's default),
+ * and again on the socket (SHMRT_MANAGER_SHM=0, the *_socket CTest variants).
  *  - which connections get it: a Unix one asking for it does, a TCP one stays on
  *    its socket, one not asking stays too; a reconnect asks again (older proxies
  *    stale); an unknown flag is -EINVAL;
@@ -23,7 +23,10 @@
  *    hangs up: the server drops it without waiting for them;
  *  - a client whose ring holds a flood of small pipelined calls: another client's
  *    call is served after a bounded share of them, not after all (fairness);
- *  - four shm clients and the server on one CPU (oversubscribed): exact counts.
+ *  - four shm clients and the server on one CPU (oversubscribed): exact counts;
+ *  - descriptors: the server raises its soft limit to the hard one; with a limit of
+ *    64 its channels take at most half, later local clients stay on their sockets,
+ *    and all are served.
  * Every wait is bounded; children are killed at the end.
  */
 #define _GNU_SOURCE
@@ -35,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -701,6 +705,49 @@ static void oversubscribed(void **state)
 	expect(v, "get", NULL, 0, "12000");
 }
 
+/* ---- the server's descriptors ------------------------------------------------------ */
+
+static void fd_budget(void **state)
+{
+	(void)state;
+	/* A server started under a low soft limit raises it to the hard one. */
+	struct rlimit mine, got;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &mine), 0);
+	struct rlimit low = { mine.rlim_max < 256 ? mine.rlim_max : 256, mine.rlim_max };
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	shmrt_manager_server_t *t;
+	int rc = shmrt_manager_start("unix:", KEY, KEYLEN, NULL, &t);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &mine), 0);
+	assert_int_equal(rc, 0);
+	shmrt_manager_conn_t *c;
+	assert_int_equal(shmrt_manager_connect(shmrt_manager_address(t), KEY, KEYLEN, 10 * SEC, &c),
+			 0); /* the server is serving: its limit is set */
+	assert_int_equal(prlimit(shmrt_manager_pid(t), RLIMIT_NOFILE, NULL, &got), 0);
+	assert_true(got.rlim_cur == mine.rlim_max);
+	shmrt_manager_close(c);
+	assert_int_equal(shmrt_manager_shutdown(t), 0);
+
+	/* srv's limit cut to 64 from outside: channels of 5 descriptors each may hold
+	 * 32, so 6 in all (setup's conn has one); the next clients stay on their sockets
+	 * and are served (without the budget the channels took the table and the 15th
+	 * client was refused). */
+	struct rlimit lim = { 64, 64 };
+	assert_int_equal(prlimit(shmrt_manager_pid(srv), RLIMIT_NOFILE, &lim, NULL), 0);
+	enum { N = 16 };
+	shmrt_manager_conn_t *cs[N];
+	int shm = 1;
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(shmrt_manager_connect(shmrt_manager_address(srv), KEY, KEYLEN,
+						       10 * SEC, &cs[i]), 0);
+		shm += shmrt_manager_channel(cs[i]) == SHMRT_MANAGER_CHANNEL_SHM;
+		assert_int_equal(shmrt_manager_ping(cs[i]), 0);
+	}
+	assert_int_equal(shm, 64 / 2 / 5);
+	for (int i = 0; i < N; i++)
+		shmrt_manager_close(cs[i]);
+	assert_int_equal(shmrt_manager_ping(conn), 0);
+}
+
 int main(void)
 {
 	/* Every connection of this test (the children's too) asks for the channel. */
@@ -715,6 +762,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(region_locked, setup, teardown),
 		cmocka_unit_test_setup_teardown(flood_fair, setup, teardown),
 		cmocka_unit_test_setup_teardown(oversubscribed, setup, teardown),
+		cmocka_unit_test_setup_teardown(fd_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(server_killed, setup, teardown_dead),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
