@@ -134,8 +134,10 @@ static int conn_open(shmrt_manager_conn_t *c, shmrt_ns_t timeout)
 	shmrt__frame_writer_init(&c->w, 0);
 	c->r.io = c->w.io = io;
 	rc = hello(c, deadline);
-	if (rc == 0 && (rc = shmrt__client_shm_open(c, deadline)) != 0) /* shm channel */
-		conn_drop(c);
+	if (rc == 0)
+		rc = shmrt__client_shm_open(c, deadline); /* shm channel */
+	if (rc)
+		conn_drop(c); /* whatever failed (a timed-out hello kept its socket) */
 	return rc;
 }
 
@@ -179,9 +181,7 @@ static int connect_with(const char *address, const void *authkey, size_t keylen,
 	if (rc == 0)
 		rc = conn_open(c, timeout);
 	if (rc) {
-		shmrt__tls_ctx_free(c->tls_ctx);
-		free(c->key);
-		free(c);
+		shmrt_manager_close(c); /* its buffers too: hello's request, the channel's */
 		return rc;
 	}
 	*out = c;

@@ -139,6 +139,9 @@ static int recv_reply(int fd, shmrt__frame_reader_t *r, int *fds, int *nfds, uin
 					close(f);
 			}
 		}
+		if ((m.msg_flags & MSG_CTRUNC) && *nfds < SHMRT__SHM_NFDS)
+			return -EMFILE; /* the kernel could not install them all: our table is
+					 * full (those it did are closed by the caller) */
 		if (k == 0)
 			return -EPIPE;
 		size_t used = 0;

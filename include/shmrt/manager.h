@@ -309,12 +309,14 @@ typedef struct shmrt_proxy shmrt_proxy_t;
  * PID namespace hands the connection its shared-memory channel (as
  * shmrt_manager_connect_flags with SHMRT_MANAGER_CONNECT_SHM: the same calls at
  * several times the socket's rate, for about 0.6 MiB of shared memory per connection
- * once used, up to 4 MiB with large values) unless the environment has
- * SHMRT_MANAGER_SHM=0; shmrt_manager_connect_flags with 0 keeps one connection on
- * its socket.
+ * once used, up to 4 MiB with large values, and five descriptors besides the
+ * socket) unless the environment has SHMRT_MANAGER_SHM=0;
+ * shmrt_manager_connect_flags with 0 keeps one connection on its socket.
  * Returns 0 and *out; -EINVAL (bad address, empty key); -ENOENT, -ECONNREFUSED (no
  * server); -EACCES (wrong key: the server said #FAILURE#, or answered wrongly);
- * -ETIMEDOUT; -EPERM (a Unix server of another user); -ENOMEM; the errors of connect.
+ * -ETIMEDOUT; -EPERM (a Unix server of another user); -ENOMEM; -EMFILE (no room in
+ * this process's descriptor table, for the socket or the channel's five); the
+ * errors of connect.
  * Concurrency: any thread.
  */
 SHMRT_API SHMRT_MUST_USE int shmrt_manager_connect(const char *address, const void *authkey,

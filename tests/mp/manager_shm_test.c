@@ -32,6 +32,7 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -745,6 +746,24 @@ static void fd_budget(void **state)
 	assert_int_equal(shm, 64 / 2 / 5);
 	for (int i = 0; i < N; i++)
 		shmrt_manager_close(cs[i]);
+	assert_int_equal(shmrt_manager_ping(conn), 0);
+
+	/* A client whose own table has room for its socket but not for the channel's
+	 * descriptors: -EMFILE, a clear error (the server has switched the connection);
+	 * on the socket the same connect succeeds. */
+	int nopen = 0;
+	for (int fd = 0; fd < 4096; fd++)
+		nopen += fcntl(fd, F_GETFD) >= 0;
+	struct rlimit tight = { (rlim_t)nopen + 4, mine.rlim_max };
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &tight), 0);
+	rc = shmrt_manager_connect(shmrt_manager_address(srv), KEY, KEYLEN, 10 * SEC, &c);
+	int rc_sock = shmrt_manager_connect_flags(shmrt_manager_address(srv), KEY, KEYLEN,
+						  10 * SEC, 0, &cs[0]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &mine), 0);
+	assert_int_equal(rc, -EMFILE);
+	assert_int_equal(rc_sock, 0);
+	assert_int_equal(shmrt_manager_ping(cs[0]), 0);
+	shmrt_manager_close(cs[0]);
 	assert_int_equal(shmrt_manager_ping(conn), 0);
 }
 
