@@ -119,8 +119,7 @@ void dict_cases()
 }
 
 // manager_bench.c, python/manager_peer.py
-// manager_shmrt(ops, transport (0 unix socket, 1 tcp, 2 unix+shm channel, 3 tcp with TLS,
-//                4 unix by shmrt_manager_connect: the default, the shm channel), clients, depth, mixed),
+// manager_shmrt(ops, transport (0 unix, 1 tcp, 2 unix+shm channel, 3 tcp with TLS), clients, depth, mixed),
 // manager_redis(ops, clients, depth, mixed),
 // manager_list_create(ops), manager_lock(ops, clients), manager_unix_echo(ops, clients, spin);
 // ops per client
@@ -145,18 +144,12 @@ void manager_cases()
 	reg_mp("manager/get/pipelined32/shmrt", mp_case<manager_shmrt, 0, 1, 32, 0>, 1000000);
 	reg_mp("manager/get/pipelined32/redis_pipelined32", mp_case<manager_redis, 1, 32, 0>,
 	       1000000);
-	// Four clients as a program connects them by default (shmrt_manager_connect: a local
-	// server's shared-memory channel), then kept on the Unix socket (unix: flags 0),
-	// beside the bare socket echoes; the unix case's Python and Redis figures are
-	// this case's (derived in run.py).
-	reg_mp("manager/mixed90/4clients/shmrt", mp_case<manager_shmrt, 4, 4, 1, 1>, 200000);
+	reg_mp("manager/mixed90/4clients/shmrt", mp_case<manager_shmrt, 0, 4, 1, 1>, 40000);
+	reg_mp("manager/mixed90/4clients/shm/shmrt", mp_case<manager_shmrt, 2, 4, 1, 1>, 200000);
 	reg_mp("manager/mixed90/4clients/redis", mp_case<manager_redis, 4, 1, 1>, 40000);
 	reg_python("manager/mixed90/4clients/python_mp", "manager_peer.py mixed4", 5000);
-	reg_mp("manager/mixed90/4clients/unix/shmrt", mp_case<manager_shmrt, 0, 4, 1, 1>, 40000);
-	reg_mp("manager/mixed90/4clients/unix/unix_echo_raw", mp_case<manager_unix_echo, 4, 0>,
-	       40000);
-	reg_mp("manager/mixed90/4clients/unix/unix_echo_spin", mp_case<manager_unix_echo, 4, 1>,
-	       40000);
+	reg_mp("manager/mixed90/4clients/unix_echo_raw", mp_case<manager_unix_echo, 4, 0>, 40000);
+	reg_mp("manager/mixed90/4clients/unix_echo_spin", mp_case<manager_unix_echo, 4, 1>, 40000);
 	reg_mp("manager/list_create/shmrt", mp_case<manager_list_create>, 20000);
 	reg_python("manager/list_create/python_mp", "manager_peer.py list_create", 2000);
 	reg_mp("manager/lock/2clients/shmrt", mp_case<manager_lock, 2>, 20000);

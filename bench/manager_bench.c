@@ -14,11 +14,6 @@
  * each connect, take a proxy of it by id and run their calls. Redis is the server the
  * Dict cases use too (redis_bench.c), with these 1000 keys under their own prefix.
  *
- * Channels: a case named for its transport keeps to it (unix: the socket, connect
- * flags 0; shm: SHMRT_MANAGER_CONNECT_SHM, checked); mixed90/4clients, list_create
- * and lock connect as a program does by default (shmrt_manager_connect: a local
- * server's shared-memory channel, unless SHMRT_MANAGER_SHM=0).
- *
  * tls: the get case over loopback TCP with TLS 1.3 (opts.tls_*, the client's
  * shmrt_manager_connect_tls), certificates made at the first use in a temporary
  * directory (tests/util/tlscert.h) removed at exit: beside the tcp figure, the cost
@@ -116,25 +111,20 @@ static void make_keys(void)
 
 /* ---- shmrt's Manager ------------------------------------------------------------ */
 
-/* [0]: Unix socket (flags 0: never the channel), [1]: loopback TCP, [2]: Unix socket
- * with the shared-memory channel (SHMRT_MANAGER_CONNECT_SHM: every client's calls go
- * through its Pipe), [3]: loopback TCP with TLS 1.3, [4]: Unix socket reached by
- * shmrt_manager_connect, whatever channel it takes (the shared-memory one, unless
- * SHMRT_MANAGER_SHM=0): what a program gets by default. */
-#define NSERVERS 5
+/* [0]: Unix socket, [1]: loopback TCP, [2]: Unix socket with the shared-memory
+ * channel (SHMRT_MANAGER_CONNECT_SHM: every client's calls go through its Pipe),
+ * [3]: loopback TCP with TLS 1.3. */
 static struct server {
 	shmrt_manager_server_t *srv;
 	shmrt_manager_conn_t *conn; /* the parent's: keeps the dict alive */
 	uint64_t dict;
 	unsigned flags;             /* the clients' connect flags */
-} servers[NSERVERS];
+} servers[4]; /* unix, tcp, unix with the shm channel, tcp with TLS */
 
 static int connect_to(struct server *s, shmrt_manager_conn_t **c)
 {
 	if (s == &servers[3])
 		return mconnect(1, s->srv, c);
-	if (s == &servers[4])
-		return shmrt_manager_connect(shmrt_manager_address(s->srv), KEY, KEYLEN, 10 * SEC, c);
 	int rc = shmrt_manager_connect_flags(shmrt_manager_address(s->srv), KEY, KEYLEN, 10 * SEC,
 					     s->flags, c);
 	if (rc == 0 && s->flags && shmrt_manager_channel(*c) != SHMRT_MANAGER_CHANNEL_SHM) {
@@ -146,7 +136,7 @@ static int connect_to(struct server *s, shmrt_manager_conn_t **c)
 
 static void manager_teardown(void)
 {
-	for (int i = 0; i < NSERVERS; i++) {
+	for (int i = 0; i < 4; i++) {
 		if (servers[i].srv) {
 			shmrt_manager_close(servers[i].conn);
 			(void)shmrt_manager_shutdown(servers[i].srv);

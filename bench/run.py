@@ -70,7 +70,7 @@ TARGETS = {
     ("manager/list_create", "python_mp"): 20.0,
     ("manager/get/1client/shm", "python_mp"): 30.0,
     ("manager/get/1client/shm", "shmrt_unix"): 10.0,
-    ("manager/mixed90/4clients", "shmrt_unix"): 2.0,
+    ("manager/mixed90/4clients/shm", "shmrt_unix"): 2.0,
     # Remote region objects (issue 16), over loopback TCP.
     ("remote/value/fetch_add/tcp", "redis"): 1.0,
     ("remote/queue/1p1c/64B/tcp", "redis_pipelined32"): 1.0,
@@ -96,9 +96,7 @@ DERIVED = {
     ("dict/get/2proc", "shmrt_1proc"): ("dict/get/1proc", "same"),
     ("manager/get/1client/shm", "shmrt_unix"): ("manager/get/1client/unix", "same"),
     ("manager/get/1client/shm", "python_mp"): ("manager/get/1client/unix", "peer:python_mp"),
-    ("manager/mixed90/4clients", "shmrt_unix"): ("manager/mixed90/4clients/unix", "same"),
-    ("manager/mixed90/4clients/unix", "python_mp"): ("manager/mixed90/4clients", "peer:python_mp"),
-    ("manager/mixed90/4clients/unix", "redis"): ("manager/mixed90/4clients", "peer:redis"),
+    ("manager/mixed90/4clients/shm", "shmrt_unix"): ("manager/mixed90/4clients", "same"),
     # One Redis Cluster measurement (a GET costs a loopback round trip wherever the
     # key lives), shown beside both Dict cases.
     ("cluster/dict/get/local", "redis_cluster"):

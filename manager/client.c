@@ -137,7 +137,7 @@ static int conn_open(shmrt_manager_conn_t *c, shmrt_ns_t timeout)
 	if (rc == 0)
 		rc = shmrt__client_shm_open(c, deadline); /* shm channel */
 	if (rc)
-		conn_drop(c); /* whatever failed (a timed-out hello kept its socket) */
+		conn_drop(c); /* whatever failed (hello drops it too: twice is harmless) */
 	return rc;
 }
 
@@ -189,9 +189,8 @@ static int connect_with(const char *address, const void *authkey, size_t keylen,
 }
 
 /*
- * Connects and authenticates (see shmrt/manager.h), asking for the shared-memory
- * channel (a local server reached by a Unix socket grants it) unless the
- * environment has SHMRT_MANAGER_SHM=0.
+ * Connects and authenticates (see shmrt/manager.h); SHMRT_MANAGER_SHM=1 in the
+ * environment asks for the shared-memory channel.
  * Returns: 0 and *out; -EINVAL; the errors of connect and of the handshake; -ENOMEM.
  * Concurrency: any thread.
  */
@@ -199,7 +198,7 @@ int shmrt_manager_connect(const char *address, const void *authkey, size_t keyle
 			  shmrt_ns_t timeout, shmrt_manager_conn_t **out)
 {
 	const char *e = getenv("SHMRT_MANAGER_SHM");
-	unsigned flags = e && e[0] == '0' && !e[1] ? 0 : SHMRT_MANAGER_CONNECT_SHM;
+	unsigned flags = e && e[0] == '1' && !e[1] ? SHMRT_MANAGER_CONNECT_SHM : 0;
 	return connect_with(address, authkey, keylen, NULL, timeout, flags, out);
 }
 

@@ -740,7 +740,6 @@ int shmrt_manager_serve(const shmrt_manager_opts_t *o)
 	s->st.deliver = deliver;
 	s->st.alive = alive;
 	s->st.cb_arg = s;
-	shmrt__msrv_fd_limit_raise(); /* server_limits.c */
 	rc = shmrt__msrv_tls_init(s);
 	s->ep = epoll_create1(EPOLL_CLOEXEC);
 	if (rc == 0 && s->ep < 0)

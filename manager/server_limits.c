@@ -26,11 +26,13 @@
  * every other client waited. A session's parked calls are capped at max_parked
  * (65536, manager/park.c): one more is answered -EDQUOT.
  *
- * Out of descriptors. The server raises its soft descriptor limit to the hard one
- * when it starts (shmrt__msrv_fd_limit_raise, as Redis does for its clients): a
- * connection holds one descriptor, a shared-memory channel five more, and a soft
- * limit of 1024 would end a server of local clients long before max_conns (the
- * channels may take half of the limit: shmchan.c). When accept fails with EMFILE or ENFILE the connection stays
+ * Out of descriptors. A server that is a process of its own (shmrt_manager_start's
+ * child, `shmrt manager serve`) raises its soft descriptor limit to the hard one when
+ * it starts (shmrt__msrv_fd_limit_raise, as Redis does for its clients): a
+ * connection holds one descriptor, a shared-memory channel up to eight more, and a
+ * soft limit of 1024 would end it long before max_conns (the channels may take half
+ * of the limit: shmchan.c). shmrt_manager_serve in a program's own process leaves
+ * that process's limit alone (select() users, children that inherit it). When accept fails with EMFILE or ENFILE the connection stays
  * in the backlog and the listener stays readable, so a level-triggered loop would
  * wake at once, forever, at 100% CPU. The server keeps a spare descriptor (/dev/null,
  * opened at start, after everything it needs) for that moment, as libuv and libev

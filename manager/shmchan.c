@@ -80,7 +80,8 @@
 				  yields (sockets are served, a peer on our core runs) */
 #define FIRST_RUN_MAX 16 /* turns in a row that serve the rings without asking epoll */
 #define KEEP_MAX (64u << 10) /* a writer's buffer above this is freed once empty */
-#define CHAN_FDS 5 /* our descriptors per channel: the region, the doorbell, the Pipe's */
+#define CHAN_FDS 8 /* our descriptors per channel: the region, the doorbell, end 0's
+			   three, and end 1's three until the client's first message */
 
 typedef shmrt__mconn_t conn_t;
 typedef shmrt__msrv_t server_t;

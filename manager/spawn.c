@@ -89,6 +89,7 @@ static void child_main(pid_t parent, int wr, const char *address, const void *ke
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 
+	shmrt__msrv_fd_limit_raise(); /* a process of our own: its descriptors are ours */
 	shmrt_manager_opts_t o;
 	if (opts)
 		o = *opts;

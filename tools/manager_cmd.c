@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -185,6 +186,13 @@ static int cmd_serve(int argc, char **argv)
 	o.tls_key_file = tkey;
 	o.tls_ca_file = ca;
 	o.regions = nregions ? regions : NULL;
+	/* The daemon is a process of its own: its descriptors are its clients' (each a
+	 * socket, a shared-memory channel up to eight more), as a Redis server raises it. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl); /* best effort */
+	}
 	int rc = shmrt_manager_serve(&o);
 	memset(key, 0, keylen);
 	free(key);

@@ -72,12 +72,11 @@ static inline shmrt_manager_conn_t *connect_srv(void)
 	assert_int_equal(shmrt_manager_connect(shmrt_manager_address(srv), KEY, KEYLEN, 10 * SEC,
 					       &c), 0);
 	shmrt_manager_set_timeout(c, 20 * SEC);
-	/* A local Unix server's connection takes the shared-memory channel, unless
-	 * SHMRT_MANAGER_SHM=0 (the *_socket variants of the tests): each variant must
-	 * have the channel it is named for, or it would test the other one again. A
-	 * TCP server's is always on its socket. */
+	/* SHMRT_MANAGER_SHM=1 (the *_shm variants of the tests): a local Unix server's
+	 * connection must have its shared-memory channel, or the variant would test the
+	 * socket again; otherwise the socket. A TCP server's is always on its socket. */
 	const char *e = getenv("SHMRT_MANAGER_SHM");
-	int sock = (e && !strcmp(e, "0")) || strncmp(shmrt_manager_address(srv), "unix:", 5);
+	int sock = !(e && !strcmp(e, "1")) || strncmp(shmrt_manager_address(srv), "unix:", 5);
 	assert_int_equal(shmrt_manager_channel(c),
 			 sock ? SHMRT_MANAGER_CHANNEL_SOCKET : SHMRT_MANAGER_CHANNEL_SHM);
 	return c;

@@ -1,8 +1,8 @@
 /*
  * The Manager's shared-memory channel (manager/shmchan.c, manager/client_shm.c):
  * what only it can get wrong. The rest of its behaviour is the socket's, checked by
- * the Manager's tests, which run on the channel (shmrt_manager_connect's default),
- * and again on the socket (SHMRT_MANAGER_SHM=0, the *_socket CTest variants).
+ * running the Manager's tests again with SHMRT_MANAGER_SHM=1 (the *_shm CTest
+ * variants), where every connection must have the channel.
  *  - which connections get it: a Unix one asking for it does, a TCP one stays on
  *    its socket, one not asking stays too; a reconnect asks again (older proxies
  *    stale); an unknown flag is -EINVAL;
@@ -24,9 +24,10 @@
  *  - a client whose ring holds a flood of small pipelined calls: another client's
  *    call is served after a bounded share of them, not after all (fairness);
  *  - four shm clients and the server on one CPU (oversubscribed): exact counts;
- *  - descriptors: the server raises its soft limit to the hard one; with a limit of
- *    64 its channels take at most half, later local clients stay on their sockets,
- *    and all are served.
+ *  - descriptors: a started server raises its soft limit to the hard one; with a
+ *    limit of 64 its channels (idle ones: eight descriptors) take at most half,
+ *    later local clients stay on their sockets, and all are served; a client without
+ *    room for the channel's descriptors gets -EMFILE.
  * Every wait is bounded; children are killed at the end.
  */
 #define _GNU_SOURCE
@@ -728,10 +729,11 @@ static void fd_budget(void **state)
 	shmrt_manager_close(c);
 	assert_int_equal(shmrt_manager_shutdown(t), 0);
 
-	/* srv's limit cut to 64 from outside: channels of 5 descriptors each may hold
-	 * 32, so 6 in all (setup's conn has one); the next clients stay on their sockets
-	 * and are served (without the budget the channels took the table and the 15th
-	 * client was refused). */
+	/* srv's limit cut to 64 from outside: channels, counted at 8 descriptors each
+	 * (an idle one's), may hold 32, so 4 in all (setup's conn has one). All the
+	 * clients connect before any calls (idle channels hold the most); the later
+	 * ones stay on their sockets, and all are served (without the budget the
+	 * channels took the table and later connects were refused). */
 	struct rlimit lim = { 64, 64 };
 	assert_int_equal(prlimit(shmrt_manager_pid(srv), RLIMIT_NOFILE, &lim, NULL), 0);
 	enum { N = 16 };
@@ -741,9 +743,10 @@ static void fd_budget(void **state)
 		assert_int_equal(shmrt_manager_connect(shmrt_manager_address(srv), KEY, KEYLEN,
 						       10 * SEC, &cs[i]), 0);
 		shm += shmrt_manager_channel(cs[i]) == SHMRT_MANAGER_CHANNEL_SHM;
-		assert_int_equal(shmrt_manager_ping(cs[i]), 0);
 	}
-	assert_int_equal(shm, 64 / 2 / 5);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(shmrt_manager_ping(cs[i]), 0);
+	assert_int_equal(shm, 64 / 2 / 8);
 	for (int i = 0; i < N; i++)
 		shmrt_manager_close(cs[i]);
 	assert_int_equal(shmrt_manager_ping(conn), 0);
@@ -751,15 +754,19 @@ static void fd_budget(void **state)
 	/* A client whose own table has room for its socket but not for the channel's
 	 * descriptors: -EMFILE, a clear error (the server has switched the connection);
 	 * on the socket the same connect succeeds. */
-	int nopen = 0;
-	for (int fd = 0; fd < 4096; fd++)
-		nopen += fcntl(fd, F_GETFD) >= 0;
-	struct rlimit tight = { (rlim_t)nopen + 4, mine.rlim_max };
+	/* The limit is a bound on descriptor numbers: set it just past the 4th free
+	 * number, so that exactly 4 are free below it whatever is open above. */
+	int nfree = 0, fd = 0;
+	for (; nfree < 4; fd++)
+		nfree += fcntl(fd, F_GETFD) < 0;
+	struct rlimit tight = { (rlim_t)fd, mine.rlim_max };
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &tight), 0);
 	rc = shmrt_manager_connect(shmrt_manager_address(srv), KEY, KEYLEN, 10 * SEC, &c);
 	int rc_sock = shmrt_manager_connect_flags(shmrt_manager_address(srv), KEY, KEYLEN,
 						  10 * SEC, 0, &cs[0]);
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &mine), 0);
+	if (rc == 0)
+		shmrt_manager_close(c);
 	assert_int_equal(rc, -EMFILE);
 	assert_int_equal(rc_sock, 0);
 	assert_int_equal(shmrt_manager_ping(cs[0]), 0);
