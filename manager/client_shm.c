@@ -51,7 +51,8 @@
 #include <unistd.h>
 
 #define SPIN_RECV_NS 50000ull
-#define SPIN_POLLS 64         /* looks at the ring between two yields (about 2 us) */
+#define SPIN_POLLS 64         /* looks at the ring between two clock reads (about 2 us) */
+#define SPIN_SLICE_NS 20000ull /* polling between two yields (see spin_recv) */
 #define ROBBED_NS 200000ull   /* a yield that took longer gave our core away */
 #define SWITCH_NS 5000ull     /* a yield that took longer let another task run here */
 /* A sleeping client's look at its socket for the server's end (a killed server's
@@ -293,10 +294,15 @@ int shmrt__client_shm_flush(shmrt_manager_conn_t *c, uint64_t deadline)
 /*
  * Before sleeping: a reply takes the server a few microseconds, far less than a
  * futex sleep and wake-up (tens of microseconds on a VM). So poll the ring without a
- * system call, in rounds of SPIN_POLLS looks with a timed yield between them (a
- * server on our core runs), for up to SPIN_RECV_NS; a server found sharing our core
- * (its reply came at the first look after a yield that switched) gets the core at
- * once next time, until a reply is found without a switch before it; not at all while strangers
+ * system call, in slices of SPIN_SLICE_NS with a timed yield between them (a server
+ * on our core runs), for up to SPIN_RECV_NS. The slice is long because a yield is
+ * dear when the clients outnumber the cores: it hands the core to another client,
+ * a switch (about 4 us on a VM) per call, where a client that keeps polling finds
+ * its reply from a server on the other core within a few microseconds and sends its
+ * next call at once (mixed90/4clients/shm, two cores: 2 us slices 153-171k calls/s,
+ * 20 us 328-365k, alternated). A server found sharing our core (its reply came at
+ * the first look after a yield that switched) gets the core at once next time,
+ * until a reply is found without a switch before it; not at all while strangers
  * crowd the machine (shmrt__spin_now: a recent yield of ours was robbed), and no
  * further once a yield of this wait was robbed (ROBBED_NS), where a poll only holds
  * a core that the server may need. Returns as shmrt_pipe_recv with timeout 0.
@@ -313,14 +319,17 @@ static int spin_recv(struct shmrt__cshm *sh, size_t *n, uint64_t deadline)
 	for (int r = 0;; r++) {
 		/* The server shares our core (its reply came only after we gave the core
 		 * away, last time): give it at once rather than poll first. */
-		int polls = r == 0 && sh->shared ? 1 : SPIN_POLLS;
-		for (int i = 0; i < polls; i++) {
+		int at_once = r == 0 && sh->shared;
+		uint64_t slice_end = mono_ns() + SPIN_SLICE_NS;
+		for (unsigned i = 0;; i++) {
 			int rc = shmrt_pipe_recv(&sh->p, sh->rx, sh->max_msg, n, 0);
 			if (rc != -EAGAIN) {
 				sh->shared = i == 0 && switched;
 				return rc;
 			}
 			cpu_relax();
+			if (at_once || ((i + 1) % SPIN_POLLS == 0 && mono_ns() >= slice_end))
+				break;
 		}
 		uint64_t t0 = mono_ns();
 		if (t0 >= end)
