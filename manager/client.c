@@ -133,6 +133,10 @@ static int conn_open(shmrt_manager_conn_t *c, shmrt_ns_t timeout)
 	shmrt__frame_reader_init(&c->r, REPLY_FRAME_MAX);
 	shmrt__frame_writer_init(&c->w, 0);
 	c->r.io = c->w.io = io;
+	c->shm_after = !(c->flags & (SHMRT_MANAGER_CONNECT_SHM | SHMRT_MANAGER_CONNECT_SOCKET)) &&
+				       c->addr.kind == SHMRT__ADDR_UNIX
+			       ? SHMRT_MANAGER_SHM_AFTER_CALLS
+			       : 0;
 	rc = hello(c, deadline);
 	if (rc == 0)
 		rc = shmrt__client_shm_open(c, deadline); /* shm channel */
@@ -148,8 +152,9 @@ static int connect_with(const char *address, const void *authkey, size_t keylen,
 			const shmrt_manager_tls_t *tls, shmrt_ns_t timeout, unsigned flags,
 			shmrt_manager_conn_t **out)
 {
-	if (!address || !authkey || !keylen || keylen > INT_MAX || !out ||
-	    (flags & ~SHMRT_MANAGER_CONNECT_SHM))
+	const unsigned both = SHMRT_MANAGER_CONNECT_SHM | SHMRT_MANAGER_CONNECT_SOCKET;
+	if (!address || !authkey || !keylen || keylen > INT_MAX || !out || (flags & ~both) ||
+	    (flags & both) == both)
 		return -EINVAL;
 	shmrt_manager_conn_t *c = calloc(1, sizeof(*c));
 	if (!c)
@@ -190,7 +195,7 @@ static int connect_with(const char *address, const void *authkey, size_t keylen,
 
 /*
  * Connects and authenticates (see shmrt/manager.h); SHMRT_MANAGER_SHM=1 in the
- * environment asks for the shared-memory channel.
+ * environment asks for the shared-memory channel at once, =0 never.
  * Returns: 0 and *out; -EINVAL; the errors of connect and of the handshake; -ENOMEM.
  * Concurrency: any thread.
  */
@@ -198,7 +203,10 @@ int shmrt_manager_connect(const char *address, const void *authkey, size_t keyle
 			  shmrt_ns_t timeout, shmrt_manager_conn_t **out)
 {
 	const char *e = getenv("SHMRT_MANAGER_SHM");
-	unsigned flags = e && e[0] == '1' && !e[1] ? SHMRT_MANAGER_CONNECT_SHM : 0;
+	unsigned flags = !e || !e[0] || e[1]  ? 0
+			 : e[0] == '1'        ? SHMRT_MANAGER_CONNECT_SHM
+			 : e[0] == '0'        ? SHMRT_MANAGER_CONNECT_SOCKET
+					      : 0;
 	return connect_with(address, authkey, keylen, NULL, timeout, flags, out);
 }
 
@@ -293,6 +301,11 @@ int shmrt__client_fail(shmrt_manager_conn_t *c, int rc)
 	if (rc != -ETIMEDOUT && rc != -ENOMEM)
 		conn_drop(c);
 	return rc;
+}
+
+void shmrt__client_drop(shmrt_manager_conn_t *c)
+{
+	conn_drop(c);
 }
 
 /*
@@ -572,6 +585,8 @@ int shmrt__client_cancel_send(shmrt_manager_conn_t *c, const int64_t *ids, size_
 	}
 	*cid = c->next_id++;
 	*deadline = shmrt__deadline(CANCEL_GRACE_NS);
+	c->shm_after = 0; /* replies may come late: the channel's request needs a quiet
+			   * socket (client_shm.c) */
 	rc = encode_request(c, *cid, "cancel", args);
 	if (rc == 0)
 		rc = send_frame(c, NULL, 0, *deadline);
@@ -755,11 +770,16 @@ int shmrt_proxy_call(shmrt_proxy_t *p, const char *method, shmrt_mv_t *args,
 		shmrt_mv_free(args);
 		return p->gen != c->gen ? -ESTALE : -ENOTCONN;
 	}
+	int rc = shmrt__client_shm_count(c, 1); /* a busy connection takes the channel */
+	if (rc) {
+		shmrt_mv_free(args);
+		return rc;
+	}
 	uint64_t deadline = shmrt__deadline(timeout);
 	int64_t id = c->next_id++;
 	uint8_t h[CALL_HEAD_MAX];
 	size_t hn;
-	int rc = shmrt__client_encode_call(c, id, p, method, args, h, &hn);
+	rc = shmrt__client_encode_call(c, id, p, method, args, h, &hn);
 	if (rc)
 		return rc;
 	shmrt_mv_t *res = NULL;

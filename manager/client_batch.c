@@ -123,14 +123,26 @@ int shmrt_proxy_call_batch(shmrt_manager_conn_t *conn, shmrt_proxy_req_t *reqs, 
 		return -ENOTCONN;
 	if (!left)
 		return 0; /* nothing to send (each stale call has its -ESTALE) */
+	int rc = shmrt__client_shm_count(conn, left); /* a busy connection takes the channel */
+	if (rc) {
+		for (size_t i = 0; i < n; i++) {
+			if (reqs[i].rc == 1) {
+				shmrt_mv_free(reqs[i].args);
+				reqs[i].args = NULL;
+			}
+		}
+		batch_fail(reqs, n, rc);
+		return rc;
+	}
 	uint64_t deadline = shmrt__deadline(timeout);
 	int64_t id0 = conn->next_id;
 	conn->next_id += (int64_t)n;
 	size_t nput;
-	int rc = batch_send(conn, reqs, n, id0, deadline, &nput);
+	rc = batch_send(conn, reqs, n, id0, deadline, &nput);
 	if (rc && rc != -ETIMEDOUT) {
 		/* Some requests may have gone: their replies are late ones for the next
 		 * call. A queue holding part of a frame is sent before the next request. */
+		conn->shm_after = 0; /* the channel's request needs a quiet socket */
 		batch_fail(reqs, n, rc);
 		return rc == -EMSGSIZE ? rc : shmrt__client_fail(conn, rc);
 	}

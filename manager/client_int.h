@@ -38,6 +38,8 @@ struct shmrt_manager_conn {
 	struct shmrt__tls *tls; /* the socket's TLS stream, or NULL */
 	unsigned flags;         /* SHMRT_MANAGER_CONNECT_* */
 	struct shmrt__cshm *shm; /* the shared-memory channel (client_shm.c), or NULL */
+	uint32_t shm_after;     /* calls before the channel is asked for (flags 0, a Unix
+	                           address); 0: never (asked, refused, given-up calls) */
 };
 
 struct shmrt_proxy {
@@ -48,6 +50,8 @@ struct shmrt_proxy {
 
 /* A transport error breaks c (a timeout, -ENOMEM do not). Returns rc. */
 int shmrt__client_fail(shmrt_manager_conn_t *c, int rc);
+/* Breaks c whatever the error (its stream is in an unknown state). */
+void shmrt__client_drop(shmrt_manager_conn_t *c);
 
 /*
  * Encodes the call [id, "call", [p's ref, method, args]] (args consumed; NULL: []):
@@ -92,6 +96,18 @@ int shmrt__client_proxy_new(shmrt_manager_conn_t *conn, uint64_t id, shmrt_proxy
  * c on its socket. Returns 0, or a transport error (the caller drops c).
  */
 int shmrt__client_shm_open(shmrt_manager_conn_t *c, uint64_t deadline);
+/*
+ * Counts n calls about to be made on c towards its shm_after and asks for the channel
+ * when they reach it, if nothing is outstanding on the socket (shmrt__client_shm_open's
+ * request, with c's timeout). Returns 0 (on the channel or, refused, still on the
+ * socket), or a transport error (c broken).
+ */
+int shmrt__client_shm_due(shmrt_manager_conn_t *c, size_t n);
+/* The calls of c count towards the channel (the fast path of shmrt__client_shm_due). */
+static inline int shmrt__client_shm_count(shmrt_manager_conn_t *c, size_t n)
+{
+	return c->shm_after ? shmrt__client_shm_due(c, n) : 0;
+}
 /* Closes c's channel, if any. */
 void shmrt__client_shm_close(shmrt_manager_conn_t *c);
 /* Writes c's queued request bytes (c->w) into the channel, waiting for room until

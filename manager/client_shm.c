@@ -199,10 +199,11 @@ static int attach(shmrt_manager_conn_t *c, const shmrt_mv_t *res, int *fds)
 	return 0;
 }
 
-int shmrt__client_shm_open(shmrt_manager_conn_t *c, uint64_t deadline)
+/* Asks c's server for the channel (c's socket quiet: nothing outstanding either
+ * way). Returns 0 (on the channel, or refused: on the socket, as it was), or a
+ * transport error (the caller drops c). */
+static int ask(shmrt_manager_conn_t *c, uint64_t deadline)
 {
-	if (!(c->flags & SHMRT_MANAGER_CONNECT_SHM) || c->addr.kind != SHMRT__ADDR_UNIX)
-		return 0;
 	struct ucred cr;
 	socklen_t cl = sizeof(cr);
 	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) || cr.pid <= 0)
@@ -238,6 +239,54 @@ int shmrt__client_shm_open(shmrt_manager_conn_t *c, uint64_t deadline)
 	for (int i = 0; i < nfds; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
+	return rc;
+}
+
+int shmrt__client_shm_open(shmrt_manager_conn_t *c, uint64_t deadline)
+{
+	if (!(c->flags & SHMRT_MANAGER_CONNECT_SHM) || c->addr.kind != SHMRT__ADDR_UNIX)
+		return 0;
+	return ask(c, deadline);
+}
+
+/* Whether the process has n descriptors free (the channel's reply brings five: a
+ * table without room for them would break the connection, since the server has
+ * moved to the channel when the kernel drops them). Another thread may take them
+ * before the reply comes: then the call that asked fails with -EMFILE. */
+static int fds_free(int fd, int n)
+{
+	int got[SHMRT__SHM_NFDS], k = 0;
+	while (k < n && (got[k] = fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0)
+		k++;
+	for (int i = 0; i < k; i++)
+		close(got[i]);
+	return k == n;
+}
+
+/*
+ * The default's channel (shmrt_manager_connect_flags): after SHMRT_MANAGER_SHM_AFTER_CALLS
+ * calls, asked once, at the start of a call, so that its failure is that call's. The
+ * request needs a quiet socket, since its reply is read raw with its descriptors: a
+ * connection with bytes read ahead or queued waits for another call, and one whose
+ * calls were given up (late replies may come: client.c) never asks (shm_after 0).
+ */
+int shmrt__client_shm_due(shmrt_manager_conn_t *c, size_t n)
+{
+	if (n < c->shm_after) {
+		c->shm_after -= (uint32_t)n;
+		return 0;
+	}
+	if (c->fd < 0 || c->shm || shmrt__frame_buffered(&c->r) || shmrt__frame_partial(&c->r) ||
+	    shmrt__frame_queued(&c->w)) {
+		c->shm_after = 1; /* not quiet: the next call */
+		return 0;
+	}
+	c->shm_after = 0; /* once */
+	if (!fds_free(c->fd, SHMRT__SHM_NFDS))
+		return 0;
+	int rc = ask(c, shmrt__deadline(c->timeout));
+	if (rc) /* even a timeout: the reply may yet come, with the server on the channel */
+		shmrt__client_drop(c);
 	return rc;
 }
 

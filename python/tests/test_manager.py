@@ -478,21 +478,26 @@ def test_threads_have_their_own_connections(manager):
 
 # ---- the shared-memory channel ------------------------------------------------------
 
-def test_channel_shm_by_default(manager):
+@pytest.mark.parametrize("env,want", [(None, ["2", "socket", "shm"]),
+                                       ("1", ["2", "shm", "shm"]),
+                                       ("0", ["2", "socket", "socket"])])
+def test_channel_when_busy(env, want):
     """A local Manager's calls take the shared-memory channel (the same semantics,
-    about 1 us a call); SHMRT_MANAGER_SHM=0 keeps them on the socket."""
-    from shmrt.managers import _call_conn_for, _conn_for
-    d = manager.dict({"k": 1})
-    assert d["k"] == 1
-    assert _conn_for(manager.address).channel() == "shm"
-    assert _call_conn_for(manager.address).channel() == "shm"
+    about 1 us a call) once their connection has made 1024 calls;
+    SHMRT_MANAGER_SHM=1 takes it at once, =0 keeps them on the socket."""
     code = ("import shmrt\n"
-            "from shmrt.managers import _conn_for\n"
+            "from shmrt.managers import _call_conn_for\n"
             "with shmrt.Manager() as m:\n"
             "    d = m.dict({'k': 2})\n"
-            "    print(d['k'], _conn_for(m.address).channel())\n")
-    env = dict(os.environ, SHMRT_MANAGER_SHM="0")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+            "    c = _call_conn_for(m.address)\n"
+            "    first = c.channel()\n"
+            "    assert all(d['k'] == 2 for _ in range(1100))\n"
+            "    print(d['k'], first, c.channel())\n")
+    e = dict(os.environ)
+    e.pop("SHMRT_MANAGER_SHM", None)
+    if env is not None:
+        e["SHMRT_MANAGER_SHM"] = env
+    out = subprocess.run([sys.executable, "-c", code], env=e, capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["2", "socket"]
+    assert out.stdout.split() == want

@@ -101,6 +101,112 @@ static void channel_kinds(void **state)
 	assert_int_equal(shmrt_manager_ping(conn), 0);
 }
 
+/* ---- the default: the channel once a connection proves busy ---------------------- */
+
+/* n calls l.append(i) from i = from, each checked. */
+static void appends(shmrt_proxy_t *l, int from, int n)
+{
+	for (int i = from; i < from + n; i++)
+		assert_int_equal(shmrt_proxy_call(l, "append", L(1, I(i)), 10 * SEC, NULL), 0);
+}
+
+static shmrt_manager_conn_t *connect_with_flags(unsigned flags)
+{
+	shmrt_manager_conn_t *c;
+	assert_int_equal(shmrt_manager_connect_flags(shmrt_manager_address(srv), KEY, KEYLEN,
+						     10 * SEC, flags, &c),
+			 0);
+	assert_int_equal(shmrt_manager_channel(c), flags & SHMRT_MANAGER_CONNECT_SHM
+							 ? SHMRT_MANAGER_CHANNEL_SHM
+							 : SHMRT_MANAGER_CHANNEL_SOCKET);
+	return c;
+}
+
+static void channel_when_busy(void **state)
+{
+	(void)state;
+	const int after = (int)SHMRT_MANAGER_SHM_AFTER_CALLS;
+	char want[32];
+	snprintf(want, sizeof(want), "%d", after - 1);
+
+	/* Flags 0: the socket up to the after-th call, which asks first; the proxies
+	 * made on the socket name the same objects on the channel. */
+	shmrt_manager_conn_t *c = connect_with_flags(0);
+	shmrt_proxy_t *l, *d;
+	assert_int_equal(shmrt_manager_create(c, "list", NULL, &l), 0);
+	assert_int_equal(shmrt_manager_create(c, "dict", NULL, &d), 0);
+	expect(d, "__setitem__", L(2, S("k"), S("on the socket")), 0, "None");
+	appends(l, 0, after - 2); /* the __setitem__ counted */
+	assert_int_equal(shmrt_manager_channel(c), SHMRT_MANAGER_CHANNEL_SOCKET);
+	appends(l, after - 2, 1);
+	assert_int_equal(shmrt_manager_channel(c), SHMRT_MANAGER_CHANNEL_SHM);
+	expect(l, "__len__", NULL, 0, want);
+	expect(l, "__getitem__", L(1, I(after - 2)), 0, NULL);
+	expect(d, "get", L(1, S("k")), 0, "'on the socket'");
+	assert_int_equal(shmrt_proxy_release(l), 0);
+	assert_int_equal(shmrt_proxy_release(d), 0);
+	/* A reconnect starts on the socket and counts again. */
+	assert_int_equal(shmrt_manager_reconnect(c, 10 * SEC), 0);
+	assert_int_equal(shmrt_manager_channel(c), SHMRT_MANAGER_CHANNEL_SOCKET);
+	assert_int_equal(shmrt_manager_create(c, "list", NULL, &l), 0);
+	appends(l, 0, after - 1);
+	assert_int_equal(shmrt_manager_channel(c), SHMRT_MANAGER_CHANNEL_SOCKET);
+
+	/* A batch's calls count one each: the batch that reaches the count asks first. */
+	shmrt_proxy_req_t reqs[2];
+	for (int i = 0; i < 2; i++)
+		reqs[i] = (shmrt_proxy_req_t){ .proxy = l, .method = "append", .args = L(1, I(i)) };
+	assert_int_equal(shmrt_proxy_call_batch(c, reqs, 2, 10 * SEC), 0);
+	assert_int_equal(reqs[0].rc, 0);
+	assert_int_equal(reqs[1].rc, 0);
+	assert_int_equal(shmrt_manager_channel(c), SHMRT_MANAGER_CHANNEL_SHM);
+	snprintf(want, sizeof(want), "%d", after + 1);
+	expect(l, "__len__", NULL, 0, want);
+	assert_int_equal(shmrt_proxy_release(l), 0);
+	shmrt_manager_close(c);
+
+	/* SHMRT_MANAGER_CONNECT_SOCKET never asks, nor SHMRT_MANAGER_SHM=0; both flags
+	 * are refused. */
+	c = connect_with_flags(SHMRT_MANAGER_CONNECT_SOCKET);
+	assert_int_equal(shmrt_manager_create(c, "list", NULL, &l), 0);
+	appends(l, 0, 2 * after);
+	assert_int_equal(shmrt_manager_channel(c), SHMRT_MANAGER_CHANNEL_SOCKET);
+	assert_int_equal(shmrt_proxy_release(l), 0);
+	shmrt_manager_close(c);
+	setenv("SHMRT_MANAGER_SHM", "0", 1);
+	int rc = shmrt_manager_connect(shmrt_manager_address(srv), KEY, KEYLEN, 10 * SEC, &c);
+	setenv("SHMRT_MANAGER_SHM", "1", 1);
+	assert_int_equal(rc, 0);
+	assert_int_equal(shmrt_manager_create(c, "list", NULL, &l), 0);
+	appends(l, 0, after + 1);
+	assert_int_equal(shmrt_manager_channel(c), SHMRT_MANAGER_CHANNEL_SOCKET);
+	assert_int_equal(shmrt_proxy_release(l), 0);
+	shmrt_manager_close(c);
+	assert_int_equal(shmrt_manager_connect_flags(shmrt_manager_address(srv), KEY, KEYLEN,
+						     10 * SEC,
+						     SHMRT_MANAGER_CONNECT_SHM |
+							     SHMRT_MANAGER_CONNECT_SOCKET,
+						     &c),
+			 -EINVAL);
+
+	/* A call given up at its deadline may have a reply still to come, and the
+	 * channel's reply is read raw from the socket: that connection keeps its
+	 * socket, and serves. */
+	c = connect_with_flags(0);
+	shmrt_proxy_t *q;
+	assert_int_equal(shmrt_manager_create(c, "Queue", NULL, &q), 0);
+	assert_int_equal(shmrt_proxy_call(q, "get", NULL, 20 * 1000000ll, NULL), -ETIMEDOUT);
+	assert_int_equal(shmrt_manager_create(c, "list", NULL, &l), 0);
+	appends(l, 0, after + 1);
+	assert_int_equal(shmrt_manager_channel(c), SHMRT_MANAGER_CHANNEL_SOCKET);
+	snprintf(want, sizeof(want), "%d", after + 1);
+	expect(l, "__len__", NULL, 0, want);
+	assert_int_equal(shmrt_proxy_release(l), 0);
+	assert_int_equal(shmrt_proxy_release(q), 0);
+	shmrt_manager_close(c);
+	assert_int_equal(shmrt_manager_ping(conn), 0);
+}
+
 /* ---- frames larger than the Pipe's messages --------------------------------------- */
 
 static shmrt_mv_t *big_bytes(size_t n, unsigned seed)
@@ -780,6 +886,7 @@ int main(void)
 	setenv("SHMRT_MANAGER_SHM", "1", 1);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(channel_kinds, setup, teardown),
+		cmocka_unit_test_setup_teardown(channel_when_busy, setup, teardown),
 		cmocka_unit_test_setup_teardown(large_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(client_killed, setup, teardown),
 		cmocka_unit_test_setup_teardown(nonreader_dropped, setup_small_queue, teardown),
