@@ -111,15 +111,17 @@ static void make_keys(void)
 
 /* ---- shmrt's Manager ------------------------------------------------------------ */
 
-/* [0]: Unix socket, [1]: loopback TCP, [2]: Unix socket with the shared-memory
- * channel (SHMRT_MANAGER_CONNECT_SHM: every client's calls go through its Pipe),
- * [3]: loopback TCP with TLS 1.3. */
+/* [0]: a Unix address with the default connect (the socket, then the shared-memory
+ * channel from the client's SHMRT_MANAGER_SHM_AFTER_CALLS-th call: the warm-up is
+ * inside the timed part), [1]: loopback TCP, [2]: Unix with the channel from the
+ * connect (SHMRT_MANAGER_CONNECT_SHM), [3]: loopback TCP with TLS 1.3, [4]: Unix, the
+ * socket only (SHMRT_MANAGER_CONNECT_SOCKET). */
 static struct server {
 	shmrt_manager_server_t *srv;
 	shmrt_manager_conn_t *conn; /* the parent's: keeps the dict alive */
 	uint64_t dict;
 	unsigned flags;             /* the clients' connect flags */
-} servers[4]; /* unix, tcp, unix with the shm channel, tcp with TLS */
+} servers[5];
 
 static int connect_to(struct server *s, shmrt_manager_conn_t **c)
 {
@@ -127,7 +129,8 @@ static int connect_to(struct server *s, shmrt_manager_conn_t **c)
 		return mconnect(1, s->srv, c);
 	int rc = shmrt_manager_connect_flags(shmrt_manager_address(s->srv), KEY, KEYLEN, 10 * SEC,
 					     s->flags, c);
-	if (rc == 0 && s->flags && shmrt_manager_channel(*c) != SHMRT_MANAGER_CHANNEL_SHM) {
+	if (rc == 0 && (s->flags & SHMRT_MANAGER_CONNECT_SHM) &&
+	    shmrt_manager_channel(*c) != SHMRT_MANAGER_CHANNEL_SHM) {
 		shmrt_manager_close(*c); /* the case would measure the socket */
 		return -EPROTO;
 	}
@@ -136,7 +139,7 @@ static int connect_to(struct server *s, shmrt_manager_conn_t **c)
 
 static void manager_teardown(void)
 {
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 5; i++) {
 		if (servers[i].srv) {
 			shmrt_manager_close(servers[i].conn);
 			(void)shmrt_manager_shutdown(servers[i].srv);
@@ -164,7 +167,9 @@ static struct server *manager_ready(int tcp)
 		o.tls_cert_file = tls_cert;
 		o.tls_key_file = tls_key;
 	}
-	s->flags = tcp == 2 ? SHMRT_MANAGER_CONNECT_SHM : 0;
+	s->flags = tcp == 2   ? SHMRT_MANAGER_CONNECT_SHM
+		   : tcp == 4 ? SHMRT_MANAGER_CONNECT_SOCKET
+			      : 0;
 	if (shmrt_manager_start(tcp == 1 || tcp == 3 ? "tcp:127.0.0.1:0" : "unix:", KEY, KEYLEN, &o,
 				&s->srv))
 		return NULL;

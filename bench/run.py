@@ -69,8 +69,8 @@ TARGETS = {
     ("manager/mixed90/4clients", "redis"): 1.0,
     ("manager/list_create", "python_mp"): 20.0,
     ("manager/get/1client/shm", "python_mp"): 30.0,
-    ("manager/get/1client/shm", "shmrt_unix"): 10.0,
-    ("manager/mixed90/4clients/shm", "shmrt_unix"): 2.0,
+    ("manager/get/1client/shm", "shmrt_socket"): 10.0,
+    ("manager/mixed90/4clients/shm", "shmrt_socket"): 2.0,
     # Remote region objects (issue 16), over loopback TCP.
     ("remote/value/fetch_add/tcp", "redis"): 1.0,
     ("remote/queue/1p1c/64B/tcp", "redis_pipelined32"): 1.0,
@@ -94,9 +94,9 @@ DERIVED = {
         ("queue/1p1c/64B", "peer:boost_message_queue"),
     ("queue/4p4c/64B", "shmrt_1p1c"): ("queue/1p1c/64B", "same"),
     ("dict/get/2proc", "shmrt_1proc"): ("dict/get/1proc", "same"),
-    ("manager/get/1client/shm", "shmrt_unix"): ("manager/get/1client/unix", "same"),
+    ("manager/get/1client/shm", "shmrt_socket"): ("manager/get/1client/socket", "same"),
     ("manager/get/1client/shm", "python_mp"): ("manager/get/1client/unix", "peer:python_mp"),
-    ("manager/mixed90/4clients/shm", "shmrt_unix"): ("manager/mixed90/4clients", "same"),
+    ("manager/mixed90/4clients/shm", "shmrt_socket"): ("manager/mixed90/4clients/socket", "same"),
     # One Redis Cluster measurement (a GET costs a loopback round trip wherever the
     # key lives), shown beside both Dict cases.
     ("cluster/dict/get/local", "redis_cluster"):
