@@ -157,8 +157,10 @@ static void channel_when_busy(void **state)
 	for (int i = 0; i < 2; i++)
 		reqs[i] = (shmrt_proxy_req_t){ .proxy = l, .method = "append", .args = L(1, I(i)) };
 	assert_int_equal(shmrt_proxy_call_batch(c, reqs, 2, 10 * SEC), 0);
-	assert_int_equal(reqs[0].rc, 0);
-	assert_int_equal(reqs[1].rc, 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(reqs[i].rc, 0);
+		shmrt_mv_free(reqs[i].result);
+	}
 	assert_int_equal(shmrt_manager_channel(c), SHMRT_MANAGER_CHANNEL_SHM);
 	snprintf(want, sizeof(want), "%d", after + 1);
 	expect(l, "__len__", NULL, 0, want);
