@@ -575,6 +575,8 @@ static int send_frame(shmrt_manager_conn_t *c, const uint8_t *h, size_t hn, uint
 int shmrt__client_cancel_send(shmrt_manager_conn_t *c, const int64_t *ids, size_t n,
 			      int64_t *cid, uint64_t *deadline)
 {
+	c->shm_after = 0; /* replies may come late, even if the cancel cannot go: the
+			   * channel's request needs a quiet socket (client_shm.c) */
 	shmrt_mv_t *args = shmrt_mv_list_cap(n);
 	int rc = args ? 0 : -ENOMEM;
 	for (size_t i = 0; rc == 0 && i < n; i++)
@@ -585,8 +587,6 @@ int shmrt__client_cancel_send(shmrt_manager_conn_t *c, const int64_t *ids, size_
 	}
 	*cid = c->next_id++;
 	*deadline = shmrt__deadline(CANCEL_GRACE_NS);
-	c->shm_after = 0; /* replies may come late: the channel's request needs a quiet
-			   * socket (client_shm.c) */
 	rc = encode_request(c, *cid, "cancel", args);
 	if (rc == 0)
 		rc = send_frame(c, NULL, 0, *deadline);
@@ -770,12 +770,12 @@ int shmrt_proxy_call(shmrt_proxy_t *p, const char *method, shmrt_mv_t *args,
 		shmrt_mv_free(args);
 		return p->gen != c->gen ? -ESTALE : -ENOTCONN;
 	}
-	int rc = shmrt__client_shm_count(c, 1); /* a busy connection takes the channel */
+	uint64_t deadline = shmrt__deadline(timeout);
+	int rc = shmrt__client_shm_count(c, 1, deadline); /* a busy connection's channel */
 	if (rc) {
 		shmrt_mv_free(args);
 		return rc;
 	}
-	uint64_t deadline = shmrt__deadline(timeout);
 	int64_t id = c->next_id++;
 	uint8_t h[CALL_HEAD_MAX];
 	size_t hn;

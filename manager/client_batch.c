@@ -79,6 +79,7 @@ static int batch_send(shmrt_manager_conn_t *c, shmrt_proxy_req_t *reqs, size_t n
 static int batch_cancel(shmrt_manager_conn_t *c, shmrt_proxy_req_t *reqs, size_t nput,
 			int64_t id0, int64_t *cid, uint64_t *deadline)
 {
+	c->shm_after = 0; /* replies may come late, even if the cancel cannot go */
 	size_t k = 0;
 	for (size_t i = 0; i < nput; i++)
 		k += reqs[i].rc == 1;
@@ -123,7 +124,8 @@ int shmrt_proxy_call_batch(shmrt_manager_conn_t *conn, shmrt_proxy_req_t *reqs, 
 		return -ENOTCONN;
 	if (!left)
 		return 0; /* nothing to send (each stale call has its -ESTALE) */
-	int rc = shmrt__client_shm_count(conn, left); /* a busy connection takes the channel */
+	uint64_t deadline = shmrt__deadline(timeout);
+	int rc = shmrt__client_shm_count(conn, left, deadline); /* a busy connection's channel */
 	if (rc) {
 		for (size_t i = 0; i < n; i++) {
 			if (reqs[i].rc == 1) {
@@ -134,7 +136,6 @@ int shmrt_proxy_call_batch(shmrt_manager_conn_t *conn, shmrt_proxy_req_t *reqs, 
 		batch_fail(reqs, n, rc);
 		return rc;
 	}
-	uint64_t deadline = shmrt__deadline(timeout);
 	int64_t id0 = conn->next_id;
 	conn->next_id += (int64_t)n;
 	size_t nput;

@@ -97,16 +97,16 @@ int shmrt__client_proxy_new(shmrt_manager_conn_t *conn, uint64_t id, shmrt_proxy
  */
 int shmrt__client_shm_open(shmrt_manager_conn_t *c, uint64_t deadline);
 /*
- * Counts n calls about to be made on c towards its shm_after and asks for the channel
- * when they reach it, if nothing is outstanding on the socket (shmrt__client_shm_open's
- * request, with c's timeout). Returns 0 (on the channel or, refused, still on the
- * socket), or a transport error (c broken).
+ * Counts n calls about to be made on c, by deadline, towards its shm_after and asks
+ * for the channel when they reach it, if nothing is outstanding on the socket and the
+ * deadline leaves room (shmrt__client_shm_open's request). Returns 0 (on the channel
+ * or, refused, still on the socket), or an error (c broken, even on -ETIMEDOUT).
  */
-int shmrt__client_shm_due(shmrt_manager_conn_t *c, size_t n);
+int shmrt__client_shm_due(shmrt_manager_conn_t *c, size_t n, uint64_t deadline);
 /* The calls of c count towards the channel (the fast path of shmrt__client_shm_due). */
-static inline int shmrt__client_shm_count(shmrt_manager_conn_t *c, size_t n)
+static inline int shmrt__client_shm_count(shmrt_manager_conn_t *c, size_t n, uint64_t deadline)
 {
-	return c->shm_after ? shmrt__client_shm_due(c, n) : 0;
+	return c->shm_after ? shmrt__client_shm_due(c, n, deadline) : 0;
 }
 /* Closes c's channel, if any. */
 void shmrt__client_shm_close(shmrt_manager_conn_t *c);

@@ -249,13 +249,14 @@ int shmrt__client_shm_open(shmrt_manager_conn_t *c, uint64_t deadline)
 	return ask(c, deadline);
 }
 
-/* Whether the process has n descriptors free (the channel's reply brings five: a
- * table without room for them would break the connection, since the server has
- * moved to the channel when the kernel drops them). Another thread may take them
- * before the reply comes: then the call that asked fails with -EMFILE. */
+/* Whether the process has n descriptors free (the channel's reply brings five, and
+ * attaching duplicates the region's while they are open: six. A table without room
+ * for them would break the connection, since the server has moved to the channel
+ * when the kernel drops them). Another thread may take them before the reply comes:
+ * then the call that asked fails with -EMFILE. */
 static int fds_free(int fd, int n)
 {
-	int got[SHMRT__SHM_NFDS], k = 0;
+	int got[SHMRT__SHM_NFDS + 1], k = 0;
 	while (k < n && (got[k] = fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0)
 		k++;
 	for (int i = 0; i < k; i++)
@@ -263,28 +264,34 @@ static int fds_free(int fd, int n)
 	return k == n;
 }
 
+/* The least time a call must have left for its connection to ask for the channel
+ * first: the ask takes about 3.5 ms, and a call with less waits for a later one. */
+#define ASK_MIN_NS 1000000000ull
+
 /*
  * The default's channel (shmrt_manager_connect_flags): after SHMRT_MANAGER_SHM_AFTER_CALLS
- * calls, asked once, at the start of a call, so that its failure is that call's. The
- * request needs a quiet socket, since its reply is read raw with its descriptors: a
- * connection with bytes read ahead or queued waits for another call, and one whose
- * calls were given up (late replies may come: client.c) never asks (shm_after 0).
+ * calls, asked once, at the start of a call, within that call's deadline, so that
+ * its failure is that call's. The request needs a quiet socket, since its reply is
+ * read raw with its descriptors: a connection with bytes read ahead or queued, or a
+ * call with less than ASK_MIN_NS left, waits for another call; one whose calls were
+ * given up (late replies may come: client.c) never asks (shm_after 0).
  */
-int shmrt__client_shm_due(shmrt_manager_conn_t *c, size_t n)
+int shmrt__client_shm_due(shmrt_manager_conn_t *c, size_t n, uint64_t deadline)
 {
 	if (n < c->shm_after) {
 		c->shm_after -= (uint32_t)n;
 		return 0;
 	}
 	if (c->fd < 0 || c->shm || shmrt__frame_buffered(&c->r) || shmrt__frame_partial(&c->r) ||
-	    shmrt__frame_queued(&c->w)) {
-		c->shm_after = 1; /* not quiet: the next call */
+	    shmrt__frame_queued(&c->w) ||
+	    (deadline != SHMRT_NO_DEADLINE && deadline < mono_ns() + ASK_MIN_NS)) {
+		c->shm_after = 1; /* not now: the next call */
 		return 0;
 	}
 	c->shm_after = 0; /* once */
-	if (!fds_free(c->fd, SHMRT__SHM_NFDS))
+	if (!fds_free(c->fd, SHMRT__SHM_NFDS + 1))
 		return 0;
-	int rc = ask(c, shmrt__deadline(c->timeout));
+	int rc = ask(c, deadline);
 	if (rc) /* even a timeout: the reply may yet come, with the server on the channel */
 		shmrt__client_drop(c);
 	return rc;
@@ -370,6 +377,8 @@ static int spin_recv(struct shmrt__cshm *sh, size_t *n, uint64_t deadline)
 		 * away, last time): give it at once rather than poll first. */
 		int at_once = r == 0 && sh->shared;
 		uint64_t slice_end = mono_ns() + SPIN_SLICE_NS;
+		if (slice_end > end)
+			slice_end = end;
 		for (unsigned i = 0;; i++) {
 			int rc = shmrt_pipe_recv(&sh->p, sh->rx, sh->max_msg, n, 0);
 			if (rc != -EAGAIN) {

@@ -370,15 +370,17 @@ SHMRT_API SHMRT_MUST_USE int shmrt_manager_connect_tls(const char *address,
  * to tell each side of the other's end. A request or reply of any size is carried
  * (cut into the Pipe's messages and joined again, in order).
  * When: by default (flags 0) once the connection proves busy, at the start of its
- * SHMRT_MANAGER_SHM_AFTER_CALLS-th call, when no reply is outstanding (a connection
- * whose call was given up at its deadline keeps its socket): a program that
- * connects for a few calls, or keeps many idle connections, pays nothing for it.
+ * SHMRT_MANAGER_SHM_AFTER_CALLS-th call, or of the first call after it that has a
+ * second or more left (the ask takes milliseconds), when no reply is outstanding (a
+ * connection whose call was given up at its deadline keeps its socket): a program
+ * that connects for a few calls, or keeps many idle connections, pays nothing.
  * SHMRT_MANAGER_CONNECT_SHM asks in the connect, SHMRT_MANAGER_CONNECT_SOCKET never.
  * Where the channel cannot be had (a TCP address, another PID namespace, a server
  * without it or whose channels hold half its descriptor limit, a client without
- * five free descriptors) the connection stays on its socket, silently:
+ * six free descriptors) the connection stays on its socket, silently:
  * shmrt_manager_channel says which it got. shmrt_manager_reconnect starts again.
- * shmrt_manager_connect reads SHMRT_MANAGER_SHM: "1" as the SHM flag, "0" as SOCKET.
+ * shmrt_manager_connect reads SHMRT_MANAGER_SHM: "1" as the SHM flag, "0" as SOCKET,
+ * anything else as flags 0.
  * Cost (measured): asking takes about 3.5 ms (a connect on the socket: 0.1-0.5 ms)
  * and commits 4.1 MiB of shared memory (the region's rings), and the connection
  * holds five more descriptors (eight until its first call on the channel) in the
@@ -386,7 +388,8 @@ SHMRT_API SHMRT_MUST_USE int shmrt_manager_connect_tls(const char *address,
  * Errors: those of shmrt_manager_connect; -EINVAL (an unknown flag, or both); -EPROTO
  * (a server's channel that does not fit its description); the errors of opening a
  * region and a Pipe (-ENOMEM, -EMFILE ...). Asked for by the default, at a call:
- * the same errors, as that call's (the connection is then broken).
+ * the same errors, as that call's, which was not sent (the connection is then
+ * broken, even on -ETIMEDOUT: the server may have moved to the channel).
  * The server's death is seen by a call waiting on the channel within about 50 ms
  * (-EPIPE); a server that drops the connection, at once (-EPIPE).
  * Concurrency: any thread. Ordering: as every call (above); a call's request is

@@ -167,6 +167,40 @@ static void channel_when_busy(void **state)
 	assert_int_equal(shmrt_proxy_release(l), 0);
 	shmrt_manager_close(c);
 
+	/* A call with less than a second left does not ask (the ask takes milliseconds
+	 * and its failure breaks the connection): the next call with time does. */
+	c = connect_with_flags(0);
+	assert_int_equal(shmrt_manager_create(c, "list", NULL, &l), 0);
+	appends(l, 0, after - 1);
+	assert_int_equal(shmrt_proxy_call(l, "append", L(1, I(0)), 10 * 1000000ll, NULL), 0);
+	assert_int_equal(shmrt_manager_channel(c), SHMRT_MANAGER_CHANNEL_SOCKET);
+	appends(l, 0, 1);
+	assert_int_equal(shmrt_manager_channel(c), SHMRT_MANAGER_CHANNEL_SHM);
+	assert_int_equal(shmrt_proxy_release(l), 0);
+	shmrt_manager_close(c);
+
+	/* Without room for the reply's five descriptors and the region's duplicate
+	 * (exactly five free here), a connection stays on its socket and serves. */
+	c = connect_with_flags(0);
+	assert_int_equal(shmrt_manager_create(c, "list", NULL, &l), 0);
+	appends(l, 0, after - 1);
+	struct rlimit mine;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &mine), 0);
+	int nfree = 0, fd = 0;
+	for (; nfree < 5; fd++)
+		nfree += fcntl(fd, F_GETFD) < 0;
+	struct rlimit tight = { (rlim_t)fd, mine.rlim_max };
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &tight), 0);
+	int rc_tight = shmrt_proxy_call(l, "append", L(1, I(0)), 10 * SEC, NULL);
+	int ch_tight = shmrt_manager_channel(c);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &mine), 0);
+	assert_int_equal(rc_tight, 0);
+	assert_int_equal(ch_tight, SHMRT_MANAGER_CHANNEL_SOCKET);
+	appends(l, 0, 2);
+	assert_int_equal(shmrt_manager_channel(c), SHMRT_MANAGER_CHANNEL_SOCKET);
+	assert_int_equal(shmrt_proxy_release(l), 0);
+	shmrt_manager_close(c);
+
 	/* SHMRT_MANAGER_CONNECT_SOCKET never asks, nor SHMRT_MANAGER_SHM=0; both flags
 	 * are refused. */
 	c = connect_with_flags(SHMRT_MANAGER_CONNECT_SOCKET);
