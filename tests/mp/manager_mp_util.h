@@ -74,7 +74,8 @@ static inline shmrt_manager_conn_t *connect_srv(void)
 	shmrt_manager_set_timeout(c, 20 * SEC);
 	/* SHMRT_MANAGER_SHM=1 (the *_shm variants of the tests): a local Unix server's
 	 * connection must have its shared-memory channel, or the variant would test the
-	 * socket again; otherwise the socket. A TCP server's is always on its socket. */
+	 * socket again; otherwise the socket (for good with =0, the first runs of those
+	 * tests; until the 1024th call unset). A TCP server's is always on its socket. */
 	const char *e = getenv("SHMRT_MANAGER_SHM");
 	int sock = !(e && !strcmp(e, "1")) || strncmp(shmrt_manager_address(srv), "unix:", 5);
 	assert_int_equal(shmrt_manager_channel(c),
