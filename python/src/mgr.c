@@ -4,11 +4,11 @@
  *
  * _MgrServer starts a server process (shmrt_manager_start: forked, dies with the
  * thread that started it) and shuts it down. _MgrConn is one process's connection
- * to a server (shmrt_manager_connect_flags, authenticated with the authkey; over the
- * shared-memory channel once busy when the server is local, unless SHMRT_MANAGER_SHM=0).
- * _MgrProxy is
- * the base of every proxy class: it holds the object's ref id, its type id and the
- * server's address, and a reference of its own process's connection.
+ * to a server (shmrt_manager_connect, authenticated with the authkey; over the
+ * shared-memory channel once busy when the server is local, unless
+ * SHMRT_MANAGER_SHM=0). _MgrProxy is the base of every proxy class: it holds the
+ * object's ref id, its type id and the server's address, and a reference of its own
+ * process's connection.
  *
  * Processes. A proxy that reaches another process (copied by fork, or unpickled
  * under spawn and forkserver) binds again there: it asks shmrt.managers for this
@@ -203,15 +203,11 @@ static int conn_init(MgrConnObj *c, PyObject *args, PyObject *kw)
 	 * (SHMRT_MANAGER_SHM_AFTER_CALLS calls), at once with SHMRT_MANAGER_SHM=1, never
 	 * with =0; a TCP address, or a server in another PID namespace, stays on its
 	 * socket. A process that makes a few calls (a pool's worker) so pays neither the
-	 * channel's 3.5 ms nor its 4 MiB. */
-	const char *e = getenv("SHMRT_MANAGER_SHM");
-	unsigned flags = e && !strcmp(e, "1")	? SHMRT_MANAGER_CONNECT_SHM
-			 : e && !strcmp(e, "0") ? SHMRT_MANAGER_CONNECT_SOCKET
-						: 0;
+	 * channel's 3.5 ms nor its 4 MiB. shmrt_manager_connect reads the variable. */
 	shmrt_manager_conn_t *conn = NULL;
 	int rc;
 	Py_BEGIN_ALLOW_THREADS
-	rc = shmrt_manager_connect_flags(a, key.buf, (size_t)key.len, t, flags, &conn);
+	rc = shmrt_manager_connect(a, key.buf, (size_t)key.len, t, &conn);
 	Py_END_ALLOW_THREADS
 	PyBuffer_Release(&key);
 	if (rc == -EACCES) {
