@@ -98,9 +98,15 @@ static void t_reader_killed_in_section(void **s)
 
 #define WKEYS 500
 
+struct churn {
+	uint64_t seed;
+	uint64_t *progress; /* in the region: calls this writer has finished */
+};
+
 static int churn_writer(void *arg)
 {
-	uint64_t seed = (uint64_t)(uintptr_t)arg;
+	struct churn *c = arg;
+	uint64_t seed = c->seed;
 	shmrt_region_t *r;
 	shmrt_dict_t d;
 	if (open_dict(&r, &d))
@@ -114,6 +120,7 @@ static int churn_writer(void *arg)
 			(void)shmrt_dict_delete(&d, &k, sizeof(k));
 		else
 			(void)shmrt_dict_set(&d, &k, sizeof(k), val, 1 + (x >> 24) % 99);
+		__atomic_fetch_add(c->progress, 1, __ATOMIC_RELEASE);
 	}
 }
 
@@ -126,26 +133,45 @@ static void t_writer_killed_holding_lock(void **s)
 	/* One partition: a writer is almost always inside it; small tables: resizes too. */
 	shmrt_dict_opts_t o = { .max_key = 8, .max_value = 100, .partitions = 1, .capacity = 8 };
 	assert_int_equal(shmrt_dict_open(r, "d", SHMRT_O_CREATE, &o, &d), 0);
-	int kills = kills_wanted(40) / 2;
+	shmrt_object_info_t oi;
+	assert_int_equal(shmrt_object_open(r, "progress", SHMRT_O_CREATE, SHMRT_TYPE_BYTES,
+					   2 * sizeof(uint64_t), NULL, &oi), 0);
+	uint64_t *progress = shmrt_ptr(r, oi.off);
+	int kills = kills_wanted(40) / 2, rounds = 0;
 	uint64_t seed = 99;
 	const char *why = NULL;
-	for (int k = 0; k < kills; k++) {
-		pid_t a = tu_fork(churn_writer, (void *)(uintptr_t)(k * 2 + 1));
-		pid_t b = tu_fork(churn_writer, (void *)(uintptr_t)(k * 2 + 2));
-		usleep(2000 + tu_rand(&seed) % 10000);
+	shmrt_dict_stats_t st;
+	/* The rounds asked for, then more (up to ten times as many) while no kill has yet
+	 * landed inside the lock: on a loaded machine a round can end before the writers
+	 * did much. */
+	for (int k = 0; k < (kills > 0 ? kills : 1) * 10; k++) {
+		rounds++;
+		struct churn ca = { (uint64_t)k * 2 + 1, &progress[0] };
+		struct churn cb = { (uint64_t)k * 2 + 2, &progress[1] };
+		progress[0] = progress[1] = 0;
+		pid_t a = tu_fork(churn_writer, &ca);
+		pid_t b = tu_fork(churn_writer, &cb);
+		/* Both are writing before the random delay starts: a kill lands mid-churn. */
+		uint64_t t0 = tu_ms();
+		while ((!__atomic_load_n(&progress[0], __ATOMIC_ACQUIRE) ||
+			!__atomic_load_n(&progress[1], __ATOMIC_ACQUIRE)) && tu_ms() - t0 < 10000)
+			usleep(200);
+		usleep(tu_rand(&seed) % 10000);
 		kill(a, SIGKILL);
 		assert_int_equal(tu_wait(a, 10000), 128 + SIGKILL);
 		usleep(tu_rand(&seed) % 3000);
 		kill(b, SIGKILL);
 		assert_int_equal(tu_wait(b, 10000), 128 + SIGKILL);
+		assert_true(progress[0] > 0 && progress[1] > 0);
 		/* The survivor (us) takes the lock back and finds the map consistent. */
 		assert_int_equal(shmrt__dict_check(&d, &why), 0);
 		uint64_t key = 7;
 		assert_int_equal(shmrt_dict_set(&d, &key, 8, "x", 1), 0);
+		assert_int_equal(shmrt_dict_stats(&d, &st), 0);
+		if (rounds >= kills && st.recoveries > 0)
+			break;
 	}
-	shmrt_dict_stats_t st;
-	assert_int_equal(shmrt_dict_stats(&d, &st), 0);
-	print_message("%d kills, %llu recoveries, %llu entries, %llu resizes\n", kills * 2,
+	print_message("%d kills, %llu recoveries, %llu entries, %llu resizes\n", rounds * 2,
 		      (unsigned long long)st.recoveries, (unsigned long long)st.entries,
 		      (unsigned long long)st.resizes);
 	assert_true(st.recoveries > 0); /* some writers did die holding the lock */
@@ -158,7 +184,7 @@ static void t_writer_killed_holding_lock(void **s)
 	shmrt_region_stats_t rs;
 	assert_int_equal(shmrt_region_stats(r, &rs), 0);
 	print_message("small bytes in use after clear: %lld\n", (long long)rs.small_bytes_in_use);
-	assert_true(rs.small_bytes_in_use <= (uint64_t)(kills * 2 * 256 + 64 * 1024));
+	assert_true(rs.small_bytes_in_use <= (uint64_t)(rounds * 2 * 256 + 64 * 1024));
 	shmrt_region_close(r);
 }
 
