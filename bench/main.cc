@@ -188,6 +188,8 @@ void py_cases()
 #endif
 	reg_py("py/pipe/pingpong", "py_queue.py pingpong", 100000, 40000, "us", "lower");
 	reg_py("py/manager/dict_get", "py_manager.py dict_get", 100000, 20000, "ops/s", "higher");
+	reg_py("py/manager/dict_get/1MiB", "py_manager.py dict_get_1MiB", 3000, 1000, "GB/s",
+	       "higher");
 #if !SHMRT_BENCH_NUMPY
 	std::fprintf(stderr, "shmrt_bench: py/array/numpy_sum/8MiB and py/queue/1p1c/ndarray4MiB "
 			     "skipped: no numpy for " SHMRT_BENCH_PY " (python3-numpy)\n");

@@ -1,6 +1,7 @@
 """py/ case of the Manager: shmrt's against multiprocessing's (see py_common.py).
 
     py_manager.py dict_get  shmrt|python_mp OPS   py/manager/dict_get   ops/s
+    py_manager.py dict_get_1MiB  shmrt|python_mp OPS   py/manager/dict_get/1MiB   GB/s
 
 A Manager() (its server a process of its own, reached over a Unix socket: both's
 default) holds a dict of 1000 keys (str of 16 characters) and 64-byte values (bytes),
@@ -8,6 +9,10 @@ the data of the C case manager/get/1client/unix; this process, its one client, r
 OPS random keys through the proxy, `d[k]`, one call at a time, after a tenth as many
 to warm up: gets/s. shmrt's server is a C process, multiprocessing's a Python one
 (started so that it dies with this script, as shmrt's does).
+
+dict_get_1MiB: the same dict holds one more key whose value is 1 MiB of bytes; the
+client reads that key OPS times (after a tenth as many): the bytes a large value moves
+from the server into a new bytes object of the client, per second.
 """
 import random
 import time
@@ -44,5 +49,28 @@ def dict_get(make_manager):
     return run
 
 
+BIG = 1 << 20
+
+
+def dict_get_big(make_manager):
+    def run(ops):
+        big = bytes(range(256)) * (BIG // 256)
+        with make_manager() as m:
+            d = m.dict({key(i): value(i) for i in range(KEYS)})
+            d["big"] = big
+            for _ in range(max(ops // 10, 1)):
+                d["big"]
+            t0 = time.perf_counter()
+            for _ in range(ops):
+                v = d["big"]
+            secs = time.perf_counter() - t0
+            if v != big:
+                raise CaseError("wrong value")
+        return ops * BIG / secs / 1e9
+    return run
+
+
 if __name__ == "__main__":
-    main({"dict_get": {"shmrt": dict_get(shmrt.Manager), "python_mp": dict_get(mp_manager)}})
+    main({"dict_get": {"shmrt": dict_get(shmrt.Manager), "python_mp": dict_get(mp_manager)},
+          "dict_get_1MiB": {"shmrt": dict_get_big(shmrt.Manager),
+                            "python_mp": dict_get_big(mp_manager)}})
