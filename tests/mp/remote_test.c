@@ -570,6 +570,8 @@ static void all_at_once(void **state)
 
 /* ---- a client killed mid-burst ------------------------------------------------------------ */
 
+static int burst_pipe[2]; /* the burster writes a byte after its first round */
+
 static int burster(void *arg)
 {
 	(void)arg;
@@ -599,6 +601,8 @@ static int burster(void *arg)
 			vals[i] = (int32_t)round;
 		if (shmrt_remote_array_write(&a, 0, vals, ALEN))
 			return 11;
+		if (round == 1 && write(burst_pipe[1], "", 1) != 1)
+			return 12;
 		if (rc == -EAGAIN || shmrt_queue_size(&lq) > QCAP / 2) {
 			void *bufs[32];
 			size_t gl[32];
@@ -616,7 +620,16 @@ static void killed_mid_burst(void **state)
 	size_t drained = 0;
 	int32_t rounds = 0;
 	for (int trial = 0; trial < 5; trial++) {
+		assert_int_equal(pipe(burst_pipe), 0);
 		pid_t pid = tu_fork(burster, NULL);
+		/* the delay starts after its first round: a kill lands mid-burst, not in
+		 * its connect (a forked client takes 20-150 ms to get there under load) */
+		struct pollfd pf = { .fd = burst_pipe[0], .events = POLLIN };
+		char b;
+		assert_int_equal(poll(&pf, 1, 20000), 1);
+		assert_int_equal(read(burst_pipe[0], &b, 1), 1);
+		close(burst_pipe[0]);
+		close(burst_pipe[1]);
 		usleep(20000 + 15000 * (useconds_t)trial);
 		kill(pid, SIGKILL);
 		assert_int_equal(tu_wait(pid, 10000), 128 + SIGKILL);

@@ -241,11 +241,12 @@ static void t_full_empty_close(void **s)
 
 static int sleeper(void *arg)
 {
-	(void)arg;
+	uint64_t *ready = arg;
 	shmrt_region_t *r;
 	shmrt_pipe_t p;
 	if (shmrt_region_open(NAME, 0, NULL, &r) || shmrt_pipe_open(r, "p", 0, 1, 4, 16, &p))
 		return 1;
+	__atomic_store_n(ready, 1, __ATOMIC_RELEASE);
 	pause();
 	return 0;
 }
@@ -257,14 +258,22 @@ static void t_peer_killed(void **s)
 	shmrt_region_t *r = tu_create(NAME, 8 << 20, 0);
 	shmrt_pipe_t p;
 	assert_int_equal(shmrt_pipe_open(r, "p", SHMRT_O_CREATE, 0, 4, 16, &p), 0);
-	pid_t pid = tu_fork(sleeper, NULL);
-	usleep(50000);
+	shmrt_object_info_t oi;
+	assert_int_equal(shmrt_object_open(r, "ready", SHMRT_O_CREATE, SHMRT_TYPE_BYTES, 8, NULL,
+					   &oi), 0);
+	uint64_t *ready = shmrt_ptr(r, oi.off);
+	pid_t pid = tu_fork(sleeper, ready);
+	/* killed once it holds its end: an end never opened is not a dead peer */
+	uint64_t t0 = tu_ms();
+	while (!__atomic_load_n(ready, __ATOMIC_ACQUIRE) && tu_ms() - t0 < 10000)
+		usleep(1000);
+	assert_true(*ready);
 	kill(pid, SIGKILL);
 	assert_int_equal(tu_wait(pid, 5000), 128 + SIGKILL);
 	char buf[16];
 	size_t len;
-	uint64_t t0 = tu_ms();
-	assert_int_equal(shmrt_pipe_recv(&p, buf, sizeof(buf), &len, -1), -EPIPE);
+	t0 = tu_ms();
+	assert_int_equal(shmrt_pipe_recv(&p, buf, sizeof(buf), &len, 10000 * MS), -EPIPE);
 	assert_true(tu_ms() - t0 < 1000);
 	shmrt_region_close(r);
 }

@@ -227,6 +227,8 @@ static void t_stale_creator(void **s)
 	shmrt_region_close(r);
 }
 
+static int locked_pipe[2]; /* the creator writes a byte once it holds its lock */
+
 static int hold_creation_lock(void *arg)
 {
 	const char *name = arg;
@@ -234,7 +236,7 @@ static int hold_creation_lock(void *arg)
 	snprintf(path, sizeof(path), "/%s", name);
 	int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 1 };
-	if (fd < 0 || fcntl(fd, F_OFD_SETLK, &fl))
+	if (fd < 0 || fcntl(fd, F_OFD_SETLK, &fl) || write(locked_pipe[1], "", 1) != 1)
 		return 1;
 	pause(); /* a creator that is alive but slow */
 	return 0;
@@ -244,14 +246,14 @@ static void t_creator_alive_timeout(void **s)
 {
 	(void)s;
 	const char *name = tu_name("slow");
+	assert_int_equal(pipe(locked_pipe), 0);
 	pid_t pid = tu_fork(hold_creation_lock, (void *)name);
-	char path[256];
-	snprintf(path, sizeof(path), "/dev/shm/%s", name);
-	struct stat st;
-	uint64_t end = tu_ms() + 5000;
-	while (stat(path, &st) && tu_ms() < end)
-		usleep(1000);
-	usleep(20000);
+	struct pollfd pf = { .fd = locked_pipe[0], .events = POLLIN };
+	char b;
+	assert_int_equal(poll(&pf, 1, 10000), 1);
+	assert_int_equal(read(locked_pipe[0], &b, 1), 1);
+	close(locked_pipe[0]);
+	close(locked_pipe[1]);
 	shmrt_region_opts_t o;
 	shmrt_region_opts_init(&o);
 	o.open_timeout = 100000000; /* 100 ms */
