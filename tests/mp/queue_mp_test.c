@@ -177,10 +177,10 @@ static void run(int P, int C, int mode)
 		pp[i] = tu_fork(producer, &pc[i]);
 	}
 	for (int i = 0; i < P; i++)
-		assert_int_equal(tu_wait(pp[i], 60000), 0);
+		assert_int_equal(tu_wait(pp[i], 120000), 0);
 	shmrt_queue_close(&q);
 	for (int i = 0; i < C; i++)
-		assert_int_equal(tu_wait(cp[i], 60000), 0);
+		assert_int_equal(tu_wait(cp[i], 120000), 0);
 	assert_int_equal(t->bad, 0);
 	for (int p = 0; p < P; p++)
 		for (int s = 0; s < PER; s++)
@@ -213,6 +213,8 @@ static void t_validation(void **s)
 	shmrt_region_close(r);
 }
 
+#define PINGS TU_SCALE(100000)
+
 static int pinned_pong(void *arg)
 {
 	int core = (int)(intptr_t)arg;
@@ -223,7 +225,7 @@ static int pinned_pong(void *arg)
 		return 1;
 	uint64_t v;
 	size_t len;
-	for (int i = 0; i < 100000; i++) {
+	for (int i = 0; i < PINGS; i++) {
 		if (shmrt_queue_get(&a, &v, sizeof(v), &len, 10000000000ll) ||
 		    shmrt_queue_put(&b, &v, sizeof(v), 10000000000ll))
 			return 2;
@@ -245,7 +247,7 @@ static void pingpong(int child_core)
 	pid_t pid = tu_fork(pinned_pong, (void *)(intptr_t)child_core);
 	assert_int_equal(shmrt_pin_core(0, SHMRT_PIN_THREAD), 0);
 	uint64_t t0 = tu_ms();
-	for (uint64_t i = 0; i < 100000; i++) {
+	for (uint64_t i = 0; i < PINGS; i++) {
 		uint64_t v;
 		size_t len;
 		assert_int_equal(shmrt_queue_put(&a, &i, sizeof(i), 10000000000ll), 0);
@@ -254,7 +256,7 @@ static void pingpong(int child_core)
 	}
 	uint64_t ms = tu_ms() - t0;
 	assert_int_equal(tu_wait(pid, 30000), 0);
-	print_message("100k round trips, processes pinned to cores 0 and %d: %llu ms\n",
+	print_message("%d round trips, processes pinned to cores 0 and %d: %llu ms\n", PINGS,
 		      child_core % shmrt_numa_cores(), (unsigned long long)ms);
 	cpu_set_t all;
 	CPU_ZERO(&all);
