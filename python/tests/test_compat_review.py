@@ -9,6 +9,14 @@ import pytest
 import shmrt
 
 
+def flushed(q):
+    """Waits (at most 10 s) until q's item can be got: multiprocessing's feeder thread
+    writes it in the background."""
+    end = time.monotonic() + 10
+    while q.empty() and time.monotonic() < end:
+        time.sleep(0.005)
+
+
 @pytest.mark.parametrize("m", [mp, shmrt], ids=["multiprocessing", "shmrt"])
 def test_a_negative_queue_timeout_is_one_try(m):
     """A deadline already passed (timeout = deadline - now < 0) is one try, as
@@ -19,11 +27,11 @@ def test_a_negative_queue_timeout_is_one_try(m):
     q.put("x", timeout=-0.5)
     with pytest.raises(queue.Full):
         q.put("y", timeout=-0.5)
-    time.sleep(0.1)                 # multiprocessing's feeder thread
+    flushed(q)
     assert q.get(True, -0.5) == "x"
     u = m.Queue()
     u.put(1, timeout=-1)            # unbounded: never waits
-    time.sleep(0.1)
+    flushed(u)
     assert u.get(timeout=-1) == 1
     j = m.JoinableQueue()
     with pytest.raises(queue.Empty):
