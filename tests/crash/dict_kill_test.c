@@ -66,10 +66,7 @@ static void t_reader_killed_in_section(void **s)
 					   &oi), 0);
 	uint64_t *ready = shmrt_ptr(r, oi.off);
 	pid_t pid = tu_fork(stuck_reader, ready);
-	uint64_t t0 = tu_ms();
-	while (!__atomic_load_n(ready, __ATOMIC_ACQUIRE) && tu_ms() - t0 < 10000)
-		usleep(1000);
-	assert_true(*ready);
+	assert_true(tu_await(ready, 10000));
 	for (int i = 0; i < 20000; i++)
 		assert_int_equal(shmrt_dict_set(&d, "k", 1, &i, sizeof(i)), 0);
 	shmrt_dict_stats_t st;
@@ -81,7 +78,7 @@ static void t_reader_killed_in_section(void **s)
 	assert_int_equal(tu_wait(pid, 10000), 128 + SIGKILL);
 	shmrt_region_stats_t rs0, rs1;
 	assert_int_equal(shmrt_region_stats(r, &rs0), 0);
-	t0 = tu_ms();
+	uint64_t t0 = tu_ms();
 	assert_int_equal(shmrt_dict_reclaim(&d, 5000000000ll), 0);
 	print_message("grace period after the reader's death: %llu ms\n",
 		      (unsigned long long)(tu_ms() - t0));
@@ -152,17 +149,13 @@ static void t_writer_killed_holding_lock(void **s)
 		pid_t a = tu_fork(churn_writer, &ca);
 		pid_t b = tu_fork(churn_writer, &cb);
 		/* Both are writing before the random delay starts: a kill lands mid-churn. */
-		uint64_t t0 = tu_ms();
-		while ((!__atomic_load_n(&progress[0], __ATOMIC_ACQUIRE) ||
-			!__atomic_load_n(&progress[1], __ATOMIC_ACQUIRE)) && tu_ms() - t0 < 10000)
-			usleep(200);
+		assert_true(tu_await(&progress[0], 10000) && tu_await(&progress[1], 10000));
 		usleep(tu_rand(&seed) % 10000);
 		kill(a, SIGKILL);
 		assert_int_equal(tu_wait(a, 10000), 128 + SIGKILL);
 		usleep(tu_rand(&seed) % 3000);
 		kill(b, SIGKILL);
 		assert_int_equal(tu_wait(b, 10000), 128 + SIGKILL);
-		assert_true(progress[0] > 0 && progress[1] > 0);
 		/* The survivor (us) takes the lock back and finds the map consistent. */
 		assert_int_equal(shmrt__dict_check(&d, &why), 0);
 		uint64_t key = 7;

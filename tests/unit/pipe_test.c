@@ -264,15 +264,12 @@ static void t_peer_killed(void **s)
 	uint64_t *ready = shmrt_ptr(r, oi.off);
 	pid_t pid = tu_fork(sleeper, ready);
 	/* killed once it holds its end: an end never opened is not a dead peer */
-	uint64_t t0 = tu_ms();
-	while (!__atomic_load_n(ready, __ATOMIC_ACQUIRE) && tu_ms() - t0 < 10000)
-		usleep(1000);
-	assert_true(*ready);
+	assert_true(tu_await(ready, 10000));
 	kill(pid, SIGKILL);
 	assert_int_equal(tu_wait(pid, 5000), 128 + SIGKILL);
 	char buf[16];
 	size_t len;
-	t0 = tu_ms();
+	uint64_t t0 = tu_ms();
 	assert_int_equal(shmrt_pipe_recv(&p, buf, sizeof(buf), &len, 10000 * MS), -EPIPE);
 	assert_true(tu_ms() - t0 < 1000);
 	shmrt_region_close(r);

@@ -5,7 +5,6 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -67,9 +66,7 @@ static int hold_lock_until_told(void *p)
 	shmrt_lock_t l;
 	if (shmrt_lock_open(r, "L", 0, 0, &l) || shmrt_lock_acquire(&l, -1))
 		return 1;
-	struct pollfd pf = { .fd = hold_pipe[0], .events = POLLIN };
-	char b;
-	if (poll(&pf, 1, 10000) != 1 || read(hold_pipe[0], &b, 1) != 1)
+	if (tu_read_byte(hold_pipe[0], NULL, 10000))
 		return 3;
 	return shmrt_lock_release(&l) ? 2 : 0;
 }

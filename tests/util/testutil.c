@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,6 +116,25 @@ uint64_t tu_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int tu_read_byte(int fd, char *b, int timeout_ms)
+{
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+	char c;
+	if (poll(&pf, 1, timeout_ms) != 1 || read(fd, &c, 1) != 1)
+		return -1;
+	if (b)
+		*b = c;
+	return 0;
+}
+
+uint64_t tu_await(const uint64_t *flag, int timeout_ms)
+{
+	uint64_t end = tu_ms() + (uint64_t)timeout_ms, v;
+	while (!(v = __atomic_load_n(flag, __ATOMIC_ACQUIRE)) && tu_ms() < end)
+		usleep(200);
+	return v;
 }
 
 uint64_t tu_rand(uint64_t *s)

@@ -54,6 +54,14 @@ void tu_kill_all(void);
 /* Monotonic milliseconds. */
 uint64_t tu_ms(void);
 
+/* A child's "ready" for its parent, so that nothing is timed by a fixed sleep (a forked
+ * child takes 3-150 ms to open a region or connect, more on a loaded machine):
+ * tu_read_byte waits at most timeout_ms for a byte on fd (a kernel pipe) and reads it
+ * into *b (if b): 0, or -1 if none came; tu_await waits at most timeout_ms until the
+ * shared word *flag is nonzero and returns it (0: it never was). */
+int tu_read_byte(int fd, char *b, int timeout_ms);
+uint64_t tu_await(const uint64_t *flag, int timeout_ms);
+
 /* Small deterministic PRNG (xorshift64*). */
 uint64_t tu_rand(uint64_t *state);
 
