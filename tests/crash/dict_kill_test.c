@@ -137,7 +137,7 @@ static void t_writer_killed_holding_lock(void **s)
 	int kills = kills_wanted(40) / 2, rounds = 0;
 	uint64_t seed = 99;
 	const char *why = NULL;
-	shmrt_dict_stats_t st;
+	shmrt_dict_stats_t st = { 0 };
 	/* The rounds asked for, then more (up to ten times as many) while no kill has yet
 	 * landed inside the lock: on a loaded machine a round can end before the writers
 	 * did much. */

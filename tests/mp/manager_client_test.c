@@ -492,7 +492,7 @@ static void scripted_server(void **state)
 	assert_int_equal(depth, 900);
 	shmrt_mv_free(r);
 	/* 20 MiB made, copied and sent by a forked server: 3 s under ASan on an idle
-	 * 2-core guest, three times that under load, past the connection's 10 s */
+	 * 2-core guest, past the connection's 10 s under load */
 	assert_int_equal(shmrt_proxy_call(p, "big", NULL, 60 * SEC, &r), 0);
 	const void *bp;
 	assert_int_equal(shmrt_mv_as_bytes(r, &bp, &n), 0);

@@ -401,7 +401,7 @@ static void t_map_big(void **s)
 		shmrt_mv_free(k);
 	}
 	/* CPU time, not wall time: a loaded machine must not fail it. A scan per lookup
-	 * (a hash that degenerated) would take hours; a hashed lookup takes 1 s in all. */
+	 * (a hash that degenerated) would take minutes; a hashed lookup takes 1 s in all. */
 	struct timespec c0, c1;
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
 	for (int r = 0; r < 5; r++)

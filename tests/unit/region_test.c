@@ -248,9 +248,9 @@ static void t_creator_alive_timeout(void **s)
 	const char *name = tu_name("slow");
 	assert_int_equal(pipe(locked_pipe), 0);
 	pid_t pid = tu_fork(hold_creation_lock, (void *)name);
+	close(locked_pipe[1]);
 	assert_int_equal(tu_read_byte(locked_pipe[0], NULL, 10000), 0);
 	close(locked_pipe[0]);
-	close(locked_pipe[1]);
 	shmrt_region_opts_t o;
 	shmrt_region_opts_init(&o);
 	o.open_timeout = 100000000; /* 100 ms */

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -121,8 +122,12 @@ uint64_t tu_ms(void)
 int tu_read_byte(int fd, char *b, int timeout_ms)
 {
 	struct pollfd pf = { .fd = fd, .events = POLLIN };
+	uint64_t end = tu_ms() + (uint64_t)timeout_ms;
 	char c;
-	if (poll(&pf, 1, timeout_ms) != 1 || read(fd, &c, 1) != 1)
+	int n;
+	while ((n = poll(&pf, 1, (int)(end > tu_ms() ? end - tu_ms() : 0))) < 0 && errno == EINTR)
+		;
+	if (n != 1 || read(fd, &c, 1) != 1)
 		return -1;
 	if (b)
 		*b = c;
